@@ -1,0 +1,126 @@
+//! Command-line arguments (clap). Raw arguments only; commands validate them into plans.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// lbsim: a deterministic load-balancing simulator.
+#[derive(Parser, Debug)]
+#[command(
+    name = "lbsim",
+    version,
+    about = "A deterministic load-balancing simulator: clients, connections, HTTP/1.1, HTTP/2 (gRPC), WebSocket, sessions, health checks and failures under nginx/Envoy/HAProxy/gRPC/Linkerd balancing.",
+    after_help = "Examples:\n  lbsim run scenarios/grpc-l4-imbalance.toml\n  lbsim run scenarios/basic-mm1.toml --format json --set balancer.algorithm=power_of_two\n  lbsim check my-scenario.toml\n  lbsim algorithms\n\nExit codes: 0 success, 1 failure, 2 bad input (scenario file or arguments), 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one scenario and print its report.
+    #[command(
+        after_help = "Examples:\n  lbsim run scenarios/basic-mm1.toml\n  lbsim run scenarios/basic-mm1.toml --seed 7 --format json\n  lbsim run scenarios/basic-mm1.toml --set balancer.algorithm=least_connections --set clients[0].rate=500\n  lbsim run scenarios/basic-mm1.toml --set duration=20s --trace trace.jsonl"
+    )]
+    Run(RunArgs),
+    /// Validate a scenario file without running it.
+    #[command(after_help = "Example:\n  lbsim check scenarios/basic-mm1.toml")]
+    Check(CheckArgs),
+    /// List the balancing algorithms with the system each follows and its parameters.
+    Algorithms,
+    /// Measure simulation speed (requests/s, events/s, peak memory) on fixed scenarios.
+    #[command(
+        after_help = "Examples:\n  lbsim bench\n  lbsim bench --quick\n  lbsim bench --case p2c-100 --requests 10000000"
+    )]
+    Bench(BenchArgs),
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned tables for people.
+    Table,
+    /// One JSON object for scripts.
+    Json,
+}
+
+/// Scenario overrides shared by the commands that run scenarios.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Overrides {
+    /// Override a scenario value by key path: balancer.algorithm=maglev, clients[0].rate=500,
+    /// servers[1].count=4, duration=20s (VALUE is read as TOML, else as a string).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Raise the limit on estimated requests (same as --set limits.max_requests=N).
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+}
+
+impl Overrides {
+    /// The `--set` list including limit flags.
+    pub fn all(&self) -> Vec<String> {
+        let mut sets = self.sets.clone();
+        if let Some(n) = self.max_requests {
+            sets.push(format!("limits.max_requests={n}"));
+        }
+        sets
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario file (.toml or .json).
+    pub file: String,
+    /// Seed (overrides the scenario's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write one JSON object per request (completion order) to this file.
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub trace: Option<String>,
+    /// Also write health-check and timeline events to the trace file.
+    #[arg(long, requires = "trace")]
+    pub trace_events: bool,
+    /// Include time series (per-interval buckets) in the JSON report.
+    #[arg(long)]
+    pub series: bool,
+    /// Refuse traces longer than this many requests.
+    #[arg(long, value_name = "N", default_value_t = 20_000_000)]
+    pub max_trace: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario file (.toml or .json).
+    pub file: String,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Run each case briefly (to prove the benchmark works, e.g. in CI).
+    #[arg(long)]
+    pub quick: bool,
+    /// Run only the cases whose name contains this text.
+    #[arg(long)]
+    pub case: Option<String>,
+    /// Requests per case (default 10 M, or 200 k with --quick).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Compare with the SimPy reference (needs python3 with simpy) at this many requests.
+    #[arg(long, value_name = "N")]
+    pub simpy: Option<u64>,
+    /// Path to the SimPy reference script.
+    #[arg(long, default_value = "../shared/reference/simpy_lb.py")]
+    pub simpy_script: String,
+    /// Internal: run one case in this process and print its measurement.
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}

@@ -1,0 +1,181 @@
+//! `lbsim run`, `lbsim check` and `lbsim algorithms`.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sim_core::metrics::trace::{TraceEvent, TraceLine, TraceRecord};
+use sim_core::{Report, Scenario, Simulation};
+
+use crate::cli::{CheckArgs, OutputFormat, RunArgs};
+use crate::error::user;
+use crate::files::AtomicFile;
+use crate::{interrupt, load, table};
+
+/// Runs a simulation to the end in chunks: a progress bar on a terminal, Ctrl-C checked
+/// between chunks, `on_chunk` called after each (to drain traces).
+pub fn drive(
+    sim: &mut Simulation,
+    label: &str,
+    mut on_chunk: impl FnMut(&mut Simulation) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let duration = sim.scenario().duration_ns;
+    let show = std::io::stderr().is_terminal() && duration > 0;
+    let bar = if show {
+        let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:40}] {percent}% simulated {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let chunk = (duration / 1000).max(1);
+    let mut until = 0u64;
+    while !sim.is_finished() {
+        until = until.saturating_add(chunk);
+        sim.step_until(until);
+        on_chunk(sim)?;
+        interrupt::check()?;
+        let done = (sim.now_ns().min(duration) * 1000 / duration.max(1)).min(1000);
+        bar.set_position(done);
+        if sim.now_ns() >= duration {
+            bar.set_message("(draining)");
+        }
+    }
+    bar.finish_and_clear();
+    if let Some(why) = sim.aborted() {
+        return Err(user(why.to_string()));
+    }
+    Ok(())
+}
+
+/// Loads the scenario of a `run`, applying `--seed`.
+fn prepare(args: &RunArgs) -> anyhow::Result<(Scenario, u64)> {
+    let mut scenario = load::scenario(&args.file, &args.overrides.all())?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+    }
+    let seed = scenario.seed;
+    Ok((scenario, seed))
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (scenario, seed) = prepare(&args)?;
+    let estimated = sim_core::config::estimated_requests(&scenario);
+    let mut trace = match &args.trace {
+        Some(path) => {
+            if estimated > args.max_trace as f64 {
+                return Err(user(format!(
+                    "--trace would hold about {estimated:.0} requests, more than --max-trace {}; raise --max-trace or shorten the run",
+                    args.max_trace
+                )));
+            }
+            Some(AtomicFile::create(path)?)
+        }
+        None => None,
+    };
+    let mut sim = Simulation::new(&scenario, seed);
+    if trace.is_some() {
+        sim.enable_trace();
+        if args.trace_events {
+            sim.enable_trace_events();
+        }
+    }
+    if args.series {
+        sim.enable_series();
+    }
+    let mut records: Vec<TraceRecord> = Vec::new();
+    let mut events: Vec<TraceEvent> = Vec::new();
+    let mut out = trace.as_mut().map(|f| std::io::BufWriter::new(f.writer().try_clone().expect("file handle")));
+    drive(&mut sim, &scenario.name, |sim| {
+        if let Some(w) = out.as_mut() {
+            sim.drain_trace(&mut records);
+            sim.drain_trace_events(&mut events);
+            write_trace(w, sim, &mut records, &mut events)?;
+        }
+        Ok(())
+    })?;
+    if let Some(mut w) = out.take() {
+        w.flush().context("writing the trace")?;
+    }
+    let report = sim.report();
+    print_report(&report, args.format, &sim)?;
+    if let Some(f) = trace {
+        f.commit()?;
+    }
+    Ok(())
+}
+
+/// Writes drained trace records (and events, merged by time) as JSON lines.
+fn write_trace(
+    w: &mut impl Write,
+    sim: &Simulation,
+    records: &mut Vec<TraceRecord>,
+    events: &mut Vec<TraceEvent>,
+) -> anyhow::Result<()> {
+    let mut ev = events.drain(..).peekable();
+    for r in records.drain(..) {
+        let end_ms = r.end_ns as f64 / 1e6;
+        while let Some(e) = ev.next_if(|e| e.time_ms <= end_ms) {
+            serde_json::to_writer(&mut *w, &e)?;
+            w.write_all(b"\n")?;
+        }
+        let client = sim.client_name(r.client);
+        let line = TraceLine {
+            id: r.id,
+            client: &client,
+            server: r.server.map(|s| sim.server_name(s)),
+            start_ms: r.start_ns as f64 / 1e6,
+            end_ms,
+            outcome: r.outcome.name(),
+            attempt: r.attempt,
+        };
+        serde_json::to_writer(&mut *w, &line)?;
+        w.write_all(b"\n")?;
+    }
+    for e in ev {
+        serde_json::to_writer(&mut *w, &e)?;
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report, format: OutputFormat, sim: &Simulation) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        OutputFormat::Json => writeln!(stdout, "{}", report.to_json())?,
+        OutputFormat::Table => write!(stdout, "{}", table::report(report, sim.scenario()))?,
+    }
+    Ok(())
+}
+
+pub fn check(args: CheckArgs) -> anyhow::Result<()> {
+    let scenario = load::scenario(&args.file, &args.overrides.all())?;
+    let servers = scenario.initial_servers();
+    let clients = scenario.total_clients();
+    println!(
+        "{}: ok — scenario \"{}\", {} server(s), {} client(s), {} for {}, about {:.0} requests",
+        args.file,
+        scenario.name,
+        servers,
+        clients,
+        scenario.balancer.algorithm.name(),
+        sim_core::config::units::format_duration(scenario.duration_ns),
+        sim_core::config::estimated_requests(&scenario)
+    );
+    Ok(())
+}
+
+pub fn algorithms() -> anyhow::Result<()> {
+    let mut t = table::new_table();
+    t.set_header(vec!["algorithm", "follows", "parameters"]);
+    for (algorithm, source, params) in sim_core::algo::catalogue() {
+        t.add_row(vec![algorithm.name(), source, params]);
+    }
+    println!("{t}");
+    Ok(())
+}

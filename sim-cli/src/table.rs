@@ -1,0 +1,169 @@
+//! Reports as tables for people: aligned, units in the headers, one row per server.
+
+use std::fmt::Write;
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use sim_core::{Outcome, Report, Scenario};
+
+/// A table in the house style.
+pub fn new_table() -> Table {
+    let mut t = Table::new();
+    t.load_style(UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
+    t
+}
+
+/// Right-aligns every column but the first.
+fn align_numbers(t: &mut Table) {
+    let n = t.column_count();
+    for i in 1..n {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.1}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// The whole report.
+pub fn report(r: &Report, scenario: &Scenario) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} — {} ({}) over {:.1}s, seed {}, {} events, trace {}",
+        r.scenario, r.algorithm, r.layer, r.duration_s, r.seed, r.events_processed, r.trace_hash
+    );
+    let q = &r.requests;
+    let success = if q.sent > 0 { q.completed as f64 / q.sent as f64 } else { 0.0 };
+    let mut t = new_table();
+    t.set_header(vec!["requests", "sent", "ok", "failed", "success", "retries"]);
+    t.add_row(vec![
+        "all".to_string(),
+        q.sent.to_string(),
+        q.completed.to_string(),
+        q.failed.to_string(),
+        pct(success),
+        q.retries.to_string(),
+    ]);
+    align_numbers(&mut t);
+    let _ = writeln!(out, "{t}");
+    let failures: Vec<String> = Outcome::ALL[1..]
+        .iter()
+        .filter(|o| q.outcomes.get(**o) > 0)
+        .map(|o| format!("{} {}", o.name(), q.outcomes.get(*o)))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "failures: {}", failures.join(", "));
+    }
+    let l = &r.latency_ms;
+    let mut t = new_table();
+    t.set_header(vec!["latency (ms)", "mean", "p50", "p90", "p99", "p99.9", "max"]);
+    t.add_row(vec!["ok requests".into(), ms(l.mean), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), ms(l.max)]);
+    align_numbers(&mut t);
+    let _ = writeln!(out, "{t}");
+    let mut t = new_table();
+    t.set_header(vec!["server", "requests", "share", "conns", "util", "mean (ms)", "p99 (ms)", "state"]);
+    let total: u64 = r.servers.iter().map(|s| s.requests).sum();
+    let shown: Vec<_> = r.servers.iter().filter(|s| s.state != "not_added").collect();
+    let limit = 40;
+    for s in shown.iter().take(limit) {
+        let share = if total > 0 { s.requests as f64 / total as f64 } else { 0.0 };
+        let mut state = s.state.clone();
+        if s.down_s > 0.0 {
+            state = format!("{state}, down {:.1}s", s.down_s);
+        }
+        t.add_row(vec![
+            s.name.clone(),
+            s.requests.to_string(),
+            pct(share),
+            s.connections.to_string(),
+            pct(s.utilization),
+            ms(s.latency_ms.mean),
+            ms(s.latency_ms.p99),
+            state,
+        ]);
+    }
+    align_numbers(&mut t);
+    let _ = writeln!(out, "{t}");
+    if shown.len() > limit {
+        let _ = writeln!(out, "… {} more servers (use --format json for all)", shown.len() - limit);
+    }
+    let b = &r.balance;
+    let _ = writeln!(
+        out,
+        "balance: max/mean {:.3}, Jain {:.4}, CoV {:.3} (over {} servers up the whole window)",
+        b.max_over_mean,
+        b.jain_index,
+        b.cov,
+        r.servers.iter().filter(|s| s.up_whole_window).count()
+    );
+    if r.sessions.started > 0 {
+        let _ = writeln!(
+            out,
+            "sessions: {} started, {} completed, {} lost ({:.1} requests each)",
+            r.sessions.started, r.sessions.completed, r.sessions.lost, r.sessions.requests_per_session
+        );
+    }
+    if r.clients.len() > 1 || r.clients.iter().any(|c| c.bytes_sent > 0) {
+        let mut t = new_table();
+        t.set_header(vec![
+            "clients",
+            "sent",
+            "ok",
+            "failed",
+            "mean (ms)",
+            "p99 (ms)",
+            "sent (KB)",
+            "received (KB)",
+            "conns",
+        ]);
+        for c in &r.clients {
+            t.add_row(vec![
+                c.name.clone(),
+                c.sent.to_string(),
+                c.completed.to_string(),
+                c.failed.to_string(),
+                ms(c.latency_ms_mean),
+                ms(c.latency_ms_p99),
+                format!("{:.1}", c.bytes_sent as f64 / 1e3),
+                format!("{:.1}", c.bytes_received as f64 / 1e3),
+                c.connections_opened.to_string(),
+            ]);
+        }
+        align_numbers(&mut t);
+        let _ = writeln!(out, "{t}");
+    }
+    if r.replicas.len() > 1 || r.replicas.iter().any(|x| x.rate_limited > 0 || x.down_s > 0.0) {
+        let mut t = new_table();
+        t.set_header(vec!["balancer", "routed", "rate limited", "util", "down (s)"]);
+        for x in &r.replicas {
+            t.add_row(vec![
+                x.name.clone(),
+                x.routed.to_string(),
+                x.rate_limited.to_string(),
+                pct(x.utilization),
+                format!("{:.1}", x.down_s),
+            ]);
+        }
+        align_numbers(&mut t);
+        let _ = writeln!(out, "{t}");
+    }
+    for c in &r.crashes {
+        let detected = c.detected_after_s.map_or("never detected".to_string(), |d| format!("detected after {d:.2}s"));
+        let _ = writeln!(out, "crash: {} at {:.1}s, {detected}, {} sessions lost", c.server, c.at_s, c.sessions_lost);
+    }
+    let _ = scenario;
+    out
+}

@@ -1,0 +1,398 @@
+//! Balancing algorithms: one file per algorithm behind the small [`Balancer`] trait. A policy
+//! is a choice given a read-only [`PickView`] of one pool as one balancer replica sees it; it
+//! keeps its own state (weights, rings, estimates) and learns outcomes through [`Outcome`]s.
+
+mod bounded_load;
+mod ip_hash;
+mod least_conn;
+mod maglev;
+mod peak_ewma;
+mod power_of_two;
+mod random;
+mod ring_hash;
+mod round_robin;
+
+pub use bounded_load::BoundedLoadHash;
+pub use ip_hash::IpHash;
+pub use least_conn::LeastConnections;
+pub use maglev::Maglev;
+pub use peak_ewma::PeakEwma;
+pub use power_of_two::PowerOfTwo;
+pub use random::WeightedRandom;
+pub use ring_hash::RingHash;
+pub use round_robin::SmoothWeightedRoundRobin;
+
+use crate::rng::SimRng;
+use crate::scenario::{Algorithm, BalancerSpec};
+
+/// What a balancer replica knows about one pool at the moment of a pick.
+///
+/// Server ids are global, dense indexes (`0..server_count()`); per-server facts are looked up
+/// by id. `eligible()` lists, in configuration order, the members the replica may use now:
+/// not marked down by health checks, not failed within nginx's `fail_timeout`, not draining,
+/// and not already tried by this request.
+pub struct PickView<'a> {
+    pub(crate) now_ns: u64,
+    pub(crate) members: &'a [u32],
+    pub(crate) eligible: &'a [u32],
+    pub(crate) available: &'a [bool],
+    pub(crate) weights: &'a [u32],
+    pub(crate) active: &'a [u32],
+    pub(crate) version: u64,
+    pub(crate) source_ip: u32,
+    pub(crate) key: u64,
+    pub(crate) names: &'a [String],
+}
+
+impl<'a> PickView<'a> {
+    /// Simulated time of the pick, in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// Every member of the pool tier being balanced (primary or backup), in configuration
+    /// order, available or not.
+    pub fn members(&self) -> &'a [u32] {
+        self.members
+    }
+
+    /// The members that may be picked now, in configuration order.
+    pub fn eligible(&self) -> &'a [u32] {
+        self.eligible
+    }
+
+    /// Whether `server` may be picked now.
+    pub fn is_available(&self, server: u32) -> bool {
+        self.available.get(server as usize).copied().unwrap_or(false)
+    }
+
+    /// Configured weight of a server.
+    pub fn weight(&self, server: u32) -> u32 {
+        self.weights[server as usize]
+    }
+
+    /// Requests (L7) or connections (L4) this replica has in flight to a server.
+    pub fn active(&self, server: u32) -> u32 {
+        self.active[server as usize]
+    }
+
+    /// Number of server ids (the length of per-server tables an algorithm may keep).
+    pub fn server_count(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Changes whenever the eligible set changes: algorithms that build tables over it
+    /// (rings, Maglev) rebuild when it differs from the version they built for.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The client's IPv4 source address (what `ip_hash` hashes).
+    pub fn source_ip(&self) -> u32 {
+        self.source_ip
+    }
+
+    /// The request's hash key (per `hash_key`: address, session, path or header value).
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// A server's instance name (`api-2`), which hash rings hash.
+    pub fn name(&self, server: u32) -> &'a str {
+        &self.names[server as usize]
+    }
+}
+
+/// How a request a replica routed ended, as the replica sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// The server answered (successfully, or with an error status such as a full queue).
+    Answered,
+    /// The connection to the server failed (refused or reset): nginx's `error`.
+    ConnectionError,
+    /// The client gave up before the answer came (timeout); the server may still be working.
+    Abandoned,
+}
+
+/// An owned, hand-made pool state for testing a policy outside a simulation:
+/// `StaticView::new(&[weights]).view()` gives a [`PickView`] of servers `0..n`, all eligible.
+#[derive(Clone, Debug)]
+pub struct StaticView {
+    /// Pool members in configuration order.
+    pub members: Vec<u32>,
+    /// Per-server availability.
+    pub available: Vec<bool>,
+    /// Per-server weight.
+    pub weights: Vec<u32>,
+    /// Per-server active requests.
+    pub active: Vec<u32>,
+    /// Per-server names.
+    pub names: Vec<String>,
+    /// The request key.
+    pub key: u64,
+    /// The client's address.
+    pub source_ip: u32,
+    /// The time of the pick.
+    pub now_ns: u64,
+    eligible: Vec<u32>,
+    version: u64,
+}
+
+impl StaticView {
+    /// Servers `0..weights.len()` with these weights, all available and idle, named `s-1`….
+    pub fn new(weights: &[u32]) -> StaticView {
+        let n = weights.len();
+        StaticView {
+            members: (0..n as u32).collect(),
+            available: vec![true; n],
+            weights: weights.to_vec(),
+            active: vec![0; n],
+            names: (1..=n).map(|i| format!("s-{i}")).collect(),
+            key: 0,
+            source_ip: 0,
+            now_ns: 0,
+            eligible: (0..n as u32).collect(),
+            version: 1,
+        }
+    }
+
+    /// Marks a server available or not (the eligible list and version follow).
+    pub fn set_available(&mut self, server: u32, available: bool) {
+        self.available[server as usize] = available;
+        self.eligible = self.members.iter().copied().filter(|&s| self.available[s as usize]).collect();
+        self.version += 1;
+    }
+
+    /// Replaces the member list (scale out / in); the eligible list and version follow.
+    pub fn set_members(&mut self, members: Vec<u32>) {
+        let n = members.iter().map(|&s| s as usize + 1).max().unwrap_or(0).max(self.weights.len());
+        self.weights.resize(n, 1);
+        self.available.resize(n, true);
+        self.active.resize(n, 0);
+        while self.names.len() < n {
+            self.names.push(format!("s-{}", self.names.len() + 1));
+        }
+        self.members = members;
+        self.eligible = self.members.iter().copied().filter(|&s| self.available[s as usize]).collect();
+        self.version += 1;
+    }
+
+    /// The view a policy sees.
+    pub fn view(&self) -> PickView<'_> {
+        PickView {
+            now_ns: self.now_ns,
+            members: &self.members,
+            eligible: &self.eligible,
+            available: &self.available,
+            weights: &self.weights,
+            active: &self.active,
+            version: self.version,
+            source_ip: self.source_ip,
+            key: self.key,
+            names: &self.names,
+        }
+    }
+}
+
+/// What a replica learns when a request it sent to a server ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The server.
+    pub server: u32,
+    /// When the request was sent to the server.
+    pub sent_ns: u64,
+    /// When the answer (or the failure) came back.
+    pub now_ns: u64,
+    /// How it ended.
+    pub kind: OutcomeKind,
+}
+
+/// A balancing policy. Implement it to test your own algorithm with lbsim (see
+/// `Simulation::with_balancer`).
+pub trait Balancer: Send {
+    /// The algorithm's name, for reports.
+    fn name(&self) -> &str;
+
+    /// Picks a server among `view.eligible()`, or `None` if there is nothing to pick.
+    /// Picking a server outside `eligible()` is allowed (that is how a broken balancer
+    /// behaves) and is recorded as such.
+    fn pick(&mut self, view: &PickView<'_>, rng: &mut SimRng) -> Option<u32>;
+
+    /// Called when a request the policy routed ends (successfully or not).
+    fn observe(&mut self, _outcome: &Outcome) {}
+
+    /// A short description of the policy's internal state for one server, for the browser's
+    /// inspector (e.g. a smooth-WRR current weight or an EWMA estimate).
+    fn inspect(&self, _server: u32, _now_ns: u64) -> Option<f64> {
+        None
+    }
+}
+
+/// The parameters built-in algorithms read from the scenario.
+#[derive(Clone, Debug)]
+pub struct AlgoParams {
+    /// Power-of-d sample size.
+    pub choices: u32,
+    /// Bounded-load capacity factor.
+    pub balance_factor: f64,
+    /// Maglev table size (prime).
+    pub table_size: u32,
+    /// Minimum ring size.
+    pub ring_size: u32,
+    /// Peak EWMA decay.
+    pub decay_ns: u64,
+    /// Peak EWMA initial estimate.
+    pub default_rtt_ns: u64,
+    /// nginx `max_fails` (0 = passive checks off): a failure lowers a server's effective
+    /// weight by `weight / max_fails` in the round-robin family.
+    pub max_fails: u32,
+}
+
+impl AlgoParams {
+    /// Parameters from a balancer spec.
+    pub fn from_spec(b: &BalancerSpec) -> AlgoParams {
+        AlgoParams {
+            choices: b.choices,
+            balance_factor: b.balance_factor,
+            table_size: b.table_size,
+            ring_size: b.ring_size,
+            decay_ns: b.peak_ewma.decay_ns,
+            default_rtt_ns: b.peak_ewma.default_rtt_ns,
+            max_fails: b.passive.map_or(0, |p| p.max_fails),
+        }
+    }
+}
+
+/// A built-in algorithm instance, dispatched statically on the hot path; custom policies are
+/// boxed.
+pub enum AlgoImpl {
+    /// nginx smooth weighted round robin.
+    RoundRobin(SmoothWeightedRoundRobin),
+    /// Weighted random.
+    Random(WeightedRandom),
+    /// nginx least_conn.
+    LeastConnections(LeastConnections),
+    /// Envoy least_request (power of d choices).
+    PowerOfTwo(PowerOfTwo),
+    /// nginx ip_hash.
+    IpHash(IpHash),
+    /// Envoy ring hash.
+    ConsistentHash(RingHash),
+    /// Envoy Maglev.
+    Maglev(Maglev),
+    /// Consistent hashing with bounded loads.
+    BoundedLoadHash(BoundedLoadHash),
+    /// Linkerd peak EWMA.
+    PeakEwma(PeakEwma),
+    /// A user's own policy.
+    Custom(Box<dyn Balancer>),
+}
+
+impl AlgoImpl {
+    /// A fresh instance of a built-in algorithm.
+    pub fn new(algorithm: Algorithm, params: &AlgoParams) -> AlgoImpl {
+        match algorithm {
+            Algorithm::RoundRobin => AlgoImpl::RoundRobin(SmoothWeightedRoundRobin::new(params.max_fails)),
+            Algorithm::Random => AlgoImpl::Random(WeightedRandom::default()),
+            Algorithm::LeastConnections => AlgoImpl::LeastConnections(LeastConnections::new(params.max_fails)),
+            Algorithm::PowerOfTwo => AlgoImpl::PowerOfTwo(PowerOfTwo::new(params.choices)),
+            Algorithm::IpHash => AlgoImpl::IpHash(IpHash::default()),
+            Algorithm::ConsistentHash => AlgoImpl::ConsistentHash(RingHash::new(params.ring_size)),
+            Algorithm::Maglev => AlgoImpl::Maglev(Maglev::new(params.table_size)),
+            Algorithm::BoundedLoadHash => {
+                AlgoImpl::BoundedLoadHash(BoundedLoadHash::new(params.ring_size, params.balance_factor))
+            }
+            Algorithm::PeakEwma => AlgoImpl::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
+        }
+    }
+
+    /// Dispatches a pick.
+    #[inline]
+    pub fn pick(&mut self, view: &PickView<'_>, rng: &mut SimRng) -> Option<u32> {
+        match self {
+            AlgoImpl::RoundRobin(a) => a.pick(view, rng),
+            AlgoImpl::Random(a) => a.pick(view, rng),
+            AlgoImpl::LeastConnections(a) => a.pick(view, rng),
+            AlgoImpl::PowerOfTwo(a) => a.pick(view, rng),
+            AlgoImpl::IpHash(a) => a.pick(view, rng),
+            AlgoImpl::ConsistentHash(a) => a.pick(view, rng),
+            AlgoImpl::Maglev(a) => a.pick(view, rng),
+            AlgoImpl::BoundedLoadHash(a) => a.pick(view, rng),
+            AlgoImpl::PeakEwma(a) => a.pick(view, rng),
+            AlgoImpl::Custom(a) => a.pick(view, rng),
+        }
+    }
+
+    /// Dispatches an outcome.
+    #[inline]
+    pub fn observe(&mut self, outcome: &Outcome) {
+        match self {
+            AlgoImpl::RoundRobin(a) => a.observe(outcome),
+            AlgoImpl::PeakEwma(a) => a.observe(outcome),
+            AlgoImpl::LeastConnections(a) => a.observe(outcome),
+            AlgoImpl::Custom(a) => a.observe(outcome),
+            _ => {}
+        }
+    }
+
+    /// The policy as a trait object (for inspection).
+    pub fn as_balancer(&self) -> &dyn Balancer {
+        match self {
+            AlgoImpl::RoundRobin(a) => a,
+            AlgoImpl::Random(a) => a,
+            AlgoImpl::LeastConnections(a) => a,
+            AlgoImpl::PowerOfTwo(a) => a,
+            AlgoImpl::IpHash(a) => a,
+            AlgoImpl::ConsistentHash(a) => a,
+            AlgoImpl::Maglev(a) => a,
+            AlgoImpl::BoundedLoadHash(a) => a,
+            AlgoImpl::PeakEwma(a) => a,
+            AlgoImpl::Custom(a) => a.as_ref(),
+        }
+    }
+}
+
+/// One line per built-in algorithm: name, the system whose semantics it follows, parameters.
+pub fn catalogue() -> Vec<(Algorithm, &'static str, &'static str)> {
+    Algorithm::ALL
+        .iter()
+        .map(|&a| {
+            let (source, params) = match a {
+                Algorithm::RoundRobin => (
+                    "nginx smooth weighted round robin (ngx_http_upstream_round_robin.c); weights 5,1,1 pick a a b a c a a",
+                    "servers[].weight",
+                ),
+                Algorithm::Random => ("nginx `random` (weighted, without `two`)", "servers[].weight"),
+                Algorithm::LeastConnections => (
+                    "nginx least_conn: lowest active/weight, ties by smooth weighted round robin",
+                    "servers[].weight",
+                ),
+                Algorithm::PowerOfTwo => (
+                    "Envoy least_request: sample `choices` hosts (with replacement), fewest active requests wins",
+                    "balancer.choices (default 2)",
+                ),
+                Algorithm::IpHash => (
+                    "nginx ip_hash: first three IPv4 octets, h=(h*113+b)%6271 from 89, 20 re-hashes then round robin",
+                    "servers[].weight",
+                ),
+                Algorithm::ConsistentHash => (
+                    "Envoy ring hash: xxHash64 of \"<host>_<i>\", ring scaled by weight, first point ≥ key hash",
+                    "balancer.ring_size (default 1024), balancer.hash_key",
+                ),
+                Algorithm::Maglev => (
+                    "Envoy Maglev: offset/skip from xxHash64 (seeds 0 and 1), weighted rounds, table[hash % M]",
+                    "balancer.table_size (prime, default 65537), balancer.hash_key",
+                ),
+                Algorithm::BoundedLoadHash => (
+                    "Envoy ring hash with hash_balance_factor: capacity ⌈c·(active+1)/n⌉, overflow to a hash-seeded permutation",
+                    "balancer.balance_factor (default 1.25), balancer.ring_size, balancer.hash_key",
+                ),
+                Algorithm::PeakEwma => (
+                    "Linkerd/tower peak EWMA: cost = EWMA latency (peak-sensitive) × (pending+1), P2C over two distinct hosts",
+                    "balancer.peak_ewma.decay (10s), balancer.peak_ewma.default_rtt (30ms)",
+                ),
+            };
+            (a, source, params)
+        })
+        .collect()
+}

@@ -1,0 +1,99 @@
+//! Measurements gathered while a run goes: outcome counts, latency histograms, per-group
+//! counters, time series, the trace hash; and the report built from them.
+
+pub mod hash;
+pub mod hist;
+pub mod report;
+pub mod trace;
+
+use hist::LatencyHist;
+
+/// Per client group counters.
+#[derive(Clone, Debug, Default)]
+pub struct GroupStats {
+    /// Requests sent after warmup.
+    pub sent: u64,
+    /// Ended per outcome.
+    pub outcomes: [u64; 7],
+    /// Wire bytes sent.
+    pub bytes_sent: u64,
+    /// Wire bytes received.
+    pub bytes_received: u64,
+    /// Connections opened.
+    pub connections: u64,
+}
+
+/// Counters for the whole run.
+pub struct Stats {
+    /// Requests sent after warmup.
+    pub sent: u64,
+    /// Retries after warmup.
+    pub retries: u64,
+    /// Per outcome.
+    pub outcomes: [u64; 7],
+    /// Latency of `ok` requests.
+    pub latency: LatencyHist<u64>,
+    /// Per client group.
+    pub groups: Vec<GroupStats>,
+    /// Per client group latency.
+    pub group_latency: Vec<LatencyHist<u32>>,
+    /// Per server: requests served, connections accepted, most connections at once,
+    /// rejections, requests that reached it while down.
+    pub served: Vec<u64>,
+    /// Connections accepted per server.
+    pub accepted: Vec<u64>,
+    /// Most connections open at once per server.
+    pub conns_max: Vec<u64>,
+    /// Rejections per server.
+    pub rejected: Vec<u64>,
+    /// Requests reaching a crashed server.
+    pub while_down: Vec<u64>,
+    /// Time crashed within the window, per server.
+    pub down_ns: Vec<u64>,
+    /// Time marked down by any replica within the window, per server.
+    pub marked_down_ns: Vec<u64>,
+    /// Sessions started, completed, lost after warmup; requests in completed sessions.
+    pub sessions_started: u64,
+    /// Completed sessions.
+    pub sessions_completed: u64,
+    /// Lost sessions.
+    pub sessions_lost: u64,
+    /// Requests of completed sessions.
+    pub session_requests: u64,
+    /// Crashes: server, time, first detection, sessions lost.
+    pub crashes: Vec<(u32, u64, Option<u64>, u64)>,
+    /// Time series.
+    pub series: series::SeriesAcc,
+    /// When the last request ended.
+    pub last_end_ns: u64,
+}
+
+pub mod series;
+
+impl Stats {
+    /// Empty counters for the given numbers of client groups and servers.
+    pub fn new(groups: usize, servers: usize, series: series::SeriesAcc) -> Stats {
+        Stats {
+            sent: 0,
+            retries: 0,
+            outcomes: [0; 7],
+            latency: LatencyHist::new(3),
+            groups: vec![GroupStats::default(); groups],
+            group_latency: (0..groups).map(|_| LatencyHist::new(2)).collect(),
+            served: vec![0; servers],
+            accepted: vec![0; servers],
+            conns_max: vec![0; servers],
+            rejected: vec![0; servers],
+            while_down: vec![0; servers],
+            down_ns: vec![0; servers],
+            marked_down_ns: vec![0; servers],
+            sessions_started: 0,
+            sessions_completed: 0,
+            sessions_lost: 0,
+            session_requests: 0,
+            crashes: Vec::new(),
+            series,
+            last_end_ns: 0,
+        }
+    }
+}

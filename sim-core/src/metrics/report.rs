@@ -1,0 +1,367 @@
+//! The run report: the JSON object `lbsim run --format json` prints (CONTRACT.md §3), plus
+//! added fields. Field order is the contract's; everything after `trace_hash` is an addition.
+
+use serde::Serialize;
+
+/// Request outcomes. Every request ends with exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Served successfully.
+    Ok,
+    /// The client gave up waiting.
+    Timeout,
+    /// The server's queue was full.
+    Rejected,
+    /// Nothing healthy to send it to.
+    NoServer,
+    /// A connection failed under the request (crash, refused).
+    ConnectionError,
+    /// The gateway's rate limit refused it.
+    RateLimited,
+    /// It needed session state that was gone.
+    SessionLost,
+}
+
+impl Outcome {
+    /// Every outcome, in report order.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::Timeout,
+        Outcome::Rejected,
+        Outcome::NoServer,
+        Outcome::ConnectionError,
+        Outcome::RateLimited,
+        Outcome::SessionLost,
+    ];
+
+    /// The outcome's name in reports and traces.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Timeout => "timeout",
+            Outcome::Rejected => "rejected",
+            Outcome::NoServer => "no_server",
+            Outcome::ConnectionError => "connection_error",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::SessionLost => "session_lost",
+        }
+    }
+
+    /// Index into per-outcome arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Counts per outcome.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Outcomes {
+    /// Served.
+    pub ok: u64,
+    /// Client gave up.
+    pub timeout: u64,
+    /// Server queue full.
+    pub rejected: u64,
+    /// Nothing healthy.
+    pub no_server: u64,
+    /// Connection failed.
+    pub connection_error: u64,
+    /// Refused by the rate limit.
+    pub rate_limited: u64,
+    /// Session state gone.
+    pub session_lost: u64,
+}
+
+impl Outcomes {
+    /// Builds the counts from an array indexed by [`Outcome::index`].
+    pub fn from_counts(c: &[u64; 7]) -> Outcomes {
+        Outcomes {
+            ok: c[0],
+            timeout: c[1],
+            rejected: c[2],
+            no_server: c[3],
+            connection_error: c[4],
+            rate_limited: c[5],
+            session_lost: c[6],
+        }
+    }
+
+    /// The count of one outcome.
+    pub fn get(&self, o: Outcome) -> u64 {
+        match o {
+            Outcome::Ok => self.ok,
+            Outcome::Timeout => self.timeout,
+            Outcome::Rejected => self.rejected,
+            Outcome::NoServer => self.no_server,
+            Outcome::ConnectionError => self.connection_error,
+            Outcome::RateLimited => self.rate_limited,
+            Outcome::SessionLost => self.session_lost,
+        }
+    }
+}
+
+/// Request counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Requests {
+    /// Requests sent (not counting retries), after warmup.
+    pub sent: u64,
+    /// Requests with outcome `ok`.
+    pub completed: u64,
+    /// Requests with any other outcome.
+    pub failed: u64,
+    /// Per outcome.
+    pub outcomes: Outcomes,
+    /// Attempts beyond the first (retries), after warmup.
+    pub retries: u64,
+}
+
+/// Latency summary in milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// Per-server latency summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ServerLatency {
+    /// Mean of the `ok` requests it served.
+    pub mean: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// One server's figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ServerReport {
+    /// Instance name, e.g. `api-2`.
+    pub name: String,
+    /// Requests it finished serving (of requests that started after warmup).
+    pub requests: u64,
+    /// Connections it accepted during the run.
+    pub connections: u64,
+    /// Busy worker time over worker capacity, within the measured window.
+    pub utilization: f64,
+    /// Latency of the `ok` requests it served (client-observed).
+    pub latency_ms: ServerLatency,
+    /// Its group.
+    pub group: String,
+    /// Most connections open at once.
+    pub connections_max: u64,
+    /// Requests rejected because its queue was full.
+    pub rejected: u64,
+    /// Seconds it was crashed within the measured window.
+    pub down_s: f64,
+    /// Requests that reached it while it was crashed.
+    pub requests_while_down: u64,
+    /// Seconds the balancer (any replica) had it marked down by health checks, within the
+    /// measured window.
+    pub marked_down_s: f64,
+    /// Whether it was up for the whole measured window (only these count in `balance`).
+    pub up_whole_window: bool,
+    /// Its state at the end: up, down, draining, removed or not_added.
+    pub state: String,
+}
+
+/// Balance of per-server request counts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Balance {
+    /// Busiest server's count over the mean count.
+    pub max_over_mean: f64,
+    /// Jain's fairness index (1 = perfectly even).
+    pub jain_index: f64,
+    /// Coefficient of variation of the counts.
+    pub cov: f64,
+}
+
+/// Session figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Sessions {
+    /// Sessions started after warmup.
+    pub started: u64,
+    /// Sessions that lost their state at least once.
+    pub lost: u64,
+    /// Sessions whose requests all ended.
+    pub completed: u64,
+    /// Mean requests per completed session.
+    pub requests_per_session: f64,
+}
+
+/// One client group's figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClientReport {
+    /// Group name.
+    pub name: String,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests `ok`.
+    pub completed: u64,
+    /// Requests failed.
+    pub failed: u64,
+    /// Bytes the group sent on the wire (payloads, protocol headers and handshakes).
+    pub bytes_sent: u64,
+    /// Bytes the group received on the wire.
+    pub bytes_received: u64,
+    /// Mean latency of its `ok` requests.
+    pub latency_ms_mean: f64,
+    /// 99th percentile latency of its `ok` requests.
+    pub latency_ms_p99: f64,
+    /// Connections its clients opened.
+    pub connections_opened: u64,
+}
+
+/// One balancer replica's figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReplicaReport {
+    /// `balancer-<i>`.
+    pub name: String,
+    /// Requests (L7) or connections (L4) it routed after warmup.
+    pub routed: u64,
+    /// Requests refused by its rate limit.
+    pub rate_limited: u64,
+    /// Utilization of its workers (0 when unlimited).
+    pub utilization: f64,
+    /// Seconds it was crashed within the measured window.
+    pub down_s: f64,
+}
+
+/// How long the balancer took to notice a crash.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CrashReport {
+    /// The server.
+    pub server: String,
+    /// When it crashed, in seconds.
+    pub at_s: f64,
+    /// Seconds until the first replica marked it down (null if never).
+    pub detected_after_s: Option<f64>,
+    /// Sessions whose state was lost with it.
+    pub sessions_lost: u64,
+}
+
+/// One time-series bucket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// Bucket start in seconds.
+    pub t_s: f64,
+    /// Requests that ended in the bucket, per outcome (report order).
+    pub outcomes: [u64; 7],
+    /// Median latency of the `ok` requests that ended in the bucket.
+    pub p50_ms: f64,
+    /// 99th percentile of the same.
+    pub p99_ms: f64,
+    /// Requests each server finished in the bucket.
+    pub served: Vec<u32>,
+    /// Requests at each server (queued + in service) at the end of the bucket.
+    pub in_flight: Vec<u32>,
+    /// Jain's index over the servers' bucket counts (servers up in the bucket).
+    pub jain_index: f64,
+}
+
+/// Time series for charts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Series {
+    /// Bucket width in seconds.
+    pub interval_s: f64,
+    /// Server names, in the order of `served` and `in_flight`.
+    pub servers: Vec<String>,
+    /// The buckets.
+    pub points: Vec<SeriesPoint>,
+    /// Timeline events: (time in seconds, description).
+    pub events: Vec<(f64, String)>,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed used.
+    pub seed: u64,
+    /// The balancing algorithm at the start.
+    pub algorithm: String,
+    /// The balancing layer at the start.
+    pub layer: String,
+    /// The configured duration.
+    pub duration_s: f64,
+    /// Request counts.
+    pub requests: Requests,
+    /// Latency of `ok` requests after warmup.
+    pub latency_ms: Latency,
+    /// Per server.
+    pub servers: Vec<ServerReport>,
+    /// Balance over servers up for the whole measured window.
+    pub balance: Balance,
+    /// Sessions.
+    pub sessions: Sessions,
+    /// Events the engine processed.
+    pub events_processed: u64,
+    /// Fingerprint of the whole event history.
+    pub trace_hash: String,
+    /// When the last request ended (the run drains after `duration`), in seconds.
+    pub end_s: f64,
+    /// Per client group.
+    pub clients: Vec<ClientReport>,
+    /// Per balancer replica.
+    pub replicas: Vec<ReplicaReport>,
+    /// Crashes and their detection.
+    pub crashes: Vec<CrashReport>,
+    /// Time series (only with `--series`; `null` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series: Option<Series>,
+}
+
+impl Report {
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as indented JSON.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// Balance statistics over per-server counts.
+pub fn balance(counts: &[u64]) -> Balance {
+    if counts.is_empty() {
+        return Balance::default();
+    }
+    let n = counts.len() as f64;
+    let sum: f64 = counts.iter().map(|&c| c as f64).sum();
+    if sum == 0.0 {
+        return Balance { max_over_mean: 0.0, jain_index: 0.0, cov: 0.0 };
+    }
+    let mean = sum / n;
+    let max = counts.iter().copied().max().unwrap_or(0) as f64;
+    let sum_sq: f64 = counts.iter().map(|&c| (c as f64) * (c as f64)).sum();
+    let variance = (sum_sq / n - mean * mean).max(0.0);
+    Balance { max_over_mean: max / mean, jain_index: sum * sum / (n * sum_sq), cov: variance.sqrt() / mean }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_of_even_and_skewed_counts() {
+        let even = balance(&[10, 10, 10, 10]);
+        assert_eq!(even.max_over_mean, 1.0);
+        assert_eq!(even.jain_index, 1.0);
+        assert_eq!(even.cov, 0.0);
+        let one_hot = balance(&[30, 0, 0]);
+        assert_eq!(one_hot.max_over_mean, 3.0);
+        assert!((one_hot.jain_index - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,87 @@
+//! Time-series accumulation: fixed-width buckets of outcomes, latency quantiles and
+//! per-server activity. Memory grows with buckets × servers (both bounded), not requests.
+
+use super::hist::LatencyHist;
+use super::report::{SeriesPoint, balance};
+
+/// The most bucket × server cells a report keeps; the bucket widens to stay below it.
+pub const MAX_CELLS: u64 = 4_000_000;
+
+/// Accumulates the current bucket and the finished ones.
+pub struct SeriesAcc {
+    /// Whether series are kept at all.
+    pub enabled: bool,
+    /// Bucket width.
+    pub interval_ns: u64,
+    /// Finished buckets.
+    pub points: Vec<SeriesPoint>,
+    current_outcomes: [u64; 7],
+    current_latency: LatencyHist<u32>,
+    current_served: Vec<u32>,
+    /// Timeline events (time, text).
+    pub events: Vec<(u64, String)>,
+}
+
+impl SeriesAcc {
+    /// A series over `servers` servers with buckets of at least `interval_ns`, widened so a
+    /// run of `duration_ns` keeps at most `max_buckets` buckets and `MAX_CELLS` cells.
+    pub fn new(enabled: bool, servers: usize, interval_ns: u64, duration_ns: u64, max_buckets: u64) -> SeriesAcc {
+        let mut interval = interval_ns.max(1);
+        let cells_cap = (MAX_CELLS / (servers.max(1) as u64)).max(1);
+        let cap = max_buckets.min(cells_cap).max(1);
+        if duration_ns / interval > cap {
+            interval = duration_ns.div_ceil(cap);
+        }
+        SeriesAcc {
+            enabled,
+            interval_ns: interval,
+            points: Vec::new(),
+            current_outcomes: [0; 7],
+            current_latency: LatencyHist::new(2),
+            current_served: if enabled { vec![0; servers] } else { Vec::new() },
+            events: Vec::new(),
+        }
+    }
+
+    /// Counts an ended request.
+    #[inline]
+    pub fn outcome(&mut self, index: usize, latency_ns: Option<u64>) {
+        if !self.enabled {
+            return;
+        }
+        self.current_outcomes[index] += 1;
+        if let Some(ns) = latency_ns {
+            self.current_latency.record(ns);
+        }
+    }
+
+    /// Counts a request a server finished.
+    #[inline]
+    pub fn served(&mut self, server: u32) {
+        if let Some(c) = self.current_served.get_mut(server as usize) {
+            *c += 1;
+        }
+    }
+
+    /// Closes the current bucket (starting at `start_ns`) with each server's in-flight count
+    /// and whether it was up.
+    pub fn close(&mut self, start_ns: u64, in_flight: Vec<u32>, up: &[bool]) {
+        if !self.enabled {
+            return;
+        }
+        let counts: Vec<u64> =
+            self.current_served.iter().zip(up).filter(|(_, u)| **u).map(|(&c, _)| u64::from(c)).collect();
+        let point = SeriesPoint {
+            t_s: start_ns as f64 / 1e9,
+            outcomes: self.current_outcomes,
+            p50_ms: self.current_latency.quantile_ms(0.5),
+            p99_ms: self.current_latency.quantile_ms(0.99),
+            served: std::mem::replace(&mut self.current_served, vec![0; in_flight.len()]),
+            in_flight,
+            jain_index: balance(&counts).jain_index,
+        };
+        self.points.push(point);
+        self.current_outcomes = [0; 7];
+        self.current_latency.reset();
+    }
+}

@@ -1,0 +1,467 @@
+//! The balancer replicas (L7 proxies / API gateways, or L4 forwarders): rate limiting,
+//! per-request work, stickiness, the pick through the algorithm over what health checking
+//! allows, upstream connections, and the way back with passive health accounting.
+
+use super::Simulation;
+use super::client::via;
+use super::state::*;
+use crate::algo::{OutcomeKind, PickView};
+use crate::metrics::report::Outcome;
+use crate::scenario::*;
+use crate::slab::Handle;
+
+impl Simulation {
+    pub(super) fn on_at_balancer(&mut self, h: Handle) {
+        let Some(req) = self.reqs.get(h) else { return };
+        let r = req.replica;
+        if !self.replicas[r as usize].up {
+            self.answer_client(h, Outcome::ConnectionError, 1);
+            return;
+        }
+        let pinned = req.stream.and_then(|sh| self.streams.get(sh)).is_some_and(|s| s.server != NONE);
+        let mut delay_ns = 0;
+        if !pinned {
+            match self.rate_limit(h) {
+                Ok(d) => delay_ns = d,
+                Err(()) => {
+                    if self.measuring() {
+                        self.replicas[r as usize].rate_limited += 1;
+                    }
+                    self.answer_client(h, Outcome::RateLimited, 1);
+                    return;
+                }
+            }
+        }
+        let work = self.sc.balancer.overhead_ns + self.sc.balancer.auth_ns;
+        match self.sc.balancer.workers {
+            Some(w) => {
+                let replica = &mut self.replicas[r as usize];
+                if replica.busy < w {
+                    self.replica_busy_change(r, 1);
+                    self.after(delay_ns + work, Ev::BalancerDone { req: h, replica: r });
+                } else {
+                    replica.queue.push_back(h);
+                }
+            }
+            None => self.after(delay_ns + work, Ev::BalancerDone { req: h, replica: r }),
+        }
+    }
+
+    /// Accounts a change of a replica's busy workers (for its utilization).
+    fn replica_busy_change(&mut self, r: u32, delta: i32) {
+        let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
+        let now = self.now;
+        let replica = &mut self.replicas[r as usize];
+        replica.busy_area += u128::from(replica.busy) * u128::from(overlap(replica.busy_since_ns, now, warmup, end));
+        replica.busy_since_ns = now;
+        replica.busy = (replica.busy as i64 + i64::from(delta)).max(0) as u32;
+    }
+
+    pub(super) fn on_balancer_done(&mut self, h: Handle, r: u32) {
+        if self.sc.balancer.workers.is_some() {
+            // The worker is free; start the next waiting request.
+            self.replica_busy_change(r, -1);
+            while let Some(next) = self.replicas[r as usize].queue.pop_front() {
+                if self.reqs.get(next).is_some() {
+                    self.replica_busy_change(r, 1);
+                    let work = self.sc.balancer.overhead_ns + self.sc.balancer.auth_ns;
+                    self.schedule(work.max(1), Ev::BalancerDone { req: next, replica: r });
+                    break;
+                }
+            }
+        }
+        if self.reqs.get(h).is_some() && self.replicas[r as usize].up {
+            self.route(h);
+        }
+    }
+
+    /// Sends a request on to a server: its stream's server, or a fresh pick.
+    fn route(&mut self, h: Handle) {
+        let req = self.reqs.get(h).expect("routing a live request");
+        let (r, pool, key, c) = (req.replica, req.pool, req.key, req.client);
+        if let Some(sh) = req.stream
+            && let Some(s) = self.streams.get(sh).map(|s| s.server).filter(|&s| s != NONE)
+        {
+            self.forward(h, s);
+            return;
+        }
+        let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
+        let session = self.reqs.get(h).and_then(|q| q.session);
+        let pick = self.pick(r, pool, key, c, Some((&tried, session)));
+        self.reqs.get_mut(h).expect("live").tried = tried;
+        let Some(s) = pick else {
+            self.answer_client(h, Outcome::NoServer, 1);
+            return;
+        };
+        if self.measuring() {
+            self.replicas[r as usize].routed += 1;
+        }
+        self.replicas[r as usize].active[s as usize] += 1;
+        let req = self.reqs.get_mut(h).expect("live");
+        match req.stream.and_then(|sh| self.streams.get_mut(sh)) {
+            // A stream's first message pins the stream; the stream holds the active count.
+            Some(stream) => {
+                stream.server = s;
+                stream.replica = r;
+            }
+            None => req.holds |= hold::ACTIVE,
+        }
+        self.forward(h, s);
+    }
+
+    /// Passes a request from its replica to server `s` over an upstream connection.
+    fn forward(&mut self, h: Handle, s: u32) {
+        let r = self.reqs.get(h).expect("live").replica;
+        let c = self.reqs.get(h).expect("live").client;
+        let protocol = self.group_of(c).protocol;
+        let wait = self.upstream_acquire(r, s, protocol);
+        let req = self.reqs.get_mut(h).expect("live");
+        req.server = s;
+        req.sent_to_server_ns = self.now;
+        let delay = wait + self.hop_ns();
+        self.after(delay, Ev::AtServer { req: h });
+    }
+
+    /// An upstream connection from replica `r` to server `s`; returns how long until it is
+    /// usable (0 when an idle keep-alive or the HTTP/2 connection is ready).
+    fn upstream_acquire(&mut self, r: u32, s: u32, protocol: Protocol) -> u64 {
+        let rtt = 2 * self.hop_ns();
+        let server_up = self.servers[s as usize].state == ServerState::Up;
+        let up = &mut self.replicas[r as usize].upstream[s as usize];
+        match protocol {
+            Protocol::Http1 => {
+                if up.idle > 0 {
+                    up.idle -= 1;
+                    0
+                } else {
+                    if server_up {
+                        up.open += 1;
+                        self.server_conn_opened(s);
+                    }
+                    rtt
+                }
+            }
+            _ => {
+                if up.open == 0 {
+                    if server_up {
+                        up.open = 1;
+                        up.ready_ns = self.now + rtt;
+                        self.server_conn_opened(s);
+                    }
+                    rtt
+                } else {
+                    up.ready_ns.saturating_sub(self.now)
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_back_at_balancer(&mut self, h: Handle, outcome: Outcome) {
+        let Some(req) = self.reqs.get_mut(h) else { return };
+        let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);
+        let session = req.session;
+        if req.holds & hold::ACTIVE != 0 {
+            req.holds &= !hold::ACTIVE;
+            let active = &mut self.replicas[r as usize].active[s as usize];
+            debug_assert!(*active > 0, "active count went negative");
+            *active = active.saturating_sub(1);
+        }
+        if self.group_of(c).protocol == Protocol::Http1 {
+            let up = &mut self.replicas[r as usize].upstream[s as usize];
+            if up.open > up.idle {
+                up.idle += 1;
+            }
+        }
+        let kind =
+            if outcome == Outcome::ConnectionError { OutcomeKind::ConnectionError } else { OutcomeKind::Answered };
+        let observed = crate::algo::Outcome { server: s, sent_ns: sent, now_ns: self.now, kind };
+        self.replicas[r as usize].algos[pool as usize].observe(&observed);
+        if kind == OutcomeKind::ConnectionError {
+            self.passive_failure(r, s);
+            let tries = self.reqs.get(h).map_or(0, |q| q.tried.len() as u32);
+            if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up {
+                // nginx proxy_next_upstream: try another server for the same attempt.
+                self.reqs.get_mut(h).expect("live").tried.push(s);
+                self.route(h);
+                return;
+            }
+        } else {
+            self.passive_success(r, s);
+            if self.sticky == Sticky::Cookie && outcome != Outcome::Rejected {
+                // Cookie insert: every answer (re)writes the cookie with the server that served.
+                match session.and_then(|sh| self.sessions.get_mut(sh)) {
+                    Some(sess) => sess.cookie = s,
+                    None => self.clients[c as usize].cookie = s,
+                }
+            }
+        }
+        self.answer_client(h, outcome, 1);
+    }
+
+    /// Refreshes a replica's eligible lists if anything changed or a passive block expired.
+    fn refresh_views(&mut self, r: u32) {
+        let now = self.now;
+        let replica = &self.replicas[r as usize];
+        if !replica.dirty && now < replica.passive_expiry_ns {
+            return;
+        }
+        let passive = self.sc.balancer.passive;
+        let checks = self.sc.balancer.health_check.is_some();
+        let mut expiry = u64::MAX;
+        let replica = &mut self.replicas[r as usize];
+        for s in 0..self.servers.len() {
+            replica.available[s] = false;
+        }
+        for (p, pool) in self.pools.iter().enumerate() {
+            let single = pool.primaries.len() == 1;
+            let view = &mut replica.views[p];
+            view.primaries.clear();
+            view.backups.clear();
+            for (list, members) in [(&mut view.primaries, &pool.primaries), (&mut view.backups, &pool.backups)] {
+                for &s in members {
+                    let i = s as usize;
+                    if checks && !replica.health[i].up {
+                        continue;
+                    }
+                    if let Some(pv) = passive {
+                        let st = replica.passive[i];
+                        // nginx: unavailable while fails ≥ max_fails within fail_timeout of the
+                        // last check; a lone server is never taken out this way.
+                        if !single && pv.max_fails > 0 && st.fails >= pv.max_fails {
+                            let until = st.checked_ns + pv.fail_timeout_ns;
+                            if now <= until {
+                                expiry = expiry.min(until + 1);
+                                continue;
+                            }
+                        }
+                    }
+                    replica.available[i] = true;
+                    list.push(s);
+                }
+            }
+            self.view_version += 1;
+            view.version = self.view_version;
+        }
+        replica.dirty = false;
+        replica.passive_expiry_ns = expiry;
+    }
+
+    /// Picks a server of `pool` at replica `r`: stickiness first, then the algorithm over the
+    /// eligible primaries (or the backups when no primary is eligible; or every live primary
+    /// in Envoy's panic mode). `request` carries the servers already tried and the session.
+    pub(super) fn pick(
+        &mut self,
+        r: u32,
+        pool: u16,
+        key: u64,
+        c: u32,
+        request: Option<(&[u32], Option<Handle>)>,
+    ) -> Option<u32> {
+        self.refresh_views(r);
+        let (tried, session) = request.unwrap_or((&[], None));
+        let p = pool as usize;
+        let ip_id = self.clients[c as usize].ip_id as usize;
+        // Stickiness.
+        let sticky_server = match self.sticky {
+            Sticky::Cookie => match session.and_then(|sh| self.sessions.get(sh)) {
+                Some(sess) => sess.cookie,
+                None if self.group_of(c).session_requests.is_none() => self.clients[c as usize].cookie,
+                None => NONE,
+            },
+            Sticky::SourceIp => self.replicas[r as usize].stick[ip_id],
+            Sticky::None => NONE,
+        };
+        if sticky_server != NONE
+            && self.replicas[r as usize].available[sticky_server as usize]
+            && self.servers[sticky_server as usize].pool == pool
+            && !tried.contains(&sticky_server)
+        {
+            self.passive_probe(r, sticky_server);
+            return Some(sticky_server);
+        }
+        let now = self.now;
+        let source_ip = self.clients[c as usize].ip;
+        let Replica { algos, rng, active, available, views, .. } = &mut self.replicas[r as usize];
+        let pool_info = &self.pools[p];
+        let mut panic = false;
+        if let Some(threshold) = self.sc.balancer.panic_threshold {
+            let total = pool_info.primaries.len();
+            let healthy = views[p].primaries.len();
+            panic = total > 0 && (healthy as f64) * 100.0 < threshold * total as f64;
+        }
+        let use_backups = views[p].primaries.iter().all(|s| tried.contains(s)) && !panic;
+        let (members, base): (&[u32], &[u32]) = if panic {
+            (&pool_info.primaries, &pool_info.primaries)
+        } else if use_backups {
+            (&pool_info.backups, &views[p].backups)
+        } else {
+            (&pool_info.primaries, &views[p].primaries)
+        };
+        let mut scratch_available;
+        let mut eligible_owned;
+        let (eligible, available): (&[u32], &[bool]) = if tried.is_empty() && !panic {
+            (base, available)
+        } else {
+            eligible_owned = base.to_vec();
+            eligible_owned.retain(|s| !tried.contains(s));
+            scratch_available = available.clone();
+            if panic {
+                for &s in members {
+                    scratch_available[s as usize] = true;
+                }
+            }
+            for &s in tried {
+                scratch_available[s as usize] = false;
+            }
+            (&eligible_owned, &scratch_available)
+        };
+        if eligible.is_empty() {
+            return None;
+        }
+        let version = views[p].version ^ ((tried.len() as u64) << 56) ^ if panic { 1 << 63 } else { 0 };
+        let view = PickView {
+            now_ns: now,
+            members,
+            eligible,
+            available,
+            weights: &self.weights,
+            active,
+            version,
+            source_ip,
+            key,
+            names: &self.names,
+        };
+        let pick = algos[p].pick(&view, rng)?;
+        debug_assert!((pick as usize) < self.servers.len(), "algorithm picked an unknown server");
+        if (pick as usize) >= self.servers.len() {
+            return None;
+        }
+        self.passive_probe(r, pick);
+        if self.sticky == Sticky::SourceIp {
+            self.replicas[r as usize].stick[ip_id] = pick;
+        }
+        Some(pick)
+    }
+
+    /// nginx: picking a server more than `fail_timeout` after its last check re-checks it
+    /// (so a failed server gets one probe request per `fail_timeout`).
+    fn passive_probe(&mut self, r: u32, s: u32) {
+        let Some(pv) = self.sc.balancer.passive else { return };
+        let now = self.now;
+        let st = &mut self.replicas[r as usize].passive[s as usize];
+        if now.saturating_sub(st.checked_ns) > pv.fail_timeout_ns {
+            st.checked_ns = now;
+            if st.fails >= pv.max_fails && pv.max_fails > 0 {
+                self.replicas[r as usize].dirty = true;
+            }
+        }
+    }
+
+    /// nginx: a failure counts, and may take the server out for `fail_timeout`.
+    fn passive_failure(&mut self, r: u32, s: u32) {
+        let Some(pv) = self.sc.balancer.passive else { return };
+        let now = self.now;
+        let st = &mut self.replicas[r as usize].passive[s as usize];
+        st.fails += 1;
+        st.accessed_ns = now;
+        st.checked_ns = now;
+        if pv.max_fails > 0 && st.fails >= pv.max_fails {
+            self.replicas[r as usize].dirty = true;
+            self.note_detection(s);
+        }
+    }
+
+    /// nginx: a success clears the failures only if the server was re-checked since its
+    /// last failure.
+    fn passive_success(&mut self, r: u32, s: u32) {
+        if self.sc.balancer.passive.is_none() {
+            return;
+        }
+        let st = &mut self.replicas[r as usize].passive[s as usize];
+        if st.accessed_ns < st.checked_ns && st.fails > 0 {
+            st.fails = 0;
+            self.replicas[r as usize].dirty = true;
+        }
+    }
+
+    /// Applies the gateway's rate limits to a request at its replica: `Ok(delay)` to let it
+    /// through (leaky bucket may delay it), `Err(())` to refuse it.
+    fn rate_limit(&mut self, h: Handle) -> Result<u64, ()> {
+        let req = self.reqs.get(h).expect("live");
+        let (r, c, path) = (req.replica, req.client, req.path);
+        let g = self.clients[c as usize].group as usize;
+        let route = self.groups[g].path_route[path as usize];
+        let limits: [(usize, Option<RateLimit>); 2] = [
+            (0, self.sc.balancer.rate_limit),
+            (1 + route.unwrap_or(0) as usize, route.and_then(|i| self.sc.balancer.routes[i as usize].rate_limit)),
+        ];
+        let now = self.now;
+        let mut delay = 0u64;
+        let mut updates: Vec<(usize, usize, RateCounter)> = Vec::new();
+        for (slot, limit) in limits {
+            let Some(limit) = limit else { continue };
+            let key = match limit.key {
+                RateKey::Client => c as usize,
+                RateKey::Ip => self.clients[c as usize].ip_id as usize,
+                RateKey::Global => 0,
+            };
+            let counter = self.replicas[r as usize].rate_counters[slot][key];
+            match limit.kind {
+                RateLimitKind::FixedWindow => {
+                    // Kong: windows aligned to the boundary; allowed iff usage < limit;
+                    // refused requests are not counted.
+                    let window_start = now - now % limit.window_ns;
+                    let used = if counter.stamp_ns == window_start { counter.value } else { 0 };
+                    if used >= limit.limit {
+                        return Err(());
+                    }
+                    updates.push((slot, key, RateCounter { stamp_ns: window_start, value: used + 1 }));
+                }
+                RateLimitKind::LeakyBucket { burst, nodelay } => {
+                    // nginx limit_req: excess in milli-requests, drained at the rate; a new key
+                    // starts empty; refused requests leave the bucket as it was.
+                    let rate_milli =
+                        (u128::from(limit.limit) * 1000 * 1_000_000_000 / u128::from(limit.window_ns)).max(1);
+                    let (excess, stamp) = if counter.stamp_ns == u64::MAX {
+                        (0u128, now)
+                    } else {
+                        let ms = (now - counter.stamp_ns) / 1_000_000;
+                        let drained = (rate_milli * u128::from(ms) / 1000) as i128;
+                        let excess = (i128::from(counter.value) - drained + 1000).max(0) as u128;
+                        if excess > u128::from(burst) * 1000 {
+                            return Err(());
+                        }
+                        (excess, if ms > 0 { now } else { counter.stamp_ns })
+                    };
+                    updates.push((slot, key, RateCounter { stamp_ns: stamp, value: excess as u64 }));
+                    if !nodelay {
+                        delay = delay.max((excess * 1000 / rate_milli) as u64 * 1_000_000);
+                    }
+                }
+            }
+        }
+        for (slot, key, counter) in updates {
+            self.replicas[r as usize].rate_counters[slot][key] = counter;
+        }
+        Ok(delay)
+    }
+}
+
+/// The length of `[a, b)` ∩ `[lo, hi)`.
+pub(crate) fn overlap(a: u64, b: u64, lo: u64, hi: u64) -> u64 {
+    b.min(hi).saturating_sub(a.max(lo))
+}
+
+impl Simulation {
+    /// Marks every replica's eligible lists for rebuilding (membership or health changed).
+    pub(super) fn invalidate_views(&mut self) {
+        for replica in &mut self.replicas {
+            replica.dirty = true;
+        }
+    }
+
+    /// How an attempt travels back: for `via::L7` through the replica, else straight.
+    pub(super) fn via_of(&self, h: Handle) -> u8 {
+        self.reqs.get(h).map_or(via::DIRECT, |r| r.via)
+    }
+}

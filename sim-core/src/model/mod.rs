@@ -1,0 +1,303 @@
+//! The simulation: entities, the future-event list and the one central loop that takes the
+//! next event and `match`es it to its handler. Handlers live in the sibling modules by domain
+//! (clients, balancer, servers, health, timeline); this file owns time and the loop.
+
+mod balancer;
+mod build;
+mod client;
+mod health;
+mod report;
+mod server;
+pub(crate) mod state;
+mod timeline;
+
+use crate::algo::Balancer;
+use crate::metrics::Stats;
+use crate::metrics::hash::TraceHasher;
+pub use crate::metrics::trace::{TraceEvent, TraceRecord};
+use crate::queue::EventQueue;
+use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
+use crate::slab::Slab;
+use state::*;
+
+/// A factory for custom balancer instances (one per replica and pool).
+pub type BalancerFactory = Box<dyn Fn() -> Box<dyn Balancer> + Send>;
+
+/// Per client group: what request attributes look like.
+pub(crate) struct GroupRuntime {
+    /// Cumulative path weights.
+    pub path_cumulative: Vec<f64>,
+    /// Pool of each path.
+    pub path_pool: Vec<u16>,
+    /// Hash of each path string (the `path` hash key).
+    pub path_key: Vec<u64>,
+    /// Route (index into `balancer.routes`) of each path, if one matches.
+    pub path_route: Vec<Option<u16>>,
+    /// Hot-key sampler.
+    pub zipf: Option<crate::rng::Zipf>,
+    /// First global client id of the group.
+    pub first_client: u32,
+}
+
+/// One pool's membership.
+pub(crate) struct PoolInfo {
+    /// Live primaries (up, down or crashed, not draining or removed), by id.
+    pub primaries: Vec<u32>,
+    /// Live backups.
+    pub backups: Vec<u32>,
+}
+
+/// A running simulation. Create one with [`Simulation::new`], then [`Simulation::run`] it or
+/// step it with [`Simulation::step`] / [`Simulation::step_until`], and read the
+/// [`Simulation::report`].
+pub struct Simulation {
+    pub(crate) sc: Scenario,
+    pub(crate) seed: u64,
+    pub(crate) now: u64,
+    pub(crate) queue: EventQueue<Ev>,
+    pub(crate) events_processed: u64,
+    pub(crate) hasher: TraceHasher,
+    /// Clients have stopped sending (after `duration`).
+    pub(crate) ended: bool,
+    /// Everything sent has ended; nothing more will happen.
+    pub(crate) finished: bool,
+    pub(crate) clients: Vec<Client>,
+    pub(crate) groups: Vec<GroupRuntime>,
+    pub(crate) servers: Vec<Server>,
+    pub(crate) server_hist: Vec<state::ServerHist>,
+    pub(crate) weights: Vec<u32>,
+    pub(crate) names: Vec<String>,
+    pub(crate) pools: Vec<PoolInfo>,
+    pub(crate) replicas: Vec<Replica>,
+    pub(crate) layer: Layer,
+    pub(crate) sticky: Sticky,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) custom: Option<BalancerFactory>,
+    pub(crate) store_up: bool,
+    pub(crate) reqs: Slab<Req>,
+    pub(crate) jobs: Slab<Job>,
+    pub(crate) conns: Slab<Conn>,
+    pub(crate) sessions: Slab<Session>,
+    pub(crate) streams: Slab<Stream>,
+    pub(crate) next_req_id: u64,
+    pub(crate) next_session_id: u64,
+    pub(crate) dns_counter: u64,
+    pub(crate) stats: Stats,
+    pub(crate) trace: Option<Vec<TraceRecord>>,
+    pub(crate) trace_events: Option<Vec<TraceEvent>>,
+    /// Set when a limit stops the run (the report says so).
+    pub(crate) aborted: Option<String>,
+    /// Source of unique versions for eligible lists.
+    pub(crate) view_version: u64,
+    /// Number of distinct source addresses.
+    pub(crate) ip_count: u32,
+}
+
+impl Simulation {
+    /// Builds a simulation of a validated scenario with the given seed.
+    pub fn new(scenario: &Scenario, seed: u64) -> Simulation {
+        build::build(scenario, seed, None)
+    }
+
+    /// Builds a simulation whose balancer uses a custom policy (one instance per replica
+    /// and pool) instead of the scenario's algorithm.
+    pub fn with_balancer(scenario: &Scenario, seed: u64, factory: BalancerFactory) -> Simulation {
+        build::build(scenario, seed, Some(factory))
+    }
+
+    /// The current simulated time in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.now
+    }
+
+    /// Whether the run is over (every request ended after clients stopped).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Requests created so far (warmup included).
+    pub fn requests_created(&self) -> u64 {
+        self.next_req_id
+    }
+
+    /// Events processed so far.
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
+    }
+
+    /// Why the run stopped early, if a limit stopped it.
+    pub fn aborted(&self) -> Option<&str> {
+        self.aborted.as_deref()
+    }
+
+    /// A client instance's name, `<group>-<i>`.
+    pub fn client_name(&self, c: u32) -> String {
+        let client = &self.clients[c as usize];
+        format!("{}-{}", self.sc.clients[client.group as usize].name, client.index + 1)
+    }
+
+    /// A server instance's name, `<group>-<i>`.
+    pub fn server_name(&self, s: u32) -> &str {
+        &self.names[s as usize]
+    }
+
+    /// The scenario being simulated.
+    pub fn scenario(&self) -> &Scenario {
+        &self.sc
+    }
+
+    /// Keeps per-request trace records (drain them with [`Simulation::drain_trace`]).
+    pub fn enable_trace(&mut self) {
+        self.trace = Some(Vec::new());
+    }
+
+    /// Keeps health and timeline events too (drain with [`Simulation::drain_trace_events`]).
+    pub fn enable_trace_events(&mut self) {
+        self.trace_events = Some(Vec::new());
+    }
+
+    /// Moves the trace records gathered so far into `out`.
+    pub fn drain_trace(&mut self, out: &mut Vec<TraceRecord>) {
+        if let Some(t) = self.trace.as_mut() {
+            out.append(t);
+        }
+    }
+
+    /// Moves the health/timeline events gathered so far into `out`.
+    pub fn drain_trace_events(&mut self, out: &mut Vec<TraceEvent>) {
+        if let Some(t) = self.trace_events.as_mut() {
+            out.append(t);
+        }
+    }
+
+    /// Processes the next event. Returns `false` when the run is over.
+    pub fn step(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        let Some((time, ev)) = self.queue.pop() else {
+            self.finish();
+            return false;
+        };
+        debug_assert!(time >= self.now, "time went backwards: {} -> {time}", self.now);
+        self.now = time;
+        if let Ev::Tick = ev {
+            // Observation only: not part of the history (so series do not change the hash).
+            self.on_tick();
+            return true;
+        }
+        self.events_processed += 1;
+        if self.events_processed > self.sc.limits.max_events {
+            self.aborted = Some(format!(
+                "stopped after {} events (limit max_events); raise [limits] max_events",
+                self.sc.limits.max_events
+            ));
+            self.finish();
+            return false;
+        }
+        self.handle(ev);
+        if self.ended && self.reqs.is_empty() {
+            self.finish();
+        }
+        !self.finished
+    }
+
+    /// Processes every event up to and including simulated time `t_ns`.
+    pub fn step_until(&mut self, t_ns: u64) {
+        while !self.finished {
+            match self.queue.peek_time() {
+                Some(t) if t <= t_ns => {
+                    self.step();
+                }
+                Some(_) => {
+                    self.now = self.now.max(t_ns);
+                    return;
+                }
+                None => {
+                    self.finish();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs to the end.
+    pub fn run(&mut self) {
+        while self.step() {}
+    }
+
+    /// Handles one event (from the queue, or inline when it happens now).
+    pub(crate) fn handle(&mut self, ev: Ev) {
+        debug_assert!(!matches!(ev, Ev::Tick), "ticks are handled by step");
+        let [a, b] = ev.payload();
+        self.hasher.words(&[self.now, ev.tag(), a, b]);
+        match ev {
+            Ev::Arrival { client, generation } => self.on_arrival(client, generation),
+            Ev::ConnReady { conn } => self.on_conn_ready(conn),
+            Ev::AtBalancer { req } => self.on_at_balancer(req),
+            Ev::BalancerDone { req, replica } => self.on_balancer_done(req, replica),
+            Ev::AtServer { req } => self.on_at_server(req),
+            Ev::ServiceDone { job } => self.on_service_done(job),
+            Ev::BackAtBalancer { req, outcome } => self.on_back_at_balancer(req, outcome),
+            Ev::BackAtClient { req, outcome } => self.on_back_at_client(req, outcome),
+            Ev::Timeout { req } => self.on_timeout(req),
+            Ev::HealthCheck { replica, server } => self.on_health_check(replica, server),
+            Ev::HealthResult { replica, server, ok } => self.on_health_result(replica, server, ok),
+            Ev::ConnAge { conn } => self.on_conn_age(conn),
+            Ev::Resolve { client } => self.on_resolve(client),
+            Ev::Timeline { index } => self.on_timeline(index),
+            Ev::Tick => self.on_tick(),
+            Ev::End => self.on_end(),
+        }
+    }
+
+    /// Schedules `ev` after `delay_ns`; with no delay it happens right away.
+    #[inline]
+    pub(crate) fn after(&mut self, delay_ns: u64, ev: Ev) {
+        if delay_ns == 0 {
+            self.handle(ev);
+        } else {
+            self.queue.push(self.now + delay_ns, ev);
+        }
+    }
+
+    /// Schedules `ev` after `delay_ns`, always through the queue (for periodic events, which
+    /// must not recurse).
+    #[inline]
+    pub(crate) fn schedule(&mut self, delay_ns: u64, ev: Ev) {
+        self.queue.push(self.now + delay_ns, ev);
+    }
+
+    /// Whether requests started now are counted.
+    #[inline]
+    pub(crate) fn measuring(&self) -> bool {
+        self.now >= self.sc.warmup_ns
+    }
+
+    /// One-way network latency of a hop.
+    #[inline]
+    pub(crate) fn hop_ns(&self) -> u64 {
+        self.sc.network.latency_ns
+    }
+
+    /// Time to put `bytes` on a connection.
+    #[inline]
+    pub(crate) fn tx_ns(&self, bytes: u64) -> u64 {
+        match self.sc.network.bandwidth_bps {
+            Some(bps) if bytes > 0 => (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps)) as u64,
+            _ => 0,
+        }
+    }
+
+    fn on_end(&mut self) {
+        self.ended = true;
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.settle_time_accounts();
+    }
+}

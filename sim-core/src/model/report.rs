@@ -1,0 +1,171 @@
+//! Time-series ticks and the final report.
+
+use super::Simulation;
+use super::state::*;
+use crate::metrics::report::*;
+use crate::metrics::series::SeriesAcc;
+use crate::scenario::{Layer, MAX_SERIES_BUCKETS};
+
+impl Simulation {
+    /// Keeps time series (per-bucket outcomes, latency, per-server load) for charts. Call
+    /// before the first step; series do not change the run (nor its trace hash).
+    pub fn enable_series(&mut self) {
+        if self.stats.series.enabled {
+            return;
+        }
+        self.stats.series = SeriesAcc::new(
+            true,
+            self.servers.len(),
+            self.sc.report.interval_ns,
+            self.sc.duration_ns,
+            MAX_SERIES_BUCKETS,
+        );
+        let interval = self.stats.series.interval_ns;
+        self.queue.push(self.now + interval, Ev::Tick);
+    }
+
+    /// The width of a time-series bucket, in nanoseconds.
+    pub fn series_interval_ns(&self) -> u64 {
+        self.stats.series.interval_ns
+    }
+
+    pub(super) fn on_tick(&mut self) {
+        let interval = self.stats.series.interval_ns;
+        let start = self.now.saturating_sub(interval);
+        let in_flight: Vec<u32> = self.servers.iter().map(|s| s.busy + s.queue.len() as u32).collect();
+        let up: Vec<bool> = self.servers.iter().map(|s| s.state == ServerState::Up).collect();
+        self.stats.series.close(start, in_flight, &up);
+        let drained = self.ended && self.reqs.is_empty();
+        if !self.finished && !drained {
+            self.queue.push(self.now + interval, Ev::Tick);
+        }
+    }
+
+    /// The report of the run so far (complete once the run is finished).
+    pub fn report(&self) -> Report {
+        let window_ns = (self.sc.duration_ns - self.sc.warmup_ns).max(1) as f64;
+        let st = &self.stats;
+        let failed: u64 = st.outcomes[1..].iter().sum();
+        let servers: Vec<ServerReport> = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(s, server)| {
+                let hist = &self.server_hist[s];
+                ServerReport {
+                    name: server.name.clone(),
+                    requests: st.served[s],
+                    connections: st.accepted[s],
+                    utilization: server.busy_area as f64 / (f64::from(server.workers) * window_ns),
+                    latency_ms: ServerLatency { mean: hist.mean_ms(), p99: hist.quantile_ms(0.99) },
+                    group: self.sc.servers[server.group as usize].name.clone(),
+                    connections_max: st.conns_max[s],
+                    rejected: st.rejected[s],
+                    down_s: st.down_ns[s] as f64 / 1e9,
+                    requests_while_down: st.while_down[s],
+                    marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
+                    up_whole_window: server.up_whole_window,
+                    state: server.state.name().to_string(),
+                }
+            })
+            .collect();
+        let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();
+        let clients = self
+            .sc
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                let gs = &st.groups[g];
+                let failed: u64 = gs.outcomes[1..].iter().sum();
+                ClientReport {
+                    name: group.name.clone(),
+                    sent: gs.sent,
+                    completed: gs.outcomes[0],
+                    failed,
+                    bytes_sent: gs.bytes_sent,
+                    bytes_received: gs.bytes_received,
+                    latency_ms_mean: st.group_latency[g].mean_ms(),
+                    latency_ms_p99: st.group_latency[g].quantile_ms(0.99),
+                    connections_opened: gs.connections,
+                }
+            })
+            .collect();
+        let replicas = self
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(r, replica)| ReplicaReport {
+                name: format!("balancer-{}", r + 1),
+                routed: replica.routed,
+                rate_limited: replica.rate_limited,
+                utilization: match self.sc.balancer.workers {
+                    Some(w) => replica.busy_area as f64 / (f64::from(w) * window_ns),
+                    None => 0.0,
+                },
+                down_s: replica.down_ns as f64 / 1e9,
+            })
+            .collect();
+        let crashes = st
+            .crashes
+            .iter()
+            .map(|&(s, at, detected, lost)| CrashReport {
+                server: self.names[s as usize].clone(),
+                at_s: at as f64 / 1e9,
+                detected_after_s: detected.map(|d| d as f64 / 1e9),
+                sessions_lost: lost,
+            })
+            .collect();
+        let series = st.series.enabled.then(|| Series {
+            interval_s: st.series.interval_ns as f64 / 1e9,
+            servers: self.names.clone(),
+            points: st.series.points.clone(),
+            events: st.series.events.iter().map(|(t, e)| (*t as f64 / 1e9, e.clone())).collect(),
+        });
+        let algorithm = match (&self.custom, self.replicas.first().and_then(|r| r.algos.first())) {
+            (Some(_), Some(a)) => a.as_balancer().name().to_string(),
+            _ => self.sc.balancer.algorithm.name().to_string(),
+        };
+        Report {
+            scenario: self.sc.name.clone(),
+            seed: self.seed,
+            algorithm,
+            layer: if self.sc.balancer.layer == Layer::L4 { "l4" } else { "l7" }.to_string(),
+            duration_s: self.sc.duration_ns as f64 / 1e9,
+            requests: Requests {
+                sent: st.sent,
+                completed: st.outcomes[0],
+                failed,
+                outcomes: Outcomes::from_counts(&st.outcomes),
+                retries: st.retries,
+            },
+            latency_ms: Latency {
+                mean: st.latency.mean_ms(),
+                p50: st.latency.quantile_ms(0.5),
+                p90: st.latency.quantile_ms(0.9),
+                p99: st.latency.quantile_ms(0.99),
+                p999: st.latency.quantile_ms(0.999),
+                max: st.latency.max_ms(),
+            },
+            servers,
+            balance: balance(&counts),
+            sessions: Sessions {
+                started: st.sessions_started,
+                lost: st.sessions_lost,
+                completed: st.sessions_completed,
+                requests_per_session: if st.sessions_completed == 0 {
+                    0.0
+                } else {
+                    st.session_requests as f64 / st.sessions_completed as f64
+                },
+            },
+            events_processed: self.events_processed,
+            trace_hash: self.hasher.hex(),
+            end_s: st.last_end_ns as f64 / 1e9,
+            clients,
+            replicas,
+            crashes,
+            series,
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Servers: admission (FIFO queue behind `workers`, `queue` limit), service times drawn from
+//! each request's quantile, session state, the session store, and the lifecycle the timeline
+//! drives (crash, recover, slow, add, drain and remove).
+
+use super::Simulation;
+use super::balancer::overlap;
+use super::client::via;
+use super::state::*;
+use crate::metrics::report::Outcome;
+use crate::rng::normal_quantile;
+use crate::scenario::*;
+use crate::slab::Handle;
+
+/// A service time for quantile `u` of a distribution, in nanoseconds (before slow-down).
+pub(crate) fn service_ns(dist: &ServiceDist, u: f64) -> f64 {
+    match *dist {
+        ServiceDist::Constant { value_ns } => value_ns as f64,
+        ServiceDist::Exponential { mean_ns } => -(mean_ns as f64) * libm::log(1.0 - u),
+        ServiceDist::Uniform { min_ns, max_ns } => min_ns as f64 + u * (max_ns - min_ns) as f64,
+        ServiceDist::Lognormal { p50_ns, p99_ns } => {
+            let sigma = crate::scenario::lognormal_sigma(p50_ns, p99_ns);
+            p50_ns as f64 * libm::exp(sigma * normal_quantile(u))
+        }
+    }
+}
+
+impl Simulation {
+    pub(super) fn on_at_server(&mut self, h: Handle) {
+        // An attempt the client gave up on while it travelled is dropped on arrival.
+        let Some(req) = self.reqs.get(h) else { return };
+        let s = req.server;
+        let (session, measured, size_u, c) = (req.session, req.measured, req.size_u, req.client);
+        let state = self.servers[s as usize].state;
+        if !matches!(state, ServerState::Up | ServerState::Draining) {
+            if state == ServerState::Down {
+                self.stats.while_down[s as usize] += 1;
+            }
+            self.answer_from_server(h, Outcome::ConnectionError);
+            return;
+        }
+        let mut extra_ns = 0;
+        let mut session_missing = false;
+        if let Some(sh) = session {
+            match self.sc.session_store {
+                Some(store) => {
+                    if !self.store_up {
+                        self.answer_from_server(h, Outcome::ConnectionError);
+                        return;
+                    }
+                    extra_ns += store.latency_ns;
+                }
+                None => session_missing = self.touch_local_session(sh, s),
+            }
+        }
+        let group = self.group_of(c);
+        extra_ns += group.serialize_per_kb_ns * (group.request_bytes + group.response_bytes) / 1000;
+        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing };
+        let server = &self.servers[s as usize];
+        if server.busy < server.workers {
+            let jh = self.jobs.insert(job);
+            self.start_job(jh);
+        } else if server.queue_cap.is_some_and(|cap| server.queue.len() as u64 >= u64::from(cap)) {
+            if measured {
+                self.stats.rejected[s as usize] += 1;
+            }
+            self.answer_from_server(h, Outcome::Rejected);
+        } else {
+            let jh = self.jobs.insert(job);
+            self.servers[s as usize].queue.push_back(jh);
+        }
+    }
+
+    /// Local session state: the first server to see a session holds it; a request landing
+    /// elsewhere finds it missing (the session is lost, and its state starts over here).
+    /// Returns whether the state was missing.
+    fn touch_local_session(&mut self, sh: Handle, s: u32) -> bool {
+        let Some(sess) = self.sessions.get_mut(sh) else { return false };
+        if sess.home == s {
+            return false;
+        }
+        let had_home = sess.home != NONE;
+        let old = sess.home;
+        sess.home = s;
+        let newly_lost = had_home && !sess.lost;
+        if had_home {
+            sess.lost = true;
+        }
+        let measured = sess.measured;
+        if had_home {
+            self.servers[old as usize].sessions = self.servers[old as usize].sessions.saturating_sub(1);
+        }
+        self.servers[s as usize].sessions += 1;
+        if newly_lost && measured {
+            self.stats.sessions_lost += 1;
+        }
+        had_home
+    }
+
+    fn start_job(&mut self, jh: Handle) {
+        let job = *self.jobs.get(jh).expect("live job");
+        let s = job.server as usize;
+        self.server_busy_change(job.server, 1);
+        let dist = self.sc.servers[self.servers[s].group as usize].service;
+        let base = service_ns(&dist, job.size_u) * self.servers[s].slow;
+        let t = (base + 0.5).clamp(0.0, 1e17) as u64 + job.extra_ns;
+        self.servers[s].in_service.push(jh);
+        debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
+        // Always through the queue: a zero service time must not recurse through the queue.
+        self.schedule(t, Ev::ServiceDone { job: jh });
+    }
+
+    /// Accounts a change of a server's busy workers (utilization within the window).
+    fn server_busy_change(&mut self, s: u32, delta: i32) {
+        let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
+        let now = self.now;
+        let server = &mut self.servers[s as usize];
+        server.busy_area += u128::from(server.busy) * u128::from(overlap(server.busy_since_ns, now, warmup, end));
+        server.busy_since_ns = now;
+        server.busy = (i64::from(server.busy) + i64::from(delta)).max(0) as u32;
+    }
+
+    pub(super) fn on_service_done(&mut self, jh: Handle) {
+        let Some(job) = self.jobs.remove(jh) else { return };
+        let s = job.server;
+        self.servers[s as usize].in_service.retain(|&x| x != jh);
+        self.server_busy_change(s, -1);
+        if job.measured {
+            self.stats.served[s as usize] += 1;
+            self.stats.series.served(s);
+        }
+        // Start the next job before answering, so the server's state is settled.
+        if let Some(next) = self.servers[s as usize].queue.pop_front() {
+            self.start_job(next);
+        }
+        if self.reqs.get(job.req).is_some() {
+            let outcome = if job.session_missing { Outcome::SessionLost } else { Outcome::Ok };
+            self.answer_from_server(job.req, outcome);
+        }
+        self.maybe_finish_drain(s);
+    }
+
+    /// Sends the server's answer (or error) back the way the attempt came.
+    pub(super) fn answer_from_server(&mut self, h: Handle, outcome: Outcome) {
+        match self.via_of(h) {
+            via::L7 => {
+                let delay = self.hop_ns();
+                self.after(delay, Ev::BackAtBalancer { req: h, outcome });
+            }
+            via::RELAY => self.answer_client(h, outcome, 2),
+            _ => self.answer_client(h, outcome, 1),
+        }
+    }
+
+    pub(super) fn server_conn_opened(&mut self, s: u32) {
+        let server = &mut self.servers[s as usize];
+        server.conns_open += 1;
+        self.stats.accepted[s as usize] += 1;
+        let max = &mut self.stats.conns_max[s as usize];
+        *max = (*max).max(server.conns_open);
+    }
+
+    pub(super) fn server_conn_closed(&mut self, s: u32) {
+        let server = &mut self.servers[s as usize];
+        debug_assert!(server.conns_open > 0, "server connection count went negative");
+        server.conns_open = server.conns_open.saturating_sub(1);
+    }
+
+    /// Records a server state change (for time-down and up-for-the-window accounting).
+    fn set_server_state(&mut self, s: u32, state: ServerState) {
+        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        let server = &mut self.servers[s as usize];
+        if server.state == ServerState::Down {
+            self.stats.down_ns[s as usize] += overlap(server.state_since_ns, now, warmup, end);
+        }
+        let was_up = server.state == ServerState::Up;
+        if was_up && state != ServerState::Up && now >= warmup && now < end {
+            // Leaving "up" before the window ends: not up for the whole window.
+            server.up_whole_window = false;
+        }
+        if !was_up && state == ServerState::Up && now > warmup {
+            server.up_whole_window = false;
+        }
+        server.state = state;
+        server.state_since_ns = now;
+    }
+
+    /// Crash: in-flight work fails with a connection error, connections reset, local session
+    /// state is lost; new connections are refused until `recover`.
+    pub(super) fn crash_server(&mut self, s: u32) {
+        if !matches!(self.servers[s as usize].state, ServerState::Up | ServerState::Draining) {
+            return;
+        }
+        self.set_server_state(s, ServerState::Down);
+        let lost = self.drop_server_work(s);
+        self.stats.crashes.push((s, self.now, None, lost));
+        self.servers[s as usize].crash = Some((self.now, self.stats.crashes.len() - 1));
+    }
+
+    /// Drops everything a server holds (crash or removal); returns the sessions lost.
+    fn drop_server_work(&mut self, s: u32) -> u64 {
+        let server = &mut self.servers[s as usize];
+        let mut jobs: Vec<Handle> = server.in_service.drain(..).collect();
+        jobs.extend(server.queue.drain(..));
+        self.server_busy_change(s, -(self.servers[s as usize].busy as i32));
+        for jh in jobs {
+            if let Some(job) = self.jobs.remove(jh)
+                && self.reqs.get(job.req).is_some()
+            {
+                self.answer_from_server(job.req, Outcome::ConnectionError);
+            }
+        }
+        // Local session state dies with the server.
+        let mut lost = 0u64;
+        let homed: Vec<Handle> = self.sessions.iter().filter(|(_, sess)| sess.home == s).map(|(h, _)| h).collect();
+        for sh in homed {
+            let sess = self.sessions.get_mut(sh).expect("live session");
+            sess.home = NONE;
+            if !sess.lost {
+                sess.lost = true;
+                lost += 1;
+                if sess.measured {
+                    self.stats.sessions_lost += 1;
+                }
+            }
+        }
+        self.servers[s as usize].sessions = 0;
+        // Connections to it reset.
+        let conns: Vec<Handle> = self.conns.iter().filter(|(_, c)| c.server == s).map(|(h, _)| h).collect();
+        let mut clients: Vec<u32> = Vec::new();
+        for ch in conns {
+            if let Some(conn) = self.conns.get(ch) {
+                clients.push(conn.client);
+            }
+            self.close_conn(ch);
+        }
+        for r in 0..self.replicas.len() {
+            let open = std::mem::take(&mut self.replicas[r].upstream[s as usize]).open;
+            for _ in 0..open {
+                self.server_conn_closed(s);
+            }
+        }
+        clients.sort_unstable();
+        clients.dedup();
+        for c in clients {
+            self.pump(c);
+        }
+        lost
+    }
+
+    /// Recover: the server is back, empty (no queue, no sessions).
+    pub(super) fn recover_server(&mut self, s: u32) {
+        if self.servers[s as usize].state != ServerState::Down {
+            return;
+        }
+        self.servers[s as usize].crash = None;
+        self.set_server_state(s, ServerState::Up);
+    }
+
+    /// Scale out: the server joins its pool.
+    pub(super) fn add_server(&mut self, s: u32) {
+        self.set_server_state(s, ServerState::Up);
+        let p = self.servers[s as usize].pool as usize;
+        let list =
+            if self.servers[s as usize].backup { &mut self.pools[p].backups } else { &mut self.pools[p].primaries };
+        let at = list.partition_point(|&x| x < s);
+        list.insert(at, s);
+        self.invalidate_views();
+    }
+
+    /// Scale in: the server leaves its pool at once (no new picks), tells its clients to go
+    /// away (GOAWAY), finishes its work, then is removed.
+    pub(super) fn remove_server(&mut self, s: u32) {
+        let state = self.servers[s as usize].state;
+        if !matches!(state, ServerState::Up | ServerState::Down) {
+            return;
+        }
+        let p = self.servers[s as usize].pool as usize;
+        self.pools[p].primaries.retain(|&x| x != s);
+        self.pools[p].backups.retain(|&x| x != s);
+        self.invalidate_views();
+        if state == ServerState::Down {
+            self.set_server_state(s, ServerState::Removed);
+            return;
+        }
+        self.set_server_state(s, ServerState::Draining);
+        let conns: Vec<Handle> = self.conns.iter().filter(|(_, c)| c.server == s).map(|(h, _)| h).collect();
+        for ch in conns {
+            self.goaway(ch);
+        }
+        self.maybe_finish_drain(s);
+    }
+
+    fn maybe_finish_drain(&mut self, s: u32) {
+        let server = &self.servers[s as usize];
+        if server.state == ServerState::Draining && server.busy == 0 && server.queue.is_empty() {
+            self.set_server_state(s, ServerState::Removed);
+            let lost = self.drop_server_work(s);
+            let _ = lost;
+        }
+    }
+
+    /// The first time a replica takes a crashed server out (active or passive checks).
+    pub(super) fn note_detection(&mut self, s: u32) {
+        if let Some((at, idx)) = self.servers[s as usize].crash {
+            let entry = &mut self.stats.crashes[idx];
+            if entry.2.is_none() {
+                entry.2 = Some(self.now - at);
+            }
+        }
+    }
+
+    /// Closes open time accounts at the end of the run.
+    pub(super) fn settle_time_accounts(&mut self) {
+        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        for s in 0..self.servers.len() {
+            self.server_busy_change(s as u32, 0);
+            let server = &mut self.servers[s];
+            if server.state == ServerState::Down {
+                self.stats.down_ns[s] += overlap(server.state_since_ns, now.max(end), warmup, end);
+                server.state_since_ns = now.max(end);
+            }
+            if server.state != ServerState::Up && server.state_since_ns <= warmup {
+                server.up_whole_window = false;
+            }
+        }
+        for r in 0..self.replicas.len() {
+            let replica = &mut self.replicas[r];
+            replica.busy_area +=
+                u128::from(replica.busy) * u128::from(overlap(replica.busy_since_ns, now, warmup, end));
+            replica.busy_since_ns = now;
+            if !replica.up {
+                replica.down_ns += overlap(replica.down_since_ns, now.max(end), warmup, end);
+                replica.down_since_ns = now.max(end);
+            }
+            for s in 0..self.servers.len() {
+                let h = &mut replica.health[s];
+                if !h.up {
+                    self.stats.marked_down_ns[s] += overlap(h.down_since_ns, now.max(end), warmup, end);
+                    h.down_since_ns = now.max(end);
+                }
+            }
+        }
+    }
+}

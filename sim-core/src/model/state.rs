@@ -1,0 +1,448 @@
+//! The simulation's entities: clients, connections, requests, jobs at servers, sessions,
+//! servers and balancer replicas. Plain data; the behaviour lives in the sibling modules.
+
+use std::collections::VecDeque;
+
+use crate::algo::AlgoImpl;
+use crate::metrics::hist::LatencyHist;
+use crate::metrics::report::Outcome;
+use crate::rng::SimRng;
+use crate::slab::Handle;
+
+/// "No server" / "no replica" in u32 id fields.
+pub const NONE: u32 = u32::MAX;
+
+/// The event enum: one variant per kind of thing that happens at an instant.
+#[derive(Clone, Copy, Debug)]
+pub enum Ev {
+    /// A client's next request arrives (`generation` invalidates it after a rate change).
+    Arrival { client: u32, generation: u32 },
+    /// A connection's handshake completes (or fails, if its peer is gone).
+    ConnReady { conn: Handle },
+    /// A request reaches its balancer replica (L7).
+    AtBalancer { req: Handle },
+    /// The replica finished its per-request work (its worker frees whatever became of the
+    /// request).
+    BalancerDone { req: Handle, replica: u32 },
+    /// A request reaches its server.
+    AtServer { req: Handle },
+    /// A server finishes a job.
+    ServiceDone { job: Handle },
+    /// A server's answer (or a failure) reaches the replica on the way back (L7).
+    BackAtBalancer { req: Handle, outcome: Outcome },
+    /// The answer (or a failure) reaches the client.
+    BackAtClient { req: Handle, outcome: Outcome },
+    /// The client's timeout for an attempt.
+    Timeout { req: Handle },
+    /// A replica sends a health check to a server.
+    HealthCheck { replica: u32, server: u32 },
+    /// The check's answer (or its failure) arrives.
+    HealthResult { replica: u32, server: u32, ok: bool },
+    /// A connection reaches its maximum age: the server sends GOAWAY.
+    ConnAge { conn: Handle },
+    /// A client re-resolves its balancer (DNS) or server list (client-side).
+    Resolve { client: u32 },
+    /// A timeline action.
+    Timeline { index: u32 },
+    /// A time-series bucket ends.
+    Tick,
+    /// Clients stop sending (the configured duration).
+    End,
+}
+
+impl Ev {
+    /// A small number per kind, for the trace hash.
+    pub fn tag(&self) -> u64 {
+        match self {
+            Ev::Arrival { .. } => 1,
+            Ev::ConnReady { .. } => 2,
+            Ev::AtBalancer { .. } => 3,
+            Ev::BalancerDone { .. } => 4,
+            Ev::AtServer { .. } => 5,
+            Ev::ServiceDone { .. } => 6,
+            Ev::BackAtBalancer { .. } => 7,
+            Ev::BackAtClient { .. } => 8,
+            Ev::Timeout { .. } => 9,
+            Ev::HealthCheck { .. } => 10,
+            Ev::HealthResult { .. } => 11,
+            Ev::ConnAge { .. } => 12,
+            Ev::Resolve { .. } => 13,
+            Ev::Timeline { .. } => 14,
+            Ev::Tick => 15,
+            Ev::End => 16,
+        }
+    }
+
+    /// The event's identifying numbers, for the trace hash.
+    pub fn payload(&self) -> [u64; 2] {
+        let h = |h: &Handle| (u64::from(h.idx) << 32) | u64::from(h.generation);
+        match self {
+            Ev::Arrival { client, generation } => [u64::from(*client), u64::from(*generation)],
+            Ev::ConnReady { conn } | Ev::ConnAge { conn } => [h(conn), 0],
+            Ev::AtBalancer { req } | Ev::AtServer { req } | Ev::Timeout { req } => [h(req), 0],
+            Ev::BalancerDone { req, replica } => [h(req), u64::from(*replica)],
+            Ev::ServiceDone { job } => [h(job), 0],
+            Ev::BackAtBalancer { req, outcome } | Ev::BackAtClient { req, outcome } => [h(req), *outcome as u64],
+            Ev::HealthCheck { replica, server } => [u64::from(*replica), u64::from(*server)],
+            Ev::HealthResult { replica, server, ok } => {
+                [u64::from(*replica) << 32 | u64::from(*server), u64::from(*ok)]
+            }
+            Ev::Resolve { client } => [u64::from(*client), 0],
+            Ev::Timeline { index } => [u64::from(*index), 0],
+            Ev::Tick | Ev::End => [0, 0],
+        }
+    }
+}
+
+/// A connection's lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// Handshake under way.
+    Connecting,
+    /// Usable.
+    Open,
+    /// GOAWAY received: in-flight streams finish, no new ones.
+    Draining,
+}
+
+/// A client connection: to a balancer replica (proxy) or straight to a server (client-side).
+#[derive(Clone, Debug)]
+pub struct Conn {
+    /// Owning client.
+    pub client: u32,
+    /// The replica it goes through (`NONE` for client-side connections).
+    pub replica: u32,
+    /// The server its bytes reach: the L4 pick, the WebSocket's upstream or the client-side
+    /// target. `NONE` for an L7 connection, whose requests are balanced one by one.
+    pub server: u32,
+    /// Lifecycle state.
+    pub state: ConnState,
+    /// Requests (HTTP/1: 0 or 1), streams (HTTP/2) or messages (WebSocket) in flight.
+    pub streams: u32,
+    /// When the client→peer direction is free to send the next bytes.
+    pub up_free_ns: u64,
+    /// When the peer→client direction is free.
+    pub down_free_ns: u64,
+    /// Whether it counts in the server's open connections.
+    pub counted_at_server: bool,
+    /// Whether it holds a slot in the replica's active count for `server` (L4, WebSocket).
+    pub holds_active: bool,
+}
+
+/// A gRPC stream carrying many messages (server or bidirectional streaming).
+#[derive(Clone, Debug)]
+pub struct Stream {
+    /// Owning client.
+    pub client: u32,
+    /// The connection it lives on.
+    pub conn: Handle,
+    /// The server it is pinned to, once its first message was routed.
+    pub server: u32,
+    /// The replica that pinned it (and holds an active count for it).
+    pub replica: u32,
+    /// Messages still to send on it.
+    pub remaining: u32,
+    /// Messages in flight on it.
+    pub in_flight: u32,
+}
+
+/// Bits of [`Req::holds`]: what a request currently holds and must release exactly once.
+pub mod hold {
+    /// A stream (slot) on its client connection.
+    pub const STREAM: u8 = 1;
+    /// An active count at its replica for its server (unary L7 requests).
+    pub const ACTIVE: u8 = 2;
+}
+
+/// A request (a client's logical request; attempts re-arm its handle).
+#[derive(Clone, Debug)]
+pub struct Req {
+    /// Sequential id, for the trace.
+    pub id: u64,
+    /// The client.
+    pub client: u32,
+    /// When the client issued it.
+    pub created_ns: u64,
+    /// Attempt number (1-based).
+    pub attempt: u32,
+    /// Whether it started after warmup.
+    pub measured: bool,
+    /// Index of its path in the group's `paths`.
+    pub path: u16,
+    /// Its pool (by route).
+    pub pool: u16,
+    /// Hash key.
+    pub key: u64,
+    /// Service-time quantile in (0, 1).
+    pub size_u: f64,
+    /// Its session, if any.
+    pub session: Option<Handle>,
+    /// Its gRPC stream, if it is a streaming message.
+    pub stream: Option<Handle>,
+    /// The current attempt's server.
+    pub server: u32,
+    /// The current attempt's replica.
+    pub replica: u32,
+    /// The connection carrying the current attempt.
+    pub conn: Option<Handle>,
+    /// When the replica (or client) sent the current attempt to the server.
+    pub sent_to_server_ns: u64,
+    /// What it holds (see [`hold`]).
+    pub holds: u8,
+    /// Which way it travels (see `client::via`).
+    pub via: u8,
+    /// Servers the balancer already tried for this attempt (`retry_on_error`).
+    pub tried: Vec<u32>,
+}
+
+/// Work at a server: one attempt, served even if the client has given up on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Job {
+    /// The attempt it serves (stale once the client gave up).
+    pub req: Handle,
+    /// The server.
+    pub server: u32,
+    /// Service-time quantile.
+    pub size_u: f64,
+    /// Serialization work (ns) on top of the service time.
+    pub extra_ns: u64,
+    /// Whether it counts in statistics.
+    pub measured: bool,
+    /// The server found no session state for it.
+    pub session_missing: bool,
+}
+
+/// A user session (with `session_requests`).
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Sequential id (the cookie / hash key).
+    pub id: u64,
+    /// Requests still to send.
+    pub remaining: u32,
+    /// Requests in flight.
+    pub outstanding: u32,
+    /// Requests sent in it.
+    pub requests: u32,
+    /// The server holding its state (`NONE` before the first request is served).
+    pub home: u32,
+    /// The server its stickiness cookie names (`NONE` before the first answer).
+    pub cookie: u32,
+    /// Whether its state was lost at least once.
+    pub lost: bool,
+    /// Whether it started after warmup.
+    pub measured: bool,
+}
+
+/// One client instance.
+pub struct Client {
+    /// Its group.
+    pub group: u16,
+    /// Its number within the group (0-based).
+    pub index: u32,
+    /// Global source-address id.
+    pub ip_id: u32,
+    /// Its IPv4 address.
+    pub ip: u32,
+    /// Requests per second.
+    pub rate: f64,
+    /// Invalidates a scheduled arrival after a rate change.
+    pub arrival_generation: u32,
+    /// Arrival gaps.
+    pub arrivals_rng: SimRng,
+    /// Request attributes.
+    pub traffic_rng: SimRng,
+    /// Client-side choices (round-robin start, jitter).
+    pub rng: SimRng,
+    /// The balancer replica DNS gave it.
+    pub replica: u32,
+    /// Its open or opening connections.
+    pub conns: Vec<Handle>,
+    /// Requests waiting for a connection or stream.
+    pub waiting: VecDeque<Handle>,
+    /// Round-robin position (WebSocket messages, client-side picks).
+    pub rr_next: u32,
+    /// Client-side: the server list from the last resolution.
+    pub resolved: Vec<u32>,
+    /// The current session.
+    pub session: Option<Handle>,
+    /// The current gRPC stream.
+    pub stream: Option<Handle>,
+    /// The stickiness cookie when the client has no sessions.
+    pub cookie: u32,
+    /// Client-side: servers whose connection failed, and until when to avoid them.
+    pub backoff: Vec<(u32, u64, u64)>,
+}
+
+/// A server's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    /// Not yet added by the timeline.
+    NotAdded,
+    /// Serving.
+    Up,
+    /// Crashed: refuses connections.
+    Down,
+    /// Being removed: finishes its work, takes no new picks.
+    Draining,
+    /// Removed.
+    Removed,
+}
+
+impl ServerState {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerState::NotAdded => "not_added",
+            ServerState::Up => "up",
+            ServerState::Down => "down",
+            ServerState::Draining => "draining",
+            ServerState::Removed => "removed",
+        }
+    }
+}
+
+/// One server instance.
+pub struct Server {
+    /// Its name, `<group>-<i>`.
+    pub name: String,
+    /// Its group.
+    pub group: u16,
+    /// Its pool.
+    pub pool: u16,
+    /// Weight.
+    pub weight: u32,
+    /// Whether it is a backup.
+    pub backup: bool,
+    /// Workers.
+    pub workers: u32,
+    /// Queue limit.
+    pub queue_cap: Option<u32>,
+    /// State.
+    pub state: ServerState,
+    /// Service-time multiplier.
+    pub slow: f64,
+    /// Workers busy.
+    pub busy: u32,
+    /// Jobs in service.
+    pub in_service: Vec<Handle>,
+    /// Waiting jobs.
+    pub queue: VecDeque<Handle>,
+    /// Connection-age jitter.
+    pub rng: SimRng,
+    /// Open connections.
+    pub conns_open: u64,
+    /// Sessions whose state it holds.
+    pub sessions: u64,
+    /// When it last changed state (for time-down accounting).
+    pub state_since_ns: u64,
+    /// When it crashed (for detection times), and the crash's index in the report.
+    pub crash: Option<(u64, usize)>,
+    /// Busy-worker time integrated so far (ns·workers), within the measured window.
+    pub busy_area: u128,
+    /// When `busy` last changed.
+    pub busy_since_ns: u64,
+    /// Whether it was up for the whole measured window so far.
+    pub up_whole_window: bool,
+}
+
+/// nginx's passive failure state of one server, as one replica sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassiveState {
+    /// Failures counted.
+    pub fails: u32,
+    /// Time of the last failure.
+    pub accessed_ns: u64,
+    /// Time of the last check (failure or probe).
+    pub checked_ns: u64,
+}
+
+/// HAProxy's health counter of one server, as one replica sees it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HealthState {
+    /// 0 ..= rise + fall − 1; up iff ≥ rise.
+    pub health: u32,
+    /// Whether checks say up.
+    pub up: bool,
+    /// Since when it is marked down (for the report).
+    pub down_since_ns: u64,
+}
+
+/// L7 upstream connections from one replica to one server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream {
+    /// Connections open.
+    pub open: u32,
+    /// Of which idle (HTTP/1 keep-alive).
+    pub idle: u32,
+    /// When the (HTTP/2) connection becomes usable.
+    pub ready_ns: u64,
+}
+
+/// What one replica may pick from one pool right now.
+#[derive(Clone, Debug, Default)]
+pub struct PoolView {
+    /// Eligible primaries, in configuration order.
+    pub primaries: Vec<u32>,
+    /// Eligible backups.
+    pub backups: Vec<u32>,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+/// A rate-limit counter (fixed window or leaky bucket).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RateCounter {
+    /// Fixed window: its start; leaky bucket: the last update time.
+    pub stamp_ns: u64,
+    /// Fixed window: requests counted; leaky bucket: excess in milli-requests.
+    pub value: u64,
+}
+
+/// One balancer replica (an API gateway instance).
+pub struct Replica {
+    /// Whether it is running.
+    pub up: bool,
+    /// Workers busy.
+    pub busy: u32,
+    /// Requests waiting for a worker.
+    pub queue: VecDeque<Handle>,
+    /// Algorithm instances, one per pool.
+    pub algos: Vec<AlgoImpl>,
+    /// Random choices.
+    pub rng: SimRng,
+    /// Active requests (L7) or connections (L4) per server.
+    pub active: Vec<u32>,
+    /// Whether each server may be picked (cached, see `views`).
+    pub available: Vec<bool>,
+    /// Eligible lists per pool.
+    pub views: Vec<PoolView>,
+    /// The eligible lists need rebuilding.
+    pub dirty: bool,
+    /// The earliest time a passive block expires (rebuild then).
+    pub passive_expiry_ns: u64,
+    /// Health counters per server.
+    pub health: Vec<HealthState>,
+    /// Passive failure state per server.
+    pub passive: Vec<PassiveState>,
+    /// Upstream connections per server (L7).
+    pub upstream: Vec<Upstream>,
+    /// Stick table: server per source address (`sticky = "source_ip"`).
+    pub stick: Vec<u32>,
+    /// Rate-limit counters: [limit index][key id].
+    pub rate_counters: Vec<Vec<RateCounter>>,
+    /// Requests (L7) or connections (L4) routed, after warmup.
+    pub routed: u64,
+    /// Requests refused by its rate limits, after warmup.
+    pub rate_limited: u64,
+    /// Busy-worker time within the measured window.
+    pub busy_area: u128,
+    /// When `busy` last changed.
+    pub busy_since_ns: u64,
+    /// When it went down (for time-down accounting).
+    pub down_since_ns: u64,
+    /// Time down within the measured window.
+    pub down_ns: u64,
+}
+
+/// Latency histogram of one server (2 significant digits up to 1024 servers, 1 beyond).
+pub type ServerHist = LatencyHist<u32>;

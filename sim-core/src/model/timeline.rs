@@ -1,0 +1,237 @@
+//! The timeline: `[[events]]` from the scenario and live actions from the browser, applied
+//! the same way (crash, recover, slow, add, remove, algorithm, rate, store, layer, sticky).
+
+use super::Simulation;
+use super::state::*;
+use crate::algo::AlgoImpl;
+use crate::metrics::trace::TraceEvent;
+use crate::scenario::*;
+
+/// What a target name refers to.
+enum Target {
+    Servers(Vec<u32>),
+    Replica(u32),
+    Nothing,
+}
+
+impl Simulation {
+    pub(super) fn on_timeline(&mut self, index: u32) {
+        let Some(event) = self.sc.events.get(index as usize).cloned() else { return };
+        self.apply(&event.action);
+    }
+
+    /// Schedules a live action to happen 1 ns from now, ahead of anything else at that
+    /// instant, and records it on the scenario's timeline (so the scenario, written back,
+    /// replays it identically). Returns `false` (and does nothing) once clients have stopped.
+    pub fn schedule_action(&mut self, action: Action) -> bool {
+        let at_ns = self.now + 1;
+        if at_ns >= self.sc.duration_ns || self.finished {
+            return false;
+        }
+        let index = self.sc.events.len() as u32;
+        self.sc.events.push(TimelineEvent { at_ns, action });
+        self.queue.push_first(at_ns, u64::from(index), Ev::Timeline { index });
+        true
+    }
+
+    fn resolve(&self, target: &str) -> Target {
+        if let Some(i) = target.strip_prefix("balancer-").and_then(|n| n.parse::<u32>().ok())
+            && i >= 1
+            && (i as usize) <= self.replicas.len()
+        {
+            return Target::Replica(i - 1);
+        }
+        if let Some(s) = self.names.iter().position(|n| n == target) {
+            return Target::Servers(vec![s as u32]);
+        }
+        if let Some(g) = self.sc.servers.iter().position(|g| g.name == target) {
+            let ids =
+                (0..self.servers.len() as u32).filter(|&s| self.servers[s as usize].group as usize == g).collect();
+            return Target::Servers(ids);
+        }
+        Target::Nothing
+    }
+
+    /// Applies an action now.
+    pub(super) fn apply(&mut self, action: &Action) {
+        self.note_timeline(action);
+        match action {
+            Action::Crash { target } => match self.resolve(target) {
+                Target::Servers(ids) => ids.into_iter().for_each(|s| self.crash_server(s)),
+                Target::Replica(r) => self.crash_replica(r),
+                Target::Nothing => {}
+            },
+            Action::Recover { target } => match self.resolve(target) {
+                Target::Servers(ids) => ids.into_iter().for_each(|s| self.recover_server(s)),
+                Target::Replica(r) => self.recover_replica(r),
+                Target::Nothing => {}
+            },
+            Action::Slow { target, factor } => {
+                if let Target::Servers(ids) = self.resolve(target) {
+                    for s in ids {
+                        self.servers[s as usize].slow = *factor;
+                    }
+                }
+            }
+            Action::Add { target, count } => {
+                if let Target::Servers(ids) = self.resolve(target) {
+                    let fresh: Vec<u32> = ids
+                        .into_iter()
+                        .filter(|&s| self.servers[s as usize].state == ServerState::NotAdded)
+                        .take(*count as usize)
+                        .collect();
+                    // Client-side clients learn of new servers at their next resolution.
+                    fresh.into_iter().for_each(|s| self.add_server(s));
+                }
+            }
+            Action::Remove { target, count } => {
+                if let Target::Servers(ids) = self.resolve(target) {
+                    let single = ids.len() == 1 && self.names[ids[0] as usize] == *target;
+                    let live: Vec<u32> = ids
+                        .into_iter()
+                        .rev()
+                        .filter(|&s| matches!(self.servers[s as usize].state, ServerState::Up | ServerState::Down))
+                        .take(if single { 1 } else { *count as usize })
+                        .collect();
+                    for s in live {
+                        // gRPC clients re-resolve when a server sends GOAWAY.
+                        let mut direct: Vec<u32> = self
+                            .conns
+                            .iter()
+                            .filter(|(_, c)| c.server == s && c.replica == NONE)
+                            .map(|(_, c)| c.client)
+                            .collect();
+                        direct.sort_unstable();
+                        direct.dedup();
+                        self.remove_server(s);
+                        direct.into_iter().for_each(|c| self.resolve_servers(c));
+                    }
+                }
+            }
+            Action::SetAlgorithm { algorithm } => {
+                self.algorithm = *algorithm;
+                self.custom = None;
+                let params = crate::algo::AlgoParams::from_spec(&self.sc.balancer);
+                for replica in &mut self.replicas {
+                    for algo in &mut replica.algos {
+                        *algo = AlgoImpl::new(*algorithm, &params);
+                    }
+                }
+            }
+            Action::SetRate { target, rate } => {
+                if let Some(g) = self.sc.clients.iter().position(|c| &c.name == target) {
+                    let skew = self.sc.clients[g].rate_skew;
+                    let first = self.groups[g].first_client;
+                    let count = self.sc.clients[g].count;
+                    self.sc.clients[g].rate = *rate;
+                    for i in 0..count {
+                        let c = first + i;
+                        self.clients[c as usize].rate = rate * super::build::skew_weight(i, count, skew);
+                        self.clients[c as usize].arrival_generation += 1;
+                        let gap = self.next_gap(c);
+                        self.schedule_arrival(c, gap);
+                    }
+                }
+            }
+            Action::StoreDown => self.store_up = false,
+            Action::StoreUp => self.store_up = true,
+            Action::SetLayer { layer } => {
+                self.layer = *layer;
+                // Clients reconnect through the new layer.
+                let proxied: Vec<_> = self.conns.iter().filter(|(_, c)| c.replica != NONE).map(|(h, _)| h).collect();
+                proxied.into_iter().for_each(|ch| self.goaway(ch));
+            }
+            Action::SetSticky { sticky } => self.sticky = *sticky,
+        }
+    }
+
+    fn note_timeline(&mut self, action: &Action) {
+        let text = describe(action);
+        self.stats.series.events.push((self.now, text.clone()));
+        if let Some(events) = self.trace_events.as_mut() {
+            let target = match action {
+                Action::Crash { target }
+                | Action::Recover { target }
+                | Action::Slow { target, .. }
+                | Action::Add { target, .. }
+                | Action::Remove { target, .. }
+                | Action::SetRate { target, .. } => target.clone(),
+                _ => "balancer".into(),
+            };
+            events.push(TraceEvent { time_ms: self.now as f64 / 1e6, event: "timeline".into(), target, detail: text });
+        }
+    }
+
+    /// A replica crashes: every attempt through it fails, its connections reset, and its
+    /// clients keep failing until DNS gives them another replica.
+    fn crash_replica(&mut self, r: u32) {
+        if !self.replicas[r as usize].up {
+            return;
+        }
+        self.replicas[r as usize].up = false;
+        self.replicas[r as usize].down_since_ns = self.now;
+        let through: Vec<_> = self
+            .reqs
+            .iter()
+            .filter(|(_, q)| q.replica == r && q.via != super::client::via::DIRECT && q.via != 0)
+            .map(|(h, _)| h)
+            .collect();
+        let conns: Vec<_> = self.conns.iter().filter(|(_, c)| c.replica == r).map(|(h, _)| h).collect();
+        let clients: Vec<u32> = {
+            let mut v: Vec<u32> = conns.iter().filter_map(|&ch| self.conns.get(ch).map(|c| c.client)).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for ch in conns {
+            self.close_conn(ch);
+        }
+        // Requests waiting for its workers are among `through`. Workers in the middle of a
+        // request free themselves when their (now stale) work ends.
+        self.replicas[r as usize].queue.clear();
+        for h in through {
+            if self.reqs.get(h).is_some() {
+                self.release_holds(h, false);
+                self.finish_attempt(h, crate::metrics::report::Outcome::ConnectionError);
+            }
+        }
+        for c in clients {
+            self.pump(c);
+        }
+    }
+
+    fn recover_replica(&mut self, r: u32) {
+        if self.replicas[r as usize].up {
+            return;
+        }
+        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        let replica = &mut self.replicas[r as usize];
+        replica.down_ns += super::balancer::overlap(replica.down_since_ns, now, warmup, end);
+        replica.up = true;
+        self.reset_replica_state(r);
+    }
+}
+
+/// A one-line description of an action, for charts and traces.
+pub(crate) fn describe(action: &Action) -> String {
+    match action {
+        Action::Crash { target } => format!("crash {target}"),
+        Action::Recover { target } => format!("recover {target}"),
+        Action::Slow { target, factor } => format!("slow {target} ×{factor}"),
+        Action::Add { target, count } => format!("add {count} to {target}"),
+        Action::Remove { target, count } => format!("remove {count} from {target}"),
+        Action::SetAlgorithm { algorithm } => format!("algorithm → {}", algorithm.name()),
+        Action::SetRate { target, rate } => format!("{target} rate → {rate}/s"),
+        Action::StoreDown => "session store down".into(),
+        Action::StoreUp => "session store up".into(),
+        Action::SetLayer { layer } => format!("layer → {}", if *layer == Layer::L4 { "l4" } else { "l7" }),
+        Action::SetSticky { sticky } => format!(
+            "sticky → {}",
+            match sticky {
+                Sticky::None => "none",
+                Sticky::Cookie => "cookie",
+                Sticky::SourceIp => "source_ip",
+            }
+        ),
+    }
+}

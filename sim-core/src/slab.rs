@@ -1,0 +1,128 @@
+//! A dense store with generational handles: a handle to a freed (or re-armed) slot no longer
+//! resolves, so stale events about a finished request or a closed connection are recognised
+//! instead of acting on whatever reuses the slot.
+
+/// A handle to a slab entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Handle {
+    /// Slot index.
+    pub idx: u32,
+    /// Generation the handle was issued for.
+    pub generation: u32,
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// A vector of slots with a free list. Memory grows with the most entries alive at once.
+pub struct Slab<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Slab<T> {
+    /// Stores a value and returns its handle.
+    #[inline]
+    pub fn insert(&mut self, value: T) -> Handle {
+        self.len += 1;
+        if let Some(idx) = self.free.pop() {
+            let slot = &mut self.slots[idx as usize];
+            slot.value = Some(value);
+            Handle { idx, generation: slot.generation }
+        } else {
+            let idx = self.slots.len() as u32;
+            self.slots.push(Slot { generation: 0, value: Some(value) });
+            Handle { idx, generation: 0 }
+        }
+    }
+
+    /// The value, if the handle is still current.
+    #[inline]
+    pub fn get(&self, h: Handle) -> Option<&T> {
+        match self.slots.get(h.idx as usize) {
+            Some(slot) if slot.generation == h.generation => slot.value.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The value, mutably, if the handle is still current.
+    #[inline]
+    pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
+        match self.slots.get_mut(h.idx as usize) {
+            Some(slot) if slot.generation == h.generation => slot.value.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// Invalidates every handle to the entry and returns a new one; the value stays.
+    #[inline]
+    pub fn rearm(&mut self, h: Handle) -> Option<Handle> {
+        let slot = self.slots.get_mut(h.idx as usize)?;
+        if slot.generation != h.generation || slot.value.is_none() {
+            return None;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        Some(Handle { idx: h.idx, generation: slot.generation })
+    }
+
+    /// Removes the entry; every handle to it stops resolving.
+    #[inline]
+    pub fn remove(&mut self, h: Handle) -> Option<T> {
+        let slot = self.slots.get_mut(h.idx as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        let value = slot.value.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.idx);
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// Number of live entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no entry is live.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Live entries with their current handles, in slot order (deterministic).
+    pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.value.as_ref().map(|v| (Handle { idx: i as u32, generation: s.generation }, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_handles_do_not_resolve() {
+        let mut s = Slab::default();
+        let a = s.insert(1);
+        let a2 = s.rearm(a).unwrap();
+        assert!(s.get(a).is_none());
+        assert_eq!(s.get(a2), Some(&1));
+        assert_eq!(s.remove(a2), Some(1));
+        let b = s.insert(2);
+        assert_eq!(b.idx, a.idx);
+        assert!(s.get(a2).is_none());
+        assert_eq!(s.get(b), Some(&2));
+        assert_eq!(s.len(), 1);
+    }
+}

@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests: scenario builders, running scenarios in-process,
+//! and running the `lbsim` binary the way a person would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use sim_core::{Algorithm, Report, Scenario, Simulation};
+
+/// Nanoseconds per millisecond and second.
+pub const MS: u64 = 1_000_000;
+/// Nanoseconds per second.
+pub const SEC: u64 = 1_000_000_000;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The pure queueing model of the reference (see `Scenario::reference_queueing`).
+pub fn queueing(n: u32, load: f64, algorithm: Algorithm, requests: u64) -> Scenario {
+    Scenario::reference_queueing(n, load, algorithm, requests)
+}
+
+/// Runs a scenario to the end and returns its report.
+pub fn run(s: &Scenario, seed: u64) -> Report {
+    s.validate().expect("test scenario is valid");
+    let mut sim = Simulation::new(s, seed);
+    sim.run();
+    assert!(sim.aborted().is_none(), "run aborted: {:?}", sim.aborted());
+    let r = sim.report();
+    assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed, "every request has one outcome");
+    r
+}
+
+/// The `lbsim` binary of the profile the tests were built with. The first call builds it
+/// (`cargo build -p sim-cli` in the same profile and target directory; a no-op when fresh),
+/// so the tests always drive the current code through the real binary.
+pub fn lbsim_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable");
+        let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "sim-cli", "--bin", "lbsim", "--profile", &profile, "--target-dir"])
+            .arg(&target_dir)
+            .current_dir(root())
+            .status()
+            .expect("run cargo to build lbsim");
+        assert!(status.success(), "building lbsim failed");
+        profile_dir.join(format!("lbsim{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
+}
+
+/// Runs `lbsim` with arguments, from the workspace root.
+pub fn lbsim(args: &[&str]) -> Output {
+    Command::new(lbsim_path()).args(args).current_dir(root()).output().expect("run lbsim")
+}
+
+/// Runs `lbsim` and returns (exit code, stdout, stderr).
+pub fn lbsim_text(args: &[&str]) -> (i32, String, String) {
+    let out = lbsim(args);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Relative difference `|a − b| / b`.
+pub fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+/// Theory: E_N/M/1 (round robin over N servers fed by one Poisson stream), mean time in
+/// system in units of the mean service time (`shared/reference/theory.py`).
+pub fn round_robin_theory(n: u32, load: f64) -> f64 {
+    let a = load * f64::from(n);
+    let mut s = load;
+    for _ in 0..100_000 {
+        let next = (a / (a + 1.0 - s)).powi(n as i32);
+        if (next - s).abs() < 1e-15 {
+            s = next;
+            break;
+        }
+        s = next;
+    }
+    1.0 / (1.0 - s)
+}
+
+/// Theory: the supermarket model's mean time in system for d choices as n → ∞.
+pub fn supermarket_theory(load: f64, d: u32) -> f64 {
+    let d = f64::from(d);
+    (1..60).map(|i| load.powf((d.powi(i) - d) / (d - 1.0))).take_while(|t| *t > 1e-17).sum()
+}
+
+/// Theory: Erlang C lower bound for M/M/N in units of the mean service time.
+pub fn mmn_theory(n: u32, load: f64) -> f64 {
+    let a = f64::from(n) * load;
+    let mut b = 1.0;
+    for k in 1..=n {
+        b = a * b / (f64::from(k) + a * b);
+    }
+    let c = b / (1.0 - load + load * b);
+    1.0 + c / (f64::from(n) * (1.0 - load))
+}

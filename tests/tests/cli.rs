@@ -1,0 +1,234 @@
+//! The command line, driven through the `lbsim` binary on real files as a person uses it:
+//! bundled scenarios run and report, and every kind of bad input exits with code 2 and a
+//! message that names the place and the problem — never a panic.
+
+use std::path::PathBuf;
+
+use lbsim_tests::*;
+
+const GOOD: &str = r#"
+name = "good"
+duration = "2s"
+
+[[servers]]
+name = "api"
+count = 2
+service = { dist = "exponential", mean = "5ms" }
+
+[[clients]]
+name = "web"
+count = 4
+rate = 50
+protocol = "http2"
+"#;
+
+/// Writes a scenario file in a fresh temporary directory.
+fn scenario_file(text: &str, ext: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("s.{ext}"));
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// Runs `lbsim run` on `text` and checks the exit code and that stderr contains every piece.
+fn check(text: &str, args: &[&str], code: i32, expect: &[&str]) {
+    let (_dir, path) = scenario_file(text, "toml");
+    let mut all = vec!["run", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (status, stdout, stderr) = lbsim_text(&all);
+    assert_eq!(status, code, "exit code for {args:?}\nstdout: {stdout}\nstderr: {stderr}");
+    for piece in expect {
+        assert!(stderr.contains(piece), "stderr lacks {piece:?}:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "backtrace: {stderr}");
+}
+
+#[test]
+fn bundled_scenarios_run_with_tables_and_json() {
+    for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.to_str().unwrap();
+        let (code, table, stderr) = lbsim_text(&["run", file, "--set", "duration=3s", "--set", "warmup=0s"]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        assert!(table.contains("server") && table.contains("latency (ms)"), "{file}: {table}");
+        let (code, json, stderr) =
+            lbsim_text(&["run", file, "--format", "json", "--set", "duration=3s", "--set", "warmup=0s"]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let q = &r["requests"];
+        assert_eq!(
+            q["sent"].as_u64(),
+            Some(q["completed"].as_u64().unwrap() + q["failed"].as_u64().unwrap()),
+            "{file}"
+        );
+        let outcomes: u64 = q["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(q["sent"].as_u64(), Some(outcomes), "{file}");
+        for key in [
+            "scenario",
+            "seed",
+            "algorithm",
+            "layer",
+            "duration_s",
+            "latency_ms",
+            "servers",
+            "balance",
+            "sessions",
+            "events_processed",
+            "trace_hash",
+        ] {
+            assert!(r.get(key).is_some(), "{file}: report lacks {key}");
+        }
+        assert_eq!(r["trace_hash"].as_str().unwrap().len(), 16);
+    }
+}
+
+#[test]
+fn json_scenarios_work_like_toml() {
+    let json = r#"{"name": "j", "duration": "2s",
+        "servers": [{"name": "api", "count": 2, "service": {"dist": "constant", "value": "1ms"}}],
+        "clients": [{"name": "web", "rate": 10}]}"#;
+    let (_d, path) = scenario_file(json, "json");
+    let (code, out, err) = lbsim_text(&["run", path.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"scenario\":\"j\""));
+    let bad = json.replace("\"rate\": 10", "\"rate\": -1");
+    let (_d, path) = scenario_file(&bad, "json");
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("clients[0].rate") && err.contains("at least 0") && err.contains(":3:"), "{err}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_precise_message() {
+    // A typo'd key: names the key, its line and column, and suggests the right one.
+    check(
+        &GOOD.replace("rate = 50", "rat = 50"),
+        &[],
+        2,
+        &["s.toml:13:1", "clients[0].rat", "unknown key", "did you mean \"rate\""],
+    );
+    // TOML syntax error.
+    check(&GOOD.replace("count = 2", "count = = 2"), &[], 2, &["s.toml:7:", "TOML syntax"]);
+    // A negative rate.
+    check(
+        &GOOD.replace("rate = 50", "rate = -5"),
+        &[],
+        2,
+        &["s.toml:13:8", "clients[0].rate", "must be at least 0, got -5"],
+    );
+    // An unknown algorithm lists the allowed ones.
+    check(
+        &format!("{GOOD}\n[balancer]\nalgorithm = \"fastest\"\n"),
+        &[],
+        2,
+        &["balancer.algorithm", "unknown algorithm \"fastest\"", "power_of_two", "maglev"],
+    );
+    // An absurd count.
+    check(&GOOD.replace("count = 4", "count = 999999999999"), &[], 2, &["clients[0].count", "must be at most"]);
+    // A bad duration unit says what units exist.
+    check(&GOOD.replace("\"2s\"", "\"2 fortnights\""), &[], 2, &["duration", "unknown unit", "ns, us, ms, s, m or h"]);
+    check(&GOOD.replace("\"2s\"", "20"), &[], 2, &["duration", "needs a unit"]);
+    // A wrong type.
+    check(
+        &GOOD.replace("count = 2", "count = \"two\""),
+        &[],
+        2,
+        &["servers[0].count", "expected a whole number, found a string"],
+    );
+    // nan and inf.
+    check(&GOOD.replace("rate = 50", "rate = nan"), &[], 2, &["clients[0].rate", "nan"]);
+    check(&GOOD.replace("rate = 50", "rate = inf"), &[], 2, &["clients[0].rate", "at most"]);
+    // A missing required key.
+    check(&GOOD.replace("name = \"good\"\n", ""), &[], 2, &["name", "is required but missing"]);
+    // Too much work is refused before it starts, with the way to raise the limit.
+    check(&GOOD.replace("\"2s\"", "\"100h\""), &[], 2, &["max_requests", "--max-requests"]);
+    // A bad --set.
+    check(GOOD, &["--set", "clients[3].rate=5"], 2, &["--set clients[3].rate=5", "index out of range"]);
+    check(GOOD, &["--set", "balancer.algorithm=magic"], 2, &["--set balancer.algorithm=magic", "unknown algorithm"]);
+    check(GOOD, &["--set", "nonsense"], 2, &["expected KEY=VALUE"]);
+    // Bad arguments.
+    check(GOOD, &["--format", "xml"], 2, &["xml"]);
+    check(GOOD, &["--seed", "-3"], 2, &[]);
+}
+
+#[test]
+fn missing_file_and_unwritable_trace() {
+    let (code, _, err) = lbsim_text(&["run", "no/such/file.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such/file.toml") && err.contains("cannot read"), "{err}");
+    let (_d, path) = scenario_file(GOOD, "toml");
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap(), "--trace", "/no/such/dir/t.jsonl"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/no/such/dir/t.jsonl"), "{err}");
+}
+
+#[test]
+fn set_overrides_and_seed() {
+    let (_d, path) = scenario_file(GOOD, "toml");
+    let p = path.to_str().unwrap();
+    let (_, a, _) = lbsim_text(&["run", p, "--format", "json", "--seed", "3"]);
+    let (_, b, _) = lbsim_text(&["run", p, "--format", "json", "--seed", "3"]);
+    let (_, c, _) = lbsim_text(&["run", p, "--format", "json", "--seed", "4"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let (code, out, err) = lbsim_text(&[
+        "run",
+        p,
+        "--format",
+        "json",
+        "--set",
+        "balancer.algorithm=least_connections",
+        "--set",
+        "servers[0].count=3",
+        "--set",
+        "duration=3s",
+        "--set",
+        "servers[0].max_connection_age=5s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["algorithm"], "least_connections");
+    assert_eq!(r["servers"].as_array().unwrap().len(), 3);
+    assert_eq!(r["duration_s"], 3.0);
+}
+
+#[test]
+fn trace_has_one_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_d, path) = scenario_file(GOOD, "toml");
+    let trace = dir.path().join("t.jsonl");
+    let (code, out, err) =
+        lbsim_text(&["run", path.to_str().unwrap(), "--format", "json", "--trace", trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len() as u64, r["requests"]["sent"].as_u64().unwrap());
+    let first = &lines[0];
+    for key in ["id", "client", "server", "start_ms", "end_ms", "outcome", "attempt"] {
+        assert!(first.get(key).is_some(), "trace line lacks {key}: {first}");
+    }
+    assert!(first["client"].as_str().unwrap().starts_with("web-"));
+    let ends: Vec<f64> = lines.iter().map(|l| l["end_ms"].as_f64().unwrap()).collect();
+    assert!(ends.windows(2).all(|w| w[0] <= w[1]), "completion order");
+    // No temporary files are left beside the trace.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn check_and_algorithms() {
+    let (code, out, _) = lbsim_text(&["check", "scenarios/basic-mm1.toml"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ok"));
+    let (code, out, _) = lbsim_text(&["algorithms"]);
+    assert_eq!(code, 0);
+    for a in sim_core::Algorithm::ALL {
+        assert!(out.contains(a.name()), "{} missing from:\n{out}", a.name());
+    }
+    assert!(out.contains("nginx") && out.contains("Envoy") && out.contains("Linkerd"));
+    let (code, out, _) = lbsim_text(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Examples"));
+}
