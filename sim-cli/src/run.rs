@@ -133,6 +133,7 @@ fn write_trace(
             end_ms,
             outcome: r.outcome.name(),
             attempt: r.attempt,
+            conn: r.conn,
         };
         serde_json::to_writer(&mut *w, &line)?;
         w.write_all(b"\n")?;

@@ -9,6 +9,8 @@ pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod slab;
+#[cfg(feature = "proptest")]
+pub mod testing;
 
 pub use config::{ConfigError, Format};
 pub use metrics::report::{Outcome, Report};

@@ -440,6 +440,9 @@ pub struct BalancerSpec {
 pub struct Network {
     /// One-way latency per hop (client–balancer, balancer–server).
     pub latency_ns: u64,
+    /// One-way latency of the balancer–server hop when it differs (a datacentre link behind
+    /// a client's WAN link); `None` = `latency`.
+    pub upstream_latency_ns: Option<u64>,
     /// Per connection, bits per second; `None` = unlimited.
     pub bandwidth_bps: Option<u64>,
     /// TLS handshake CPU cost at the side that terminates TLS (0 = no TLS).

@@ -110,3 +110,9 @@ pub fn mmn_theory(n: u32, load: f64) -> f64 {
     let c = b / (1.0 - load + load * b);
     1.0 + c / (f64::from(n) * (1.0 - load))
 }
+
+/// Cases for the heavier property tests: `default`, or `LBSIM_STRESS_CASES` when set (for long
+/// local runs hunting rare bugs).
+pub fn stress_cases(default: u32) -> u32 {
+    std::env::var("LBSIM_STRESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

@@ -758,10 +758,13 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
 }
 
 fn network(field: &Field<'_>, o: &mut Origins) -> Result<Network> {
-    let mut t = field.table(&["latency", "bandwidth", "tls_handshake"])?;
+    let mut t = field.table(&["latency", "upstream_latency", "bandwidth", "tls_handshake"])?;
     let mut n = Network::default();
     if let Some(f) = t.get("latency", o) {
         n.latency_ns = f.duration(0, 60 * NS_PER_SEC)?;
+    }
+    if let Some(f) = t.get("upstream_latency", o) {
+        n.upstream_latency_ns = Some(f.duration(0, 60 * NS_PER_SEC)?);
     }
     if let Some(f) = t.get("bandwidth", o) {
         let text = f.str().map_err(|_| f.err(format!("expected a bandwidth string; {BANDWIDTH_HELP}")))?;

@@ -114,6 +114,9 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
     }
     let mut n = Table::new();
     put(&mut n, "latency", s.network.latency_ns, 0, dur);
+    if let Some(ns) = s.network.upstream_latency_ns {
+        n.insert("upstream_latency".into(), dur(ns));
+    }
     if let Some(bps) = s.network.bandwidth_bps {
         n.insert("bandwidth".into(), Value::String(format_bandwidth(bps)));
     }

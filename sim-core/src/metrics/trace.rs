@@ -22,6 +22,8 @@ pub struct TraceRecord {
     pub outcome: Outcome,
     /// Attempts made.
     pub attempt: u32,
+    /// The client connection that carried the last attempt, if one did.
+    pub conn: Option<u64>,
 }
 
 /// A request record as written to a trace file.
@@ -41,6 +43,8 @@ pub struct TraceLine<'a> {
     pub outcome: &'static str,
     /// Attempts made.
     pub attempt: u32,
+    /// The client connection that carried the last attempt (an added field).
+    pub conn: Option<u64>,
 }
 
 /// A health or timeline event.

@@ -15,7 +15,7 @@ impl Simulation {
         let Some(req) = self.reqs.get(h) else { return };
         let r = req.replica;
         if !self.replicas[r as usize].up {
-            self.answer_client(h, Outcome::ConnectionError, 1);
+            self.answer_client(h, Outcome::ConnectionError, false);
             return;
         }
         let pinned = req.stream.and_then(|sh| self.streams.get(sh)).is_some_and(|s| s.server != NONE);
@@ -27,7 +27,7 @@ impl Simulation {
                     if self.measuring() {
                         self.replicas[r as usize].rate_limited += 1;
                     }
-                    self.answer_client(h, Outcome::RateLimited, 1);
+                    self.answer_client(h, Outcome::RateLimited, false);
                     return;
                 }
             }
@@ -90,7 +90,7 @@ impl Simulation {
         let pick = self.pick(r, pool, key, c, Some((&tried, session)));
         self.reqs.get_mut(h).expect("live").tried = tried;
         let Some(s) = pick else {
-            self.answer_client(h, Outcome::NoServer, 1);
+            self.answer_client(h, Outcome::NoServer, false);
             return;
         };
         if self.measuring() {
@@ -118,14 +118,14 @@ impl Simulation {
         let req = self.reqs.get_mut(h).expect("live");
         req.server = s;
         req.sent_to_server_ns = self.now;
-        let delay = wait + self.hop_ns();
+        let delay = wait + self.upstream_hop_ns();
         self.after(delay, Ev::AtServer { req: h });
     }
 
     /// An upstream connection from replica `r` to server `s`; returns how long until it is
     /// usable (0 when an idle keep-alive or the HTTP/2 connection is ready).
     fn upstream_acquire(&mut self, r: u32, s: u32, protocol: Protocol) -> u64 {
-        let rtt = 2 * self.hop_ns();
+        let rtt = 2 * self.upstream_hop_ns();
         let server_up = self.servers[s as usize].state == ServerState::Up;
         let up = &mut self.replicas[r as usize].upstream[s as usize];
         match protocol {
@@ -195,7 +195,7 @@ impl Simulation {
                 }
             }
         }
-        self.answer_client(h, outcome, 1);
+        self.answer_client(h, outcome, false);
     }
 
     /// Refreshes a replica's eligible lists if anything changed or a passive block expired.

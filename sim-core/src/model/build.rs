@@ -213,6 +213,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         streams: Slab::default(),
         next_req_id: 0,
         next_session_id: 1,
+        next_conn_id: 1,
         dns_counter: 0,
         stats,
         trace: None,

@@ -141,6 +141,7 @@ impl Simulation {
             server: NONE,
             replica: NONE,
             conn: None,
+            conn_id: None,
             sent_to_server_ns: 0,
             holds: 0,
             via: 0,
@@ -236,21 +237,19 @@ impl Simulation {
 
     /// Serves the client's waiting requests while connections or streams are free.
     pub(super) fn pump(&mut self, c: u32) {
-        loop {
-            let Some(&h) = self.clients[c as usize].waiting.front() else { return };
+        // Take the request out before trying: trying may fail other waiting requests (a refused
+        // connection), and those must not be confused with this one.
+        while let Some(h) = self.clients[c as usize].waiting.pop_front() {
             if self.reqs.get(h).is_none() {
-                self.clients[c as usize].waiting.pop_front();
                 continue;
             }
             match self.try_send(h, c) {
-                Acquire::Use(_) => {
-                    self.clients[c as usize].waiting.pop_front();
+                Acquire::Use(_) => {}
+                Acquire::Wait => {
+                    self.clients[c as usize].waiting.push_front(h);
+                    return;
                 }
-                Acquire::Wait => return,
-                Acquire::Fail(outcome) => {
-                    self.clients[c as usize].waiting.pop_front();
-                    self.finish_attempt(h, outcome);
-                }
+                Acquire::Fail(outcome) => self.finish_attempt(h, outcome),
             }
         }
     }
@@ -312,42 +311,39 @@ impl Simulation {
     /// Client-side balancing (gRPC): pick a ready subchannel, connecting as needed.
     fn acquire_direct(&mut self, c: u32, max_streams: u32) -> Acquire {
         let policy = self.group_of(c).client_algorithm;
-        let n = self.clients[c as usize].conns.len();
-        let mut connecting = false;
-        match policy {
-            ClientAlgorithm::RoundRobin => {
-                let start = self.clients[c as usize].rr_next as usize;
-                for k in 0..n {
-                    let i = (start + k) % n;
-                    let ch = self.clients[c as usize].conns[i];
-                    let Some(conn) = self.conns.get(ch) else { continue };
-                    match conn.state {
-                        ConnState::Open if conn.streams < max_streams => {
-                            self.clients[c as usize].rr_next = (i + 1) as u32;
-                            return Acquire::Use(ch);
-                        }
-                        ConnState::Connecting => connecting = true,
-                        _ => {}
+        for round in 0..2 {
+            let n = self.clients[c as usize].conns.len();
+            let start = self.clients[c as usize].rr_next as usize;
+            let mut connecting = false;
+            let mut full = false;
+            for k in 0..n {
+                // round_robin rotates over ready subchannels; pick_first uses the first one.
+                let i = if policy == ClientAlgorithm::RoundRobin { (start + k) % n } else { k };
+                let ch = self.clients[c as usize].conns[i];
+                let Some(conn) = self.conns.get(ch) else { continue };
+                match conn.state {
+                    ConnState::Open if conn.streams < max_streams => {
+                        self.clients[c as usize].rr_next = (i + 1) as u32;
+                        return Acquire::Use(ch);
                     }
+                    ConnState::Open => full = true,
+                    ConnState::Connecting => connecting = true,
+                    ConnState::Draining => {}
+                }
+                if policy == ClientAlgorithm::PickFirst && conn.state != ConnState::Draining {
+                    break;
                 }
             }
-            ClientAlgorithm::PickFirst => {
-                for &ch in &self.clients[c as usize].conns {
-                    let Some(conn) = self.conns.get(ch) else { continue };
-                    match conn.state {
-                        ConnState::Open if conn.streams < max_streams => return Acquire::Use(ch),
-                        ConnState::Open => return Acquire::Wait,
-                        ConnState::Connecting => connecting = true,
-                        ConnState::Draining => {}
-                    }
-                }
+            if connecting || full {
+                return Acquire::Wait;
+            }
+            // No ready or connecting subchannel: (re)connect what the resolver gave us; with no
+            // network latency the connection is usable at once, so look again.
+            if round == 0 && !self.connect_subchannels(c) {
+                return Acquire::Fail(Outcome::ConnectionError);
             }
         }
-        if connecting {
-            return Acquire::Wait;
-        }
-        // No ready or connecting subchannel: (re)connect what the resolver gave us.
-        if self.connect_subchannels(c) { Acquire::Wait } else { Acquire::Fail(Outcome::ConnectionError) }
+        Acquire::Wait
     }
 
     /// Opens client-side connections the policy wants and does not have. Returns whether any
@@ -364,13 +360,11 @@ impl Simulation {
             .collect();
         let now = self.now;
         let in_backoff = |client: &Client, s: u32| client.backoff.iter().any(|&(b, until, _)| b == s && until > now);
-        let mut any = !have.is_empty();
         match policy {
             ClientAlgorithm::RoundRobin => {
                 for s in resolved {
                     if !have.contains(&s) && !in_backoff(&self.clients[c as usize], s) {
                         self.open_direct_conn(c, s);
-                        any = true;
                     }
                 }
             }
@@ -379,11 +373,14 @@ impl Simulation {
                     && let Some(&s) = resolved.iter().find(|&&s| !in_backoff(&self.clients[c as usize], s))
                 {
                     self.open_direct_conn(c, s);
-                    any = true;
                 }
             }
         }
-        any
+        // A refused connection may have made gRPC move on to the next address already.
+        self.clients[c as usize]
+            .conns
+            .iter()
+            .any(|&x| self.conns.get(x).is_some_and(|k| k.state != ConnState::Draining))
     }
 
     /// Opens a connection from a client to its balancer replica. L4 picks the server now.
@@ -392,7 +389,7 @@ impl Simulation {
         let r = self.clients[c as usize].replica;
         let protocol = self.group_of(c).protocol;
         let layer = self.layer;
-        let hop = self.hop_ns();
+        let (hop, up_hop) = (self.client_hop_ns(), self.upstream_hop_ns());
         let tls = self.sc.network.tls_handshake_ns;
         let g = self.clients[c as usize].group as usize;
         let mut server = NONE;
@@ -419,9 +416,9 @@ impl Simulation {
         }
         if layer == Layer::L4 {
             // The SYN travels on to the server; TLS terminates there.
-            delay = 4 * hop + self.sc.balancer.overhead_ns;
+            delay = 2 * (hop + up_hop) + self.sc.balancer.overhead_ns;
             if tls > 0 {
-                delay += 4 * hop + tls;
+                delay += 2 * (hop + up_hop) + tls;
             }
         } else {
             if tls > 0 {
@@ -429,10 +426,11 @@ impl Simulation {
             }
             if protocol == Protocol::WebSocket {
                 // The upgrade: the replica connects upstream and relays the 101 back.
-                delay += 2 * hop + self.sc.balancer.overhead_ns;
+                delay += 2 * up_hop + self.sc.balancer.overhead_ns;
             }
         }
         let conn = Conn {
+            id: 0,
             client: c,
             replica: r,
             server,
@@ -443,15 +441,16 @@ impl Simulation {
             counted_at_server: false,
             holds_active,
         };
-        Ok(self.start_conn(c, conn, delay, tls > 0))
+        self.start_conn(c, conn, delay, tls > 0)
     }
 
     /// Opens a client-side connection straight to a server.
-    fn open_direct_conn(&mut self, c: u32, s: u32) -> Option<Handle> {
-        let hop = self.hop_ns();
+    fn open_direct_conn(&mut self, c: u32, s: u32) {
+        let hop = self.client_hop_ns();
         let tls = self.sc.network.tls_handshake_ns;
         let delay = 2 * hop + if tls > 0 { 2 * hop + tls } else { 0 };
         let conn = Conn {
+            id: 0,
             client: c,
             replica: NONE,
             server: s,
@@ -462,10 +461,15 @@ impl Simulation {
             counted_at_server: false,
             holds_active: false,
         };
-        self.start_conn(c, conn, delay, tls > 0)
+        // A refusal is handled inside (backoff, next address); nothing more to do here.
+        let _ = self.start_conn(c, conn, delay, tls > 0);
     }
 
-    fn start_conn(&mut self, c: u32, conn: Conn, delay: u64, tls: bool) -> Option<Handle> {
+    /// Starts a connection's handshake. `Ok(Some)`: usable now (nothing costs time);
+    /// `Ok(None)`: connecting; `Err`: refused at once.
+    fn start_conn(&mut self, c: u32, mut conn: Conn, delay: u64, tls: bool) -> Result<Option<Handle>, Outcome> {
+        conn.id = self.next_conn_id;
+        self.next_conn_id += 1;
         let g = self.clients[c as usize].group as usize;
         let (up, down) = handshake_bytes(tls);
         let stats = &mut self.stats.groups[g];
@@ -475,11 +479,11 @@ impl Simulation {
         let ch = self.conns.insert(conn);
         self.clients[c as usize].conns.push(ch);
         if delay == 0 {
-            // Nothing costs time: the connection is usable now (no event, no recursion).
-            if self.conn_established(ch) { Some(ch) } else { None }
+            // Nothing costs time: the connection is usable (or refused) now, without an event.
+            if self.conn_established(ch) { Ok(Some(ch)) } else { Err(Outcome::ConnectionError) }
         } else {
             self.schedule(delay, Ev::ConnReady { conn: ch });
-            None
+            Ok(None)
         }
     }
 
@@ -524,22 +528,25 @@ impl Simulation {
         true
     }
 
-    /// A connection attempt was refused (peer down): drop it; fail waiting requests if the
-    /// client has nothing else to wait for.
+    /// A connection attempt was refused (peer down): drop it. Waiting requests fail with the
+    /// connection error unless an open connection is left to carry them (a connection still
+    /// handshaking with the same dead peer would only fail too).
     fn connect_failed(&mut self, ch: Handle, c: u32, s: u32) {
         self.close_conn(ch);
         let client_side = self.group_of(c).balancing == Balancing::Client;
         if client_side && s != NONE {
             self.start_backoff(c, s);
         }
-        let client = &self.clients[c as usize];
-        let mut others = client.conns.iter().any(|&x| self.conns.get(x).is_some());
-        if !others && client_side {
-            // gRPC tries the next resolved address.
-            others = self.connect_subchannels(c);
+        let open = |sim: &Simulation| {
+            sim.clients[c as usize].conns.iter().any(|&x| sim.conns.get(x).is_some_and(|k| k.state == ConnState::Open))
+        };
+        let mut carried = open(self);
+        if !carried && client_side {
+            // gRPC tries the next resolved address; requests wait for it.
+            carried = self.connect_subchannels(c)
+                && self.clients[c as usize].conns.iter().any(|&x| self.conns.get(x).is_some());
         }
-        if !others {
-            // Nothing left that could carry the waiting requests: they fail (fail fast).
+        if !carried {
             let waiting: Vec<Handle> = self.clients[c as usize].waiting.drain(..).collect();
             for h in waiting {
                 if self.reqs.get(h).is_some() {
@@ -610,9 +617,10 @@ impl Simulation {
     fn send_on_conn(&mut self, h: Handle, ch: Handle) {
         let conn = self.conns.get_mut(ch).expect("sending on a live connection");
         conn.streams += 1;
-        let (r, s) = (conn.replica, conn.server);
+        let (r, s, id) = (conn.replica, conn.server, conn.id);
         let req = self.reqs.get_mut(h).expect("sending a live request");
         req.conn = Some(ch);
+        req.conn_id = Some(id);
         req.holds |= hold::STREAM;
         req.replica = r;
         self.transmit(h, ch, r, s);
@@ -627,7 +635,7 @@ impl Simulation {
         let bytes = group.request_bytes + hdr;
         let encode_ns = group.serialize_per_kb_ns * group.request_bytes / 1000;
         let tx = self.tx_ns(bytes);
-        let hop = self.hop_ns();
+        let (hop, up_hop) = (self.client_hop_ns(), self.upstream_hop_ns());
         let conn = self.conns.get_mut(ch).expect("live connection");
         let start = (self.now + encode_ns).max(conn.up_free_ns);
         conn.up_free_ns = start + tx;
@@ -645,7 +653,7 @@ impl Simulation {
             req.server = s;
             req.via = via::RELAY;
             req.sent_to_server_ns = self.now;
-            self.after(at_peer + hop, Ev::AtServer { req: h });
+            self.after(at_peer + up_hop, Ev::AtServer { req: h });
         } else {
             req.via = via::L7;
             self.after(at_peer, Ev::AtBalancer { req: h });
@@ -673,10 +681,11 @@ impl Simulation {
         stream.in_flight += 1;
         let ch = stream.conn;
         let conn = self.conns.get(ch).expect("stream's connection is open");
-        let (r, conn_server) = (conn.replica, conn.server);
+        let (r, conn_server, id) = (conn.replica, conn.server, conn.id);
         let req = self.reqs.get_mut(h).expect("live request");
         req.stream = Some(sh);
         req.conn = Some(ch);
+        req.conn_id = Some(id);
         req.replica = r;
         self.transmit(h, ch, r, conn_server);
     }
@@ -773,9 +782,10 @@ impl Simulation {
         self.finish_attempt(h, Outcome::Timeout);
     }
 
-    /// Sends an answer (or an error) from where the attempt is now back to the client.
-    /// `hops` is the number of network hops it crosses (the client-side link is always one).
-    pub(super) fn answer_client(&mut self, h: Handle, outcome: Outcome, hops: u64) {
+    /// Sends an answer (or an error) from where the attempt is now back to the client: over
+    /// the balancer–server hop first if `via_upstream`, then over the client's hop, where it
+    /// shares the connection's downlink with other answers.
+    pub(super) fn answer_client(&mut self, h: Handle, outcome: Outcome, via_upstream: bool) {
         let Some(req) = self.reqs.get(h) else { return };
         let (c, conn) = (req.client, req.conn);
         let group = self.group_of(c);
@@ -784,12 +794,12 @@ impl Simulation {
         let decode_ns = group.serialize_per_kb_ns * body / 1000;
         let bytes = body + hdr;
         let tx = self.tx_ns(bytes);
-        let hop = self.hop_ns();
-        let mut delay = hops * hop + decode_ns;
+        let hop = self.client_hop_ns();
+        let upstream = if via_upstream { self.upstream_hop_ns() } else { 0 };
+        let mut delay = upstream + hop + decode_ns;
         match conn.and_then(|ch| self.conns.get_mut(ch)) {
             Some(conn) => {
-                // The last hop shares the connection's downlink with other answers.
-                let start = (self.now + (hops.saturating_sub(1)) * hop).max(conn.down_free_ns);
+                let start = (self.now + upstream).max(conn.down_free_ns);
                 conn.down_free_ns = start + tx;
                 delay = conn.down_free_ns + hop + decode_ns - self.now;
             }
@@ -851,6 +861,7 @@ impl Simulation {
         let latency = self.now - req.created_ns;
         let g = self.clients[req.client as usize].group as usize;
         let server = if req.server == NONE { None } else { Some(req.server) };
+        let conn = req.conn_id;
         if req.measured {
             let i = outcome.index();
             self.stats.outcomes[i] += 1;
@@ -882,6 +893,7 @@ impl Simulation {
                 end_ns: self.now,
                 outcome,
                 attempt: req.attempt,
+                conn,
             });
         }
     }
@@ -961,6 +973,7 @@ impl Simulation {
             // gRPC round_robin connects every address eagerly.
             self.connect_subchannels(c);
         }
+        self.pump(c);
     }
 
     /// Called once at the start: what each client does before its first request.

@@ -22,7 +22,7 @@ impl Simulation {
             return;
         }
         // A crashed server refuses the check's connection: it fails after one round trip.
-        let rtt = 2 * self.hop_ns();
+        let rtt = 2 * self.upstream_hop_ns();
         let (ok, delay) = if rtt > hc.timeout_ns { (false, hc.timeout_ns) } else { (state != ServerState::Down, rtt) };
         self.schedule(delay.max(1), Ev::HealthResult { replica: r, server: s, ok });
     }

@@ -81,6 +81,7 @@ pub struct Simulation {
     pub(crate) streams: Slab<Stream>,
     pub(crate) next_req_id: u64,
     pub(crate) next_session_id: u64,
+    pub(crate) next_conn_id: u64,
     pub(crate) dns_counter: u64,
     pub(crate) stats: Stats,
     pub(crate) trace: Option<Vec<TraceRecord>>,
@@ -274,10 +275,17 @@ impl Simulation {
         self.now >= self.sc.warmup_ns
     }
 
-    /// One-way network latency of a hop.
+    /// One-way latency of a client's hop (client–balancer, or client–server when the client
+    /// balances itself).
     #[inline]
-    pub(crate) fn hop_ns(&self) -> u64 {
+    pub(crate) fn client_hop_ns(&self) -> u64 {
         self.sc.network.latency_ns
+    }
+
+    /// One-way latency of the balancer–server hop.
+    #[inline]
+    pub(crate) fn upstream_hop_ns(&self) -> u64 {
+        self.sc.network.upstream_latency_ns.unwrap_or(self.sc.network.latency_ns)
     }
 
     /// Time to put `bytes` on a connection.
@@ -297,6 +305,9 @@ impl Simulation {
         if self.finished {
             return;
         }
+        // Every request ends before the run does (the queue only runs dry once clients have
+        // stopped and nothing is in flight).
+        debug_assert!(self.aborted.is_some() || self.reqs.is_empty(), "{} requests never ended", self.reqs.len());
         self.finished = true;
         self.settle_time_accounts();
     }

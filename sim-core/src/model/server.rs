@@ -143,11 +143,11 @@ impl Simulation {
     pub(super) fn answer_from_server(&mut self, h: Handle, outcome: Outcome) {
         match self.via_of(h) {
             via::L7 => {
-                let delay = self.hop_ns();
+                let delay = self.upstream_hop_ns();
                 self.after(delay, Ev::BackAtBalancer { req: h, outcome });
             }
-            via::RELAY => self.answer_client(h, outcome, 2),
-            _ => self.answer_client(h, outcome, 1),
+            via::RELAY => self.answer_client(h, outcome, true),
+            _ => self.answer_client(h, outcome, false),
         }
     }
 

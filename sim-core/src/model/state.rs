@@ -108,6 +108,8 @@ pub enum ConnState {
 /// A client connection: to a balancer replica (proxy) or straight to a server (client-side).
 #[derive(Clone, Debug)]
 pub struct Conn {
+    /// Sequential id, for traces.
+    pub id: u64,
     /// Owning client.
     pub client: u32,
     /// The replica it goes through (`NONE` for client-side connections).
@@ -185,6 +187,8 @@ pub struct Req {
     pub replica: u32,
     /// The connection carrying the current attempt.
     pub conn: Option<Handle>,
+    /// That connection's id (kept for the trace after the connection closes).
+    pub conn_id: Option<u64>,
     /// When the replica (or client) sent the current attempt to the server.
     pub sent_to_server_ns: u64,
     /// What it holds (see [`hold`]).

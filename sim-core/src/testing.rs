@@ -1,0 +1,283 @@
+//! proptest strategies for property-based tests with lbsim (feature `proptest`): arbitrary
+//! valid scenarios, failure timelines and traffic mixes, bounded so each case runs in
+//! milliseconds, and shrinking toward simpler scenarios (fewer servers, clients and events,
+//! shorter runs, plainer options).
+//!
+//! ```
+//! use proptest::prelude::*;
+//! use proptest::test_runner::{Config, TestRunner};
+//! use sim_core::testing::{Bounds, scenarios};
+//! use sim_core::Simulation;
+//!
+//! // In a test file this would be a `proptest! { #[test] fn … }` block.
+//! let mut runner = TestRunner::new(Config::with_cases(8));
+//! runner
+//!     .run(&scenarios(Bounds::default()), |s| {
+//!         let mut sim = Simulation::new(&s, s.seed);
+//!         sim.run();
+//!         let r = sim.report();
+//!         prop_assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed);
+//!         Ok(())
+//!     })
+//!     .unwrap();
+//! ```
+
+use proptest::prelude::*;
+
+use crate::scenario::*;
+
+const MS: u64 = 1_000_000;
+
+/// How big generated scenarios may get.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Server groups (1 ..= this).
+    pub max_server_groups: usize,
+    /// Servers per group (1 ..= this).
+    pub max_servers: u32,
+    /// Client groups (1 ..= this).
+    pub max_client_groups: usize,
+    /// Clients per group (1 ..= this).
+    pub max_clients: u32,
+    /// Requests per second per client (up to this).
+    pub max_rate: f64,
+    /// Run length in milliseconds (100 ..= this).
+    pub max_duration_ms: u64,
+    /// Timeline events (0 ..= this).
+    pub max_events: usize,
+    /// Algorithms to draw from.
+    pub algorithms: Vec<Algorithm>,
+    /// Whether to generate failures (crashes, removals, replica crashes, store outages).
+    pub failures: bool,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            max_server_groups: 2,
+            max_servers: 5,
+            max_client_groups: 2,
+            max_clients: 6,
+            max_rate: 40.0,
+            max_duration_ms: 3_000,
+            max_events: 5,
+            algorithms: Algorithm::ALL.to_vec(),
+            failures: true,
+        }
+    }
+}
+
+/// Upper bound on the events a scenario from these bounds can process (it is set as the
+/// scenario's `limits.max_events`, so no generated case can run long).
+pub fn max_events_for(b: &Bounds) -> u64 {
+    let requests =
+        b.max_rate * f64::from(b.max_clients) * b.max_client_groups as f64 * (b.max_duration_ms as f64 / 1e3);
+    (requests as u64 + 1) * 200 + 100_000
+}
+
+const SERVER_NAMES: [&str; 3] = ["api", "svc", "web"];
+const CLIENT_NAMES: [&str; 3] = ["users", "mobile", "batch"];
+
+fn service() -> impl Strategy<Value = ServiceDist> {
+    prop_oneof![
+        (1u64..20).prop_map(|ms| ServiceDist::Exponential { mean_ns: ms * MS }),
+        (0u64..20).prop_map(|ms| ServiceDist::Constant { value_ns: ms * MS }),
+        (0u64..10, 1u64..20).prop_map(|(a, b)| ServiceDist::Uniform { min_ns: a * MS, max_ns: (a + b) * MS }),
+        (1u64..10, 2u64..10).prop_map(|(p50, k)| ServiceDist::Lognormal { p50_ns: p50 * MS, p99_ns: p50 * k * MS }),
+    ]
+}
+
+fn server_group(index: usize, max_servers: u32) -> impl Strategy<Value = ServerGroup> {
+    (1..=max_servers, 1u32..4, 1u32..4, proptest::option::of(0u32..20), service(), proptest::option::of(200u64..2_000))
+        .prop_map(move |(count, weight, workers, queue, service, age_ms)| {
+            let mut g = ServerGroup::new(SERVER_NAMES[index], count, service);
+            g.weight = weight;
+            g.workers = workers;
+            g.queue = queue;
+            g.max_connection_age_ns = age_ms.map(|ms| ms * MS);
+            g
+        })
+}
+
+/// Traffic: client groups of any protocol, with timeouts, retries, sessions and payloads.
+pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
+    let max_clients = b.max_clients;
+    let max_rate = b.max_rate;
+    let group = move |index: usize| {
+        (
+            (1..=max_clients, 0.0..=max_rate, 0u8..3, 1u32..3, 1u32..8),
+            (proptest::option::of(20u64..500), 0u32..3, proptest::option::of(1u32..6), 0u64..3000, any::<bool>()),
+            (0u8..3, proptest::option::of(2u32..6), any::<bool>()),
+        )
+            .prop_map(
+                move |(
+                    (count, rate, protocol, connections, max_streams),
+                    (timeout_ms, retries, session, bytes, constant),
+                    (balancing, stream_messages, skew),
+                )| {
+                    let mut c = ClientGroup::new(CLIENT_NAMES[index], count, rate);
+                    c.protocol = [Protocol::Http1, Protocol::Http2, Protocol::WebSocket][protocol as usize];
+                    c.connections = connections;
+                    c.max_streams = max_streams;
+                    c.timeout_ns = timeout_ms.map(|ms| ms * MS);
+                    c.retries = retries;
+                    c.session_requests = session;
+                    c.request_bytes = bytes;
+                    c.response_bytes = bytes * 3;
+                    if constant {
+                        c.arrival = Arrival::Constant;
+                    }
+                    if skew {
+                        c.rate_skew = 1.0;
+                    }
+                    if c.protocol == Protocol::Http2 {
+                        // Client-side balancing (gRPC) and long-lived streams are HTTP/2 only.
+                        match balancing {
+                            1 => {
+                                c.balancing = Balancing::Client;
+                                c.client_algorithm = ClientAlgorithm::RoundRobin;
+                            }
+                            2 => {
+                                c.balancing = Balancing::Client;
+                                c.client_algorithm = ClientAlgorithm::PickFirst;
+                            }
+                            _ => {}
+                        }
+                        c.stream_messages = stream_messages;
+                        c.resolve_interval_ns = 500 * MS;
+                    }
+                    c
+                },
+            )
+    };
+    (1..=b.max_client_groups).prop_flat_map(move |n| (0..n).map(group).collect::<Vec<_>>()).boxed()
+}
+
+/// One timeline action against the given server groups (names and instance counts).
+fn action(servers: Vec<(String, u32)>, replicas: u32, store: bool, failures: bool) -> BoxedStrategy<Action> {
+    let groups: Vec<String> = servers.iter().map(|(n, _)| n.clone()).collect();
+    let instances: Vec<String> = servers.iter().flat_map(|(n, k)| (1..=*k).map(move |i| format!("{n}-{i}"))).collect();
+    let mut targets = instances.clone();
+    targets.extend(groups.iter().cloned());
+    let server_target = proptest::sample::select(targets);
+    let group = proptest::sample::select(groups);
+    let replica = (1..=replicas).prop_map(|i| format!("balancer-{i}"));
+    let mut options: Vec<BoxedStrategy<Action>> = vec![
+        (server_target.clone(), 1u32..20).prop_map(|(target, f)| Action::Slow { target, factor: f64::from(f) }).boxed(),
+        (group.clone(), 1u32..3).prop_map(|(target, count)| Action::Add { target, count }).boxed(),
+        proptest::sample::select(Algorithm::ALL.to_vec())
+            .prop_map(|algorithm| Action::SetAlgorithm { algorithm })
+            .boxed(),
+    ];
+    if failures {
+        options.push(server_target.clone().prop_map(|target| Action::Crash { target }).boxed());
+        options.push(server_target.prop_map(|target| Action::Recover { target }).boxed());
+        options.push((group, 1u32..3).prop_map(|(target, count)| Action::Remove { target, count }).boxed());
+        options.push(replica.clone().prop_map(|target| Action::Crash { target }).boxed());
+        options.push(replica.prop_map(|target| Action::Recover { target }).boxed());
+        if store {
+            options.push(Just(Action::StoreDown).boxed());
+            options.push(Just(Action::StoreUp).boxed());
+        }
+    }
+    proptest::strategy::Union::new(options).boxed()
+}
+
+/// A failure timeline for a scenario: up to `max` actions at times before `duration_ns`.
+pub fn timelines(s: &Scenario, max: usize, failures: bool) -> BoxedStrategy<Vec<TimelineEvent>> {
+    let servers: Vec<(String, u32)> = s.servers.iter().map(|g| (g.name.clone(), g.count.max(1))).collect();
+    let duration = s.duration_ns.max(2);
+    let act = action(servers, s.balancer.replicas, s.session_store.is_some(), failures);
+    proptest::collection::vec((1..duration, act), 0..=max)
+        .prop_map(|mut events| {
+            events.sort_by_key(|e| e.0);
+            events.into_iter().map(|(at_ns, action)| TimelineEvent { at_ns, action }).collect()
+        })
+        .boxed()
+}
+
+/// Arbitrary valid scenarios within `b`.
+pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
+    let servers = (1..=b.max_server_groups).prop_flat_map({
+        let max = b.max_servers;
+        move |n| (0..n).map(|i| server_group(i, max)).collect::<Vec<_>>()
+    });
+    let balancer = (
+        (proptest::sample::select(b.algorithms.clone()), any::<bool>(), 1u32..3, 1u32..4, 0u8..4),
+        (proptest::option::of((100u64..1000, 1u32..3, 1u32..3)), proptest::option::of((1u32..3, 100u64..2000))),
+        (0u8..3, proptest::option::of(1u64..200), 0u64..200, proptest::option::of(20.0f64..80.0)),
+    );
+    let bounds = b.clone();
+    (servers, traffic(&b), balancer, (0u64..u64::from(u32::MAX), 100..=b.max_duration_ms, 0u64..3, any::<bool>()))
+        .prop_map(
+            move |(
+                servers,
+                mut clients,
+                ((algorithm, l4, replicas, choices, key), (health, passive), (sticky, rate_limit, overhead_us, panic)),
+                (seed, duration_ms, latency_ms, store),
+            )| {
+                let mut s = Scenario::new("generated", duration_ms * MS, servers[0].clone(), clients[0].clone());
+                s.servers = servers;
+                s.seed = seed;
+                s.balancer.algorithm = algorithm;
+                s.balancer.layer = if l4 { Layer::L4 } else { Layer::L7 };
+                s.balancer.replicas = replicas;
+                s.balancer.choices = choices.max(1);
+                s.balancer.overhead_ns = overhead_us * 1_000;
+                s.balancer.panic_threshold = panic;
+                s.balancer.health_check = health.map(|(interval_ms, rise, fall)| HealthCheck {
+                    interval_ns: interval_ms * MS,
+                    timeout_ns: 50 * MS,
+                    rise,
+                    fall,
+                });
+                s.balancer.passive =
+                    passive.map(|(max_fails, timeout_ms)| Passive { max_fails, fail_timeout_ns: timeout_ms * MS });
+                s.balancer.sticky = [Sticky::None, Sticky::Cookie, Sticky::SourceIp][sticky as usize];
+                s.network.latency_ns = latency_ms * MS / 2;
+                if store {
+                    s.session_store = Some(SessionStore { latency_ns: MS });
+                }
+                if !l4 {
+                    s.balancer.hash_key = match key {
+                        0 => HashKey::SourceIp,
+                        1 => HashKey::Path,
+                        _ => HashKey::Header("x-user".into()),
+                    };
+                    s.balancer.rate_limit = rate_limit.map(|limit| RateLimit {
+                        limit,
+                        window_ns: 1_000 * MS,
+                        key: RateKey::Client,
+                        kind: RateLimitKind::FixedWindow,
+                    });
+                } else if s.balancer.sticky == Sticky::Cookie {
+                    s.balancer.sticky = Sticky::None;
+                }
+                if algorithm == Algorithm::IpHash {
+                    s.servers.iter_mut().for_each(|g| g.backup = false);
+                }
+                for c in clients.iter_mut() {
+                    c.source_ips = c.count.max(1);
+                }
+                s.clients = clients;
+                s.limits.max_events = max_events_for(&bounds);
+                s
+            },
+        )
+        .prop_flat_map(move |s| {
+            let timeline = timelines(&s, b.max_events, b.failures);
+            (Just(s), timeline).prop_map(|(mut s, events)| {
+                s.events = events
+                    .into_iter()
+                    .filter(|e| match &e.action {
+                        Action::SetAlgorithm { algorithm } => {
+                            *algorithm != Algorithm::IpHash || s.servers.iter().all(|g| !g.backup)
+                        }
+                        _ => true,
+                    })
+                    .collect();
+                s
+            })
+        })
+        .boxed()
+}
