@@ -230,8 +230,10 @@ pub enum Algorithm {
     PowerOfTwo,
     /// nginx ip_hash.
     IpHash,
-    /// Consistent hashing on a ring.
+    /// Consistent hashing on a ring (nginx ketama).
     ConsistentHash,
+    /// Envoy's ring hash.
+    RingHash,
     /// Envoy Maglev.
     Maglev,
     /// Consistent hashing with bounded loads.
@@ -242,13 +244,14 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every built-in algorithm, in catalogue order.
-    pub const ALL: [Algorithm; 9] = [
+    pub const ALL: [Algorithm; 10] = [
         Algorithm::RoundRobin,
         Algorithm::Random,
         Algorithm::LeastConnections,
         Algorithm::PowerOfTwo,
         Algorithm::IpHash,
         Algorithm::ConsistentHash,
+        Algorithm::RingHash,
         Algorithm::Maglev,
         Algorithm::BoundedLoadHash,
         Algorithm::PeakEwma,
@@ -263,6 +266,7 @@ impl Algorithm {
             Algorithm::PowerOfTwo => "power_of_two",
             Algorithm::IpHash => "ip_hash",
             Algorithm::ConsistentHash => "consistent_hash",
+            Algorithm::RingHash => "ring_hash",
             Algorithm::Maglev => "maglev",
             Algorithm::BoundedLoadHash => "bounded_load_hash",
             Algorithm::PeakEwma => "peak_ewma",
@@ -281,7 +285,14 @@ impl Algorithm {
 
     /// Whether the algorithm picks by hashing a request key.
     pub fn is_hash(self) -> bool {
-        matches!(self, Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::Maglev | Algorithm::BoundedLoadHash)
+        matches!(
+            self,
+            Algorithm::IpHash
+                | Algorithm::ConsistentHash
+                | Algorithm::RingHash
+                | Algorithm::Maglev
+                | Algorithm::BoundedLoadHash
+        )
     }
 }
 

@@ -1,23 +1,23 @@
 //! `bounded_load_hash`: consistent hashing with bounded loads (Mirrokni, Thorup and
-//! Zadimoghaddam, arXiv:1608.01350), with the capacity rule of HAProxy's
-//! `hash-balance-factor` (`src/lb_chash.c`, `chash_server_is_eligible`) over Envoy's ring.
+//! Zadimoghaddam, arXiv:1608.01350) with the capacity rule of HAProxy's
+//! `hash-balance-factor` (`src/lb_chash.c`, `chash_server_is_eligible`), on a ketama ring of
+//! the eligible servers (as HAProxy keeps only usable servers in its tree).
 //!
-//! With `m` requests in flight from this replica, the total capacity is
-//! `⌈c · (m + 1)⌉` slots (the new request included), spread over the servers by weight
-//! (floor or ceiling of the weighted share, at least 1). A server may take the request only if
-//! its load is below its slots. The request starts at its ring position (first entry ≥ its
-//! hash) and walks clockwise to the first server with room, so no server exceeds its capacity.
+//! With `m` requests in flight from this replica, the total capacity is `⌈c · (m + 1)⌉` slots
+//! (the new request included), spread over the servers by weight (the floor or ceiling of each
+//! weighted share, at least 1). A server may take the request only if its load is below its
+//! slots. The request starts at its ring position (first point ≥ crc32 of its key) and walks
+//! clockwise to the first server with room, so no server exceeds its capacity.
 
-use super::ring_hash::{Ring, request_hash};
+use super::ketama::{KetamaRing, key_crc};
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
 
 /// Consistent hashing with bounded loads.
 #[derive(Clone, Debug)]
 pub struct BoundedLoadHash {
-    min_ring_size: u32,
     factor: f64,
-    ring: Ring,
+    ring: KetamaRing,
     built_for: Option<u64>,
     /// Cumulative weight before each eligible server (HAProxy's `cumulative_weight`).
     cumulative: Vec<u64>,
@@ -25,12 +25,11 @@ pub struct BoundedLoadHash {
 }
 
 impl BoundedLoadHash {
-    /// A ring of at least `min_ring_size` entries with capacity factor `factor` (c ≥ 1).
-    pub fn new(min_ring_size: u32, factor: f64) -> BoundedLoadHash {
+    /// Capacity factor `factor` (c ≥ 1; HAProxy's `hash-balance-factor` / 100).
+    pub fn new(factor: f64) -> BoundedLoadHash {
         BoundedLoadHash {
-            min_ring_size,
             factor,
-            ring: Ring::default(),
+            ring: KetamaRing::default(),
             built_for: None,
             cumulative: Vec::new(),
             total_weight: 0,
@@ -51,6 +50,18 @@ impl BoundedLoadHash {
             - (cumulative * remainder) / tot_weight;
         slots.max(1)
     }
+
+    fn rebuild(&mut self, view: &PickView<'_>) {
+        self.ring = KetamaRing::build(view, view.eligible());
+        self.cumulative = vec![0; view.server_count()];
+        let mut acc = 0u64;
+        for &s in view.eligible() {
+            self.cumulative[s as usize] = acc;
+            acc += u64::from(view.weight(s));
+        }
+        self.total_weight = acc;
+        self.built_for = Some(view.version());
+    }
 }
 
 impl Balancer for BoundedLoadHash {
@@ -60,25 +71,17 @@ impl Balancer for BoundedLoadHash {
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
         if self.built_for != Some(view.version()) {
-            self.ring = Ring::build(view, view.eligible(), self.min_ring_size);
-            self.cumulative = vec![0; view.server_count()];
-            let mut acc = 0u64;
-            for &s in view.eligible() {
-                self.cumulative[s as usize] = acc;
-                acc += u64::from(view.weight(s));
-            }
-            self.total_weight = acc;
-            self.built_for = Some(view.version());
+            self.rebuild(view);
         }
-        if self.ring.entries.is_empty() {
+        let n = self.ring.points.len();
+        if n == 0 {
             return None;
         }
         let in_flight: u64 = view.eligible().iter().map(|&s| u64::from(view.active(s))).sum();
-        let start = self.ring.index(request_hash(view.key()));
-        let n = self.ring.entries.len();
-        let mut last = self.ring.entries[start].1;
+        let start = self.ring.find(key_crc(view.key()));
+        let mut last = self.ring.points[start % n].1;
         for step in 0..n {
-            let s = self.ring.entries[(start + step) % n].1;
+            let s = self.ring.points[(start + step) % n].1;
             last = s;
             if u64::from(view.active(s)) < self.slots(view, s, in_flight) {
                 return Some(s);
@@ -96,7 +99,7 @@ mod tests {
     #[test]
     fn capacity_is_ceil_c_times_load() {
         let f = StaticView::new(&[1, 1, 1, 1]);
-        let mut b = BoundedLoadHash::new(64, 1.25);
+        let mut b = BoundedLoadHash::new(1.25);
         b.pick(&f.view(), &mut SimRng::from_seed(0));
         // 15 in flight + 1 new = 16; 16 × 1.25 = 20 slots over 4 servers: 5 each.
         assert!((0..4).all(|s| b.slots(&f.view(), s, 15) == 5));
@@ -109,7 +112,7 @@ mod tests {
     fn a_full_server_overflows_clockwise() {
         let mut f = StaticView::new(&[1, 1, 1]);
         f.key = 42;
-        let mut b = BoundedLoadHash::new(64, 1.25);
+        let mut b = BoundedLoadHash::new(1.25);
         let mut rng = SimRng::from_seed(0);
         let home = b.pick(&f.view(), &mut rng).unwrap();
         f.active[home as usize] = 10;

@@ -4,6 +4,7 @@
 
 mod bounded_load;
 mod ip_hash;
+mod ketama;
 mod least_conn;
 mod maglev;
 mod peak_ewma;
@@ -14,6 +15,7 @@ mod round_robin;
 
 pub use bounded_load::BoundedLoadHash;
 pub use ip_hash::IpHash;
+pub use ketama::KetamaHash;
 pub use least_conn::LeastConnections;
 pub use maglev::Maglev;
 pub use peak_ewma::PeakEwma;
@@ -39,6 +41,7 @@ pub struct PickView<'a> {
     pub(crate) weights: &'a [u32],
     pub(crate) active: &'a [u32],
     pub(crate) version: u64,
+    pub(crate) members_version: u64,
     pub(crate) source_ip: u32,
     pub(crate) key: u64,
     pub(crate) names: &'a [String],
@@ -85,6 +88,12 @@ impl<'a> PickView<'a> {
     /// (rings, Maglev) rebuild when it differs from the version they built for.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Changes whenever the member list changes (servers added or removed), not on health
+    /// changes: algorithms that hash over all members (nginx) rebuild when it differs.
+    pub fn members_version(&self) -> u64 {
+        self.members_version
     }
 
     /// The client's IPv4 source address (what `ip_hash` hashes).
@@ -136,6 +145,7 @@ pub struct StaticView {
     pub now_ns: u64,
     eligible: Vec<u32>,
     version: u64,
+    members_version: u64,
 }
 
 impl StaticView {
@@ -153,6 +163,7 @@ impl StaticView {
             now_ns: 0,
             eligible: (0..n as u32).collect(),
             version: 1,
+            members_version: 1,
         }
     }
 
@@ -175,6 +186,7 @@ impl StaticView {
         self.members = members;
         self.eligible = self.members.iter().copied().filter(|&s| self.available[s as usize]).collect();
         self.version += 1;
+        self.members_version += 1;
     }
 
     /// The view a policy sees.
@@ -187,6 +199,7 @@ impl StaticView {
             weights: &self.weights,
             active: &self.active,
             version: self.version,
+            members_version: self.members_version,
             source_ip: self.source_ip,
             key: self.key,
             names: &self.names,
@@ -276,8 +289,10 @@ pub enum AlgoImpl {
     PowerOfTwo(PowerOfTwo),
     /// nginx ip_hash.
     IpHash(IpHash),
+    /// nginx consistent hashing (ketama).
+    ConsistentHash(KetamaHash),
     /// Envoy ring hash.
-    ConsistentHash(RingHash),
+    RingHash(RingHash),
     /// Envoy Maglev.
     Maglev(Maglev),
     /// Consistent hashing with bounded loads.
@@ -297,11 +312,10 @@ impl AlgoImpl {
             Algorithm::LeastConnections => AlgoImpl::LeastConnections(LeastConnections::new(params.max_fails)),
             Algorithm::PowerOfTwo => AlgoImpl::PowerOfTwo(PowerOfTwo::new(params.choices)),
             Algorithm::IpHash => AlgoImpl::IpHash(IpHash::default()),
-            Algorithm::ConsistentHash => AlgoImpl::ConsistentHash(RingHash::new(params.ring_size)),
+            Algorithm::ConsistentHash => AlgoImpl::ConsistentHash(KetamaHash::default()),
+            Algorithm::RingHash => AlgoImpl::RingHash(RingHash::new(params.ring_size)),
             Algorithm::Maglev => AlgoImpl::Maglev(Maglev::new(params.table_size)),
-            Algorithm::BoundedLoadHash => {
-                AlgoImpl::BoundedLoadHash(BoundedLoadHash::new(params.ring_size, params.balance_factor))
-            }
+            Algorithm::BoundedLoadHash => AlgoImpl::BoundedLoadHash(BoundedLoadHash::new(params.balance_factor)),
             Algorithm::PeakEwma => AlgoImpl::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
         }
     }
@@ -316,6 +330,7 @@ impl AlgoImpl {
             AlgoImpl::PowerOfTwo(a) => a.pick(view, rng),
             AlgoImpl::IpHash(a) => a.pick(view, rng),
             AlgoImpl::ConsistentHash(a) => a.pick(view, rng),
+            AlgoImpl::RingHash(a) => a.pick(view, rng),
             AlgoImpl::Maglev(a) => a.pick(view, rng),
             AlgoImpl::BoundedLoadHash(a) => a.pick(view, rng),
             AlgoImpl::PeakEwma(a) => a.pick(view, rng),
@@ -344,6 +359,7 @@ impl AlgoImpl {
             AlgoImpl::PowerOfTwo(a) => a,
             AlgoImpl::IpHash(a) => a,
             AlgoImpl::ConsistentHash(a) => a,
+            AlgoImpl::RingHash(a) => a,
             AlgoImpl::Maglev(a) => a,
             AlgoImpl::BoundedLoadHash(a) => a,
             AlgoImpl::PeakEwma(a) => a,
@@ -376,7 +392,11 @@ pub fn catalogue() -> Vec<(Algorithm, &'static str, &'static str)> {
                     "servers[].weight",
                 ),
                 Algorithm::ConsistentHash => (
-                    "Envoy ring hash: xxHash64 of \"<host>_<i>\", ring scaled by weight, first point ≥ key hash",
+                    "nginx `hash $key consistent` (ketama): 160 crc32 points per weight, first point ≥ crc32(key), walk past down servers",
+                    "balancer.hash_key",
+                ),
+                Algorithm::RingHash => (
+                    "Envoy ring hash: xxHash64 of \"<host>_<i>\", ring rescaled to ≥ ring_size entries over healthy hosts",
                     "balancer.ring_size (default 1024), balancer.hash_key",
                 ),
                 Algorithm::Maglev => (
@@ -384,8 +404,8 @@ pub fn catalogue() -> Vec<(Algorithm, &'static str, &'static str)> {
                     "balancer.table_size (prime, default 65537), balancer.hash_key",
                 ),
                 Algorithm::BoundedLoadHash => (
-                    "Envoy ring hash with hash_balance_factor: capacity ⌈c·(active+1)/n⌉, overflow to a hash-seeded permutation",
-                    "balancer.balance_factor (default 1.25), balancer.ring_size, balancer.hash_key",
+                    "consistent hashing with bounded loads (Mirrokni et al.; HAProxy hash-balance-factor): ⌈c·(m+1)⌉ slots, overflow walks clockwise",
+                    "balancer.balance_factor (default 1.25), balancer.hash_key",
                 ),
                 Algorithm::PeakEwma => (
                     "Linkerd/tower peak EWMA: cost = EWMA latency (peak-sensitive) × (pending+1), P2C over two distinct hosts",

@@ -66,6 +66,9 @@ pub struct Stats {
     pub series: series::SeriesAcc,
     /// When the last request ended.
     pub last_end_ns: u64,
+    /// Picks of a server the replica could not use (down, failed, draining): only a broken
+    /// custom policy makes them.
+    pub picks_ineligible: u64,
 }
 
 pub mod series;
@@ -94,6 +97,7 @@ impl Stats {
             crashes: Vec::new(),
             series,
             last_end_ns: 0,
+            picks_ineligible: 0,
         }
     }
 }

@@ -316,6 +316,9 @@ pub struct Report {
     pub replicas: Vec<ReplicaReport>,
     /// Crashes and their detection.
     pub crashes: Vec<CrashReport>,
+    /// Picks of a server the balancer could not use (health-checked down, failed within
+    /// `fail_timeout`, draining, or not in the pool); 0 for every built-in algorithm.
+    pub picks_ineligible: u64,
     /// Time series (only with `--series`; `null` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Series>,

@@ -319,6 +319,7 @@ impl Simulation {
             return None;
         }
         let version = views[p].version ^ ((tried.len() as u64) << 56) ^ if panic { 1 << 63 } else { 0 };
+        let tier = u64::from(use_backups) | (u64::from(panic) << 1);
         let view = PickView {
             now_ns: now,
             members,
@@ -327,12 +328,20 @@ impl Simulation {
             weights: &self.weights,
             active,
             version,
+            members_version: (pool_info.version << 2) | tier,
             source_ip,
             key,
             names: &self.names,
         };
         let pick = algos[p].pick(&view, rng)?;
-        debug_assert!((pick as usize) < self.servers.len(), "algorithm picked an unknown server");
+        let eligible_pick = view.is_available(pick)
+            && self.servers.get(pick as usize).is_some_and(|x| x.pool == pool && x.backup == use_backups);
+        if !eligible_pick {
+            // Only a custom policy can do this (built-ins pick from `eligible`); count it, and
+            // route it anyway, as a broken balancer would.
+            debug_assert!(self.custom.is_some(), "{} picked an ineligible server", self.algorithm.name());
+            self.stats.picks_ineligible += 1;
+        }
         if (pick as usize) >= self.servers.len() {
             return None;
         }

@@ -95,7 +95,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     }
     let n_servers = servers.len();
     let mut pools: Vec<PoolInfo> =
-        pool_names.iter().map(|_| PoolInfo { primaries: Vec::new(), backups: Vec::new() }).collect();
+        pool_names.iter().map(|_| PoolInfo { version: 1, primaries: Vec::new(), backups: Vec::new() }).collect();
     for (s, server) in servers.iter().enumerate() {
         if server.state == ServerState::Up {
             let pool = &mut pools[server.pool as usize];

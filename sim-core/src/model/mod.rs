@@ -41,6 +41,8 @@ pub(crate) struct GroupRuntime {
 
 /// One pool's membership.
 pub(crate) struct PoolInfo {
+    /// Bumped when a server joins or leaves.
+    pub version: u64,
     /// Live primaries (up, down or crashed, not draining or removed), by id.
     pub primaries: Vec<u32>,
     /// Live backups.

@@ -165,6 +165,7 @@ impl Simulation {
             clients,
             replicas,
             crashes,
+            picks_ineligible: st.picks_ineligible,
             series,
         }
     }

@@ -264,6 +264,7 @@ impl Simulation {
             if self.servers[s as usize].backup { &mut self.pools[p].backups } else { &mut self.pools[p].primaries };
         let at = list.partition_point(|&x| x < s);
         list.insert(at, s);
+        self.pools[p].version += 1;
         self.invalidate_views();
     }
 
@@ -277,6 +278,7 @@ impl Simulation {
         let p = self.servers[s as usize].pool as usize;
         self.pools[p].primaries.retain(|&x| x != s);
         self.pools[p].backups.retain(|&x| x != s);
+        self.pools[p].version += 1;
         self.invalidate_views();
         if state == ServerState::Down {
             self.set_server_state(s, ServerState::Removed);

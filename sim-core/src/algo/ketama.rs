@@ -1,0 +1,160 @@
+//! `consistent_hash`: nginx `hash $key consistent` (`src/http/modules/
+//! ngx_http_upstream_hash_module.c`, `ngx_http_upstream_init_chash` and
+//! `ngx_http_upstream_get_chash_peer`), the ketama ring of Cache::Memcached::Fast.
+//!
+//! Every server puts 160 points per unit of weight on a 32-bit ring: point j is
+//! `crc32(host \0 port prev)`, where `prev` is point j−1 as four little-endian bytes (0 for
+//! the first), and host/port come from the server's name (`api-1` has no port). Points are
+//! sorted and de-duplicated. A request goes to the first point ≥ `crc32(key)`, wrapping
+//! around; if that server cannot be used, the walk goes on clockwise point by point, at most
+//! 20 more, then nginx falls back to round robin. The key is the request key as decimal text.
+//! Because a server's points depend only on its own name and weight, adding a server moves
+//! only the keys that now land on its points: about 1/(n+1) of them.
+
+use super::round_robin::SwrrState;
+use super::{Balancer, PickView};
+use crate::rng::SimRng;
+
+/// nginx's points per unit of weight.
+const POINTS_PER_WEIGHT: u32 = 160;
+/// Further points nginx tries before falling back to round robin.
+const MAX_TRIES: usize = 20;
+
+/// nginx's host and port split of a `server` string: the port is the digits after the last ':'.
+fn split_host_port(name: &str) -> (&[u8], &[u8]) {
+    let bytes = name.as_bytes();
+    let digits = bytes.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits < bytes.len() && bytes[bytes.len() - digits - 1] == b':' {
+        (&bytes[..bytes.len() - digits - 1], &bytes[bytes.len() - digits..])
+    } else {
+        (bytes, &[])
+    }
+}
+
+/// A ketama ring: sorted (point, server) pairs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KetamaRing {
+    pub(crate) points: Vec<(u32, u32)>,
+}
+
+impl KetamaRing {
+    /// Builds the ring over `servers`, named and weighted as in the view.
+    pub(crate) fn build(view: &PickView<'_>, servers: &[u32]) -> KetamaRing {
+        let mut points = Vec::with_capacity(servers.iter().map(|&s| view.weight(s) as usize).sum::<usize>() * 160);
+        for &s in servers {
+            let (host, port) = split_host_port(view.name(s));
+            let mut base = crc32fast::Hasher::new();
+            base.update(host);
+            base.update(&[0]);
+            base.update(port);
+            let mut prev = 0u32;
+            for _ in 0..view.weight(s) * POINTS_PER_WEIGHT {
+                let mut h = base.clone();
+                h.update(&prev.to_le_bytes());
+                prev = h.finalize();
+                points.push((prev, s));
+            }
+        }
+        points.sort_by_key(|&(h, _)| h);
+        points.dedup_by_key(|&mut (h, _)| h);
+        KetamaRing { points }
+    }
+
+    /// Index of the first point ≥ `hash` (may be `len`, which wraps to 0).
+    pub(crate) fn find(&self, hash: u32) -> usize {
+        self.points.partition_point(|&(p, _)| p < hash)
+    }
+}
+
+/// The crc32 nginx hashes a key with (of the key as decimal text).
+pub(crate) fn key_crc(key: u64) -> u32 {
+    crc32fast::hash(key.to_string().as_bytes())
+}
+
+/// nginx consistent hashing (ketama).
+#[derive(Clone, Debug, Default)]
+pub struct KetamaHash {
+    ring: KetamaRing,
+    built_for: Option<u64>,
+    fallback: SwrrState,
+}
+
+impl KetamaHash {
+    /// The ring's (point, server) pairs, sorted (for the browser's inspector).
+    pub fn points(&self) -> &[(u32, u32)] {
+        &self.ring.points
+    }
+
+    fn pick_hash(&mut self, view: &PickView<'_>, hash: u32) -> Option<u32> {
+        if self.built_for != Some(view.members_version()) {
+            self.ring = KetamaRing::build(view, view.members());
+            self.built_for = Some(view.members_version());
+        }
+        let n = self.ring.points.len();
+        if view.members().len() >= 2 && n > 0 {
+            let start = self.ring.find(hash);
+            for step in 0..=MAX_TRIES {
+                let s = self.ring.points[(start + step) % n].1;
+                if view.is_available(s) {
+                    return Some(s);
+                }
+            }
+        }
+        self.fallback.round(view, view.eligible().iter().copied())
+    }
+}
+
+impl Balancer for KetamaHash {
+    fn name(&self) -> &str {
+        "consistent_hash"
+    }
+
+    fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
+        self.pick_hash(view, key_crc(view.key()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algo::StaticView;
+
+    fn pick(weights: &[u32], down: &[u32], key: &str) -> u32 {
+        let mut v = StaticView::new(weights);
+        v.names = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"].iter().map(|s| s.to_string()).collect();
+        for &d in down {
+            v.set_available(d, false);
+        }
+        KetamaHash::default().pick_hash(&v.view(), crc32fast::hash(key.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn splits_host_and_port_like_nginx() {
+        assert_eq!(split_host_port("10.0.0.1:80"), (&b"10.0.0.1"[..], &b"80"[..]));
+        assert_eq!(split_host_port("api-1"), (&b"api-1"[..], &b""[..]));
+        assert_eq!(split_host_port("host:"), (&b"host"[..], &b""[..]));
+    }
+
+    /// Vectors from re-implementing nginx's `ngx_http_upstream_init_chash` exactly: servers
+    /// "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"; the ring has 480 points and the first
+    /// point of 10.0.0.1:80 is crc32("10.0.0.1\0" "80" 00 00 00 00) = 0xa2ad5d56.
+    #[test]
+    fn nginx_vectors() {
+        let mut v = StaticView::new(&[1, 1, 1]);
+        v.names = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"].iter().map(|s| s.to_string()).collect();
+        let ring = KetamaRing::build(&v.view(), &[0, 1, 2]);
+        assert_eq!(ring.points.len(), 480);
+        assert!(ring.points.contains(&(0xa2ad5d56, 0)));
+        assert_eq!(pick(&[1, 1, 1], &[], "a"), 1);
+        assert_eq!(pick(&[1, 1, 1], &[], "b"), 2);
+        assert_eq!(pick(&[1, 1, 1], &[], "user42"), 2);
+        assert_eq!(pick(&[5, 1, 1], &[], "a"), 0);
+        assert_eq!(pick(&[5, 1, 1], &[], "b"), 2);
+        assert_eq!(pick(&[5, 1, 1], &[], "user42"), 0);
+        // Keys on 10.0.0.1 walk clockwise to the next live point when it is down.
+        assert_eq!(pick(&[1, 1, 1], &[], "user1"), 0);
+        assert_eq!(pick(&[1, 1, 1], &[0], "user1"), 1);
+        assert_eq!(pick(&[1, 1, 1], &[0], "user2"), 2);
+        assert_eq!(pick(&[1, 1, 1], &[0], "user9"), 2);
+    }
+}

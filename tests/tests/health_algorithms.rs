@@ -1,0 +1,186 @@
+//! The algorithm catalogue under failures: active and passive health checks, backups, slow
+//! servers, and how hash algorithms move keys when a server is added.
+
+use lbsim_tests::*;
+use proptest::prelude::*;
+use sim_core::algo::{AlgoImpl, AlgoParams, BoundedLoadHash, StaticView};
+use sim_core::rng::SimRng;
+use sim_core::testing::{Bounds, scenarios};
+use sim_core::{Algorithm, BalancerSpec, Report, Scenario, Simulation};
+
+fn bundled(name: &str) -> Scenario {
+    Scenario::from_toml(&std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()).unwrap()
+}
+
+fn server<'a>(r: &'a Report, name: &str) -> &'a sim_core::metrics::report::ServerReport {
+    r.servers.iter().find(|s| s.name == name).unwrap()
+}
+
+/// A crash under active checks (interval 2 s, fall 3, timeout 1 s): requests to the dead
+/// server stop within fall × interval + timeout; after `recover`, traffic returns after rise ×
+/// interval (not before the rise-th good check, so not before (rise − 1) × interval).
+#[test]
+fn active_checks_detect_a_crash_and_a_recovery_in_time() {
+    let s = bundled("crash-with-health-checks.toml");
+    let hc = s.balancer.health_check.unwrap();
+    let (crash, recover) = (20 * SEC, 50 * SEC);
+    let mut sim = Simulation::new(&s, s.seed);
+    let detect_bound = crash + u64::from(hc.fall) * hc.interval_ns + hc.timeout_ns + 10 * MS;
+    sim.step_until(detect_bound);
+    let refused_by_bound = server(&sim.report(), "api-3").requests_while_down;
+    assert!(refused_by_bound > 0, "the crash was felt");
+    sim.step_until(recover - 1);
+    let r = sim.report();
+    assert_eq!(server(&r, "api-3").requests_while_down, refused_by_bound, "requests went on after detection");
+    let detected = r.crashes[0].detected_after_s.unwrap();
+    assert!(detected <= (hc.fall as f64) * 2.0 + 1.0, "detected after {detected}s");
+    let served_at_recovery = server(&r, "api-3").requests;
+    sim.step_until(recover + u64::from(hc.rise - 1) * hc.interval_ns);
+    assert_eq!(server(&sim.report(), "api-3").requests, served_at_recovery, "traffic came back before rise checks");
+    sim.step_until(recover + u64::from(hc.rise) * hc.interval_ns + 200 * MS);
+    assert!(server(&sim.report(), "api-3").requests > served_at_recovery, "traffic did not come back");
+    sim.run();
+    assert_eq!(sim.report().picks_ineligible, 0);
+}
+
+/// Without checks the dead server keeps its share of traffic until it recovers; nginx passive
+/// checks cut that to about one probe per `fail_timeout`.
+#[test]
+fn passive_checks_leave_one_probe_per_fail_timeout() {
+    let s = bundled("crash-no-health-checks.toml");
+    let none = run(&s, s.seed);
+    let refused = server(&none, "api-3").requests_while_down;
+    assert!(refused > 4_000, "{refused}");
+    let mut passive = s.clone();
+    passive.balancer.passive = Some(sim_core::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    let r = run(&passive, s.seed);
+    let probes = server(&r, "api-3").requests_while_down;
+    // 30 s down with a 10 s fail_timeout: the first failure, then about three probes.
+    assert!((2..=6).contains(&probes), "{probes} requests reached the dead server");
+}
+
+/// nginx backup servers serve only while no primary is available.
+#[test]
+fn backups_take_over_only_while_every_primary_is_out() {
+    let s = bundled("backup-failover.toml");
+    let mut sim = Simulation::new(&s, s.seed);
+    sim.step_until(19 * SEC);
+    assert_eq!(server(&sim.report(), "standby-1").requests, 0);
+    sim.step_until(45 * SEC);
+    let during = server(&sim.report(), "standby-1").requests;
+    assert!(during > 4_000, "{during}");
+    sim.step_until(55 * SEC);
+    let after_probe = server(&sim.report(), "standby-1").requests;
+    sim.run();
+    let end = server(&sim.report(), "standby-1").requests;
+    assert!(end - after_probe < 20, "the backup kept working after the primaries came back");
+}
+
+/// One server 12× slower for half the run, 1 s client timeout (Linkerd's 2016 experiment):
+/// least_connections and peak_ewma lose far fewer requests than round_robin. Linkerd
+/// published ≈ 95% / 99% / 99.9% success for round robin / least loaded / peak EWMA.
+#[test]
+fn slow_server_least_connections_and_peak_ewma_beat_round_robin() {
+    let s = bundled("slow-server.toml");
+    let success = |a: Algorithm| {
+        let mut s = s.clone();
+        s.balancer.algorithm = a;
+        let r = run(&s, s.seed);
+        r.requests.completed as f64 / r.requests.sent as f64
+    };
+    let rr = success(Algorithm::RoundRobin);
+    let lc = success(Algorithm::LeastConnections);
+    let ewma = success(Algorithm::PeakEwma);
+    assert!((0.93..0.97).contains(&rr), "round_robin {rr}");
+    assert!(lc > 0.985, "least_connections {lc}");
+    assert!(ewma > 0.995, "peak_ewma {ewma}");
+    assert!((1.0 - lc) * 3.0 < 1.0 - rr && (1.0 - ewma) * 10.0 < 1.0 - rr, "rr {rr}, lc {lc}, ewma {ewma}");
+}
+
+fn algo(a: Algorithm) -> AlgoImpl {
+    AlgoImpl::new(a, &AlgoParams::from_spec(&BalancerSpec::default()))
+}
+
+/// The fraction of `keys` that map to another server after server `n` joins servers `0..n`.
+fn moved_fraction(a: Algorithm, n: u32, keys: u64, salt: u64) -> f64 {
+    let mut v = StaticView::new(&vec![1; n as usize]);
+    let mut rng = SimRng::from_seed(0);
+    let mut alg = algo(a);
+    let before: Vec<u32> = (0..keys)
+        .map(|k| {
+            v.key = sim_core::rng::mix64(k ^ salt);
+            v.source_ip = sim_core::rng::mix64(k ^ salt) as u32;
+            alg.pick(&v.view(), &mut rng).unwrap()
+        })
+        .collect();
+    v.set_members((0..=n).collect());
+    let moved = (0..keys)
+        .filter(|&k| {
+            v.key = sim_core::rng::mix64(k ^ salt);
+            v.source_ip = sim_core::rng::mix64(k ^ salt) as u32;
+            alg.pick(&v.view(), &mut rng).unwrap() != before[k as usize]
+        })
+        .count();
+    moved as f64 / keys as f64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Consistent hashing, Maglev and bounded-load hashing move about 1/(n+1) of the keys when
+    /// a server is added (the new server's share), never much more.
+    #[test]
+    fn consistent_algorithms_move_about_one_in_n_plus_one(n in 2u32..16, salt in any::<u64>()) {
+        let ideal = 1.0 / f64::from(n + 1);
+        for a in [Algorithm::ConsistentHash, Algorithm::Maglev, Algorithm::BoundedLoadHash] {
+            let moved = moved_fraction(a, n, 4_000, salt);
+            prop_assert!(moved > ideal * 0.5 && moved < ideal * 1.6, "{}: n={} moved {:.3}, ideal {:.3}", a.name(), n, moved, ideal);
+        }
+    }
+
+    /// nginx ip_hash is modulo hashing: adding a server moves most keys (the contrast).
+    #[test]
+    fn ip_hash_moves_most_keys(n in 3u32..16, salt in any::<u64>()) {
+        let moved = moved_fraction(Algorithm::IpHash, n, 2_000, salt);
+        prop_assert!(moved > 0.5, "ip_hash moved only {moved:.3}");
+    }
+
+    /// ip_hash is stable for a fixed address, whatever else happens between picks.
+    #[test]
+    fn ip_hash_is_stable_for_an_address(ip in any::<u32>(), others in prop::collection::vec(any::<u32>(), 0..20), n in 2usize..10) {
+        let mut v = StaticView::new(&vec![1; n]);
+        let mut alg = algo(Algorithm::IpHash);
+        let mut rng = SimRng::from_seed(1);
+        v.source_ip = ip;
+        let first = alg.pick(&v.view(), &mut rng);
+        for o in others {
+            v.source_ip = o;
+            alg.pick(&v.view(), &mut rng);
+            v.source_ip = ip;
+            prop_assert_eq!(alg.pick(&v.view(), &mut rng), first);
+        }
+    }
+
+    /// Bounded-load hashing never puts a server above its capacity ⌈c·(m+1)⌉ share.
+    #[test]
+    fn bounded_load_never_exceeds_capacity(
+        n in 2usize..12, loads in prop::collection::vec(0u32..30, 12), key in any::<u64>(), factor in 1.0f64..2.0,
+    ) {
+        let mut v = StaticView::new(&vec![1; n]);
+        v.active[..n].copy_from_slice(&loads[..n]);
+        v.key = key;
+        let mut b = BoundedLoadHash::new(factor);
+        let pick = sim_core::algo::Balancer::pick(&mut b, &v.view(), &mut SimRng::from_seed(0)).unwrap();
+        let in_flight: u64 = loads[..n].iter().map(|&l| u64::from(l)).sum();
+        let slots = b.slots(&v.view(), pick, in_flight);
+        prop_assert!(u64::from(v.active[pick as usize]) < slots, "server {} at {} of {}", pick, v.active[pick as usize], slots);
+    }
+
+    /// No built-in algorithm ever picks a server the replica's health checking has taken out
+    /// while a healthy one exists (random scenarios with checks, crashes and recoveries).
+    #[test]
+    fn no_pick_of_a_server_marked_down(s in scenarios(Bounds { max_events: 8, ..Bounds::default() })) {
+        let r = run(&s, s.seed);
+        prop_assert_eq!(r.picks_ineligible, 0);
+    }
+}
