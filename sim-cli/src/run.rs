@@ -134,6 +134,7 @@ fn write_trace(
             outcome: r.outcome.name(),
             attempt: r.attempt,
             conn: r.conn,
+            session: r.session,
         };
         serde_json::to_writer(&mut *w, &line)?;
         w.write_all(b"\n")?;

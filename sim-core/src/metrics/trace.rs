@@ -24,6 +24,8 @@ pub struct TraceRecord {
     pub attempt: u32,
     /// The client connection that carried the last attempt, if one did.
     pub conn: Option<u64>,
+    /// The user session it belongs to, if any.
+    pub session: Option<u64>,
 }
 
 /// A request record as written to a trace file.
@@ -45,6 +47,8 @@ pub struct TraceLine<'a> {
     pub attempt: u32,
     /// The client connection that carried the last attempt (an added field).
     pub conn: Option<u64>,
+    /// The user session it belongs to (an added field).
+    pub session: Option<u64>,
 }
 
 /// A health or timeline event.

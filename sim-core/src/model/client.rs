@@ -173,7 +173,11 @@ impl Simulation {
                     home: NONE,
                     cookie: NONE,
                     lost: false,
+                    state_gone: false,
                     measured,
+                    established: false,
+                    opener: None,
+                    parked: Vec::new(),
                 });
                 if measured {
                     self.stats.sessions_started += 1;
@@ -194,6 +198,27 @@ impl Simulation {
         let c = self.reqs.get(h).map(|r| r.client).expect("attempt of a live request");
         if let Some(timeout) = self.group_of(c).timeout_ns {
             self.schedule(timeout, Ev::Timeout { req: h });
+        }
+        self.send_or_park(h);
+    }
+
+    /// Sends an attempt, unless it belongs to a session still being established by another
+    /// request: then it waits for that answer (and its cookie).
+    fn send_or_park(&mut self, h: Handle) {
+        let Some(req) = self.reqs.get(h) else { return };
+        let c = req.client;
+        if let Some(sh) = req.session
+            && let Some(sess) = self.sessions.get_mut(sh)
+            && !sess.established
+        {
+            match sess.opener {
+                None => sess.opener = Some(h.idx),
+                Some(slot) if slot == h.idx => {}
+                Some(_) => {
+                    sess.parked.push(h);
+                    return;
+                }
+            }
         }
         let client = &mut self.clients[c as usize];
         if client.waiting.is_empty() {
@@ -862,6 +887,7 @@ impl Simulation {
         let g = self.clients[req.client as usize].group as usize;
         let server = if req.server == NONE { None } else { Some(req.server) };
         let conn = req.conn_id;
+        let session_id = req.session.and_then(|sh| self.sessions.get(sh)).map(|s| s.id);
         if req.measured {
             let i = outcome.index();
             self.stats.outcomes[i] += 1;
@@ -877,7 +903,8 @@ impl Simulation {
             self.stats.series.outcome(i, ok.then_some(latency));
         }
         if let Some(sh) = req.session {
-            self.session_request_done(sh, req.client);
+            let answered = matches!(outcome, Outcome::Ok | Outcome::SessionLost);
+            self.session_request_done(sh, req.client, h.idx, answered);
         }
         if let Some(sh) = req.stream {
             self.stream_message_done(sh);
@@ -894,13 +921,25 @@ impl Simulation {
                 outcome,
                 attempt: req.attempt,
                 conn,
+                session: session_id,
             });
         }
     }
 
-    fn session_request_done(&mut self, sh: Handle, c: u32) {
+    /// A session request ended: the session's opener establishes it (when answered) and
+    /// releases the requests parked behind it; the last request ends the session.
+    fn session_request_done(&mut self, sh: Handle, c: u32, slot: u32, answered: bool) {
         let Some(s) = self.sessions.get_mut(sh) else { return };
         s.outstanding -= 1;
+        if s.opener == Some(slot) {
+            s.opener = None;
+            s.established |= answered;
+            let parked = std::mem::take(&mut s.parked);
+            for h in parked {
+                self.send_or_park(h);
+            }
+        }
+        let Some(s) = self.sessions.get_mut(sh) else { return };
         if s.remaining == 0 && s.outstanding == 0 {
             let s = self.sessions.remove(sh).expect("live session");
             if s.measured {

@@ -78,6 +78,13 @@ impl Simulation {
         if sess.home == s {
             return false;
         }
+        if sess.state_gone {
+            // Its server died with the state: this server starts an empty one.
+            sess.state_gone = false;
+            sess.home = s;
+            self.servers[s as usize].sessions += 1;
+            return true;
+        }
         let had_home = sess.home != NONE;
         let old = sess.home;
         sess.home = s;
@@ -215,6 +222,7 @@ impl Simulation {
         for sh in homed {
             let sess = self.sessions.get_mut(sh).expect("live session");
             sess.home = NONE;
+            sess.state_gone = true;
             if !sess.lost {
                 sess.lost = true;
                 lost += 1;

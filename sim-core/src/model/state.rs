@@ -233,8 +233,17 @@ pub struct Session {
     pub cookie: u32,
     /// Whether its state was lost at least once.
     pub lost: bool,
+    /// Its state died with its server: the next request finds it missing.
+    pub state_gone: bool,
     /// Whether it started after warmup.
     pub measured: bool,
+    /// Whether its first request has been answered (the client has its cookie).
+    pub established: bool,
+    /// The request establishing it (its slot), while it is in flight.
+    pub opener: Option<u32>,
+    /// Requests waiting for the session to be established (a client cannot send the
+    /// session's requests before it has the login answer and its cookie).
+    pub parked: Vec<Handle>,
 }
 
 /// One client instance.

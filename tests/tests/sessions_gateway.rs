@@ -1,0 +1,273 @@
+//! Sessions (local state, cookie and source-IP stickiness, the session store) and the API
+//! gateway (rate limits, replicas as a single point of failure).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lbsim_tests::*;
+use proptest::prelude::*;
+use sim_core::metrics::trace::TraceRecord;
+use sim_core::{Algorithm, Outcome, Report, Scenario, Simulation, Sticky};
+
+fn bundled(name: &str) -> Scenario {
+    Scenario::from_toml(&std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()).unwrap()
+}
+
+fn traced(s: &Scenario) -> (Report, Vec<TraceRecord>) {
+    let mut sim = Simulation::new(s, s.seed);
+    sim.enable_trace();
+    sim.run();
+    let mut records = Vec::new();
+    sim.drain_trace(&mut records);
+    let r = sim.report();
+    assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed);
+    (r, records)
+}
+
+/// A crash with cookie stickiness and local state loses the sessions that lived on the dead
+/// server: the count matches the sessions active there at the crash, as read back from the
+/// trace (sessions served there that had requests both before and after the crash), within 5%.
+#[test]
+fn a_crash_loses_the_sessions_living_on_the_server() {
+    let s = bundled("sticky-cookie-crash.toml");
+    let (r, records) = traced(&s);
+    let crash_ns = 30 * SEC;
+    let api2 = r.servers.iter().position(|x| x.name == "api-2").unwrap() as u32;
+    let mut sessions: BTreeMap<u64, (bool, u64, u64)> = BTreeMap::new();
+    for rec in &records {
+        let Some(id) = rec.session else { continue };
+        let e = sessions.entry(id).or_insert((false, u64::MAX, 0));
+        if rec.server == Some(api2) && rec.outcome == Outcome::Ok && rec.end_ns <= crash_ns {
+            e.0 = true;
+        }
+        e.1 = e.1.min(rec.start_ns);
+        e.2 = e.2.max(rec.end_ns);
+    }
+    let active_there =
+        sessions.values().filter(|(on, first, last)| *on && *first < crash_ns && *last > crash_ns).count() as f64;
+    let lost = r.crashes[0].sessions_lost as f64;
+    assert!(rel(lost, active_there) < 0.05, "lost {lost}, active on api-2 at the crash {active_there}");
+    assert!(lost > 100.0);
+    assert_eq!(r.sessions.lost as f64, lost - (r.crashes[0].sessions_lost - r.sessions.lost) as f64);
+    // Each lost session's next request finds an empty cart.
+    assert!(r.requests.outcomes.session_lost > 0 && r.requests.outcomes.session_lost <= r.sessions.lost + 5);
+}
+
+/// With a session store the same crash loses no session, and every session request pays the
+/// store's latency.
+#[test]
+fn a_session_store_loses_nothing_and_costs_its_latency() {
+    let s = bundled("session-store-crash.toml");
+    let (r, _) = traced(&s);
+    assert_eq!(r.sessions.lost, 0);
+    assert_eq!(r.requests.outcomes.session_lost, 0);
+    assert_eq!(r.crashes[0].sessions_lost, 0);
+    // Constant service and no network: every ok request takes exactly service + store.
+    let mut s = s.clone();
+    s.servers[0].service = sim_core::ServiceDist::Constant { value_ns: 10 * MS };
+    s.servers[0].workers = 1000;
+    s.network.latency_ns = 0;
+    s.events.clear();
+    s.balancer.health_check = None;
+    s.duration_ns = 10 * SEC;
+    let min_latency = |records: &[TraceRecord]| {
+        records.iter().filter(|r| r.outcome == Outcome::Ok).map(|r| r.end_ns - r.start_ns).min().unwrap()
+    };
+    let (_, records) = traced(&s);
+    assert!(records.iter().all(|r| r.end_ns - r.start_ns >= 11 * MS), "a request skipped the store");
+    assert_eq!(min_latency(&records), 11 * MS);
+    s.session_store = None;
+    s.balancer.sticky = Sticky::Cookie;
+    let (_, records) = traced(&s);
+    assert_eq!(min_latency(&records), 10 * MS);
+}
+
+/// Round robin without stickiness and with local state: a follow-up request finds its
+/// session's state on its server only by chance, so about 1 − 1/n of them are session_lost.
+#[test]
+fn round_robin_without_stickiness_loses_most_follow_ups() {
+    for n in [2u32, 4, 8] {
+        let mut s = bundled("sticky-cookie-crash.toml");
+        s.events.clear();
+        s.balancer.sticky = Sticky::None;
+        s.servers[0].count = n;
+        let r = run(&s, s.seed);
+        let follow_ups = (r.requests.sent - r.sessions.started) as f64;
+        let lost_share = r.requests.outcomes.session_lost as f64 / follow_ups;
+        let expect = 1.0 - 1.0 / f64::from(n);
+        assert!((lost_share - expect).abs() < 0.05, "n={n}: {lost_share:.3} of follow-ups lost, expected {expect:.3}");
+    }
+}
+
+/// ip_hash with every client behind one address sends everything to one server.
+#[test]
+fn ip_hash_behind_one_nat_address_uses_one_server() {
+    let mut s = bundled("ip-hash-nat.toml");
+    s.clients.truncate(1);
+    let (r, records) = traced(&s);
+    let servers: BTreeSet<u32> = records.iter().filter_map(|r| r.server).collect();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(r.servers.iter().filter(|x| x.requests > 0).count(), 1);
+}
+
+/// Kong's fixed window: 120 per minute, one client at 5 per second for 3 minutes gives exactly
+/// 360 ok and 540 rate_limited; N replicas with local counters allow N×.
+#[test]
+fn kong_fixed_window_is_exact_and_local_to_each_replica() {
+    let text = r#"
+        name = "kong"
+        duration = "3m"
+        [[servers]]
+        name = "api"
+        count = 2
+        workers = 8
+        service = { dist = "exponential", mean = "5ms" }
+        [[clients]]
+        name = "consumer"
+        rate = 5
+        arrival = "constant"
+        protocol = "http2"
+        [balancer]
+        rate_limit = { per_minute = 120, key = "client" }
+    "#;
+    let s = Scenario::from_toml(text).unwrap();
+    let r = run(&s, 1);
+    assert_eq!((r.requests.outcomes.ok, r.requests.outcomes.rate_limited), (360, 540));
+    // A global limit per replica, 30 clients spread over the replicas by DNS.
+    for replicas in [1u32, 3] {
+        let mut s = s.clone();
+        s.clients[0].count = 30;
+        s.clients[0].source_ips = 30;
+        s.clients[0].rate = 1.0;
+        s.balancer.replicas = replicas;
+        s.balancer.dns_ttl_ns = 3600 * SEC;
+        s.balancer.rate_limit.as_mut().unwrap().key = sim_core::RateKey::Global;
+        let r = run(&s, 1);
+        assert_eq!(r.requests.outcomes.ok, 120 * 3 * u64::from(replicas), "{replicas} replicas");
+    }
+}
+
+/// A gateway replica crash: with one replica every request fails during the outage; with
+/// three, failures come only from the dead replica's clients until they re-resolve — at most
+/// clients × rate × TTL.
+#[test]
+fn one_gateway_is_a_single_point_of_failure_three_are_not() {
+    let s = bundled("gateway-spof.toml");
+    let (crash, recover) = (20 * SEC, 40 * SEC);
+    let mut one = s.clone();
+    one.balancer.replicas = 1;
+    for e in one.events.iter_mut() {
+        if let sim_core::Action::Crash { target } | sim_core::Action::Recover { target } = &mut e.action {
+            *target = "balancer-1".into();
+        }
+    }
+    let (_, records) = traced(&one);
+    let during: Vec<_> = records.iter().filter(|r| r.start_ns >= crash + MS && r.start_ns < recover).collect();
+    assert!(during.len() > 10_000);
+    assert!(during.iter().all(|r| r.outcome == Outcome::ConnectionError), "a request got through a dead gateway");
+
+    let (r, records) = traced(&s);
+    let failed: Vec<_> = records.iter().filter(|r| r.outcome != Outcome::Ok).collect();
+    let clients: BTreeSet<u32> = failed.iter().map(|r| r.client).collect();
+    let per_client = s.clients[0].rate * (s.balancer.dns_ttl_ns as f64 / 1e9);
+    let bound = clients.len() as f64 * per_client + 50.0;
+    assert!(clients.len() <= 110, "{} clients failed; a third is 100", clients.len());
+    assert!((failed.len() as f64) < bound, "{} failures, bound {bound}", failed.len());
+    let last = failed.iter().map(|r| r.end_ns).max().unwrap();
+    assert!(last <= crash + s.balancer.dns_ttl_ns + 100 * MS, "failures went on until {last}");
+    assert!(r.requests.outcomes.connection_error > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: stress_cases(40), ..ProptestConfig::default() })]
+
+    /// With cookie stickiness and healthy servers, a session is never served by two servers:
+    /// every request of a session after its first answer goes to the server that answered.
+    #[test]
+    fn a_sticky_session_stays_on_one_server(
+        seed in 0u64..10_000,
+        servers in 2u32..8,
+        clients in 1u32..60,
+        rate in 0.5f64..20.0,
+        session in 2u32..30,
+        algorithm in proptest::sample::select(vec![Algorithm::RoundRobin, Algorithm::LeastConnections, Algorithm::PowerOfTwo, Algorithm::Random, Algorithm::PeakEwma]),
+        http2 in any::<bool>(),
+    ) {
+        let mut s = bundled("sticky-cookie-crash.toml");
+        s.events.clear();
+        s.seed = seed;
+        s.duration_ns = 5 * SEC;
+        s.warmup_ns = 0;
+        s.servers[0].count = servers;
+        s.clients[0].count = clients;
+        s.clients[0].source_ips = clients;
+        s.clients[0].rate = rate;
+        s.clients[0].session_requests = Some(session);
+        s.clients[0].timeout_ns = None;
+        if http2 {
+            s.clients[0].protocol = sim_core::Protocol::Http2;
+        }
+        s.balancer.algorithm = algorithm;
+        let (r, records) = traced(&s);
+        prop_assert_eq!(r.requests.outcomes.session_lost, 0);
+        let mut server_of: BTreeMap<u64, u32> = BTreeMap::new();
+        for rec in records.iter().filter(|r| r.outcome == Outcome::Ok) {
+            let id = rec.session.unwrap();
+            let server = rec.server.unwrap();
+            prop_assert_eq!(*server_of.entry(id).or_insert(server), server, "session {} moved", id);
+        }
+    }
+}
+
+/// nginx `limit_req` (leaky bucket): 10 r/s with no burst lets through half of a steady
+/// 20 r/s; with a burst of 20 and no `nodelay`, extra requests wait instead of failing.
+#[test]
+fn leaky_bucket_limits_and_delays() {
+    let text = r#"
+        name = "limit-req"
+        duration = "60s"
+        [[servers]]
+        name = "api"
+        count = 2
+        workers = 8
+        service = { dist = "constant", value = "1ms" }
+        [[clients]]
+        name = "c"
+        rate = 20
+        arrival = "constant"
+        protocol = "http2"
+        [balancer]
+        rate_limit = { per_second = 10, key = "client", kind = "leaky_bucket", burst = 0, nodelay = true }
+    "#;
+    let s = Scenario::from_toml(text).unwrap();
+    let r = run(&s, 1);
+    let limited = r.requests.outcomes.rate_limited as f64 / r.requests.sent as f64;
+    assert!((limited - 0.5).abs() < 0.01, "{limited}");
+    let mut s2 = s.clone();
+    s2.clients[0].rate = 10.0;
+    s2.clients[0].arrival = sim_core::Arrival::Poisson;
+    s2.balancer.rate_limit = Some(sim_core::RateLimit {
+        limit: 12,
+        window_ns: SEC,
+        key: sim_core::RateKey::Client,
+        kind: sim_core::RateLimitKind::LeakyBucket { burst: 20, nodelay: false },
+    });
+    let r = run(&s2, 1);
+    assert!(r.requests.outcomes.rate_limited < r.requests.sent / 50, "{:?}", r.requests.outcomes);
+    assert!(r.latency_ms.p99 > 50.0, "bursts were spaced out: p99 {}", r.latency_ms.p99);
+}
+
+/// While the session store is down, session requests fail (connection_error); after store_up
+/// they succeed again; no session state is lost.
+#[test]
+fn store_outage_fails_session_requests_only_while_down() {
+    let mut s = bundled("session-store-crash.toml");
+    s.events = vec![
+        sim_core::TimelineEvent { at_ns: 20 * SEC, action: sim_core::Action::StoreDown },
+        sim_core::TimelineEvent { at_ns: 25 * SEC, action: sim_core::Action::StoreUp },
+    ];
+    let (r, records) = traced(&s);
+    assert_eq!(r.sessions.lost, 0);
+    let failed: Vec<_> = records.iter().filter(|r| r.outcome == Outcome::ConnectionError).collect();
+    assert!(failed.len() > 500);
+    assert!(failed.iter().all(|r| r.end_ns >= 20 * SEC && r.start_ns < 25 * SEC + 100 * MS));
+}
