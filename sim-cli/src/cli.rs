@@ -27,6 +27,19 @@ pub enum Command {
     Check(CheckArgs),
     /// List the balancing algorithms with the system each follows and its parameters.
     Algorithms,
+    /// Compare algorithms on the same seeds: means, 95% confidence intervals, paired differences.
+    #[command(
+        after_help = "Examples:\n  lbsim compare scenarios/slow-server.toml --algorithms round_robin,least_connections,peak_ewma\n  lbsim compare scenarios/basic-mm1.toml --algorithms round_robin,power_of_two --seeds 10 --format json\n  lbsim compare scenarios/basic-mm1.toml --algorithms random,least_connections --plot charts/"
+    )]
+    Compare(CompareArgs),
+    /// Run a grid of parameter values × seeds on every core into a CSV (resumable, shardable).
+    #[command(
+        after_help = "Examples:\n  lbsim sweep scenarios/basic-mm1.toml --param servers[0].count=4,8,16,32 --param balancer.algorithm=round_robin,power_of_two --seeds 3 --out results.csv\n  lbsim sweep scenarios/basic-mm1.toml --param clients[0].rate=50,70,90 --seeds 2 --out part1.csv --shard 1/2\n  lbsim merge part1.csv part2.csv --out all.csv\n\nRows are appended as runs finish (in grid order); rerunning the same command skips finished rows."
+    )]
+    Sweep(SweepArgs),
+    /// Merge the CSVs of a sharded sweep into one (checks they belong to the same sweep).
+    #[command(after_help = "Example:\n  lbsim merge shard-1.csv shard-2.csv shard-3.csv --out all.csv")]
+    Merge(MergeArgs),
     /// Measure simulation speed (requests/s, events/s, peak memory) on fixed scenarios.
     #[command(
         after_help = "Examples:\n  lbsim bench\n  lbsim bench --quick\n  lbsim bench --case p2c-100 --requests 10000000"
@@ -87,6 +100,10 @@ pub struct RunArgs {
     /// Include time series (per-interval buckets) in the JSON report.
     #[arg(long)]
     pub series: bool,
+    /// Write charts (SVG) to this directory: latency CDF, load and in-flight per server, latency
+    /// and outcomes over time.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<String>,
     /// Refuse traces longer than this many requests.
     #[arg(long, value_name = "N", default_value_t = 20_000_000)]
     pub max_trace: u64,
@@ -123,4 +140,69 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Scenario file (.toml or .json).
+    pub file: String,
+    /// Algorithms to compare, comma-separated; the first is the baseline for differences.
+    #[arg(long, value_name = "A,B,…")]
+    pub algorithms: String,
+    /// Seeds per algorithm (the same seeds for every algorithm).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// First seed (default: the scenario's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write comparison charts (SVG) to this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<String>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Scenario file (.toml or .json).
+    pub file: String,
+    /// A swept parameter: KEY=v1,v2,… (a key path as in --set; values read as TOML).
+    #[arg(long = "param", value_name = "KEY=v1,v2,…", required = true)]
+    pub params: Vec<String>,
+    /// Seeds per grid point.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// First seed (default: the scenario's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The CSV to write (appended to, and resumed from, if it exists).
+    #[arg(long, value_name = "RESULTS.csv")]
+    pub out: String,
+    /// Run only shard K of N (a deterministic 1/N of the rows).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Write charts of the metrics against the first parameter (SVG) to this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<String>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Shard CSVs of one sweep.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// The merged CSV.
+    #[arg(long, value_name = "ALL.csv")]
+    pub out: String,
 }

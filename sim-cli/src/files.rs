@@ -2,7 +2,7 @@
 //! only when complete. A failed or interrupted run leaves no partial file behind.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -49,4 +49,19 @@ impl AtomicFile {
             .with_context(|| format!("cannot write {}", self.target.display()))?;
         Ok(())
     }
+}
+
+/// Writes a whole file atomically.
+pub fn write_atomic(target: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = AtomicFile::create(target)?;
+    f.writer().write_all(bytes)?;
+    f.commit()
+}
+
+/// Makes sure a directory exists and is writable (for `--plot DIR`), before any work.
+pub fn ensure_dir(dir: &str) -> anyhow::Result<PathBuf> {
+    let path = Path::new(dir);
+    std::fs::create_dir_all(path).map_err(|e| user(format!("cannot create directory {dir}: {e}")))?;
+    tempfile::tempfile_in(path).map_err(|e| user(format!("cannot write in directory {dir}: {e}")))?;
+    Ok(path.to_path_buf())
 }

@@ -3,11 +3,16 @@
 
 mod bench;
 mod cli;
+mod compare;
 mod error;
+mod exp;
 mod files;
 mod interrupt;
 mod load;
+mod plot;
 mod run;
+mod stats;
+mod sweep;
 mod table;
 
 use std::process::ExitCode;
@@ -32,6 +37,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
         Command::Algorithms => run::algorithms(),
+        Command::Compare(args) => compare::compare(args),
+        Command::Sweep(args) => sweep::sweep(args),
+        Command::Merge(args) => sweep::merge(args),
         Command::Bench(args) => bench::bench(args),
     };
     match result {

@@ -78,6 +78,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let plot_dir = args.plot.as_deref().map(crate::files::ensure_dir).transpose()?;
     let mut sim = Simulation::new(&scenario, seed);
     if trace.is_some() {
         sim.enable_trace();
@@ -85,7 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             sim.enable_trace_events();
         }
     }
-    if args.series {
+    if args.series || plot_dir.is_some() {
         sim.enable_series();
     }
     let mut records: Vec<TraceRecord> = Vec::new();
@@ -102,7 +103,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(mut w) = out.take() {
         w.flush().context("writing the trace")?;
     }
-    let report = sim.report();
+    let mut report = sim.report();
+    if let Some(dir) = &plot_dir {
+        for path in crate::plot::run(&report, &sim, dir)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if !args.series {
+        report.series = None;
+    }
     print_report(&report, args.format, &sim)?;
     if let Some(f) = trace {
         f.commit()?;

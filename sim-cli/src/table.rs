@@ -14,7 +14,7 @@ pub fn new_table() -> Table {
 }
 
 /// Right-aligns every column but the first.
-fn align_numbers(t: &mut Table) {
+pub fn align_numbers(t: &mut Table) {
     let n = t.column_count();
     for i in 1..n {
         if let Some(c) = t.column_mut(i) {

@@ -24,6 +24,11 @@ impl Simulation {
         self.queue.push(self.now + interval, Ev::Tick);
     }
 
+    /// Latency (ms) of the `ok` requests after warmup at each quantile in `qs` (for CDF plots).
+    pub fn latency_quantiles_ms(&self, qs: &[f64]) -> Vec<f64> {
+        qs.iter().map(|&q| self.stats.latency.quantile_ms(q)).collect()
+    }
+
     /// The width of a time-series bucket, in nanoseconds.
     pub fn series_interval_ns(&self) -> u64 {
         self.stats.series.interval_ns

@@ -1,0 +1,238 @@
+//! `lbsim compare`: several algorithms on the same seeds (common random numbers), each metric
+//! with its mean and 95% confidence interval across seeds, and the paired difference to the
+//! first algorithm with whether it is significant.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+use sim_core::{Algorithm, Report, Scenario};
+
+use crate::cli::{CompareArgs, OutputFormat};
+use crate::error::user;
+use crate::exp::{Task, run_all};
+use crate::stats::{Estimate, estimate, paired_difference};
+use crate::{load, plot, table};
+
+/// A metric read off a report: its name in JSON, its column header, a getter.
+pub struct Metric {
+    pub name: &'static str,
+    pub header: &'static str,
+    pub get: fn(&Report) -> f64,
+}
+
+/// The metrics compared and swept.
+pub fn metrics() -> Vec<Metric> {
+    vec![
+        Metric { name: "latency_ms.mean", header: "mean (ms)", get: |r| r.latency_ms.mean },
+        Metric { name: "latency_ms.p50", header: "p50 (ms)", get: |r| r.latency_ms.p50 },
+        Metric { name: "latency_ms.p99", header: "p99 (ms)", get: |r| r.latency_ms.p99 },
+        Metric { name: "latency_ms.p999", header: "p99.9 (ms)", get: |r| r.latency_ms.p999 },
+        Metric { name: "success_rate", header: "success", get: success_rate },
+        Metric { name: "balance.max_over_mean", header: "max/mean", get: |r| r.balance.max_over_mean },
+        Metric { name: "balance.jain_index", header: "Jain", get: |r| r.balance.jain_index },
+        Metric { name: "sessions.lost", header: "sessions lost", get: |r| r.sessions.lost as f64 },
+    ]
+}
+
+/// Completed over sent (1 when nothing was sent).
+pub fn success_rate(r: &Report) -> f64 {
+    if r.requests.sent == 0 { 1.0 } else { r.requests.completed as f64 / r.requests.sent as f64 }
+}
+
+/// Per algorithm: the reports of every seed, in seed order.
+pub struct Comparison {
+    pub scenario: String,
+    pub seeds: Vec<u64>,
+    pub algorithms: Vec<Algorithm>,
+    pub reports: Vec<Vec<Report>>,
+}
+
+impl Comparison {
+    /// The values of one metric for one algorithm, in seed order.
+    pub fn values(&self, a: usize, m: &Metric) -> Vec<f64> {
+        self.reports[a].iter().map(m.get).collect()
+    }
+}
+
+fn parse_algorithms(list: &str) -> anyhow::Result<Vec<Algorithm>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let a = Algorithm::from_name(name).ok_or_else(|| {
+            user(format!("--algorithms: unknown algorithm \"{name}\"; allowed: {}", Algorithm::names()))
+        })?;
+        if out.contains(&a) {
+            return Err(user(format!("--algorithms: \"{name}\" is listed twice")));
+        }
+        out.push(a);
+    }
+    if out.is_empty() {
+        return Err(user("--algorithms needs at least one algorithm, e.g. --algorithms round_robin,power_of_two"));
+    }
+    Ok(out)
+}
+
+/// Runs the comparison.
+pub fn run_comparison(
+    base: &Scenario,
+    algorithms: &[Algorithm],
+    seeds: &[u64],
+    jobs: Option<usize>,
+) -> anyhow::Result<Comparison> {
+    let mut tasks = Vec::new();
+    for (ai, &a) in algorithms.iter().enumerate() {
+        let mut s = base.clone();
+        s.balancer.algorithm = a;
+        s.validate().map_err(|e| user(format!("with algorithm {}: {e}", a.name())))?;
+        for (si, &seed) in seeds.iter().enumerate() {
+            tasks.push(Task { index: ai * seeds.len() + si, scenario: s.clone(), seed });
+        }
+    }
+    let mut slots: Vec<Option<Report>> = vec![None; tasks.len()];
+    run_all(tasks, jobs, "compare", |i, r| {
+        slots[i] = Some(r);
+        Ok(())
+    })?;
+    let mut reports = vec![Vec::new(); algorithms.len()];
+    for (i, r) in slots.into_iter().enumerate() {
+        reports[i / seeds.len()].push(r.expect("every run finished"));
+    }
+    Ok(Comparison { scenario: base.name.clone(), seeds: seeds.to_vec(), algorithms: algorithms.to_vec(), reports })
+}
+
+pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let base = load::scenario(&args.file, &args.overrides.all())?;
+    let algorithms = parse_algorithms(&args.algorithms)?;
+    if args.seeds == 0 {
+        return Err(user("--seeds must be at least 1"));
+    }
+    let first_seed = args.seed.unwrap_or(base.seed);
+    let seeds: Vec<u64> = (0..args.seeds).map(|i| first_seed.wrapping_add(i)).collect();
+    let plot_dir = args.plot.as_deref().map(crate::files::ensure_dir).transpose()?;
+    let c = run_comparison(&base, &algorithms, &seeds, args.jobs)?;
+    match args.format {
+        OutputFormat::Json => println!("{}", to_json(&c)),
+        OutputFormat::Table => print!("{}", to_table(&c)),
+    }
+    if let Some(dir) = plot_dir {
+        for path in plot::comparison(&c, &dir)? {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn est_json(e: &Estimate) -> Value {
+    json!({"mean": e.mean, "ci95_low": e.low, "ci95_high": e.high})
+}
+
+fn to_json(c: &Comparison) -> String {
+    let results: Vec<Value> = c
+        .algorithms
+        .iter()
+        .enumerate()
+        .map(|(a, alg)| {
+            let mut by_metric = serde_json::Map::new();
+            let mut vs_first = serde_json::Map::new();
+            for m in metrics() {
+                let values = c.values(a, &m);
+                by_metric.insert(m.name.into(), est_json(&estimate(&values)));
+                if a > 0 {
+                    let d = paired_difference(&values, &c.values(0, &m));
+                    vs_first.insert(
+                        m.name.into(),
+                        json!({"mean_diff": d.mean, "ci95_low": d.low, "ci95_high": d.high, "significant": d.significant()}),
+                    );
+                }
+            }
+            let mut entry = json!({"algorithm": alg.name(), "metrics": by_metric});
+            if a > 0 {
+                entry["vs_first"] = Value::Object(vs_first);
+            }
+            entry
+        })
+        .collect();
+    let note = (c.seeds.len() < 2).then_some("confidence intervals need at least 2 seeds");
+    json!({
+        "scenario": c.scenario,
+        "seeds": c.seeds.len(),
+        "seed_values": c.seeds,
+        "baseline": c.algorithms[0].name(),
+        "note": note,
+        "results": results,
+    })
+    .to_string()
+}
+
+fn fmt(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn with_ci(e: &Estimate) -> String {
+    match e.half_width() {
+        Some(h) => format!("{} ± {}", fmt(e.mean), fmt(h)),
+        None => fmt(e.mean),
+    }
+}
+
+fn to_table(c: &Comparison) -> String {
+    let mut out = String::new();
+    let shown: Vec<Metric> = metrics()
+        .into_iter()
+        .filter(|m| m.name != "sessions.lost" || c.reports.iter().flatten().any(|r| r.sessions.started > 0))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} — {} algorithms × {} seeds ({}…), same seeds for every algorithm; mean ± 95% CI",
+        c.scenario,
+        c.algorithms.len(),
+        c.seeds.len(),
+        c.seeds[0]
+    );
+    let mut t = table::new_table();
+    let mut header = vec!["algorithm".to_string()];
+    header.extend(shown.iter().map(|m| m.header.to_string()));
+    t.set_header(header);
+    for (a, alg) in c.algorithms.iter().enumerate() {
+        let mut row = vec![alg.name().to_string()];
+        row.extend(shown.iter().map(|m| with_ci(&estimate(&c.values(a, m)))));
+        t.add_row(row);
+    }
+    table::align_numbers(&mut t);
+    let _ = writeln!(out, "{t}");
+    if c.seeds.len() < 2 {
+        let _ = writeln!(out, "note: confidence intervals need at least 2 seeds (--seeds 2 or more)");
+    }
+    if c.algorithms.len() > 1 {
+        let mut t = table::new_table();
+        let mut header = vec![format!("vs {}", c.algorithms[0].name())];
+        header.extend(shown.iter().map(|m| format!("Δ {}", m.header)));
+        t.set_header(header);
+        for a in 1..c.algorithms.len() {
+            let mut row = vec![c.algorithms[a].name().to_string()];
+            for m in &shown {
+                let d = paired_difference(&c.values(a, m), &c.values(0, m));
+                let mark = match d.significant() {
+                    Some(true) => " *",
+                    Some(false) => "",
+                    None => " ?",
+                };
+                row.push(format!("{}{mark}", with_ci(&d)));
+            }
+            t.add_row(row);
+        }
+        table::align_numbers(&mut t);
+        let _ = writeln!(out, "{t}");
+        let _ = writeln!(
+            out,
+            "Δ = paired difference to {} on the same seeds; * = significant (95% CI excludes 0)",
+            c.algorithms[0].name()
+        );
+    }
+    out
+}

@@ -1,0 +1,246 @@
+//! Batch experiments through the binary: paired comparisons with confidence intervals,
+//! sweeps that resume after a kill and shard across machines, charts.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lbsim_tests::*;
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = lbsim_text(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Round robin vs power of two at load 0.9: power of two wins with non-overlapping intervals.
+#[test]
+fn compare_ranks_round_robin_and_power_of_two() {
+    let r = json(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin,power_of_two",
+        "--seeds",
+        "4",
+        "--set",
+        "duration=60s",
+        "--set",
+        "warmup=5s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["seeds"], 4);
+    let results = r["results"].as_array().unwrap();
+    let mean = |i: usize, k: &str| &results[i]["metrics"][k];
+    let (rr, p2c) = (mean(0, "latency_ms.mean"), mean(1, "latency_ms.mean"));
+    assert!(p2c["ci95_high"].as_f64().unwrap() < rr["ci95_low"].as_f64().unwrap(), "{rr} vs {p2c}");
+    let diff = &results[1]["vs_first"]["latency_ms.mean"];
+    assert_eq!(diff["significant"], true);
+    assert!(diff["mean_diff"].as_f64().unwrap() < 0.0);
+    for key in ["latency_ms.p50", "latency_ms.p99", "success_rate", "balance.max_over_mean"] {
+        for field in ["mean", "ci95_low", "ci95_high"] {
+            assert!(results[0]["metrics"][key][field].is_number(), "{key}.{field}");
+        }
+    }
+    // One seed: no intervals, and the output says why.
+    let r = json(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin,power_of_two",
+        "--seeds",
+        "1",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=1s",
+        "--format",
+        "json",
+    ]);
+    assert!(r["note"].as_str().unwrap().contains("at least 2 seeds"));
+    assert!(r["results"][0]["metrics"]["latency_ms.mean"]["ci95_low"].is_null());
+    let (_, table, _) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin,power_of_two",
+        "--seeds",
+        "1",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=1s",
+    ]);
+    assert!(table.contains("need at least 2 seeds"), "{table}");
+    let (code, _, err) = lbsim_text(&["compare", "scenarios/basic-mm1.toml", "--algorithms", "round_robin,fastest"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fastest"));
+}
+
+const SWEEP: &[&str] = &[
+    "sweep",
+    "scenarios/basic-mm1.toml",
+    "--param",
+    "clients[0].rate=60,80",
+    "--param",
+    "balancer.algorithm=random,round_robin,power_of_two",
+    "--seeds",
+    "2",
+    "--set",
+    "duration=20s",
+    "--set",
+    "warmup=2s",
+];
+
+fn sweep(out: &Path, extra: &[&str]) {
+    let mut args: Vec<&str> = SWEEP.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// 6 points × 2 seeds → 12 rows; shards 1/2 and 2/2 merged equal the unsharded rows; reruns
+/// are byte-identical and skip finished rows.
+#[test]
+fn sweep_rows_shards_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.csv");
+    sweep(&all, &[]);
+    let text = std::fs::read_to_string(&all).unwrap();
+    assert_eq!(text.lines().count(), 13, "header + 12 rows:\n{text}");
+    assert!(text.lines().next().unwrap().starts_with("index,sweep,tasks,clients[0].rate,balancer.algorithm,seed,"));
+    // A rerun of a finished sweep changes nothing.
+    sweep(&all, &[]);
+    assert_eq!(std::fs::read_to_string(&all).unwrap(), text);
+    // Shards, then merge.
+    let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    sweep(&a, &["--shard", "1/2", "--jobs", "1"]);
+    sweep(&b, &["--shard", "2/2"]);
+    let merged = dir.path().join("merged.csv");
+    let (code, _, err) =
+        lbsim_text(&["merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&merged).unwrap(), text);
+    // Merging a file of another sweep is refused.
+    let other = dir.path().join("other.csv");
+    let mut args: Vec<&str> = SWEEP.to_vec();
+    args[3] = "clients[0].rate=61,80";
+    args.extend(["--out", other.to_str().unwrap(), "--shard", "2/2"]);
+    assert_eq!(lbsim_text(&args).0, 0);
+    let (code, _, err) =
+        lbsim_text(&["merge", a.to_str().unwrap(), other.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not the same sweep"), "{err}");
+}
+
+/// A sweep killed with SIGKILL part way and rerun ends with exactly the rows of an
+/// uninterrupted run.
+#[test]
+fn killed_sweep_resumes_to_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.csv");
+    let mut slow: Vec<&str> = SWEEP.to_vec();
+    slow[11] = "duration=120s"; // a few hundred ms per run, so the kill lands mid-sweep
+    let mut args = slow.clone();
+    args.extend(["--out", full.to_str().unwrap()]);
+    assert_eq!(lbsim_text(&args).0, 0);
+    let expected = std::fs::read_to_string(&full).unwrap();
+
+    let killed = dir.path().join("killed.csv");
+    let mut args = slow.clone();
+    args.extend(["--out", killed.to_str().unwrap(), "--jobs", "1"]);
+    let mut child = Command::new(lbsim_path()).args(&args).current_dir(root()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        let rows = std::fs::read_to_string(&killed).map(|t| t.lines().count()).unwrap_or(0);
+        if rows >= 4 || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = std::fs::read_to_string(&killed).unwrap();
+    assert!(partial.lines().count() < 13, "the sweep finished before the kill");
+    assert!(expected.starts_with(partial.trim_end_matches(|c| c != '\n')), "rows before the kill are a prefix");
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&killed).unwrap(), expected);
+}
+
+/// A cut-off last line (a kill in the middle of a write) is dropped and redone.
+#[test]
+fn a_cut_off_row_is_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    sweep(&out, &[]);
+    let full = std::fs::read_to_string(&out).unwrap();
+    let cut = &full[..full.len() - 10];
+    std::fs::write(&out, cut).unwrap();
+    sweep(&out, &[]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), full);
+}
+
+fn assert_charts(dir: &Path, names: &[&str]) {
+    for name in names {
+        let path = dir.join(name);
+        let svg = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(svg.starts_with("<svg") && svg.len() > 5_000, "{name} looks empty ({} bytes)", svg.len());
+        assert!(svg.contains("<polyline") || svg.contains("<rect") || svg.contains("<polygon"), "{name} has no data");
+        assert!(svg.contains("<text"), "{name} has no labels");
+    }
+}
+
+/// `--plot` writes labelled, non-trivial charts for run, compare and sweep.
+#[test]
+fn plots_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("run");
+    let (code, _, err) = lbsim_text(&[
+        "run",
+        "scenarios/crash-with-health-checks.toml",
+        "--set",
+        "duration=30s",
+        "--plot",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_charts(
+        &d,
+        &[
+            "latency_cdf.svg",
+            "load_per_server.svg",
+            "in_flight_per_server.svg",
+            "latency_over_time.svg",
+            "outcomes_over_time.svg",
+        ],
+    );
+    let d = dir.path().join("compare");
+    let (code, _, err) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "random,power_of_two",
+        "--seeds",
+        "2",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=1s",
+        "--plot",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_charts(&d, &["compare_latency.svg", "compare_success_balance.svg"]);
+    let d = dir.path().join("sweep");
+    let mut args: Vec<&str> = SWEEP.to_vec();
+    let out = dir.path().join("s.csv");
+    args.extend(["--out", out.to_str().unwrap(), "--plot", d.to_str().unwrap()]);
+    assert_eq!(lbsim_text(&args).0, 0);
+    assert_charts(&d, &["sweep_latency_ms_mean.svg", "sweep_latency_ms_p99.svg", "sweep_success_rate.svg"]);
+    // An unwritable plot directory fails before any work.
+    let (code, _, err) = lbsim_text(&["run", "scenarios/basic-mm1.toml", "--plot", "/proc/nope"]);
+    assert_eq!(code, 2, "{err}");
+}
