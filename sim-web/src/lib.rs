@@ -1,1 +1,329 @@
-//! placeholder
+//! lbsim in the browser: a wasm-bindgen handle over the same deterministic core the command
+//! line runs. Long-lived state stays in wasm behind [`Sim`]; JavaScript owns the animation
+//! loop and asks for small results (typed arrays) each frame, not large JSON.
+
+use sim_core::config::{ConfigError, Format};
+use sim_core::model::snapshot::Snapshot;
+use sim_core::{Action, Scenario, Simulation};
+use wasm_bindgen::prelude::*;
+
+/// Reports panics to the browser console (instead of an opaque "unreachable").
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn format_of(name: &str) -> Format {
+    if name.eq_ignore_ascii_case("json") { Format::Json } else { Format::Toml }
+}
+
+fn config_error(e: &ConfigError) -> JsError {
+    JsError::new(&e.with_file("scenario"))
+}
+
+/// Reads scenario text as the command line does (same messages, with line and column).
+fn load(text: &str, format: &str) -> Result<Scenario, JsError> {
+    sim_core::config::load(text, format_of(format), &[]).map_err(|e| config_error(&e))
+}
+
+/// Runs a scenario (TOML) to the end and returns exactly the JSON report of
+/// `lbsim run --format json` (seed: the scenario's unless given).
+#[wasm_bindgen]
+pub fn run(scenario_text: &str, seed: Option<f64>) -> Result<String, JsError> {
+    run_format(scenario_text, "toml", seed)
+}
+
+/// Like [`run`], for TOML (`"toml"`) or JSON (`"json"`) text.
+#[wasm_bindgen(js_name = runFormat)]
+pub fn run_format(scenario_text: &str, format: &str, seed: Option<f64>) -> Result<String, JsError> {
+    let mut scenario = load(scenario_text, format)?;
+    if let Some(seed) = seed {
+        scenario.seed = seed as u64;
+    }
+    let mut sim = Simulation::new(&scenario, scenario.seed);
+    sim.run();
+    if let Some(why) = sim.aborted() {
+        return Err(JsError::new(why));
+    }
+    Ok(sim.report().to_json())
+}
+
+/// Validates scenario text: `""` when valid, else the error as the command line prints it
+/// (`scenario:LINE:COLUMN: key: what is wrong`), for inline display in an editor.
+#[wasm_bindgen]
+pub fn check(scenario_text: &str, format: &str) -> String {
+    match sim_core::config::load(scenario_text, format_of(format), &[]) {
+        Ok(_) => String::new(),
+        Err(e) => e.with_file("scenario"),
+    }
+}
+
+/// The line of a `check` error (1-based), or 0.
+#[wasm_bindgen(js_name = errorLine)]
+pub fn error_line(scenario_text: &str, format: &str) -> u32 {
+    match sim_core::config::load(scenario_text, format_of(format), &[]) {
+        Err(ConfigError { origin: sim_core::config::Origin::At { line, .. }, .. }) => line,
+        _ => 0,
+    }
+}
+
+/// The algorithms, one line each: name, source system, parameters (JSON array).
+#[wasm_bindgen]
+pub fn algorithms() -> String {
+    let list: Vec<serde_json::Value> = sim_core::algo::catalogue()
+        .into_iter()
+        .map(|(a, source, params)| serde_json::json!({"name": a.name(), "source": source, "parameters": params}))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// A running simulation.
+#[wasm_bindgen]
+pub struct Sim {
+    sim: Simulation,
+    snap: Snapshot,
+}
+
+#[wasm_bindgen]
+impl Sim {
+    /// Builds a simulation from scenario text (`format`: "toml" or "json"); `seed` overrides
+    /// the scenario's.
+    #[wasm_bindgen(constructor)]
+    pub fn new(scenario_text: &str, format: &str, seed: Option<f64>) -> Result<Sim, JsError> {
+        let mut scenario = load(scenario_text, format)?;
+        if let Some(seed) = seed {
+            scenario.seed = seed as u64;
+        }
+        let mut sim = Simulation::new(&scenario, scenario.seed);
+        sim.enable_series();
+        Ok(Sim { sim, snap: Snapshot::default() })
+    }
+
+    /// Advances to simulated time `t_ms` (milliseconds).
+    #[wasm_bindgen(js_name = stepUntil)]
+    pub fn step_until(&mut self, t_ms: f64) {
+        self.sim.step_until((t_ms.max(0.0) * 1e6) as u64);
+    }
+
+    /// Processes up to `n` events ("as fast as possible"); returns whether the run goes on.
+    #[wasm_bindgen(js_name = stepEvents)]
+    pub fn step_events(&mut self, n: u32) -> bool {
+        for _ in 0..n {
+            if !self.sim.step() {
+                return false;
+            }
+        }
+        !self.sim.is_finished()
+    }
+
+    /// Simulated time now, in milliseconds.
+    #[wasm_bindgen(js_name = nowMs)]
+    pub fn now_ms(&self) -> f64 {
+        self.sim.now_ns() as f64 / 1e6
+    }
+
+    /// The scenario's duration in milliseconds.
+    #[wasm_bindgen(js_name = durationMs)]
+    pub fn duration_ms(&self) -> f64 {
+        self.sim.scenario().duration_ns as f64 / 1e6
+    }
+
+    /// Whether the run is over.
+    pub fn finished(&self) -> bool {
+        self.sim.is_finished()
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> f64 {
+        self.sim.events_processed() as f64
+    }
+
+    /// Names and structure (JSON): servers (name, group, pool, backup), client groups,
+    /// replicas, algorithm, layer.
+    pub fn topology(&self) -> String {
+        let s = self.sim.scenario();
+        let servers: Vec<serde_json::Value> = (0..self.sim.server_count())
+            .map(|i| {
+                let (group, pool, backup) = self.sim.server_group(i as u32);
+                serde_json::json!({"name": self.sim.server_name(i as u32), "group": group, "pool": pool, "backup": backup})
+            })
+            .collect();
+        let clients: Vec<serde_json::Value> = s
+            .clients
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name, "count": c.count, "protocol": format!("{:?}", c.protocol).to_lowercase(),
+                    "balancing": format!("{:?}", c.balancing).to_lowercase(), "rate": c.rate,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "name": s.name, "description": s.description, "servers": servers, "clients": clients,
+            "replicas": s.balancer.replicas, "algorithm": s.balancer.algorithm.name(),
+            "layer": if s.balancer.layer == sim_core::Layer::L4 { "l4" } else { "l7" },
+            "sticky": format!("{:?}", s.balancer.sticky).to_lowercase(),
+            "session_store": s.session_store.is_some(),
+            "duration_ms": s.duration_ns as f64 / 1e6,
+            "seed": self.sim.seed(),
+        })
+        .to_string()
+    }
+
+    /// Takes a snapshot; read it with the typed-array getters below.
+    pub fn snapshot(&mut self) {
+        self.sim.snapshot_into(&mut self.snap);
+    }
+
+    #[wasm_bindgen(js_name = serverState)]
+    pub fn server_state(&self) -> Vec<u8> {
+        self.snap.server_state.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverBusy)]
+    pub fn server_busy(&self) -> Vec<u32> {
+        self.snap.server_busy.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverQueue)]
+    pub fn server_queue(&self) -> Vec<u32> {
+        self.snap.server_queue.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverConns)]
+    pub fn server_conns(&self) -> Vec<u32> {
+        self.snap.server_conns.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverServed)]
+    pub fn server_served(&self) -> Vec<f64> {
+        self.snap.server_served.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverMarkedDown)]
+    pub fn server_marked_down(&self) -> Vec<u32> {
+        self.snap.server_marked_down.clone()
+    }
+
+    #[wasm_bindgen(js_name = serverSlow)]
+    pub fn server_slow(&self) -> Vec<f64> {
+        self.snap.server_slow.clone()
+    }
+
+    #[wasm_bindgen(js_name = replicaUp)]
+    pub fn replica_up(&self) -> Vec<u8> {
+        self.snap.replica_up.clone()
+    }
+
+    #[wasm_bindgen(js_name = replicaBusy)]
+    pub fn replica_busy(&self) -> Vec<u32> {
+        self.snap.replica_busy.clone()
+    }
+
+    #[wasm_bindgen(js_name = groupInFlight)]
+    pub fn group_in_flight(&self) -> Vec<u32> {
+        self.snap.group_in_flight.clone()
+    }
+
+    #[wasm_bindgen(js_name = groupWaiting)]
+    pub fn group_waiting(&self) -> Vec<u32> {
+        self.snap.group_waiting.clone()
+    }
+
+    #[wasm_bindgen(js_name = groupConns)]
+    pub fn group_conns(&self) -> Vec<u32> {
+        self.snap.group_conns.clone()
+    }
+
+    /// Connections: 5 numbers per entry: group, replica (4294967295 = none), server
+    /// (4294967295 = ends at the replica), connections, streams.
+    pub fn edges(&self) -> Vec<u32> {
+        self.snap.edges.clone()
+    }
+
+    /// Requests in flight from each group to each server (groups × servers, row-major).
+    pub fn flows(&self) -> Vec<u32> {
+        self.snap.flows.clone()
+    }
+
+    /// Requests at or on their way to each replica, per group (groups × replicas).
+    #[wasm_bindgen(js_name = flowsToReplica)]
+    pub fn flows_to_replica(&self) -> Vec<u32> {
+        self.snap.flows_to_replica.clone()
+    }
+
+    /// Totals after warmup: sent, ok, timeout, rejected, no_server, connection_error,
+    /// rate_limited, session_lost, sessions started, sessions lost.
+    pub fn totals(&self) -> Vec<f64> {
+        self.snap.totals.clone()
+    }
+
+    /// Time-series points from index `from` on (JSON array of the report's series points).
+    #[wasm_bindgen(js_name = seriesFrom)]
+    pub fn series_from(&self, from: usize) -> String {
+        self.sim.series_points_json(from)
+    }
+
+    /// Applies a live action now — the same actions as `[[events]]`, as JSON with the same keys
+    /// (`{"action": "crash", "target": "api-2"}`, `{"action": "set_algorithm", "algorithm":
+    /// "peak_ewma"}`) — and records it on the timeline. Returns false once clients stopped.
+    pub fn apply(&mut self, action_json: &str) -> Result<bool, JsError> {
+        let action = parse_action(action_json, self.sim.scenario())?;
+        Ok(self.sim.schedule_action(action))
+    }
+
+    /// The balancer state of replica `replica` (0-based) for the inspector (JSON).
+    pub fn inspect(&self, replica: u32) -> String {
+        self.sim.inspect(replica).map_or("null".into(), |i| serde_json::to_string(&i).unwrap_or_default())
+    }
+
+    /// The report so far (the same JSON as the command line's, plus series).
+    pub fn report(&self) -> String {
+        self.sim.report().to_json()
+    }
+
+    /// The scenario with the live actions recorded as `[[events]]` and the seed used: `lbsim
+    /// run` replays it to the same trace hash.
+    #[wasm_bindgen(js_name = exportToml)]
+    pub fn export_toml(&self) -> String {
+        let mut s = self.sim.scenario().clone();
+        s.seed = self.sim.seed();
+        s.to_toml()
+    }
+
+    /// The trace hash so far.
+    #[wasm_bindgen(js_name = traceHash)]
+    pub fn trace_hash(&self) -> String {
+        self.sim.report().trace_hash
+    }
+}
+
+/// Reads a live action from JSON by wrapping it as a one-event scenario timeline, so actions
+/// are validated exactly like `[[events]]` in a file.
+fn parse_action(json: &str, scenario: &Scenario) -> Result<Action, JsError> {
+    let event: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| JsError::new(&format!("action: not JSON: {e}")))?;
+    let mut probe = scenario.clone();
+    probe.events.clear();
+    probe.limits.max_requests = u64::MAX >> 1;
+    let mut text = probe.to_toml();
+    let mut table = toml::Table::new();
+    let serde_json::Value::Object(map) = event else {
+        return Err(JsError::new("action: expected an object such as {\"action\": \"crash\", \"target\": \"api-2\"}"));
+    };
+    for (k, v) in map {
+        let value = match v {
+            serde_json::Value::String(s) => toml::Value::String(s),
+            serde_json::Value::Number(n) if n.is_i64() => toml::Value::Integer(n.as_i64().unwrap_or(0)),
+            serde_json::Value::Number(n) => toml::Value::Float(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::Bool(b) => toml::Value::Boolean(b),
+            other => return Err(JsError::new(&format!("action: unsupported value {other}"))),
+        };
+        table.insert(k, value);
+    }
+    table.entry("at").or_insert(toml::Value::String("0s".into()));
+    text.push_str("\n[[events]]\n");
+    text.push_str(&toml::to_string(&table).map_err(|e| JsError::new(&e.to_string()))?);
+    let parsed = Scenario::from_toml(&text).map_err(|e| JsError::new(&format!("action: {}", e.message)))?;
+    parsed.events.into_iter().last().map(|e| e.action).ok_or_else(|| JsError::new("action: nothing to apply"))
+}

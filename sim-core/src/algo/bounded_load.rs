@@ -89,6 +89,10 @@ impl Balancer for BoundedLoadHash {
         }
         Some(last)
     }
+
+    fn hash_share(&self, server: u32) -> Option<f64> {
+        super::ring_share(self.ring.points.iter().map(|&(p, s)| (u64::from(p), s)), server, 4_294_967_296.0)
+    }
 }
 
 #[cfg(test)]

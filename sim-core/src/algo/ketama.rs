@@ -112,6 +112,10 @@ impl Balancer for KetamaHash {
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
         self.pick_hash(view, key_crc(view.key()))
     }
+
+    fn hash_share(&self, server: u32) -> Option<f64> {
+        super::ring_share(self.ring.points.iter().map(|&(p, s)| (u64::from(p), s)), server, 4_294_967_296.0)
+    }
 }
 
 #[cfg(test)]

@@ -104,6 +104,13 @@ impl Balancer for Maglev {
         }
         Some(self.table[(request_hash(view.key()) % self.table_size) as usize])
     }
+
+    fn hash_share(&self, server: u32) -> Option<f64> {
+        if self.table.is_empty() {
+            return None;
+        }
+        Some(self.table.iter().filter(|&&s| s == server).count() as f64 / self.table.len() as f64)
+    }
 }
 
 #[cfg(test)]

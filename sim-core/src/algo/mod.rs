@@ -239,6 +239,36 @@ pub trait Balancer: Send {
     fn inspect(&self, _server: u32, _now_ns: u64) -> Option<f64> {
         None
     }
+
+    /// For hash policies: the share of the key space (ring arcs or table slots) a server owns,
+    /// as last built.
+    fn hash_share(&self, _server: u32) -> Option<f64> {
+        None
+    }
+}
+
+/// The share of a 2^bits key space each server owns on a sorted ring: a point owns the arc
+/// from the previous point (the first point owns the wrap-around arc).
+pub(crate) fn ring_share(
+    points: impl ExactSizeIterator<Item = (u64, u32)> + Clone,
+    server: u32,
+    space: f64,
+) -> Option<f64> {
+    let n = points.len();
+    if n == 0 {
+        return None;
+    }
+    let last = points.clone().last()?.0;
+    let mut prev = last;
+    let mut owned = 0.0;
+    for (i, (p, s)) in points.enumerate() {
+        let arc = if i == 0 { (space - last as f64) + p as f64 } else { (p - prev) as f64 };
+        if s == server {
+            owned += arc;
+        }
+        prev = p;
+    }
+    Some(owned / space)
 }
 
 /// The parameters built-in algorithms read from the scenario.

@@ -101,6 +101,10 @@ impl Balancer for RingHash {
         }
         self.ring.lookup(request_hash(view.key()))
     }
+
+    fn hash_share(&self, server: u32) -> Option<f64> {
+        super::ring_share(self.ring.entries.iter().copied(), server, 18_446_744_073_709_551_616.0)
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod client;
 mod health;
 mod report;
 mod server;
+pub mod snapshot;
 pub(crate) mod state;
 mod timeline;
 
@@ -142,6 +143,23 @@ impl Simulation {
     /// A server instance's name, `<group>-<i>`.
     pub fn server_name(&self, s: u32) -> &str {
         &self.names[s as usize]
+    }
+
+    /// The seed of this run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Number of server instances (including ones the timeline adds later).
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// A server's group name, pool name and whether it is a backup.
+    pub fn server_group(&self, s: u32) -> (&str, &str, bool) {
+        let server = &self.servers[s as usize];
+        let group = &self.sc.servers[server.group as usize];
+        (&group.name, &group.pool, group.backup)
     }
 
     /// The scenario being simulated.

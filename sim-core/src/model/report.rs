@@ -29,6 +29,12 @@ impl Simulation {
         qs.iter().map(|&q| self.stats.latency.quantile_ms(q)).collect()
     }
 
+    /// Time-series points from index `from` on, as a JSON array (for live charts).
+    pub fn series_points_json(&self, from: usize) -> String {
+        let points = self.stats.series.points.get(from..).unwrap_or(&[]);
+        serde_json::to_string(points).unwrap_or_else(|_| "[]".into())
+    }
+
     /// The width of a time-series bucket, in nanoseconds.
     pub fn series_interval_ns(&self) -> u64 {
         self.stats.series.interval_ns
