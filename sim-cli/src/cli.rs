@@ -97,6 +97,10 @@ pub struct RunArgs {
     /// Also write health-check and timeline events to the trace file.
     #[arg(long, requires = "trace")]
     pub trace_events: bool,
+    /// Use a custom balancing policy registered in this build of lbsim (see sim_cli::main_with)
+    /// instead of the scenario's algorithm.
+    #[arg(long, value_name = "NAME")]
+    pub balancer: Option<String>,
     /// Include time series (per-interval buckets) in the JSON report.
     #[arg(long)]
     pub series: bool,

@@ -63,8 +63,21 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(Scenario, u64)> {
     Ok((scenario, seed))
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()> {
     let (scenario, seed) = prepare(&args)?;
+    let factory = match &args.balancer {
+        Some(name) => Some(custom.iter().find(|c| &c.name == name).map(|c| c.factory).ok_or_else(|| {
+            let known: Vec<&str> = custom.iter().map(|c| c.name.as_str()).collect();
+            user(if known.is_empty() {
+                format!(
+                    "--balancer {name}: this lbsim has no custom balancers (build your own with sim_cli::main_with)"
+                )
+            } else {
+                format!("--balancer {name}: unknown; this lbsim knows: {}", known.join(", "))
+            })
+        })?),
+        None => None,
+    };
     let estimated = sim_core::config::estimated_requests(&scenario);
     let mut trace = match &args.trace {
         Some(path) => {
@@ -79,7 +92,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let plot_dir = args.plot.as_deref().map(crate::files::ensure_dir).transpose()?;
-    let mut sim = Simulation::new(&scenario, seed);
+    let mut sim = match factory {
+        Some(f) => Simulation::with_balancer(&scenario, seed, Box::new(f)),
+        None => Simulation::new(&scenario, seed),
+    };
     if trace.is_some() {
         sim.enable_trace();
         if args.trace_events {

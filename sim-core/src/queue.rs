@@ -76,16 +76,6 @@ impl<E> EventQueue<E> {
     pub fn peek_time(&self) -> Option<u64> {
         self.heap.peek().map(|e| (e.key >> 64) as u64)
     }
-
-    /// Number of scheduled events.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is scheduled.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 #[cfg(test)]

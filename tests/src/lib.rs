@@ -116,3 +116,44 @@ pub fn mmn_theory(n: u32, load: f64) -> f64 {
 pub fn stress_cases(default: u32) -> u32 {
     std::env::var("LBSIM_STRESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// A deliberately wrong balancer for the library tests: round robin over every pool member,
+/// ignoring what health checking says (the bug: it uses `members()`, not `eligible()`).
+#[derive(Default)]
+pub struct IgnoresHealth {
+    next: usize,
+}
+
+impl sim_core::algo::Balancer for IgnoresHealth {
+    fn name(&self) -> &str {
+        "ignores_health"
+    }
+
+    fn pick(&mut self, view: &sim_core::algo::PickView<'_>, _rng: &mut sim_core::rng::SimRng) -> Option<u32> {
+        let members = view.members();
+        if members.is_empty() {
+            return None;
+        }
+        self.next = (self.next + 1) % members.len();
+        Some(members[self.next])
+    }
+}
+
+/// Builds an example binary of this crate in the tests' profile and returns its path.
+pub fn example_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "lbsim-tests", "--example", name, "--profile", &profile, "--target-dir"])
+        .arg(&target_dir)
+        .current_dir(root())
+        .status()
+        .expect("run cargo to build an example");
+    assert!(status.success(), "building example {name} failed");
+    profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}

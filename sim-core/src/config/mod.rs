@@ -3,7 +3,7 @@
 
 pub(crate) mod check;
 pub use check::{estimated_requests, warnings};
-pub mod node;
+pub(crate) mod node;
 mod read;
 pub mod set;
 pub mod units;
@@ -96,7 +96,7 @@ pub fn load(text: &str, format: Format, overrides: &[String]) -> Result<Scenario
 }
 
 /// Parses text into a document tree (syntax only).
-pub fn parse(text: &str, format: Format) -> Result<node::Node, ConfigError> {
+pub(crate) fn parse(text: &str, format: Format) -> Result<node::Node, ConfigError> {
     const MAX_TEXT_BYTES: usize = 4 << 20;
     if text.len() > MAX_TEXT_BYTES {
         return Err(ConfigError::new(

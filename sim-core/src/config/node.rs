@@ -9,8 +9,13 @@ pub enum Origin {
     /// No position is known (built in code).
     #[default]
     Unknown,
-    /// 1-based line and column in the scenario text.
-    At { line: u32, column: u32 },
+    /// A position in the scenario text.
+    At {
+        /// 1-based line.
+        line: u32,
+        /// 1-based column (in characters).
+        column: u32,
+    },
     /// From a command-line override (`--set KEY=VALUE`); holds the whole argument.
     Set(String),
 }
@@ -61,11 +66,6 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node with no known origin.
-    pub fn new(value: Value) -> Node {
-        Node { value, origin: Origin::Unknown }
-    }
-
     /// The kind of value, as a user would name it in a message.
     pub fn kind(&self) -> &'static str {
         match self.value {

@@ -93,7 +93,7 @@ fn relabel(mut node: Node, origin: &Origin) -> Node {
 }
 
 /// Applies one `KEY=VALUE` override to a document tree.
-pub fn apply(root: &mut Node, arg: &str) -> Result<(), ConfigError> {
+pub(crate) fn apply(root: &mut Node, arg: &str) -> Result<(), ConfigError> {
     let origin = Origin::Set(arg.to_string());
     let Some((path, value)) = arg.split_once('=') else {
         return Err(ConfigError::new(origin, "", "expected KEY=VALUE, e.g. --set balancer.algorithm=maglev"));

@@ -1,8 +1,8 @@
 //! Measurements gathered while a run goes: outcome counts, latency histograms, per-group
 //! counters, time series, the trace hash; and the report built from them.
 
-pub mod hash;
-pub mod hist;
+pub(crate) mod hash;
+pub(crate) mod hist;
 pub mod report;
 pub mod trace;
 
@@ -71,7 +71,7 @@ pub struct Stats {
     pub picks_ineligible: u64,
 }
 
-pub mod series;
+pub(crate) mod series;
 
 impl Stats {
     /// Empty counters for the given numbers of client groups and servers.
