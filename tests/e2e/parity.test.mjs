@@ -1,0 +1,57 @@
+// Parity of the wasm core with the native command line: for every file in scenarios/,
+// run() from sim-web/pkg-node returns exactly the JSON report of `lbsim run FILE --format json`
+// (trace_hash included). Needs `scripts/web.sh build` and target/release/lbsim.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const LBSIM = join(ROOT, 'target/release/lbsim');
+const web = createRequire(import.meta.url)(join(ROOT, 'sim-web/pkg-node/sim_web.js'));
+const files = readdirSync(join(ROOT, 'scenarios')).filter((f) => f.endsWith('.toml')).sort();
+
+test('every bundled scenario: wasm run() in Node.js = native lbsim run', async (t) => {
+  assert.ok(files.length > 0, 'scenarios/ has no .toml files');
+  for (const file of files) {
+    await t.test(file, () => {
+      const path = join(ROOT, 'scenarios', file);
+      const native = execFileSync(LBSIM, ['run', path, '--format', 'json'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      const wasm = web.run(readFileSync(path, 'utf8'));
+      const a = JSON.parse(native);
+      const b = JSON.parse(wasm);
+      assert.equal(b.trace_hash, a.trace_hash, 'trace_hash');
+      assert.deepEqual(b, a, 'whole report');
+      assert.equal(wasm.trim(), native.trim(), 'byte-identical JSON');
+      console.log(`  ${file}: trace_hash ${b.trace_hash}, ${b.requests.sent} requests, identical`);
+    });
+  }
+});
+
+test('a seed argument matches lbsim run --seed', () => {
+  const path = join(ROOT, 'scenarios', files[0]);
+  const native = JSON.parse(execFileSync(LBSIM, ['run', path, '--seed', '99', '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const wasm = JSON.parse(web.run(readFileSync(path, 'utf8'), 99));
+  assert.equal(wasm.trace_hash, native.trace_hash);
+});
+
+test('bad scenario text: check() gives the command line message', () => {
+  const text = 'name = "x"\nduration = "10s"\n[[servers]]\nname = "api"\n' +
+    'service = { dist = "constant", value = "10ms" }\n[[clients]]\nname = "web"\nrate = -5\n';
+  const file = join(mkdtempSync(join(tmpdir(), 'lbsim-')), 'scenario');
+  writeFileSync(file, text);
+  const cli = spawnSync(LBSIM, ['check', file], { encoding: 'utf8' });
+  assert.equal(cli.status, 2);
+  const msg = web.check(text, 'toml');
+  assert.equal(`error: ${msg.replace(/^scenario/, file)}`, cli.stderr.trim());
+  assert.match(msg, /^scenario:8:8: clients\[0\]\.rate: must be at least 0, got -5$/);
+  assert.equal(web.errorLine(text, 'toml'), 8);
+  assert.throws(() => web.run(text), (e) => e.message === msg);
+});
