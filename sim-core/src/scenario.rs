@@ -576,6 +576,9 @@ pub struct Limits {
     pub max_clients: u32,
     /// Longest `duration`.
     pub max_duration_ns: u64,
+    /// Estimated memory of a run, in MiB (servers, clients, balancer state, series, and the
+    /// worst-case work in flight).
+    pub max_memory_mb: u64,
 }
 
 impl Default for Limits {
@@ -587,6 +590,7 @@ impl Default for Limits {
             max_servers: 100_000,
             max_clients: 100_000,
             max_duration_ns: 7 * 24 * 3600 * NS_PER_SEC,
+            max_memory_mb: 4096,
         }
     }
 }

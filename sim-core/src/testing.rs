@@ -24,6 +24,8 @@
 
 use proptest::prelude::*;
 
+use crate::config::Format;
+use crate::model::Simulation;
 use crate::scenario::*;
 
 const MS: u64 = 1_000_000;
@@ -280,4 +282,46 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
             })
         })
         .boxed()
+}
+
+/// The fuzz target's body: arbitrary bytes through the whole pipeline — parsed as TOML and as
+/// JSON, validated, and, when valid, run with tightened limits and written back as TOML (which
+/// must read back to the same scenario). Bad input may only produce errors; a panic here is a
+/// bug (`cargo fuzz run scenario` drives it; `tests/tests/robustness.rs` replays the corpus).
+pub fn exercise_bytes(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    for format in [Format::Toml, Format::Json] {
+        match crate::config::load(text, format, &[]) {
+            Ok(scenario) => exercise_scenario(scenario),
+            Err(e) => {
+                assert!(!e.message.is_empty(), "an error without a message");
+                let _ = e.with_file("fuzz");
+            }
+        }
+    }
+}
+
+/// Runs a valid scenario under small limits (so any input finishes in milliseconds) and checks
+/// the invariants a run must keep.
+pub fn exercise_scenario(mut s: Scenario) {
+    s.limits.max_requests = s.limits.max_requests.min(20_000);
+    s.limits.max_events = s.limits.max_events.min(2_000_000);
+    s.limits.max_in_flight = s.limits.max_in_flight.min(20_000);
+    s.limits.max_servers = s.limits.max_servers.min(2_000);
+    s.limits.max_clients = s.limits.max_clients.min(2_000);
+    if s.validate().is_err() {
+        return;
+    }
+    let text = s.to_toml();
+    let back =
+        Scenario::from_toml(&text).unwrap_or_else(|e| panic!("written scenario does not read back: {e}\n{text}"));
+    assert_eq!(back, s, "written scenario reads back differently:\n{text}");
+    let mut sim = Simulation::new(&s, s.seed);
+    sim.enable_series();
+    sim.run();
+    let r = sim.report();
+    if sim.aborted().is_none() {
+        assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed, "a request without one outcome");
+    }
+    let _ = r.to_json();
 }

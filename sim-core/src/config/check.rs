@@ -319,6 +319,48 @@ pub fn estimated_requests(s: &Scenario) -> f64 {
         .sum()
 }
 
+/// The most events a run can process: per request at most a dozen (arrival, hops, service,
+/// timeout, answer) per attempt, plus health checks and DNS re-resolutions.
+pub fn estimated_events(s: &Scenario) -> f64 {
+    let secs = s.duration_ns as f64 / NS_PER_SEC as f64;
+    let servers: u64 = max_instances(s).iter().sum();
+    let per_request = 12.0 * (1.0 + s.clients.iter().map(|c| f64::from(c.retries)).fold(0.0, f64::max));
+    let checks = s.balancer.health_check.map_or(0.0, |h| {
+        2.0 * f64::from(s.balancer.replicas) * servers as f64 * s.duration_ns as f64 / h.interval_ns as f64
+    });
+    let resolves: f64 = s
+        .clients
+        .iter()
+        .map(|c| {
+            let every = if c.balancing == Balancing::Client { c.resolve_interval_ns } else { s.balancer.dns_ttl_ns };
+            f64::from(c.count) * (secs * NS_PER_SEC as f64 / every as f64 + 1.0)
+        })
+        .sum();
+    estimated_requests(s) * per_request + checks + resolves
+}
+
+/// A generous estimate of a run's memory: per-server state and histograms, per-replica views
+/// of every server and address, clients, time series, and the worst-case work in flight.
+pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
+    let servers = max_instances(s).iter().sum::<u64>() as f64;
+    let clients = s.total_clients() as f64;
+    let replicas = f64::from(s.balancer.replicas);
+    let per_server = if servers <= 1024.0 { 16_384.0 } else { 2_048.0 } + 512.0;
+    let per_replica_server = 80.0;
+    let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();
+    let limits = 1.0 + s.balancer.routes.len() as f64;
+    let per_replica_client = 4.0 + 16.0 * limits;
+    let series_cells = (servers * (s.duration_ns as f64 / s.report.interval_ns.max(1) as f64).min(2_000.0))
+        .min(crate::metrics::series::MAX_CELLS as f64);
+    let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
+    servers * per_server
+        + replicas * servers * per_replica_server
+        + replicas * (addresses + clients) * per_replica_client
+        + clients * 512.0
+        + series_cells * 8.0
+        + in_flight * 320.0
+}
+
 fn check_limits(s: &Scenario) -> Result<()> {
     let l = &s.limits;
     let servers: u64 = max_instances(s).iter().sum();
@@ -346,6 +388,28 @@ fn check_limits(s: &Scenario) -> Result<()> {
                 "the scenario would send about {:.0} requests, more than the limit of {}; lower rate, count or duration, \
                  or raise the limit with [limits] max_requests (or --max-requests)",
                 requests, l.max_requests
+            ),
+        ));
+    }
+    let events = estimated_events(s);
+    if events > l.max_events as f64 {
+        return Err(err(
+            "clients",
+            format!(
+                "the run would process about {events:.0} events, more than the limit of {}; shorten it or raise \
+                 [limits] max_events",
+                l.max_events
+            ),
+        ));
+    }
+    let memory_mb = estimated_memory_bytes(s) / (1024.0 * 1024.0);
+    if memory_mb > l.max_memory_mb as f64 {
+        return Err(err(
+            "servers",
+            format!(
+                "the run would need about {memory_mb:.0} MiB, more than the limit of {} MiB (servers × replicas, clients, \
+                 work in flight); make it smaller or raise [limits] max_memory_mb",
+                l.max_memory_mb
             ),
         ));
     }

@@ -778,8 +778,15 @@ fn network(field: &Field<'_>, o: &mut Origins) -> Result<Network> {
 }
 
 fn limits(field: &Field<'_>, o: &mut Origins) -> Result<Limits> {
-    let mut t =
-        field.table(&["max_requests", "max_events", "max_in_flight", "max_servers", "max_clients", "max_duration"])?;
+    let mut t = field.table(&[
+        "max_requests",
+        "max_events",
+        "max_in_flight",
+        "max_servers",
+        "max_clients",
+        "max_duration",
+        "max_memory_mb",
+    ])?;
     let mut l = Limits::default();
     if let Some(f) = t.get("max_requests", o) {
         l.max_requests = f.uint(1, 1 << 40)?;
@@ -798,6 +805,9 @@ fn limits(field: &Field<'_>, o: &mut Origins) -> Result<Limits> {
     }
     if let Some(f) = t.get("max_duration", o) {
         l.max_duration_ns = f.duration(1, MAX_DURATION_NS)?;
+    }
+    if let Some(f) = t.get("max_memory_mb", o) {
+        l.max_memory_mb = f.uint(1, 1 << 24)?;
     }
     t.finish()?;
     Ok(l)

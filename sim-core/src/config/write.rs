@@ -138,6 +138,7 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
     put(&mut l, "max_servers", s.limits.max_servers, d.max_servers, |v| int(u64::from(v)));
     put(&mut l, "max_clients", s.limits.max_clients, d.max_clients, |v| int(u64::from(v)));
     put(&mut l, "max_duration", s.limits.max_duration_ns, d.max_duration_ns, dur);
+    put(&mut l, "max_memory_mb", s.limits.max_memory_mb, d.max_memory_mb, int);
     if !l.is_empty() {
         root.insert("limits".into(), Value::Table(l));
     }

@@ -6,6 +6,8 @@ mod balancer;
 mod build;
 mod client;
 mod health;
+#[cfg(all(test, debug_assertions))]
+mod invariants;
 mod report;
 mod server;
 pub mod snapshot;
@@ -321,7 +323,7 @@ impl Simulation {
         self.ended = true;
     }
 
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         if self.finished {
             return;
         }

@@ -103,7 +103,7 @@ impl Simulation {
         had_home
     }
 
-    fn start_job(&mut self, jh: Handle) {
+    pub(super) fn start_job(&mut self, jh: Handle) {
         let job = *self.jobs.get(jh).expect("live job");
         let s = job.server as usize;
         self.server_busy_change(job.server, 1);

@@ -1,0 +1,341 @@
+//! Robustness: any input gets a clear answer — hundreds of mutated scenario files through the
+//! binary end with exit 0 or 2 and a message, never a panic or a hang; the fuzz corpus and
+//! thousands of in-process mutations never panic; every limit refuses before work starts;
+//! interrupted or killed runs and sweeps leave no partial output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lbsim_tests::*;
+use sim_core::rng::SimRng;
+
+/// Replacement values for mutations: negative, zero, huge, NaN, infinities, wrong types.
+const VALUES: &[&str] = &[
+    "-1",
+    "0",
+    "-0.5",
+    "1e308",
+    "99999999999999999999",
+    "nan",
+    "inf",
+    "-inf",
+    "\"\"",
+    "\"x\"",
+    "true",
+    "[]",
+    "{}",
+    "[1, 2]",
+    "\"-5s\"",
+    "\"1e9h\"",
+    "\"0s\"",
+    "4294967296",
+    "-9223372036854775808",
+    "\"api-99\"",
+    "{ dist = \"x\" }",
+];
+
+fn bundled() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// One random mutation of a scenario text.
+fn mutate(text: &str, rng: &mut SimRng) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let pick = |rng: &mut SimRng, n: usize| rng.below(n.max(1) as u64) as usize;
+    match rng.below(7) {
+        0..=2 => {
+            // Replace a value.
+            let candidates: Vec<usize> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains(" = ") && !l.trim_start().starts_with('#'))
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&i) = candidates.get(pick(rng, candidates.len())) {
+                let key = lines[i].split(" = ").next().unwrap().to_string();
+                lines[i] = format!("{key} = {}", VALUES[pick(rng, VALUES.len())]);
+            }
+        }
+        3 => {
+            let i = pick(rng, lines.len());
+            if i < lines.len() {
+                lines.remove(i);
+            }
+        }
+        4 => {
+            let i = pick(rng, lines.len());
+            if let Some(l) = lines.get(i).cloned() {
+                lines.insert(i, l);
+            }
+        }
+        5 => {
+            let (a, b) = (pick(rng, lines.len()), pick(rng, lines.len()));
+            if a < lines.len() && b < lines.len() {
+                lines.swap(a, b);
+            }
+        }
+        _ => {
+            // Cut the file anywhere (on a character boundary).
+            let joined = lines.join("\n");
+            let mut cut = pick(rng, joined.len());
+            while !joined.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            return joined[..cut].to_string();
+        }
+    }
+    lines.join("\n")
+}
+
+/// Runs a command with a deadline; returns (exit code, stdout, stderr) or panics on a hang.
+fn run_with_deadline(cmd: &mut Command, deadline: Duration, what: &str) -> (i32, String, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(_status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("{what} hung for more than {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Hundreds of mutated scenario files (values replaced by negative, zero, huge, NaN, inf and
+/// wrong types; lines deleted, duplicated, swapped; files cut) all end with exit 0 or 2 and a
+/// message, never a panic, never a hang. Fixed seed.
+#[test]
+fn mutated_scenario_files_get_a_clear_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SimRng::from_seed(20_261_127);
+    let files = bundled();
+    let (mut ok, mut refused) = (0, 0);
+    for case in 0..stress_cases(320) {
+        let (name, text) = &files[rng.below(files.len() as u64) as usize];
+        let mut mutated = mutate(text, &mut rng);
+        if rng.below(3) == 0 {
+            mutated = mutate(&mutated, &mut rng);
+        }
+        let path = dir.path().join(format!("m{case}-{name}"));
+        std::fs::write(&path, &mutated).unwrap();
+        let mut cmd = Command::new(lbsim_path());
+        cmd.args(["run", path.to_str().unwrap(), "--format", "json", "--max-requests", "60000"]);
+        if case % 2 == 0 {
+            cmd.args(["--set", "duration=3s", "--set", "warmup=0s"]);
+        }
+        let (code, out, err) = run_with_deadline(&mut cmd, Duration::from_secs(60), &format!("case {case} ({name})"));
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "case {case} panicked:\n{mutated}\n{err}"
+        );
+        match code {
+            0 => {
+                let r: serde_json::Value =
+                    serde_json::from_str(&out).unwrap_or_else(|e| panic!("case {case}: {e}\n{out}"));
+                let q = &r["requests"];
+                assert_eq!(q["sent"], q["completed"].as_u64().unwrap() + q["failed"].as_u64().unwrap());
+                ok += 1;
+            }
+            2 => {
+                assert!(err.starts_with("error: ") && err.len() > 20, "case {case}: unclear message: {err}");
+                refused += 1;
+            }
+            other => panic!("case {case} exited {other}:\n{mutated}\n{err}"),
+        }
+    }
+    assert!(ok > 20 && refused > 20, "{ok} ran, {refused} refused: the mutations should do both");
+}
+
+fn corpus_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The fuzz corpus, every regression the fuzzer found, and thousands of fresh mutations go
+/// through parsing, validation and a bounded run without a panic.
+#[test]
+fn fuzz_corpus_regressions_and_mutations_do_not_panic() {
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for dir in [root().join("fuzz/corpus/scenario"), root().join("tests/fuzz-regressions")] {
+        for f in corpus_files(&dir) {
+            inputs.push(std::fs::read(&f).unwrap());
+        }
+    }
+    assert!(inputs.len() >= 20, "the corpus is missing");
+    let mut rng = SimRng::from_seed(7);
+    let files = bundled();
+    for _ in 0..stress_cases(3_000) {
+        let (_, text) = &files[rng.below(files.len() as u64) as usize];
+        let mut m = mutate(text, &mut rng);
+        for _ in 0..rng.below(3) {
+            m = mutate(&m, &mut rng);
+        }
+        inputs.push(m.into_bytes());
+    }
+    for (i, data) in inputs.iter().enumerate() {
+        let result = std::panic::catch_unwind(|| sim_core::testing::exercise_bytes(data));
+        assert!(result.is_ok(), "input {i} panicked:\n{}", String::from_utf8_lossy(data));
+    }
+}
+
+fn check_refused(text: &str, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let start = Instant::now();
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    for e in expect {
+        assert!(err.contains(e), "missing {e:?} in: {err}");
+    }
+    assert!(start.elapsed() < Duration::from_secs(5), "refused only after working");
+}
+
+const BASE: &str = "name = \"limits\"\nduration = \"10s\"\n[[servers]]\nname = \"api\"\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 10\n";
+
+/// Every limit refuses before any work, says which limit and how to raise it.
+#[test]
+fn each_limit_refuses_before_work() {
+    check_refused(&BASE.replace("rate = 10", "rate = 1000000000"), &["max_requests"]);
+    check_refused(&BASE.replace("name = \"api\"", "name = \"api\"\ncount = 200000"), &["max_servers"]);
+    check_refused(
+        &BASE.replace("name = \"web\"", "name = \"web\"\ncount = 200000").replace("rate = 10", "rate = 0.0001"),
+        &["max_clients"],
+    );
+    check_refused(&BASE.replace("\"10s\"", "\"200h\"").replace("rate = 10", "rate = 0.001"), &["max_duration"]);
+    check_refused(&format!("{BASE}[limits]\nmax_events = 1000\n"), &["max_events"]);
+    check_refused(
+        &format!("{}[limits]\nmax_memory_mb = 8\n", BASE.replace("name = \"api\"", "name = \"api\"\ncount = 1000")),
+        &["max_memory_mb", "MiB"],
+    );
+    // Overload with unbounded queues: refused for the work it would pile up.
+    check_refused(&BASE.replace("rate = 10", "rate = 5000").replace("\"10s\"", "\"1000s\""), &["max_in_flight"]);
+    // Sizes: queue limits, text size, nesting.
+    check_refused(
+        &BASE.replace("name = \"api\"", "name = \"api\"\nqueue = 1000000000"),
+        &["servers[0].queue", "at most"],
+    );
+    check_refused(&format!("{BASE}#{}\n", "x".repeat(5 << 20)), &["bytes", "limit"]);
+    check_refused(&format!("{BASE}deep = {}1{}\n", "[".repeat(40), "]".repeat(40)), &["nest"]);
+    // The trace size.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, BASE).unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let (code, _, err) =
+        lbsim_text(&["run", path.to_str().unwrap(), "--trace", trace.to_str().unwrap(), "--max-trace", "10"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--max-trace"), "{err}");
+    assert!(!trace.exists());
+    // Raising a limit lets the run through.
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap(), "--set", "limits.max_events=100000000"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+fn long_scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("long.toml");
+    std::fs::write(
+        &path,
+        BASE.replace("\"10s\"", "\"3000s\"")
+            .replace("rate = 10", "rate = 2000")
+            .replace("name = \"api\"", "name = \"api\"\nworkers = 8"),
+    )
+    .unwrap();
+    path
+}
+
+fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect()
+}
+
+/// Ctrl-C stops a run promptly (exit 130) and leaves no trace file; SIGKILL leaves no trace
+/// file at its path either (only a hidden temporary file, never a partial trace).
+#[test]
+fn interrupted_or_killed_runs_leave_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = long_scenario(dir.path());
+    let trace = dir.path().join("trace.jsonl");
+    for signal in ["-INT", "-KILL"] {
+        let mut child = Command::new(lbsim_path())
+            .args(["run", scenario.to_str().unwrap(), "--trace", trace.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal");
+        let sent = Instant::now();
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(3), "took {:?} to stop", sent.elapsed());
+        if signal == "-INT" {
+            assert_eq!(status.code(), Some(130));
+            assert!(leftovers(dir.path(), &["long.toml"]).is_empty(), "{:?}", leftovers(dir.path(), &["long.toml"]));
+        }
+        assert!(!trace.exists(), "a partial trace was left after {signal}");
+    }
+}
+
+/// Ctrl-C stops a sweep promptly: its CSV holds only complete rows, and a rerun finishes it
+/// to exactly the uninterrupted result.
+#[test]
+fn interrupted_sweep_keeps_only_complete_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "sweep",
+            "scenarios/basic-mm1.toml",
+            "--param",
+            "clients[0].rate=60,70,80,90",
+            "--seeds",
+            "3",
+            "--set",
+            "duration=200s",
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let full = dir.path().join("full.csv");
+    assert_eq!(Command::new(lbsim_path()).args(args(&full)).current_dir(root()).status().unwrap().code(), Some(0));
+    let part = dir.path().join("part.csv");
+    let mut child =
+        Command::new(lbsim_path()).args(args(&part)).current_dir(root()).stderr(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(&part).map(|t| t.lines().count()).unwrap_or(0) < 3
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let text = std::fs::read_to_string(&part).unwrap();
+    assert!(text.ends_with('\n') && text.lines().count() < 13);
+    assert!(std::fs::read_to_string(&full).unwrap().starts_with(&text));
+    assert_eq!(Command::new(lbsim_path()).args(args(&part)).current_dir(root()).status().unwrap().code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), std::fs::read_to_string(&full).unwrap());
+}
