@@ -1,0 +1,580 @@
+// The page's entry point: loads the wasm core, opens a scenario (bundled, edited, or from a
+// permalink), runs the animation loop (play / pause / step / speed), and keeps every view —
+// topology, counters, charts, inspector, timeline — in step with the simulation.
+
+import init, { algorithms } from './pkg/sim_web.js';
+import { $, el, fmtCount, fmtMs, fmtNum, fmtPct, download, OUTCOMES, OUTCOME_COLORS, serverColor } from './util.js';
+import { Session, ScenarioError } from './session.js';
+import { TopologyView } from './topology.js';
+import { TimeChart, ChartGroup, windowStats } from './charts.js';
+import { Inspector } from './inspector.js';
+import { Editor } from './editor.js';
+import { LiveActions } from './actions.js';
+import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
+
+const DEFAULT_SCENARIO = 'grpc-l4-imbalance';
+const STEP_MS = 100;
+
+const app = {
+  session: null,
+  bundled: [], // [{file, name, title}]
+  texts: new Map(), // bundled name → text
+  algorithms: [],
+  playing: false,
+  speed: 1,
+  anim: 0, // animation clock (s of wall time while playing)
+  lastTs: 0,
+  frameTimes: [], // [{dt, work}] per animation frame (ms), for the frame-time measurement
+  fired: [],
+  lastSlow: 0, // wall time of the last 4 Hz refresh
+  lastReport: 0,
+  lastInspect: 0,
+  actualSpeed: 1,
+  chunk: 20000, // events per stepEvents call at "as fast as possible"
+  brush: null,
+  frame: null,
+  broken: false,
+};
+window.lbsim = app; // for tests and the curious (console)
+
+// ---- errors ------------------------------------------------------------------------------
+
+let lastConsoleError = '';
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  lastConsoleError = args.map(String).join(' ');
+  consoleError(...args);
+};
+
+function banner(text) {
+  $('banner-text').textContent = text;
+  $('banner').hidden = !text;
+}
+
+/** The core trapped (a Rust panic): say so in the page and stop the loop's calls into it. */
+function coreFailed(e) {
+  app.playing = false;
+  app.broken = true;
+  const panic = lastConsoleError.includes('panicked') ? `\n${lastConsoleError.split('\n')[0]}` : '';
+  banner(`The simulation core stopped: ${e?.message ?? e}${panic}\nPick a scenario or reload the page to start again.`);
+  updateButtons();
+}
+
+window.addEventListener('error', (e) => banner(`Error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => banner(`Error: ${e.reason?.message ?? e.reason}`));
+
+// ---- views ---------------------------------------------------------------------------------
+
+const topology = new TopologyView($('topology'), { onPickServer: (name) => actions.selectServer(name) });
+const inspector = new Inspector($('inspector-body'), $('inspector-head'), { onReplica: () => refreshInspector() });
+const actions = new LiveActions($('actions-body'), { onAction: applyAction });
+const editor = new Editor({
+  textarea: $('editor'), gutter: $('gutter'), band: $('error-band'), errorBox: $('editor-error'), status: $('editor-status'),
+  onChange: (err) => { $('run-edited').disabled = !!err; },
+});
+const charts = {
+  latency: new TimeChart($('chart-latency'), { title: 'Latency per second — p50 and p99 (ms)', unit: 'ms', hoverFmt: (v) => fmtMs(v), markerLabels: true }),
+  served: new TimeChart($('chart-served'), { title: 'Requests served per second, per server', unit: 'requests/s', hoverFmt: (v) => `${fmtNum(v)}/s` }),
+  balance: new TimeChart($('chart-balance'), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
+  outcomes: new TimeChart($('chart-outcomes'), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
+};
+const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
+
+// ---- opening scenarios ------------------------------------------------------------------------
+
+async function bundledText(name) {
+  if (app.texts.has(name)) return app.texts.get(name);
+  const entry = app.bundled.find((b) => b.name === name);
+  if (!entry) throw new Error(`there is no bundled scenario "${name}"`);
+  const res = await fetch(`pkg/scenarios/${entry.file}`);
+  if (!res.ok) throw new Error(`could not load scenarios/${entry.file} (HTTP ${res.status})`);
+  const text = await res.text();
+  app.texts.set(name, text);
+  return text;
+}
+
+/**
+ * Starts a session. Returns true, or false when the text is refused (the error is shown in
+ * the editor; the running session, if any, goes on).
+ */
+function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }) {
+  let s;
+  try {
+    s = new Session({ text, name, seed, actions: actionsList });
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      if (editor.text !== text) editor.setText(text);
+      editor.show(e);
+      return false;
+    }
+    throw e;
+  }
+  if (app.session) app.session.free();
+  app.session = s;
+  app.broken = false;
+  app.playing = false;
+  app.fired = [];
+  app.brush = null;
+  chartGroup.setBrush(null, true);
+  if (editor.text !== text) editor.setText(text);
+  $('seed').value = String(s.seed);
+  syncScenarioSelect();
+  viewsForTopology();
+  if (untilMs > 0) s.sim.stepUntil(untilMs);
+  refreshAll();
+  updateButtons();
+  $('summary').replaceChildren();
+  return true;
+}
+
+async function openBundled(name, seed = null) {
+  const text = await bundledText(name);
+  start({ text, name, seed });
+}
+
+function syncScenarioSelect() {
+  const sel = $('scenario');
+  const name = app.session?.name;
+  let edited = sel.querySelector('option[value=""]');
+  if (!name) {
+    if (!edited) sel.prepend((edited = el('option', { value: '' }, '(edited scenario)')));
+    sel.value = '';
+  } else {
+    edited?.remove();
+    sel.value = name;
+  }
+}
+
+/** Rebuilds the views that depend on the servers, groups and replicas. */
+function viewsForTopology() {
+  const s = app.session;
+  topology.setTopology(s.topo);
+  inspector.setTopology(s.topo);
+  actions.setTopology(s.topo, app.algorithms);
+  $('duration').textContent = `/ ${fmtNum(s.durationMs / 1000)} s`;
+  $('topo-caption').textContent = `${s.topo.name}${s.topo.description ? ' — ' + s.topo.description : ''}`;
+  $('topo-caption').title = s.topo.description;
+  buildCounters();
+}
+
+// ---- live actions --------------------------------------------------------------------------
+
+function applyAction(action) {
+  const s = app.session;
+  if (!s || app.broken) return 'nothing is running';
+  let why;
+  try {
+    const generation = s.generation;
+    why = s.apply(action);
+    if (why) return why;
+    // Take effect now (the core schedules actions 1 ns ahead), so a paused view shows them.
+    s.sim.stepUntil((Number(s.nowNs()) + 1.5) / 1e6);
+    if (s.generation !== generation) viewsForTopology();
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) { coreFailed(e); return 'the core stopped'; }
+    return String(e.message ?? e);
+  }
+  s.topo = JSON.parse(s.sim.topology()); // rates may have changed
+  actions.message(`${new Date().toLocaleTimeString()} — ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s`);
+  app.lastReport = 0;
+  app.lastInspect = 0;
+  refreshAll();
+  return null;
+}
+
+function describeShort(a) {
+  return Object.entries(a).map(([k, v]) => (k === 'action' ? v : `${k}=${v}`)).join(' ');
+}
+
+/** Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far. */
+function liveSettings() {
+  const t = app.session.topo;
+  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky };
+  for (const f of app.fired) {
+    let m;
+    if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
+    else if ((m = /^layer → (\S+)$/.exec(f.text))) cur.layer = m[1];
+    else if ((m = /^sticky → (\S+)$/.exec(f.text))) cur.sticky = m[1];
+  }
+  return cur;
+}
+
+// ---- the loop ----------------------------------------------------------------------------------
+
+function advance(dtMs) {
+  const s = app.session;
+  const t0 = performance.now();
+  const before = s.nowMs;
+  if (app.speed === 'max') {
+    while (performance.now() - t0 < 11) {
+      const c0 = performance.now();
+      if (!s.sim.stepEvents(app.chunk)) break;
+      const took = performance.now() - c0;
+      app.chunk = Math.max(500, Math.min(500000, Math.round(app.chunk * (took > 4 ? 0.7 : 1.3))));
+    }
+  } else {
+    s.sim.stepUntil(Math.min(s.nowMs + dtMs * app.speed, s.durationMs * 10));
+  }
+  const simAdvanced = s.nowMs - before;
+  app.actualSpeed = 0.9 * app.actualSpeed + 0.1 * (simAdvanced / Math.max(1, dtMs));
+  if (s.finished) finish();
+}
+
+function frame(ts) {
+  const dt = app.lastTs ? ts - app.lastTs : 16.7;
+  app.lastTs = ts;
+  const w0 = performance.now();
+  if (app.session && !app.broken) {
+    try {
+      if (app.playing) {
+        advance(Math.min(dt, 100));
+        app.anim += Math.min(dt, 100) / 1000;
+      }
+      refresh(ts);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError) coreFailed(e);
+      else throw e;
+    }
+  }
+  app.frameTimes.push({ dt, work: performance.now() - w0, playing: app.playing });
+  if (app.frameTimes.length > 4000) app.frameTimes.splice(0, 2000);
+  if (app.session && document.body.dataset.ready !== 'true') document.body.dataset.ready = 'true';
+  requestAnimationFrame(frame);
+}
+
+function finish() {
+  app.playing = false;
+  const r = app.session.report();
+  $('summary').replaceChildren(
+    el('div', {}, el('b', {}, 'Run finished'), ` at ${fmtNum(r.end_s ?? app.session.nowMs / 1000)} s — `,
+      `${fmtCount(r.requests.sent)} requests, ok ${fmtPct(r.requests.completed / Math.max(1, r.requests.sent))}, `,
+      `p50 ${fmtMs(r.latency_ms.p50)}, p99 ${fmtMs(r.latency_ms.p99)}, Jain ${fmtNum(r.balance.jain_index, 4)}`),
+    el('div', {}, 'trace_hash ', el('code', { id: 'trace-hash' }, r.trace_hash), ' — the exported scenario replays to this hash'));
+  app.lastReport = 0;
+  updateButtons();
+}
+
+// ---- refreshing views --------------------------------------------------------------------------
+
+function snapshot() {
+  const sim = app.session.sim;
+  sim.snapshot();
+  return {
+    state: sim.serverState(), busy: sim.serverBusy(), queue: sim.serverQueue(), conns: sim.serverConns(),
+    served: sim.serverServed(), markedDown: sim.serverMarkedDown(), slow: sim.serverSlow(),
+    replicaUp: sim.replicaUp(), replicaBusy: sim.replicaBusy(),
+    groupInFlight: sim.groupInFlight(), groupWaiting: sim.groupWaiting(), groupConns: sim.groupConns(),
+    edges: sim.edges(), flows: sim.flows(), flowsToReplica: sim.flowsToReplica(), totals: sim.totals(),
+  };
+}
+
+/** Every frame: snapshot and topology; a few times a second: counters, charts, inspector. */
+function refresh(ts, force = false) {
+  const s = app.session;
+  app.frame = snapshot();
+  topology.update(app.frame);
+  topology.draw(app.anim);
+  $('clock').textContent = `t = ${(s.nowMs / 1000).toFixed(2)} s`;
+  $('progress').style.width = `${Math.min(100, (100 * s.nowMs) / s.durationMs)}%`;
+  if (force || ts - app.lastSlow > 200 || !app.playing) {
+    app.lastSlow = ts;
+    updateCounters();
+    updateRunState();
+    updateTopologyText();
+    if (s.pullSeries() || force) updateCharts();
+  }
+  if (force || ts - app.lastReport > 1000) {
+    app.lastReport = ts;
+    app.fired = s.firedEvents();
+    const live = liveSettings();
+    topology.setLabels(live);
+    actions.setCurrent(live);
+    renderTimeline($('timeline-list'), { fired: app.fired, actions: s.actions, nowNs: s.nowNs() });
+    for (const c of Object.values(charts)) c.setMarkers(markers(app.fired));
+  }
+  if (force || ts - app.lastInspect > 250) {
+    app.lastInspect = ts;
+    refreshInspector();
+  }
+  chartGroup.draw();
+}
+
+function refreshAll() {
+  refresh(performance.now(), true);
+}
+
+function refreshInspector() {
+  const s = app.session;
+  if (!s) return;
+  const all = [];
+  for (let r = 0; r < s.topo.replicas; r++) all.push(JSON.parse(s.sim.inspect(r)));
+  const info = all[inspector.replica];
+  const proxied = s.topo.clients.some((c) => c.balancing !== 'client');
+  inspector.update(info, { balancing: proxied ? 'proxy' : 'client' });
+  // Active counts per replica and server (by server index) for the topology's upstream lines.
+  const index = new Map(s.topo.servers.map((x, i) => [x.name, i]));
+  topology.setActive(all.map((inf) => {
+    const row = new Array(s.topo.servers.length).fill(0);
+    for (const x of inf?.servers ?? []) row[index.get(x.name)] = x.active;
+    return row;
+  }));
+}
+
+// ---- counters ----------------------------------------------------------------------------------
+
+const COUNTERS = [
+  ['sent', 'requests sent', '#4fa3ff'],
+  ...OUTCOMES.map((o) => [o, o.replace('_', ' '), OUTCOME_COLORS[o]]),
+  ['inflight', 'in flight now', '#8b98a9'],
+  ['sessions', 'sessions started / lost', '#79c0ff'],
+  ['events', 'events processed', '#8b98a9'],
+];
+
+function buildCounters() {
+  $('counters').replaceChildren(...COUNTERS.map(([key, label, color]) =>
+    el('div', { class: 'counter', id: `count-${key}`, style: `border-left-color:${color}` },
+      el('div', { class: 'v' }, '0'), el('div', { class: 'k' }, label))));
+  $('counters').title = 'Totals after the warmup; "in flight" and "events" count everything';
+}
+
+function setCounter(key, text) {
+  const v = document.querySelector(`#count-${key} .v`);
+  if (v && v.textContent !== text) v.textContent = text;
+}
+
+function updateCounters() {
+  const t = app.frame.totals, s = app.session;
+  setCounter('sent', fmtCount(t[0]));
+  OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
+  setCounter('inflight', fmtCount(app.frame.groupInFlight.reduce((a, b) => a + b, 0)));
+  setCounter('sessions', `${fmtCount(t[8])} / ${fmtCount(t[9])}`);
+  setCounter('events', fmtCount(s.sim.events()));
+}
+
+/** The canvas's text alternative (screen readers, tests): each server's state and load. */
+function updateTopologyText() {
+  const list = $('topo-text');
+  const items = topology.summary();
+  if (list.children.length !== items.length) {
+    list.replaceChildren(...items.map(() => el('li')));
+  }
+  items.forEach((it, i) => {
+    const li = list.children[i];
+    if (li.textContent !== it.text) li.textContent = it.text;
+    li.dataset.server = it.name;
+    li.dataset.state = it.state;
+  });
+}
+
+function updateRunState() {
+  const s = app.session;
+  let text;
+  if (app.broken) text = 'stopped (error)';
+  else if (s.finished) text = 'finished';
+  else if (app.playing) {
+    const draining = s.nowMs >= s.durationMs ? ' · clients stopped, draining' : '';
+    text = app.speed === 'max' ? `running as fast as possible (${fmtNum(app.actualSpeed)}× real time)${draining}` : `playing${Math.abs(app.actualSpeed - app.speed) > 0.1 * app.speed ? ` · ${fmtNum(app.actualSpeed)}× reached` : ''}${draining}`;
+  } else text = 'paused';
+  $('run-state').textContent = text;
+}
+
+// ---- charts ------------------------------------------------------------------------------------
+
+function bucketWidth(points) {
+  return points.length > 1 ? points[1].t_s - points[0].t_s : 1;
+}
+
+function updateCharts() {
+  const s = app.session, pts = s.points, dt = bucketWidth(pts);
+  const xs = pts.map((p) => p.t_s + dt / 2);
+  const xMax = Math.max(s.durationMs / 1000, xs.length ? xs[xs.length - 1] + dt / 2 : 0);
+  const okOr = (p, v) => (p.outcomes[0] > 0 ? v : NaN);
+  charts.latency.setData(xs, [
+    { name: 'p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
+    { name: 'p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
+  ]);
+  const n = pts.length ? pts[0].served.length : s.topo.servers.length;
+  charts.served.setData(xs, Array.from({ length: n }, (_, i) => ({
+    name: s.topo.servers[i]?.name ?? `server ${i + 1}`, color: serverColor(i), width: n > 12 ? 1 : 1.6,
+    values: pts.map((p) => p.served[i] / dt),
+  })));
+  charts.balance.setData(xs, [{ name: 'Jain index', color: '#7ee787', width: 2,
+    values: pts.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN)) }]);
+  const shown = OUTCOMES.map((o, k) => [o, k]).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
+  charts.outcomes.setData(xs, shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })));
+  for (const c of Object.values(charts)) {
+    c.setXMax(xMax);
+    c.setWarmup(s.warmupMs / 1000);
+  }
+  if (app.brush) renderWindowStats();
+}
+
+function renderWindowStats() {
+  const box = $('window-stats');
+  const s = app.session;
+  if (!app.brush || !s) {
+    box.replaceChildren(el('span', { class: 'muted' }, 'Drag across any chart to select a time window and see its statistics here.'));
+    return;
+  }
+  const [a, b] = app.brush;
+  const live = Array.from(app.frame?.state ?? [], (st) => st === 1 || st === 2);
+  const w = windowStats(s.points, a, b, bucketWidth(s.points), live);
+  if (!w) {
+    box.replaceChildren(el('span', { class: 'muted' }, `No completed one-second buckets between ${fmtNum(a)} s and ${fmtNum(b)} s yet.`));
+    return;
+  }
+  const kv = (k, v, title) => el('span', { class: 'kv', title }, `${k} `, el('b', {}, v));
+  const failed = OUTCOMES.map((o, k) => [o, w.outcomes[k]]).filter(([o, c]) => o !== 'ok' && c > 0);
+  const total = w.served.reduce((x, y) => x + y, 0) || 1;
+  box.replaceChildren(
+    el('div', { id: 'window-summary' },
+      kv('Window', `${fmtNum(w.from)}–${fmtNum(w.to)} s`),
+      kv('ok', `${fmtNum(w.okPerS)}/s`, 'requests that ended ok, per second'),
+      kv('failed', fmtPct(w.failedShare), failed.map(([o, c]) => `${o}: ${c}`).join(', ') || 'none'),
+      kv('p50 ≈', fmtMs(w.p50), 'median of the per-second p50s'),
+      kv('p99 ≤', fmtMs(w.p99max), 'the worst per-second p99 in the window'),
+      kv('Jain', fmtNum(w.jain, 4), "Jain's index of the servers' totals in the window"),
+      kv('max/mean', fmtNum(w.maxOverMean), 'busiest server ÷ mean'),
+      failed.length ? el('span', { class: 'muted' }, failed.map(([o, c]) => `${o} ${fmtCount(c)}`).join(' · ')) : null),
+    el('div', { class: 'shares' }, w.served.map((c, i) => el('span', {}, `${s.topo.servers[i]?.name ?? i}: ${fmtCount(c)} (${((100 * c) / total).toFixed(1)}%)`))));
+}
+
+// ---- controls -----------------------------------------------------------------------------------
+
+function updateButtons() {
+  const s = app.session;
+  const done = !s || s.finished || app.broken;
+  $('play').textContent = app.playing ? '❚❚ Pause' : done && s?.finished ? '✓ Finished' : '▶ Play';
+  $('play').disabled = done;
+  $('step').disabled = done || app.playing;
+}
+
+function wireControls() {
+  $('scenario').addEventListener('change', async (e) => {
+    if (!e.target.value) return;
+    await openBundled(e.target.value);
+  });
+  $('restart').addEventListener('click', () => {
+    const s = app.session;
+    if (!s) return;
+    const seed = $('seed').value.trim();
+    if (seed !== '' && !/^[0-9]{1,15}$/.test(seed)) {
+      banner('The seed must be a whole number (0 to 999999999999999).');
+      return;
+    }
+    banner('');
+    start({ text: s.text, name: s.name, seed: seed === '' ? null : Number(seed) });
+  });
+  $('seed').addEventListener('keydown', (e) => e.key === 'Enter' && $('restart').click());
+  $('play').addEventListener('click', () => {
+    if (!app.session || app.session.finished) return;
+    app.playing = !app.playing;
+    app.actualSpeed = app.speed === 'max' ? 1 : app.speed;
+    updateButtons();
+  });
+  $('step').addEventListener('click', () => {
+    const s = app.session;
+    if (!s || s.finished) return;
+    try {
+      s.sim.stepUntil(s.nowMs + STEP_MS);
+      if (s.finished) finish();
+      refreshAll();
+    } catch (e) {
+      coreFailed(e);
+    }
+  });
+  $('speed').addEventListener('change', (e) => {
+    app.speed = e.target.value === 'max' ? 'max' : Number(e.target.value);
+    app.actualSpeed = app.speed === 'max' ? 1 : app.speed;
+  });
+  $('run-edited').addEventListener('click', () => {
+    const ok = start({ text: editor.text, name: null, seed: null });
+    if (ok) banner('');
+  });
+  $('export').addEventListener('click', () => {
+    const s = app.session;
+    if (!s) return;
+    download(`${s.topo.name}-session.toml`, s.exportToml(), 'application/toml');
+  });
+  $('permalink').addEventListener('click', async () => {
+    const s = app.session;
+    if (!s) return;
+    const edited = !s.name || app.texts.get(s.name) !== s.text;
+    const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs });
+    history.replaceState(null, '', hash);
+    const out = $('permalink-out');
+    out.hidden = false;
+    out.value = location.href;
+    out.select();
+    navigator.clipboard?.writeText(location.href).then(() => actions.message('Permalink copied to the clipboard.'), () => {});
+  });
+  $('banner-close').addEventListener('click', () => banner(''));
+  window.addEventListener('hashchange', () => hasPermalink(location.hash) && openPermalink(location.hash));
+  window.addEventListener('resize', () => { for (const c of Object.values(charts)) c.dirty = true; });
+}
+
+async function openPermalink(hash) {
+  let link;
+  try {
+    link = await decodePermalink(hash);
+  } catch (e) {
+    banner(`This permalink cannot be opened: ${e.message}\nShowing a bundled scenario instead.`);
+    if (!app.session) await openBundled(defaultName());
+    return;
+  }
+  let text = link.text;
+  if (link.name) {
+    try {
+      text = await bundledText(link.name);
+    } catch (e) {
+      banner(`This permalink cannot be opened: ${e.message}.`);
+      if (!app.session) await openBundled(defaultName());
+      return;
+    }
+  }
+  let ok = false;
+  try {
+    ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t });
+  } catch (e) {
+    banner(`This permalink cannot be opened: ${e.message}`);
+  }
+  if (!ok) {
+    const shown = editor.text;
+    if (!app.session) await openBundled(defaultName());
+    if (editor.text !== shown) editor.setText(shown); // keep the link's text (and its error) in the editor
+    banner("This permalink's scenario is invalid (the editor shows it and the error); a bundled scenario runs meanwhile.");
+    return;
+  }
+  banner('');
+}
+
+function defaultName() {
+  return app.bundled.some((b) => b.name === DEFAULT_SCENARIO) ? DEFAULT_SCENARIO : app.bundled[0]?.name;
+}
+
+// ---- start-up -------------------------------------------------------------------------------------
+
+async function main() {
+  wireControls();
+  renderWindowStats();
+  try {
+    await init();
+  } catch (e) {
+    banner(`The simulation core (www/pkg/) could not be loaded: ${e.message}\nBuild it with scripts/web.sh build.`);
+    return;
+  }
+  app.algorithms = JSON.parse(algorithms());
+  try {
+    const res = await fetch('pkg/scenarios/index.json');
+    app.bundled = res.ok ? await res.json() : [];
+  } catch {
+    app.bundled = [];
+  }
+  $('scenario').replaceChildren(...app.bundled.map((b) => el('option', { value: b.name, title: b.title }, b.name)));
+  if (hasPermalink(location.hash)) await openPermalink(location.hash);
+  else if (app.bundled.length) await openBundled(defaultName());
+  else banner('No bundled scenarios (www/pkg/scenarios/index.json is missing): write one in the editor.');
+  requestAnimationFrame(frame);
+}
+
+main();

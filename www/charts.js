@@ -1,0 +1,342 @@
+// Live time-series charts (plain canvas): latency p50/p99, requests/s per server, balance
+// (Jain's index) and outcomes per second, with warmup shading and timeline markers. Dragging
+// across any chart selects a time window on all of them (brushing); `windowStats` summarises
+// the buckets in that window.
+
+import { fitCanvas, fmtNum } from './util.js';
+
+const M = { left: 50, right: 12, top: 42, bottom: 30 };
+const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
+
+export class TimeChart {
+  /**
+   * opts: title, unit (y axis), stacked (areas stacked), yMax (fixed top, else auto),
+   * markerLabels (write event names), hoverFmt(value) for the readout.
+   */
+  constructor(canvas, opts) {
+    this.canvas = canvas;
+    this.o = { stacked: false, yMax: null, hoverFmt: (v) => fmtNum(v), ...opts };
+    this.xs = [];
+    this.series = [];
+    this.xMax = 60;
+    this.markers = [];
+    this.warmup = 0;
+    this.brush = null;
+    this.hover = null;
+    this.dirty = true;
+  }
+
+  setData(xs, series) { this.xs = xs; this.series = series; this.dirty = true; }
+  setXMax(x) { if (x !== this.xMax) { this.xMax = x; this.dirty = true; } }
+  setMarkers(m) { this.markers = m; this.dirty = true; }
+  setWarmup(s) { this.warmup = s; this.dirty = true; }
+  setBrush(b) { this.brush = b; this.dirty = true; }
+  setHover(t) { if (t !== this.hover) { this.hover = t; this.dirty = true; } }
+
+  /** Plot rectangle in CSS pixels. */
+  plot() {
+    const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    return { x: M.left, y: M.top, w: Math.max(10, w - M.left - M.right), h: Math.max(10, h - M.top - M.bottom) };
+  }
+
+  xToT(px) {
+    const p = this.plot();
+    return Math.max(0, Math.min(this.xMax, ((px - p.x) / p.w) * this.xMax));
+  }
+
+  draw() {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const { ctx, w, h } = fitCanvas(this.canvas);
+    const p = this.plot();
+    const o = this.o;
+    ctx.clearRect(0, 0, w, h);
+    const X = (t) => p.x + (t / this.xMax) * p.w;
+
+    // Values (stacked if asked) and the y range.
+    const n = this.xs.length;
+    let stacks = this.series.map((s) => s.values);
+    if (o.stacked) {
+      const acc = new Float64Array(n);
+      stacks = this.series.map((s) => {
+        const out = new Float64Array(n);
+        for (let i = 0; i < n; i++) out[i] = acc[i] += s.values[i] || 0;
+        return out;
+      });
+    }
+    let top = o.yMax;
+    if (top === null) {
+      top = 0;
+      for (const v of stacks) for (let i = 0; i < n; i++) if (Number.isFinite(v[i])) top = Math.max(top, v[i]);
+      top = niceCeil(top || 1);
+    }
+    const Y = (v) => p.y + p.h - (Math.min(v, top) / top) * p.h;
+
+    // Title and legend.
+    ctx.textBaseline = 'middle';
+    ctx.font = '600 12px system-ui, sans-serif';
+    ctx.fillStyle = TEXT;
+    ctx.textAlign = 'left';
+    ctx.fillText(o.title, 10, 13);
+    ctx.font = '11px system-ui, sans-serif';
+    let lx = M.left;
+    if (this.series.length <= 8) {
+      for (const s of this.series) {
+        ctx.fillStyle = s.color;
+        ctx.fillRect(lx, 24, 9, 9);
+        ctx.fillStyle = AXIS;
+        ctx.fillText(s.name, lx + 13, 29);
+        lx += 13 + ctx.measureText(s.name).width + 12;
+      }
+    } else {
+      ctx.fillStyle = AXIS;
+      ctx.fillText(`${this.series.length} lines, one per server (hover for the busiest and idlest)`, lx, 29);
+    }
+
+    // Warmup band, grid, axes.
+    if (this.warmup > 0) {
+      ctx.fillStyle = 'rgba(139,152,169,0.08)';
+      ctx.fillRect(p.x, p.y, X(Math.min(this.warmup, this.xMax)) - p.x, p.h);
+      ctx.fillStyle = '#5d6876';
+      ctx.textAlign = 'left';
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.fillText('warmup', p.x + 4, p.y + 9);
+    }
+    ctx.font = '10.5px system-ui, sans-serif';
+    ctx.strokeStyle = GRID;
+    ctx.lineWidth = 1;
+    ctx.fillStyle = AXIS;
+    ctx.textAlign = 'right';
+    for (const v of ticks(top, 4)) {
+      const y = Math.round(Y(v)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(p.x, y);
+      ctx.lineTo(p.x + p.w, y);
+      ctx.stroke();
+      ctx.fillText(fmtNum(v), p.x - 6, y);
+    }
+    ctx.textAlign = 'center';
+    for (const t of ticks(this.xMax, Math.max(2, Math.floor(p.w / 70)))) {
+      ctx.fillText(fmtNum(t), X(t), p.y + p.h + 10);
+    }
+    ctx.fillText('simulated time (s)', p.x + p.w / 2, p.y + p.h + 23);
+    ctx.save();
+    ctx.translate(12, p.y + p.h / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(o.unit, 0, 0);
+    ctx.restore();
+
+    // Timeline markers.
+    ctx.setLineDash([3, 3]);
+    ctx.strokeStyle = 'rgba(255,255,255,0.35)';
+    for (const m of this.markers) {
+      if (m.t > this.xMax) continue;
+      const x = Math.round(X(m.t)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, p.y);
+      ctx.lineTo(x, p.y + p.h);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    if (this.o.markerLabels) {
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.textAlign = 'left';
+      ctx.fillStyle = '#c9d1d9';
+      let lastRight = -1, row = 0;
+      for (const m of this.markers) {
+        if (m.t > this.xMax) continue;
+        const x = X(m.t) + 3;
+        row = x < lastRight ? row + 1 : 0;
+        if (row > 2) continue;
+        ctx.fillText(m.label, x, p.y + 9 + row * 12);
+        lastRight = Math.max(lastRight, x + ctx.measureText(m.label).width + 6);
+      }
+    }
+
+    // Data.
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(p.x, p.y - 1, p.w, p.h + 2);
+    ctx.clip();
+    const xsPx = this.xs.map(X);
+    if (o.stacked) {
+      for (let k = stacks.length - 1; k >= 0; k--) {
+        const v = stacks[k];
+        if (!n) break;
+        ctx.beginPath();
+        ctx.moveTo(xsPx[0], Y(0));
+        for (let i = 0; i < n; i++) ctx.lineTo(xsPx[i], Y(v[i]));
+        ctx.lineTo(xsPx[n - 1], Y(0));
+        ctx.closePath();
+        ctx.fillStyle = this.series[k].color;
+        ctx.globalAlpha = 0.85;
+        ctx.fill();
+      }
+      ctx.globalAlpha = 1;
+    } else {
+      ctx.lineJoin = 'round';
+      for (let k = 0; k < this.series.length; k++) {
+        const s = this.series[k], v = s.values;
+        ctx.strokeStyle = s.color;
+        ctx.lineWidth = s.width ?? 1.5;
+        ctx.beginPath();
+        let pen = false;
+        for (let i = 0; i < n; i++) {
+          if (!Number.isFinite(v[i])) { pen = false; continue; }
+          if (pen) ctx.lineTo(xsPx[i], Y(v[i]));
+          else ctx.moveTo(xsPx[i], Y(v[i]));
+          pen = true;
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.restore();
+
+    // Brush.
+    if (this.brush) {
+      const [a, b] = this.brush;
+      ctx.fillStyle = 'rgba(79,163,255,0.16)';
+      ctx.fillRect(X(a), p.y, X(b) - X(a), p.h);
+      ctx.strokeStyle = 'rgba(79,163,255,0.8)';
+      ctx.strokeRect(Math.round(X(a)) + 0.5, p.y + 0.5, Math.round(X(b) - X(a)), p.h - 1);
+    }
+
+    // Hover readout.
+    if (this.hover !== null && n) {
+      let i = 0, best = Infinity;
+      for (let j = 0; j < n; j++) {
+        const d = Math.abs(this.xs[j] - this.hover);
+        if (d < best) { best = d; i = j; }
+      }
+      const x = Math.round(xsPx[i]) + 0.5;
+      ctx.strokeStyle = 'rgba(255,255,255,0.5)';
+      ctx.beginPath();
+      ctx.moveTo(x, p.y);
+      ctx.lineTo(x, p.y + p.h);
+      ctx.stroke();
+      const rows = this.#readout(i);
+      ctx.font = '11px ui-monospace, Menlo, Consolas, monospace';
+      const bw = Math.max(...rows.map((r) => ctx.measureText(r[0]).width)) + 22;
+      const bx = x + 8 + bw > p.x + p.w ? x - 8 - bw : x + 8;
+      ctx.fillStyle = 'rgba(13,17,23,0.92)';
+      ctx.fillRect(bx, p.y + 4, bw, rows.length * 15 + 6);
+      ctx.textAlign = 'left';
+      rows.forEach(([text, color], r) => {
+        ctx.fillStyle = color;
+        ctx.fillRect(bx + 6, p.y + 11 + r * 15, 7, 7);
+        ctx.fillStyle = TEXT;
+        ctx.fillText(text, bx + 17, p.y + 15 + r * 15);
+      });
+    }
+  }
+
+  #readout(i) {
+    const t = this.xs[i];
+    const head = [`t ≈ ${fmtNum(t)} s`, 'transparent'];
+    const vals = this.series.map((s) => [s.name, s.values[i], s.color]);
+    if (vals.length <= 8) return [head, ...vals.map(([name, v, c]) => [`${name}: ${this.o.hoverFmt(v)}`, c])];
+    vals.sort((a, b) => b[1] - a[1]);
+    const pick = [...vals.slice(0, 3), vals[vals.length - 1]];
+    return [head, ...pick.map(([name, v, c], k) => [`${k === 3 ? 'min ' : ''}${name}: ${this.o.hoverFmt(v)}`, c])];
+  }
+}
+
+/** Links charts: one brush and one hover position across all of them. */
+export class ChartGroup {
+  constructor(charts, { onBrush }) {
+    this.charts = charts;
+    this.onBrush = onBrush;
+    this.brush = null;
+    for (const c of charts) this.#wire(c);
+  }
+
+  #wire(chart) {
+    const cv = chart.canvas;
+    let start = null;
+    cv.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      start = chart.xToT(e.offsetX);
+      cv.setPointerCapture(e.pointerId);
+    });
+    cv.addEventListener('pointermove', (e) => {
+      const t = chart.xToT(e.offsetX);
+      for (const c of this.charts) c.setHover(t);
+      if (start !== null && Math.abs(t - start) > chart.xMax / 400) this.setBrush([Math.min(start, t), Math.max(start, t)], false);
+    });
+    cv.addEventListener('pointerup', (e) => {
+      if (start === null) return;
+      const t = chart.xToT(e.offsetX);
+      if (Math.abs(t - start) > chart.xMax / 400) this.setBrush([Math.min(start, t), Math.max(start, t)], true);
+      start = null;
+    });
+    cv.addEventListener('pointerleave', () => { for (const c of this.charts) c.setHover(null); });
+    cv.addEventListener('dblclick', () => this.setBrush(null, true));
+  }
+
+  setBrush(b, final) {
+    this.brush = b;
+    for (const c of this.charts) c.setBrush(b);
+    this.onBrush(b, final);
+  }
+
+  draw() { for (const c of this.charts) c.draw(); }
+}
+
+/**
+ * Statistics of the series buckets whose centre lies in [t0, t1] seconds. `points`: the core's
+ * series points; `dt`: bucket width (s); `live[s]`: whether server s counts for balance.
+ */
+export function windowStats(points, t0, t1, dt, live) {
+  const inside = points.filter((p) => p.t_s + dt / 2 >= t0 && p.t_s + dt / 2 <= t1);
+  if (!inside.length) return null;
+  const outcomes = new Array(7).fill(0);
+  const ns = inside[0].served.length;
+  const served = new Array(ns).fill(0);
+  const p50s = [];
+  let p99max = 0;
+  for (const p of inside) {
+    p.outcomes.forEach((c, k) => (outcomes[k] += c));
+    p.served.forEach((c, s) => (served[s] += c));
+    if (p.outcomes[0] > 0) {
+      p50s.push(p.p50_ms);
+      p99max = Math.max(p99max, p.p99_ms);
+    }
+  }
+  const span = inside.length * dt;
+  const ended = outcomes.reduce((a, b) => a + b, 0);
+  const counted = served.filter((_, s) => live[s] || served[s] > 0);
+  const sum = counted.reduce((a, b) => a + b, 0);
+  const sq = counted.reduce((a, b) => a + b * b, 0);
+  const mean = counted.length ? sum / counted.length : 0;
+  p50s.sort((a, b) => a - b);
+  return {
+    from: inside[0].t_s,
+    to: inside[inside.length - 1].t_s + dt,
+    buckets: inside.length,
+    outcomes,
+    ended,
+    okPerS: outcomes[0] / span,
+    failedShare: ended ? 1 - outcomes[0] / ended : 0,
+    p50: p50s.length ? p50s[Math.floor(p50s.length / 2)] : NaN,
+    p99max: p50s.length ? p99max : NaN,
+    served,
+    jain: sq > 0 ? (sum * sum) / (counted.length * sq) : NaN,
+    maxOverMean: mean > 0 ? Math.max(...counted) / mean : NaN,
+  };
+}
+
+function niceCeil(v) {
+  const e = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * e >= v) return m * e;
+  return 10 * e;
+}
+
+/** Round tick values from 0 to max. */
+function ticks(max, count) {
+  const raw = max / count;
+  const e = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * e).find((s) => s >= raw) ?? raw;
+  const out = [];
+  for (let v = 0; v <= max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}

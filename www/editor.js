@@ -1,0 +1,92 @@
+// The scenario editor: a textarea with line numbers that validates as you type (the core's
+// `check`, so the message is exactly the command line's `scenario:LINE:COL: key: what`) and
+// marks the offending line inline.
+
+import { validate } from './session.js';
+
+const LINE_PX = 18, PAD_PX = 8;
+
+export class Editor {
+  constructor({ textarea, gutter, band, errorBox, status, onChange }) {
+    Object.assign(this, { textarea, gutter, band, errorBox, status, onChange });
+    this.error = null;
+    this.lines = 0;
+    let timer = 0;
+    textarea.addEventListener('input', () => {
+      this.#numbers();
+      clearTimeout(timer);
+      timer = setTimeout(() => this.validate(), 150);
+    });
+    textarea.addEventListener('scroll', () => this.#sync());
+    textarea.addEventListener('keydown', (e) => {
+      if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.metaKey) {
+        e.preventDefault();
+        document.execCommand('insertText', false, '  ');
+      }
+    });
+    errorBox.addEventListener('click', () => this.error?.line && this.goToLine(this.error.line));
+  }
+
+  get text() { return this.textarea.value; }
+
+  setText(text) {
+    this.textarea.value = text;
+    this.textarea.scrollTop = 0;
+    this.#numbers();
+    return this.validate();
+  }
+
+  /** Checks the text; shows the error inline. Returns the error or null. */
+  validate() {
+    const err = validate(this.text);
+    this.show(err);
+    this.onChange?.(err);
+    return err;
+  }
+
+  /** Shows an error ({message, line}) or clears it. */
+  show(err) {
+    this.error = err;
+    this.errorBox.hidden = !err;
+    this.band.hidden = !err || !err.line;
+    this.status.textContent = err ? '✗ invalid' : '✓ valid';
+    this.status.className = `small ${err ? 'invalid' : 'valid'}`;
+    if (err) {
+      this.errorBox.textContent = err.message + (err.line ? `   (line ${err.line} — click to go there)` : '');
+    }
+    this.#numbers(true);
+    this.#sync();
+  }
+
+  goToLine(line) {
+    const lines = this.text.split('\n');
+    const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+    this.textarea.focus();
+    this.textarea.setSelectionRange(start, start + (lines[line - 1]?.length ?? 0));
+    this.textarea.scrollTop = Math.max(0, (line - 5) * LINE_PX);
+  }
+
+  #numbers(force = false) {
+    const n = this.text.split('\n').length;
+    if (n === this.lines && !force) return;
+    this.lines = n;
+    const bad = this.error?.line ?? 0;
+    const frag = document.createDocumentFragment();
+    for (let i = 1; i <= n; i++) {
+      if (i === bad) {
+        const s = document.createElement('span');
+        s.className = 'err';
+        s.textContent = String(i);
+        frag.append(s, '\n');
+      } else {
+        frag.append(`${i}\n`);
+      }
+    }
+    this.gutter.replaceChildren(frag);
+  }
+
+  #sync() {
+    this.gutter.scrollTop = this.textarea.scrollTop;
+    if (this.error?.line) this.band.style.top = `${PAD_PX + (this.error.line - 1) * LINE_PX - this.textarea.scrollTop}px`;
+  }
+}

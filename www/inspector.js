@@ -1,0 +1,179 @@
+// The balancer inspector: one replica's own state at the current instant — per server whether
+// it may be picked, active requests/connections, health counters, nginx failures, the
+// algorithm's number (smooth-WRR current weight, peak-EWMA estimate) and hash ring / Maglev
+// shares — with a sentence on why the next pick goes where it goes.
+
+import { el, fmtNum } from './util.js';
+
+const HASHES = new Set(['ip_hash', 'consistent_hash', 'ring_hash', 'maglev', 'bounded_load_hash']);
+
+export class Inspector {
+  constructor(body, head, { onReplica } = {}) {
+    this.body = body;
+    this.head = head;
+    this.onReplica = onReplica;
+    this.replica = 0;
+    this.key = '';
+    this.backup = new Set();
+  }
+
+  setTopology(topo) {
+    this.topo = topo;
+    this.backup = new Set(topo.servers.filter((s) => s.backup).map((s) => s.name));
+    this.key = '';
+    if (this.replica >= topo.replicas) this.replica = 0;
+  }
+
+  /** `info`: the core's inspect() result for the selected replica. */
+  update(info, { balancing = 'proxy' } = {}) {
+    if (!info) return;
+    const servers = info.servers;
+    const cols = {
+      weight: servers.some((s) => s.weight !== 1),
+      health: servers.some((s) => s.health !== null),
+      fails: servers.some((s) => s.fails > 0) || this.hadFails,
+      state: servers.some((s) => s.algorithm_state !== null),
+      cost: info.algorithm === 'peak_ewma',
+      share: servers.some((s) => s.hash_share !== null),
+    };
+    this.hadFails = cols.fails;
+    const key = `${info.algorithm}|${servers.map((s) => s.name).join(',')}|${JSON.stringify(cols)}|${this.topo.replicas}`;
+    if (key !== this.key) this.#build(info, cols, key);
+
+    const next = nextPick(info, this.backup);
+    const maxShare = Math.max(1e-9, ...servers.map((s) => s.hash_share ?? 0));
+    this.why.replaceChildren(...explain(info, next, balancing));
+    servers.forEach((s, i) => {
+      const c = this.cells[i];
+      set(c.eligible, s.eligible ? '✓' : '✗', s.eligible ? 'ok' : 'bad');
+      set(c.active, String(s.active));
+      if (c.weight) set(c.weight, String(s.weight));
+      if (c.health) set(c.health, s.health === null ? '–' : `${s.health} ${s.checks_up ? '▲' : '▼'}`, s.checks_up ? 'ok' : 'bad');
+      if (c.fails) set(c.fails, String(s.fails), s.fails ? 'bad' : '');
+      if (c.state) set(c.state, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state, 4));
+      if (c.cost) set(c.cost, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state * (s.active + 1), 4));
+      if (c.share) {
+        set(c.shareText, s.hash_share === null ? '–' : (s.hash_share * 100).toFixed(1) + '%');
+        c.shareBar.style.width = `${(100 * (s.hash_share ?? 0)) / maxShare}%`;
+      }
+      c.row.className = `${s.name === next?.name ? 'next' : ''} ${s.eligible ? '' : 'no'}`;
+    });
+    this.head.textContent = `${info.replica}${info.up ? '' : ' (DOWN)'} · ${info.algorithm}`;
+  }
+
+  #build(info, cols, key) {
+    this.key = key;
+    const th = (text, title) => el('th', { title }, text);
+    const meaning = info.state_meaning || 'algorithm state';
+    const stateName = info.algorithm === 'peak_ewma' ? 'EWMA ms' : info.algorithm === 'round_robin' || info.algorithm === 'least_connections' ? 'current wt' : 'state';
+    const head = el('tr', {},
+      th('server'),
+      th('pick?', 'whether this replica may pick the server now (health checks, nginx max_fails, draining)'),
+      th('active', "this replica's requests (L7) or connections (L4) in flight to the server"),
+      cols.weight && th('weight'),
+      cols.health && th('health', 'HAProxy rise/fall counter of the active checks; ▲ up, ▼ down'),
+      cols.fails && th('fails', 'nginx passive failures counted (max_fails within fail_timeout)'),
+      cols.state && th(stateName, meaning),
+      cols.cost && th('cost', 'peak EWMA × (active + 1): the lower of two random picks wins'),
+      cols.share && th('key share', 'share of the hash ring / Maglev table owned by the server'),
+    );
+    this.cells = [];
+    const rows = info.servers.map((s) => {
+      const c = { row: el('tr'), eligible: el('td'), active: el('td') };
+      if (cols.weight) c.weight = el('td');
+      if (cols.health) c.health = el('td');
+      if (cols.fails) c.fails = el('td');
+      if (cols.state) c.state = el('td');
+      if (cols.cost) c.cost = el('td');
+      if (cols.share) {
+        c.shareText = el('span');
+        c.shareBar = el('i');
+        c.share = el('td', {}, c.shareText, el('span', { class: 'share' }, c.shareBar));
+      }
+      c.row.append(el('td', {}, s.name + (this.backup.has(s.name) ? ' (backup)' : '')), c.eligible, c.active,
+        c.weight ?? '', c.health ?? '', c.fails ?? '', c.state ?? '', c.cost ?? '', c.share ?? '');
+      this.cells.push(c);
+      return c.row;
+    });
+    this.why = el('p', { class: 'why' });
+    const picker = this.topo.replicas > 1
+      ? el('label', { class: 'muted small' }, 'replica ', this.#replicaSelect())
+      : null;
+    this.body.replaceChildren(...[picker, this.why, el('table', { class: 'insp' }, el('thead', {}, head), el('tbody', {}, rows))].filter(Boolean));
+  }
+
+  #replicaSelect() {
+    const sel = el('select', { 'aria-label': 'replica' });
+    for (let i = 0; i < this.topo.replicas; i++) sel.append(el('option', { value: i }, `balancer-${i + 1}`));
+    sel.value = String(this.replica);
+    sel.addEventListener('change', () => {
+      this.replica = Number(sel.value);
+      this.key = '';
+      this.onReplica?.(this.replica);
+    });
+    return sel;
+  }
+}
+
+function set(td, text, cls = '') {
+  if (td.textContent !== text) td.textContent = text;
+  if (td.className !== cls) td.className = cls;
+}
+
+/** The server the next deterministic pick goes to, where the algorithm has one (else the front-runner). */
+export function nextPick(info, backup = new Set()) {
+  let cand = info.servers.filter((s) => s.eligible && !backup.has(s.name));
+  if (!cand.length) cand = info.servers.filter((s) => s.eligible);
+  if (!cand.length) return null;
+  const wrr = (list) => list.reduce((best, s) => (best === null || (s.algorithm_state ?? 0) + s.weight > (best.algorithm_state ?? 0) + best.weight ? s : best), null);
+  switch (info.algorithm) {
+    case 'round_robin':
+      return wrr(cand);
+    case 'least_connections': {
+      const min = Math.min(...cand.map((s) => s.active / s.weight));
+      return wrr(cand.filter((s) => s.active / s.weight === min));
+    }
+    case 'peak_ewma':
+      return cand.reduce((b, s) => ((s.algorithm_state ?? 0) * (s.active + 1) < (b.algorithm_state ?? 0) * (b.active + 1) ? s : b));
+    case 'power_of_two':
+      return cand.reduce((b, s) => (s.active < b.active ? s : b));
+    default:
+      return null;
+  }
+}
+
+function explain(info, next, balancing) {
+  const b = (t) => el('b', {}, t);
+  const eligible = info.servers.filter((s) => s.eligible).length;
+  const out = [];
+  if (!info.up) return [b('This replica is down: '), 'its clients fail until DNS hands them another replica.'];
+  if (balancing === 'client') out.push('The clients balance on their own (client-side); this proxy is not on their path. ');
+  if (!eligible) return [...out, b('No server is eligible: '), 'requests fail with no_server.'];
+  switch (info.algorithm) {
+    case 'round_robin':
+      out.push('Smooth weighted round robin: each pick adds every eligible server\'s weight to its current weight, takes the highest and subtracts the total. ', 'Next pick: ', b(next?.name ?? '–'), ` (highest current weight + weight).`);
+      break;
+    case 'least_connections':
+      out.push('Least connections: the lowest active ÷ weight wins; ties go by smooth weighted round robin. ', 'Next pick: ', b(next?.name ?? '–'), ` (${next?.active ?? 0} active).`);
+      break;
+    case 'power_of_two':
+      out.push('Power of two choices: two servers are sampled at random and the one with fewer active requests wins — so the pick is random; the least loaded now is ', b(next?.name ?? '–'), '.');
+      break;
+    case 'peak_ewma':
+      out.push('Peak EWMA: two distinct servers are sampled; the lower cost = EWMA latency × (active + 1) wins. Cheapest now: ', b(next?.name ?? '–'), '.');
+      break;
+    case 'random':
+      out.push('Random: a weighted random pick among eligible servers; there is no state to show.');
+      break;
+    default:
+      if (HASHES.has(info.algorithm)) {
+        out.push(`${info.algorithm}: the request's key is hashed onto the ${info.algorithm === 'maglev' ? 'Maglev lookup table' : 'ring'}; a server gets the keys of its share. `);
+        if (info.algorithm === 'bounded_load_hash') out.push('A server at its load bound ⌈c·(m+1)⌉ passes the request to the next one on the ring. ');
+        if (info.algorithm === 'ip_hash') out.push('(nginx ip_hash hashes the first three octets of the client address.) ');
+      } else {
+        out.push(`${info.algorithm}.`);
+      }
+  }
+  out.push(` ${eligible} of ${info.servers.length} servers eligible.`);
+  return out;
+}

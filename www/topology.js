@@ -1,0 +1,384 @@
+// The topology view: client groups → balancer replicas → servers on one canvas. Connections are
+// lines (width = open streams), requests in flight are dots moving along their path (capped in
+// number, drawn in one batched path per client group), each server row has in-service and
+// queue bars and a health colour. Drawn every animation frame from the core's snapshot.
+
+import { GROUP_COLORS, fitCanvas, fmtCount } from './util.js';
+
+const NONE = 4294967295;
+const MAX_DOTS = 700; // dots drawn at most per frame; beyond that each dot stands for several requests
+const STATE = { NOT_ADDED: 0, UP: 1, DOWN: 2, DRAINING: 3, REMOVED: 4 };
+const COLORS = {
+  up: '#3fb950', down: '#f85149', marked: '#e3b341', draining: '#d18616', slow: '#a371f7', off: '#48505c',
+  busy: '#4fa3ff', queue: '#f0883e', text: '#dbe3ec', muted: '#8b98a9', box: '#1c2430', boxLine: '#34404f',
+  upstream: 'rgba(160, 180, 205, 0.45)',
+};
+
+export class TopologyView {
+  /** `onPickServer(name)` is called when a server row is clicked. */
+  constructor(canvas, { onPickServer } = {}) {
+    this.canvas = canvas;
+    this.topo = null;
+    this.frame = null;
+    this.active = null; // replica × server active counts from the inspector (for L7 upstream lines)
+    this.labels = { algorithm: '', layer: '' };
+    this.barScale = 4;
+    this.layoutKey = '';
+    canvas.addEventListener('click', (e) => {
+      const name = this.serverAt(e.offsetX, e.offsetY);
+      if (name && onPickServer) onPickServer(name);
+    });
+    canvas.addEventListener('mousemove', (e) => {
+      canvas.style.cursor = this.serverAt(e.offsetX, e.offsetY) ? 'pointer' : 'default';
+    });
+  }
+
+  setTopology(topo) {
+    this.topo = topo;
+    this.layoutKey = '';
+    this.barScale = 4;
+    this.active = null;
+  }
+
+  /** The latest snapshot (typed arrays from the core). */
+  update(frame) {
+    this.frame = frame;
+    let peak = 0;
+    for (let i = 0; i < frame.busy.length; i++) peak = Math.max(peak, frame.busy[i] + frame.queue[i]);
+    // The bar scale grows with the busiest server and shrinks back slowly.
+    this.barScale = Math.max(4, peak, this.barScale * 0.995);
+  }
+
+  setActive(matrix) { this.active = matrix; }
+  setLabels(labels) { this.labels = { ...this.labels, ...labels }; }
+
+  /** What the canvas shows, as text (its accessible fallback content): one entry per server. */
+  summary() {
+    const f = this.frame, t = this.topo;
+    if (!f || !t) return [];
+    return t.servers.map((srv, s) => {
+      const { note, word } = status(f, s, t.replicas);
+      return { name: srv.name, state: word, text: `${srv.name}: ${note || 'up'} — ${f.busy[s]} in service, ${f.queue[s]} queued, ${f.conns[s]} connections, ${f.served[s]} served` };
+    });
+  }
+
+  serverAt(x, y) {
+    const L = this.L;
+    if (!L || x < L.sx - 6) return null;
+    const i = Math.floor((y - L.top) / L.rowH);
+    return i >= 0 && i < L.n ? this.topo.servers[i].name : null;
+  }
+
+  #layout(w, h) {
+    const t = this.topo;
+    const key = `${w}x${h}:${t.servers.length}:${t.clients.length}:${t.replicas}`;
+    if (key === this.layoutKey) return;
+    this.layoutKey = key;
+    const pad = 12, top = 34;
+    const n = t.servers.length, g = t.clients.length, r = t.replicas;
+    const cw = Math.min(190, Math.max(130, w * 0.17));
+    const rw = Math.min(165, Math.max(118, w * 0.15));
+    const rx = Math.round(w * 0.37 - rw / 2);
+    const sx = Math.round(w * 0.56);
+    const avail = h - top - pad;
+    const rowH = Math.max(3, Math.min(34, avail / Math.max(1, n)));
+    const sY0 = top + Math.max(0, (avail - rowH * n) / 2);
+    const gH = Math.min(92, (avail - 10 * (g - 1)) / Math.max(1, g));
+    const gY0 = top + (avail - (gH * g + 10 * (g - 1))) / 2;
+    const rH = Math.min(74, (avail - 12 * (r - 1)) / Math.max(1, r));
+    const rY0 = top + (avail - (rH * r + 12 * (r - 1))) / 2;
+    const groups = t.clients.map((c, i) => {
+      const y = gY0 + i * (gH + 10);
+      return { x: pad, y, w: cw, h: gH, ax: pad + cw, ay: y + gH / 2, direct: c.balancing === 'client' };
+    });
+    const replicas = Array.from({ length: r }, (_, i) => {
+      const y = rY0 + i * (rH + 12);
+      return { x: rx, y, w: rw, h: rH, lx: rx, rx: rx + rw, ay: y + rH / 2 };
+    });
+    const nameW = rowH >= 9 ? 64 : 8;
+    const numW = rowH >= 9 ? 118 : 0;
+    const barX = sx + 12 + nameW;
+    const barW = Math.max(30, w - pad - numW - barX);
+    const servers = t.servers.map((s, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
+    this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, groups, replicas, servers, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
+  }
+
+  draw(animClock) {
+    if (!this.topo || !this.frame) return;
+    const { ctx, w, h } = fitCanvas(this.canvas);
+    this.#layout(w, h);
+    const L = this.L, f = this.frame, t = this.topo;
+    ctx.clearRect(0, 0, w, h);
+    ctx.textBaseline = 'middle';
+
+    // Column headings.
+    ctx.font = '600 10.5px system-ui, sans-serif';
+    ctx.fillStyle = COLORS.muted;
+    ctx.textAlign = 'left';
+    ctx.fillText('CLIENT GROUPS', L.pad, 12);
+    ctx.fillText('BALANCER', L.replicas[0]?.x ?? 0, 12);
+    ctx.fillText('SERVERS', L.sx, 12);
+    if (L.numW) {
+      ctx.textAlign = 'right';
+      ctx.fillText('in service + queued · served', L.w - L.pad, 12);
+    }
+    ctx.textAlign = 'left';
+    ctx.font = '10px system-ui, sans-serif';
+    const layer = (this.labels.layer || t.layer).toUpperCase();
+    ctx.fillText(`${layer} · ${this.labels.algorithm || t.algorithm}${this.labels.sticky && this.labels.sticky !== 'none' ? ' · sticky ' + this.labels.sticky : ''}`, L.replicas[0]?.x ?? 0, 24);
+
+    this.#drawConnections(ctx);
+    this.#drawUpstream(ctx);
+    this.#drawGroups(ctx);
+    this.#drawReplicas(ctx);
+    this.#drawServers(ctx);
+    this.#drawDots(ctx, animClock);
+  }
+
+  #drawConnections(ctx) {
+    const L = this.L, e = this.frame.edges;
+    ctx.lineCap = 'round';
+    for (let i = 0; i + 4 < e.length; i += 5) {
+      const g = e[i], r = e[i + 1], s = e[i + 2], conns = e[i + 3], streams = e[i + 4];
+      const G = L.groups[g];
+      if (!G) continue;
+      ctx.strokeStyle = GROUP_COLORS[g % GROUP_COLORS.length];
+      ctx.globalAlpha = 0.22 + 0.45 * Math.min(1, Math.log10(1 + conns) / 3);
+      ctx.lineWidth = Math.min(14, 1 + 1.3 * Math.sqrt(streams));
+      ctx.beginPath();
+      if (r !== NONE && L.replicas[r]) {
+        const R = L.replicas[r];
+        ctx.moveTo(G.ax, G.ay);
+        ctx.lineTo(R.lx, R.ay);
+        if (s !== NONE && L.servers[s]) {
+          ctx.moveTo(R.rx, R.ay);
+          ctx.lineTo(L.sx - 4, L.servers[s].cy);
+        }
+      } else if (s !== NONE && L.servers[s]) {
+        ctx.moveTo(G.ax, G.ay);
+        ctx.bezierCurveTo(L.sx * 0.6, G.ay, L.sx * 0.7, L.servers[s].cy, L.sx - 4, L.servers[s].cy);
+      }
+      ctx.stroke();
+    }
+    ctx.globalAlpha = 1;
+  }
+
+  /** L7 upstream: replica → server lines for requests in flight (connections end at the replica). */
+  #drawUpstream(ctx) {
+    const L = this.L, f = this.frame, n = L.n, groups = L.groups.length;
+    const perServer = new Float64Array(n);
+    for (let g = 0; g < groups; g++) {
+      if (L.groups[g].direct) continue;
+      for (let s = 0; s < n; s++) perServer[s] += f.flows[g * n + s];
+    }
+    ctx.strokeStyle = COLORS.upstream;
+    for (let r = 0; r < L.replicas.length; r++) {
+      const R = L.replicas[r];
+      for (let s = 0; s < n; s++) {
+        const k = this.#share(r, s) * perServer[s];
+        if (k <= 0) continue;
+        ctx.lineWidth = Math.min(8, 0.6 + Math.sqrt(k) * 0.7);
+        ctx.beginPath();
+        ctx.moveTo(R.rx, R.ay);
+        ctx.lineTo(L.sx - 4, L.servers[s].cy);
+        ctx.stroke();
+      }
+    }
+  }
+
+  /** The share of server s's proxied requests that go through replica r. */
+  #share(r, s) {
+    const R = this.L.replicas.length;
+    if (R === 1) return 1;
+    const a = this.active;
+    if (!a) return this.frame.replicaUp[r] ? 1 / R : 0;
+    let sum = 0;
+    for (let i = 0; i < R; i++) sum += a[i]?.[s] ?? 0;
+    return sum > 0 ? (a[r]?.[s] ?? 0) / sum : 0;
+  }
+
+  #drawGroups(ctx) {
+    const L = this.L, f = this.frame;
+    this.topo.clients.forEach((c, i) => {
+      const G = L.groups[i];
+      box(ctx, G.x, G.y, G.w, G.h, COLORS.box, GROUP_COLORS[i % GROUP_COLORS.length]);
+      const lines = [
+        [`${c.name} ×${fmtCount(c.count)}`, '600 12px system-ui, sans-serif', COLORS.text],
+        [`${c.protocol}${c.balancing === 'client' ? ' · client-side' : ''} · ${fmtRate(c.rate)}/s each`, '10.5px system-ui, sans-serif', COLORS.muted],
+        [`in flight ${fmtCount(f.groupInFlight[i])} · waiting ${fmtCount(f.groupWaiting[i])}`, '10.5px system-ui, sans-serif', COLORS.text],
+        [`connections ${fmtCount(f.groupConns[i])}`, '10.5px system-ui, sans-serif', COLORS.muted],
+      ];
+      textLines(ctx, lines, G.x + 8, G.y, G.h);
+    });
+  }
+
+  #drawReplicas(ctx) {
+    const L = this.L, f = this.frame;
+    const used = L.groups.some((G) => !G.direct);
+    L.replicas.forEach((R, i) => {
+      const up = f.replicaUp[i] === 1;
+      box(ctx, R.x, R.y, R.w, R.h, up ? COLORS.box : '#2d1416', up ? (used ? '#4fa3ff' : COLORS.boxLine) : COLORS.down);
+      const lines = [
+        [`balancer-${i + 1}`, '600 12px system-ui, sans-serif', COLORS.text],
+        [up ? (used ? `busy ${f.replicaBusy[i]}` : 'unused (client-side)') : 'DOWN', '10.5px system-ui, sans-serif', up ? COLORS.muted : COLORS.down],
+      ];
+      textLines(ctx, lines, R.x + 8, R.y, R.h);
+    });
+  }
+
+  #drawServers(ctx) {
+    const L = this.L, f = this.frame, t = this.topo;
+    const font = `${L.fontPx}px ui-monospace, Menlo, Consolas, monospace`;
+    const sq = Math.max(3, Math.min(10, L.rowH - 3));
+    const scale = L.barW / this.barScale;
+    const replicas = L.replicas.length;
+    ctx.font = font;
+    // Bars first (batched by colour), then squares, then text.
+    const busy = new Path2D(), queue = new Path2D(), track = new Path2D();
+    const bh = Math.max(2, Math.min(12, L.rowH * 0.55));
+    for (let s = 0; s < L.n; s++) {
+      const y = L.servers[s].cy - bh / 2;
+      track.rect(L.barX, y, L.barW, bh);
+      const b = f.busy[s] * scale, q = Math.min(L.barW - b, f.queue[s] * scale);
+      if (b > 0) busy.rect(L.barX, y, b, bh);
+      if (q > 0) queue.rect(L.barX + b, y, q, bh);
+    }
+    ctx.fillStyle = '#1a222d';
+    ctx.fill(track);
+    ctx.fillStyle = COLORS.busy;
+    ctx.fill(busy);
+    ctx.fillStyle = COLORS.queue;
+    ctx.fill(queue);
+
+    for (let s = 0; s < L.n; s++) {
+      const st = f.state[s], cy = L.servers[s].cy;
+      const { color, note } = status(f, s, replicas);
+      const off = st === STATE.NOT_ADDED || st === STATE.REMOVED;
+      ctx.fillStyle = color;
+      if (off) {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 1;
+        ctx.strokeRect(L.sx + 0.5, cy - sq / 2 + 0.5, sq - 1, sq - 1);
+      } else {
+        ctx.fillRect(L.sx, cy - sq / 2, sq, sq);
+      }
+      if (L.rowH >= 9) {
+        ctx.textAlign = 'left';
+        ctx.fillStyle = off ? COLORS.off : COLORS.text;
+        ctx.fillText(t.servers[s].name, L.sx + 14, cy);
+        ctx.textAlign = 'right';
+        ctx.fillStyle = COLORS.muted;
+        ctx.fillText(`${f.busy[s]}+${f.queue[s]}  ${fmtCount(f.served[s]).padStart(7)}`, L.w - L.pad, cy);
+        if (note) {
+          ctx.textAlign = 'left';
+          ctx.fillStyle = color;
+          ctx.fillText(note, L.barX + 4 + Math.min(L.barW - 4, (f.busy[s] + f.queue[s]) * scale), cy);
+        }
+      }
+    }
+    ctx.textAlign = 'left';
+  }
+
+  #drawDots(ctx, clock) {
+    const L = this.L, f = this.frame, n = L.n, groups = L.groups.length, R = L.replicas.length;
+    let total = 0;
+    for (let i = 0; i < f.flows.length; i++) total += f.flows[i];
+    for (let i = 0; i < f.flowsToReplica.length; i++) total += f.flowsToReplica[i];
+    if (total === 0) return;
+    const per = Math.max(1, total / MAX_DOTS); // requests per dot
+    for (let g = 0; g < groups; g++) {
+      const G = L.groups[g];
+      const p = new Path2D();
+      const add = (pts, count, seed) => {
+        const m = Math.round(count / per) || (count > 0 ? 1 : 0);
+        if (!m) return;
+        const speed = 0.35 + 0.25 * frac(seed * 0.618);
+        for (let k = 0; k < m; k++) {
+          const u = frac(k / m + clock * speed + seed * 0.137);
+          const [x, y] = along(pts, u);
+          p.rect(x - 1.6, y - 1.6, 3.2, 3.2);
+        }
+      };
+      for (let s = 0; s < n; s++) {
+        const c = f.flows[g * n + s];
+        if (!c) continue;
+        const S = [L.sx - 4, L.servers[s].cy];
+        if (G.direct) {
+          add([[G.ax, G.ay], S], c, g * 31 + s);
+          continue;
+        }
+        for (let r = 0; r < R; r++) {
+          const share = this.#share(r, s);
+          if (share <= 0) continue;
+          const Rr = L.replicas[r];
+          add([[G.ax, G.ay], [Rr.lx, Rr.ay], [Rr.rx, Rr.ay], S], c * share, g * 31 + s + r * 7);
+        }
+      }
+      for (let r = 0; r < R; r++) {
+        const c = f.flowsToReplica[g * R + r];
+        if (c) add([[G.ax, G.ay], [L.replicas[r].lx, L.replicas[r].ay]], c, 1000 + g * 7 + r);
+      }
+      ctx.fillStyle = GROUP_COLORS[g % GROUP_COLORS.length];
+      ctx.fill(p);
+    }
+  }
+}
+
+/** A server's health colour and a short note on anything unusual. */
+function status(f, s, replicas) {
+  const st = f.state[s], marked = f.markedDown[s] > 0;
+  if (st === STATE.NOT_ADDED) return { color: COLORS.off, note: 'not added', word: 'not added' };
+  if (st === STATE.REMOVED) return { color: COLORS.off, note: 'removed', word: 'removed' };
+  if (st === STATE.DRAINING) return { color: COLORS.draining, note: 'draining', word: 'draining' };
+  if (st === STATE.DOWN) return { color: COLORS.down, note: marked ? 'crashed · marked down' : 'crashed · still picked', word: 'crashed' };
+  if (marked) return { color: COLORS.marked, note: replicas > 1 ? `marked down by ${f.markedDown[s]}/${replicas}` : 'marked down', word: 'marked down' };
+  if (f.slow[s] !== 1) return { color: COLORS.slow, note: `slow ×${f.slow[s]}`, word: 'slow' };
+  return { color: COLORS.up, note: '', word: 'up' };
+}
+
+function frac(x) { return x - Math.floor(x); }
+
+/** The point at fraction u of a polyline's length. */
+function along(pts, u) {
+  let len = 0;
+  for (let i = 1; i < pts.length; i++) len += Math.hypot(pts[i][0] - pts[i - 1][0], pts[i][1] - pts[i - 1][1]);
+  let d = u * len;
+  for (let i = 1; i < pts.length; i++) {
+    const [x0, y0] = pts[i - 1], [x1, y1] = pts[i];
+    const seg = Math.hypot(x1 - x0, y1 - y0);
+    if (d <= seg || i === pts.length - 1) {
+      const k = seg > 0 ? Math.min(1, d / seg) : 0;
+      return [x0 + (x1 - x0) * k, y0 + (y1 - y0) * k];
+    }
+    d -= seg;
+  }
+  return pts[0];
+}
+
+function box(ctx, x, y, w, h, fill, line) {
+  ctx.beginPath();
+  ctx.roundRect(x, y, w, h, 7);
+  ctx.fillStyle = fill;
+  ctx.fill();
+  ctx.strokeStyle = line;
+  ctx.lineWidth = 1.2;
+  ctx.stroke();
+}
+
+/** Draws as many of `lines` ([text, font, colour]) as fit in a box of height h. */
+function textLines(ctx, lines, x, y, h) {
+  const lh = 15;
+  const fit = Math.max(1, Math.min(lines.length, Math.floor((h - 6) / lh)));
+  const y0 = y + h / 2 - ((fit - 1) * lh) / 2;
+  ctx.textAlign = 'left';
+  for (let i = 0; i < fit; i++) {
+    const [text, font, color] = lines[i];
+    ctx.font = font;
+    ctx.fillStyle = color;
+    ctx.fillText(text, x, y0 + i * lh);
+  }
+}
+
+function fmtRate(r) {
+  return r >= 100 ? Math.round(r).toString() : Number(r.toPrecision(3)).toString();
+}
