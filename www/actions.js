@@ -46,10 +46,12 @@ export class LiveActions {
     this.sticky.addEventListener('change', () => act({ action: 'set_sticky', sticky: this.sticky.value }));
 
     const row = (label, ...ctl) => [el('label', {}, label), el('div', { class: 'ctl' }, ...ctl)];
+    this.storeState = el('span', { id: 'act-store-state', class: 'small' });
     const store = topo.session_store
       ? row('Session store',
         el('button', { id: 'act-store-down', class: 'danger', onclick: () => act({ action: 'store_down' }) }, 'Take down'),
-        el('button', { id: 'act-store-up', onclick: () => act({ action: 'store_up' }) }, 'Bring up'))
+        el('button', { id: 'act-store-up', onclick: () => act({ action: 'store_up' }) }, 'Bring up'),
+        this.storeState)
       : [el('label', {}, 'Session store'), el('div', { class: 'ctl muted small' },
         'none in this scenario — add a [session_store] table in the editor to model one (the model can take a store down and up, not attach one mid-run)')];
 
@@ -74,8 +76,10 @@ export class LiveActions {
   }
 
   /** Shows the live settings (after actions or scenario events changed them). */
-  setCurrent({ algorithm, layer, sticky }) {
+  setCurrent({ algorithm, layer, sticky, store }) {
     if (!this.topo) return;
+    this.storeState.textContent = store === 'down' ? 'now: DOWN' : 'now: up';
+    this.storeState.className = `small ${store === 'down' ? 'bad' : 'ok'}`;
     if (algorithm && this.algorithm.value !== algorithm && document.activeElement !== this.algorithm) this.algorithm.value = algorithm;
     for (const b of this.layerBtns) b.setAttribute('aria-pressed', String(b.id === `act-layer-${layer}`));
     if (sticky && this.sticky.value !== sticky && document.activeElement !== this.sticky) this.sticky.value = sticky;

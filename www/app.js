@@ -148,7 +148,7 @@ function syncScenarioSelect() {
 /** Rebuilds the views that depend on the servers, groups and replicas. */
 function viewsForTopology() {
   const s = app.session;
-  topology.setTopology(s.topo);
+  topology.setTopology(s.topo, s.workers);
   inspector.setTopology(s.topo);
   actions.setTopology(s.topo, app.algorithms);
   $('duration').textContent = `/ ${fmtNum(s.durationMs / 1000)} s`;
@@ -175,7 +175,7 @@ function applyAction(action) {
     return String(e.message ?? e);
   }
   s.topo = JSON.parse(s.sim.topology()); // rates may have changed
-  actions.message(`${new Date().toLocaleTimeString()} — ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s`);
+  actions.message(`Applied ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s.`);
   app.lastReport = 0;
   app.lastInspect = 0;
   refreshAll();
@@ -189,12 +189,13 @@ function describeShort(a) {
 /** Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far. */
 function liveSettings() {
   const t = app.session.topo;
-  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky };
+  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' };
   for (const f of app.fired) {
     let m;
     if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
     else if ((m = /^layer → (\S+)$/.exec(f.text))) cur.layer = m[1];
     else if ((m = /^sticky → (\S+)$/.exec(f.text))) cur.sticky = m[1];
+    else if ((m = /^session store (up|down)$/.exec(f.text))) cur.store = m[1];
   }
   return cur;
 }

@@ -79,18 +79,19 @@ export class TimeChart {
     ctx.textAlign = 'left';
     ctx.fillText(o.title, 10, 13);
     ctx.font = '11px system-ui, sans-serif';
-    let lx = M.left;
-    if (this.series.length <= 8) {
-      for (const s of this.series) {
-        ctx.fillStyle = s.color;
+    const widths = this.series.map((x) => 13 + ctx.measureText(x.name).width + 12);
+    if (widths.reduce((a, b) => a + b, 0) <= w - M.left - M.right) {
+      let lx = M.left;
+      this.series.forEach((x, k) => {
+        ctx.fillStyle = x.color;
         ctx.fillRect(lx, 24, 9, 9);
         ctx.fillStyle = AXIS;
-        ctx.fillText(s.name, lx + 13, 29);
-        lx += 13 + ctx.measureText(s.name).width + 12;
-      }
+        ctx.fillText(x.name, lx + 13, 29);
+        lx += widths[k];
+      });
     } else {
       ctx.fillStyle = AXIS;
-      ctx.fillText(`${this.series.length} lines, one per server (hover for the busiest and idlest)`, lx, 29);
+      ctx.fillText(`${this.series.length} servers, one line each (hover for values)`, M.left, 29);
     }
 
     // Warmup band, grid, axes.
@@ -116,7 +117,7 @@ export class TimeChart {
       ctx.fillText(fmtNum(v), p.x - 6, y);
     }
     ctx.textAlign = 'center';
-    for (const t of ticks(this.xMax, Math.max(2, Math.floor(p.w / 70)))) {
+    for (const t of ticks(this.xMax, Math.max(2, Math.floor(p.w / 55)))) {
       ctx.fillText(fmtNum(t), X(t), p.y + p.h + 10);
     }
     ctx.fillText('simulated time (s)', p.x + p.w / 2, p.y + p.h + 23);
@@ -234,7 +235,7 @@ export class TimeChart {
     const t = this.xs[i];
     const head = [`t ≈ ${fmtNum(t)} s`, 'transparent'];
     const vals = this.series.map((s) => [s.name, s.values[i], s.color]);
-    if (vals.length <= 8) return [head, ...vals.map(([name, v, c]) => [`${name}: ${this.o.hoverFmt(v)}`, c])];
+    if (vals.length <= 6) return [head, ...vals.map(([name, v, c]) => [`${name}: ${this.o.hoverFmt(v)}`, c])];
     vals.sort((a, b) => b[1] - a[1]);
     const pick = [...vals.slice(0, 3), vals[vals.length - 1]];
     return [head, ...pick.map(([name, v, c], k) => [`${k === 3 ? 'min ' : ''}${name}: ${this.o.hoverFmt(v)}`, c])];

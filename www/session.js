@@ -57,6 +57,16 @@ export function durationMs(text) {
   return Number(m[1]) * unit;
 }
 
+/** Workers per server group, from the core's written-back TOML ([[servers]] blocks). */
+function workersByGroup(toml) {
+  const out = {};
+  for (const block of toml.split('[[servers]]').slice(1)) {
+    const name = /^name = "([^"]*)"/m.exec(block)?.[1];
+    if (name !== undefined) out[name] = Number(/^workers = (\d+)/m.exec(block)?.[1] ?? 1);
+  }
+  return out;
+}
+
 /** The label the core gives an action on its timeline (sim-core `describe`). */
 export function describe(a) {
   switch (a.action) {
@@ -91,7 +101,9 @@ export class Session {
     this.sim = this.#build(seed);
     this.topo = JSON.parse(this.sim.topology());
     this.seed = this.topo.seed;
-    this.warmupMs = durationMs(/^warmup = "([^"]+)"/m.exec(this.sim.exportToml())?.[1]);
+    const written = this.sim.exportToml(); // the core's normalised TOML: every default filled in
+    this.warmupMs = durationMs(/^warmup = "([^"]+)"/m.exec(written)?.[1]);
+    this.workers = workersByGroup(written);
     this.points = [];
     this.generation = 0; // bumped when the Sim is rebuilt (views re-read the topology)
   }

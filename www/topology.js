@@ -33,8 +33,11 @@ export class TopologyView {
     });
   }
 
-  setTopology(topo) {
+  /** `workers`: workers per server group (for each server's capacity mark). */
+  setTopology(topo, workers = {}) {
     this.topo = topo;
+    this.workers = topo.servers.map((s) => workers[s.group] ?? 1);
+    this.maxWorkers = Math.max(1, ...this.workers);
     this.layoutKey = '';
     this.barScale = 4;
     this.active = null;
@@ -46,7 +49,7 @@ export class TopologyView {
     let peak = 0;
     for (let i = 0; i < frame.busy.length; i++) peak = Math.max(peak, frame.busy[i] + frame.queue[i]);
     // The bar scale grows with the busiest server and shrinks back slowly.
-    this.barScale = Math.max(4, peak, this.barScale * 0.995);
+    this.barScale = Math.max(this.maxWorkers ?? 4, peak, this.barScale * 0.995);
   }
 
   setActive(matrix) { this.active = matrix; }
@@ -96,7 +99,7 @@ export class TopologyView {
       return { x: rx, y, w: rw, h: rH, lx: rx, rx: rx + rw, ay: y + rH / 2 };
     });
     const nameW = rowH >= 9 ? 64 : 8;
-    const numW = rowH >= 9 ? 118 : 0;
+    const numW = rowH >= 9 ? 150 : 0;
     const barX = sx + 12 + nameW;
     const barW = Math.max(30, w - pad - numW - barX);
     const servers = t.servers.map((s, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
@@ -120,7 +123,7 @@ export class TopologyView {
     ctx.fillText('SERVERS', L.sx, 12);
     if (L.numW) {
       ctx.textAlign = 'right';
-      ctx.fillText('in service + queued · served', L.w - L.pad, 12);
+      ctx.fillText('in service+queued · conns · served', L.w - L.pad, 12);
     }
     ctx.textAlign = 'left';
     ctx.font = '10px system-ui, sans-serif';
@@ -155,8 +158,9 @@ export class TopologyView {
           ctx.lineTo(L.sx - 4, L.servers[s].cy);
         }
       } else if (s !== NONE && L.servers[s]) {
-        ctx.moveTo(G.ax, G.ay);
-        ctx.bezierCurveTo(L.sx * 0.6, G.ay, L.sx * 0.7, L.servers[s].cy, L.sx - 4, L.servers[s].cy);
+        const pts = this.#direct(g, s);
+        ctx.moveTo(pts[0][0], pts[0][1]);
+        for (let k = 1; k < pts.length; k++) ctx.lineTo(pts[k][0], pts[k][1]);
       }
       ctx.stroke();
     }
@@ -184,6 +188,30 @@ export class TopologyView {
         ctx.stroke();
       }
     }
+  }
+
+  /** Client-side path from group g straight to server s, curving below the balancer column. */
+  #direct(g, s) {
+    const L = this.L;
+    const key = `${g}:${s}`;
+    L.directs ??= new Map();
+    let pts = L.directs.get(key);
+    if (!pts) {
+      const G = L.groups[g], S = [L.sx - 4, L.servers[s].cy];
+      const last = L.replicas[L.replicas.length - 1];
+      const below = Math.min(L.h - 8, last.y + last.h + 22);
+      const c1 = [last.x - 10, below], c2 = [last.x + last.w + 10, below];
+      pts = [];
+      for (let k = 0; k <= 16; k++) {
+        const u = k / 16, v = 1 - u;
+        pts.push([
+          v * v * v * G.ax + 3 * v * v * u * c1[0] + 3 * v * u * u * c2[0] + u * u * u * S[0],
+          v * v * v * G.ay + 3 * v * v * u * c1[1] + 3 * v * u * u * c2[1] + u * u * u * S[1],
+        ]);
+      }
+      L.directs.set(key, pts);
+    }
+    return pts;
   }
 
   /** The share of server s's proxied requests that go through replica r. */
@@ -249,6 +277,16 @@ export class TopologyView {
     ctx.fill(busy);
     ctx.fillStyle = COLORS.queue;
     ctx.fill(queue);
+    // Capacity: a mark at each server's worker count (beyond it, requests queue).
+    const cap = new Path2D();
+    for (let s = 0; s < L.n; s++) {
+      const x = Math.round(L.barX + Math.min(L.barW, this.workers[s] * scale)) - 0.5;
+      cap.moveTo(x, L.servers[s].cy - bh / 2 - 2);
+      cap.lineTo(x, L.servers[s].cy + bh / 2 + 2);
+    }
+    ctx.strokeStyle = 'rgba(219,227,236,0.55)';
+    ctx.lineWidth = 1;
+    ctx.stroke(cap);
 
     for (let s = 0; s < L.n; s++) {
       const st = f.state[s], cy = L.servers[s].cy;
@@ -268,7 +306,7 @@ export class TopologyView {
         ctx.fillText(t.servers[s].name, L.sx + 14, cy);
         ctx.textAlign = 'right';
         ctx.fillStyle = COLORS.muted;
-        ctx.fillText(`${f.busy[s]}+${f.queue[s]}  ${fmtCount(f.served[s]).padStart(7)}`, L.w - L.pad, cy);
+        ctx.fillText(`${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(5)} ${fmtCount(f.served[s]).padStart(7)}`, L.w - L.pad, cy);
         if (note) {
           ctx.textAlign = 'left';
           ctx.fillStyle = color;
@@ -304,7 +342,7 @@ export class TopologyView {
         if (!c) continue;
         const S = [L.sx - 4, L.servers[s].cy];
         if (G.direct) {
-          add([[G.ax, G.ay], S], c, g * 31 + s);
+          add(this.#direct(g, s), c, g * 31 + s);
           continue;
         }
         for (let r = 0; r < R; r++) {
