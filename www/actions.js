@@ -64,13 +64,21 @@ export class LiveActions {
         this.server,
         el('button', { id: 'act-crash', class: 'danger', onclick: () => act({ action: 'crash', target: this.server.value }) }, 'Kill'),
         el('button', { id: 'act-recover', onclick: () => act({ action: 'recover', target: this.server.value }) }, 'Recover')),
-      row('', el('button', { id: 'act-slow', onclick: () => act({ action: 'slow', target: this.server.value, factor: Number(this.factor.value) || 1 }) }, 'Slow down ×'), this.factor,
+      row('', el('button', { id: 'act-slow', onclick: () => {
+          const factor = Number(this.factor.value);
+          if (!(factor > 0 && Number.isFinite(factor))) this.message('The slow-down factor must be a positive number (1 = normal speed).', true);
+          else act({ action: 'slow', target: this.server.value, factor });
+        } }, 'Slow down ×'), this.factor,
         el('button', { id: 'act-normal', onclick: () => act({ action: 'slow', target: this.server.value, factor: 1 }) }, 'Normal speed')),
       row('Servers of', this.group,
         el('button', { id: 'act-add', onclick: () => act({ action: 'add', target: this.group.value, count: 1 }) }, '+ Add one'),
         el('button', { id: 'act-remove', onclick: () => act({ action: 'remove', target: this.group.value, count: 1 }) }, '− Remove one')),
       row('Client rate', this.client, this.rate,
-        el('button', { id: 'act-set-rate', onclick: () => act({ action: 'set_rate', target: this.client.value, rate: Number(this.rate.value) }) }, 'Set /s each')),
+        el('button', { id: 'act-set-rate', onclick: () => {
+          const rate = this.rate.value.trim() === '' ? NaN : Number(this.rate.value);
+          if (!(rate >= 0 && Number.isFinite(rate))) this.message('The rate must be a number of requests per second, 0 or more.', true);
+          else act({ action: 'set_rate', target: this.client.value, rate });
+        } }, 'Set /s each')),
       ...store,
     ), this.msg);
   }

@@ -418,7 +418,7 @@ function renderWindowStats() {
     return;
   }
   const [a, b] = app.brush;
-  const live = Array.from(app.frame?.state ?? [], (st) => st === 1 || st === 2);
+  const live = Array.from(app.frame?.state ?? [], (st) => st === 1); // up now (plus any server that served in the window)
   const w = windowStats(s.points, a, b, bucketWidth(s.points), live);
   if (!w) {
     box.replaceChildren(el('span', { class: 'muted' }, `No completed one-second buckets between ${fmtNum(a)} s and ${fmtNum(b)} s yet.`));

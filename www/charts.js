@@ -149,8 +149,12 @@ export class TimeChart {
         const x = X(m.t) + 3;
         row = x < lastRight ? row + 1 : 0;
         if (row > 2) continue;
+        const tw = ctx.measureText(m.label).width;
+        ctx.fillStyle = 'rgba(17,23,31,0.85)';
+        ctx.fillRect(x - 2, p.y + 3 + row * 12, tw + 4, 12);
+        ctx.fillStyle = '#c9d1d9';
         ctx.fillText(m.label, x, p.y + 9 + row * 12);
-        lastRight = Math.max(lastRight, x + ctx.measureText(m.label).width + 6);
+        lastRight = Math.max(lastRight, x + tw + 6);
       }
     }
 

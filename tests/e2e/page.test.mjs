@@ -1,0 +1,273 @@
+// The page under a real browser (playwright-core driving Debian's Chromium), doing what a
+// person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
+// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash), open
+// the permalink (same session), type a broken scenario (the CLI's error, inline), open
+// malformed permalinks, and measure frame times with 1,000 clients and 50 servers.
+// Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
+// Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
+import { serve } from './static-server.mjs';
+import { ARTIFACTS, ROOT, counter, launch, openPage, quantile, serverState, simTime, waitForSimTime } from './browser.mjs';
+
+const LBSIM = join(ROOT, 'target/release/lbsim');
+let server, url, browser;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  ({ server, url } = await serve(join(ROOT, 'www')));
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+
+async function top(page) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+}
+
+function nativeHash(file) {
+  const out = execFileSync(LBSIM, ['run', file, '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out).trace_hash;
+}
+
+test('a session: play, kill a server, switch algorithm, add a server; export and permalink reproduce it', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+
+  // Pick a scenario and play it at 10×.
+  await page.selectOption('#scenario', 'crash-with-health-checks');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('crash-with-health-checks'));
+  assert.match(await page.inputValue('#editor'), /name = "crash-with-health-checks"/);
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 9);
+  assert.ok((await counter(page, 'sent')) > 0, 'requests are counted');
+  const okBefore = await counter(page, 'ok');
+  assert.ok(okBefore > 0);
+  assert.equal(await serverState(page, 'api-5'), 'up');
+  const servedChart = await page.locator('#chart-served').screenshot();
+  const pointsBefore = await page.evaluate(() => window.lbsim.session.points.length);
+  await top(page);
+  await shot(page, '01-playing.png');
+
+  // Kill a server: the topology shows it crashed at once, the health checks take it out.
+  await page.selectOption('#act-server', 'api-5');
+  await page.click('#act-crash');
+  assert.equal(await serverState(page, 'api-5'), 'crashed');
+  await page.waitForFunction(() => [...document.querySelectorAll('#timeline-list li.live')].some((li) => li.textContent.includes('crash api-5')));
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-server="api-5"]').textContent.includes('crashed · marked down'), null, { timeout: 20000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#inspector-body tr')].some((tr) => tr.cells[0].textContent === 'api-5' && tr.cells[1].textContent === '✗'));
+  await page.waitForFunction(() => Number(document.querySelector('#count-connection_error .v').textContent.replace(/\D/g, '')) > 0);
+  await top(page);
+  await shot(page, '02-server-killed.png');
+
+  // Switch the algorithm: the inspector and the topology say so.
+  await page.selectOption('#act-algorithm', 'least_connections');
+  await page.waitForFunction(() => document.getElementById('inspector-head').textContent.includes('least_connections'));
+  assert.match(await page.textContent('#inspector-body .why'), /Least connections/);
+  await page.waitForFunction(() => [...document.querySelectorAll('#timeline-list li.live')].some((li) => li.textContent.includes('algorithm → least_connections')));
+
+  // Add a server (the session is rebuilt with the server allocated from the start).
+  await page.selectOption('#act-group', 'api');
+  await page.click('#act-add');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-server="api-7"]')?.dataset.state === 'up');
+  assert.equal(await serverState(page, 'api-5'), 'crashed', 'the rebuilt session kept the crash');
+
+  // Counters and charts moved on.
+  const t = await simTime(page);
+  await waitForSimTime(page, t + 5);
+  assert.ok((await counter(page, 'ok')) > okBefore, 'ok counter grows');
+  const pointsAfter = await page.evaluate(() => window.lbsim.session.points.length);
+  assert.ok(pointsAfter > pointsBefore, `chart data grows (${pointsBefore} → ${pointsAfter} buckets)`);
+  assert.notDeepEqual(await page.locator('#chart-served').screenshot(), servedChart, 'the served chart changed');
+
+  // Brush a window on the latency chart: its statistics appear.
+  await page.locator('#chart-latency').scrollIntoViewIfNeeded();
+  const box = await page.locator('#chart-latency').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.up();
+  const summary = await page.textContent('#window-summary');
+  assert.match(summary, /Window .*–.* s/);
+  assert.match(summary, /Jain/);
+  await top(page);
+  await shot(page, '03-actions-and-brush.png');
+
+  // A permalink of the session so far.
+  await page.click('#permalink');
+  await page.waitForFunction(() => document.getElementById('permalink-out').value.includes('#run='));
+  const permalink = await page.inputValue('#permalink-out');
+  assert.match(permalink, /#run=/);
+  const actions = await page.evaluate(() => window.lbsim.session.actions.length);
+  assert.equal(actions, 3);
+
+  // Run to the end as fast as possible.
+  await page.selectOption('#speed', 'max');
+  await page.waitForSelector('#trace-hash', { timeout: 120000 });
+  const hash = (await page.textContent('#trace-hash')).trim();
+  assert.match(hash, /^[0-9a-f]{16}$/);
+  assert.equal(await page.evaluate(() => window.lbsim.session.traceHash()), hash);
+  await top(page);
+  await shot(page, '04-finished.png');
+
+  // Export the timeline and replay it with the native CLI: same trace_hash.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = join(ARTIFACTS, 'exported-session.toml');
+  await download.saveAs(exported);
+  const text = readFileSync(exported, 'utf8');
+  assert.match(text, /action = "crash"\ntarget = "api-5"/);
+  assert.match(text, /action = "set_algorithm"\nalgorithm = "least_connections"/);
+  assert.match(text, /action = "add"\ntarget = "api"/);
+  assert.equal(nativeHash(exported), hash, 'lbsim run on the exported scenario gives the page\'s trace_hash');
+  console.log(`  exported timeline replays natively to trace_hash ${hash}`);
+
+  // The permalink reproduces the session: same actions, same end.
+  const again = await openPage(browser.context, permalink);
+  assert.equal(await again.page.textContent('#banner-text'), '');
+  assert.equal(await again.page.evaluate(() => window.lbsim.session.actions.length), 3);
+  await again.page.selectOption('#speed', 'max');
+  await again.page.click('#play');
+  await again.page.waitForSelector('#trace-hash', { timeout: 120000 });
+  assert.equal((await again.page.textContent('#trace-hash')).trim(), hash, 'the permalink reproduces the trace_hash');
+  await again.page.close();
+
+  assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
+  await page.close();
+});
+
+test('editor: bad scenario text shows the CLI\'s exact error inline, and the page keeps working', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  const original = await page.inputValue('#editor');
+  const dir = mkdtempSync(join(tmpdir(), 'lbsim-e2e-'));
+
+  const cases = [
+    ['a value out of range', original.replace(/^rate = 133/m, 'rate = -5')],
+    ['a TOML syntax error', original.replace(/^\[balancer\]/m, '[balancer')],
+    ['an unknown key', original.replace(/^workers = 4/m, 'wrokers = 4')],
+  ];
+  for (const [what, bad] of cases) {
+    assert.notEqual(bad, original, what);
+    // The command line's message for the same text.
+    const file = join(dir, 'scenario');
+    writeFileSync(file, bad);
+    const cli = spawnSync(LBSIM, ['check', file], { encoding: 'utf8' });
+    assert.equal(cli.status, 2, what);
+    const expected = cli.stderr.trim().split('\n')[0].replace(/^error: /, '').replace(file, 'scenario');
+    await page.locator('#editor').fill(bad);
+    await page.waitForFunction((msg) => {
+      const box = document.getElementById('editor-error');
+      return !box.hidden && box.textContent.startsWith(msg);
+    }, expected, { timeout: 5000 }).catch(() => {});
+    const shown = await page.textContent('#editor-error');
+    assert.ok(shown.startsWith(expected), `${what}: page shows "${shown}", CLI says "${expected}"`);
+    const line = Number(/^scenario:(\d+):/.exec(expected)?.[1]);
+    assert.ok(line > 0);
+    assert.equal(await page.textContent('#gutter .err'), String(line), `${what}: the gutter marks line ${line}`);
+    assert.ok(await page.isVisible('#error-band'));
+    assert.ok(await page.isDisabled('#run-edited'));
+    assert.equal((await page.textContent('#editor-status')).trim(), '✗ invalid');
+    console.log(`  ${what}: ${expected}`);
+    if (what === 'a value out of range') {
+      await page.locator('#editor-panel').screenshot({ path: join(ARTIFACTS, '05-editor-error.png') });
+    }
+  }
+
+  // The page keeps working: the simulation runs on and the controls respond.
+  const t = await simTime(page);
+  await waitForSimTime(page, t + 2);
+  await page.selectOption('#act-algorithm', 'power_of_two');
+  await page.waitForFunction(() => document.getElementById('inspector-head').textContent.includes('power_of_two'));
+
+  // Fix the text, run the edited scenario.
+  await page.locator('#editor').fill(original.replace(/^rate = 133/m, 'rate = 200'));
+  await page.waitForSelector('#editor-error', { state: 'hidden' });
+  assert.equal((await page.textContent('#editor-status')).trim(), '✓ valid');
+  await page.click('#run-edited');
+  assert.equal(await page.inputValue('#scenario'), '');
+  assert.equal(await page.inputValue('#act-rate'), '200');
+  assert.equal(await simTime(page), 0);
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('a malformed permalink shows an error and the page stays usable', async () => {
+  const link = (obj) => '#run=' + deflateRawSync(Buffer.from(JSON.stringify(obj))).toString('base64url');
+  const cases = [
+    ['garbage', '#run=%%%not-a-link', /cannot be opened: the link is damaged/],
+    ['cut off', link({ v: 1, scenario: 'basic-mm1', seed: 1, actions: [], t: 0 }).slice(0, 20), /cannot be opened/],
+    ['unknown scenario', link({ v: 1, scenario: 'no-such-scenario', seed: 1, actions: [], t: 0 }), /no bundled scenario "no-such-scenario"/],
+    ['bad action', link({ v: 1, scenario: 'basic-mm1', seed: 1, actions: [['12', 'crash']], t: 0 }), /action 1 is not an action/],
+    ['invalid scenario', link({ v: 1, text: 'name = "x"\nduration = "10s"\n', seed: null, actions: [], t: 0 }), /scenario is invalid/],
+    ['unknown target', link({ v: 1, scenario: 'basic-mm1', seed: 1, actions: [['1000000', { action: 'crash', target: 'nope-9' }]], t: 0 }), /invalid/],
+  ];
+  for (const [what, hash, expect] of cases) {
+    const { page, errors } = await openPage(browser.context, url + hash);
+    const text = await page.textContent('#banner-text');
+    assert.match(text, expect, `${what}: banner says "${text}"`);
+    assert.ok(await page.isVisible('#banner'), what);
+    console.log(`  ${what}: ${text.split('\n')[0]}`);
+    if (what === 'invalid scenario') {
+      assert.ok(await page.isVisible('#editor-error'), 'the link\'s scenario error is shown in the editor');
+      assert.match(await page.textContent('#editor-error'), /^scenario:/);
+      await top(page);
+      await shot(page, '06-bad-permalink.png');
+    }
+    // Usable: a scenario is loaded and plays.
+    assert.ok((await page.locator('#topo-text li').count()) > 0, `${what}: a scenario is loaded`);
+    await page.selectOption('#speed', '10');
+    await page.click('#play');
+    await waitForSimTime(page, 1);
+    assert.deepEqual(errors, [], `${what}: no console or page errors`);
+    await page.close();
+  }
+});
+
+test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.locator('#editor').fill(readFileSync(join(ROOT, 'tests/e2e/scenarios/perf-1000x50.toml'), 'utf8'));
+  await page.click('#run-edited');
+  assert.equal(await page.locator('#topo-text li').count(), 50);
+  await page.selectOption('#speed', '1');
+  await page.click('#play');
+  await page.waitForTimeout(1500); // warm up (JIT, first charts)
+  await page.evaluate(() => { window.lbsim.frameTimes.length = 0; });
+  const seconds = 8;
+  await page.waitForTimeout(seconds * 1000);
+  const frames = await page.evaluate(() => window.lbsim.frameTimes.filter((f) => f.playing));
+  const inFlight = await counter(page, 'inflight');
+  await top(page);
+  await shot(page, '07-perf-1000-clients-50-servers.png');
+  const dt = frames.map((f) => f.dt).sort((a, b) => a - b);
+  const work = frames.map((f) => f.work).sort((a, b) => a - b);
+  const total = frames.reduce((a, f) => a + f.dt, 0);
+  const result = {
+    scenario: 'tests/e2e/scenarios/perf-1000x50.toml (1,000 clients, 50 servers, 5,000 requests/s)',
+    seconds: total / 1000,
+    frames: frames.length,
+    fps: (1000 * frames.length) / total,
+    frame_interval_ms: { p50: quantile(dt, 0.5), p95: quantile(dt, 0.95), max: dt[dt.length - 1] },
+    work_per_frame_ms: { p50: quantile(work, 0.5), p95: quantile(work, 0.95), max: work[work.length - 1] },
+    requests_in_flight_at_end: inFlight,
+  };
+  writeFileSync(join(ARTIFACTS, 'frame-times.json'), JSON.stringify(result, null, 2) + '\n');
+  const f = (x) => x.toFixed(1);
+  console.log(`  frame interval p50 ${f(result.frame_interval_ms.p50)} ms, p95 ${f(result.frame_interval_ms.p95)} ms, max ${f(result.frame_interval_ms.max)} ms — ${f(result.fps)} fps over ${f(result.seconds)} s`);
+  console.log(`  work per frame (simulate + snapshot + draw) p50 ${f(result.work_per_frame_ms.p50)} ms, p95 ${f(result.work_per_frame_ms.p95)} ms, max ${f(result.work_per_frame_ms.max)} ms`);
+  assert.ok(frames.length > seconds * 30, 'the animation ran');
+  assert.ok(result.frame_interval_ms.p50 < 20, `median frame interval ${result.frame_interval_ms.p50} ms (60 fps is 16.7 ms)`);
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
