@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 TARGET=wasm32-unknown-unknown
 WASM=target/wasm/$TARGET/wasm/sim_web.wasm
-export PATH="$HOME/.cargo/bin:$PATH"
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$PATH:$HOME/.cargo/bin" ;; esac
 
 say() { printf 'web.sh: %s\n' "$*" >&2; }
 

@@ -25,9 +25,10 @@ const app = {
   anim: 0, // animation clock (s of wall time while playing)
   lastTs: 0,
   frameTimes: [], // [{dt, work}] per animation frame (ms), for the frame-time measurement
-  fired: [],
+  timeline: [], // Session.timeline() at the last refresh
+  marksKey: '',
   lastSlow: 0, // wall time of the last 4 Hz refresh
-  lastReport: 0,
+  lastTimeline: 0,
   lastInspect: 0,
   actualSpeed: 1,
   chunk: 20000, // events per stepEvents call at "as fast as possible"
@@ -113,7 +114,8 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }
   app.session = s;
   app.broken = false;
   app.playing = false;
-  app.fired = [];
+  app.timeline = [];
+  app.marksKey = '';
   app.brush = null;
   chartGroup.setBrush(null, true);
   if (editor.text !== text) editor.setText(text);
@@ -176,7 +178,7 @@ function applyAction(action) {
   }
   s.topo = JSON.parse(s.sim.topology()); // rates may have changed
   actions.message(`Applied ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s.`);
-  app.lastReport = 0;
+  app.lastTimeline = 0;
   app.lastInspect = 0;
   refreshAll();
   return null;
@@ -190,7 +192,7 @@ function describeShort(a) {
 function liveSettings() {
   const t = app.session.topo;
   const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' };
-  for (const f of app.fired) {
+  for (const f of app.timeline.filter((it) => it.fired)) {
     let m;
     if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
     else if ((m = /^layer → (\S+)$/.exec(f.text))) cur.layer = m[1];
@@ -251,7 +253,7 @@ function finish() {
       `${fmtCount(r.requests.sent)} requests, ok ${fmtPct(r.requests.completed / Math.max(1, r.requests.sent))}, `,
       `p50 ${fmtMs(r.latency_ms.p50)}, p99 ${fmtMs(r.latency_ms.p99)}, Jain ${fmtNum(r.balance.jain_index, 4)}`),
     el('div', {}, 'trace_hash ', el('code', { id: 'trace-hash' }, r.trace_hash), ' — the exported scenario replays to this hash'));
-  app.lastReport = 0;
+  app.lastTimeline = 0;
   updateButtons();
 }
 
@@ -284,14 +286,18 @@ function refresh(ts, force = false) {
     updateTopologyText();
     if (s.pullSeries() || force) updateCharts();
   }
-  if (force || ts - app.lastReport > 1000) {
-    app.lastReport = ts;
-    app.fired = s.firedEvents();
+  if (force || ts - app.lastTimeline > 250) {
+    app.lastTimeline = ts;
+    app.timeline = s.timeline();
     const live = liveSettings();
     topology.setLabels(live);
     actions.setCurrent(live);
-    renderTimeline($('timeline-list'), { fired: app.fired, actions: s.actions, nowNs: s.nowNs() });
-    for (const c of Object.values(charts)) c.setMarkers(markers(app.fired));
+    renderTimeline($('timeline-list'), app.timeline);
+    const marks = markers(app.timeline);
+    if (JSON.stringify(marks) !== app.marksKey) {
+      app.marksKey = JSON.stringify(marks);
+      for (const c of Object.values(charts)) c.setMarkers(marks);
+    }
   }
   if (force || ts - app.lastInspect > 250) {
     app.lastInspect = ts;

@@ -57,6 +57,35 @@ export function durationMs(text) {
   return Number(m[1]) * unit;
 }
 
+/** Reads a duration as the core writes it ("20s", "1.5ms", "31.000000001s", "2m") into BigInt ns. */
+export function durationNs(text) {
+  const m = /^([0-9]+)(?:\.([0-9]+))?(ns|us|ms|s|m|h)$/.exec(text ?? '');
+  if (!m) return null;
+  const scale = { ns: 1n, us: 1000n, ms: 1000000n, s: 1000000000n, m: 60000000000n, h: 3600000000000n }[m[3]];
+  const digits = scale.toString().length - 1;
+  const frac = (m[2] ?? '').slice(0, digits).padEnd(digits, '0');
+  return BigInt(m[1]) * scale + (digits ? BigInt(frac || '0') : 0n);
+}
+
+/** The [[events]] of the core's written-back TOML: [{atNs, action}]. */
+export function parseEvents(toml) {
+  const out = [];
+  for (const chunk of toml.split(/^\[\[events\]\]$/m).slice(1)) {
+    const action = {};
+    let atNs = null;
+    for (const line of chunk.split('\n')) {
+      if (line.startsWith('[')) break;
+      const m = /^(\w+) = (.+)$/.exec(line.trim());
+      if (!m) continue;
+      const value = m[2].startsWith('"') ? JSON.parse(m[2]) : Number(m[2]);
+      if (m[1] === 'at') atNs = durationNs(value);
+      else action[m[1]] = value;
+    }
+    if (atNs !== null && action.action) out.push({ atNs, action });
+  }
+  return out;
+}
+
 /** Workers per server group, from the core's written-back TOML ([[servers]] blocks). */
 function workersByGroup(toml) {
   const out = {};
@@ -106,6 +135,27 @@ export class Session {
     this.workers = workersByGroup(written);
     this.points = [];
     this.generation = 0; // bumped when the Sim is rebuilt (views re-read the topology)
+    this.#readEvents();
+  }
+
+  /** The scenario's own [[events]] (the core's written-back TOML, minus the live actions in it). */
+  #readEvents() {
+    const all = parseEvents(this.sim.exportToml());
+    this.scenarioEvents = all.slice(0, Math.max(0, all.length - this.actions.length));
+  }
+
+  /**
+   * The timeline: the scenario's events and the live actions, in time order, each with
+   * `atNs` (BigInt), `text` (the core's label), `who` ("scenario" | "you") and `fired`.
+   */
+  timeline() {
+    const now = this.nowNs();
+    const items = [
+      ...this.scenarioEvents.map((e) => ({ atNs: e.atNs, text: describe(e.action), who: 'scenario' })),
+      ...this.actions.map((a) => ({ atNs: BigInt(a.atNs), text: describe(a.action), who: 'you' })),
+    ];
+    for (const it of items) it.fired = it.atNs <= now;
+    return items.sort((a, b) => (a.atNs < b.atNs ? -1 : a.atNs > b.atNs ? 1 : 0));
   }
 
   #build(seed) {
@@ -149,6 +199,7 @@ export class Session {
     this.topo = JSON.parse(sim.topology());
     this.points = [];
     this.generation++;
+    this.#readEvents();
   }
 
   /** New completed time-series buckets since the last call (appended to `points`). */
@@ -156,12 +207,6 @@ export class Session {
     const fresh = JSON.parse(this.sim.seriesFrom(this.points.length));
     for (const p of fresh) this.points.push(p);
     return fresh.length;
-  }
-
-  /** Timeline events that have happened: [{t_s, text}]. */
-  firedEvents() {
-    const r = JSON.parse(this.sim.report());
-    return (r.series?.events ?? []).map(([t_s, text]) => ({ t_s, text }));
   }
 
   report() {

@@ -4,36 +4,30 @@
 // strict decoding (a malformed link is reported, never half-applied).
 
 import { el } from './util.js';
-import { describe } from './session.js';
 
-/** Renders the list: fired events (from the core) merged with the live actions. */
-export function renderTimeline(list, { fired, actions, nowNs }) {
-  const live = actions.map((a) => ({ t: Number(a.atNs) / 1e9, text: describe(a.action), who: 'you', pending: BigInt(a.atNs) > nowNs }));
-  const used = new Set();
-  const items = [];
-  for (const f of fired) {
-    const k = live.findIndex((l, i) => !used.has(i) && l.text === f.text && Math.abs(l.t - f.t_s) < 1e-6);
-    if (k >= 0) used.add(k);
-    else items.push({ t: f.t_s, text: f.text, who: 'scenario', pending: false });
-  }
-  items.push(...live);
-  items.sort((a, b) => a.t - b.t);
-  const key = JSON.stringify(items);
+/** Renders the list: the session's timeline (Session.timeline()). */
+export function renderTimeline(list, items) {
+  const key = items.map((it) => `${it.atNs}|${it.text}|${it.who}|${it.fired}`).join(';');
   if (list.dataset.key === key) return;
   list.dataset.key = key;
   if (!items.length) {
     list.replaceChildren(el('li', { class: 'empty' }, 'No events yet. Live actions you take are recorded here with their simulated time.'));
     return;
   }
-  list.replaceChildren(...items.map((it) => el('li', { class: it.who === 'you' ? 'live' : '' },
-    el('span', { class: 't' }, `${it.t.toFixed(3)} s`),
+  list.replaceChildren(...items.map((it) => el('li', { class: `${it.who === 'you' ? 'live' : ''}${it.fired ? '' : ' pending'}` },
+    el('span', { class: 't' }, `${fmtSeconds(it.atNs)} s`),
     el('span', {}, it.text),
-    el('span', { class: 'who' }, it.pending ? `${it.who} · scheduled` : it.who))));
+    el('span', { class: 'who' }, it.fired ? it.who : `${it.who} · to come`))));
 }
 
-/** Chart markers for the fired events and the applied live actions. */
-export function markers(fired) {
-  return fired.map((f) => ({ t: f.t_s, label: f.text }));
+/** BigInt nanoseconds as seconds with millisecond precision. */
+function fmtSeconds(ns) {
+  return (Number(ns / 1000000n) / 1000).toFixed(3);
+}
+
+/** Chart markers for the events that have happened. */
+export function markers(items) {
+  return items.filter((it) => it.fired).map((it) => ({ t: Number(it.atNs) / 1e9, label: it.text }));
 }
 
 // ---- permalink -------------------------------------------------------------------------
