@@ -164,6 +164,17 @@ function viewsForTopology() {
 function applyAction(action) {
   const s = app.session;
   if (!s || app.broken) return 'nothing is running';
+  if (action.action === 'add' && !action.deferred) {
+    // Adding rebuilds the run (the new server must exist from its start) and replays it to
+    // now, which can take a moment: say so first, then do it.
+    actions.message('Adding a server: replaying the run so far with it…');
+    setTimeout(() => {
+      const why = applyAction({ ...action, deferred: true });
+      if (why) actions.message(why, true);
+    }, 30);
+    return null;
+  }
+  delete action.deferred;
   let why;
   try {
     const generation = s.generation;
@@ -516,6 +527,12 @@ function wireControls() {
     navigator.clipboard?.writeText(location.href).then(() => actions.message('Permalink copied to the clipboard.'), () => {});
   });
   $('banner-close').addEventListener('click', () => banner(''));
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.closest('input, textarea, select, button, [contenteditable]')) return;
+    e.preventDefault();
+    $('play').click();
+  });
   window.addEventListener('hashchange', () => hasPermalink(location.hash) && openPermalink(location.hash));
   window.addEventListener('resize', () => { for (const c of Object.values(charts)) c.dirty = true; });
 }
