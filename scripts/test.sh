@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, lints, all tests (unit, integration,
-# property, theory, CLI-through-the-binary), and the benchmark in its quick mode.
+# property, theory, CLI-through-the-binary), the browser tests (wasm in Node.js, the page in
+# headless Chromium) and the benchmark in its quick mode.
 # This is the README's test command and what CI runs after installing what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +23,23 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "tests (profile ci: release speed with debug assertions)"
 cargo test --workspace --profile ci
 
+step "browser: wasm core = native on every scenario (Node.js), the page in headless Chromium"
+web=0
+scripts/web.sh test || web=$?
+if [ "$web" -eq 3 ]; then
+  printf '\n!! SKIPPED the browser tests: this machine has no wasm32 toolchain (see above)\n\n'
+elif [ "$web" -ne 0 ]; then
+  exit "$web"
+fi
+
 step "benchmark, quick mode (proves it runs; figures are not asserted)"
 cargo build --release -p sim-cli
 if [ -x .venv/bin/python ]; then export LBSIM_PYTHON=.venv/bin/python; fi
-./target/release/lbsim bench --quick
+if [ "$web" -eq 0 ]; then
+  ./target/release/lbsim bench --quick --wasm
+else
+  ./target/release/lbsim bench --quick
+fi
 
 echo
 echo "all checks passed"

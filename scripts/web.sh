@@ -108,7 +108,7 @@ ensure_chromium() {
   export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
   if [ ! -x "$CHROMIUM" ]; then
     say "installing Debian's chromium"
-    apt-get install -y chromium >/dev/null
+    apt-get install -y chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y chromium >/dev/null; }
   fi
 }
 

@@ -155,47 +155,80 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
     (1..=b.max_client_groups).prop_flat_map(move |n| (0..n).map(group).collect::<Vec<_>>()).boxed()
 }
 
-/// One timeline action against the given server groups (names and instance counts).
-fn action(servers: Vec<(String, u32)>, replicas: u32, store: bool, failures: bool) -> BoxedStrategy<Action> {
-    let groups: Vec<String> = servers.iter().map(|(n, _)| n.clone()).collect();
-    let instances: Vec<String> = servers.iter().flat_map(|(n, k)| (1..=*k).map(move |i| format!("{n}-{i}"))).collect();
-    let mut targets = instances.clone();
-    targets.extend(groups.iter().cloned());
-    let server_target = proptest::sample::select(targets);
-    let group = proptest::sample::select(groups);
-    let replica = (1..=replicas).prop_map(|i| format!("balancer-{i}"));
-    let mut options: Vec<BoxedStrategy<Action>> = vec![
-        (server_target.clone(), 1u32..20).prop_map(|(target, f)| Action::Slow { target, factor: f64::from(f) }).boxed(),
-        (group.clone(), 1u32..3).prop_map(|(target, count)| Action::Add { target, count }).boxed(),
-        proptest::sample::select(Algorithm::ALL.to_vec())
-            .prop_map(|algorithm| Action::SetAlgorithm { algorithm })
-            .boxed(),
-    ];
-    if failures {
-        options.push(server_target.clone().prop_map(|target| Action::Crash { target }).boxed());
-        options.push(server_target.prop_map(|target| Action::Recover { target }).boxed());
-        options.push((group, 1u32..3).prop_map(|(target, count)| Action::Remove { target, count }).boxed());
-        options.push(replica.clone().prop_map(|target| Action::Crash { target }).boxed());
-        options.push(replica.prop_map(|target| Action::Recover { target }).boxed());
-        if store {
-            options.push(Just(Action::StoreDown).boxed());
-            options.push(Just(Action::StoreUp).boxed());
-        }
-    }
-    proptest::strategy::Union::new(options).boxed()
+/// A timeline event before it meets its scenario: when (a fraction of the duration), what
+/// (a kind) and to what (an index into the possible targets) with what (a parameter). Drawn
+/// independently of the scenario, so proptest shrinks a timeline by dropping and simplifying
+/// events one by one (kind 0, `slow`, is the simplest action; time 0 the earliest).
+#[derive(Clone, Debug)]
+struct RawEvent {
+    when: u32,
+    kind: u8,
+    target: u32,
+    param: u32,
+}
+
+fn raw_events(max: usize) -> impl Strategy<Value = Vec<RawEvent>> + Clone {
+    proptest::collection::vec(
+        (any::<u32>(), 0u8..10, any::<u32>(), any::<u32>()).prop_map(|(when, kind, target, param)| RawEvent {
+            when,
+            kind,
+            target,
+            param,
+        }),
+        0..=max,
+    )
+}
+
+/// Turns raw events into the scenario's timeline: times in order before the duration, targets
+/// among its server instances, groups and replicas; kinds that do not apply (failures when
+/// `failures` is off, the session store when there is none) become `slow`.
+fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<TimelineEvent> {
+    let groups: Vec<(String, u32)> = s.servers.iter().map(|g| (g.name.clone(), g.count.max(1))).collect();
+    let instances: Vec<String> = groups.iter().flat_map(|(n, k)| (1..=*k).map(move |i| format!("{n}-{i}"))).collect();
+    let mut server_targets = instances;
+    server_targets.extend(groups.iter().map(|(n, _)| n.clone()));
+    let pick = |list: &[String], i: u32| list[i as usize % list.len()].clone();
+    let group_names: Vec<String> = groups.iter().map(|(n, _)| n.clone()).collect();
+    let replica = |i: u32| format!("balancer-{}", 1 + i % s.balancer.replicas.max(1));
+    let duration = s.duration_ns.max(2);
+    let mut events: Vec<TimelineEvent> = raw
+        .iter()
+        .map(|e| {
+            let at_ns = 1 + ((u128::from(e.when) * u128::from(duration - 1)) >> 32) as u64;
+            let kind = match e.kind {
+                3..=7 if !failures => 0,
+                8 | 9 if !failures || s.session_store.is_none() => 0,
+                k => k,
+            };
+            let action = match kind {
+                0 => Action::Slow { target: pick(&server_targets, e.target), factor: f64::from(1 + e.param % 19) },
+                1 => Action::Add { target: pick(&group_names, e.target), count: 1 + e.param % 2 },
+                2 => Action::SetAlgorithm { algorithm: Algorithm::ALL[e.param as usize % Algorithm::ALL.len()] },
+                3 => Action::Crash { target: pick(&server_targets, e.target) },
+                4 => Action::Recover { target: pick(&server_targets, e.target) },
+                5 => Action::Remove { target: pick(&group_names, e.target), count: 1 + e.param % 2 },
+                6 => Action::Crash { target: replica(e.target) },
+                7 => Action::Recover { target: replica(e.target) },
+                8 => Action::StoreDown,
+                _ => Action::StoreUp,
+            };
+            TimelineEvent { at_ns, action }
+        })
+        .filter(|e| match &e.action {
+            Action::SetAlgorithm { algorithm } => {
+                *algorithm != Algorithm::IpHash || s.servers.iter().all(|g| !g.backup)
+            }
+            _ => true,
+        })
+        .collect();
+    events.sort_by_key(|e| e.at_ns);
+    events
 }
 
 /// A failure timeline for a scenario: up to `max` actions at times before `duration_ns`.
 pub fn timelines(s: &Scenario, max: usize, failures: bool) -> BoxedStrategy<Vec<TimelineEvent>> {
-    let servers: Vec<(String, u32)> = s.servers.iter().map(|g| (g.name.clone(), g.count.max(1))).collect();
-    let duration = s.duration_ns.max(2);
-    let act = action(servers, s.balancer.replicas, s.session_store.is_some(), failures);
-    proptest::collection::vec((1..duration, act), 0..=max)
-        .prop_map(|mut events| {
-            events.sort_by_key(|e| e.0);
-            events.into_iter().map(|(at_ns, action)| TimelineEvent { at_ns, action }).collect()
-        })
-        .boxed()
+    let s = s.clone();
+    raw_events(max).prop_map(move |raw| resolve_timeline(&s, &raw, failures)).boxed()
 }
 
 /// Arbitrary valid scenarios within `b`.
@@ -210,13 +243,15 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
         (0u8..3, proptest::option::of(1u64..200), 0u64..200, proptest::option::of(20.0f64..80.0)),
     );
     let bounds = b.clone();
-    (servers, traffic(&b), balancer, (0u64..u64::from(u32::MAX), 100..=b.max_duration_ms, 0u64..3, any::<bool>()))
+    let setup = (0u64..u64::from(u32::MAX), 100..=b.max_duration_ms, 0u64..3, any::<bool>());
+    (servers, traffic(&b), balancer, setup, raw_events(b.max_events))
         .prop_map(
             move |(
                 servers,
                 mut clients,
                 ((algorithm, l4, replicas, choices, key), (health, passive), (sticky, rate_limit, overhead_us, panic)),
                 (seed, duration_ms, latency_ms, store),
+                raw,
             )| {
                 let mut s = Scenario::new("generated", duration_ms * MS, servers[0].clone(), clients[0].clone());
                 s.servers = servers;
@@ -263,24 +298,10 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
                 }
                 s.clients = clients;
                 s.limits.max_events = max_events_for(&bounds);
+                s.events = resolve_timeline(&s, &raw, bounds.failures);
                 s
             },
         )
-        .prop_flat_map(move |s| {
-            let timeline = timelines(&s, b.max_events, b.failures);
-            (Just(s), timeline).prop_map(|(mut s, events)| {
-                s.events = events
-                    .into_iter()
-                    .filter(|e| match &e.action {
-                        Action::SetAlgorithm { algorithm } => {
-                            *algorithm != Algorithm::IpHash || s.servers.iter().all(|g| !g.backup)
-                        }
-                        _ => true,
-                    })
-                    .collect();
-                s
-            })
-        })
         .boxed()
 }
 
