@@ -42,7 +42,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Measure simulation speed (requests/s, events/s, peak memory) on fixed scenarios.
     #[command(
-        after_help = "Examples:\n  lbsim bench\n  lbsim bench --quick\n  lbsim bench --case p2c-100 --requests 10000000"
+        after_help = "Examples:\n  lbsim bench\n  lbsim bench --quick\n  lbsim bench --case p2c-100 --requests 10000000 --runs 5\n  LBSIM_PYTHON=.venv/bin/python lbsim bench --simpy 1000000\n  scripts/web.sh build && lbsim bench --wasm"
     )]
     Bench(BenchArgs),
 }
@@ -132,12 +132,23 @@ pub struct BenchArgs {
     /// Requests per case (default 10 M, or 200 k with --quick).
     #[arg(long)]
     pub requests: Option<u64>,
+    /// Runs per case, each in a fresh process; the fastest is reported, with the median
+    /// (default 3, or 1 with --quick).
+    #[arg(long)]
+    pub runs: Option<u32>,
     /// Compare with the SimPy reference (needs python3 with simpy) at this many requests.
     #[arg(long, value_name = "N")]
     pub simpy: Option<u64>,
     /// Path to the SimPy reference script.
     #[arg(long, default_value = "../shared/reference/simpy_lb.py")]
     pub simpy_script: String,
+    /// Also run each case with the WebAssembly build in Node.js (needs `node` and
+    /// `scripts/web.sh build`) and compare its speed and trace_hash with the native run.
+    #[arg(long)]
+    pub wasm: bool,
+    /// Path to the Node.js driver of the wasm build.
+    #[arg(long, default_value = "scripts/bench-wasm.mjs")]
+    pub wasm_script: String,
     /// Internal: run one case in this process and print its measurement.
     #[arg(long, hide = true)]
     pub child: Option<String>,

@@ -30,7 +30,7 @@ pub fn simulate(scenario: &Scenario, seed: u64, stop: &AtomicBool) -> anyhow::Re
         if interrupt::requested() || stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        until += chunk;
+        until = (until + chunk).max(sim.next_event_ns().unwrap_or(0));
         sim.step_until(until);
     }
     if let Some(why) = sim.aborted() {

@@ -36,7 +36,9 @@ pub fn drive(
     let chunk = (duration / 1000).max(1);
     let mut until = 0u64;
     while !sim.is_finished() {
-        until = until.saturating_add(chunk);
+        // Over a quiet stretch (a long drain), jump to the next event rather than stepping
+        // through empty chunks.
+        until = until.saturating_add(chunk).max(sim.next_event_ns().unwrap_or(0));
         sim.step_until(until);
         on_chunk(sim)?;
         interrupt::check()?;

@@ -76,6 +76,12 @@ impl<E> EventQueue<E> {
     pub fn peek_time(&self) -> Option<u64> {
         self.heap.peek().map(|e| (e.key >> 64) as u64)
     }
+
+    /// Number of scheduled events.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +108,29 @@ mod tests {
         q.push(4, "early");
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(_, e)| e).collect();
         assert_eq!(order, vec!["early", "first-0", "first-1", "late"]);
+    }
+
+    proptest::proptest! {
+        /// Any mix of pushes and pops comes out in (time, insertion) order, exactly as a
+        /// sorted list would give it.
+        #[test]
+        fn pops_in_time_then_insertion_order(ops in proptest::collection::vec((0u64..50, proptest::bool::weighted(0.6)), 0..400)) {
+            let mut q = EventQueue::default();
+            let mut model: Vec<(u64, usize)> = Vec::new();
+            for (i, (time, push)) in ops.into_iter().enumerate() {
+                if push {
+                    q.push(time, i);
+                    model.push((time, i));
+                } else {
+                    model.sort();
+                    let expected = (!model.is_empty()).then(|| model.remove(0));
+                    proptest::prop_assert_eq!(q.pop(), expected);
+                }
+                proptest::prop_assert_eq!(q.len(), model.len());
+            }
+            model.sort();
+            let rest: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+            proptest::prop_assert_eq!(rest, model);
+        }
     }
 }

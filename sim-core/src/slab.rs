@@ -98,6 +98,14 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
+    /// The current handle of slot `idx`, if it holds a live entry (for structures that link
+    /// live entries by slot, like a server's queue of jobs).
+    #[inline]
+    pub fn handle_at(&self, idx: u32) -> Option<Handle> {
+        let slot = self.slots.get(idx as usize)?;
+        slot.value.as_ref().map(|_| Handle { idx, generation: slot.generation })
+    }
+
     /// Live entries with their current handles, in slot order (deterministic).
     pub fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
         self.slots

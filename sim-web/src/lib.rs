@@ -108,12 +108,7 @@ impl Sim {
     /// Processes up to `n` events ("as fast as possible"); returns whether the run goes on.
     #[wasm_bindgen(js_name = stepEvents)]
     pub fn step_events(&mut self, n: u32) -> bool {
-        for _ in 0..n {
-            if !self.sim.step() {
-                return false;
-            }
-        }
-        !self.sim.is_finished()
+        self.sim.step_events(n) && !self.sim.is_finished()
     }
 
     /// Simulated time now, in milliseconds.

@@ -194,6 +194,27 @@ fn fuzz_corpus_regressions_and_mutations_do_not_panic() {
     }
 }
 
+/// A run whose last answers crawl over a 1 bps link drains for weeks of simulated time after
+/// its 60 s: the command line jumps over the quiet stretches instead of stepping through them,
+/// and the time series stops a quarter of the duration after the end instead of growing for
+/// weeks (the fuzzer found both: the run took 27 s).
+#[test]
+fn a_weeks_long_drain_stays_bounded() {
+    let file = root().join("tests/fuzz-regressions/timeout-days-long-drain.toml");
+    let (code, out, err) = run_with_deadline(
+        Command::new(lbsim_path()).arg("run").arg(&file).args(["--series", "--format", "json"]),
+        Duration::from_secs(60),
+        "a weeks-long drain",
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["end_s"].as_f64().unwrap() > 86_400.0 * 7.0, "the drain should last weeks: {}", report["end_s"]);
+    let points = report["series"]["points"].as_array().unwrap().len();
+    // 60 buckets of 1 s for the duration, a quarter more (and one) for the drain.
+    assert_eq!(points, 76, "series points");
+    assert_eq!(report["requests"]["sent"], report["requests"]["completed"]);
+}
+
 fn check_refused(text: &str, expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.toml");
@@ -221,7 +242,7 @@ fn each_limit_refuses_before_work() {
     check_refused(&BASE.replace("\"10s\"", "\"200h\"").replace("rate = 10", "rate = 0.001"), &["max_duration"]);
     check_refused(&format!("{BASE}[limits]\nmax_events = 1000\n"), &["max_events"]);
     check_refused(
-        &format!("{}[limits]\nmax_memory_mb = 8\n", BASE.replace("name = \"api\"", "name = \"api\"\ncount = 1000")),
+        &format!("{}[limits]\nmax_memory_mb = 2\n", BASE.replace("name = \"api\"", "name = \"api\"\ncount = 1000")),
         &["max_memory_mb", "MiB"],
     );
     // Overload with unbounded queues: refused for the work it would pile up.

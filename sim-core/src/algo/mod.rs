@@ -84,8 +84,9 @@ impl<'a> PickView<'a> {
         self.weights.len()
     }
 
-    /// Changes whenever the eligible set changes: algorithms that build tables over it
-    /// (rings, Maglev) rebuild when it differs from the version they built for.
+    /// Changes whenever the eligible set (or a weight) changes: algorithms that build tables
+    /// over it (rings, Maglev, weight checks) rebuild when it differs from the version they
+    /// built for.
     pub fn version(&self) -> u64 {
         self.version
     }
@@ -189,8 +190,10 @@ impl StaticView {
         self.members_version += 1;
     }
 
-    /// The view a policy sees.
+    /// The view a policy sees. Its version also follows the weights, which tests may change
+    /// directly.
     pub fn view(&self) -> PickView<'_> {
+        let weights_print = self.weights.iter().fold(0u64, |h, &w| (h ^ u64::from(w)).rotate_left(29).wrapping_mul(K));
         PickView {
             now_ns: self.now_ns,
             members: &self.members,
@@ -198,7 +201,7 @@ impl StaticView {
             available: &self.available,
             weights: &self.weights,
             active: &self.active,
-            version: self.version,
+            version: self.version ^ weights_print,
             members_version: self.members_version,
             source_ip: self.source_ip,
             key: self.key,
@@ -206,6 +209,9 @@ impl StaticView {
         }
     }
 }
+
+/// Mixes weights into [`StaticView`] versions.
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// What a replica learns when a request it sent to a server ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

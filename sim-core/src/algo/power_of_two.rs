@@ -17,12 +17,15 @@ use crate::rng::SimRng;
 pub struct PowerOfTwo {
     choices: u32,
     edf: Edf,
+    /// Whether the eligible set has unequal weights, for the view version it was computed
+    /// for (the check is O(n), the pick O(choices)).
+    weighted: Option<(u64, bool)>,
 }
 
 impl PowerOfTwo {
     /// `choices` samples per pick (Envoy's default is 2).
     pub fn new(choices: u32) -> PowerOfTwo {
-        PowerOfTwo { choices: choices.max(1), edf: Edf::default() }
+        PowerOfTwo { choices: choices.max(1), edf: Edf::default(), weighted: None }
     }
 }
 
@@ -36,8 +39,16 @@ impl Balancer for PowerOfTwo {
         if eligible.is_empty() {
             return None;
         }
-        let first_weight = view.weight(eligible[0]);
-        if eligible.len() > 1 && eligible.iter().any(|&s| view.weight(s) != first_weight) {
+        let weighted = match self.weighted {
+            Some((version, weighted)) if version == view.version() => weighted,
+            _ => {
+                let first_weight = view.weight(eligible[0]);
+                let weighted = eligible.iter().any(|&s| view.weight(s) != first_weight);
+                self.weighted = Some((view.version(), weighted));
+                weighted
+            }
+        };
+        if weighted {
             return self.edf.pick(view);
         }
         let n = eligible.len() as u64;

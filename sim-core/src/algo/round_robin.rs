@@ -11,49 +11,54 @@
 use super::{Balancer, Outcome, OutcomeKind, PickView};
 use crate::rng::SimRng;
 
+/// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`).
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    current: i64,
+    /// `i64::MIN` = not yet seen (starts at the configured weight).
+    effective: i64,
+}
+
 /// Per-server smooth-WRR state, shared with `least_connections` (its tie-breaker).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SwrrState {
-    current: Vec<i64>,
-    /// Effective weight; `i64::MIN` = not yet seen (starts at the configured weight).
-    effective: Vec<i64>,
+    peers: Vec<Peer>,
     max_fails: u32,
 }
 
 impl SwrrState {
     pub(crate) fn new(max_fails: u32) -> SwrrState {
-        SwrrState { current: Vec::new(), effective: Vec::new(), max_fails }
+        SwrrState { peers: Vec::new(), max_fails }
     }
 
     fn ensure(&mut self, n: usize) {
-        if self.current.len() < n {
-            self.current.resize(n, 0);
-            self.effective.resize(n, i64::MIN);
+        if self.peers.len() < n {
+            self.peers.resize(n, Peer { current: 0, effective: i64::MIN });
         }
     }
 
     /// One smooth-WRR round over `candidates` (in configuration order); returns the winner.
     pub(crate) fn round(&mut self, view: &PickView<'_>, candidates: impl Iterator<Item = u32>) -> Option<u32> {
         self.ensure(view.server_count());
-        let mut best: Option<u32> = None;
+        let mut best: Option<(u32, i64)> = None;
         let mut total: i64 = 0;
         for s in candidates {
-            let i = s as usize;
             let weight = i64::from(view.weight(s));
-            if self.effective[i] == i64::MIN {
-                self.effective[i] = weight;
+            let peer = &mut self.peers[s as usize];
+            if peer.effective == i64::MIN {
+                peer.effective = weight;
             }
-            self.current[i] += self.effective[i];
-            total += self.effective[i];
-            if self.effective[i] < weight {
-                self.effective[i] += 1;
+            peer.current += peer.effective;
+            total += peer.effective;
+            if peer.effective < weight {
+                peer.effective += 1;
             }
-            if best.is_none_or(|b| self.current[i] > self.current[b as usize]) {
-                best = Some(s);
+            if best.is_none_or(|(_, current)| peer.current > current) {
+                best = Some((s, peer.current));
             }
         }
-        let b = best?;
-        self.current[b as usize] -= total;
+        let (b, _) = best?;
+        self.peers[b as usize].current -= total;
         Some(b)
     }
 
@@ -62,16 +67,16 @@ impl SwrrState {
         if self.max_fails == 0 {
             return;
         }
-        let i = server as usize;
-        self.ensure(i + 1);
-        if self.effective[i] == i64::MIN {
-            self.effective[i] = i64::from(weight);
+        self.ensure(server as usize + 1);
+        let peer = &mut self.peers[server as usize];
+        if peer.effective == i64::MIN {
+            peer.effective = i64::from(weight);
         }
-        self.effective[i] = (self.effective[i] - i64::from(weight / self.max_fails)).max(0);
+        peer.effective = (peer.effective - i64::from(weight / self.max_fails)).max(0);
     }
 
     pub(crate) fn current_weight(&self, server: u32) -> Option<f64> {
-        self.current.get(server as usize).map(|&c| c as f64)
+        self.peers.get(server as usize).map(|p| p.current as f64)
     }
 }
 
@@ -81,12 +86,14 @@ pub struct SmoothWeightedRoundRobin {
     state: SwrrState,
     /// Weights of servers, remembered for the failure penalty.
     weights: Vec<u32>,
+    /// The view version `weights` was taken for.
+    built_for: Option<u64>,
 }
 
 impl SmoothWeightedRoundRobin {
     /// A fresh instance; `max_fails` as in nginx (0 = no failure penalty).
     pub fn new(max_fails: u32) -> SmoothWeightedRoundRobin {
-        SmoothWeightedRoundRobin { state: SwrrState::new(max_fails), weights: Vec::new() }
+        SmoothWeightedRoundRobin { state: SwrrState::new(max_fails), weights: Vec::new(), built_for: None }
     }
 }
 
@@ -96,11 +103,14 @@ impl Balancer for SmoothWeightedRoundRobin {
     }
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
-        if self.weights.len() < view.server_count() {
-            self.weights.resize(view.server_count(), 1);
-        }
-        for &s in view.eligible() {
-            self.weights[s as usize] = view.weight(s);
+        if self.built_for != Some(view.version()) {
+            if self.weights.len() < view.server_count() {
+                self.weights.resize(view.server_count(), 1);
+            }
+            for &s in view.eligible() {
+                self.weights[s as usize] = view.weight(s);
+            }
+            self.built_for = Some(view.version());
         }
         self.state.round(view, view.eligible().iter().copied())
     }

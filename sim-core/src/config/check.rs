@@ -345,13 +345,15 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
-    let per_server = if servers <= 1024.0 { 16_384.0 } else { 2_048.0 } + 512.0;
+    // Per-server latency row (640 four-byte counters) and totals, state and counters.
+    let per_server = 2_600.0 + 512.0;
     let per_replica_server = 80.0;
     let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();
     let limits = 1.0 + s.balancer.routes.len() as f64;
     let per_replica_client = 4.0 + 16.0 * limits;
     let series_cells = (servers * (s.duration_ns as f64 / s.report.interval_ns.max(1) as f64).min(2_000.0))
-        .min(crate::metrics::series::MAX_CELLS as f64);
+        .min(crate::metrics::series::MAX_CELLS as f64)
+        * (1.0 + crate::metrics::series::DRAIN_BUCKETS_FRACTION);
     let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
     servers * per_server
         + replicas * servers * per_replica_server

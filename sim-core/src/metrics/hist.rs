@@ -62,3 +62,156 @@ impl<C: Counter> LatencyHist<C> {
         self.max_ns = 0;
     }
 }
+
+/// Per-server latency distributions in one flat table — a log-linear histogram per server with
+/// 16 buckets per power of two (a quantile is the bucket's midpoint, within 3.2% of any value
+/// in it; values below 16 ns are exact), and each server's exact count, sum and maximum.
+///
+/// One record touches one counter line of the server's row and its totals (which for 10,000
+/// servers still fit in the L2 cache), where a separate HdrHistogram per server costs pointer
+/// chases into scattered allocations: at 10,000 servers that was 40% of the run time.
+/// Values above 2^42 ns (73 minutes) count in the last bucket, as a global histogram's
+/// values above an hour are clamped; a counter saturates at 2^32 − 1 (4.29 billion requests
+/// to one server within 3% of the same latency), while counts, means and maxima stay exact.
+#[derive(Clone, Debug)]
+pub struct ServerLatencies {
+    counters: Vec<u32>,
+    totals: Vec<Totals>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    sum_ns: u128,
+    count: u64,
+    max_ns: u64,
+}
+
+/// Buckets per power of two, as bits.
+const SUB_BITS: u32 = 4;
+/// The highest power of two with buckets of its own.
+const TOP_EXPONENT: u32 = 42;
+/// Buckets per server: exact values below 2^SUB_BITS, then 2^SUB_BITS per power of two.
+const SERVER_BUCKETS: usize = ((TOP_EXPONENT - SUB_BITS + 2) << SUB_BITS) as usize;
+
+/// The bucket of a value.
+#[inline]
+fn bucket_of(ns: u64) -> usize {
+    let ns = ns.min((1 << (TOP_EXPONENT + 1)) - 1);
+    if ns < 1 << SUB_BITS {
+        return ns as usize;
+    }
+    let exponent = 63 - ns.leading_zeros();
+    let mantissa = (ns >> (exponent - SUB_BITS)) & ((1 << SUB_BITS) - 1);
+    (((exponent - SUB_BITS + 1) << SUB_BITS) as u64 + mantissa) as usize
+}
+
+/// The middle of a bucket's value range (the value itself below 2^SUB_BITS).
+fn bucket_mid(bucket: usize) -> f64 {
+    let b = bucket as u64;
+    if b < 1 << SUB_BITS {
+        return b as f64;
+    }
+    let exponent = (b >> SUB_BITS) + u64::from(SUB_BITS) - 1;
+    let mantissa = b & ((1 << SUB_BITS) - 1);
+    let shift = exponent - u64::from(SUB_BITS);
+    let low = ((1 << SUB_BITS) + mantissa) << shift;
+    low as f64 + ((1u64 << shift) as f64 - 1.0) / 2.0
+}
+
+impl ServerLatencies {
+    /// An empty table for `servers` servers.
+    pub fn new(servers: usize) -> ServerLatencies {
+        ServerLatencies { counters: vec![0; servers * SERVER_BUCKETS], totals: vec![Totals::default(); servers] }
+    }
+
+    /// Records one latency of server `s`.
+    #[inline]
+    pub fn record(&mut self, s: usize, ns: u64) {
+        let c = &mut self.counters[s * SERVER_BUCKETS + bucket_of(ns)];
+        *c = c.saturating_add(1);
+        let t = &mut self.totals[s];
+        t.sum_ns += u128::from(ns);
+        t.count += 1;
+        t.max_ns = t.max_ns.max(ns);
+    }
+
+    /// Latencies recorded for server `s`.
+    #[cfg(test)]
+    fn count(&self, s: usize) -> u64 {
+        self.totals[s].count
+    }
+
+    /// Exact mean latency of server `s`, in milliseconds (0 when empty).
+    pub fn mean_ms(&self, s: usize) -> f64 {
+        let t = self.totals[s];
+        if t.count == 0 { 0.0 } else { (t.sum_ns as f64 / t.count as f64) / 1e6 }
+    }
+
+    /// Quantile `q` of server `s`'s latency, in milliseconds (0 when empty): the midpoint of
+    /// the bucket holding the ⌈q·n⌉-th smallest value, never above the exact maximum.
+    pub fn quantile_ms(&self, s: usize, q: f64) -> f64 {
+        let t = self.totals[s];
+        if t.count == 0 {
+            return 0.0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * t.count as f64).ceil() as u64).max(1);
+        let row = &self.counters[s * SERVER_BUCKETS..(s + 1) * SERVER_BUCKETS];
+        let mut seen = 0u64;
+        for (bucket, &c) in row.iter().enumerate() {
+            seen += u64::from(c);
+            if seen >= rank {
+                return bucket_mid(bucket).min(t.max_ns as f64) / 1e6;
+            }
+        }
+        t.max_ns as f64 / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous_and_cover_their_values() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(15), 15);
+        assert_eq!(bucket_of(16), 16);
+        assert_eq!(bucket_of(u64::MAX), SERVER_BUCKETS - 1);
+        let mut last = 0;
+        for v in 1..100_000u64 {
+            let b = bucket_of(v);
+            assert!(b == last || b == last + 1, "gap at {v}");
+            last = b;
+        }
+        for v in (0..100_000u64).chain((0..2000).map(|i| 1u64 << (i % 44)).map(|p| p + p / 3)) {
+            let b = bucket_of(v);
+            assert!(b < SERVER_BUCKETS);
+            if v < 1 << (TOP_EXPONENT + 1) {
+                let mid = bucket_mid(b);
+                assert!((mid - v as f64).abs() <= v as f64 * (1.0 / 31.0) + 0.5, "{v} → bucket {b} mid {mid}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Quantiles are within 3.2% of the exact order statistic; means, counts and maxima
+        /// are exact.
+        #[test]
+        fn quantiles_are_close_and_means_exact(values in proptest::collection::vec(1u64..5_000_000_000, 1..400), q in 0.0f64..=1.0) {
+            let mut t = ServerLatencies::new(3);
+            for &v in &values {
+                t.record(1, v);
+            }
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let rank = ((q * values.len() as f64).ceil() as usize).max(1);
+            let exact = sorted[rank - 1] as f64 / 1e6;
+            let got = t.quantile_ms(1, q);
+            proptest::prop_assert!((got - exact).abs() <= exact * 0.032 + 1e-6, "q {q}: {got} vs {exact}");
+            let mean = values.iter().map(|&v| u128::from(v)).sum::<u128>() as f64 / values.len() as f64 / 1e6;
+            proptest::prop_assert_eq!(t.mean_ms(1), mean);
+            proptest::prop_assert_eq!(t.count(1), values.len() as u64);
+            proptest::prop_assert_eq!(t.count(0) + t.count(2), 0);
+        }
+    }
+}

@@ -20,7 +20,14 @@ pub struct SeriesAcc {
     current_served: Vec<u32>,
     /// Timeline events (time, text).
     pub events: Vec<(u64, String)>,
+    /// The most buckets kept: those of the duration and a quarter more (and one) for the drain
+    /// after it; a run whose last requests take days to drain must not tick, nor grow, for
+    /// days.
+    max_points: usize,
 }
+
+/// Buckets kept beyond the duration's, as a fraction of them.
+pub const DRAIN_BUCKETS_FRACTION: f64 = 0.25;
 
 impl SeriesAcc {
     /// A series over `servers` servers with buckets of at least `interval_ns`, widened so a
@@ -40,7 +47,16 @@ impl SeriesAcc {
             current_latency: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
             events: Vec::new(),
+            max_points: {
+                let buckets = duration_ns.div_ceil(interval).clamp(1, cap);
+                (buckets as f64 * (1.0 + DRAIN_BUCKETS_FRACTION)).ceil() as usize + 1
+            },
         }
+    }
+
+    /// Whether the series has all the buckets it keeps (ticks stop).
+    pub fn is_full(&self) -> bool {
+        self.points.len() >= self.max_points
     }
 
     /// Counts an ended request.
@@ -66,7 +82,7 @@ impl SeriesAcc {
     /// Closes the current bucket (starting at `start_ns`) with each server's in-flight count
     /// and whether it was up.
     pub fn close(&mut self, start_ns: u64, in_flight: Vec<u32>, up: &[bool]) {
-        if !self.enabled {
+        if !self.enabled || self.is_full() {
             return;
         }
         let counts: Vec<u64> =

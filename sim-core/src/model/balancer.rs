@@ -20,7 +20,7 @@ impl Simulation {
         }
         let pinned = req.stream.and_then(|sh| self.streams.get(sh)).is_some_and(|s| s.server != NONE);
         let mut delay_ns = 0;
-        if !pinned {
+        if self.has_rate_limits && !pinned {
             match self.rate_limit(h) {
                 Ok(d) => delay_ns = d,
                 Err(()) => {
@@ -78,17 +78,21 @@ impl Simulation {
     /// Sends a request on to a server: its stream's server, or a fresh pick.
     fn route(&mut self, h: Handle) {
         let req = self.reqs.get(h).expect("routing a live request");
-        let (r, pool, key, c) = (req.replica, req.pool, req.key, req.client);
+        let (r, pool, key, c, session) = (req.replica, req.pool, req.key, req.client, req.session);
         if let Some(sh) = req.stream
             && let Some(s) = self.streams.get(sh).map(|s| s.server).filter(|&s| s != NONE)
         {
             self.forward(h, s);
             return;
         }
-        let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
-        let session = self.reqs.get(h).and_then(|q| q.session);
-        let pick = self.pick(r, pool, key, c, Some((&tried, session)));
-        self.reqs.get_mut(h).expect("live").tried = tried;
+        let pick = if req.tried.is_empty() {
+            self.pick(r, pool, key, c, Some((&[], session)))
+        } else {
+            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
+            let pick = self.pick(r, pool, key, c, Some((&tried, session)));
+            self.reqs.get_mut(h).expect("live").tried = tried;
+            pick
+        };
         let Some(s) = pick else {
             self.answer_client(h, Outcome::NoServer, false);
             return;
@@ -111,8 +115,8 @@ impl Simulation {
 
     /// Passes a request from its replica to server `s` over an upstream connection.
     fn forward(&mut self, h: Handle, s: u32) {
-        let r = self.reqs.get(h).expect("live").replica;
-        let c = self.reqs.get(h).expect("live").client;
+        let req = self.reqs.get(h).expect("live");
+        let (r, c) = (req.replica, req.client);
         let protocol = self.group_of(c).protocol;
         let wait = self.upstream_acquire(r, s, protocol);
         let req = self.reqs.get_mut(h).expect("live");
@@ -406,8 +410,8 @@ impl Simulation {
         ];
         let now = self.now;
         let mut delay = 0u64;
-        let mut updates: Vec<(usize, usize, RateCounter)> = Vec::new();
-        for (slot, limit) in limits {
+        let mut updates: [Option<(usize, usize, RateCounter)>; 2] = [None; 2];
+        for (i, (slot, limit)) in limits.into_iter().enumerate() {
             let Some(limit) = limit else { continue };
             let key = match limit.key {
                 RateKey::Client => c as usize,
@@ -424,7 +428,7 @@ impl Simulation {
                     if used >= limit.limit {
                         return Err(());
                     }
-                    updates.push((slot, key, RateCounter { stamp_ns: window_start, value: used + 1 }));
+                    updates[i] = Some((slot, key, RateCounter { stamp_ns: window_start, value: used + 1 }));
                 }
                 RateLimitKind::LeakyBucket { burst, nodelay } => {
                     // nginx limit_req: excess in milli-requests, drained at the rate; a new key
@@ -442,14 +446,14 @@ impl Simulation {
                         }
                         (excess, if ms > 0 { now } else { counter.stamp_ns })
                     };
-                    updates.push((slot, key, RateCounter { stamp_ns: stamp, value: excess as u64 }));
+                    updates[i] = Some((slot, key, RateCounter { stamp_ns: stamp, value: excess as u64 }));
                     if !nodelay {
                         delay = delay.max((excess * 1000 / rate_milli) as u64 * 1_000_000);
                     }
                 }
             }
         }
-        for (slot, key, counter) in updates {
+        for (slot, key, counter) in updates.into_iter().flatten() {
             self.replicas[r as usize].rate_counters[slot][key] = counter;
         }
         Ok(delay)

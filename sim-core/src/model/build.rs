@@ -7,12 +7,17 @@ use crate::algo::{AlgoImpl, AlgoParams};
 use crate::config::check::route_pool;
 use crate::metrics::Stats;
 use crate::metrics::hash::TraceHasher;
-use crate::metrics::hist::LatencyHist;
+use crate::metrics::hist::ServerLatencies;
 use crate::metrics::series::SeriesAcc;
 use crate::queue::EventQueue;
 use crate::rng::{SimRng, Stream, Zipf};
 use crate::scenario::*;
 use crate::slab::Slab;
+
+/// The mean gap between requests at `rate` per second (infinite at rate 0: no requests).
+pub(crate) fn mean_gap_ns(rate: f64) -> f64 {
+    if rate > 0.0 { 1e9 / rate } else { f64::INFINITY }
+}
 
 /// Client `i`'s share of its group's rate under Zipf skew `s` (mean 1 over the group).
 pub(crate) fn skew_weight(i: u32, count: u32, s: f64) -> f64 {
@@ -73,15 +78,15 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 name: format!("{}-{}", g.name, i + 1),
                 group: gi as u16,
                 pool,
-                weight: g.weight,
                 backup: g.backup,
                 workers: g.workers,
-                queue_cap: g.queue,
+                queue_cap: g.queue.unwrap_or(u32::MAX),
+                queue_head: NONE,
+                queue_tail: NONE,
+                queued: 0,
                 state: if i < g.count { ServerState::Up } else { ServerState::NotAdded },
                 slow: 1.0,
                 busy: 0,
-                in_service: Vec::new(),
-                queue: std::collections::VecDeque::new(),
                 rng: SimRng::stream(seed, Stream::Server, id),
                 conns_open: 0,
                 sessions: 0,
@@ -102,7 +107,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             if server.backup { pool.backups.push(s as u32) } else { pool.primaries.push(s as u32) }
         }
     }
-    let weights: Vec<u32> = servers.iter().map(|s| s.weight).collect();
+    let weights: Vec<u32> = servers.iter().map(|s| sc.servers[s.group as usize].weight).collect();
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
 
     // Clients, with their address plan: each group draws `source_ips` public addresses.
@@ -159,7 +164,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 index: i,
                 ip_id: ip_base + ip_index,
                 ip: ips[ip_index as usize],
-                rate: g.rate * skew_weight(i, g.count, g.rate_skew),
+                mean_gap_ns: mean_gap_ns(g.rate * skew_weight(i, g.count, g.rate_skew)),
                 arrival_generation: 0,
                 arrivals_rng: SimRng::stream(seed, Stream::Arrivals, id),
                 traffic_rng: SimRng::stream(seed, Stream::Traffic, id),
@@ -184,7 +189,6 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         n_servers,
         SeriesAcc::new(series_on, n_servers, sc.report.interval_ns, sc.duration_ns, MAX_SERIES_BUCKETS),
     );
-    let sigfig = if n_servers <= 1024 { 2 } else { 1 };
     let mut sim = Simulation {
         seed,
         now: 0,
@@ -195,7 +199,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         finished: false,
         clients,
         groups,
-        server_hist: (0..n_servers).map(|_| LatencyHist::new(sigfig)).collect(),
+        server_latency: ServerLatencies::new(n_servers),
         servers,
         weights,
         names,
@@ -221,6 +225,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         aborted: None,
         view_version: 0,
         ip_count: ip_base,
+        has_rate_limits: sc.balancer.rate_limit.is_some() || sc.balancer.routes.iter().any(|r| r.rate_limit.is_some()),
         sc,
     };
     for r in 0..sim.sc.balancer.replicas {

@@ -69,7 +69,7 @@ pub struct Simulation {
     pub(crate) clients: Vec<Client>,
     pub(crate) groups: Vec<GroupRuntime>,
     pub(crate) servers: Vec<Server>,
-    pub(crate) server_hist: Vec<state::ServerHist>,
+    pub(crate) server_latency: crate::metrics::hist::ServerLatencies,
     pub(crate) weights: Vec<u32>,
     pub(crate) names: Vec<String>,
     pub(crate) pools: Vec<PoolInfo>,
@@ -97,6 +97,8 @@ pub struct Simulation {
     pub(crate) view_version: u64,
     /// Number of distinct source addresses.
     pub(crate) ip_count: u32,
+    /// Whether the gateway has any rate limit (global or per route).
+    pub(crate) has_rate_limits: bool,
 }
 
 impl Simulation {
@@ -225,6 +227,12 @@ impl Simulation {
         !self.finished
     }
 
+    /// The time of the next scheduled event, if any (drivers that step in chunks of simulated
+    /// time jump to it over long quiet stretches).
+    pub fn next_event_ns(&self) -> Option<u64> {
+        self.queue.peek_time()
+    }
+
     /// Processes every event up to and including simulated time `t_ns`.
     pub fn step_until(&mut self, t_ns: u64) {
         while !self.finished {
@@ -246,14 +254,28 @@ impl Simulation {
 
     /// Runs to the end.
     pub fn run(&mut self) {
-        while self.step() {}
+        while self.step_events(4096) {}
+    }
+
+    /// Processes up to `n` events; returns `false` once the run is over. Kept out of line on
+    /// purpose: a WebAssembly engine compiles a function with its optimising tier only when
+    /// it is entered again, so the hot loop must live in a function called many times, not
+    /// in one long call.
+    #[inline(never)]
+    pub fn step_events(&mut self, n: u32) -> bool {
+        for _ in 0..n {
+            if !self.step() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Handles one event (from the queue, or inline when it happens now).
     pub(crate) fn handle(&mut self, ev: Ev) {
         debug_assert!(!matches!(ev, Ev::Tick), "ticks are handled by step");
-        let [a, b] = ev.payload();
-        self.hasher.words(&[self.now, ev.tag(), a, b]);
+        let [tag, a, b] = ev.words();
+        self.hasher.words(&[self.now, tag, a, b]);
         match ev {
             Ev::Arrival { client, generation } => self.on_arrival(client, generation),
             Ev::ConnReady { conn } => self.on_conn_ready(conn),

@@ -43,11 +43,11 @@ impl Simulation {
     pub(super) fn on_tick(&mut self) {
         let interval = self.stats.series.interval_ns;
         let start = self.now.saturating_sub(interval);
-        let in_flight: Vec<u32> = self.servers.iter().map(|s| s.busy + s.queue.len() as u32).collect();
+        let in_flight: Vec<u32> = self.servers.iter().map(|s| s.busy + s.queued).collect();
         let up: Vec<bool> = self.servers.iter().map(|s| s.state == ServerState::Up).collect();
         self.stats.series.close(start, in_flight, &up);
         let drained = self.ended && self.reqs.is_empty();
-        if !self.finished && !drained {
+        if !self.finished && !drained && !self.stats.series.is_full() {
             self.queue.push(self.now + interval, Ev::Tick);
         }
     }
@@ -61,23 +61,23 @@ impl Simulation {
             .servers
             .iter()
             .enumerate()
-            .map(|(s, server)| {
-                let hist = &self.server_hist[s];
-                ServerReport {
-                    name: server.name.clone(),
-                    requests: st.served[s],
-                    connections: st.accepted[s],
-                    utilization: server.busy_area as f64 / (f64::from(server.workers) * window_ns),
-                    latency_ms: ServerLatency { mean: hist.mean_ms(), p99: hist.quantile_ms(0.99) },
-                    group: self.sc.servers[server.group as usize].name.clone(),
-                    connections_max: st.conns_max[s],
-                    rejected: st.rejected[s],
-                    down_s: st.down_ns[s] as f64 / 1e9,
-                    requests_while_down: st.while_down[s],
-                    marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
-                    up_whole_window: server.up_whole_window,
-                    state: server.state.name().to_string(),
-                }
+            .map(|(s, server)| ServerReport {
+                name: server.name.clone(),
+                requests: st.served[s],
+                connections: st.accepted[s],
+                utilization: server.busy_area as f64 / (f64::from(server.workers) * window_ns),
+                latency_ms: ServerLatency {
+                    mean: self.server_latency.mean_ms(s),
+                    p99: self.server_latency.quantile_ms(s, 0.99),
+                },
+                group: self.sc.servers[server.group as usize].name.clone(),
+                connections_max: st.conns_max[s],
+                rejected: st.rejected[s],
+                down_s: st.down_ns[s] as f64 / 1e9,
+                requests_while_down: st.while_down[s],
+                marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
+                up_whole_window: server.up_whole_window,
+                state: server.state.name().to_string(),
             })
             .collect();
         let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();

@@ -53,20 +53,20 @@ impl Simulation {
             }
         }
         let group = self.group_of(c);
-        extra_ns += group.serialize_per_kb_ns * (group.request_bytes + group.response_bytes) / 1000;
-        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing };
+        extra_ns += super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes);
+        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, next: NONE };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
             self.start_job(jh);
-        } else if server.queue_cap.is_some_and(|cap| server.queue.len() as u64 >= u64::from(cap)) {
+        } else if server.queued >= server.queue_cap {
             if measured {
                 self.stats.rejected[s as usize] += 1;
             }
             self.answer_from_server(h, Outcome::Rejected);
         } else {
             let jh = self.jobs.insert(job);
-            self.servers[s as usize].queue.push_back(jh);
+            self.enqueue_job(s, jh);
         }
     }
 
@@ -110,10 +110,40 @@ impl Simulation {
         let dist = self.sc.servers[self.servers[s].group as usize].service;
         let base = service_ns(&dist, job.size_u) * self.servers[s].slow;
         let t = (base + 0.5).clamp(0.0, 1e17) as u64 + job.extra_ns;
-        self.servers[s].in_service.push(jh);
         debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
         // Always through the queue: a zero service time must not recurse through the queue.
         self.schedule(t, Ev::ServiceDone { job: jh });
+    }
+
+    /// Puts a job at the end of a server's queue.
+    fn enqueue_job(&mut self, s: u32, jh: Handle) {
+        let tail = self.servers[s as usize].queue_tail;
+        if tail == NONE {
+            self.servers[s as usize].queue_head = jh.idx;
+        } else {
+            let last = self.jobs.handle_at(tail).and_then(|t| self.jobs.get_mut(t)).expect("queued jobs are live");
+            last.next = jh.idx;
+        }
+        let server = &mut self.servers[s as usize];
+        server.queue_tail = jh.idx;
+        server.queued += 1;
+    }
+
+    /// Takes the first job of a server's queue.
+    fn dequeue_job(&mut self, s: u32) -> Option<Handle> {
+        let head = self.servers[s as usize].queue_head;
+        if head == NONE {
+            return None;
+        }
+        let jh = self.jobs.handle_at(head).expect("queued jobs are live");
+        let next = std::mem::replace(&mut self.jobs.get_mut(jh).expect("live").next, NONE);
+        let server = &mut self.servers[s as usize];
+        server.queue_head = next;
+        if next == NONE {
+            server.queue_tail = NONE;
+        }
+        server.queued -= 1;
+        Some(jh)
     }
 
     /// Accounts a change of a server's busy workers (utilization within the window).
@@ -129,14 +159,13 @@ impl Simulation {
     pub(super) fn on_service_done(&mut self, jh: Handle) {
         let Some(job) = self.jobs.remove(jh) else { return };
         let s = job.server;
-        self.servers[s as usize].in_service.retain(|&x| x != jh);
         self.server_busy_change(s, -1);
         if job.measured {
             self.stats.served[s as usize] += 1;
             self.stats.series.served(s);
         }
         // Start the next job before answering, so the server's state is settled.
-        if let Some(next) = self.servers[s as usize].queue.pop_front() {
+        if let Some(next) = self.dequeue_job(s) {
             self.start_job(next);
         }
         if self.reqs.get(job.req).is_some() {
@@ -205,9 +234,11 @@ impl Simulation {
 
     /// Drops everything a server holds (crash or removal); returns the sessions lost.
     fn drop_server_work(&mut self, s: u32) -> u64 {
+        // Its jobs, in service or queued (found in the job store: a crash is rare, and no
+        // per-server list of jobs in service needs keeping on the hot path).
         let server = &mut self.servers[s as usize];
-        let mut jobs: Vec<Handle> = server.in_service.drain(..).collect();
-        jobs.extend(server.queue.drain(..));
+        (server.queue_head, server.queue_tail, server.queued) = (NONE, NONE, 0);
+        let jobs: Vec<Handle> = self.jobs.iter().filter(|(_, job)| job.server == s).map(|(h, _)| h).collect();
         self.server_busy_change(s, -(self.servers[s as usize].busy as i32));
         for jh in jobs {
             if let Some(job) = self.jobs.remove(jh)
@@ -302,7 +333,7 @@ impl Simulation {
 
     fn maybe_finish_drain(&mut self, s: u32) {
         let server = &self.servers[s as usize];
-        if server.state == ServerState::Draining && server.busy == 0 && server.queue.is_empty() {
+        if server.state == ServerState::Draining && server.busy == 0 && server.queued == 0 {
             self.set_server_state(s, ServerState::Removed);
             let lost = self.drop_server_work(s);
             let _ = lost;

@@ -126,7 +126,7 @@ impl Simulation {
         snap.server_busy.clear();
         snap.server_busy.extend(self.servers.iter().map(|s| s.busy));
         snap.server_queue.clear();
-        snap.server_queue.extend(self.servers.iter().map(|s| s.queue.len() as u32));
+        snap.server_queue.extend(self.servers.iter().map(|s| s.queued));
         snap.server_conns.clear();
         snap.server_conns.extend(self.servers.iter().map(|s| s.conns_open as u32));
         snap.server_served.clear();
@@ -236,7 +236,7 @@ impl Simulation {
                 InspectServer {
                     name: server.name.clone(),
                     pool: self.sc.servers[server.group as usize].pool.clone(),
-                    weight: server.weight,
+                    weight: self.weights[s],
                     eligible: replica.up
                         && matches!(server.state, ServerState::Up | ServerState::Down)
                         && self.server_usable_by(replica, s),

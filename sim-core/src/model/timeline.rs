@@ -126,7 +126,8 @@ impl Simulation {
                     self.sc.clients[g].rate = *rate;
                     for i in 0..count {
                         let c = first + i;
-                        self.clients[c as usize].rate = rate * super::build::skew_weight(i, count, skew);
+                        self.clients[c as usize].mean_gap_ns =
+                            super::build::mean_gap_ns(rate * super::build::skew_weight(i, count, skew));
                         self.clients[c as usize].arrival_generation += 1;
                         let gap = self.next_gap(c);
                         self.schedule_arrival(c, gap);
