@@ -11,6 +11,7 @@ use crate::scenario::*;
 use crate::slab::Handle;
 
 impl Simulation {
+    #[inline(never)]
     pub(super) fn on_at_balancer(&mut self, h: Handle) {
         let Some(req) = self.reqs.get(h) else { return };
         let r = req.replica;
@@ -57,6 +58,7 @@ impl Simulation {
         replica.busy = (replica.busy as i64 + i64::from(delta)).max(0) as u32;
     }
 
+    #[inline(never)]
     pub(super) fn on_balancer_done(&mut self, h: Handle, r: u32) {
         if self.sc.balancer.workers.is_some() {
             // The worker is free; start the next waiting request.
@@ -160,6 +162,7 @@ impl Simulation {
         }
     }
 
+    #[inline(never)]
     pub(super) fn on_back_at_balancer(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get_mut(h) else { return };
         let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);

@@ -90,6 +90,7 @@ impl Simulation {
         }
     }
 
+    #[inline(never)]
     pub(super) fn on_arrival(&mut self, c: u32, generation: u32) {
         if self.ended || generation != self.clients[c as usize].arrival_generation {
             return;
@@ -528,6 +529,7 @@ impl Simulation {
         }
     }
 
+    #[inline(never)]
     pub(super) fn on_conn_ready(&mut self, ch: Handle) {
         let Some(c) = self.conns.get(ch).map(|conn| conn.client) else { return };
         self.conn_established(ch);
@@ -623,6 +625,7 @@ impl Simulation {
 
     /// GOAWAY (max connection age, or the server draining): no new streams; the connection
     /// closes once its in-flight work ends, and the client reconnects (and is balanced again).
+    #[inline(never)]
     pub(super) fn on_conn_age(&mut self, ch: Handle) {
         self.goaway(ch);
     }
@@ -806,6 +809,7 @@ impl Simulation {
         }
     }
 
+    #[inline(never)]
     pub(super) fn on_timeout(&mut self, h: Handle) {
         if self.reqs.get(h).is_none() {
             return;
@@ -842,6 +846,7 @@ impl Simulation {
         self.after(delay, Ev::BackAtClient { req: h, outcome });
     }
 
+    #[inline(never)]
     pub(super) fn on_back_at_client(&mut self, h: Handle, outcome: Outcome) {
         if self.reqs.get(h).is_none() {
             return;
@@ -964,6 +969,7 @@ impl Simulation {
 
     /// DNS: a proxy client re-resolves the balancer (health-checked DNS round robin over the
     /// replicas that are up); a client-side client re-resolves the server list.
+    #[inline(never)]
     pub(super) fn on_resolve(&mut self, c: u32) {
         if self.ended {
             return;

@@ -8,6 +8,7 @@ use super::state::*;
 use crate::metrics::trace::TraceEvent;
 
 impl Simulation {
+    #[inline(never)]
     pub(super) fn on_health_check(&mut self, r: u32, s: u32) {
         let Some(hc) = self.sc.balancer.health_check else { return };
         if self.finished {
@@ -27,6 +28,7 @@ impl Simulation {
         self.schedule(delay.max(1), Ev::HealthResult { replica: r, server: s, ok });
     }
 
+    #[inline(never)]
     pub(super) fn on_health_result(&mut self, r: u32, s: u32, ok: bool) {
         let Some(hc) = self.sc.balancer.health_check else { return };
         if !self.replicas[r as usize].up {

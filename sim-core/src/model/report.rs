@@ -40,6 +40,7 @@ impl Simulation {
         self.stats.series.interval_ns
     }
 
+    #[inline(never)]
     pub(super) fn on_tick(&mut self) {
         let interval = self.stats.series.interval_ns;
         let start = self.now.saturating_sub(interval);

@@ -25,6 +25,7 @@ pub(crate) fn service_ns(dist: &ServiceDist, u: f64) -> f64 {
 }
 
 impl Simulation {
+    #[inline(never)]
     pub(super) fn on_at_server(&mut self, h: Handle) {
         // An attempt the client gave up on while it travelled is dropped on arrival.
         let Some(req) = self.reqs.get(h) else { return };
@@ -156,6 +157,7 @@ impl Simulation {
         server.busy = (i64::from(server.busy) + i64::from(delta)).max(0) as u32;
     }
 
+    #[inline(never)]
     pub(super) fn on_service_done(&mut self, jh: Handle) {
         let Some(job) = self.jobs.remove(jh) else { return };
         let s = job.server;

@@ -15,6 +15,7 @@ enum Target {
 }
 
 impl Simulation {
+    #[inline(never)]
     pub(super) fn on_timeline(&mut self, index: u32) {
         let Some(event) = self.sc.events.get(index as usize).cloned() else { return };
         self.apply(&event.action);
