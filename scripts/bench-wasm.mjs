@@ -4,7 +4,7 @@
 // native run's.
 //
 //   node scripts/bench-wasm.mjs SCENARIO.toml SEED
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -14,7 +14,12 @@ if (!file) {
   process.exit(2);
 }
 const root = new URL('../', import.meta.url).pathname;
-const web = createRequire(import.meta.url)(join(root, 'sim-web/pkg-node/sim_web.js'));
+const pkg = join(root, 'sim-web/pkg-node/sim_web.js');
+if (!existsSync(pkg)) {
+  console.error(`no wasm build at ${pkg}: run scripts/web.sh build first`);
+  process.exit(2);
+}
+const web = createRequire(import.meta.url)(pkg);
 const text = readFileSync(file, 'utf8');
 const start = process.hrtime.bigint();
 const report = JSON.parse(web.run(text, seed === undefined ? undefined : Number(seed)));

@@ -212,11 +212,7 @@ fn wasm_run(script: &str, case: &Case, requests: u64) -> anyhow::Result<WasmMeas
         .output()
         .context("running node (is Node.js installed?)")?;
     if !out.status.success() {
-        bail!(
-            "the wasm run of {} failed (build it with scripts/web.sh build): {}",
-            case.name,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("the wasm run of {} failed: {}", case.name, String::from_utf8_lossy(&out.stderr).trim());
     }
     serde_json::from_slice(&out.stdout).context("reading the wasm measurement")
 }
@@ -237,7 +233,7 @@ fn best_of<T>(
     mut f: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, f64)> {
     let mut all = Vec::new();
-    for _ in 0..runs.max(1) {
+    for _ in 0..runs {
         all.push(f()?);
     }
     let mut walls: Vec<f64> = all.iter().map(&wall).collect();
@@ -258,6 +254,13 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if selected.is_empty() {
         let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
         return Err(user(format!("no bench case matches; cases: {}", names.join(", "))));
+    }
+    if args.wasm && !std::path::Path::new(&args.wasm_script).is_file() {
+        return Err(user(format!(
+            "--wasm-script {}: no such file (run lbsim bench --wasm from the project root, or give the path to \
+             scripts/bench-wasm.mjs)",
+            args.wasm_script
+        )));
     }
     let exe = std::env::current_exe().context("locating lbsim")?;
     let mut results = Vec::new();

@@ -134,7 +134,7 @@ pub struct BenchArgs {
     pub requests: Option<u64>,
     /// Runs per case, each in a fresh process; the fastest is reported, with the median
     /// (default 3, or 1 with --quick).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub runs: Option<u32>,
     /// Compare with the SimPy reference (needs python3 with simpy) at this many requests.
     #[arg(long, value_name = "N")]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use sim_core::metrics::report::Series;
@@ -61,11 +62,7 @@ fn nice_max(v: f64) -> f64 {
 
 /// Marks timeline events as dashed vertical lines with their text.
 fn mark_events<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     events: &[(f64, String)],
     y_top: f64,
 ) -> anyhow::Result<()> {
@@ -78,6 +75,61 @@ fn mark_events<DB: DrawingBackend>(
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// A chart over simulated time (x from 0 to `t_end` seconds, y from 0 to `y_max`), with
+/// its caption and axes drawn.
+fn time_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: String,
+    t_end: f64,
+    y_max: f64,
+    y_desc: &str,
+) -> anyhow::Result<TimeChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated time (s)")
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, 16))
+        .label_style((FONT, 13))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+type TimeChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws the legend of the labelled series at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(err)
+}
+
+/// Marks the timeline on a time chart and draws its legend.
+fn finish_time_chart<'a, 'b: 'a>(mut chart: TimeChart<'a, 'b>, series: &Series, y_max: f64) -> anyhow::Result<()> {
+    mark_events(&mut chart, &series.events, y_max)?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
+}
+
+/// Writes a chart's file (the drawing area is done with).
+fn present(root: DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()> {
+    root.present().map_err(err)
 }
 
 /// The charts of one run. Needs the report's series (the caller enables them).
@@ -136,9 +188,8 @@ fn latency_cdf(report: &Report, sim: &Simulation, dir: &Path) -> anyhow::Result<
                 .map_err(err)?;
         }
     }
-    root.present().map_err(err)?;
     drop(chart);
-    drop(root);
+    present(root)?;
     Ok(path)
 }
 
@@ -163,21 +214,8 @@ fn per_server_over_time(report: &Report, series: &Series, dir: &Path, served: bo
     } else {
         format!("{} — requests at each server (queued + in service)", report.scenario)
     };
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, (FONT, 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc(if served { "requests/s" } else { "requests at the server" })
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let y_desc = if served { "requests/s" } else { "requests at the server" };
+    let mut chart = time_chart(&root, caption, t_end, y_max, y_desc)?;
     if shown.len() <= 12 {
         for (k, &s) in shown.iter().enumerate() {
             let pts: Vec<(f64, f64)> = series.points.iter().map(|p| (p.t_s + interval / 2.0, value(p, s))).collect();
@@ -214,18 +252,8 @@ fn per_server_over_time(report: &Report, series: &Series, dir: &Path, served: bo
             .label("mean")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(0).stroke_width(3)));
     }
-    mark_events(&mut chart, &series.events, y_max)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    drop(chart);
-    drop(root);
+    finish_time_chart(chart, series, y_max)?;
+    present(root)?;
     Ok(path)
 }
 
@@ -235,21 +263,8 @@ fn latency_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::Re
     let interval = series.interval_s;
     let t_end = series.points.last().map_or(1.0, |p| p.t_s + interval);
     let y_max = nice_max(series.points.iter().map(|p| p.p99_ms).fold(0.0, f64::max));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} — latency over time ({})", report.scenario, report.algorithm), (FONT, 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc("latency of ok requests (ms)")
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let caption = format!("{} — latency over time ({})", report.scenario, report.algorithm);
+    let mut chart = time_chart(&root, caption, t_end, y_max, "latency of ok requests (ms)")?;
     for (k, (label, get)) in
         [("p50", (|p: &sim_core::metrics::report::SeriesPoint| p.p50_ms) as fn(&_) -> f64), ("p99", |p| p.p99_ms)]
             .into_iter()
@@ -264,17 +279,8 @@ fn latency_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::Re
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
     }
-    mark_events(&mut chart, &series.events, y_max)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    drop(chart);
-    drop(root);
+    finish_time_chart(chart, series, y_max)?;
+    present(root)?;
     Ok(path)
 }
 
@@ -285,21 +291,8 @@ fn outcomes_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::R
     let t_end = series.points.last().map_or(1.0, |p| p.t_s + interval);
     let y_max =
         nice_max(series.points.iter().map(|p| p.outcomes.iter().sum::<u64>() as f64 / interval).fold(0.0, f64::max));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{} — request outcomes per second", report.scenario), (FONT, 22))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("simulated time (s)")
-        .y_desc("requests ending per second")
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(err)?;
+    let caption = format!("{} — request outcomes per second", report.scenario);
+    let mut chart = time_chart(&root, caption, t_end, y_max, "requests ending per second")?;
     // Stacked areas, failures on top of ok.
     let mut base: Vec<f64> = vec![0.0; series.points.len()];
     for (k, outcome) in Outcome::ALL.iter().enumerate() {
@@ -326,17 +319,8 @@ fn outcomes_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::R
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], c.mix(0.6).filled()));
         base = top;
     }
-    mark_events(&mut chart, &series.events, y_max)?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 13))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    drop(chart);
-    drop(root);
+    finish_time_chart(chart, series, y_max)?;
+    present(root)?;
     Ok(path)
 }
 
@@ -425,9 +409,8 @@ pub fn comparison(c: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 }))
                 .map_err(err)?;
         }
-        root.present().map_err(err)?;
         drop(panels);
-        drop(root);
+        present(root)?;
         out.push(path.clone());
     }
     Ok(out)
@@ -548,17 +531,9 @@ pub fn sweep(csv_path: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
                 }))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         drop(chart);
-        drop(root);
+        present(root)?;
         out.push(path);
     }
     Ok(out)

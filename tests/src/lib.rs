@@ -33,27 +33,35 @@ pub fn run(s: &Scenario, seed: u64) -> Report {
     r
 }
 
-/// The `lbsim` binary of the profile the tests were built with. The first call builds it
-/// (`cargo build -p sim-cli` in the same profile and target directory; a no-op when fresh),
-/// so the tests always drive the current code through the real binary.
+/// Builds `target` (cargo arguments such as `-p sim-cli --bin lbsim`) in the profile and
+/// target directory the tests were built with (a no-op when fresh); returns the profile's
+/// output directory.
+fn cargo_build(target: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet"])
+        .args(target)
+        .args(["--profile", &profile, "--target-dir"])
+        .arg(&target_dir)
+        .current_dir(root())
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building {target:?} failed");
+    profile_dir
+}
+
+/// The `lbsim` binary of the profile the tests were built with. The first call builds it, so
+/// the tests always drive the current code through the real binary.
 pub fn lbsim_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable");
-        let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
-        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev".to_string(),
-            Some(other) => other.to_string(),
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "sim-cli", "--bin", "lbsim", "--profile", &profile, "--target-dir"])
-            .arg(&target_dir)
-            .current_dir(root())
-            .status()
-            .expect("run cargo to build lbsim");
-        assert!(status.success(), "building lbsim failed");
-        profile_dir.join(format!("lbsim{}", std::env::consts::EXE_SUFFIX))
+        cargo_build(&["-p", "sim-cli", "--bin", "lbsim"]).join(format!("lbsim{}", std::env::consts::EXE_SUFFIX))
     })
     .clone()
 }
@@ -141,19 +149,7 @@ impl sim_core::algo::Balancer for IgnoresHealth {
 
 /// Builds an example binary of this crate in the tests' profile and returns its path.
 pub fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "lbsim-tests", "--example", name, "--profile", &profile, "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(root())
-        .status()
-        .expect("run cargo to build an example");
-    assert!(status.success(), "building example {name} failed");
-    profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    cargo_build(&["-p", "lbsim-tests", "--example", name])
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }

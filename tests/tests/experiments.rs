@@ -44,7 +44,7 @@ fn compare_ranks_round_robin_and_power_of_two() {
         }
     }
     // One seed: no intervals, and the output says why.
-    let r = json(&[
+    let one_seed = [
         "compare",
         "scenarios/basic-mm1.toml",
         "--algorithms",
@@ -55,23 +55,11 @@ fn compare_ranks_round_robin_and_power_of_two() {
         "duration=10s",
         "--set",
         "warmup=1s",
-        "--format",
-        "json",
-    ]);
+    ];
+    let r = json(&[&one_seed[..], &["--format", "json"]].concat());
     assert!(r["note"].as_str().unwrap().contains("at least 2 seeds"));
     assert!(r["results"][0]["metrics"]["latency_ms.mean"]["ci95_low"].is_null());
-    let (_, table, _) = lbsim_text(&[
-        "compare",
-        "scenarios/basic-mm1.toml",
-        "--algorithms",
-        "round_robin,power_of_two",
-        "--seeds",
-        "1",
-        "--set",
-        "duration=10s",
-        "--set",
-        "warmup=1s",
-    ]);
+    let (_, table, _) = lbsim_text(&one_seed);
     assert!(table.contains("need at least 2 seeds"), "{table}");
     let (code, _, err) = lbsim_text(&["compare", "scenarios/basic-mm1.toml", "--algorithms", "round_robin,fastest"]);
     assert_eq!(code, 2);
