@@ -35,7 +35,8 @@ pub struct Stats {
     pub latency: LatencyHist<u64>,
     /// Per client group.
     pub groups: Vec<GroupStats>,
-    /// Per client group latency.
+    /// Per client group latency; empty with a single group, whose latency is `latency`
+    /// (one histogram update per request fewer).
     pub group_latency: Vec<LatencyHist<u32>>,
     /// Per server: requests served, connections accepted, most connections at once,
     /// rejections, requests that reached it while down.
@@ -82,7 +83,7 @@ impl Stats {
             outcomes: [0; 7],
             latency: LatencyHist::new(3),
             groups: vec![GroupStats::default(); groups],
-            group_latency: (0..groups).map(|_| LatencyHist::new(2)).collect(),
+            group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },
             served: vec![0; servers],
             accepted: vec![0; servers],
             conns_max: vec![0; servers],

@@ -907,7 +907,9 @@ impl Simulation {
             let ok = outcome == Outcome::Ok;
             if ok {
                 self.stats.latency.record(latency);
-                self.stats.group_latency[g].record(latency);
+                if let Some(h) = self.stats.group_latency.get_mut(g) {
+                    h.record(latency);
+                }
                 if let Some(s) = server {
                     self.server_latency.record(s as usize, latency);
                 }

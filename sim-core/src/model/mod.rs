@@ -220,6 +220,10 @@ impl Simulation {
             self.finish();
             return false;
         }
+        // The history is the events taken from the queue (with their times) and every
+        // request's end; events a handler runs inline at the same instant follow from those.
+        let [tag, a, b] = ev.words();
+        self.hasher.words(&[time, tag, a, b]);
         self.handle(ev);
         if self.ended && self.reqs.is_empty() {
             self.finish();
@@ -274,8 +278,6 @@ impl Simulation {
     /// Handles one event (from the queue, or inline when it happens now).
     pub(crate) fn handle(&mut self, ev: Ev) {
         debug_assert!(!matches!(ev, Ev::Tick), "ticks are handled by step");
-        let [tag, a, b] = ev.words();
-        self.hasher.words(&[self.now, tag, a, b]);
         match ev {
             Ev::Arrival { client, generation } => self.on_arrival(client, generation),
             Ev::ConnReady { conn } => self.on_conn_ready(conn),

@@ -90,6 +90,10 @@ impl Simulation {
             .map(|(g, group)| {
                 let gs = &st.groups[g];
                 let failed: u64 = gs.outcomes[1..].iter().sum();
+                let (latency_ms_mean, latency_ms_p99) = match st.group_latency.get(g) {
+                    Some(h) => (h.mean_ms(), h.quantile_ms(0.99)),
+                    None => (st.latency.mean_ms(), st.latency.quantile_ms(0.99)),
+                };
                 ClientReport {
                     name: group.name.clone(),
                     sent: gs.sent,
@@ -97,8 +101,8 @@ impl Simulation {
                     failed,
                     bytes_sent: gs.bytes_sent,
                     bytes_received: gs.bytes_received,
-                    latency_ms_mean: st.group_latency[g].mean_ms(),
-                    latency_ms_p99: st.group_latency[g].quantile_ms(0.99),
+                    latency_ms_mean,
+                    latency_ms_p99,
                     connections_opened: gs.connections,
                 }
             })
