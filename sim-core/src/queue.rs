@@ -6,10 +6,11 @@
 //! before the last one taken out. Events are kept in 64 buckets by the highest bit in which
 //! their time differs from the last time taken out; a push is one bit scan and a `Vec` push,
 //! and a pop empties only the lowest non-empty bucket, whose events move to lower buckets
-//! (each event moves at most 64 times, in practice a few). Events of the current instant wait
-//! in a FIFO ordered by sequence number. Against `std`'s binary heap (which moves 32-byte
-//! entries along the whole ~log2(n)-level path on every pop) this saved 4% of the
-//! instructions per request at 100 servers and 28% of the run time at 10,000.
+//! (each event moves at most 64 times, in practice a few). Each bucket keeps its earliest
+//! time, so peeking is O(1). Events of the current instant wait in a FIFO ordered by
+//! sequence number. Against `std`'s binary heap (which moves 32-byte entries along the whole
+//! ~log2(n)-level path on every pop) this saved 4% of the instructions per request at 100
+//! servers and 29% of the run time at 10,000.
 
 use std::collections::VecDeque;
 
@@ -26,6 +27,8 @@ pub struct EventQueue<E> {
     current: VecDeque<Entry<E>>,
     /// `buckets[i]`: events whose time's highest bit differing from `last` is bit `i`.
     buckets: [Vec<Entry<E>>; 64],
+    /// `mins[i]`: the earliest time in `buckets[i]` (when not empty).
+    mins: [u64; 64],
     /// Bit `i` set iff `buckets[i]` is not empty.
     occupied: u64,
     /// The time of the last event taken out (every event is at or after it).
@@ -43,6 +46,7 @@ impl<E> Default for EventQueue<E> {
         EventQueue {
             current: VecDeque::new(),
             buckets: std::array::from_fn(|_| Vec::new()),
+            mins: [u64::MAX; 64],
             occupied: 0,
             last: 0,
             len: 0,
@@ -83,10 +87,16 @@ impl<E> EventQueue<E> {
                 self.current.insert(at, entry);
             }
         } else {
-            let i = bucket(self.last, entry.time);
-            self.buckets[i].push(entry);
-            self.occupied |= 1 << i;
+            self.put(bucket(self.last, entry.time), entry);
         }
+    }
+
+    /// Adds an entry to bucket `i`.
+    #[inline]
+    fn put(&mut self, i: usize, entry: Entry<E>) {
+        self.mins[i] = self.mins[i].min(entry.time);
+        self.buckets[i].push(entry);
+        self.occupied |= 1 << i;
     }
 
     /// Removes and returns the earliest event.
@@ -109,16 +119,14 @@ impl<E> EventQueue<E> {
         let i = self.occupied.trailing_zeros() as usize;
         self.occupied &= !(1 << i);
         let mut events = std::mem::take(&mut self.buckets[i]);
-        let last = events.iter().map(|e| e.time).min().expect("an occupied bucket has events");
+        let last = std::mem::replace(&mut self.mins[i], u64::MAX);
         self.last = last;
         for e in events.drain(..) {
             if e.time == last {
                 self.current.push_back(e);
             } else {
                 // Shares bits ≥ i with the old `last`, and so with the new one: lands below i.
-                let j = bucket(last, e.time);
-                self.buckets[j].push(e);
-                self.occupied |= 1 << j;
+                self.put(bucket(last, e.time), e);
             }
         }
         self.buckets[i] = events;
@@ -137,6 +145,7 @@ impl<E> EventQueue<E> {
             all.append(b);
         }
         self.occupied = 0;
+        self.mins = [u64::MAX; 64];
         self.last = time;
         self.len -= all.len();
         all.sort_unstable_by_key(|e| (e.time, e.seq));
@@ -154,8 +163,7 @@ impl<E> EventQueue<E> {
         if self.occupied == 0 {
             return None;
         }
-        let i = self.occupied.trailing_zeros() as usize;
-        self.buckets[i].iter().map(|e| e.time).min()
+        Some(self.mins[self.occupied.trailing_zeros() as usize])
     }
 
     /// Number of scheduled events.
