@@ -126,7 +126,8 @@ pub struct BenchArgs {
     /// Run each case briefly (to prove the benchmark works, e.g. in CI).
     #[arg(long)]
     pub quick: bool,
-    /// Run only the cases whose name contains this text.
+    /// Run only the cases whose name contains this text (so `p2c-100` also runs
+    /// `bare-p2c-100`, the same model as a bare event loop: the machine's ceiling).
     #[arg(long)]
     pub case: Option<String>,
     /// Requests per case (default 10 M, or 200 k with --quick).
