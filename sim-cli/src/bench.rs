@@ -155,50 +155,43 @@ fn peak_rss_mib() -> Option<f64> {
 fn child(name: &str, requests: u64) -> anyhow::Result<()> {
     let case = cases().into_iter().find(|c| c.name == name).ok_or_else(|| user(format!("no bench case {name}")))?;
     let scenario = (case.build)(requests);
-    if case.drive == Drive::Bare {
-        let start = Instant::now();
-        let (requests, mean_ms) = bare_loop(&scenario);
-        let m = Measurement {
-            case: name.to_string(),
-            requests,
-            events: 2 * requests,
-            wall_s: start.elapsed().as_secs_f64(),
-            peak_rss_mib: peak_rss_mib(),
-            mean_ms,
-            trace_hash: "-".into(),
-        };
-        println!("{}", serde_json::to_string(&m)?);
-        return Ok(());
-    }
     let start = Instant::now();
-    let mut sim = Simulation::new(&scenario, SEED);
-    match case.drive {
-        Drive::Run | Drive::Bare => sim.run(),
-        Drive::Frames => {
-            sim.enable_series();
-            let mut snapshot = Snapshot::default();
-            let mut frames = 0u64;
-            loop {
-                let more = sim.step_events(FRAME_EVENTS);
-                sim.snapshot_into(&mut snapshot);
-                frames += 1;
-                if !more {
-                    break;
-                }
-            }
-            std::hint::black_box((frames, &snapshot));
+    let (requests, events, wall_s, mean_ms, trace_hash) = match case.drive {
+        Drive::Bare => {
+            let (requests, mean_ms) = bare_loop(&scenario);
+            (requests, 2 * requests, start.elapsed().as_secs_f64(), mean_ms, "-".to_string())
         }
-    }
-    let wall_s = start.elapsed().as_secs_f64();
-    let report = sim.report();
+        Drive::Run | Drive::Frames => {
+            let mut sim = Simulation::new(&scenario, SEED);
+            if case.drive == Drive::Run {
+                sim.run();
+            } else {
+                sim.enable_series();
+                let mut snapshot = Snapshot::default();
+                let mut frames = 0u64;
+                loop {
+                    let more = sim.step_events(FRAME_EVENTS);
+                    sim.snapshot_into(&mut snapshot);
+                    frames += 1;
+                    if !more {
+                        break;
+                    }
+                }
+                std::hint::black_box((frames, &snapshot));
+            }
+            let wall_s = start.elapsed().as_secs_f64();
+            let report = sim.report();
+            (sim.requests_created(), report.events_processed, wall_s, report.latency_ms.mean, report.trace_hash)
+        }
+    };
     let m = Measurement {
         case: name.to_string(),
-        requests: sim.requests_created(),
-        events: report.events_processed,
+        requests,
+        events,
         wall_s,
         peak_rss_mib: peak_rss_mib(),
-        mean_ms: report.latency_ms.mean,
-        trace_hash: report.trace_hash,
+        mean_ms,
+        trace_hash,
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(())

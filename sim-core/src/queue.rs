@@ -33,7 +33,6 @@ pub struct EventQueue<E> {
     occupied: u64,
     /// The time of the last event taken out (every event is at or after it).
     last: u64,
-    len: usize,
     next_seq: u64,
 }
 
@@ -49,7 +48,6 @@ impl<E> Default for EventQueue<E> {
             mins: [u64::MAX; 64],
             occupied: 0,
             last: 0,
-            len: 0,
             next_seq: FIRST_RESERVED,
         }
     }
@@ -77,7 +75,6 @@ impl<E> EventQueue<E> {
         if entry.time < self.last {
             self.rebase(entry.time);
         }
-        self.len += 1;
         if entry.time == self.last {
             // Ordinary pushes come in sequence order; a reserved rank goes to its place.
             if self.current.back().is_none_or(|b| b.seq < entry.seq) {
@@ -106,7 +103,6 @@ impl<E> EventQueue<E> {
             self.advance()?;
         }
         let e = self.current.pop_front()?;
-        self.len -= 1;
         Some((e.time, e.event))
     }
 
@@ -147,7 +143,6 @@ impl<E> EventQueue<E> {
         self.occupied = 0;
         self.mins = [u64::MAX; 64];
         self.last = time;
-        self.len -= all.len();
         all.sort_unstable_by_key(|e| (e.time, e.seq));
         for e in all {
             self.insert(e);
@@ -169,7 +164,7 @@ impl<E> EventQueue<E> {
     /// Number of scheduled events.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.len
+        self.current.len() + self.buckets.iter().map(Vec::len).sum::<usize>()
     }
 }
 
