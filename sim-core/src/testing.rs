@@ -309,10 +309,16 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
 /// JSON, validated, and, when valid, run with tightened limits and written back as TOML (which
 /// must read back to the same scenario). Bad input may only produce errors; a panic here is a
 /// bug (`cargo fuzz run scenario` drives it; `tests/tests/robustness.rs` replays the corpus).
+///
+/// Lines of the form `#set KEY=VALUE` (a TOML comment, so the file still parses) are also
+/// applied as `--set` overrides, at most [`MAX_FUZZ_SETS`] of them, in order: the fuzzer
+/// mutates the overrides too, and a pair of them meets the same validation as the command
+/// line's `--set a=.. --set b=..`.
 pub fn exercise_bytes(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
+    let sets = fuzz_sets(text);
     for format in [Format::Toml, Format::Json] {
-        match crate::config::load(text, format, &[]) {
+        match crate::config::load(text, format, &sets) {
             Ok(scenario) => exercise_scenario(scenario),
             Err(e) => {
                 assert!(!e.message.is_empty(), "an error without a message");
@@ -320,6 +326,18 @@ pub fn exercise_bytes(data: &[u8]) {
             }
         }
     }
+}
+
+/// How many `#set` lines [`exercise_bytes`] applies.
+pub const MAX_FUZZ_SETS: usize = 4;
+
+/// The `#set KEY=VALUE` lines of a fuzz input, as `--set` arguments.
+fn fuzz_sets(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("#set "))
+        .take(MAX_FUZZ_SETS)
+        .map(str::to_string)
+        .collect()
 }
 
 /// Runs a valid scenario under small limits (so any input finishes in milliseconds) and checks
