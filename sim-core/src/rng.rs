@@ -5,7 +5,7 @@
 //! on every platform.
 
 use rand_core::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand_chacha::ChaCha8Rng;
 
 /// What a random stream is for. The numeric values are part of the determinism contract:
 /// changing one changes every result.
@@ -38,22 +38,25 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A deterministic random number generator (xoshiro256++), one per stream.
+/// A deterministic random number generator, one per stream: ChaCha with 8 rounds
+/// (`rand_chacha::ChaCha8Rng` behind rand's `rand_core` traits), the rand book's choice for
+/// reproducible streams whose values are stable across versions and platforms. It costs
+/// 0.6–3.7% more instructions per request than xoshiro256++ (measured, ARCHITECTURE.md).
 #[derive(Clone, Debug)]
 pub struct SimRng {
-    inner: Xoshiro256PlusPlus,
+    inner: ChaCha8Rng,
 }
 
 impl SimRng {
     /// The stream for `purpose` and entity `index` under `seed`.
     pub fn stream(seed: u64, purpose: Stream, index: u64) -> SimRng {
         let key = mix64(mix64(seed ^ mix64(purpose as u64)).wrapping_add(index));
-        SimRng { inner: Xoshiro256PlusPlus::seed_from_u64(key) }
+        SimRng { inner: ChaCha8Rng::seed_from_u64(key) }
     }
 
     /// A generator seeded directly (for tests and custom uses).
     pub fn from_seed(seed: u64) -> SimRng {
-        SimRng { inner: Xoshiro256PlusPlus::seed_from_u64(seed) }
+        SimRng { inner: ChaCha8Rng::seed_from_u64(seed) }
     }
 
     /// 64 random bits.
