@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 /// changing one changes every result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
-pub enum Stream {
+pub enum Purpose {
     /// Request arrival gaps, one stream per client.
     Arrivals = 1,
     /// Request attributes (path, key, size), one stream per client.
@@ -49,7 +49,7 @@ pub struct SimRng {
 
 impl SimRng {
     /// The stream for `purpose` and entity `index` under `seed`.
-    pub fn stream(seed: u64, purpose: Stream, index: u64) -> SimRng {
+    pub fn stream(seed: u64, purpose: Purpose, index: u64) -> SimRng {
         let key = mix64(mix64(seed ^ mix64(purpose as u64)).wrapping_add(index));
         SimRng { inner: ChaCha8Rng::seed_from_u64(key) }
     }
@@ -251,10 +251,10 @@ mod tests {
 
     #[test]
     fn streams_are_independent_and_repeatable() {
-        let mut a = SimRng::stream(7, Stream::Arrivals, 0);
-        let mut b = SimRng::stream(7, Stream::Arrivals, 0);
-        let mut c = SimRng::stream(7, Stream::Arrivals, 1);
-        let mut d = SimRng::stream(7, Stream::Traffic, 0);
+        let mut a = SimRng::stream(7, Purpose::Arrivals, 0);
+        let mut b = SimRng::stream(7, Purpose::Arrivals, 0);
+        let mut c = SimRng::stream(7, Purpose::Arrivals, 1);
+        let mut d = SimRng::stream(7, Purpose::Traffic, 0);
         let xa: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
         let xb: Vec<u64> = (0..4).map(|_| b.next_u64()).collect();
         assert_eq!(xa, xb);

@@ -2,14 +2,13 @@
 //! every duration an integer count of nanoseconds. Scenario files are read into this type
 //! (`config`), code builds it directly, and [`Scenario::to_toml`] writes it back.
 
-use crate::config::ConfigError;
-
 /// One simulated nanosecond is the unit of time everywhere.
 pub const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// A whole scenario. Build one with [`Scenario::new`] and the `with_*` helpers, or read one
 /// with [`Scenario::from_toml`] / [`Scenario::from_json`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Scenario {
     /// Short name, shown in reports.
     pub name: String,
@@ -41,6 +40,7 @@ pub struct Scenario {
 
 /// A group of identical servers.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerGroup {
     /// Group name; instances are `<name>-1` … `<name>-<count>`.
     pub name: String,
@@ -125,6 +125,18 @@ pub enum Protocol {
     WebSocket,
 }
 
+impl Protocol {
+    /// Every protocol with its name in scenario files. What each one is to the connection
+    /// layer is its `Profile` (`model/conn/profile.rs`).
+    pub const ALL: [(&'static str, Protocol); 3] =
+        [("http1", Protocol::Http1), ("http2", Protocol::Http2), ("websocket", Protocol::WebSocket)];
+
+    /// The protocol's name in scenario files.
+    pub fn name(self) -> &'static str {
+        Protocol::ALL.iter().find(|(_, p)| *p == self).map_or("?", |(name, _)| name)
+    }
+}
+
 /// How a client group's requests arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arrival {
@@ -163,6 +175,7 @@ pub struct KeySpace {
 
 /// A group of identical clients.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClientGroup {
     /// Group name; instances are `<name>-1` … `<name>-<count>`.
     pub name: String,
@@ -402,6 +415,7 @@ pub struct PeakEwmaParams {
 
 /// The balancer (or API gateway).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BalancerSpec {
     /// L4 (per connection) or L7 (per request / stream).
     pub layer: Layer,
@@ -448,6 +462,7 @@ pub struct BalancerSpec {
 
 /// Network costs. Nothing costs time unless set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Network {
     /// One-way latency per hop (client–balancer, balancer–server).
     pub latency_ns: u64,
@@ -563,6 +578,7 @@ impl Action {
 
 /// Safety limits. A scenario that would exceed one is refused before it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Estimated requests over the whole run.
     pub max_requests: u64,
@@ -705,27 +721,6 @@ impl Scenario {
         }
     }
 
-    /// Reads a scenario from TOML text.
-    pub fn from_toml(text: &str) -> Result<Scenario, ConfigError> {
-        crate::config::load(text, crate::config::Format::Toml, &[])
-    }
-
-    /// Reads a scenario from JSON text.
-    pub fn from_json(text: &str) -> Result<Scenario, ConfigError> {
-        crate::config::load(text, crate::config::Format::Json, &[])
-    }
-
-    /// Writes the scenario as a TOML scenario file that reads back to an equal scenario.
-    pub fn to_toml(&self) -> String {
-        crate::config::write::to_toml(self)
-    }
-
-    /// Checks the rules that span several fields (pools exist, names are unique, limits hold).
-    /// Reading a file runs this too; call it after building a scenario in code.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::config::check::check(self)
-    }
-
     /// The number of server instances that exist at the start.
     pub fn initial_servers(&self) -> u64 {
         self.servers.iter().map(|g| u64::from(g.count)).sum()
@@ -738,7 +733,7 @@ impl Scenario {
 }
 
 impl Scenario {
-    /// The pure queueing model of the reference (`shared/reference`): `n` single-worker
+    /// The pure queueing model of the benchmark's SimPy reference: `n` single-worker
     /// servers with exponential service (mean 10 ms), Poisson arrivals at total rate
     /// `load · n / 10 ms` from one open-loop load generator (HTTP/2 with unlimited streams, so
     /// no request waits at the client), through an L7 balancer running `algorithm`, for about

@@ -215,6 +215,12 @@ impl Sim {
         self.snap.replica_busy.clone()
     }
 
+    /// Requests waiting for a worker at each replica (from the last snapshot).
+    #[wasm_bindgen(js_name = replicaQueue)]
+    pub fn replica_queue(&self) -> Vec<u32> {
+        self.snap.replica_queue.clone()
+    }
+
     #[wasm_bindgen(js_name = groupInFlight)]
     pub fn group_in_flight(&self) -> Vec<u32> {
         self.snap.group_in_flight.clone()

@@ -3,12 +3,12 @@
 
 use lbsim_tests::*;
 use proptest::prelude::*;
-use sim_core::algo::{AlgoImpl, AlgoParams, StaticView};
+use sim_core::algo::{Balancer, StaticView};
 use sim_core::rng::SimRng;
 use sim_core::{Algorithm, BalancerSpec};
 
-fn algo(a: Algorithm) -> AlgoImpl {
-    AlgoImpl::new(a, &AlgoParams::from_spec(&BalancerSpec::default()))
+fn algo(a: Algorithm) -> Box<dyn Balancer> {
+    sim_core::algo::built_in(a, &BalancerSpec::default())
 }
 
 proptest! {

@@ -3,7 +3,7 @@
 
 use lbsim_tests::*;
 use proptest::prelude::*;
-use sim_core::algo::{AlgoImpl, AlgoParams, BoundedLoadHash, StaticView};
+use sim_core::algo::{Balancer, BoundedLoadHash, StaticView};
 use sim_core::rng::SimRng;
 use sim_core::testing::{Bounds, scenarios};
 use sim_core::{Algorithm, BalancerSpec, Report, Scenario, Simulation};
@@ -97,8 +97,8 @@ fn slow_server_least_connections_and_peak_ewma_beat_round_robin() {
     assert!((1.0 - lc) * 3.0 < 1.0 - rr && (1.0 - ewma) * 10.0 < 1.0 - rr, "rr {rr}, lc {lc}, ewma {ewma}");
 }
 
-fn algo(a: Algorithm) -> AlgoImpl {
-    AlgoImpl::new(a, &AlgoParams::from_spec(&BalancerSpec::default()))
+fn algo(a: Algorithm) -> Box<dyn Balancer> {
+    sim_core::algo::built_in(a, &BalancerSpec::default())
 }
 
 /// The fraction of `keys` that map to another server after server `n` joins servers `0..n`.

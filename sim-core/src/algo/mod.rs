@@ -12,6 +12,7 @@ mod power_of_two;
 mod random;
 mod ring_hash;
 mod round_robin;
+mod subchannel;
 
 pub use bounded_load::BoundedLoadHash;
 pub use ip_hash::IpHash;
@@ -23,6 +24,7 @@ pub use power_of_two::PowerOfTwo;
 pub use random::WeightedRandom;
 pub use ring_hash::RingHash;
 pub use round_robin::SmoothWeightedRoundRobin;
+pub use subchannel::{PickFirst, RoundRobin, SubchannelPolicy};
 
 use crate::rng::SimRng;
 use crate::scenario::{Algorithm, BalancerSpec};
@@ -279,7 +281,7 @@ pub(crate) fn ring_share(
 
 /// The parameters built-in algorithms read from the scenario.
 #[derive(Clone, Debug)]
-pub struct AlgoParams {
+pub(crate) struct BuiltInParams {
     /// Power-of-d sample size.
     pub choices: u32,
     /// Bounded-load capacity factor.
@@ -297,10 +299,10 @@ pub struct AlgoParams {
     pub max_fails: u32,
 }
 
-impl AlgoParams {
+impl BuiltInParams {
     /// Parameters from a balancer spec.
-    pub fn from_spec(b: &BalancerSpec) -> AlgoParams {
-        AlgoParams {
+    pub fn from_spec(b: &BalancerSpec) -> BuiltInParams {
+        BuiltInParams {
             choices: b.choices,
             balance_factor: b.balance_factor,
             table_size: b.table_size,
@@ -312,9 +314,9 @@ impl AlgoParams {
     }
 }
 
-/// A built-in algorithm instance, dispatched statically on the hot path; custom policies are
-/// boxed.
-pub enum AlgoImpl {
+/// Any balancer a replica runs: a built-in algorithm, dispatched statically on the hot path,
+/// or a custom policy, boxed.
+pub(crate) enum AnyBalancer {
     /// nginx smooth weighted round robin.
     RoundRobin(SmoothWeightedRoundRobin),
     /// Weighted random.
@@ -339,20 +341,20 @@ pub enum AlgoImpl {
     Custom(Box<dyn Balancer>),
 }
 
-impl AlgoImpl {
+impl AnyBalancer {
     /// A fresh instance of a built-in algorithm.
-    pub fn new(algorithm: Algorithm, params: &AlgoParams) -> AlgoImpl {
+    pub fn new(algorithm: Algorithm, params: &BuiltInParams) -> AnyBalancer {
         match algorithm {
-            Algorithm::RoundRobin => AlgoImpl::RoundRobin(SmoothWeightedRoundRobin::new(params.max_fails)),
-            Algorithm::Random => AlgoImpl::Random(WeightedRandom::default()),
-            Algorithm::LeastConnections => AlgoImpl::LeastConnections(LeastConnections::new(params.max_fails)),
-            Algorithm::PowerOfTwo => AlgoImpl::PowerOfTwo(PowerOfTwo::new(params.choices)),
-            Algorithm::IpHash => AlgoImpl::IpHash(IpHash::default()),
-            Algorithm::ConsistentHash => AlgoImpl::ConsistentHash(KetamaHash::default()),
-            Algorithm::RingHash => AlgoImpl::RingHash(RingHash::new(params.ring_size)),
-            Algorithm::Maglev => AlgoImpl::Maglev(Maglev::new(params.table_size)),
-            Algorithm::BoundedLoadHash => AlgoImpl::BoundedLoadHash(BoundedLoadHash::new(params.balance_factor)),
-            Algorithm::PeakEwma => AlgoImpl::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
+            Algorithm::RoundRobin => AnyBalancer::RoundRobin(SmoothWeightedRoundRobin::new(params.max_fails)),
+            Algorithm::Random => AnyBalancer::Random(WeightedRandom::default()),
+            Algorithm::LeastConnections => AnyBalancer::LeastConnections(LeastConnections::new(params.max_fails)),
+            Algorithm::PowerOfTwo => AnyBalancer::PowerOfTwo(PowerOfTwo::new(params.choices)),
+            Algorithm::IpHash => AnyBalancer::IpHash(IpHash::default()),
+            Algorithm::ConsistentHash => AnyBalancer::ConsistentHash(KetamaHash::default()),
+            Algorithm::RingHash => AnyBalancer::RingHash(RingHash::new(params.ring_size)),
+            Algorithm::Maglev => AnyBalancer::Maglev(Maglev::new(params.table_size)),
+            Algorithm::BoundedLoadHash => AnyBalancer::BoundedLoadHash(BoundedLoadHash::new(params.balance_factor)),
+            Algorithm::PeakEwma => AnyBalancer::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
         }
     }
 
@@ -360,17 +362,17 @@ impl AlgoImpl {
     #[inline]
     pub fn pick(&mut self, view: &PickView<'_>, rng: &mut SimRng) -> Option<u32> {
         match self {
-            AlgoImpl::RoundRobin(a) => a.pick(view, rng),
-            AlgoImpl::Random(a) => a.pick(view, rng),
-            AlgoImpl::LeastConnections(a) => a.pick(view, rng),
-            AlgoImpl::PowerOfTwo(a) => a.pick(view, rng),
-            AlgoImpl::IpHash(a) => a.pick(view, rng),
-            AlgoImpl::ConsistentHash(a) => a.pick(view, rng),
-            AlgoImpl::RingHash(a) => a.pick(view, rng),
-            AlgoImpl::Maglev(a) => a.pick(view, rng),
-            AlgoImpl::BoundedLoadHash(a) => a.pick(view, rng),
-            AlgoImpl::PeakEwma(a) => a.pick(view, rng),
-            AlgoImpl::Custom(a) => a.pick(view, rng),
+            AnyBalancer::RoundRobin(a) => a.pick(view, rng),
+            AnyBalancer::Random(a) => a.pick(view, rng),
+            AnyBalancer::LeastConnections(a) => a.pick(view, rng),
+            AnyBalancer::PowerOfTwo(a) => a.pick(view, rng),
+            AnyBalancer::IpHash(a) => a.pick(view, rng),
+            AnyBalancer::ConsistentHash(a) => a.pick(view, rng),
+            AnyBalancer::RingHash(a) => a.pick(view, rng),
+            AnyBalancer::Maglev(a) => a.pick(view, rng),
+            AnyBalancer::BoundedLoadHash(a) => a.pick(view, rng),
+            AnyBalancer::PeakEwma(a) => a.pick(view, rng),
+            AnyBalancer::Custom(a) => a.pick(view, rng),
         }
     }
 
@@ -378,10 +380,10 @@ impl AlgoImpl {
     #[inline]
     pub fn observe(&mut self, outcome: &Outcome) {
         match self {
-            AlgoImpl::RoundRobin(a) => a.observe(outcome),
-            AlgoImpl::PeakEwma(a) => a.observe(outcome),
-            AlgoImpl::LeastConnections(a) => a.observe(outcome),
-            AlgoImpl::Custom(a) => a.observe(outcome),
+            AnyBalancer::RoundRobin(a) => a.observe(outcome),
+            AnyBalancer::PeakEwma(a) => a.observe(outcome),
+            AnyBalancer::LeastConnections(a) => a.observe(outcome),
+            AnyBalancer::Custom(a) => a.observe(outcome),
             _ => {}
         }
     }
@@ -389,18 +391,36 @@ impl AlgoImpl {
     /// The policy as a trait object (for inspection).
     pub fn as_balancer(&self) -> &dyn Balancer {
         match self {
-            AlgoImpl::RoundRobin(a) => a,
-            AlgoImpl::Random(a) => a,
-            AlgoImpl::LeastConnections(a) => a,
-            AlgoImpl::PowerOfTwo(a) => a,
-            AlgoImpl::IpHash(a) => a,
-            AlgoImpl::ConsistentHash(a) => a,
-            AlgoImpl::RingHash(a) => a,
-            AlgoImpl::Maglev(a) => a,
-            AlgoImpl::BoundedLoadHash(a) => a,
-            AlgoImpl::PeakEwma(a) => a,
-            AlgoImpl::Custom(a) => a.as_ref(),
+            AnyBalancer::RoundRobin(a) => a,
+            AnyBalancer::Random(a) => a,
+            AnyBalancer::LeastConnections(a) => a,
+            AnyBalancer::PowerOfTwo(a) => a,
+            AnyBalancer::IpHash(a) => a,
+            AnyBalancer::ConsistentHash(a) => a,
+            AnyBalancer::RingHash(a) => a,
+            AnyBalancer::Maglev(a) => a,
+            AnyBalancer::BoundedLoadHash(a) => a,
+            AnyBalancer::PeakEwma(a) => a,
+            AnyBalancer::Custom(a) => a.as_ref(),
         }
+    }
+}
+
+/// A fresh instance of a built-in algorithm with the parameters `spec` gives it, for
+/// exercising a policy outside a run (with a [`StaticView`]).
+pub fn built_in(algorithm: Algorithm, spec: &BalancerSpec) -> Box<dyn Balancer> {
+    match AnyBalancer::new(algorithm, &BuiltInParams::from_spec(spec)) {
+        AnyBalancer::RoundRobin(a) => Box::new(a),
+        AnyBalancer::Random(a) => Box::new(a),
+        AnyBalancer::LeastConnections(a) => Box::new(a),
+        AnyBalancer::PowerOfTwo(a) => Box::new(a),
+        AnyBalancer::IpHash(a) => Box::new(a),
+        AnyBalancer::ConsistentHash(a) => Box::new(a),
+        AnyBalancer::RingHash(a) => Box::new(a),
+        AnyBalancer::Maglev(a) => Box::new(a),
+        AnyBalancer::BoundedLoadHash(a) => Box::new(a),
+        AnyBalancer::PeakEwma(a) => Box::new(a),
+        AnyBalancer::Custom(a) => a,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::ConfigError;
 use super::node::Origin;
+use crate::model::conn::profile::Profile;
 use crate::scenario::*;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -181,13 +182,14 @@ fn check_layer(s: &Scenario) -> Result<()> {
 
 fn check_clients(s: &Scenario) -> Result<()> {
     for (i, c) in s.clients.iter().enumerate() {
-        if c.balancing == Balancing::Client && c.protocol != Protocol::Http2 {
+        let multiplexed = Profile::of(c.protocol).slots.is_none();
+        if c.balancing == Balancing::Client && !multiplexed {
             return Err(err(
                 format!("clients[{i}].balancing"),
                 "client-side balancing models gRPC channels: it needs protocol = \"http2\"",
             ));
         }
-        if c.stream_messages.is_some() && c.protocol != Protocol::Http2 {
+        if c.stream_messages.is_some() && !multiplexed {
             return Err(err(
                 format!("clients[{i}].stream_messages"),
                 "long-lived streams are HTTP/2 (gRPC) streams: they need protocol = \"http2\"",
@@ -455,7 +457,9 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
         }
     }
     for (i, c) in s.clients.iter().enumerate() {
-        if c.rate <= 0.0 || c.protocol == Protocol::WebSocket {
+        let profile = Profile::of(c.protocol);
+        if c.rate <= 0.0 || profile.rotates {
+            // Messages rotate over long-lived connections that carry any number at once.
             continue;
         }
         // The fastest any request can be served in the pools this group reaches.
@@ -469,13 +473,10 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
         if !fastest_ns.is_finite() {
             continue;
         }
-        let slots = match c.protocol {
-            Protocol::Http1 => f64::from(c.connections),
-            _ => f64::from(c.connections) * f64::from(c.max_streams),
-        };
+        let slots = f64::from(c.connections) * f64::from(profile.slots_per_conn(c.max_streams));
         let in_flight = c.rate * fastest_ns / NS_PER_SEC as f64;
         if in_flight > 0.5 * slots {
-            let proto = if c.protocol == Protocol::Http1 { "HTTP/1.1 connection(s)" } else { "HTTP/2 stream slot(s)" };
+            let proto = profile.slot_noun;
             out.push(format!(
                 "clients[{i}] (\"{}\"): each client sends {} requests/s over {} {proto} and requests take at least \
                  {:.3} ms, so about {:.2} requests per slot are in flight and requests will queue at the client. \

@@ -158,3 +158,29 @@ impl Origins {
         }
     }
 }
+
+/// Reading, writing and checking a [`Scenario`] are methods of it, defined here so that the
+/// dependency goes one way: `config` builds and checks a `Scenario`; `scenario` knows nothing
+/// of text.
+impl Scenario {
+    /// Reads a scenario from TOML text.
+    pub fn from_toml(text: &str) -> Result<Scenario, ConfigError> {
+        load(text, Format::Toml, &[])
+    }
+
+    /// Reads a scenario from JSON text.
+    pub fn from_json(text: &str) -> Result<Scenario, ConfigError> {
+        load(text, Format::Json, &[])
+    }
+
+    /// Writes the scenario as a TOML scenario file that reads back to an equal scenario.
+    pub fn to_toml(&self) -> String {
+        write::to_toml(self)
+    }
+
+    /// Checks the rules that span several fields (pools exist, names are unique, limits hold).
+    /// Reading a file runs this too; call it after building a scenario in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::check(self)
+    }
+}

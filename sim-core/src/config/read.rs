@@ -496,8 +496,7 @@ fn client_group(field: &Field<'_>, o: &mut Origins) -> Result<ClientGroup> {
         }
     }
     if let Some(f) = t.get("protocol", o) {
-        g.protocol =
-            f.choice(&[("http1", Protocol::Http1), ("http2", Protocol::Http2), ("websocket", Protocol::WebSocket)])?;
+        g.protocol = f.choice(&Protocol::ALL)?;
     }
     if let Some(f) = t.get("connections", o) {
         g.connections = f.u32(1, 10_000)?;

@@ -172,14 +172,7 @@ fn client_group(c: &ClientGroup) -> Value {
     t.insert("name".into(), c.name.clone().into());
     t.insert("count".into(), int(u64::from(c.count)));
     put(&mut t, "source_ips", c.source_ips, c.count.max(1), |v| int(u64::from(v)));
-    put(&mut t, "protocol", c.protocol, d.protocol, |p| {
-        match p {
-            Protocol::Http1 => "http1",
-            Protocol::Http2 => "http2",
-            Protocol::WebSocket => "websocket",
-        }
-        .into()
-    });
+    put(&mut t, "protocol", c.protocol, d.protocol, |p| p.name().into());
     put(&mut t, "connections", c.connections, d.connections, |v| int(u64::from(v)));
     put(&mut t, "max_streams", c.max_streams, d.max_streams, |v| int(u64::from(v)));
     t.insert("rate".into(), Value::Float(c.rate));
@@ -207,9 +200,7 @@ fn client_group(c: &ClientGroup) -> Value {
     put(&mut t, "balancing", c.balancing, d.balancing, |b| {
         if b == Balancing::Client { "client" } else { "proxy" }.into()
     });
-    put(&mut t, "client_algorithm", c.client_algorithm, d.client_algorithm, |a| {
-        if a == ClientAlgorithm::RoundRobin { "round_robin" } else { "pick_first" }.into()
-    });
+    put(&mut t, "client_algorithm", c.client_algorithm, d.client_algorithm, |a| a.policy().name().into());
     put(&mut t, "resolve_interval", c.resolve_interval_ns, d.resolve_interval_ns, dur);
     if let Some(n) = c.stream_messages {
         t.insert("stream_messages".into(), int(u64::from(n)));

@@ -56,6 +56,7 @@ impl Outcome {
 
 /// Counts per outcome.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Outcomes {
     /// Served.
     pub ok: u64,
@@ -103,6 +104,7 @@ impl Outcomes {
 
 /// Request counts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Requests {
     /// Requests sent (not counting retries), after warmup.
     pub sent: u64,
@@ -118,6 +120,7 @@ pub struct Requests {
 
 /// Latency summary in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Latency {
     /// Mean.
     pub mean: f64,
@@ -135,6 +138,7 @@ pub struct Latency {
 
 /// Per-server latency summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ServerLatency {
     /// Mean of the `ok` requests it served.
     pub mean: f64,
@@ -144,6 +148,7 @@ pub struct ServerLatency {
 
 /// One server's figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ServerReport {
     /// Instance name, e.g. `api-2`.
     pub name: String,
@@ -176,6 +181,7 @@ pub struct ServerReport {
 
 /// Balance of per-server request counts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Balance {
     /// Busiest server's count over the mean count.
     pub max_over_mean: f64,
@@ -187,6 +193,7 @@ pub struct Balance {
 
 /// Session figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Sessions {
     /// Sessions started after warmup.
     pub started: u64,
@@ -200,6 +207,7 @@ pub struct Sessions {
 
 /// One client group's figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ClientReport {
     /// Group name.
     pub name: String,
@@ -223,6 +231,7 @@ pub struct ClientReport {
 
 /// One balancer replica's figures.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ReplicaReport {
     /// `balancer-<i>`.
     pub name: String,
@@ -238,6 +247,7 @@ pub struct ReplicaReport {
 
 /// How long the balancer took to notice a crash.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct CrashReport {
     /// The server.
     pub server: String,
@@ -251,6 +261,7 @@ pub struct CrashReport {
 
 /// One time-series bucket.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SeriesPoint {
     /// Bucket start in seconds.
     pub t_s: f64,
@@ -270,6 +281,7 @@ pub struct SeriesPoint {
 
 /// Time series for charts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Series {
     /// Bucket width in seconds.
     pub interval_s: f64,
@@ -283,6 +295,7 @@ pub struct Series {
 
 /// The whole report.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Scenario name.
     pub scenario: String,

@@ -7,6 +7,7 @@ use super::report::Outcome;
 
 /// One request's record, in completion order.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TraceRecord {
     /// Request id.
     pub id: u64,
@@ -53,6 +54,7 @@ pub struct TraceLine<'a> {
 
 /// A health or timeline event.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TraceEvent {
     /// When, in milliseconds.
     pub time_ms: f64,

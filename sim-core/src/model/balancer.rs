@@ -4,6 +4,7 @@
 
 use super::Simulation;
 use super::client::via;
+use super::conn::profile::Profile;
 use super::state::*;
 use crate::algo::{OutcomeKind, PickView};
 use crate::metrics::report::Outcome;
@@ -102,7 +103,7 @@ impl Simulation {
         if self.measuring() {
             self.replicas[r as usize].routed += 1;
         }
-        self.replicas[r as usize].active[s as usize] += 1;
+        self.hold_active(r, s);
         let req = self.reqs.get_mut(h).expect("live");
         match req.stream.and_then(|sh| self.streams.get_mut(sh)) {
             // A stream's first message pins the stream; the stream holds the active count.
@@ -119,47 +120,13 @@ impl Simulation {
     fn forward(&mut self, h: Handle, s: u32) {
         let req = self.reqs.get(h).expect("live");
         let (r, c) = (req.replica, req.client);
-        let protocol = self.group_of(c).protocol;
-        let wait = self.upstream_acquire(r, s, protocol);
+        let profile = Profile::of(self.group_of(c).protocol);
+        let wait = self.upstream_acquire(r, s, profile);
         let req = self.reqs.get_mut(h).expect("live");
         req.server = s;
         req.sent_to_server_ns = self.now;
         let delay = wait + self.upstream_hop_ns();
         self.after(delay, Ev::AtServer { req: h });
-    }
-
-    /// An upstream connection from replica `r` to server `s`; returns how long until it is
-    /// usable (0 when an idle keep-alive or the HTTP/2 connection is ready).
-    fn upstream_acquire(&mut self, r: u32, s: u32, protocol: Protocol) -> u64 {
-        let rtt = 2 * self.upstream_hop_ns();
-        let server_up = self.servers[s as usize].state == ServerState::Up;
-        let up = &mut self.replicas[r as usize].upstream[s as usize];
-        match protocol {
-            Protocol::Http1 => {
-                if up.idle > 0 {
-                    up.idle -= 1;
-                    0
-                } else {
-                    if server_up {
-                        up.open += 1;
-                        self.server_conn_opened(s);
-                    }
-                    rtt
-                }
-            }
-            _ => {
-                if up.open == 0 {
-                    if server_up {
-                        up.open = 1;
-                        up.ready_ns = self.now + rtt;
-                        self.server_conn_opened(s);
-                    }
-                    rtt
-                } else {
-                    up.ready_ns.saturating_sub(self.now)
-                }
-            }
-        }
     }
 
     #[inline(never)]
@@ -169,20 +136,13 @@ impl Simulation {
         let session = req.session;
         if req.holds & hold::ACTIVE != 0 {
             req.holds &= !hold::ACTIVE;
-            let active = &mut self.replicas[r as usize].active[s as usize];
-            debug_assert!(*active > 0, "active count went negative");
-            *active = active.saturating_sub(1);
+            self.release_active(r, s);
         }
-        if self.group_of(c).protocol == Protocol::Http1 {
-            let up = &mut self.replicas[r as usize].upstream[s as usize];
-            if up.open > up.idle {
-                up.idle += 1;
-            }
-        }
+        self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
         let kind =
             if outcome == Outcome::ConnectionError { OutcomeKind::ConnectionError } else { OutcomeKind::Answered };
         let observed = crate::algo::Outcome { server: s, sent_ns: sent, now_ns: self.now, kind };
-        self.replicas[r as usize].algos[pool as usize].observe(&observed);
+        self.replicas[r as usize].balancers[pool as usize].observe(&observed);
         if kind == OutcomeKind::ConnectionError {
             self.passive_failure(r, s);
             let tries = self.reqs.get(h).map_or(0, |q| q.tried.len() as u32);
@@ -288,7 +248,7 @@ impl Simulation {
         }
         let now = self.now;
         let source_ip = self.clients[c as usize].ip;
-        let Replica { algos, rng, active, available, views, .. } = &mut self.replicas[r as usize];
+        let Replica { balancers, rng, active, available, views, .. } = &mut self.replicas[r as usize];
         let pool_info = &self.pools[p];
         let mut panic = false;
         if let Some(threshold) = self.sc.balancer.panic_threshold {
@@ -340,7 +300,7 @@ impl Simulation {
             key,
             names: &self.names,
         };
-        let pick = algos[p].pick(&view, rng)?;
+        let pick = balancers[p].pick(&view, rng)?;
         let eligible_pick = view.is_available(pick)
             && self.servers.get(pick as usize).is_some_and(|x| x.pool == pool && x.backup == use_backups);
         if !eligible_pick {

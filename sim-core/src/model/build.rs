@@ -3,14 +3,14 @@
 
 use super::state::*;
 use super::{BalancerFactory, GroupRuntime, PoolInfo, Simulation};
-use crate::algo::{AlgoImpl, AlgoParams};
+use crate::algo::{AnyBalancer, BuiltInParams};
 use crate::config::check::route_pool;
 use crate::metrics::Stats;
 use crate::metrics::hash::TraceHasher;
 use crate::metrics::hist::ServerLatencies;
 use crate::metrics::series::SeriesAcc;
 use crate::queue::EventQueue;
-use crate::rng::{SimRng, Stream, Zipf};
+use crate::rng::{Purpose, SimRng, Zipf};
 use crate::scenario::*;
 use crate::slab::Slab;
 
@@ -87,7 +87,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 state: if i < g.count { ServerState::Up } else { ServerState::NotAdded },
                 slow: 1.0,
                 busy: 0,
-                rng: SimRng::stream(seed, Stream::Server, id),
+                rng: SimRng::stream(seed, Purpose::Server, id),
                 conns_open: 0,
                 sessions: 0,
                 state_since_ns: 0,
@@ -115,7 +115,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     let mut groups = Vec::new();
     let mut ip_base = 0u32;
     for (gi, g) in sc.clients.iter().enumerate() {
-        let mut addr_rng = SimRng::stream(seed, Stream::Addresses, gi as u64);
+        let mut addr_rng = SimRng::stream(seed, Purpose::Addresses, gi as u64);
         let ips: Vec<u32> = (0..g.source_ips).map(|_| public_ipv4(&mut addr_rng)).collect();
         let total: f64 = g.paths.iter().map(|(_, w)| *w).sum();
         let mut acc = 0.0;
@@ -166,9 +166,9 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 ip: ips[ip_index as usize],
                 mean_gap_ns: mean_gap_ns(g.rate * skew_weight(i, g.count, g.rate_skew)),
                 arrival_generation: 0,
-                arrivals_rng: SimRng::stream(seed, Stream::Arrivals, id),
-                traffic_rng: SimRng::stream(seed, Stream::Traffic, id),
-                rng: SimRng::stream(seed, Stream::Client, id),
+                arrivals_rng: SimRng::stream(seed, Purpose::Arrivals, id),
+                traffic_rng: SimRng::stream(seed, Purpose::Traffic, id),
+                rng: SimRng::stream(seed, Purpose::Client, id),
                 replica: 0,
                 conns: Vec::new(),
                 waiting: std::collections::VecDeque::new(),
@@ -243,7 +243,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     }
     if let Some(hc) = sim.sc.balancer.health_check {
         for r in 0..sim.replicas.len() as u32 {
-            let mut rng = SimRng::stream(seed, Stream::Health, u64::from(r));
+            let mut rng = SimRng::stream(seed, Purpose::Health, u64::from(r));
             for s in 0..n_servers as u32 {
                 let phase = rng.below(hc.interval_ns.max(1));
                 sim.queue.push(phase, Ev::HealthCheck { replica: r, server: s });
@@ -261,11 +261,11 @@ impl Simulation {
     /// A replica as it starts: fresh algorithm state, every server healthy, no counters.
     fn fresh_replica(&self, r: u32) -> Replica {
         let n = self.servers.len();
-        let params = AlgoParams::from_spec(&self.sc.balancer);
-        let algos = (0..self.pools.len())
+        let params = BuiltInParams::from_spec(&self.sc.balancer);
+        let balancers = (0..self.pools.len())
             .map(|_| match &self.custom {
-                Some(factory) => AlgoImpl::Custom(factory()),
-                None => AlgoImpl::new(self.algorithm, &params),
+                Some(factory) => AnyBalancer::Custom(factory()),
+                None => AnyBalancer::new(self.algorithm, &params),
             })
             .collect();
         let rise = self.sc.balancer.health_check.map_or(1, |h| h.rise);
@@ -289,8 +289,8 @@ impl Simulation {
             up: true,
             busy: 0,
             queue: std::collections::VecDeque::new(),
-            algos,
-            rng: SimRng::stream(self.seed, Stream::Balancer, u64::from(r)),
+            balancers,
+            rng: SimRng::stream(self.seed, Purpose::Balancer, u64::from(r)),
             active: vec![0; n],
             available: vec![false; n],
             views: vec![PoolView::default(); self.pools.len()],

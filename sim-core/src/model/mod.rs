@@ -2,14 +2,18 @@
 //! next event and `match`es it to its handler. Handlers live in the sibling modules by domain
 //! (clients, balancer, servers, health, timeline); this file owns time and the loop.
 
+mod arrivals;
 mod balancer;
 mod build;
 mod client;
+pub(crate) mod conn;
+mod dns;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
 mod report;
 mod server;
+mod session;
 pub mod snapshot;
 pub(crate) mod state;
 mod timeline;

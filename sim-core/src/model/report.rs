@@ -138,7 +138,7 @@ impl Simulation {
             points: st.series.points.clone(),
             events: st.series.events.iter().map(|(t, e)| (*t as f64 / 1e9, e.clone())).collect(),
         });
-        let algorithm = match (&self.custom, self.replicas.first().and_then(|r| r.algos.first())) {
+        let algorithm = match (&self.custom, self.replicas.first().and_then(|r| r.balancers.first())) {
             (Some(_), Some(a)) => a.as_balancer().name().to_string(),
             _ => self.sc.balancer.algorithm.name().to_string(),
         };

@@ -218,7 +218,7 @@ impl Simulation {
     /// The balancer state of replica `r` for the inspector.
     pub fn inspect(&self, r: u32) -> Option<Inspection> {
         let replica = self.replicas.get(r as usize)?;
-        let algo = |pool: u16| replica.algos.get(pool as usize).map(|a| a.as_balancer());
+        let algo = |pool: u16| replica.balancers.get(pool as usize).map(|a| a.as_balancer());
         let meaning = match self.algorithm {
             crate::scenario::Algorithm::RoundRobin | crate::scenario::Algorithm::LeastConnections => {
                 "smooth-WRR current weight (the highest goes next)"

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::algo::AlgoImpl;
+use crate::algo::AnyBalancer;
 use crate::metrics::report::Outcome;
 use crate::rng::SimRng;
 use crate::slab::Handle;
@@ -411,7 +411,7 @@ pub struct Replica {
     /// Requests waiting for a worker.
     pub queue: VecDeque<Handle>,
     /// Algorithm instances, one per pool.
-    pub algos: Vec<AlgoImpl>,
+    pub balancers: Vec<AnyBalancer>,
     /// Random choices.
     pub rng: SimRng,
     /// Active requests (L7) or connections (L4) per server.

@@ -3,7 +3,7 @@
 
 use super::Simulation;
 use super::state::*;
-use crate::algo::AlgoImpl;
+use crate::algo::AnyBalancer;
 use crate::metrics::trace::TraceEvent;
 use crate::scenario::*;
 
@@ -112,10 +112,10 @@ impl Simulation {
             Action::SetAlgorithm { algorithm } => {
                 self.algorithm = *algorithm;
                 self.custom = None;
-                let params = crate::algo::AlgoParams::from_spec(&self.sc.balancer);
+                let params = crate::algo::BuiltInParams::from_spec(&self.sc.balancer);
                 for replica in &mut self.replicas {
-                    for algo in &mut replica.algos {
-                        *algo = AlgoImpl::new(*algorithm, &params);
+                    for algo in &mut replica.balancers {
+                        *algo = AnyBalancer::new(*algorithm, &params);
                     }
                 }
             }
