@@ -46,27 +46,81 @@ fn resolve_links(path: &Path) -> anyhow::Result<PathBuf> {
     Err(user(format!("cannot write {}: too many levels of symbolic links", path.display())))
 }
 
+/// Whether `path` reaches its file through an open descriptor (`/dev/stdout`,
+/// `/dev/fd/N`, `/proc/self/fd/N`): such links name the descriptor, not a place to rename into.
+fn names_a_descriptor(path: &Path) -> bool {
+    let magic = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        if magic(&p) {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(link) => {
+                p = match p.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// For `/dev/stdout` or `/dev/stderr` (or their `/dev/fd/N`, `/proc/self/fd/N` names), a
+/// duplicate of lbsim's own descriptor: it shares the descriptor's position, so the trace and
+/// the report follow each other in a redirected file instead of overwriting each other.
+fn standard_stream(path: &Path) -> Option<std::io::Result<std::fs::File>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let mut p = path.to_path_buf();
+        for _ in 0..40 {
+            let fd = p.strip_prefix("/proc/self/fd").or_else(|_| p.strip_prefix("/dev/fd")).ok();
+            match fd.and_then(|n| n.to_str()) {
+                Some("1") => return Some(std::io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from)),
+                Some("2") => return Some(std::io::stderr().as_fd().try_clone_to_owned().map(std::fs::File::from)),
+                _ => {}
+            }
+            let link = std::fs::read_link(&p).ok()?;
+            p = match p.parent() {
+                Some(dir) if link.is_relative() => dir.join(link),
+                _ => link,
+            };
+        }
+    }
+    let _ = path;
+    None
+}
+
 impl AtomicFile {
     /// Opens a temporary file next to `target` (or, for a FIFO or device, `target` itself);
     /// fails at once (exit 2) if the directory is not writable, before any simulation work.
     pub fn create(target: impl AsRef<Path>) -> anyhow::Result<AtomicFile> {
         let shown = target.as_ref();
-        let target = resolve_links(shown)?;
-        match std::fs::metadata(&target) {
+        // What the path leads to, through any links (the kernel's own view: `/dev/stdout`
+        // leads through `/proc/self/fd/1` to a pipe that has no path of its own).
+        match std::fs::metadata(shown) {
             Ok(m) if m.is_dir() => {
                 return Err(user(format!("cannot write {}: it is a directory", shown.display())));
             }
-            Ok(m) if !m.is_file() => {
+            // A FIFO, a device, or an open descriptor (`/dev/stdout` redirected to a file,
+            // which must not be renamed over): written in place, appending (so a regular file
+            // behind a descriptor is not overwritten from its start).
+            Ok(m) if !m.is_file() || names_a_descriptor(shown) => {
                 // Opening a FIFO waits for its reader: let a signal end that wait.
                 let _exit_at_once = interrupt::ExitAtOnce::start();
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&target)
-                    .map_err(|e| user(format!("cannot write {}: {e}", shown.display())))?;
-                return Ok(AtomicFile { target, kind: Kind::Direct(file) });
+                let file = match standard_stream(shown) {
+                    Some(file) => file,
+                    None => std::fs::OpenOptions::new().append(true).open(shown),
+                }
+                .map_err(|e| user(format!("cannot write {}: {e}", shown.display())))?;
+                return Ok(AtomicFile { target: shown.to_path_buf(), kind: Kind::Direct(file) });
             }
             _ => {}
         }
+        let target = resolve_links(shown)?;
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -525,6 +525,20 @@ fn output_paths_links_fifos_inputs_and_permissions() {
     assert_eq!(code, 0, "{err}");
     assert!(reader.join().unwrap().lines().count() > 50);
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    // A link to lbsim's own stdout (as `/dev/stdout` is) redirected to a file: the trace goes
+    // through the descriptor, followed by the report, and the link stays.
+    std::os::unix::fs::symlink("/proc/self/fd/1", d.join("stdout.jsonl")).unwrap();
+    let both = d.join("both.txt");
+    let status = Command::new(lbsim_path())
+        .args(["run", s, "--format", "json", "--trace", d.join("stdout.jsonl").to_str().unwrap()])
+        .stdout(std::fs::File::create(&both).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&both).unwrap();
+    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(report["requests"]["sent"].as_u64().unwrap() as usize, text.lines().count() - 1, "{text}");
+    assert!(std::fs::symlink_metadata(d.join("stdout.jsonl")).unwrap().file_type().is_symlink());
     // The scenario as the trace, directly or through a link: refused, the scenario intact.
     std::os::unix::fs::symlink("s.toml", d.join("s-link.jsonl")).unwrap();
     for trace in [s.to_string(), d.join("s-link.jsonl").to_str().unwrap().to_string()] {
