@@ -244,4 +244,7 @@ pub struct MergeArgs {
     /// The merged CSV.
     #[arg(long, value_name = "ALL.csv")]
     pub out: String,
+    /// Refuse inputs of more rows than this (the sweep's --max-runs).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RUNS)]
+    pub max_runs: u64,
 }

@@ -410,6 +410,43 @@ fn open_locked(path: &str) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// The longest line a sweep CSV's row can be (its parameter values come from a command line).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads a CSV to merge, line by line, refusing (exit 2) a line longer than any row of lbsim's
+/// or more rows than `--max-runs`: `/dev/zero` or a huge unrelated file is refused at once
+/// instead of filling memory. A signal while waiting on the input ends the process at once.
+fn read_sweep_csv(path: &str, max_runs: u64) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let _exit_at_once = crate::interrupt::ExitAtOnce::start();
+    let cannot = |e: std::io::Error| user(format!("cannot read {path}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(user(format!("cannot read {path}: it is a directory")));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let (mut text, mut line, mut lines) = (String::new(), Vec::new(), 0u64);
+    loop {
+        line.clear();
+        let got = (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line).map_err(cannot)?;
+        if got == 0 {
+            return Ok(text);
+        }
+        lines += 1;
+        if line.len() > MAX_LINE_BYTES {
+            return Err(user(format!(
+                "{path} line {lines} is longer than {MAX_LINE_BYTES} bytes: not an lbsim sweep CSV"
+            )));
+        }
+        if lines > max_runs.saturating_add(1) {
+            return Err(user(format!("{path} has more than --max-runs {max_runs} rows; raise --max-runs to merge it")));
+        }
+        let line = std::str::from_utf8(&line)
+            .map_err(|_| user(format!("{path} line {lines} is not UTF-8 text: not an lbsim sweep CSV")))?;
+        text.push_str(line);
+    }
+}
+
 pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     if args.inputs.is_empty() {
         return Err(user("merge needs at least one input CSV"));
@@ -420,10 +457,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     let mut rows: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut tasks: Option<usize> = None;
     for path in &args.inputs {
-        let text = {
-            let _exit_at_once = crate::interrupt::ExitAtOnce::start();
-            std::fs::read_to_string(path).map_err(|e| user(format!("cannot read {path}: {e}")))?
-        };
+        let text = read_sweep_csv(path, args.max_runs)?;
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
         let h: Vec<String> =
             reader.headers().map_err(|e| user(format!("{path}: {e}")))?.iter().map(str::to_string).collect();

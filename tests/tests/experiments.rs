@@ -321,6 +321,28 @@ fn experiments_too_big_for_memory_are_refused_before_work() {
         assert!(err.contains("--max-runs 100000"), "{}: {err}", args[0]);
         assert!(start.elapsed() < Duration::from_secs(5), "{} took {:?}", args[0], start.elapsed());
     }
+    // Merge reads its inputs line by line within the same limits: `/dev/zero` is refused at
+    // once, and so is a CSV of more rows than --max-runs.
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -v 1500000 && exec timeout 30 \"$0\" \"$@\""])
+        .arg(&lbsim)
+        .args(["merge", "/dev/zero", "--out", "/nonexistent/x.csv"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/dev/zero line 1 is longer than"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    sweep(&csv, &[]);
+    let merged = dir.path().join("m.csv");
+    let (code, _, err) =
+        lbsim_text(&["merge", csv.to_str().unwrap(), "--out", merged.to_str().unwrap(), "--max-runs", "11"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than --max-runs 11 rows"), "{err}");
+    let (code, _, err) =
+        lbsim_text(&["merge", csv.to_str().unwrap(), "--out", merged.to_str().unwrap(), "--max-runs", "12"]);
+    assert_eq!(code, 0, "{err}");
     // Raising the limit lets a larger experiment run.
     let (code, _, err) = lbsim_text(&[
         "compare",
