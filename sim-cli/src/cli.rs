@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "lbsim",
     version,
     about = "A deterministic load-balancing simulator: clients, connections, HTTP/1.1, HTTP/2 (gRPC), WebSocket, sessions, health checks and failures under nginx/Envoy/HAProxy/gRPC/Linkerd balancing.",
-    after_help = "Examples:\n  lbsim run scenarios/grpc-l4-imbalance.toml\n  lbsim run scenarios/basic-mm1.toml --format json --set balancer.algorithm=power_of_two\n  lbsim check my-scenario.toml\n  lbsim algorithms\n\nExit codes: 0 success, 1 failure, 2 bad input (scenario file or arguments), 130 interrupted."
+    after_help = "Examples:\n  lbsim run scenarios/grpc-l4-imbalance.toml\n  lbsim run scenarios/basic-mm1.toml --format json --set balancer.algorithm=power_of_two\n  lbsim check my-scenario.toml\n  lbsim algorithms\n\nExit codes: 0 success (also when the reader of stdout goes away, as with `| head`), 1 failure, 2 bad input (scenario file or arguments), 130 interrupted (SIGINT, SIGTERM or SIGHUP)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +47,23 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+/// The largest seed: the range a scenario file's `seed` accepts (0 to 2^63 − 1).
+pub const MAX_SEED: u64 = i64::MAX as u64;
+
+/// The default of `--max-runs` (compare and sweep).
+pub const DEFAULT_MAX_RUNS: u64 = 100_000;
+
+/// Reads a `--seed` value: the same range as a scenario file's `seed`, with a message that
+/// says the range (`--seed -1` is a value, not an unknown option).
+fn parse_seed(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<i128>() {
+        Ok(v) if (0..=i128::from(MAX_SEED)).contains(&v) => Ok(v as u64),
+        _ => Err(format!(
+            "seeds are whole numbers from 0 to {MAX_SEED} (2^63 − 1), the range a scenario's `seed` accepts"
+        )),
+    }
+}
+
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -83,8 +100,8 @@ impl Overrides {
 pub struct RunArgs {
     /// Scenario file (.toml or .json).
     pub file: String,
-    /// Seed (overrides the scenario's `seed`).
-    #[arg(long)]
+    /// Seed, 0 to 2^63 − 1 (overrides the scenario's `seed`).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     #[command(flatten)]
     pub overrides: Overrides,
@@ -168,9 +185,12 @@ pub struct CompareArgs {
     /// Seeds per algorithm (the same seeds for every algorithm).
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
-    /// First seed (default: the scenario's seed).
-    #[arg(long)]
+    /// First seed, 0 to 2^63 − 1 (default: the scenario's seed).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
+    /// Refuse experiments of more runs than this (each run's results are kept in memory).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RUNS)]
+    pub max_runs: u64,
     #[command(flatten)]
     pub overrides: Overrides,
     /// Output format.
@@ -194,9 +214,12 @@ pub struct SweepArgs {
     /// Seeds per grid point.
     #[arg(long, default_value_t = 1)]
     pub seeds: u64,
-    /// First seed (default: the scenario's seed).
-    #[arg(long)]
+    /// First seed, 0 to 2^63 − 1 (default: the scenario's seed).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
+    /// Refuse experiments of more runs than this (each run's results are kept in memory).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RUNS)]
+    pub max_runs: u64,
     /// The CSV to write (appended to, and resumed from, if it exists).
     #[arg(long, value_name = "RESULTS.csv")]
     pub out: String,
@@ -221,4 +244,7 @@ pub struct MergeArgs {
     /// The merged CSV.
     #[arg(long, value_name = "ALL.csv")]
     pub out: String,
+    /// Refuse inputs of more rows than this (the sweep's --max-runs).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RUNS)]
+    pub max_runs: u64,
 }

@@ -3,6 +3,7 @@
 //! first algorithm with whether it is significant.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sim_core::{Algorithm, Report, Scenario};
@@ -11,7 +12,7 @@ use crate::cli::{CompareArgs, OutputFormat};
 use crate::error::user;
 use crate::exp::{Task, run_all};
 use crate::stats::{Estimate, estimate, paired_difference};
-use crate::{load, plot, table};
+use crate::{load, out, plot, table};
 
 /// A metric read off a report: its name in JSON, its column header, a getter.
 pub struct Metric {
@@ -39,18 +40,23 @@ pub fn success_rate(r: &Report) -> f64 {
     if r.requests.sent == 0 { 1.0 } else { r.requests.completed as f64 / r.requests.sent as f64 }
 }
 
-/// Per algorithm: the reports of every seed, in seed order.
+/// Per algorithm and metric: the value of every seed, in seed order. Only the compared
+/// metrics are kept, not whole reports, so memory grows by 64 bytes a run.
 pub struct Comparison {
     pub scenario: String,
     pub seeds: Vec<u64>,
     pub algorithms: Vec<Algorithm>,
-    pub reports: Vec<Vec<Report>>,
+    /// `[algorithm][metric (in `metrics()` order)][seed]`.
+    values: Vec<Vec<Vec<f64>>>,
+    /// Whether any run started a session (the sessions-lost column is shown only then).
+    pub any_sessions: bool,
 }
 
 impl Comparison {
     /// The values of one metric for one algorithm, in seed order.
     pub fn values(&self, a: usize, m: &Metric) -> Vec<f64> {
-        self.reports[a].iter().map(m.get).collect()
+        let i = metrics().iter().position(|x| x.name == m.name).expect("a metric of metrics()");
+        self.values[a][i].clone()
     }
 }
 
@@ -83,20 +89,29 @@ pub fn run_comparison(
         let mut s = base.clone();
         s.balancer.algorithm = a;
         s.validate().map_err(|e| user(format!("with algorithm {}: {e}", a.name())))?;
+        let s = Arc::new(s);
         for (si, &seed) in seeds.iter().enumerate() {
-            tasks.push(Task { index: ai * seeds.len() + si, scenario: s.clone(), seed });
+            tasks.push(Task { index: ai * seeds.len() + si, scenario: Arc::clone(&s), seed });
         }
     }
-    let mut slots: Vec<Option<Report>> = vec![None; tasks.len()];
+    let all = metrics();
+    let mut values = vec![vec![vec![f64::NAN; seeds.len()]; all.len()]; algorithms.len()];
+    let mut any_sessions = false;
     run_all(tasks, jobs, "compare", |i, r| {
-        slots[i] = Some(r);
+        let (a, s) = (i / seeds.len(), i % seeds.len());
+        for (mi, m) in all.iter().enumerate() {
+            values[a][mi][s] = (m.get)(&r);
+        }
+        any_sessions |= r.sessions.started > 0;
         Ok(())
     })?;
-    let mut reports = vec![Vec::new(); algorithms.len()];
-    for (i, r) in slots.into_iter().enumerate() {
-        reports[i / seeds.len()].push(r.expect("every run finished"));
-    }
-    Ok(Comparison { scenario: base.name.clone(), seeds: seeds.to_vec(), algorithms: algorithms.to_vec(), reports })
+    Ok(Comparison {
+        scenario: base.name.clone(),
+        seeds: seeds.to_vec(),
+        algorithms: algorithms.to_vec(),
+        values,
+        any_sessions,
+    })
 }
 
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
@@ -105,20 +120,49 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     if args.seeds == 0 {
         return Err(user("--seeds must be at least 1"));
     }
+    let runs = check_runs(algorithms.len() as u64, "algorithms", args.seeds, args.max_runs, "compare")?;
     let first_seed = args.seed.unwrap_or(base.seed);
-    let seeds: Vec<u64> = (0..args.seeds).map(|i| first_seed.wrapping_add(i)).collect();
+    let seeds = seed_range(first_seed, args.seeds)?;
     let plot_dir = args.plot.as_deref().map(crate::files::ensure_dir).transpose()?;
     let c = run_comparison(&base, &algorithms, &seeds, args.jobs)?;
-    match args.format {
-        OutputFormat::Json => println!("{}", to_json(&c)),
-        OutputFormat::Table => print!("{}", to_table(&c)),
-    }
+    debug_assert_eq!(runs as usize, c.algorithms.len() * c.seeds.len());
+    // Charts first: a reader of stdout that goes away must not cost them.
     if let Some(dir) = plot_dir {
-        for path in plot::comparison(&c, &dir)? {
-            eprintln!("wrote {}", path.display());
+        for path in plot::comparison(&c, dir.path())? {
+            out::note(&format!("wrote {}", path.display()));
         }
+        dir.keep();
     }
-    Ok(())
+    match args.format {
+        OutputFormat::Json => out::stdout(&format!("{}\n", to_json(&c))),
+        OutputFormat::Table => out::stdout(&to_table(&c)),
+    }
+}
+
+/// Refuses (exit 2, before any work) an experiment of more than `--max-runs` runs:
+/// `points` × `seeds`. Returns the number of runs.
+pub fn check_runs(points: u64, what: &str, seeds: u64, max_runs: u64, command: &str) -> anyhow::Result<u64> {
+    let runs = points.checked_mul(seeds);
+    match runs {
+        Some(runs) if runs <= max_runs => Ok(runs),
+        _ => Err(user(format!(
+            "{command} would make {} runs ({points} {what} × {seeds} seeds), more than --max-runs {max_runs} \
+             (each run's results are kept in memory); raise --max-runs or use fewer seeds or values",
+            runs.map_or_else(|| "more than 2^64".to_string(), |r| r.to_string())
+        ))),
+    }
+}
+
+/// The seeds `first`, `first + 1`, … (`count` of them), all within the range a scenario's
+/// `seed` accepts.
+pub fn seed_range(first: u64, count: u64) -> anyhow::Result<Vec<u64>> {
+    let max = crate::cli::MAX_SEED;
+    if first > max || (count > 0 && count - 1 > max - first) {
+        return Err(user(format!(
+            "seeds {first} to {first} + {count} − 1 go past the largest seed, {max} (2^63 − 1); use a smaller --seed"
+        )));
+    }
+    Ok((0..count).map(|i| first + i).collect())
 }
 
 fn est_json(e: &Estimate) -> Value {
@@ -182,14 +226,11 @@ fn with_ci(e: &Estimate) -> String {
 
 fn to_table(c: &Comparison) -> String {
     let mut out = String::new();
-    let shown: Vec<Metric> = metrics()
-        .into_iter()
-        .filter(|m| m.name != "sessions.lost" || c.reports.iter().flatten().any(|r| r.sessions.started > 0))
-        .collect();
+    let shown: Vec<Metric> = metrics().into_iter().filter(|m| m.name != "sessions.lost" || c.any_sessions).collect();
     let _ = writeln!(
         out,
         "{} — {} algorithms × {} seeds ({}…), same seeds for every algorithm; mean ± 95% CI",
-        c.scenario,
+        out::escape(&c.scenario),
         c.algorithms.len(),
         c.seeds.len(),
         c.seeds[0]

@@ -1,6 +1,7 @@
 //! Running many simulations at once: every core (rayon), a progress bar on a terminal,
 //! Ctrl-C honoured between chunks of simulated time, results handed back in any order.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
@@ -14,8 +15,8 @@ use crate::interrupt;
 pub struct Task {
     /// Position in the experiment (for ordering results).
     pub index: usize,
-    /// The scenario.
-    pub scenario: Scenario,
+    /// The scenario (shared by the seeds of one point: one copy, not one per run).
+    pub scenario: Arc<Scenario>,
     /// The seed.
     pub seed: u64,
 }
@@ -51,7 +52,7 @@ pub fn progress(total: usize, what: &str) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_prefix(what.to_string());
+    bar.set_prefix(crate::out::escape(what).into_owned());
     bar
 }
 

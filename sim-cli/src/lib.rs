@@ -10,6 +10,7 @@ mod exp;
 mod files;
 mod interrupt;
 mod load;
+mod out;
 mod plot;
 mod run;
 mod stats;
@@ -33,7 +34,8 @@ pub struct CustomBalancer {
 }
 
 /// Runs the command line on the process's arguments and returns its exit code (0 success,
-/// 1 failure, 2 bad input, 130 interrupted). `custom` lists policies `--balancer` can select.
+/// 1 failure, 2 bad input, 130 interrupted by SIGINT, SIGTERM or SIGHUP; a closed stdout ends
+/// quietly with 0). `custom` lists policies `--balancer` can select.
 ///
 /// ```no_run
 /// use sim_core::algo::{Balancer, PickView};
@@ -57,8 +59,10 @@ pub fn main_with(custom: Vec<CustomBalancer>) -> ExitCode {
         Err(err) => {
             // Help and version go to stdout with success; usage errors are bad input (exit 2).
             let code = if err.use_stderr() { 2 } else { 0 };
-            let _ = err.print();
-            return ExitCode::from(code);
+            return match err.print() {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => ExitCode::from(1),
+                _ => ExitCode::from(code),
+            };
         }
     };
     interrupt::install();
@@ -74,14 +78,18 @@ pub fn main_with(custom: Vec<CustomBalancer>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if err.downcast_ref::<out::StdoutClosed>().is_some() {
+                // The reader went away (`lbsim … | head`): nothing to say, nobody to say it to.
+                return ExitCode::SUCCESS;
+            }
             let code = if err.downcast_ref::<UserError>().is_some() {
                 2
             } else if err.downcast_ref::<interrupt::Interrupted>().is_some() {
-                130
+                interrupt::EXIT_CODE
             } else {
                 1
             };
-            eprintln!("error: {err:#}");
+            out::note(&format!("error: {err:#}"));
             ExitCode::from(code)
         }
     }

@@ -1,19 +1,42 @@
-//! Reading scenario files: the file's text, `--set` overrides, and errors that name the file,
-//! line and column (exit code 2).
+//! Reading scenario files: the file's text (read no further than the size limit, from any kind
+//! of file), `--set` overrides, and errors that name the file, line and column (exit code 2).
 
+use std::io::Read;
+
+use sim_core::config::MAX_TEXT_BYTES;
 use sim_core::{Format, Scenario};
 
 use crate::error::user;
+use crate::{interrupt, out};
+
+/// Reads a scenario file's text: at most the size limit plus one byte, so `/dev/zero`, a huge
+/// sparse file or an endless FIFO is refused at once instead of filling memory. A signal while
+/// reading (a FIFO whose writer is slow) ends the process at once: nothing is written yet.
+pub fn text(path: &str) -> anyhow::Result<String> {
+    let _exit_at_once = interrupt::ExitAtOnce::start();
+    let cannot = |e: std::io::Error| user(format!("cannot read scenario file {path}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(user(format!("cannot read scenario file {path}: it is a directory")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TEXT_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > MAX_TEXT_BYTES {
+        return Err(user(format!(
+            "{path}: the scenario file is larger than {MAX_TEXT_BYTES} bytes, the limit on scenario files (a fixed limit; reading stopped there)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        user(format!("{path}: the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
+}
 
 /// Reads and validates a scenario file with overrides.
 pub fn scenario(path: &str, sets: &[String]) -> anyhow::Result<Scenario> {
-    let text = std::fs::read(path).map_err(|e| user(format!("cannot read scenario file {path}: {e}")))?;
-    let text = String::from_utf8(text).map_err(|e| {
-        user(format!("{path}: the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-    })?;
+    let text = text(path)?;
     let scenario = sim_core::config::load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
     for warning in sim_core::config::warnings(&scenario) {
-        eprintln!("warning: {path}: {warning}");
+        out::note(&format!("warning: {path}: {warning}"));
     }
     Ok(scenario)
 }

@@ -41,8 +41,10 @@ fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn area(path: &Path) -> DrawingArea<SVGBackend<'_>, Shift> {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+/// A chart drawn into `svg` (written to its file by `write_svg`, atomically: an interrupted
+/// or failed run leaves no half-drawn chart).
+fn area(svg: &mut String) -> DrawingArea<SVGBackend<'_>, Shift> {
+    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
     let _ = root.fill(&WHITE);
     root
 }
@@ -127,9 +129,14 @@ fn finish_time_chart<'a, 'b: 'a>(mut chart: TimeChart<'a, 'b>, series: &Series, 
     legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
-/// Writes a chart's file (the drawing area is done with).
+/// Finishes a chart's drawing (the drawing area is done with).
 fn present(root: DrawingArea<SVGBackend<'_>, Shift>) -> anyhow::Result<()> {
     root.present().map_err(err)
+}
+
+/// Writes a finished chart to its file.
+fn write_svg(path: &Path, svg: &str) -> anyhow::Result<()> {
+    crate::files::write_atomic(path, svg.as_bytes())
 }
 
 /// The charts of one run. Needs the report's series (the caller enables them).
@@ -146,7 +153,8 @@ pub fn run(report: &Report, sim: &Simulation, dir: &Path) -> anyhow::Result<Vec<
 
 fn latency_cdf(report: &Report, sim: &Simulation, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("latency_cdf.svg");
-    let root = area(&path);
+    let mut svg = String::new();
+    let root = area(&mut svg);
     let mut qs: Vec<f64> = (1..1000).map(|i| f64::from(i) / 1000.0).collect();
     qs.extend([0.9995, 0.9999, 0.99999]);
     let values = sim.latency_quantiles_ms(&qs);
@@ -190,6 +198,7 @@ fn latency_cdf(report: &Report, sim: &Simulation, dir: &Path) -> anyhow::Result<
     }
     drop(chart);
     present(root)?;
+    write_svg(&path, &svg)?;
     Ok(path)
 }
 
@@ -197,7 +206,8 @@ fn latency_cdf(report: &Report, sim: &Simulation, dir: &Path) -> anyhow::Result<
 fn per_server_over_time(report: &Report, series: &Series, dir: &Path, served: bool) -> anyhow::Result<PathBuf> {
     let name = if served { "load_per_server.svg" } else { "in_flight_per_server.svg" };
     let path = dir.join(name);
-    let root = area(&path);
+    let mut svg = String::new();
+    let root = area(&mut svg);
     let interval = series.interval_s.max(1e-9);
     let value = |p: &sim_core::metrics::report::SeriesPoint, s: usize| -> f64 {
         if served { f64::from(p.served[s]) / interval } else { f64::from(p.in_flight[s]) }
@@ -254,12 +264,14 @@ fn per_server_over_time(report: &Report, series: &Series, dir: &Path, served: bo
     }
     finish_time_chart(chart, series, y_max)?;
     present(root)?;
+    write_svg(&path, &svg)?;
     Ok(path)
 }
 
 fn latency_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("latency_over_time.svg");
-    let root = area(&path);
+    let mut svg = String::new();
+    let root = area(&mut svg);
     let interval = series.interval_s;
     let t_end = series.points.last().map_or(1.0, |p| p.t_s + interval);
     let y_max = nice_max(series.points.iter().map(|p| p.p99_ms).fold(0.0, f64::max));
@@ -281,12 +293,14 @@ fn latency_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::Re
     }
     finish_time_chart(chart, series, y_max)?;
     present(root)?;
+    write_svg(&path, &svg)?;
     Ok(path)
 }
 
 fn outcomes_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("outcomes_over_time.svg");
-    let root = area(&path);
+    let mut svg = String::new();
+    let root = area(&mut svg);
     let interval = series.interval_s.max(1e-9);
     let t_end = series.points.last().map_or(1.0, |p| p.t_s + interval);
     let y_max =
@@ -321,6 +335,7 @@ fn outcomes_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::R
     }
     finish_time_chart(chart, series, y_max)?;
     present(root)?;
+    write_svg(&path, &svg)?;
     Ok(path)
 }
 
@@ -334,8 +349,9 @@ pub fn comparison(c: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     ] {
         let chosen: Vec<_> = all.iter().filter(|m| names.contains(&m.name)).collect();
         let path = dir.join(file);
-        let root = area(&path);
-        let root = root
+        let mut svg = String::new();
+        let whole = area(&mut svg);
+        let root = whole
             .titled(&format!("{} — {} seeds per algorithm (mean and 95% CI)", c.scenario, c.seeds.len()), (FONT, 22))
             .map_err(err)?;
         let panels = root.split_evenly((1, chosen.len()));
@@ -411,6 +427,8 @@ pub fn comparison(c: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         }
         drop(panels);
         present(root)?;
+        drop(whole);
+        write_svg(&path, &svg)?;
         out.push(path.clone());
     }
     Ok(out)
@@ -458,7 +476,8 @@ pub fn sweep(csv_path: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     ] {
         let col = header.iter().position(|h| h == metric).ok_or_else(|| anyhow!("no {metric} column"))?;
         let path = dir.join(format!("sweep_{metric}.svg"));
-        let root = area(&path);
+        let mut svg = String::new();
+        let root = area(&mut svg);
         let mut data: Vec<(String, Vec<(f64, crate::stats::Estimate)>)> = Vec::new();
         for line in &lines {
             let mut pts = Vec::new();
@@ -534,6 +553,7 @@ pub fn sweep(csv_path: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         drop(chart);
         present(root)?;
+        write_svg(&path, &svg)?;
         out.push(path);
     }
     Ok(out)

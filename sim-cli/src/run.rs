@@ -10,7 +10,7 @@ use sim_core::{Report, Scenario, Simulation};
 use crate::cli::{CheckArgs, OutputFormat, RunArgs};
 use crate::error::user;
 use crate::files::AtomicFile;
-use crate::{interrupt, load, table};
+use crate::{interrupt, load, out, table};
 
 /// Runs a simulation to the end in chunks: a progress bar on a terminal, Ctrl-C checked
 /// between chunks, `on_chunk` called after each (to drain traces).
@@ -28,7 +28,7 @@ pub fn drive(
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(out::escape(label).into_owned());
         bar
     } else {
         ProgressBar::hidden()
@@ -89,6 +89,7 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
                     args.max_trace
                 )));
             }
+            crate::files::refuse_input_as_output(&format!("--trace {path}"), path.as_ref(), &[&args.file])?;
             Some(AtomicFile::create(path)?)
         }
         None => None,
@@ -109,7 +110,10 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     }
     let mut records: Vec<TraceRecord> = Vec::new();
     let mut events: Vec<TraceEvent> = Vec::new();
-    let mut out = trace.as_mut().map(|f| std::io::BufWriter::new(f.writer().try_clone().expect("file handle")));
+    let mut out = match trace.as_mut() {
+        Some(f) => Some(std::io::BufWriter::new(f.writer().try_clone().context("opening the trace file")?)),
+        None => None,
+    };
     drive(&mut sim, &scenario.name, |sim| {
         if let Some(w) = out.as_mut() {
             sim.drain_trace(&mut records);
@@ -121,20 +125,22 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     if let Some(mut w) = out.take() {
         w.flush().context("writing the trace")?;
     }
+    // Files first, then the report: a reader of stdout that goes away (`| head`) or a full
+    // stdout must not cost the trace or the charts.
+    if let Some(f) = trace {
+        f.commit()?;
+    }
     let mut report = sim.report();
-    if let Some(dir) = &plot_dir {
-        for path in crate::plot::run(&report, &sim, dir)? {
-            eprintln!("wrote {}", path.display());
+    if let Some(dir) = plot_dir {
+        for path in crate::plot::run(&report, &sim, dir.path())? {
+            out::note(&format!("wrote {}", path.display()));
         }
+        dir.keep();
     }
     if !args.series {
         report.series = None;
     }
-    print_report(&report, args.format, &sim)?;
-    if let Some(f) = trace {
-        f.commit()?;
-    }
-    Ok(())
+    print_report(&report, args.format, &sim)
 }
 
 /// Writes drained trace records (and events, merged by time) as JSON lines.
@@ -174,29 +180,26 @@ fn write_trace(
 }
 
 fn print_report(report: &Report, format: OutputFormat, sim: &Simulation) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
     match format {
-        OutputFormat::Json => writeln!(stdout, "{}", report.to_json())?,
-        OutputFormat::Table => write!(stdout, "{}", table::report(report, sim.scenario()))?,
+        OutputFormat::Json => out::stdout(&format!("{}\n", report.to_json())),
+        OutputFormat::Table => out::stdout(&table::report(report, sim.scenario())),
     }
-    Ok(())
 }
 
 pub fn check(args: CheckArgs) -> anyhow::Result<()> {
     let scenario = load::scenario(&args.file, &args.overrides.all())?;
     let servers = scenario.initial_servers();
     let clients = scenario.total_clients();
-    println!(
-        "{}: ok — scenario \"{}\", {} server(s), {} client(s), {} for {}, about {:.0} requests",
+    out::stdout(&format!(
+        "{}: ok — scenario \"{}\", {} server(s), {} client(s), {} for {}, about {:.0} requests\n",
         args.file,
-        scenario.name,
+        out::escape(&scenario.name),
         servers,
         clients,
         scenario.balancer.algorithm.name(),
         sim_core::config::units::format_duration(scenario.duration_ns),
         sim_core::config::estimated_requests(&scenario)
-    );
-    Ok(())
+    ))
 }
 
 pub fn algorithms() -> anyhow::Result<()> {
@@ -205,6 +208,5 @@ pub fn algorithms() -> anyhow::Result<()> {
     for (algorithm, source, params) in sim_core::algo::catalogue() {
         t.add_row(vec![algorithm.name(), source, params]);
     }
-    println!("{t}");
-    Ok(())
+    out::stdout(&format!("{t}\n"))
 }

@@ -2,17 +2,27 @@
 //! CSV row per (point, seed) written in grid order as results come in — so a killed sweep
 //! leaves only complete rows, a rerun skips what is done, and reruns are byte-identical.
 //! `--shard K/N` runs a deterministic 1/N of the grid; `merge` joins the shards.
+//!
+//! The CSV is locked while a sweep writes it (an advisory lock: a second sweep into the same
+//! file is refused instead of interleaving its rows), and each row ends with a `check` column,
+//! a hash of its other fields, so an edited, duplicated or foreign row is found on resume or
+//! merge and reported with its line number instead of being kept.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
+use std::hash::Hasher;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 
 use anyhow::Context;
 use sim_core::{Format, Report};
 
 use crate::cli::{MergeArgs, SweepArgs};
+use crate::compare::{check_runs, seed_range};
 use crate::error::user;
 use crate::exp::{Task, run_all};
+use crate::interrupt::Interrupted;
+use crate::out;
 
 /// Metric columns, in order.
 const METRIC_COLUMNS: [&str; 17] = [
@@ -130,45 +140,98 @@ fn grid(params: &[Param]) -> Vec<Vec<String>> {
     points
 }
 
-/// Reads the rows already in a sweep's CSV (dropping a cut-off last line), checking that the
-/// file belongs to this sweep.
-fn existing_rows(path: &str, header: &[String], sweep_id: &str) -> anyhow::Result<BTreeMap<usize, Vec<String>>> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(user(format!("cannot open {path}: {e}"))),
-    };
-    let mut text = String::new();
-    file.read_to_string(&mut text).with_context(|| format!("reading {path}"))?;
-    if !text.is_empty() && !text.ends_with('\n') {
-        // A run killed in the middle of a write: drop the incomplete line.
-        let keep = text.rfind('\n').map_or(0, |i| i + 1);
-        file.set_len(keep as u64)?;
-        file.seek(SeekFrom::End(0))?;
-        text.truncate(keep);
+/// The last column of every row: a hash of the row's other fields.
+const CHECK_COLUMN: &str = "check";
+
+/// The `check` value of a row's other fields.
+fn row_check(fields: &[String]) -> String {
+    let mut h = twox_hash::XxHash64::with_seed(0);
+    for f in fields {
+        h.write(f.as_bytes());
+        h.write(&[0]);
     }
+    format!("{:016x}", h.finish())
+}
+
+/// Checks one row read back from a CSV (`fields` includes the check column): its check value
+/// matches its fields. `Err` says what is wrong, for a message with the file and line.
+fn verify_row(fields: &[String]) -> Result<(), String> {
+    let Some((check, rest)) = fields.split_last() else { return Err("the row is empty".into()) };
+    if *check != row_check(rest) {
+        return Err(format!(
+            "row {} was edited or damaged (its {CHECK_COLUMN} value does not match its fields)",
+            rest.first().map_or("?", String::as_str)
+        ));
+    }
+    Ok(())
+}
+
+/// What a sweep expects of the rows of its CSV.
+struct Expected<'a> {
+    header: &'a [String],
+    sweep_id: &'a str,
+    total: usize,
+    points: &'a [Vec<String>],
+    seeds: &'a [u64],
+}
+
+impl Expected<'_> {
+    /// The fields before the metrics of row `index`: index, sweep, tasks, values, seed.
+    fn prefix(&self, index: usize) -> Vec<String> {
+        let mut row = vec![index.to_string(), self.sweep_id.to_string(), self.total.to_string()];
+        row.extend(self.points[index / self.seeds.len()].iter().cloned());
+        row.push(self.seeds[index % self.seeds.len()].to_string());
+        row
+    }
+}
+
+/// Reads the rows already in a sweep's CSV text (after a cut-off last line was dropped),
+/// checking that the file belongs to this sweep and that every row is one of its runs, once,
+/// unedited (exit 2 with the line number otherwise). Returns the indices done.
+fn existing_rows(path: &str, text: &str, want: &Expected<'_>) -> anyhow::Result<BTreeMap<usize, u64>> {
+    let mut rows = BTreeMap::new();
     if text.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(rows);
     }
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-    let found: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
-    if found != header {
+    let found: Vec<String> =
+        reader.headers().map_err(|e| user(format!("{path}: {e}")))?.iter().map(str::to_string).collect();
+    if found != want.header {
         return Err(user(format!("{path} holds another sweep (its columns differ); write to a new file or delete it")));
     }
-    let mut rows = BTreeMap::new();
     for row in reader.records() {
-        let row = row.with_context(|| format!("reading {path}"))?;
-        if row.get(1) != Some(sweep_id) {
+        let row = row.map_err(|e| {
+            user(format!("{path}{}: not a row of this sweep ({e}); delete that line to rerun it", csv_line_of(&e)))
+        })?;
+        let line = row.position().map_or(0, |p| p.line());
+        let at = |what: String| user(format!("{path} line {line}: {what}; delete that line to rerun it"));
+        let fields: Vec<String> = row.iter().map(str::to_string).collect();
+        if fields.get(1).map(String::as_str) != Some(want.sweep_id) {
             return Err(user(format!(
-                "{path} holds rows of another sweep (sweep id {} ≠ {sweep_id}): same columns, other scenario, values or seeds",
-                row.get(1).unwrap_or("?")
+                "{path} line {line} holds a row of another sweep (sweep id {} ≠ {}): same columns, other scenario, values or seeds",
+                fields.get(1).map_or("?", String::as_str),
+                want.sweep_id
             )));
         }
-        let index: usize =
-            row.get(0).and_then(|v| v.parse().ok()).ok_or_else(|| user(format!("{path}: bad index column")))?;
-        rows.insert(index, row.iter().map(str::to_string).collect());
+        let index =
+            fields[0].parse::<usize>().ok().filter(|i| *i < want.total).ok_or_else(|| {
+                at(format!("bad index {:?} (this sweep has rows 0 to {})", fields[0], want.total - 1))
+            })?;
+        let prefix = want.prefix(index);
+        if fields[..prefix.len()] != prefix[..] {
+            return Err(at(format!("row {index} does not hold this sweep's values or seed for that index (edited?)")));
+        }
+        verify_row(&fields).map_err(at)?;
+        if let Some(first) = rows.insert(index, line) {
+            return Err(at(format!("row {index} is also on line {first} (a duplicated row)")));
+        }
     }
     Ok(rows)
+}
+
+/// ` line N` for a CSV error that knows its line (the messages of `csv` say `line: N`).
+fn csv_line_of(e: &csv::Error) -> String {
+    e.position().map_or_else(String::new, |p| format!(" line {}", p.line()))
 }
 
 fn csv_line(fields: &[String]) -> anyhow::Result<Vec<u8>> {
@@ -178,8 +241,7 @@ fn csv_line(fields: &[String]) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| user(format!("cannot read scenario file {}: {e}", args.file)))?;
+    let text = crate::load::text(&args.file)?;
     let format = Format::from_path(&args.file);
     let base_sets = args.overrides.all();
     let params: Vec<Param> = args.params.iter().map(|p| parse_param(p)).collect::<anyhow::Result<_>>()?;
@@ -190,24 +252,28 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         return Err(user("--seeds must be at least 1"));
     }
     let (shard, shards) = args.shard.as_deref().map(parse_shard).transpose()?.unwrap_or((1, 1));
+    // The size of the grid before it is built: every point is a scenario in memory.
+    let point_count = params.iter().fold(1u64, |n, p| n.saturating_mul(p.values.len() as u64));
+    check_runs(point_count, "grid points", args.seeds, args.max_runs, "sweep")?;
+    crate::files::refuse_input_as_output(&format!("--out {}", args.out), args.out.as_ref(), &[&args.file])?;
     // Every grid point is validated before anything runs.
     let points = grid(&params);
     let mut scenarios = Vec::with_capacity(points.len());
     for point in &points {
+        crate::interrupt::check()?;
         let mut sets = base_sets.clone();
         sets.extend(params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)));
         let s = sim_core::config::load(&text, format, &sets).map_err(|e| {
             let at: Vec<String> = params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)).collect();
             user(format!("{} (at {}): {}", args.file, at.join(" "), e.with_file(&args.file)))
         })?;
-        scenarios.push(s);
+        scenarios.push(Arc::new(s));
     }
     let first_seed = args.seed.unwrap_or(scenarios[0].seed);
-    let seeds: Vec<u64> = (0..args.seeds).map(|i| first_seed.wrapping_add(i)).collect();
+    let seeds = seed_range(first_seed, args.seeds)?;
     let total = points.len() * seeds.len();
     let sweep_id = {
         let mut h = twox_hash::XxHash64::with_seed(0);
-        use std::hash::Hasher;
         h.write(text.as_bytes());
         for s in &base_sets {
             h.write(s.as_bytes());
@@ -228,71 +294,180 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
     header.extend(params.iter().map(|p| p.key.clone()));
     header.push("seed".into());
     header.extend(METRIC_COLUMNS.iter().map(|c| c.to_string()));
-    let done = existing_rows(&args.out, &header, &sweep_id)?;
+    header.push(CHECK_COLUMN.into());
+    let want = Expected { header: &header, sweep_id: &sweep_id, total, points: &points, seeds: &seeds };
+    let mut file = open_locked(&args.out)?;
+    // A CSV of this sweep cannot be larger than this (each row's values plus generous room for
+    // the numbers); a bigger file (or an endless one) is not this sweep's.
+    let widest_point = points.iter().map(|p| p.iter().map(|v| v.len() + 3).sum::<usize>()).max().unwrap_or(0);
+    let max_bytes = (total as u64 + 1).saturating_mul((widest_point + 40 * header.len() + 64) as u64);
+    let mut bytes = Vec::new();
+    (&mut file).take(max_bytes + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", args.out))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(user(format!(
+            "{} is larger than a CSV of this sweep can be ({max_bytes} bytes); write to a new file",
+            args.out
+        )));
+    }
+    let mut text = String::from_utf8(bytes)
+        .map_err(|_| user(format!("{} is not a CSV of lbsim (it is not UTF-8 text); write to a new file", args.out)))?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        // A run killed in the middle of a write: drop the incomplete line.
+        let keep = text.rfind('\n').map_or(0, |i| i + 1);
+        file.set_len(keep as u64).with_context(|| format!("writing {}", args.out))?;
+        text.truncate(keep);
+    }
+    let done = existing_rows(&args.out, &text, &want)?;
+    file.seek(SeekFrom::End(0))?;
     let mine: Vec<usize> = (0..total).filter(|i| (*i as u64) % shards == shard - 1).collect();
     let todo: Vec<usize> = mine.iter().copied().filter(|i| !done.contains_key(i)).collect();
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&args.out)
-        .map_err(|e| user(format!("cannot write {}: {e}", args.out)))?;
-    if done.is_empty() && file.metadata()?.len() == 0 {
-        file.write_all(&csv_line(&header)?)?;
+    let already = mine.len() - todo.len();
+    if text.is_empty() {
+        file.write_all(&csv_line(&header)?).with_context(|| format!("writing {}", args.out))?;
         file.flush()?;
     }
-    if !done.is_empty() {
-        eprintln!("{}: {} of {} rows already done; running the rest", args.out, done.len(), mine.len());
+    if already > 0 {
+        out::note(&format!("{}: {already} of {} rows already done; running the rest", args.out, mine.len()));
     }
+    let plot_dir = args.plot.as_deref().map(crate::files::ensure_dir).transpose()?;
     let tasks: Vec<Task> = todo
         .iter()
-        .map(|&i| Task { index: i, scenario: scenarios[i / seeds.len()].clone(), seed: seeds[i % seeds.len()] })
+        .map(|&i| Task { index: i, scenario: Arc::clone(&scenarios[i / seeds.len()]), seed: seeds[i % seeds.len()] })
         .collect();
     // Results arrive in any order; rows go out in grid order.
     let mut pending: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut next = 0usize;
     let order = todo.clone();
-    run_all(tasks, args.jobs, "sweep", |i, report| {
-        let point = &points[i / seeds.len()];
-        let mut row = vec![i.to_string(), sweep_id.clone(), total.to_string()];
-        row.extend(point.iter().cloned());
-        row.push(seeds[i % seeds.len()].to_string());
+    let result = run_all(tasks, args.jobs, "sweep", |i, report| {
+        let mut row = want.prefix(i);
         row.extend(metric_values(&report));
+        row.push(row_check(&row));
         pending.insert(i, row);
         while next < order.len() {
             let Some(row) = pending.remove(&order[next]) else { break };
             // One write per complete line, flushed: a kill never leaves half a row behind
             // (and a cut-off line is dropped on the next run).
-            file.write_all(&csv_line(&row)?)?;
+            file.write_all(&csv_line(&row)?).with_context(|| format!("writing {}", args.out))?;
             file.flush()?;
             next += 1;
         }
         Ok(())
-    })?;
-    file.sync_all().ok();
-    eprintln!("{}: {} rows (shard {shard}/{shards} of {total})", args.out, mine.len());
-    if let Some(dir) = &args.plot {
-        let dir = crate::files::ensure_dir(dir)?;
-        for path in crate::plot::sweep(&args.out, &dir)? {
-            eprintln!("wrote {}", path.display());
+    });
+    if let Err(e) = result {
+        if e.downcast_ref::<Interrupted>().is_some() {
+            // The completed rows are kept (that is what makes a sweep resumable): say so.
+            return Err(anyhow::Error::new(Interrupted {
+                note: Some(format!(
+                    "{} of {} rows are in {} ({next} new); rerun the same command to finish",
+                    already + next,
+                    mine.len(),
+                    args.out
+                )),
+            }));
         }
+        return Err(e);
+    }
+    file.sync_all().ok();
+    out::note(&format!("{}: {} rows (shard {shard}/{shards} of {total})", args.out, mine.len()));
+    if let Some(dir) = plot_dir {
+        for path in crate::plot::sweep(&args.out, dir.path())? {
+            out::note(&format!("wrote {}", path.display()));
+        }
+        dir.keep();
     }
     Ok(())
+}
+
+/// Opens (or creates) a sweep's CSV for reading and appending, and takes its lock: two sweeps
+/// writing one file would interleave their rows. Refused (exit 2) if another process holds it.
+fn open_locked(path: &str) -> anyhow::Result<std::fs::File> {
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        return Err(user(format!(
+            "--out {path}: not a regular file (a sweep appends to its CSV and resumes from it); choose a file path"
+        )));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| user(format!("cannot write {path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(user(format!(
+                "{path} is being written by another lbsim (it holds the file's lock); wait for it to finish or use another --out"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            // Some file systems have no locks: go on, but say that nothing guards the file.
+            out::note(&format!("warning: cannot lock {path} ({e}); make sure no other sweep writes to it"));
+        }
+    }
+    Ok(file)
+}
+
+/// The longest line a sweep CSV's row can be (its parameter values come from a command line).
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads a CSV to merge, line by line, refusing (exit 2) a line longer than any row of lbsim's
+/// or more rows than `--max-runs`: `/dev/zero` or a huge unrelated file is refused at once
+/// instead of filling memory. A signal while waiting on the input ends the process at once.
+fn read_sweep_csv(path: &str, max_runs: u64) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let _exit_at_once = crate::interrupt::ExitAtOnce::start();
+    let cannot = |e: std::io::Error| user(format!("cannot read {path}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(user(format!("cannot read {path}: it is a directory")));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let (mut text, mut line, mut lines) = (String::new(), Vec::new(), 0u64);
+    loop {
+        line.clear();
+        let got = (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line).map_err(cannot)?;
+        if got == 0 {
+            return Ok(text);
+        }
+        lines += 1;
+        if line.len() > MAX_LINE_BYTES {
+            return Err(user(format!(
+                "{path} line {lines} is longer than {MAX_LINE_BYTES} bytes: not an lbsim sweep CSV"
+            )));
+        }
+        if lines > max_runs.saturating_add(1) {
+            return Err(user(format!("{path} has more than --max-runs {max_runs} rows; raise --max-runs to merge it")));
+        }
+        let line = std::str::from_utf8(&line)
+            .map_err(|_| user(format!("{path} line {lines} is not UTF-8 text: not an lbsim sweep CSV")))?;
+        text.push_str(line);
+    }
 }
 
 pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
     if args.inputs.is_empty() {
         return Err(user("merge needs at least one input CSV"));
     }
+    let inputs: Vec<&str> = args.inputs.iter().map(String::as_str).collect();
+    crate::files::refuse_input_as_output(&format!("--out {}", args.out), args.out.as_ref(), &inputs)?;
     let mut header: Option<Vec<String>> = None;
     let mut rows: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let mut tasks: Option<usize> = None;
     for path in &args.inputs {
-        let text = std::fs::read_to_string(path).map_err(|e| user(format!("cannot read {path}: {e}")))?;
+        let text = read_sweep_csv(path, args.max_runs)?;
         let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
         let h: Vec<String> =
             reader.headers().map_err(|e| user(format!("{path}: {e}")))?.iter().map(str::to_string).collect();
-        if h.first().map(String::as_str) != Some("index") || h.get(1).map(String::as_str) != Some("sweep") {
-            return Err(user(format!("{path} is not an lbsim sweep CSV (its first columns are not index, sweep)")));
+        if h.first().map(String::as_str) != Some("index")
+            || h.get(1).map(String::as_str) != Some("sweep")
+            || h.last().map(String::as_str) != Some(CHECK_COLUMN)
+        {
+            return Err(user(format!(
+                "{path} is not an lbsim sweep CSV (its first columns are not index, sweep, or its last is not {CHECK_COLUMN})"
+            )));
         }
         match &header {
             None => header = Some(h),
@@ -301,23 +476,33 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
             }
             _ => {}
         }
+        let mut lines: BTreeMap<usize, u64> = BTreeMap::new();
         for row in reader.records() {
-            let row = row.map_err(|e| user(format!("{path}: {e}")))?;
+            let row = row.map_err(|e| user(format!("{path}{}: {e}", csv_line_of(&e))))?;
+            let line = row.position().map_or(0, |p| p.line());
+            let at = |what: String| user(format!("{path} line {line}: {what}"));
             let fields: Vec<String> = row.iter().map(str::to_string).collect();
-            let index: usize = fields[0].parse().map_err(|_| user(format!("{path}: bad index {}", fields[0])))?;
-            let t: usize = fields[2].parse().map_err(|_| user(format!("{path}: bad tasks {}", fields[2])))?;
+            let index: usize = fields[0].parse().map_err(|_| at(format!("bad index {:?}", fields[0])))?;
+            let t: usize = fields[2].parse().map_err(|_| at(format!("bad tasks {:?}", fields[2])))?;
+            verify_row(&fields).map_err(at)?;
+            if let Some(first) = lines.insert(index, line) {
+                return Err(at(format!("row {index} is also on line {first} (a duplicated row)")));
+            }
             if let Some((first_index, first)) = rows.iter().next()
                 && first[1] != fields[1]
             {
-                return Err(user(format!(
-                    "{path} row {index} belongs to sweep {}, row {first_index} to sweep {}: not the same sweep",
+                return Err(at(format!(
+                    "row {index} belongs to sweep {}, row {first_index} to sweep {}: not the same sweep",
                     fields[1], first[1]
                 )));
+            }
+            if index >= t {
+                return Err(at(format!("bad index {index} (the sweep has {t} rows)")));
             }
             tasks = Some(t);
             if let Some(existing) = rows.get(&index) {
                 if *existing != fields {
-                    return Err(user(format!("{path}: row {index} differs from the same row in another file")));
+                    return Err(at(format!("row {index} differs from the same row in another file")));
                 }
                 continue;
             }
@@ -331,9 +516,12 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<()> {
         out.extend(csv_line(row)?);
     }
     crate::files::write_atomic(&args.out, &out)?;
-    eprintln!("{}: {} rows from {} files", args.out, rows.len(), args.inputs.len());
+    out::note(&format!("{}: {} rows from {} files", args.out, rows.len(), args.inputs.len()));
     if missing > 0 {
-        eprintln!("warning: {missing} of {} rows are missing (a shard not run or not finished?)", tasks.unwrap_or(0));
+        out::note(&format!(
+            "warning: {missing} of {} rows are missing (a shard not run or not finished?)",
+            tasks.unwrap_or(0)
+        ));
     }
     Ok(())
 }

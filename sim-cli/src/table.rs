@@ -43,7 +43,13 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
     let _ = writeln!(
         out,
         "{} — {} ({}) over {:.1}s, seed {}, {} events, trace {}",
-        r.scenario, r.algorithm, r.layer, r.duration_s, r.seed, r.events_processed, r.trace_hash
+        crate::out::escape(&r.scenario),
+        r.algorithm,
+        r.layer,
+        r.duration_s,
+        r.seed,
+        r.events_processed,
+        r.trace_hash
     );
     let q = &r.requests;
     let success = if q.sent > 0 { q.completed as f64 / q.sent as f64 } else { 0.0 };

@@ -232,3 +232,46 @@ fn check_and_algorithms() {
     assert_eq!(code, 0);
     assert!(out.contains("Examples"));
 }
+
+/// `--seed` takes the range a scenario's `seed` takes, 0 to 2^63 − 1, and says so when a value
+/// is outside it (`--seed -1` is a bad value, not an unknown option); seeds that a compare or
+/// sweep would count past the range are refused too.
+#[test]
+fn seeds_on_the_command_line_match_the_file() {
+    let (_dir, path) = scenario_file(GOOD, "toml");
+    let s = path.to_str().unwrap();
+    for bad in ["-1", "9223372036854775808", "18446744073709551615", "x"] {
+        let (code, _, err) = lbsim_text(&["run", s, "--seed", bad]);
+        assert_eq!(code, 2, "--seed {bad}: {err}");
+        assert!(err.contains("0 to 9223372036854775807"), "--seed {bad}: {err}");
+        assert!(!err.contains("unexpected argument"), "{err}");
+    }
+    let (code, out, err) = lbsim_text(&["run", s, "--seed", "9223372036854775807", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"seed\":9223372036854775807"), "{out}");
+    let (code, _, err) =
+        lbsim_text(&["compare", s, "--algorithms", "round_robin", "--seed", "9223372036854775807", "--seeds", "2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("past the largest seed"), "{err}");
+}
+
+/// A scenario name with an escape sequence and a newline is printed escaped, never raw, in
+/// the check line and the report's and comparison's headings.
+#[test]
+fn scenario_names_are_escaped_on_the_terminal() {
+    let text = GOOD.replace("name = \"good\"", "name = \"evil\\u001b[2J\\nname\"");
+    let (_dir, path) = scenario_file(&text, "toml");
+    let s = path.to_str().unwrap();
+    for args in
+        [vec!["check", s], vec!["run", s], vec!["compare", s, "--algorithms", "round_robin,random", "--seeds", "2"]]
+    {
+        let (code, out, err) = lbsim_text(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}'), "{args:?} printed an escape sequence: {out}");
+        assert!(out.contains("evil\\u{1b}[2J\\nname"), "{args:?}: {out}");
+    }
+    // JSON keeps the name exactly (escaped by JSON itself).
+    let (_, out, _) = lbsim_text(&["run", s, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["scenario"], "evil\u{1b}[2J\nname");
+}

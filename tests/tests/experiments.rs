@@ -232,3 +232,131 @@ fn plots_are_written() {
     let (code, _, err) = lbsim_text(&["run", "scenarios/basic-mm1.toml", "--plot", "/proc/nope"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Two sweeps cannot write one CSV: while one holds the file's lock, another is refused
+/// (exit 2) naming the file, instead of both appending every row.
+#[test]
+fn a_locked_sweep_csv_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&out).unwrap();
+    held.try_lock().unwrap();
+    let mut args: Vec<&str> = SWEEP.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("being written by another lbsim") && err.contains("s.csv"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "", "the locked file was written");
+    held.unlock().unwrap();
+    sweep(&out, &[]);
+}
+
+/// A resumed sweep checks the rows already in its CSV: a duplicated row, an edited value and a
+/// junk line are bad input (exit 2) with the line number, never kept silently.
+#[test]
+fn duplicated_edited_or_junk_rows_are_found_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.csv");
+    sweep(&out, &[]);
+    let full = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    let edited_value = {
+        // Change the mean latency of row 2 (line 4), keeping the line's shape.
+        let mut fields: Vec<String> = lines[3].split(',').map(str::to_string).collect();
+        let mean = lines[0].split(',').position(|h| h == "latency_ms_mean").unwrap();
+        fields[mean] = format!("{}1", fields[mean]);
+        fields.join(",")
+    };
+    let cases = [
+        ("duplicated", format!("{}\n{}\n", lines[..5].join("\n"), lines[4]), "line 6", "duplicated"),
+        ("edited", format!("{}\n{edited_value}\n", lines[..3].join("\n")), "line 4", "edited"),
+        ("junk", format!("{}\njunk\n", lines[..3].join("\n")), "line 4", ""),
+    ];
+    for (what, text, line, why) in cases {
+        std::fs::write(&out, &text).unwrap();
+        let mut args: Vec<&str> = SWEEP.to_vec();
+        args.extend(["--out", out.to_str().unwrap()]);
+        let (code, _, err) = lbsim_text(&args);
+        assert_eq!(code, 2, "{what}: {err}");
+        assert!(err.contains(line) && err.contains(why), "{what}: {err}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), text, "{what}: the file was changed");
+    }
+    // Merge checks the same.
+    std::fs::write(&out, format!("{}\n{edited_value}\n", lines[..3].join("\n"))).unwrap();
+    let merged = dir.path().join("m.csv");
+    let (code, _, err) = lbsim_text(&["merge", out.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 4") && err.contains("edited"), "{err}");
+    let (code, _, err) = lbsim_text(&["merge", out.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is the input file"), "{err}");
+}
+
+/// Experiments too big for memory are refused before any work with the limit that stops them
+/// (`--max-runs`) and how to raise it: a hundred million seeds, 2^32 − 1 seeds, a 10⁴ × 10⁴
+/// grid. (Run with a cap on the address space, so a regression fails fast instead of
+/// filling the machine.)
+#[test]
+fn experiments_too_big_for_memory_are_refused_before_work() {
+    let values = |n: u32| (1..=n).map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+    let (rates, counts) =
+        (format!("clients[0].rate={}", values(10_000)), format!("servers[0].count={}", values(10_000)));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["compare", "scenarios/basic-mm1.toml", "--algorithms", "round_robin,random", "--seeds", "100000000"],
+        vec!["compare", "scenarios/basic-mm1.toml", "--algorithms", "round_robin", "--seeds", "4294967295"],
+        vec!["sweep", "scenarios/basic-mm1.toml", "--param", &rates, "--param", &counts, "--out", "/nonexistent/x.csv"],
+    ];
+    let lbsim = lbsim_path();
+    for args in cases {
+        let start = Instant::now();
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -v 1500000 && exec timeout 30 \"$0\" \"$@\""])
+            .arg(&lbsim)
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", args[0]);
+        assert!(err.contains("--max-runs 100000"), "{}: {err}", args[0]);
+        assert!(start.elapsed() < Duration::from_secs(5), "{} took {:?}", args[0], start.elapsed());
+    }
+    // Merge reads its inputs line by line within the same limits: `/dev/zero` is refused at
+    // once, and so is a CSV of more rows than --max-runs.
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -v 1500000 && exec timeout 30 \"$0\" \"$@\""])
+        .arg(&lbsim)
+        .args(["merge", "/dev/zero", "--out", "/nonexistent/x.csv"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/dev/zero line 1 is longer than"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    sweep(&csv, &[]);
+    let merged = dir.path().join("m.csv");
+    let (code, _, err) =
+        lbsim_text(&["merge", csv.to_str().unwrap(), "--out", merged.to_str().unwrap(), "--max-runs", "11"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than --max-runs 11 rows"), "{err}");
+    let (code, _, err) =
+        lbsim_text(&["merge", csv.to_str().unwrap(), "--out", merged.to_str().unwrap(), "--max-runs", "12"]);
+    assert_eq!(code, 0, "{err}");
+    // Raising the limit lets a larger experiment run.
+    let (code, _, err) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=2s",
+        "--set",
+        "warmup=1s",
+        "--max-runs",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -344,8 +344,8 @@ fn interrupted_sweep_keeps_only_complete_rows() {
     let full = dir.path().join("full.csv");
     assert_eq!(Command::new(lbsim_path()).args(args(&full)).current_dir(root()).status().unwrap().code(), Some(0));
     let part = dir.path().join("part.csv");
-    let mut child =
-        Command::new(lbsim_path()).args(args(&part)).current_dir(root()).stderr(Stdio::null()).spawn().unwrap();
+    let child =
+        Command::new(lbsim_path()).args(args(&part)).current_dir(root()).stderr(Stdio::piped()).spawn().unwrap();
     let start = Instant::now();
     while std::fs::read_to_string(&part).map(|t| t.lines().count()).unwrap_or(0) < 3
         && start.elapsed() < Duration::from_secs(30)
@@ -353,10 +353,255 @@ fn interrupted_sweep_keeps_only_complete_rows() {
         std::thread::sleep(Duration::from_millis(5));
     }
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
     let text = std::fs::read_to_string(&part).unwrap();
+    // The kept rows are reported as kept, not as "no output was written".
+    let err = String::from_utf8_lossy(&out.stderr);
+    let kept = text.lines().count() - 1;
+    assert!(err.contains(&format!("interrupted; {kept} of 12 rows are in")), "{err}");
+    assert!(!err.contains("no output was written"), "{err}");
     assert!(text.ends_with('\n') && text.lines().count() < 13);
     assert!(std::fs::read_to_string(&full).unwrap().starts_with(&text));
     assert_eq!(Command::new(lbsim_path()).args(args(&part)).current_dir(root()).status().unwrap().code(), Some(0));
     assert_eq!(std::fs::read_to_string(&part).unwrap(), std::fs::read_to_string(&full).unwrap());
+}
+
+/// Runs `lbsim` through `sh` with a cap on its address space (so a read that would fill the
+/// machine's memory fails fast instead of being killed after minutes) and a deadline.
+fn capped(args: &[&str], deadline: Duration, what: &str) -> (i32, String, String) {
+    run_with_deadline(
+        Command::new("sh")
+            .args(["-c", "ulimit -v 1500000 && exec \"$0\" \"$@\""])
+            .arg(lbsim_path())
+            .args(args)
+            .current_dir(root()),
+        deadline,
+        what,
+    )
+}
+
+/// A scenario file is read no further than its size limit, whatever kind of file it is:
+/// `/dev/zero` and `/dev/urandom` (endless) and a 1 GiB sparse file are refused at once with
+/// the limit, without taking the memory they would fill.
+#[test]
+fn scenario_files_are_read_no_further_than_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = dir.path().join("sparse.toml");
+    std::fs::File::create(&sparse).unwrap().set_len(1 << 30).unwrap();
+    lbsim_path(); // built before the clock starts
+    for (command, file) in [("run", "/dev/zero"), ("check", "/dev/urandom"), ("check", sparse.to_str().unwrap())] {
+        let start = Instant::now();
+        let (code, _, err) = capped(&[command, file], Duration::from_secs(20), file);
+        assert_eq!(code, 2, "{command} {file}: {err}");
+        assert!(err.contains("larger than 4194304 bytes"), "{command} {file}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{file} took {:?}", start.elapsed());
+    }
+}
+
+/// A signal while lbsim waits on its input (a FIFO whose writer never finishes) ends it at once
+/// with exit 130: SIGINT (Ctrl-C) and SIGTERM (Slurm, Kubernetes) alike.
+#[test]
+fn a_signal_while_reading_input_ends_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("in.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for signal in ["-INT", "-TERM"] {
+        let mut child = Command::new(lbsim_path())
+            .args(["check", fifo.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Opening the write end waits for lbsim to open the read end; then write a little and
+        // keep the FIFO open, as a slow producer would.
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        std::io::Write::write_all(&mut writer, b"name = \"slow\"\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(child.try_wait().unwrap().is_none(), "lbsim ended before the signal");
+        let sent = Instant::now();
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        while child.try_wait().unwrap().is_none() && sent.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let status = child.try_wait().unwrap();
+        if status.is_none() {
+            let _ = child.kill();
+        }
+        drop(writer);
+        assert_eq!(status.and_then(|s| s.code()), Some(130), "{signal} while reading");
+    }
+}
+
+/// A pipe whose reader has gone away.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// No panic when stdout or stderr is closed or full: a closed stdout (`lbsim … | head`) ends
+/// quietly with exit 0, a full one is an error with exit 1, and a closed stderr costs neither
+/// the trace nor the charts nor leaves a temporary file.
+#[test]
+fn closed_or_full_stdout_and_stderr_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // `lbsim check ok.toml | true`
+    let out = Command::new(lbsim_path())
+        .args(["check", "scenarios/basic-mm1.toml"])
+        .current_dir(root())
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "a closed stdout is not worth a message: {err}");
+    // `lbsim algorithms > /dev/full`
+    let out = Command::new(lbsim_path())
+        .arg("algorithms")
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device") && !err.contains("panicked"), "{err}");
+    // `lbsim run ok.toml --trace t.jsonl --plot p 2>&1 >/dev/null | true`, and the same with
+    // stdout closed.
+    for (stdout_closed, name) in [(false, "a"), (true, "b")] {
+        let trace = dir.path().join(format!("{name}.jsonl"));
+        let plots = dir.path().join(format!("{name}-plots"));
+        let mut cmd = Command::new(lbsim_path());
+        cmd.args(["run", "scenarios/basic-mm1.toml", "--set", "duration=5s", "--set", "warmup=1s", "--trace"])
+            .arg(&trace)
+            .arg("--plot")
+            .arg(&plots)
+            .current_dir(root());
+        if stdout_closed {
+            cmd.stdout(closed_pipe()).stderr(Stdio::null());
+        } else {
+            cmd.stdout(Stdio::null()).stderr(closed_pipe());
+        }
+        let status = cmd.status().unwrap();
+        assert_eq!(status.code(), Some(0), "stdout closed: {stdout_closed}");
+        assert!(std::fs::read_to_string(&trace).unwrap().lines().count() > 100, "the trace was lost");
+        assert!(plots.join("latency_cdf.svg").exists(), "the charts were lost");
+    }
+    let left: Vec<String> = leftovers(dir.path(), &[]).into_iter().filter(|n| n.starts_with(".lbsim-")).collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// Output paths: a symbolic link is written through (the link stays, its target gets the
+/// data), a FIFO is written into (not replaced by a regular file), an output that is an input
+/// is refused before any work (exit 2), new files get 0666 less the umask, and a chart is
+/// replaced whole (a hard link to the old one keeps the old content).
+#[cfg(unix)]
+#[test]
+fn output_paths_links_fifos_inputs_and_permissions() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let scenario = d.join("s.toml");
+    std::fs::write(&scenario, BASE).unwrap();
+    let s = scenario.to_str().unwrap();
+    // A link to a file in another directory, and a dangling one.
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::fs::write(d.join("real/t.jsonl"), "old").unwrap();
+    std::os::unix::fs::symlink("real/t.jsonl", d.join("link.jsonl")).unwrap();
+    std::os::unix::fs::symlink("real/new.jsonl", d.join("dangling.jsonl")).unwrap();
+    for (link, target) in [("link.jsonl", "real/t.jsonl"), ("dangling.jsonl", "real/new.jsonl")] {
+        let (code, _, err) = lbsim_text(&["run", s, "--trace", d.join(link).to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        assert!(std::fs::symlink_metadata(d.join(link)).unwrap().file_type().is_symlink(), "{link} was replaced");
+        assert!(std::fs::read_to_string(d.join(target)).unwrap().lines().count() > 50, "{target}");
+    }
+    // A FIFO: the trace goes into it.
+    let fifo = d.join("fifo.jsonl");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let (code, _, err) = lbsim_text(&["run", s, "--trace", fifo.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(reader.join().unwrap().lines().count() > 50);
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    // A link to lbsim's own stdout (as `/dev/stdout` is) redirected to a file: the trace goes
+    // through the descriptor, followed by the report, and the link stays.
+    std::os::unix::fs::symlink("/proc/self/fd/1", d.join("stdout.jsonl")).unwrap();
+    let both = d.join("both.txt");
+    let status = Command::new(lbsim_path())
+        .args(["run", s, "--format", "json", "--trace", d.join("stdout.jsonl").to_str().unwrap()])
+        .stdout(std::fs::File::create(&both).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&both).unwrap();
+    let report: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(report["requests"]["sent"].as_u64().unwrap() as usize, text.lines().count() - 1, "{text}");
+    assert!(std::fs::symlink_metadata(d.join("stdout.jsonl")).unwrap().file_type().is_symlink());
+    // The scenario as the trace, directly or through a link: refused, the scenario intact.
+    std::os::unix::fs::symlink("s.toml", d.join("s-link.jsonl")).unwrap();
+    for trace in [s.to_string(), d.join("s-link.jsonl").to_str().unwrap().to_string()] {
+        let (code, _, err) = lbsim_text(&["run", s, "--trace", &trace]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("is the input file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&scenario).unwrap(), BASE);
+    }
+    let (code, _, err) = lbsim_text(&["sweep", s, "--param", "clients[0].rate=5,6", "--out", s]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(std::fs::read_to_string(&scenario).unwrap(), BASE);
+    // Permissions follow the umask, for traces as for charts.
+    let trace = d.join("perm.jsonl");
+    let plots = d.join("perm-plots");
+    std::fs::create_dir(&plots).unwrap();
+    std::fs::write(plots.join("old.svg"), "old chart").unwrap();
+    std::fs::hard_link(plots.join("old.svg"), plots.join("latency_cdf.svg")).unwrap();
+    let status = Command::new("sh")
+        .args(["-c", "umask 027 && exec \"$0\" \"$@\""])
+        .arg(lbsim_path())
+        .args(["run", s, "--trace", trace.to_str().unwrap(), "--plot", plots.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::metadata(&trace).unwrap().permissions().mode() & 0o777, 0o640, "trace");
+    let chart = std::fs::metadata(plots.join("load_per_server.svg")).unwrap();
+    assert_eq!(chart.permissions().mode() & 0o777, 0o640, "chart");
+    // The chart was replaced, not rewritten in place: its old hard link keeps the old content.
+    assert_eq!(std::fs::read_to_string(plots.join("old.svg")).unwrap(), "old chart");
+    assert_eq!(std::fs::metadata(plots.join("latency_cdf.svg")).unwrap().nlink(), 1);
+    assert!(leftovers(d, &[]).iter().all(|n| !n.starts_with(".lbsim-")));
+}
+
+/// SIGTERM (what Slurm and Kubernetes send) is handled like Ctrl-C: exit 130, no temporary
+/// file; and a `--plot` directory lbsim made is removed when the interrupt leaves it empty.
+#[test]
+fn sigterm_is_handled_like_ctrl_c_and_empty_plot_directories_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = long_scenario(dir.path());
+    let trace = dir.path().join("trace.jsonl");
+    let plots = dir.path().join("charts/new");
+    for (command, signal) in [("run", "-TERM"), ("compare", "-INT"), ("compare", "-TERM")] {
+        let mut args = vec![command.to_string(), scenario.to_str().unwrap().to_string()];
+        if command == "run" {
+            args.extend(["--trace".into(), trace.to_str().unwrap().into()]);
+        } else {
+            args.extend(["--algorithms".into(), "round_robin,random".into(), "--seeds".into(), "2".into()]);
+        }
+        args.extend(["--plot".into(), plots.to_str().unwrap().into()]);
+        let mut child =
+            Command::new(lbsim_path()).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(child.try_wait().unwrap().is_none(), "{command} ended before the signal");
+        let sent = Instant::now();
+        Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(3), "took {:?} to stop", sent.elapsed());
+        assert_eq!(status.code(), Some(130), "{command} {signal}");
+        assert!(
+            leftovers(dir.path(), &["long.toml"]).is_empty(),
+            "{command} {signal}: {:?}",
+            leftovers(dir.path(), &["long.toml"])
+        );
+    }
 }

@@ -95,9 +95,11 @@ pub fn load(text: &str, format: Format, overrides: &[String]) -> Result<Scenario
     Ok(scenario)
 }
 
+/// The largest scenario text accepted, in bytes (readers stop reading one byte past it).
+pub const MAX_TEXT_BYTES: usize = 4 << 20;
+
 /// Parses text into a document tree (syntax only).
 pub(crate) fn parse(text: &str, format: Format) -> Result<node::Node, ConfigError> {
-    const MAX_TEXT_BYTES: usize = 4 << 20;
     if text.len() > MAX_TEXT_BYTES {
         return Err(ConfigError::new(
             Origin::Unknown,
