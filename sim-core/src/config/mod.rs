@@ -58,14 +58,15 @@ impl ConfigError {
 
     /// One error listing several problems: the first [`MAX_REPORTED`] in file order (problems
     /// without a line keep their reading order, after those with one), the rest counted.
-    pub(crate) fn many(mut problems: Vec<ConfigError>) -> ConfigError {
+    /// `uncounted` more problems were found but not kept.
+    pub(crate) fn many(mut problems: Vec<ConfigError>, uncounted: usize) -> ConfigError {
         debug_assert!(!problems.is_empty(), "an error without problems");
         // Stable: problems at the same place (or without one) keep the order they were found in.
         problems.sort_by_key(|p| match p.origin {
             Origin::At { line, column } => (0, line, column),
             _ => (1, 0, 0),
         });
-        let unlisted = problems.len().saturating_sub(MAX_REPORTED);
+        let unlisted = problems.len().saturating_sub(MAX_REPORTED) + uncounted;
         problems.truncate(MAX_REPORTED);
         let mut problems = problems.into_iter();
         let mut first = problems

@@ -250,7 +250,7 @@ fn json_node(value: jsonc_parser::ast::Value<'_>, index: &LineIndex<'_>) -> Resu
         J::NumberLit(n) => match n.value.parse::<i64>() {
             Ok(i) => Value::Int(i),
             // An integer beyond i64: as in TOML, kept as written to be refused as too large.
-            Err(_) if is_integer_text(&n.value) => Value::BigInt(n.value.to_string()),
+            Err(_) if is_integer_text(n.value) => Value::BigInt(n.value.to_string()),
             Err(_) => Value::Float(n.value.parse::<f64>().unwrap_or(f64::NAN)),
         },
         J::BooleanLit(b) => Value::Bool(b.value),
@@ -281,7 +281,11 @@ fn json_node(value: jsonc_parser::ast::Value<'_>, index: &LineIndex<'_>) -> Resu
                         Origin::At { line, column } => (line, column),
                         _ => (0, 0),
                     };
-                    return Err(SyntaxError { line, column, message: format!("duplicate key \"{name}\"") });
+                    return Err(SyntaxError {
+                        line,
+                        column,
+                        message: format!("duplicate key {}", super::quote(&name)),
+                    });
                 }
                 entries.push((Key { name, origin: key_origin }, json_node(prop.value, index)?));
             }

@@ -14,15 +14,34 @@ type Result<T> = std::result::Result<T, ConfigError>;
 struct Reader {
     origins: Origins,
     problems: Vec<ConfigError>,
+    /// Problems only counted: a 4 MB file of bad keys must not keep a million messages.
+    uncounted: usize,
 }
 
+/// The most problems kept with their messages (more than are printed, so the first ones in
+/// file order are among them even though reading does not go strictly in file order).
+const MAX_KEPT: usize = 1_000;
+
 impl Reader {
+    /// Notes a problem.
+    fn note(&mut self, problem: ConfigError) {
+        if self.problems.len() < MAX_KEPT {
+            self.problems.push(problem);
+        } else {
+            self.uncounted += 1;
+        }
+    }
+
+    fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
+    }
+
     /// The value, or `None` with the problem noted (the caller goes on with a default).
     fn keep<T>(&mut self, result: Result<T>) -> Option<T> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems.push(e);
+                self.note(e);
                 None
             }
         }
@@ -176,7 +195,7 @@ impl<'a> Field<'a> {
         let text = self.str()?;
         options.iter().find(|(name, _)| *name == text).map(|(_, v)| *v).ok_or_else(|| {
             let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            self.err(format!("unknown value {}; allowed: {}", quote(text), names.join(", ")))
+            self.err(format!("unknown value {}{}; allowed: {}", quote(text), suggest(text, &names), names.join(", ")))
         })
     }
 
@@ -261,7 +280,7 @@ impl<'a> Table<'a> {
         if let Some(i) = typo {
             self.used[i] = true;
             let k = &self.entries[i].0;
-            o.problems.push(ConfigError::new(
+            o.note(ConfigError::new(
                 k.origin.clone(),
                 join_path(&self.path, &super::clip(&k.name, super::MAX_ECHO)),
                 format!(
@@ -272,7 +291,7 @@ impl<'a> Table<'a> {
             ));
             return None;
         }
-        o.problems.push(ConfigError::new(self.origin.clone(), join_path(&self.path, key), "is required but missing"));
+        o.note(ConfigError::new(self.origin.clone(), join_path(&self.path, key), "is required but missing"));
         None
     }
 
@@ -326,9 +345,14 @@ impl<'a> Table<'a> {
                     message
                 }
             };
-            o.problems.push(ConfigError::new(key.origin.clone(), path, message));
+            o.note(ConfigError::new(key.origin.clone(), path, message));
         }
     }
+}
+
+/// ` (did you mean "x"?)` when one allowed value is close to `word`, else nothing.
+fn suggest(word: &str, allowed: &[&str]) -> String {
+    closest(word, allowed).map_or(String::new(), |close| format!(" (did you mean \"{close}\"?)"))
 }
 
 /// The allowed key closest to a typo, if any is close enough to suggest (never the word itself).
@@ -390,8 +414,8 @@ pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
     let mut o = Reader::default();
     let read = read_scenario(root, &mut o);
     match read {
-        Some(scenario) if o.problems.is_empty() => Ok((scenario, o.origins)),
-        _ => Err(ConfigError::many(o.problems)),
+        Some(scenario) if !o.has_problems() => Ok((scenario, o.origins)),
+        _ => Err(ConfigError::many(o.problems, o.uncounted)),
     }
 }
 
@@ -480,7 +504,7 @@ fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
 fn events(field: &Field<'_>, o: &mut Reader) -> Vec<TimelineEvent> {
     let Some(items) = o.keep(field.array()) else { return Vec::new() };
     if items.len() > 10_000 {
-        o.problems.push(field.err(format!("has {} events; at most 10000 are allowed", items.len())));
+        o.note(field.err(format!("has {} events; at most 10000 are allowed", items.len())));
         return Vec::new();
     }
     items.iter().filter_map(|item| event(item, o)).collect()
@@ -495,11 +519,11 @@ fn group_list<T>(
 ) -> Option<Vec<T>> {
     let items = o.keep(field.array())?;
     if items.is_empty() {
-        o.problems.push(field.err(format!("needs at least one {what} group")));
+        o.note(field.err(format!("needs at least one {what} group")));
         return None;
     }
     if items.len() > 1_000 {
-        o.problems.push(field.err(format!("has {} groups; at most 1000 are allowed", items.len())));
+        o.note(field.err(format!("has {} groups; at most 1000 are allowed", items.len())));
         return None;
     }
     let groups: Vec<Option<T>> = items.iter().map(|item| read(item, o)).collect();
@@ -577,7 +601,7 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
     let service = t.require("service", o).and_then(|f| service(&f, o));
     // A stand-in service while the real one has problems: they are reported, nothing runs.
-    let mut g = ServerGroup::new("", 1, service.clone().unwrap_or(ServiceDist::Constant { value_ns: 0 }));
+    let mut g = ServerGroup::new("", 1, service.unwrap_or(ServiceDist::Constant { value_ns: 0 }));
     if let Some(v) = t.read("count", o, |f| f.u32(0, MAX_COUNT)) {
         g.count = v;
     }
@@ -729,7 +753,7 @@ fn paths(f: &Field<'_>, o: &mut Reader) -> Option<Vec<(String, f64)>> {
         let field = Field { path: format!("{}.\"{}\"", f.path, key.name), node };
         o.origins.record(&field.path, &node.origin);
         if !key.name.starts_with('/') || key.name.len() > 200 {
-            o.problems.push(ConfigError::new(
+            o.note(ConfigError::new(
                 key.origin.clone(),
                 field.path,
                 "a path must start with '/' (at most 200 characters)",
@@ -776,7 +800,7 @@ fn rate_limit(field: &Field<'_>, o: &mut Reader) -> Option<RateLimit> {
         }
     }
     if found.len() + usize::from(bad) != 1 {
-        o.problems.push(field.err("needs exactly one of per_second, per_minute, per_hour"));
+        o.note(field.err("needs exactly one of per_second, per_minute, per_hour"));
         bad = true;
     }
     let key = t
@@ -790,7 +814,7 @@ fn rate_limit(field: &Field<'_>, o: &mut Reader) -> Option<RateLimit> {
         RateLimitKind::LeakyBucket { burst: burst.unwrap_or(0), nodelay: nodelay.unwrap_or(false) }
     } else {
         if burst.is_some() || nodelay.is_some() {
-            o.problems.push(field.err("burst and nodelay belong to kind = \"leaky_bucket\""));
+            o.note(field.err("burst and nodelay belong to kind = \"leaky_bucket\""));
             bad = true;
         }
         RateLimitKind::FixedWindow
@@ -893,7 +917,7 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         && let Some(items) = o.keep(f.array())
     {
         if items.len() > 1_000 {
-            o.problems.push(f.err("has more than 1000 routes"));
+            o.note(f.err("has more than 1000 routes"));
         } else {
             b.routes = items.iter().filter_map(|item| route(item, o)).collect();
         }
@@ -941,7 +965,11 @@ fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {
     let mut r = o.keep(item.table(&["prefix", "pool", "rate_limit"]))?;
     let prefix = r.require("prefix", o).and_then(|f| {
         o.keep(f.str().and_then(|p| {
-            if p.starts_with('/') { Ok(p.to_string()) } else { Err(f.err("a prefix must start with '/'")) }
+            if p.starts_with('/') && p.len() <= 200 {
+                Ok(p.to_string())
+            } else {
+                Err(f.err("a prefix must start with '/' (at most 200 characters)"))
+            }
         }))
     });
     let pool = r.require("pool", o).and_then(|f| o.keep(name(&f)));
@@ -1013,8 +1041,15 @@ fn limits(field: &Field<'_>, o: &mut Reader) -> Option<Limits> {
 
 fn algorithm(field: &Field<'_>) -> Result<Algorithm> {
     let text = field.str()?;
-    Algorithm::from_name(text)
-        .ok_or_else(|| field.err(format!("unknown algorithm {}; allowed: {}", quote(text), Algorithm::names())))
+    Algorithm::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+        field.err(format!(
+            "unknown algorithm {}{}; allowed: {}",
+            quote(text),
+            suggest(text, &names),
+            Algorithm::names()
+        ))
+    })
 }
 
 fn hash_key(field: &Field<'_>) -> Result<HashKey> {
@@ -1061,7 +1096,7 @@ fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
     let known = action_name.and_then(|name| ACTION_KEYS.iter().find(|(n, _)| *n == name));
     let Some((action_name, takes)) = known else {
         if let (Some(f), Some(other)) = (&action_field, action_name) {
-            o.problems.push(f.err(format!("unknown action {}; allowed: {}", quote(other), Action::NAMES)));
+            o.note(f.err(format!("unknown action {}; allowed: {}", quote(other), Action::NAMES)));
         }
         t.skip_declared();
         t.finish(o);
@@ -1210,6 +1245,20 @@ mod tests {
         assert_eq!(text.lines().count(), MAX_REPORTED + 1);
         assert!(text.ends_with("s.toml: … and 5 more problems (only the first 20 are listed)"), "{text}");
         assert!(text.starts_with("s.toml:1:1: extra0: unknown key \"extra0\""), "{text}");
+    }
+
+    #[test]
+    fn values_get_suggestions_and_floods_are_counted() {
+        let e = error(&GOOD.replace("rate = 5", "rate = 5\nprotocol = \"http_2\""), &[]);
+        assert_eq!(e.message, "unknown value \"http_2\" (did you mean \"http2\"?); allowed: http1, http2, websocket");
+        let e = error(&format!("{GOOD}\n[balancer]\nalgorithm = \"round-robin\"\n"), &[]);
+        assert!(e.message.starts_with("unknown algorithm \"round-robin\" (did you mean \"round_robin\"?)"), "{e}");
+        // Thousands of bad keys: the first 20 in file order listed, every other one counted.
+        let many: String = (0..5_000).map(|i| format!("bad{i} = 1\n")).collect();
+        let e = error(&format!("{many}{GOOD}"), &[]);
+        assert_eq!((e.more.len(), e.unlisted), (MAX_REPORTED - 1, 5_000 - MAX_REPORTED));
+        assert_eq!(e.path, "bad0");
+        assert_eq!(e.more.last().map(|p| p.path.as_str()), Some("bad19"));
     }
 
     #[test]
