@@ -246,3 +246,65 @@ impl Origins {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Format, load, warnings};
+
+    const BASE: &str = "name = \"t\"\nduration = \"10s\"\n[[servers]]\nname = \"api\"\ncount = 2\n\
+                        service = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 5\n";
+
+    fn warned(text: &str) -> Vec<String> {
+        warnings(&load(text, Format::Toml, &[]).unwrap())
+    }
+
+    #[test]
+    fn settings_no_run_reads_are_warned_about() {
+        assert!(warned(BASE).is_empty(), "{:?}", warned(BASE));
+        let text = BASE.replace(
+            "rate = 5",
+            "rate = 5\nprotocol = \"websocket\"\nmax_streams = 8\nresolve_interval = \"5s\"\nkeys = { count = 10 }",
+        );
+        let w = warned(&text);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("clients[0].max_streams has no effect with protocol = \"websocket\""));
+        assert!(w[1].starts_with("clients[0].resolve_interval has no effect with balancing = \"proxy\""));
+        assert!(w[2].starts_with("clients[0].keys has no effect on balancing"));
+        // With header hashing the keys are read; with maglev on the timeline, table_size is too.
+        let text = format!(
+            "{BASE}[balancer]\nhash_key = \"header:x-user\"\ntable_size = 7\nring_size = 10\n\
+             [[events]]\nat = \"1s\"\naction = \"set_algorithm\"\nalgorithm = \"maglev\"\n"
+        )
+        .replace("rate = 5", "rate = 5\nkeys = { count = 10 }");
+        let w = warned(&text);
+        assert_eq!(
+            w,
+            [
+                "balancer.ring_size has no effect: it is read only by ring_hash, and this scenario uses round_robin, maglev"
+            ]
+        );
+    }
+
+    #[test]
+    fn cookie_stickiness_at_l4_on_the_timeline_is_warned_about() {
+        let events = |list: &[(&str, &str, &str)]| -> String {
+            list.iter()
+                .map(|(at, action, value)| {
+                    let key = if *action == "set_layer" { "layer" } else { "sticky" };
+                    format!("[[events]]\nat = \"{at}\"\naction = \"{action}\"\n{key} = \"{value}\"\n")
+                })
+                .collect()
+        };
+        // Listed out of time order: the layer goes to l4 at 2s, cookies are switched on at 5s.
+        let text = format!("{BASE}{}", events(&[("5s", "set_sticky", "cookie"), ("2s", "set_layer", "l4")]));
+        let w = warned(&text);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("events[0] sets cookie stickiness at 5s while the balancer is at layer l4"), "{w:?}");
+        // Back to l7 first: nothing to warn about.
+        let text = format!(
+            "{BASE}{}",
+            events(&[("2s", "set_layer", "l4"), ("3s", "set_layer", "l7"), ("5s", "set_sticky", "cookie")])
+        );
+        assert!(warned(&text).is_empty());
+    }
+}
