@@ -1061,8 +1061,10 @@ fn hash_key(field: &Field<'_>) -> Result<HashKey> {
         other => match other.strip_prefix("header:") {
             Some(h) if !h.is_empty() && h.len() <= 100 => Ok(HashKey::Header(h.to_string())),
             _ => Err(field.err(format!(
-                "unknown hash key {}; allowed: source_ip, session, path, header:<name> (a name of 1 to 100 characters)",
-                quote(text)
+                "unknown hash key {}{}; allowed: source_ip, session, path, header:<name> (a name of 1 to 100 \
+                 characters)",
+                quote(text),
+                suggest(text, &["source_ip", "session", "path"])
             ))),
         },
     }
@@ -1096,7 +1098,13 @@ fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
     let known = action_name.and_then(|name| ACTION_KEYS.iter().find(|(n, _)| *n == name));
     let Some((action_name, takes)) = known else {
         if let (Some(f), Some(other)) = (&action_field, action_name) {
-            o.note(f.err(format!("unknown action {}; allowed: {}", quote(other), Action::NAMES)));
+            let names: Vec<&str> = ACTION_KEYS.iter().map(|(name, _)| *name).collect();
+            o.note(f.err(format!(
+                "unknown action {}{}; allowed: {}",
+                quote(other),
+                suggest(other, &names),
+                Action::NAMES
+            )));
         }
         t.skip_declared();
         t.finish(o);
@@ -1251,6 +1259,10 @@ mod tests {
     fn values_get_suggestions_and_floods_are_counted() {
         let e = error(&GOOD.replace("rate = 5", "rate = 5\nprotocol = \"http_2\""), &[]);
         assert_eq!(e.message, "unknown value \"http_2\" (did you mean \"http2\"?); allowed: http1, http2, websocket");
+        let e = error(&format!("{GOOD}\n[[events]]\nat = \"1s\"\naction = \"recovr\"\ntarget = \"api\"\n"), &[]);
+        assert!(e.message.starts_with("unknown action \"recovr\" (did you mean \"recover\"?); allowed: crash,"), "{e}");
+        let e = error(&format!("{GOOD}\n[balancer]\nhash_key = \"sourceip\"\n"), &[]);
+        assert!(e.message.starts_with("unknown hash key \"sourceip\" (did you mean \"source_ip\"?)"), "{e}");
         let e = error(&format!("{GOOD}\n[balancer]\nalgorithm = \"round-robin\"\n"), &[]);
         assert!(e.message.starts_with("unknown algorithm \"round-robin\" (did you mean \"round_robin\"?)"), "{e}");
         // Thousands of bad keys: the first 20 in file order listed, every other one counted.
@@ -1259,6 +1271,12 @@ mod tests {
         assert_eq!((e.more.len(), e.unlisted), (MAX_REPORTED - 1, 5_000 - MAX_REPORTED));
         assert_eq!(e.path, "bad0");
         assert_eq!(e.more.last().map(|p| p.path.as_str()), Some("bad19"));
+    }
+
+    #[test]
+    fn every_action_has_its_keys() {
+        let names: Vec<&str> = super::ACTION_KEYS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names.join(", "), crate::scenario::Action::NAMES);
     }
 
     #[test]
