@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
+use sim_core::metrics::report::CrashReport;
 use sim_core::{Outcome, Report, Scenario};
 
 /// A table in the house style.
@@ -166,10 +167,47 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
         align_numbers(&mut t);
         let _ = writeln!(out, "{t}");
     }
-    for c in &r.crashes {
+    crash_lines(&mut out, &r.crashes);
+    let _ = scenario;
+    out
+}
+
+/// The most crashes listed one per line; the rest are summarised in one line, as the server
+/// table is capped (1,000 servers crashing ten times would otherwise print 10,000 lines).
+const MAX_CRASH_LINES: usize = 20;
+
+fn crash_lines(out: &mut String, crashes: &[CrashReport]) {
+    for c in crashes.iter().take(MAX_CRASH_LINES) {
         let detected = c.detected_after_s.map_or("never detected".to_string(), |d| format!("detected after {d:.2}s"));
         let _ = writeln!(out, "crash: {} at {:.1}s, {detected}, {} sessions lost", c.server, c.at_s, c.sessions_lost);
     }
-    let _ = scenario;
-    out
+    let rest = crashes.get(MAX_CRASH_LINES..).unwrap_or_default();
+    if rest.is_empty() {
+        return;
+    }
+    let servers = {
+        let mut names: Vec<&str> = rest.iter().map(|c| c.server.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    };
+    let first = rest.iter().map(|c| c.at_s).fold(f64::INFINITY, f64::min);
+    let last = rest.iter().map(|c| c.at_s).fold(f64::NEG_INFINITY, f64::max);
+    let detected: Vec<f64> = rest.iter().filter_map(|c| c.detected_after_s).collect();
+    let never = rest.len() - detected.len();
+    let detection = if detected.is_empty() {
+        "none detected".to_string()
+    } else {
+        let fastest = detected.iter().copied().fold(f64::INFINITY, f64::min);
+        let slowest = detected.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{} detected after {fastest:.2}s to {slowest:.2}s", detected.len())
+    };
+    let lost: u64 = rest.iter().map(|c| c.sessions_lost).sum();
+    let _ = writeln!(
+        out,
+        "… {} more crashes of {servers} {} from {first:.1}s to {last:.1}s: {detection}, {never} never detected, \
+         {lost} sessions lost (use --format json for all)",
+        rest.len(),
+        if servers == 1 { "server" } else { "servers" }
+    );
 }

@@ -275,3 +275,120 @@ fn scenario_names_are_escaped_on_the_terminal() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["scenario"], "evil\u{1b}[2J\nname");
 }
+
+// Messages and warnings (issue 19, item 9): every problem of a file at once, each at its own
+// line and column; keys of another choice named as such; huge numbers and long values cut;
+// settings that change nothing warned about; crash lines capped like the server table.
+
+/// Runs `lbsim ARGS…` on `text` (a TOML file) and returns exit code, stdout and stderr.
+fn run_on(text: &str, args: &[&str]) -> (i32, String, String) {
+    let (_dir, path) = scenario_file(text, "toml");
+    let mut all = vec![args[0], path.to_str().unwrap()];
+    all.extend_from_slice(&args[1..]);
+    lbsim_text(&all)
+}
+
+#[test]
+fn every_problem_is_reported_with_its_own_place() {
+    let text = GOOD
+        .replace("mean = \"5ms\" }", "mean = \"5ms\", value = \"1ms\" }")
+        .replace("count = 4", "count = 18446744073709551616")
+        .replace("rate = 50", "rat = 50\ntimeout = \"1 parsec\"")
+        + "\n[[events]]\nat = \"1s\"\naction = \"slow\"\ntarget = \"api\"\nfactor = 1e300\nrate = 3\n";
+    let (code, _, err) = run_on(&text, &["run"]);
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let expected = [
+        "/s.toml:8:49: servers[0].service.value: key \"value\" does not apply to dist = \"exponential\" (it takes: mean)",
+        "/s.toml:12:9: clients[0].count: 18446744073709551616 is too large; allowed: 0 to 1000000",
+        "/s.toml:13:1: clients[0].rat: unknown key \"rat\" (did you mean \"rate\"?)",
+        "/s.toml:14:11: clients[0].timeout: unknown unit \"parsec\" in \"1 parsec\"",
+        "/s.toml:21:10: events[0].factor: must be at most 10000, got 1e300",
+        "/s.toml:22:1: events[0].rate: key \"rate\" does not apply to action = \"slow\" (it takes: target, factor)",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.contains(want), "expected a line with\n{want}\ngot\n{line}\nin\n{err}");
+    }
+    assert!(!err.contains("did you mean \"value\"") && !err.contains("got inf"), "{err}");
+    // Thirty unknown keys: the first 20 listed, the rest counted.
+    let keys: String = (0..30).map(|i| format!("wrong{i} = 1\n")).collect();
+    let (code, _, err) = run_on(&format!("{keys}{GOOD}"), &["run"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.lines().count(), 21, "{err}");
+    assert!(err.lines().last().unwrap().ends_with(": … and 10 more problems (only the first 20 are listed)"), "{err}");
+}
+
+#[test]
+fn long_values_and_huge_numbers_are_cut_in_messages() {
+    let long = "y".repeat(100_000);
+    let (code, _, err) = run_on(GOOD, &["run", "--set", &format!("balancer.algorithm={long}")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.len() < 600, "{} bytes of message: {}", err.len(), &err[..300]);
+    assert!(err.contains("(100019 characters)") && err.contains("(100000 characters)"), "{err}");
+    let (code, _, err) = run_on(&GOOD.replace("rate = 50", &format!("rate = 50\n{long} = 1")), &["run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.len() < 700, "{} bytes of message", err.len());
+    let (code, _, err) = run_on(&GOOD.replace("count = 4", "count = 1e300"), &["run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("clients[0].count: must be at most 1000000, got 1e300") && err.len() < 200, "{err}");
+}
+
+#[test]
+fn settings_without_effect_are_warned_about() {
+    let text = GOOD
+        .replace("protocol = \"http2\"", "protocol = \"http1\"\nmax_streams = 10\nclient_algorithm = \"round_robin\"")
+        + "\n[balancer]\nalgorithm = \"round_robin\"\nhash_key = \"path\"\nchoices = 3\nsticky = \"cookie\"\n\
+           \n[[events]]\nat = \"1s\"\naction = \"set_layer\"\nlayer = \"l4\"\n";
+    let (code, _, err) = run_on(&text, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    for want in [
+        "warning: ",
+        "clients[0].max_streams has no effect with protocol = \"http1\"",
+        "clients[0].client_algorithm has no effect with balancing = \"proxy\"",
+        "balancer.hash_key has no effect: it is read only by consistent_hash, ring_hash, maglev, bounded_load_hash, \
+         and this scenario uses round_robin",
+        "balancer.choices has no effect: it is read only by power_of_two",
+        "events[0] sets layer l4 at 1s: cookie stickiness has no effect from then on",
+    ] {
+        assert!(err.contains(want), "stderr lacks {want:?}:\n{err}");
+    }
+    // A parameter of an algorithm the timeline switches to is not warned about.
+    let switched = text.replace("layer = \"l4\"", "layer = \"l7\"")
+        + "\n[[events]]\nat = \"1s\"\naction = \"set_algorithm\"\nalgorithm = \"power_of_two\"\n";
+    let (code, _, err) = run_on(&switched, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("balancer.choices") && !err.contains("cookie"), "{err}");
+    assert!(err.contains("balancer.hash_key has no effect"), "{err}");
+}
+
+#[test]
+fn crash_lines_are_capped_with_a_summary() {
+    // 1,000 servers crash and recover ten times: 10,000 crashes.
+    let mut text = GOOD
+        .replace("count = 2", "count = 1000")
+        .replace("\"2s\"", "\"20s\"")
+        .replace("rate = 50", "rate = 5\ntimeout = \"1s\"")
+        + "\n[balancer.health_check]\ninterval = \"500ms\"\nfall = 1\n";
+    for k in 0..10 {
+        text += &format!(
+            "\n[[events]]\nat = \"{}s\"\naction = \"crash\"\ntarget = \"api\"\n\n[[events]]\nat = \"{}s\"\naction = \"recover\"\ntarget = \"api\"\n",
+            2 * k,
+            2 * k + 1
+        );
+    }
+    let (code, out, err) = run_on(&text, &["run"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("crash: ")).count(), 20, "{out}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("… 9980 more crashes of 1000 servers from 0.0s to 18.0s: "))
+        .unwrap_or_else(|| panic!("no summary line:\n{out}"));
+    assert!(summary.contains(" detected after ") && summary.contains("never detected"), "{summary}");
+    assert!(out.lines().count() < 120, "{} lines", out.lines().count());
+    let (code, json, _) = run_on(&text, &["run", "--format", "json"]);
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["crashes"].as_array().unwrap().len(), 10_000, "JSON keeps every crash");
+}

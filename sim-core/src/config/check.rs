@@ -490,5 +490,126 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
             ));
         }
     }
+    unused_balancer_settings(s, &mut out);
+    unused_client_settings(s, &mut out);
+    cookies_at_l4(s, &mut out);
     out
+}
+
+/// The algorithms a run uses: the balancer's, then each one the timeline switches to.
+fn algorithms_used(s: &Scenario) -> Vec<Algorithm> {
+    let mut used = vec![s.balancer.algorithm];
+    for e in &s.events {
+        if let Action::SetAlgorithm { algorithm } = e.action
+            && !used.contains(&algorithm)
+        {
+            used.push(algorithm);
+        }
+    }
+    used
+}
+
+fn names_of(algorithms: &[Algorithm]) -> String {
+    algorithms.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Algorithm parameters set for an algorithm the run never uses. A `Scenario` keeps no record
+/// of which keys a file wrote, so a parameter counts as set when it differs from its default.
+fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
+    use Algorithm::*;
+    if s.clients.iter().all(|c| c.balancing == Balancing::Client) {
+        // No request passes the balancer: its algorithm and parameters are all moot.
+        return;
+    }
+    let b = &s.balancer;
+    let d = BalancerSpec::default();
+    let used = algorithms_used(s);
+    let params: [(bool, &str, &[Algorithm]); 6] = [
+        (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
+        (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
+        (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
+        (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
+        (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),
+        (b.peak_ewma != d.peak_ewma, "balancer.peak_ewma", &[PeakEwma]),
+    ];
+    for (set, key, readers) in params {
+        if set && !used.iter().any(|a| readers.contains(a)) {
+            out.push(format!(
+                "{key} has no effect: it is read only by {}, and this scenario uses {}",
+                names_of(readers),
+                names_of(&used)
+            ));
+        }
+    }
+}
+
+/// Client settings the group's protocol or balancing never reads.
+fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
+    let d = ClientGroup::new("", 1, 0.0);
+    let header_hashing = matches!(s.balancer.hash_key, HashKey::Header(_));
+    for (i, c) in s.clients.iter().enumerate() {
+        let protocol = match c.protocol {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+            Protocol::WebSocket => "websocket",
+        };
+        if c.max_streams != d.max_streams && c.protocol != Protocol::Http2 {
+            out.push(format!(
+                "clients[{i}].max_streams has no effect with protocol = \"{protocol}\": it limits concurrent HTTP/2 \
+                 streams per connection"
+            ));
+        }
+        if c.balancing == Balancing::Proxy {
+            if c.client_algorithm != d.client_algorithm {
+                out.push(format!(
+                    "clients[{i}].client_algorithm has no effect with balancing = \"proxy\": the balancer picks the \
+                     servers (client_algorithm is for balancing = \"client\")"
+                ));
+            }
+            if c.resolve_interval_ns != d.resolve_interval_ns {
+                out.push(format!(
+                    "clients[{i}].resolve_interval has no effect with balancing = \"proxy\": proxied clients \
+                     re-resolve the balancer every balancer.dns_ttl"
+                ));
+            }
+        }
+        if c.keys.is_some() && !header_hashing {
+            out.push(format!(
+                "clients[{i}].keys has no effect on balancing: request keys are hashed only with \
+                 balancer.hash_key = \"header:<name>\""
+            ));
+        }
+    }
+}
+
+/// Cookie stickiness while the timeline has the balancer at L4, where no cookie is seen.
+fn cookies_at_l4(s: &Scenario, out: &mut Vec<String>) {
+    let mut order: Vec<usize> = (0..s.events.len()).collect();
+    // The timeline applies events in time order (file order within an instant).
+    order.sort_by_key(|&i| s.events[i].at_ns);
+    let (mut layer, mut sticky) = (s.balancer.layer, s.balancer.sticky);
+    for i in order {
+        let e = &s.events[i];
+        let at = super::units::format_duration(e.at_ns);
+        match e.action {
+            Action::SetLayer { layer: Layer::L4 } if layer == Layer::L7 && sticky == Sticky::Cookie => {
+                out.push(format!(
+                    "events[{i}] sets layer l4 at {at}: cookie stickiness has no effect from then on (an L4 balancer \
+                 sees no cookies; sticky = \"source_ip\" works at L4)"
+                ))
+            }
+            Action::SetSticky { sticky: Sticky::Cookie } if layer == Layer::L4 && sticky != Sticky::Cookie => {
+                out.push(format!(
+                    "events[{i}] sets cookie stickiness at {at} while the balancer is at layer l4: it has no effect \
+                     until the layer is l7 again (an L4 balancer sees no cookies)"
+                ))
+            }
+            _ => {}
+        }
+        match e.action {
+            Action::SetLayer { layer: l } => layer = l,
+            Action::SetSticky { sticky: st } => sticky = st,
+            _ => {}
+        }
+    }
 }

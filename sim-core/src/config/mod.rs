@@ -31,6 +31,9 @@ impl Format {
 }
 
 /// A problem with a scenario: where it is, which key, what is wrong and what is allowed.
+///
+/// Reading a file reports every problem it finds (up to [`MAX_REPORTED`]), not only the first:
+/// the first is in `origin`, `path` and `message`, the others in `more`, each with its own place.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
     /// Line and column, or the `--set` argument, the problem comes from.
@@ -39,42 +42,127 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong and what is allowed.
     pub message: String,
+    /// Further problems found in the same text, in file order (empty when there is one).
+    pub more: Vec<ConfigError>,
+    /// How many further problems were found but are not listed (beyond [`MAX_REPORTED`]).
+    pub unlisted: usize,
 }
+
+/// The most problems one error lists; the rest are counted ("and N more").
+pub const MAX_REPORTED: usize = 20;
 
 impl ConfigError {
     pub(crate) fn new(origin: Origin, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError { origin, path: path.into(), message: message.into() }
+        ConfigError { origin, path: path.into(), message: message.into(), more: Vec::new(), unlisted: 0 }
+    }
+
+    /// One error listing several problems: the first [`MAX_REPORTED`] in file order (problems
+    /// without a line keep their reading order, after those with one), the rest counted.
+    /// `uncounted` more problems were found but not kept.
+    pub(crate) fn many(mut problems: Vec<ConfigError>, uncounted: usize) -> ConfigError {
+        debug_assert!(!problems.is_empty(), "an error without problems");
+        // Stable: problems at the same place (or without one) keep the order they were found in.
+        problems.sort_by_key(|p| match p.origin {
+            Origin::At { line, column } => (0, line, column),
+            _ => (1, 0, 0),
+        });
+        let unlisted = problems.len().saturating_sub(MAX_REPORTED) + uncounted;
+        problems.truncate(MAX_REPORTED);
+        let mut problems = problems.into_iter();
+        let mut first = problems
+            .next()
+            .unwrap_or_else(|| ConfigError::new(Origin::Unknown, "", "the scenario is not valid (no details)"));
+        first.more.extend(problems);
+        first.unlisted = unlisted;
+        first
+    }
+
+    /// Every problem this error lists (the first one, then `more`).
+    pub fn problems(&self) -> impl Iterator<Item = &ConfigError> {
+        std::iter::once(self).chain(self.more.iter())
     }
 
     /// Formats the error with the scenario file's name in front, as the command line prints it:
-    /// `scenarios/x.toml:12:8: clients[0].rate: must be at least 0, got -5`.
+    /// `scenarios/x.toml:12:8: clients[0].rate: must be at least 0, got -5` (one line per
+    /// problem when there are several).
     pub fn with_file(&self, file: &str) -> String {
+        let mut lines: Vec<String> = self.problems().map(|p| p.one_with_file(file)).collect();
+        if self.unlisted > 0 {
+            lines.push(format!(
+                "{file}: … and {} more problems (only the first {MAX_REPORTED} are listed)",
+                self.unlisted
+            ));
+        }
+        lines.join("\n")
+    }
+
+    fn one_with_file(&self, file: &str) -> String {
         let place = match &self.origin {
             Origin::At { line, column } => format!("{file}:{line}:{column}"),
-            Origin::Set(arg) => format!("{file}: --set {arg}"),
+            Origin::Set(arg) => format!("{file}: --set {}", clip(arg, MAX_ECHO)),
             Origin::Unknown => file.to_string(),
         };
         if self.path.is_empty() {
             format!("{place}: {}", self.message)
         } else {
-            format!("{place}: {}: {}", self.path, self.message)
+            format!("{place}: {}: {}", clip(&self.path, MAX_ECHO_PATH), self.message)
         }
+    }
+
+    fn fmt_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = self.origin.to_string();
+        let path = clip(&self.path, MAX_ECHO_PATH);
+        let mut parts: Vec<&str> = Vec::new();
+        if !origin.is_empty() {
+            parts.push(&origin);
+        }
+        if !path.is_empty() {
+            parts.push(&path);
+        }
+        parts.push(&self.message);
+        f.write_str(&parts.join(": "))
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let origin = self.origin.to_string();
-        let mut parts: Vec<&str> = Vec::new();
-        if !origin.is_empty() {
-            parts.push(&origin);
+        self.fmt_one(f)?;
+        for more in &self.more {
+            f.write_str("\n")?;
+            more.fmt_one(f)?;
         }
-        if !self.path.is_empty() {
-            parts.push(&self.path);
+        if self.unlisted > 0 {
+            write!(f, "\n… and {} more problems (only the first {MAX_REPORTED} are listed)", self.unlisted)?;
         }
-        parts.push(&self.message);
-        f.write_str(&parts.join(": "))
+        Ok(())
     }
+}
+
+/// How many characters of a value a message repeats; the rest is cut (with the total length),
+/// so a 100 KB value does not flood the terminal.
+pub(crate) const MAX_ECHO: usize = 60;
+/// Key paths are structure, not data: they may be longer before they are cut.
+const MAX_ECHO_PATH: usize = 240;
+
+/// `text`, or its first `max` characters, an ellipsis and the total length when it is longer.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}… ({total} characters)")
+}
+
+/// A value as a message quotes it: `"text"`, cut like [`clip`] when it is long
+/// (`"aaaa…" (100000 characters)`).
+pub(crate) fn quote(text: &str) -> String {
+    let total = text.chars().count();
+    if total <= MAX_ECHO {
+        return format!("\"{text}\"");
+    }
+    let head: String = text.chars().take(MAX_ECHO).collect();
+    format!("\"{head}…\" ({total} characters)")
 }
 
 impl std::error::Error for ConfigError {}
@@ -184,5 +272,67 @@ impl Scenario {
     /// Reading a file runs this too; call it after building a scenario in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check::check(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Format, load, warnings};
+
+    const BASE: &str = "name = \"t\"\nduration = \"10s\"\n[[servers]]\nname = \"api\"\ncount = 2\n\
+                        service = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 5\n";
+
+    fn warned(text: &str) -> Vec<String> {
+        warnings(&load(text, Format::Toml, &[]).unwrap())
+    }
+
+    #[test]
+    fn settings_no_run_reads_are_warned_about() {
+        assert!(warned(BASE).is_empty(), "{:?}", warned(BASE));
+        let text = BASE.replace(
+            "rate = 5",
+            "rate = 5\nprotocol = \"websocket\"\nmax_streams = 8\nresolve_interval = \"5s\"\nkeys = { count = 10 }",
+        );
+        let w = warned(&text);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("clients[0].max_streams has no effect with protocol = \"websocket\""));
+        assert!(w[1].starts_with("clients[0].resolve_interval has no effect with balancing = \"proxy\""));
+        assert!(w[2].starts_with("clients[0].keys has no effect on balancing"));
+        // With header hashing the keys are read; with maglev on the timeline, table_size is too.
+        let text = format!(
+            "{BASE}[balancer]\nhash_key = \"header:x-user\"\ntable_size = 7\nring_size = 10\n\
+             [[events]]\nat = \"1s\"\naction = \"set_algorithm\"\nalgorithm = \"maglev\"\n"
+        )
+        .replace("rate = 5", "rate = 5\nkeys = { count = 10 }");
+        let w = warned(&text);
+        assert_eq!(
+            w,
+            [
+                "balancer.ring_size has no effect: it is read only by ring_hash, and this scenario uses round_robin, maglev"
+            ]
+        );
+    }
+
+    #[test]
+    fn cookie_stickiness_at_l4_on_the_timeline_is_warned_about() {
+        let events = |list: &[(&str, &str, &str)]| -> String {
+            list.iter()
+                .map(|(at, action, value)| {
+                    let key = if *action == "set_layer" { "layer" } else { "sticky" };
+                    format!("[[events]]\nat = \"{at}\"\naction = \"{action}\"\n{key} = \"{value}\"\n")
+                })
+                .collect()
+        };
+        // Listed out of time order: the layer goes to l4 at 2s, cookies are switched on at 5s.
+        let text = format!("{BASE}{}", events(&[("5s", "set_sticky", "cookie"), ("2s", "set_layer", "l4")]));
+        let w = warned(&text);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("events[0] sets cookie stickiness at 5s while the balancer is at layer l4"), "{w:?}");
+        // Back to l7 first: nothing to warn about.
+        let text = format!(
+            "{BASE}{}",
+            events(&[("2s", "set_layer", "l4"), ("3s", "set_layer", "l7"), ("5s", "set_sticky", "cookie")])
+        );
+        assert!(warned(&text).is_empty());
     }
 }

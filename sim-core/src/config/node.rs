@@ -25,7 +25,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Unknown => Ok(()),
             Origin::At { line, column } => write!(f, "{line}:{column}"),
-            Origin::Set(arg) => write!(f, "--set {arg}"),
+            Origin::Set(arg) => write!(f, "--set {}", super::clip(arg, super::MAX_ECHO)),
         }
     }
 }
@@ -39,6 +39,8 @@ pub enum Value {
     Int(i64),
     /// A floating-point number (TOML allows nan and inf; validation rejects them).
     Float(f64),
+    /// An integer outside the 64-bit range, as written (validation says it is too large).
+    BigInt(String),
     /// A boolean.
     Bool(bool),
     /// An array.
@@ -70,7 +72,7 @@ impl Node {
     pub fn kind(&self) -> &'static str {
         match self.value {
             Value::Str(_) => "a string",
-            Value::Int(_) => "an integer",
+            Value::Int(_) | Value::BigInt(_) => "an integer",
             Value::Float(_) => "a number",
             Value::Bool(_) => "a boolean",
             Value::Array(_) => "an array",
@@ -141,8 +143,15 @@ pub fn parse_toml(text: &str) -> Result<Node, SyntaxError> {
     }
 }
 
+/// The first line of a parser's message, cut if the parser quotes a long piece of the text.
 fn first_line(message: &str) -> String {
-    message.trim().lines().next().unwrap_or("").trim().to_string()
+    super::clip(message.trim().lines().next().unwrap_or("").trim(), 200)
+}
+
+/// `true` for `-?digits` (a JSON integer, whatever its size).
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn toml_table(table: toml::de::DeTable<'_>, index: &LineIndex<'_>) -> Value {
@@ -163,11 +172,14 @@ fn toml_value(value: toml::de::DeValue<'_>, index: &LineIndex<'_>) -> Value {
     use toml::de::DeValue;
     match value {
         DeValue::String(s) => Value::Str(s.into_owned()),
-        DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-            Ok(n) => Value::Int(n),
-            // Out of i64 range: keep it as a huge float so validation reports "too large".
-            Err(_) => Value::Float(f64::INFINITY),
-        },
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            match i64::from_str_radix(&digits, i.radix()) {
+                Ok(n) => Value::Int(n),
+                // Out of i64 range: keep the text so validation can say "too large" and quote it.
+                Err(_) => Value::BigInt(digits),
+            }
+        }
         DeValue::Float(f) => Value::Float(parse_toml_float(f.as_str())),
         DeValue::Boolean(b) => Value::Bool(b),
         DeValue::Datetime(d) => Value::Str(d.to_string()),
@@ -237,6 +249,8 @@ fn json_node(value: jsonc_parser::ast::Value<'_>, index: &LineIndex<'_>) -> Resu
         J::StringLit(s) => Value::Str(s.value.into_owned()),
         J::NumberLit(n) => match n.value.parse::<i64>() {
             Ok(i) => Value::Int(i),
+            // An integer beyond i64: as in TOML, kept as written to be refused as too large.
+            Err(_) if is_integer_text(n.value) => Value::BigInt(n.value.to_string()),
             Err(_) => Value::Float(n.value.parse::<f64>().unwrap_or(f64::NAN)),
         },
         J::BooleanLit(b) => Value::Bool(b.value),
@@ -267,7 +281,11 @@ fn json_node(value: jsonc_parser::ast::Value<'_>, index: &LineIndex<'_>) -> Resu
                         Origin::At { line, column } => (line, column),
                         _ => (0, 0),
                     };
-                    return Err(SyntaxError { line, column, message: format!("duplicate key \"{name}\"") });
+                    return Err(SyntaxError {
+                        line,
+                        column,
+                        message: format!("duplicate key {}", super::quote(&name)),
+                    });
                 }
                 entries.push((Key { name, origin: key_origin }, json_node(prop.value, index)?));
             }

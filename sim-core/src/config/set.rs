@@ -23,7 +23,10 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
         if c == '[' {
             chars.next();
             let digits: String = chars.by_ref().take_while(|&c| c != ']').collect();
-            let index = digits.trim().parse::<usize>().map_err(|_| format!("\"[{digits}]\" is not an index"))?;
+            let index = digits
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{} is not an index", super::quote(&format!("[{digits}]"))))?;
             segments.push(Segment::Index(index));
             expect_key = false;
         } else if c == '.' {

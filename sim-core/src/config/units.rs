@@ -3,6 +3,8 @@
 //! Values are parsed exactly (decimal digits, no floating point), so `"1.5s"` is exactly
 //! 1 500 000 000 ns on every platform.
 
+use super::quote;
+
 /// Nanoseconds per unit, in the order they are listed in error messages.
 const DURATION_UNITS: &[(&str, u64)] = &[
     ("ns", 1),
@@ -24,6 +26,9 @@ const BANDWIDTH_UNITS: &[(&str, u64)] = &[
     ("Tbps", 1_000_000_000_000),
 ];
 
+/// How a value beyond the 64-bit range is described (callers add the allowed range).
+pub(crate) const TOO_LARGE: &str = "is too large";
+
 /// What a duration may look like, for error messages.
 pub const DURATION_HELP: &str =
     "a duration is a number with a unit: ns, us, ms, s, m or h (e.g. \"250us\", \"1.5s\", \"2m\")";
@@ -37,25 +42,25 @@ pub const BANDWIDTH_HELP: &str =
 fn parse_scaled(text: &str, units: &[(&str, u64)]) -> Result<u64, String> {
     let text = text.trim();
     let split =
-        text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("\"{text}\" has no unit"))?;
+        text.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("{} has no unit", quote(text)))?;
     let (number, unit) = text.split_at(split);
     let unit = unit.trim();
     if number.is_empty() {
-        return Err(format!("\"{text}\" does not start with a number"));
+        return Err(format!("{} does not start with a number", quote(text)));
     }
     let scale = units
         .iter()
         .find(|(name, _)| *name == unit)
         .map(|(_, scale)| *scale)
-        .ok_or_else(|| format!("unknown unit \"{unit}\" in \"{text}\""))?;
+        .ok_or_else(|| format!("unknown unit {} in {}", quote(unit), quote(text)))?;
     let (int_part, frac_part) = match number.split_once('.') {
         Some((i, f)) => (i, f),
         None => (number, ""),
     };
     if frac_part.contains('.') || (int_part.is_empty() && frac_part.is_empty()) {
-        return Err(format!("\"{number}\" is not a number"));
+        return Err(format!("{} is not a number", quote(number)));
     }
-    let overflow = || format!("\"{text}\" is too large");
+    let overflow = || format!("{} {TOO_LARGE}", quote(text));
     let mut value: u128 = 0;
     for digit in int_part.bytes() {
         value = value * 10 + u128::from(digit - b'0');
@@ -70,7 +75,7 @@ fn parse_scaled(text: &str, units: &[(&str, u64)]) -> Result<u64, String> {
         let d = u128::from(digit - b'0');
         if place % 10 != 0 {
             if d != 0 {
-                return Err(format!("\"{text}\" is finer than the smallest unit allows"));
+                return Err(format!("{} is finer than the smallest unit allows", quote(text)));
             }
             continue;
         }
