@@ -1,6 +1,7 @@
 //! Reading a document tree into a [`Scenario`]: every key checked for type and range, every
 //! default filled in, unknown keys refused with the list of allowed ones.
 
+use super::keys;
 use super::node::{Key, Node, Origin, Value};
 use super::units::{BANDWIDTH_HELP, DURATION_HELP, parse_bandwidth_bps, parse_duration_ns};
 use super::{ConfigError, Origins};
@@ -129,6 +130,9 @@ impl<'a> Field<'a> {
     }
 
     fn table(&self, allowed: &'static [&'static str]) -> Result<Table<'a>> {
+        // Every table's keys come from `keys.rs`, so `accepted_keys` (and the reference
+        // documentation tested against it) cannot miss one.
+        debug_assert!(keys::TABLES.iter().any(|(_, k)| *k == allowed), "a table's keys are not in keys::TABLES");
         match &self.node.value {
             Value::Table(entries) => Ok(Table {
                 path: self.path.clone(),
@@ -265,21 +269,7 @@ fn name(field: &Field<'_>) -> Result<String> {
 pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
     let mut o = Origins::default();
     let top = Field { path: String::new(), node: root };
-    let mut t = top.table(&[
-        "name",
-        "description",
-        "seed",
-        "duration",
-        "warmup",
-        "servers",
-        "clients",
-        "balancer",
-        "network",
-        "session_store",
-        "events",
-        "limits",
-        "report",
-    ])?;
+    let mut t = top.table(keys::SCENARIO)?;
     let name_field = t.require("name", &mut o)?;
     let scenario_name = name_field.str()?.to_string();
     if scenario_name.is_empty() || scenario_name.len() > 200 {
@@ -314,7 +304,7 @@ pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
     };
     let session_store = match t.get("session_store", &mut o) {
         Some(f) => {
-            let mut s = f.table(&["latency"])?;
+            let mut s = f.table(keys::SESSION_STORE)?;
             let latency_ns = match s.get("latency", &mut o) {
                 Some(f) => f.duration(0, 3600 * NS_PER_SEC)?,
                 None => 0,
@@ -336,7 +326,7 @@ pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
     };
     let report = match t.get("report", &mut o) {
         Some(f) => {
-            let mut r = f.table(&["interval"])?;
+            let mut r = f.table(keys::REPORT)?;
             let mut options = ReportOptions::default();
             if let Some(f) = r.get("interval", &mut o) {
                 options.interval_ns = f.duration(1_000_000, MAX_DURATION_NS)?;
@@ -382,7 +372,7 @@ fn group_list<T>(
 }
 
 fn service(field: &Field<'_>, o: &mut Origins) -> Result<ServiceDist> {
-    let mut t = field.table(&["dist", "value", "mean", "min", "max", "p50", "p99"])?;
+    let mut t = field.table(keys::SERVICE)?;
     let dist = t.require("dist", o)?;
     const MAX: u64 = 24 * 3600 * NS_PER_SEC;
     let kind = dist.choice(&[("constant", 0), ("exponential", 1), ("uniform", 2), ("lognormal", 3)])?;
@@ -419,17 +409,7 @@ fn service(field: &Field<'_>, o: &mut Origins) -> Result<ServiceDist> {
 }
 
 fn server_group(field: &Field<'_>, o: &mut Origins) -> Result<ServerGroup> {
-    let mut t = field.table(&[
-        "name",
-        "count",
-        "pool",
-        "weight",
-        "workers",
-        "queue",
-        "service",
-        "backup",
-        "max_connection_age",
-    ])?;
+    let mut t = field.table(keys::SERVER_GROUP)?;
     let name = name(&t.require("name", o)?)?;
     let service = service(&t.require("service", o)?, o)?;
     let mut g = ServerGroup::new(&name, 1, service);
@@ -459,29 +439,7 @@ fn server_group(field: &Field<'_>, o: &mut Origins) -> Result<ServerGroup> {
 }
 
 fn client_group(field: &Field<'_>, o: &mut Origins) -> Result<ClientGroup> {
-    let mut t = field.table(&[
-        "name",
-        "count",
-        "source_ips",
-        "protocol",
-        "connections",
-        "max_streams",
-        "rate",
-        "rate_skew",
-        "arrival",
-        "timeout",
-        "retries",
-        "request_bytes",
-        "response_bytes",
-        "serialize_per_kb",
-        "session_requests",
-        "paths",
-        "balancing",
-        "client_algorithm",
-        "resolve_interval",
-        "stream_messages",
-        "keys",
-    ])?;
+    let mut t = field.table(keys::CLIENT_GROUP)?;
     let name = name(&t.require("name", o)?)?;
     let rate = t.require("rate", o)?.number(0.0, MAX_RATE)?;
     let mut g = ClientGroup::new(&name, 1, rate);
@@ -530,7 +488,7 @@ fn client_group(field: &Field<'_>, o: &mut Origins) -> Result<ClientGroup> {
         g.session_requests = Some(f.u32(1, 1_000_000_000)?);
     }
     if let Some(f) = t.get("paths", o) {
-        let mut p = f.table(&[])?;
+        let mut p = f.table(keys::PATHS)?;
         let mut paths = Vec::new();
         for (key, node) in p.entries {
             let field = Field { path: format!("{}.\"{}\"", f.path, key.name), node };
@@ -570,7 +528,7 @@ fn client_group(field: &Field<'_>, o: &mut Origins) -> Result<ClientGroup> {
         g.stream_messages = Some(f.u32(1, 1_000_000_000)?);
     }
     if let Some(f) = t.get("keys", o) {
-        let mut k = f.table(&["count", "skew"])?;
+        let mut k = f.table(keys::KEY_SPACE)?;
         let count = k.require("count", o)?.u32(1, 100_000_000)?;
         let skew = match k.get("skew", o) {
             Some(f) => f.number(0.0, 10.0)?,
@@ -584,7 +542,7 @@ fn client_group(field: &Field<'_>, o: &mut Origins) -> Result<ClientGroup> {
 }
 
 fn rate_limit(field: &Field<'_>, o: &mut Origins) -> Result<RateLimit> {
-    let mut t = field.table(&["per_second", "per_minute", "per_hour", "key", "kind", "burst", "nodelay"])?;
+    let mut t = field.table(keys::RATE_LIMIT)?;
     let mut found = Vec::new();
     for (key, window_ns) in
         [("per_second", NS_PER_SEC), ("per_minute", 60 * NS_PER_SEC), ("per_hour", 3600 * NS_PER_SEC)]
@@ -620,28 +578,7 @@ fn rate_limit(field: &Field<'_>, o: &mut Origins) -> Result<RateLimit> {
 }
 
 fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
-    let mut t = field.table(&[
-        "layer",
-        "algorithm",
-        "choices",
-        "hash_key",
-        "replicas",
-        "overhead",
-        "auth",
-        "workers",
-        "health_check",
-        "passive",
-        "sticky",
-        "rate_limit",
-        "routes",
-        "balance_factor",
-        "panic_threshold",
-        "table_size",
-        "ring_size",
-        "peak_ewma",
-        "dns_ttl",
-        "retry_on_error",
-    ])?;
+    let mut t = field.table(keys::BALANCER)?;
     let mut b = BalancerSpec::default();
     if let Some(f) = t.get("layer", o) {
         b.layer = f.choice(&[("l4", Layer::L4), ("l7", Layer::L7)])?;
@@ -668,7 +605,7 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
         b.workers = Some(f.u32(1, 1_000_000)?);
     }
     if let Some(f) = t.get("health_check", o) {
-        let mut h = f.table(&["interval", "timeout", "rise", "fall"])?;
+        let mut h = f.table(keys::HEALTH_CHECK)?;
         let mut hc = HealthCheck { interval_ns: 2 * NS_PER_SEC, timeout_ns: NS_PER_SEC, rise: 2, fall: 3 };
         if let Some(f) = h.get("interval", o) {
             hc.interval_ns = f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)?;
@@ -686,7 +623,7 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
         b.health_check = Some(hc);
     }
     if let Some(f) = t.get("passive", o) {
-        let mut p = f.table(&["max_fails", "fail_timeout"])?;
+        let mut p = f.table(keys::PASSIVE)?;
         let mut passive = Passive { max_fails: 1, fail_timeout_ns: 10 * NS_PER_SEC };
         if let Some(f) = p.get("max_fails", o) {
             passive.max_fails = f.u32(0, 1_000_000)?;
@@ -709,7 +646,7 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
             return Err(f.err("has more than 1000 routes"));
         }
         for item in items {
-            let mut r = item.table(&["prefix", "pool", "rate_limit"])?;
+            let mut r = item.table(keys::ROUTE)?;
             let prefix_field = r.require("prefix", o)?;
             let prefix = prefix_field.str()?.to_string();
             if !prefix.starts_with('/') {
@@ -738,7 +675,7 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
         b.ring_size = f.u32(1, 8_388_608)?;
     }
     if let Some(f) = t.get("peak_ewma", o) {
-        let mut p = f.table(&["decay", "default_rtt"])?;
+        let mut p = f.table(keys::PEAK_EWMA)?;
         if let Some(f) = p.get("decay", o) {
             b.peak_ewma.decay_ns = f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)?;
         }
@@ -758,7 +695,7 @@ fn balancer(field: &Field<'_>, o: &mut Origins) -> Result<BalancerSpec> {
 }
 
 fn network(field: &Field<'_>, o: &mut Origins) -> Result<Network> {
-    let mut t = field.table(&["latency", "upstream_latency", "bandwidth", "tls_handshake"])?;
+    let mut t = field.table(keys::NETWORK)?;
     let mut n = Network::default();
     if let Some(f) = t.get("latency", o) {
         n.latency_ns = f.duration(0, 60 * NS_PER_SEC)?;
@@ -778,15 +715,7 @@ fn network(field: &Field<'_>, o: &mut Origins) -> Result<Network> {
 }
 
 fn limits(field: &Field<'_>, o: &mut Origins) -> Result<Limits> {
-    let mut t = field.table(&[
-        "max_requests",
-        "max_events",
-        "max_in_flight",
-        "max_servers",
-        "max_clients",
-        "max_duration",
-        "max_memory_mb",
-    ])?;
+    let mut t = field.table(keys::LIMITS)?;
     let mut l = Limits::default();
     if let Some(f) = t.get("max_requests", o) {
         l.max_requests = f.uint(1, 1 << 40)?;
@@ -839,7 +768,7 @@ fn sticky(field: &Field<'_>) -> Result<Sticky> {
 }
 
 fn event(field: &Field<'_>, o: &mut Origins) -> Result<TimelineEvent> {
-    let mut t = field.table(&["at", "action", "target", "factor", "count", "algorithm", "rate", "layer", "sticky"])?;
+    let mut t = field.table(keys::EVENT)?;
     let at_ns = t.require("at", o)?.duration(0, MAX_DURATION_NS)?;
     let action_field = t.require("action", o)?;
     let action_name = action_field.str()?;
