@@ -105,7 +105,7 @@ pub fn rel(a: f64, b: f64) -> f64 {
 }
 
 /// Theory: E_N/M/1 (round robin over N servers fed by one Poisson stream), mean time in
-/// system in units of the mean service time (`shared/reference/theory.py`).
+/// system in units of the mean service time.
 pub fn round_robin_theory(n: u32, load: f64) -> f64 {
     let a = load * f64::from(n);
     let mut s = load;
