@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use lbsim_tests::{bundled_texts, lbsim_text, root};
+use lbsim_tests::{bundled_texts, lbsim_path, lbsim_text, root};
 use serde_json::Value;
 use sim_core::Scenario;
 
@@ -69,6 +69,33 @@ fn nothing_points_outside_the_repository() {
         }
     }
     assert!(offenders.is_empty(), "these files refer to {needle}, which a clone does not have: {offenders:?}");
+}
+
+/// `lbsim bench --simpy` finds the SimPy model the repository ships (`scripts/simpy_lb.py`)
+/// from any working directory, and says why the comparison did not run when it cannot.
+#[test]
+fn bench_finds_its_simpy_model_from_any_directory() {
+    assert!(root().join("scripts/simpy_lb.py").is_file(), "the repository ships its SimPy model");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let bench = |extra: &[&str]| {
+        let out = std::process::Command::new(lbsim_path())
+            .args(["bench", "--quick", "--case", "p2c-100", "--requests", "2000", "--simpy", "100"])
+            .args(extra)
+            .current_dir(elsewhere.path())
+            // A Python that does not exist: the script must be found first, then fail to run.
+            .env("LBSIM_PYTHON", "/nonexistent/python3")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = bench(&[]);
+    assert!(
+        stderr.contains("cannot run /nonexistent/python3"),
+        "the default script was not found from another directory:\n{stderr}"
+    );
+    let stderr = bench(&["--simpy-script", "no/such/model.py"]);
+    assert!(stderr.contains("no SimPy model at no/such/model.py"), "{stderr}");
 }
 
 /// The key paths `docs/scenario-format.md` documents: the first cell of every table row,
