@@ -31,7 +31,10 @@ import resource
 import sys
 import time
 
-import simpy
+try:
+    import simpy
+except ImportError:
+    sys.exit("simpy_lb.py needs SimPy: pip install simpy==4.1.2 (scripts/setup.sh installs it into .venv)")
 
 POLICIES = ("p2c", "rr", "lc", "random")
 
