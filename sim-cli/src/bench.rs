@@ -1,6 +1,6 @@
 //! `lbsim bench`: simulation speed on fixed scenarios — requests/s, events/s and peak memory,
 //! each case in its own child process (so peak memory is the case's own), and the SimPy
-//! reference model (`shared/reference/simpy_lb.py`) on the same model when Python has SimPy.
+//! model of the same queueing case (`scripts/simpy_lb.py`) when Python has SimPy.
 
 use std::io::Write;
 use std::process::Command;
@@ -199,7 +199,7 @@ fn child(name: &str, requests: u64) -> anyhow::Result<()> {
 
 /// The queueing model of a reference scenario (one Poisson source, single-worker FIFO servers
 /// with exponential service, power of two choices on outstanding requests) as the bare event
-/// loop of `shared/reference/README.md`: `std`'s binary heap of (time, sequence | target), a
+/// loop a throwaway simulator would be: `std`'s binary heap of (time, sequence | target), a
 /// `VecDeque` of arrival times per server, inversion exponentials, a running latency sum — no
 /// clients, connections, balancer replica, histograms or trace hash. Returns the requests
 /// and their mean latency (ms), which matches lbsim's on the same scenario.
@@ -249,24 +249,37 @@ fn bare_loop(scenario: &Scenario) -> (u64, f64) {
     (sent, latency_sum as f64 / done.max(1) as f64 / 1e6)
 }
 
-/// The SimPy reference on the same model (p2c, 100 servers, load 0.9), if Python has SimPy.
-fn simpy(script: &str, requests: u64) -> Option<(f64, f64)> {
-    if !std::path::Path::new(script).exists() {
-        return None;
+/// The SimPy model shipped in the source tree this binary was built from
+/// (`scripts/simpy_lb.py`): found from any working directory, as long as that tree exists.
+fn default_simpy_script() -> String {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).join("scripts").join("simpy_lb.py").to_string_lossy().into_owned()
+}
+
+/// The SimPy model of the same queueing case (p2c, 100 servers, load 0.9): its requests/s
+/// and peak memory, or why it could not run.
+fn simpy(script: &str, requests: u64) -> Result<(f64, f64), String> {
+    if !std::path::Path::new(script).is_file() {
+        return Err(format!("no SimPy model at {script} (give its path with --simpy-script)"));
     }
     let python = std::env::var("LBSIM_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .args([script, "--policy", "p2c", "--servers", "100", "--lam", "0.9", "--requests", &requests.to_string()])
         .output()
-        .ok()?;
+        .map_err(|e| format!("cannot run {python} ({e}); set LBSIM_PYTHON to a Python with simpy"))?;
     if !out.status.success() {
-        return None;
+        let why = String::from_utf8_lossy(&out.stderr);
+        let last = why.trim().lines().last().unwrap_or("");
+        return Err(format!("{python} {script} failed: {last} (needs python3 with simpy; LBSIM_PYTHON picks one)"));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |key: &str| -> Option<f64> {
         text.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).and_then(|v| v.parse().ok())
     };
-    Some((field("requests_per_s")?, field("maxrss_mib")?))
+    match (field("requests_per_s"), field("maxrss_mib")) {
+        (Some(rps), Some(rss)) => Ok((rps, rss)),
+        _ => Err(format!("{script} printed no requests_per_s=… maxrss_mib=… line: {}", text.trim())),
+    }
 }
 
 /// Runs a case's scenario with the wasm build in Node.js (see `scripts/bench-wasm.mjs`).
@@ -383,13 +396,24 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         );
         std::io::stderr().flush().ok();
         // Best of as many runs as lbsim's cases get: the same footing on a noisy machine.
+        let script = args.simpy_script.clone().unwrap_or_else(default_simpy_script);
         let mut best: Option<(f64, f64)> = None;
+        let mut failure = None;
         for _ in 0..runs {
-            let Some(r) = simpy(&args.simpy_script, simpy_requests) else { break };
+            let r = match simpy(&script, simpy_requests) {
+                Ok(r) => r,
+                Err(why) => {
+                    failure = Some(why);
+                    break;
+                }
+            };
             crate::interrupt::check()?;
             best = Some(best.map_or(r, |b: (f64, f64)| if r.0 > b.0 { r } else { b }));
         }
-        eprintln!("{}", if best.is_some() { "done" } else { "not available (needs python3 with simpy)" });
+        match (&best, failure) {
+            (Some(_), _) => eprintln!("done"),
+            (None, why) => eprintln!("not available: {}", why.unwrap_or_default()),
+        }
         best
     } else {
         None

@@ -157,9 +157,10 @@ pub struct BenchArgs {
     /// Compare with the SimPy reference (needs python3 with simpy) at this many requests.
     #[arg(long, value_name = "N")]
     pub simpy: Option<u64>,
-    /// Path to the SimPy reference script.
-    #[arg(long, default_value = "../shared/reference/simpy_lb.py")]
-    pub simpy_script: String,
+    /// Path to the SimPy model (default: `scripts/simpy_lb.py` of the source tree lbsim was
+    /// built from, found from any working directory).
+    #[arg(long)]
+    pub simpy_script: Option<String>,
     /// Also run each case with the WebAssembly build in Node.js (needs `node` and
     /// `scripts/web.sh build`) and compare its speed and trace_hash with the native run.
     #[arg(long)]

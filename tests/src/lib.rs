@@ -17,6 +17,24 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
+/// A bundled scenario (`scenarios/<name>`), read and validated.
+pub fn bundled(name: &str) -> Scenario {
+    let path = root().join("scenarios").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{}", e.with_file(&path.display().to_string())))
+}
+
+/// Every bundled scenario as (file name, text), in file-name order.
+pub fn bundled_texts() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
 /// The pure queueing model of the reference (see `Scenario::reference_queueing`).
 pub fn queueing(n: u32, load: f64, algorithm: Algorithm, requests: u64) -> Scenario {
     Scenario::reference_queueing(n, load, algorithm, requests)
@@ -87,7 +105,7 @@ pub fn rel(a: f64, b: f64) -> f64 {
 }
 
 /// Theory: E_N/M/1 (round robin over N servers fed by one Poisson stream), mean time in
-/// system in units of the mean service time (`shared/reference/theory.py`).
+/// system in units of the mean service time.
 pub fn round_robin_theory(n: u32, load: f64) -> f64 {
     let a = load * f64::from(n);
     let mut s = load;

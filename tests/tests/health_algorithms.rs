@@ -6,11 +6,7 @@ use proptest::prelude::*;
 use sim_core::algo::{Balancer, BoundedLoadHash, StaticView};
 use sim_core::rng::SimRng;
 use sim_core::testing::{Bounds, scenarios};
-use sim_core::{Algorithm, BalancerSpec, Report, Scenario, Simulation};
-
-fn bundled(name: &str) -> Scenario {
-    Scenario::from_toml(&std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()).unwrap()
-}
+use sim_core::{Algorithm, BalancerSpec, Report, Simulation};
 
 fn server<'a>(r: &'a Report, name: &str) -> &'a sim_core::metrics::report::ServerReport {
     r.servers.iter().find(|s| s.name == name).unwrap()

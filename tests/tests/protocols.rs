@@ -10,11 +10,6 @@ use sim_core::metrics::trace::TraceRecord;
 use sim_core::testing::{Bounds, scenarios};
 use sim_core::{Outcome, Report, Scenario, Simulation};
 
-fn bundled(name: &str) -> Scenario {
-    let text = std::fs::read_to_string(root().join("scenarios").join(name)).unwrap();
-    Scenario::from_toml(&text).unwrap()
-}
-
 fn counts(r: &Report) -> Vec<u64> {
     r.servers.iter().map(|s| s.requests).collect()
 }

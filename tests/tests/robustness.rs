@@ -35,16 +35,6 @@ const VALUES: &[&str] = &[
     "{ dist = \"x\" }",
 ];
 
-fn bundled() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
-    out.sort();
-    out
-}
-
 /// One random mutation of a scenario text.
 fn mutate(text: &str, rng: &mut SimRng) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -122,7 +112,7 @@ fn run_with_deadline(cmd: &mut Command, deadline: Duration, what: &str) -> (i32,
 fn mutated_scenario_files_get_a_clear_answer() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = SimRng::from_seed(20_261_127);
-    let files = bundled();
+    let files = bundled_texts();
     let (mut ok, mut refused) = (0, 0);
     for case in 0..stress_cases(320) {
         let (name, text) = &files[rng.below(files.len() as u64) as usize];
@@ -179,7 +169,7 @@ fn fuzz_corpus_regressions_and_mutations_do_not_panic() {
     }
     assert!(inputs.len() >= 20, "the corpus is missing");
     let mut rng = SimRng::from_seed(7);
-    let files = bundled();
+    let files = bundled_texts();
     for _ in 0..stress_cases(3_000) {
         let (_, text) = &files[rng.below(files.len() as u64) as usize];
         let mut m = mutate(text, &mut rng);

@@ -8,10 +8,6 @@ use proptest::prelude::*;
 use sim_core::metrics::trace::TraceRecord;
 use sim_core::{Algorithm, Outcome, Report, Scenario, Simulation, Sticky};
 
-fn bundled(name: &str) -> Scenario {
-    Scenario::from_toml(&std::fs::read_to_string(root().join("scenarios").join(name)).unwrap()).unwrap()
-}
-
 fn traced(s: &Scenario) -> (Report, Vec<TraceRecord>) {
     let mut sim = Simulation::new(s, s.seed);
     sim.enable_trace();

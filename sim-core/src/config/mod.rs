@@ -3,6 +3,8 @@
 
 pub(crate) mod check;
 pub use check::{estimated_requests, warnings};
+pub mod keys;
+pub use keys::accepted_keys;
 pub(crate) mod node;
 mod read;
 pub mod set;

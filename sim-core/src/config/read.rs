@@ -2,6 +2,7 @@
 //! default filled in, unknown keys refused with the list of allowed ones. Reading goes on past
 //! a bad value (with a default in its place), so one run reports every problem of a file.
 
+use super::keys;
 use super::node::{Key, Node, Origin, Value};
 use super::units::{BANDWIDTH_HELP, DURATION_HELP, TOO_LARGE, format_duration, parse_bandwidth_bps, parse_duration_ns};
 use super::{ConfigError, Origins, quote};
@@ -200,6 +201,9 @@ impl<'a> Field<'a> {
     }
 
     fn table(&self, allowed: &'static [&'static str]) -> Result<Table<'a>> {
+        // Every table's keys come from `keys.rs`, so `accepted_keys` (and the reference
+        // documentation tested against it) cannot miss one.
+        debug_assert!(keys::TABLES.iter().any(|(_, k)| *k == allowed), "a table's keys are not in keys::TABLES");
         match &self.node.value {
             Value::Table(entries) => Ok(Table {
                 path: self.path.clone(),
@@ -421,21 +425,7 @@ pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
 
 fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
     let top = Field { path: String::new(), node: root };
-    let mut t = o.keep(top.table(&[
-        "name",
-        "description",
-        "seed",
-        "duration",
-        "warmup",
-        "servers",
-        "clients",
-        "balancer",
-        "network",
-        "session_store",
-        "events",
-        "limits",
-        "report",
-    ]))?;
+    let mut t = o.keep(top.table(keys::SCENARIO))?;
     let scenario_name = t.require("name", o).and_then(|f| {
         o.keep(f.str().and_then(|text| {
             if text.is_empty() || text.len() > 200 { Err(f.err("must be 1 to 200 characters")) } else { Ok(text) }
@@ -460,7 +450,7 @@ fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
         None => Network::default(),
     };
     let session_store = t.get("session_store", o).and_then(|f| {
-        let mut s = o.keep(f.table(&["latency"]))?;
+        let mut s = o.keep(f.table(keys::SESSION_STORE))?;
         let latency_ns = s.read("latency", o, |f| f.duration(0, 3600 * NS_PER_SEC)).unwrap_or(0);
         s.finish(o);
         Some(SessionStore { latency_ns })
@@ -470,7 +460,7 @@ fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
         None => Vec::new(),
     };
     let report = match t.get("report", o) {
-        Some(f) => match o.keep(f.table(&["interval"])) {
+        Some(f) => match o.keep(f.table(keys::REPORT)) {
             Some(mut r) => {
                 let mut options = ReportOptions::default();
                 if let Some(v) = r.read("interval", o, |f| f.duration(1_000_000, MAX_DURATION_NS)) {
@@ -537,7 +527,7 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
         ("uniform", &["min", "max"]),
         ("lognormal", &["p50", "p99"]),
     ];
-    let mut t = o.keep(field.table(&["dist", "value", "mean", "min", "max", "p50", "p99"]))?;
+    let mut t = o.keep(field.table(keys::SERVICE))?;
     let options: Vec<(&str, usize)> = DISTS.iter().enumerate().map(|(i, (name, _))| (*name, i)).collect();
     let Some(kind) = t.require("dist", o).and_then(|f| o.keep(f.choice(&options))) else {
         t.skip_declared();
@@ -587,17 +577,7 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
 }
 
 fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
-    let mut t = o.keep(field.table(&[
-        "name",
-        "count",
-        "pool",
-        "weight",
-        "workers",
-        "queue",
-        "service",
-        "backup",
-        "max_connection_age",
-    ]))?;
+    let mut t = o.keep(field.table(keys::SERVER_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
     let service = t.require("service", o).and_then(|f| service(&f, o));
     // A stand-in service while the real one has problems: they are reported, nothing runs.
@@ -630,29 +610,7 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
 }
 
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
-    let mut t = o.keep(field.table(&[
-        "name",
-        "count",
-        "source_ips",
-        "protocol",
-        "connections",
-        "max_streams",
-        "rate",
-        "rate_skew",
-        "arrival",
-        "timeout",
-        "retries",
-        "request_bytes",
-        "response_bytes",
-        "serialize_per_kb",
-        "session_requests",
-        "paths",
-        "balancing",
-        "client_algorithm",
-        "resolve_interval",
-        "stream_messages",
-        "keys",
-    ]))?;
+    let mut t = o.keep(field.table(keys::CLIENT_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
     let rate = t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)));
     let mut g = ClientGroup::new("", 1, rate.unwrap_or(0.0));
@@ -728,7 +686,7 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
         g.stream_messages = Some(v);
     }
     if let Some(f) = t.get("keys", o)
-        && let Some(mut k) = o.keep(f.table(&["count", "skew"]))
+        && let Some(mut k) = o.keep(f.table(keys::KEY_SPACE))
     {
         let count = k.require("count", o).and_then(|f| o.keep(f.u32(1, 100_000_000)));
         let skew = k.read("skew", o, |f| f.number(0.0, 10.0)).unwrap_or(0.0);
@@ -745,7 +703,7 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
 
 /// A client group's request mix: path → weight.
 fn paths(f: &Field<'_>, o: &mut Reader) -> Option<Vec<(String, f64)>> {
-    let mut p = o.keep(f.table(&[]))?;
+    let mut p = o.keep(f.table(keys::PATHS))?;
     let mut paths = Vec::new();
     let mut bad = false;
     for (key, node) in p.entries {
@@ -786,7 +744,7 @@ fn paths(f: &Field<'_>, o: &mut Reader) -> Option<Vec<(String, f64)>> {
 }
 
 fn rate_limit(field: &Field<'_>, o: &mut Reader) -> Option<RateLimit> {
-    let mut t = o.keep(field.table(&["per_second", "per_minute", "per_hour", "key", "kind", "burst", "nodelay"]))?;
+    let mut t = o.keep(field.table(keys::RATE_LIMIT))?;
     let mut found = Vec::new();
     let mut bad = false;
     for (key, window_ns) in
@@ -828,28 +786,7 @@ fn rate_limit(field: &Field<'_>, o: &mut Reader) -> Option<RateLimit> {
 }
 
 fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
-    let mut t = o.keep(field.table(&[
-        "layer",
-        "algorithm",
-        "choices",
-        "hash_key",
-        "replicas",
-        "overhead",
-        "auth",
-        "workers",
-        "health_check",
-        "passive",
-        "sticky",
-        "rate_limit",
-        "routes",
-        "balance_factor",
-        "panic_threshold",
-        "table_size",
-        "ring_size",
-        "peak_ewma",
-        "dns_ttl",
-        "retry_on_error",
-    ]))?;
+    let mut t = o.keep(field.table(keys::BALANCER))?;
     let mut b = BalancerSpec::default();
     if let Some(v) = t.read("layer", o, |f| f.choice(&[("l4", Layer::L4), ("l7", Layer::L7)])) {
         b.layer = v;
@@ -876,7 +813,7 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         b.workers = Some(v);
     }
     if let Some(f) = t.get("health_check", o)
-        && let Some(mut h) = o.keep(f.table(&["interval", "timeout", "rise", "fall"]))
+        && let Some(mut h) = o.keep(f.table(keys::HEALTH_CHECK))
     {
         let mut hc = HealthCheck { interval_ns: 2 * NS_PER_SEC, timeout_ns: NS_PER_SEC, rise: 2, fall: 3 };
         if let Some(v) = h.read("interval", o, |f| f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)) {
@@ -895,7 +832,7 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         b.health_check = Some(hc);
     }
     if let Some(f) = t.get("passive", o)
-        && let Some(mut p) = o.keep(f.table(&["max_fails", "fail_timeout"]))
+        && let Some(mut p) = o.keep(f.table(keys::PASSIVE))
     {
         let mut passive = Passive { max_fails: 1, fail_timeout_ns: 10 * NS_PER_SEC };
         if let Some(v) = p.read("max_fails", o, |f| f.u32(0, 1_000_000)) {
@@ -941,7 +878,7 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         b.ring_size = v;
     }
     if let Some(f) = t.get("peak_ewma", o)
-        && let Some(mut p) = o.keep(f.table(&["decay", "default_rtt"]))
+        && let Some(mut p) = o.keep(f.table(keys::PEAK_EWMA))
     {
         if let Some(v) = p.read("decay", o, |f| f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)) {
             b.peak_ewma.decay_ns = v;
@@ -962,7 +899,7 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
 }
 
 fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {
-    let mut r = o.keep(item.table(&["prefix", "pool", "rate_limit"]))?;
+    let mut r = o.keep(item.table(keys::ROUTE))?;
     let prefix = r.require("prefix", o).and_then(|f| {
         o.keep(f.str().and_then(|p| {
             if p.starts_with('/') && p.len() <= 200 {
@@ -982,7 +919,7 @@ fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {
 }
 
 fn network(field: &Field<'_>, o: &mut Reader) -> Option<Network> {
-    let mut t = o.keep(field.table(&["latency", "upstream_latency", "bandwidth", "tls_handshake"]))?;
+    let mut t = o.keep(field.table(keys::NETWORK))?;
     let mut n = Network::default();
     if let Some(v) = t.read("latency", o, |f| f.duration(0, 60 * NS_PER_SEC)) {
         n.latency_ns = v;
@@ -1004,15 +941,7 @@ fn network(field: &Field<'_>, o: &mut Reader) -> Option<Network> {
 }
 
 fn limits(field: &Field<'_>, o: &mut Reader) -> Option<Limits> {
-    let mut t = o.keep(field.table(&[
-        "max_requests",
-        "max_events",
-        "max_in_flight",
-        "max_servers",
-        "max_clients",
-        "max_duration",
-        "max_memory_mb",
-    ]))?;
+    let mut t = o.keep(field.table(keys::LIMITS))?;
     let mut l = Limits::default();
     if let Some(v) = t.read("max_requests", o, |f| f.uint(1, 1 << 40)) {
         l.max_requests = v;
@@ -1091,7 +1020,7 @@ static ACTION_KEYS: [(&str, &[&str]); 11] = [
 
 fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
     let mut t =
-        o.keep(field.table(&["at", "action", "target", "factor", "count", "algorithm", "rate", "layer", "sticky"]))?;
+        o.keep(field.table(keys::EVENT))?;
     let at_ns = t.require("at", o).and_then(|f| o.keep(f.duration(0, MAX_DURATION_NS)));
     let action_field = t.require("action", o);
     let action_name = action_field.as_ref().and_then(|f| o.keep(f.str()));

@@ -1,0 +1,145 @@
+//! The keys each table of a scenario file accepts: the reader refuses every other key, and
+//! [`accepted_keys`] lists them all (the scenario reference is tested against it).
+
+/// The top level of a scenario.
+pub(super) const SCENARIO: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "duration",
+    "warmup",
+    "servers",
+    "clients",
+    "balancer",
+    "network",
+    "session_store",
+    "events",
+    "limits",
+    "report",
+];
+
+/// One `[[servers]]` group.
+pub(super) const SERVER_GROUP: &[&str] =
+    &["name", "count", "pool", "weight", "workers", "queue", "service", "backup", "max_connection_age"];
+
+/// A server group's `service` distribution (each `dist` takes only its own parameters).
+pub(super) const SERVICE: &[&str] = &["dist", "value", "mean", "min", "max", "p50", "p99"];
+
+/// One `[[clients]]` group.
+pub(super) const CLIENT_GROUP: &[&str] = &[
+    "name",
+    "count",
+    "source_ips",
+    "protocol",
+    "connections",
+    "max_streams",
+    "rate",
+    "rate_skew",
+    "arrival",
+    "timeout",
+    "retries",
+    "request_bytes",
+    "response_bytes",
+    "serialize_per_kb",
+    "session_requests",
+    "paths",
+    "balancing",
+    "client_algorithm",
+    "resolve_interval",
+    "stream_messages",
+    "keys",
+];
+
+/// A client group's `paths`: its keys are request paths (any string starting with `/`), so
+/// there is no fixed list.
+pub(super) const PATHS: &[&str] = &[];
+
+/// A client group's `keys` (request keys for `hash_key = "header:…"`).
+pub(super) const KEY_SPACE: &[&str] = &["count", "skew"];
+
+/// A rate limit (`[balancer.rate_limit]` or a route's `rate_limit`).
+pub(super) const RATE_LIMIT: &[&str] = &["per_second", "per_minute", "per_hour", "key", "kind", "burst", "nodelay"];
+
+/// `[balancer]`.
+pub(super) const BALANCER: &[&str] = &[
+    "layer",
+    "algorithm",
+    "choices",
+    "hash_key",
+    "replicas",
+    "overhead",
+    "auth",
+    "workers",
+    "health_check",
+    "passive",
+    "sticky",
+    "rate_limit",
+    "routes",
+    "balance_factor",
+    "panic_threshold",
+    "table_size",
+    "ring_size",
+    "peak_ewma",
+    "dns_ttl",
+    "retry_on_error",
+];
+
+/// `[balancer.health_check]`.
+pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
+
+/// `[balancer.passive]`.
+pub(super) const PASSIVE: &[&str] = &["max_fails", "fail_timeout"];
+
+/// One `[[balancer.routes]]` entry.
+pub(super) const ROUTE: &[&str] = &["prefix", "pool", "rate_limit"];
+
+/// `[balancer.peak_ewma]`.
+pub(super) const PEAK_EWMA: &[&str] = &["decay", "default_rtt"];
+
+/// `[network]`.
+pub(super) const NETWORK: &[&str] = &["latency", "upstream_latency", "bandwidth", "tls_handshake"];
+
+/// `[session_store]`.
+pub(super) const SESSION_STORE: &[&str] = &["latency"];
+
+/// One `[[events]]` entry (each action uses only some of these).
+pub(super) const EVENT: &[&str] =
+    &["at", "action", "target", "factor", "count", "algorithm", "rate", "layer", "sticky"];
+
+/// `[limits]`.
+pub(super) const LIMITS: &[&str] =
+    &["max_requests", "max_events", "max_in_flight", "max_servers", "max_clients", "max_duration", "max_memory_mb"];
+
+/// `[report]`.
+pub(super) const REPORT: &[&str] = &["interval"];
+
+/// Every table of a scenario with the keys it accepts, tables named by key path with `[]` for
+/// an array of tables (`""` is the top level, `servers[]` a server group,
+/// `balancer.routes[].rate_limit` a route's rate limit).
+pub(super) const TABLES: &[(&str, &[&str])] = &[
+    ("", SCENARIO),
+    ("servers[]", SERVER_GROUP),
+    ("servers[].service", SERVICE),
+    ("clients[]", CLIENT_GROUP),
+    ("clients[].paths", PATHS),
+    ("clients[].keys", KEY_SPACE),
+    ("balancer", BALANCER),
+    ("balancer.health_check", HEALTH_CHECK),
+    ("balancer.passive", PASSIVE),
+    ("balancer.rate_limit", RATE_LIMIT),
+    ("balancer.routes[]", ROUTE),
+    ("balancer.routes[].rate_limit", RATE_LIMIT),
+    ("balancer.peak_ewma", PEAK_EWMA),
+    ("network", NETWORK),
+    ("session_store", SESSION_STORE),
+    ("events[]", EVENT),
+    ("limits", LIMITS),
+    ("report", REPORT),
+];
+
+/// Every key a scenario file may contain, as (table path, key): the same lists the reader
+/// checks keys against. A client group's `paths` takes any `/path` as a key and is listed as
+/// the key `clients[].paths` alone.
+pub fn accepted_keys() -> Vec<(&'static str, &'static str)> {
+    TABLES.iter().flat_map(|(table, keys)| keys.iter().map(move |key| (*table, *key))).collect()
+}
