@@ -1,8 +1,8 @@
-// @ts-check
 // The shapes of the JSON the wasm core hands the page (sim-web's `topology()`, `inspect()`,
 // `seriesFrom()`, `report()`, `algorithms()`) and of the page's own records, as JSDoc types
 // for `tsc -p www` (www/tsconfig.json). Types only: no page module imports this file at run
 // time; the others refer to it as `import('./types.js').Name`.
+// @ts-check
 
 /**
  * One server of the topology (sim-web `topology().servers[i]`).
