@@ -14,3 +14,14 @@ fi
 if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import simpy" >/dev/null 2>&1; then
   .venv/bin/pip install --quiet simpy==4.1.2 || echo "note: could not install SimPy; the benchmark will skip the comparison"
 fi
+
+# The npm packages of the page's checks (tests/e2e/package-lock.json: typescript, pinned, for
+# `tsc -p www`; playwright-core for the browser tests), from the npm registry with `npm ci`,
+# only when missing or when the lock file changed. scripts/web.sh reads the same stamp, so it
+# does not install them again.
+lock_sum=$(sha256sum tests/e2e/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/e2e/node_modules/.lock-sha 2>/dev/null)" != "$lock_sum" ]; then
+  echo "setup.sh: npm ci in tests/e2e"
+  (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >tests/e2e/node_modules/.lock-sha
+fi

@@ -23,13 +23,29 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "tests (profile ci: release speed with debug assertions)"
 cargo test --workspace --profile ci
 
-step "browser: wasm core = native on every scenario (Node.js), the page in headless Chromium"
+step "browser build: the wasm core (www/pkg/, sim-web/pkg-node/)"
 web=0
-scripts/web.sh test || web=$?
+scripts/web.sh build || web=$?
 if [ "$web" -eq 3 ]; then
-  printf '\n!! SKIPPED the browser tests: this machine has no wasm32 toolchain (see above)\n\n'
+  printf '\n!! SKIPPED the wasm build: this machine has no wasm32 toolchain (see above)\n\n'
 elif [ "$web" -ne 0 ]; then
   exit "$web"
+fi
+
+step "the page's JavaScript: unit tests of its pure helpers (Node.js), tsc --noEmit -p www"
+node --test --test-reporter=spec tests/e2e/unit.test.mjs
+if [ "$web" -eq 0 ]; then
+  tests/e2e/node_modules/.bin/tsc --noEmit -p www
+else
+  # The wasm glue's types (www/pkg/sim_web.d.ts) come from the build skipped above.
+  printf '\n!! SKIPPED tsc: www/pkg/sim_web.d.ts needs the wasm build\n\n'
+fi
+
+if [ "$web" -eq 0 ]; then
+  step "browser: wasm core = native on every scenario (Node.js), the page in headless Chromium"
+  scripts/web.sh test
+else
+  printf '\n!! SKIPPED the browser tests: this machine has no wasm32 toolchain (see above)\n\n'
 fi
 
 step "benchmark, quick mode (proves it runs; figures are not asserted)"

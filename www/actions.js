@@ -2,19 +2,44 @@
 // server (or a balancer replica); add or remove servers; change a client group's rate; take the
 // session store down or up where the scenario has one. Every action goes to the core as the
 // same JSON an [[events]] entry has, and is recorded on the timeline.
+// @ts-check
 
 import { el } from './util.js';
 
+/** @typedef {import('./types.js').Action} Action */
+
 export class LiveActions {
-  /** `onAction(action)` applies an action and returns null, or a message saying why not. */
+  /**
+   * `onAction(action)` applies an action and returns null, or a message saying why not.
+   * @param {HTMLElement} root
+   * @param {{ onAction: (action: Action) => string | null }} options
+   */
   constructor(root, { onAction }) {
     this.root = root;
     this.onAction = onAction;
+    /** @type {import('./types.js').Topology | null} */
+    this.topo = null;
+    // The controls, built by setTopology (the page calls it before anything else here).
+    /** @type {HTMLSelectElement} */ this.algorithm;
+    /** @type {HTMLButtonElement[]} */ this.layerBtns;
+    /** @type {HTMLSelectElement} */ this.server;
+    /** @type {HTMLInputElement} */ this.factor;
+    /** @type {HTMLSelectElement} */ this.group;
+    /** @type {HTMLSelectElement} */ this.client;
+    /** @type {HTMLInputElement} */ this.rate;
+    /** @type {HTMLSelectElement} */ this.sticky;
+    /** @type {HTMLSpanElement} */ this.storeState;
+    /** @type {HTMLDivElement} */ this.msg;
   }
 
-  /** Builds the controls for a scenario. `algorithms`: the core's catalogue. */
+  /**
+   * Builds the controls for a scenario. `algorithms`: the core's catalogue.
+   * @param {import('./types.js').Topology} topo
+   * @param {import('./types.js').Algorithm[]} algorithms
+   */
   setTopology(topo, algorithms) {
     this.topo = topo;
+    /** @param {Action} action */
     const act = (action) => this.#do(action);
     const groups = [...new Set(topo.servers.map((s) => s.group))];
     const proxied = topo.clients.some((c) => c.balancing !== 'client');
@@ -45,6 +70,7 @@ export class LiveActions {
       ['none', 'cookie', 'source_ip'].map((s) => el('option', { value: s }, s)));
     this.sticky.addEventListener('change', () => act({ action: 'set_sticky', sticky: this.sticky.value }));
 
+    /** @type {(label: string, ...ctl: import('./util.js').ElChild[]) => HTMLElement[]} */
     const row = (label, ...ctl) => [el('label', {}, label), el('div', { class: 'ctl' }, ...ctl)];
     this.storeState = el('span', { id: 'act-store-state', class: 'small' });
     const store = topo.session_store
@@ -83,7 +109,10 @@ export class LiveActions {
     ), this.msg);
   }
 
-  /** Shows the live settings (after actions or scenario events changed them). */
+  /**
+   * Shows the live settings (after actions or scenario events changed them).
+   * @param {import('./types.js').LiveSettings} settings
+   */
   setCurrent({ algorithm, layer, sticky, store }) {
     if (!this.topo) return;
     this.storeState.textContent = store === 'down' ? 'now: DOWN' : 'now: up';
@@ -93,15 +122,21 @@ export class LiveActions {
     if (sticky && this.sticky.value !== sticky && document.activeElement !== this.sticky) this.sticky.value = sticky;
   }
 
+  /** @param {string} name */
   selectServer(name) {
     if (this.server) this.server.value = name;
   }
 
+  /**
+   * @param {string} text
+   * @param {boolean} [error]
+   */
   message(text, error = false) {
     this.msg.textContent = text;
     this.msg.className = `act-msg${error ? ' error' : ''}`;
   }
 
+  /** @param {Action} action */
   #do(action) {
     const why = this.onAction(action);
     if (why) this.message(why, true);

@@ -1,9 +1,10 @@
 // The page's entry point: loads the wasm core, opens a scenario (bundled, edited, or from a
 // permalink), runs the animation loop (play / pause / step / speed), and keeps every view —
 // topology, counters, charts, inspector, timeline — in step with the simulation.
+// @ts-check
 
 import init, { algorithms } from './pkg/sim_web.js';
-import { $, el, fmtCount, fmtMs, fmtNum, fmtPct, download, OUTCOMES, OUTCOME_COLORS, serverColor } from './util.js';
+import { $, $as, el, fmtCount, fmtMs, fmtNum, fmtPct, download, OUTCOMES, OUTCOME_COLORS, serverColor } from './util.js';
 import { Session, ScenarioError } from './session.js';
 import { TopologyView } from './topology.js';
 import { TimeChart, ChartGroup, windowStats } from './charts.js';
@@ -12,9 +13,37 @@ import { Editor } from './editor.js';
 import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
 
+/** @typedef {import('./types.js').Action} Action */
+/** @typedef {import('./types.js').Frame} Frame */
+
 const DEFAULT_SCENARIO = 'grpc-l4-imbalance';
 const STEP_MS = 100;
 
+/**
+ * The page's state (also `window.lbsim`, for tests and the console).
+ * @typedef {object} App
+ * @property {Session | null} session
+ * @property {{ file: string, name: string, title: string }[]} bundled the bundled scenarios' index
+ * @property {Map<string, string>} texts bundled name → text
+ * @property {import('./types.js').Algorithm[]} algorithms
+ * @property {boolean} playing
+ * @property {number | 'max'} speed simulated seconds per second of wall time, or as fast as possible
+ * @property {number} anim animation clock (s of wall time while playing)
+ * @property {number} lastTs
+ * @property {{ dt: number, work: number, playing: boolean }[]} frameTimes per animation frame (ms)
+ * @property {import('./types.js').TimelineItem[]} timeline Session.timeline() at the last refresh
+ * @property {string} marksKey
+ * @property {number} lastSlow
+ * @property {number} lastTimeline
+ * @property {number} lastInspect
+ * @property {number} actualSpeed
+ * @property {number} chunk events per stepEvents call at "as fast as possible"
+ * @property {[number, number] | null} brush the selected time window (s)
+ * @property {Frame | null} frame the last snapshot
+ * @property {boolean} broken the core trapped
+ */
+
+/** @type {App} */
 const app = {
   session: null,
   bundled: [], // [{file, name, title}]
@@ -36,7 +65,24 @@ const app = {
   frame: null,
   broken: false,
 };
-window.lbsim = app; // for tests and the curious (console)
+/** @type {Window & { lbsim?: App }} */ (window).lbsim = app; // for tests and the curious (console)
+
+/**
+ * The open session: the functions that call this run only once one is open.
+ * @returns {Session}
+ */
+function current() {
+  if (!app.session) throw new Error('no scenario is open');
+  return app.session;
+}
+
+/**
+ * An error's message (or the thrown value as text).
+ * @param {unknown} e
+ */
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
+}
 
 // ---- errors ------------------------------------------------------------------------------
 
@@ -47,17 +93,21 @@ console.error = (...args) => {
   consoleError(...args);
 };
 
+/** @param {string} text */
 function banner(text) {
   $('banner-text').textContent = text;
   $('banner').hidden = !text;
 }
 
-/** The core trapped (a Rust panic): say so in the page and stop the loop's calls into it. */
+/**
+ * The core trapped (a Rust panic): say so in the page and stop the loop's calls into it.
+ * @param {unknown} e
+ */
 function coreFailed(e) {
   app.playing = false;
   app.broken = true;
   const panic = lastConsoleError.includes('panicked') ? `\n${lastConsoleError.split('\n')[0]}` : '';
-  banner(`The simulation core stopped: ${e?.message ?? e}${panic}\nPick a scenario or reload the page to start again.`);
+  banner(`The simulation core stopped: ${messageOf(e)}${panic}\nPick a scenario or reload the page to start again.`);
   updateButtons();
 }
 
@@ -66,25 +116,27 @@ window.addEventListener('unhandledrejection', (e) => banner(`Error: ${e.reason?.
 
 // ---- views ---------------------------------------------------------------------------------
 
-const topology = new TopologyView($('topology'), { onPickServer: (name) => actions.selectServer(name) });
+const topology = new TopologyView($as('topology', HTMLCanvasElement), { onPickServer: (name) => actions.selectServer(name) });
 const inspector = new Inspector($('inspector-body'), $('inspector-head'), { onReplica: () => refreshInspector() });
 const actions = new LiveActions($('actions-body'), { onAction: applyAction });
 const editor = new Editor({
-  textarea: $('editor'), gutter: $('gutter'), band: $('error-band'), errorBox: $('editor-error'), status: $('editor-status'),
-  onChange: (err) => { $('run-edited').disabled = !!err; },
+  textarea: $as('editor', HTMLTextAreaElement), gutter: $('gutter'), band: $('error-band'), errorBox: $('editor-error'), status: $('editor-status'),
+  onChange: (err) => { $as('run-edited', HTMLButtonElement).disabled = !!err; },
 });
 const charts = {
-  latency: new TimeChart($('chart-latency'), { title: 'Latency per second — p50 and p99 (ms)', unit: 'ms', hoverFmt: (v) => fmtMs(v), markerLabels: true }),
-  served: new TimeChart($('chart-served'), { title: 'Requests served per second, per server', unit: 'requests/s', hoverFmt: (v) => `${fmtNum(v)}/s` }),
-  balance: new TimeChart($('chart-balance'), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
-  outcomes: new TimeChart($('chart-outcomes'), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
+  latency: new TimeChart($as('chart-latency', HTMLCanvasElement), { title: 'Latency per second — p50 and p99 (ms)', unit: 'ms', hoverFmt: (v) => fmtMs(v), markerLabels: true }),
+  served: new TimeChart($as('chart-served', HTMLCanvasElement), { title: 'Requests served per second, per server', unit: 'requests/s', hoverFmt: (v) => `${fmtNum(v)}/s` }),
+  balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
+  outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
 
 // ---- opening scenarios ------------------------------------------------------------------------
 
+/** @param {string} name */
 async function bundledText(name) {
-  if (app.texts.has(name)) return app.texts.get(name);
+  const cached = app.texts.get(name);
+  if (cached !== undefined) return cached;
   const entry = app.bundled.find((b) => b.name === name);
   if (!entry) throw new Error(`there is no bundled scenario "${name}"`);
   const res = await fetch(`pkg/scenarios/${entry.file}`);
@@ -97,6 +149,8 @@ async function bundledText(name) {
 /**
  * Starts a session. Returns true, or false when the text is refused (the error is shown in
  * the editor; the running session, if any, goes on).
+ * @param {{ text: string, name?: string | null, seed?: number | null,
+ *   actionsList?: import('./types.js').TimedAction[], untilMs?: number }} options
  */
 function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }) {
   let s;
@@ -119,7 +173,7 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }
   app.brush = null;
   chartGroup.setBrush(null, true);
   if (editor.text !== text) editor.setText(text);
-  $('seed').value = String(s.seed);
+  $as('seed', HTMLInputElement).value = String(s.seed);
   syncScenarioSelect();
   viewsForTopology();
   if (untilMs > 0) s.sim.stepUntil(untilMs);
@@ -129,13 +183,17 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }
   return true;
 }
 
+/**
+ * @param {string} name
+ * @param {number | null} [seed]
+ */
 async function openBundled(name, seed = null) {
   const text = await bundledText(name);
   start({ text, name, seed });
 }
 
 function syncScenarioSelect() {
-  const sel = $('scenario');
+  const sel = $as('scenario', HTMLSelectElement);
   const name = app.session?.name;
   let edited = sel.querySelector('option[value=""]');
   if (!name) {
@@ -149,7 +207,7 @@ function syncScenarioSelect() {
 
 /** Rebuilds the views that depend on the servers, groups and replicas. */
 function viewsForTopology() {
-  const s = app.session;
+  const s = current();
   topology.setTopology(s.topo, s.workers);
   inspector.setTopology(s.topo);
   actions.setTopology(s.topo, app.algorithms);
@@ -161,6 +219,11 @@ function viewsForTopology() {
 
 // ---- live actions --------------------------------------------------------------------------
 
+/**
+ * Applies a live action (LiveActions' onAction): null when applied, else why not.
+ * @param {Action} action
+ * @returns {string | null}
+ */
 function applyAction(action) {
   const s = app.session;
   if (!s || app.broken) return 'nothing is running';
@@ -185,7 +248,7 @@ function applyAction(action) {
     if (s.generation !== generation) viewsForTopology();
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) { coreFailed(e); return 'the core stopped'; }
-    return String(e.message ?? e);
+    return messageOf(e);
   }
   s.topo = JSON.parse(s.sim.topology()); // rates may have changed
   actions.message(`Applied ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s.`);
@@ -195,13 +258,18 @@ function applyAction(action) {
   return null;
 }
 
+/** @param {Action} a */
 function describeShort(a) {
   return Object.entries(a).map(([k, v]) => (k === 'action' ? v : `${k}=${v}`)).join(' ');
 }
 
-/** Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far. */
+/**
+ * Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far.
+ * @returns {import('./types.js').LiveSettings}
+ */
 function liveSettings() {
-  const t = app.session.topo;
+  const t = current().topo;
+  /** @type {import('./types.js').LiveSettings} */
   const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' };
   for (const f of app.timeline.filter((it) => it.fired)) {
     let m;
@@ -215,8 +283,9 @@ function liveSettings() {
 
 // ---- the loop ----------------------------------------------------------------------------------
 
+/** @param {number} dtMs wall time since the last frame */
 function advance(dtMs) {
-  const s = app.session;
+  const s = current();
   const t0 = performance.now();
   const before = s.nowMs;
   if (app.speed === 'max') {
@@ -234,6 +303,7 @@ function advance(dtMs) {
   if (s.finished) finish();
 }
 
+/** @param {number} ts the animation frame's timestamp */
 function frame(ts) {
   const dt = app.lastTs ? ts - app.lastTs : 16.7;
   app.lastTs = ts;
@@ -258,9 +328,10 @@ function frame(ts) {
 
 function finish() {
   app.playing = false;
-  const r = app.session.report();
+  const s = current();
+  const r = s.report();
   $('summary').replaceChildren(
-    el('div', {}, el('b', {}, 'Run finished'), ` at ${fmtNum(r.end_s ?? app.session.nowMs / 1000)} s — `,
+    el('div', {}, el('b', {}, 'Run finished'), ` at ${fmtNum(r.end_s ?? s.nowMs / 1000)} s — `,
       `${fmtCount(r.requests.sent)} requests, ok ${fmtPct(r.requests.completed / Math.max(1, r.requests.sent))}, `,
       `p50 ${fmtMs(r.latency_ms.p50)}, p99 ${fmtMs(r.latency_ms.p99)}, Jain ${fmtNum(r.balance.jain_index, 4)}`),
     el('div', {}, 'trace_hash ', el('code', { id: 'trace-hash' }, r.trace_hash), ' — the exported scenario replays to this hash'));
@@ -270,8 +341,9 @@ function finish() {
 
 // ---- refreshing views --------------------------------------------------------------------------
 
+/** @returns {Frame} */
 function snapshot() {
-  const sim = app.session.sim;
+  const sim = current().sim;
   sim.snapshot();
   return {
     state: sim.serverState(), busy: sim.serverBusy(), queue: sim.serverQueue(), conns: sim.serverConns(),
@@ -282,17 +354,22 @@ function snapshot() {
   };
 }
 
-/** Every frame: snapshot and topology; a few times a second: counters, charts, inspector. */
+/**
+ * Every frame: snapshot and topology; a few times a second: counters, charts, inspector.
+ * @param {number} ts
+ * @param {boolean} [force]
+ */
 function refresh(ts, force = false) {
-  const s = app.session;
-  app.frame = snapshot();
-  topology.update(app.frame);
+  const s = current();
+  const snap = snapshot();
+  app.frame = snap;
+  topology.update(snap);
   topology.draw(app.anim);
   $('clock').textContent = `t = ${(s.nowMs / 1000).toFixed(2)} s`;
   $('progress').style.width = `${Math.min(100, (100 * s.nowMs) / s.durationMs)}%`;
   if (force || ts - app.lastSlow > 200 || !app.playing) {
     app.lastSlow = ts;
-    updateCounters();
+    updateCounters(snap);
     updateRunState();
     updateTopologyText();
     if (s.pullSeries() || force) updateCharts();
@@ -324,6 +401,7 @@ function refreshAll() {
 function refreshInspector() {
   const s = app.session;
   if (!s) return;
+  /** @type {(import('./types.js').Inspection | null)[]} */
   const all = [];
   for (let r = 0; r < s.topo.replicas; r++) all.push(JSON.parse(s.sim.inspect(r)));
   const info = all[inspector.replica];
@@ -333,7 +411,10 @@ function refreshInspector() {
   const index = new Map(s.topo.servers.map((x, i) => [x.name, i]));
   topology.setActive(all.map((inf) => {
     const row = new Array(s.topo.servers.length).fill(0);
-    for (const x of inf?.servers ?? []) row[index.get(x.name)] = x.active;
+    for (const x of inf?.servers ?? []) {
+      const k = index.get(x.name);
+      if (k !== undefined) row[k] = x.active;
+    }
     return row;
   }));
 }
@@ -355,16 +436,21 @@ function buildCounters() {
   $('counters').title = 'Totals after the warmup; "in flight" and "events" count everything';
 }
 
+/**
+ * @param {string} key
+ * @param {string} text
+ */
 function setCounter(key, text) {
   const v = document.querySelector(`#count-${key} .v`);
   if (v && v.textContent !== text) v.textContent = text;
 }
 
-function updateCounters() {
-  const t = app.frame.totals, s = app.session;
+/** @param {Frame} snap */
+function updateCounters(snap) {
+  const t = snap.totals, s = current();
   setCounter('sent', fmtCount(t[0]));
   OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
-  setCounter('inflight', fmtCount(app.frame.groupInFlight.reduce((a, b) => a + b, 0)));
+  setCounter('inflight', fmtCount(snap.groupInFlight.reduce((a, b) => a + b, 0)));
   setCounter('sessions', `${fmtCount(t[8])} / ${fmtCount(t[9])}`);
   setCounter('events', fmtCount(s.sim.events()));
 }
@@ -377,7 +463,7 @@ function updateTopologyText() {
     list.replaceChildren(...items.map(() => el('li')));
   }
   items.forEach((it, i) => {
-    const li = list.children[i];
+    const li = /** @type {HTMLLIElement} */ (list.children[i]);
     if (li.textContent !== it.text) li.textContent = it.text;
     li.dataset.server = it.name;
     li.dataset.state = it.state;
@@ -385,7 +471,7 @@ function updateTopologyText() {
 }
 
 function updateRunState() {
-  const s = app.session;
+  const s = current();
   let text;
   if (app.broken) text = 'stopped (error)';
   else if (s.finished) text = 'finished';
@@ -398,14 +484,16 @@ function updateRunState() {
 
 // ---- charts ------------------------------------------------------------------------------------
 
+/** @param {import('./types.js').SeriesPoint[]} points */
 function bucketWidth(points) {
   return points.length > 1 ? points[1].t_s - points[0].t_s : 1;
 }
 
 function updateCharts() {
-  const s = app.session, pts = s.points, dt = bucketWidth(pts);
+  const s = current(), pts = s.points, dt = bucketWidth(pts);
   const xs = pts.map((p) => p.t_s + dt / 2);
   const xMax = Math.max(s.durationMs / 1000, xs.length ? xs[xs.length - 1] + dt / 2 : 0);
+  /** @type {(p: import('./types.js').SeriesPoint, v: number) => number} */
   const okOr = (p, v) => (p.outcomes[0] > 0 ? v : NaN);
   charts.latency.setData(xs, [
     { name: 'p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
@@ -418,7 +506,7 @@ function updateCharts() {
   })));
   charts.balance.setData(xs, [{ name: 'Jain index', color: '#7ee787', width: 2,
     values: pts.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN)) }]);
-  const shown = OUTCOMES.map((o, k) => [o, k]).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
+  const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k])).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
   charts.outcomes.setData(xs, shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })));
   for (const c of Object.values(charts)) {
     c.setXMax(xMax);
@@ -441,8 +529,9 @@ function renderWindowStats() {
     box.replaceChildren(el('span', { class: 'muted' }, `No completed one-second buckets between ${fmtNum(a)} s and ${fmtNum(b)} s yet.`));
     return;
   }
+  /** @type {(k: string, v: string, title?: string) => HTMLElement} */
   const kv = (k, v, title) => el('span', { class: 'kv', title }, `${k} `, el('b', {}, v));
-  const failed = OUTCOMES.map((o, k) => [o, w.outcomes[k]]).filter(([o, c]) => o !== 'ok' && c > 0);
+  const failed = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, w.outcomes[k]])).filter(([o, c]) => o !== 'ok' && c > 0);
   const total = w.served.reduce((x, y) => x + y, 0) || 1;
   box.replaceChildren(
     el('div', { id: 'window-summary' },
@@ -462,20 +551,22 @@ function renderWindowStats() {
 function updateButtons() {
   const s = app.session;
   const done = !s || s.finished || app.broken;
-  $('play').textContent = app.playing ? '❚❚ Pause' : done && s?.finished ? '✓ Finished' : '▶ Play';
-  $('play').disabled = done;
-  $('step').disabled = done || app.playing;
+  const play = $as('play', HTMLButtonElement);
+  play.textContent = app.playing ? '❚❚ Pause' : done && s?.finished ? '✓ Finished' : '▶ Play';
+  play.disabled = done;
+  $as('step', HTMLButtonElement).disabled = done || app.playing;
 }
 
 function wireControls() {
-  $('scenario').addEventListener('change', async (e) => {
-    if (!e.target.value) return;
-    await openBundled(e.target.value);
+  const scenario = $as('scenario', HTMLSelectElement);
+  scenario.addEventListener('change', async () => {
+    if (!scenario.value) return;
+    await openBundled(scenario.value);
   });
   $('restart').addEventListener('click', () => {
     const s = app.session;
     if (!s) return;
-    const seed = $('seed').value.trim();
+    const seed = $as('seed', HTMLInputElement).value.trim();
     if (seed !== '' && !/^[0-9]{1,15}$/.test(seed)) {
       banner('The seed must be a whole number (0 to 999999999999999).');
       return;
@@ -501,8 +592,9 @@ function wireControls() {
       coreFailed(e);
     }
   });
-  $('speed').addEventListener('change', (e) => {
-    app.speed = e.target.value === 'max' ? 'max' : Number(e.target.value);
+  const speed = $as('speed', HTMLSelectElement);
+  speed.addEventListener('change', () => {
+    app.speed = speed.value === 'max' ? 'max' : Number(speed.value);
     app.actualSpeed = app.speed === 'max' ? 1 : app.speed;
   });
   $('run-edited').addEventListener('click', () => {
@@ -520,7 +612,7 @@ function wireControls() {
     const edited = !s.name || app.texts.get(s.name) !== s.text;
     const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs });
     history.replaceState(null, '', hash);
-    const out = $('permalink-out');
+    const out = $as('permalink-out', HTMLInputElement);
     out.hidden = false;
     out.value = location.href;
     out.select();
@@ -529,7 +621,7 @@ function wireControls() {
   $('banner-close').addEventListener('click', () => banner(''));
   document.addEventListener('keydown', (e) => {
     if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.target.closest('input, textarea, select, button, [contenteditable]')) return;
+    if (e.target instanceof Element && e.target.closest('input, textarea, select, button, [contenteditable]')) return;
     e.preventDefault();
     $('play').click();
   });
@@ -537,12 +629,13 @@ function wireControls() {
   window.addEventListener('resize', () => { for (const c of Object.values(charts)) c.dirty = true; });
 }
 
+/** @param {string} hash */
 async function openPermalink(hash) {
   let link;
   try {
     link = await decodePermalink(hash);
   } catch (e) {
-    banner(`This permalink cannot be opened: ${e.message}\nShowing a bundled scenario instead.`);
+    banner(`This permalink cannot be opened: ${messageOf(e)}\nShowing a bundled scenario instead.`);
     if (!app.session) await openBundled(defaultName());
     return;
   }
@@ -551,16 +644,22 @@ async function openPermalink(hash) {
     try {
       text = await bundledText(link.name);
     } catch (e) {
-      banner(`This permalink cannot be opened: ${e.message}.`);
+      banner(`This permalink cannot be opened: ${messageOf(e)}.`);
       if (!app.session) await openBundled(defaultName());
       return;
     }
+  }
+  if (text === null) {
+    // Only a link whose scenario name is "" gets here (the decoder wants a name or a text).
+    banner('This permalink cannot be opened: it names no scenario.');
+    if (!app.session) await openBundled(defaultName());
+    return;
   }
   let ok = false;
   try {
     ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t });
   } catch (e) {
-    banner(`This permalink cannot be opened: ${e.message}`);
+    banner(`This permalink cannot be opened: ${messageOf(e)}`);
   }
   if (!ok) {
     const shown = editor.text;
@@ -584,7 +683,7 @@ async function main() {
   try {
     await init();
   } catch (e) {
-    banner(`The simulation core (www/pkg/) could not be loaded: ${e.message}\nBuild it with scripts/web.sh build.`);
+    banner(`The simulation core (www/pkg/) could not be loaded: ${messageOf(e)}\nBuild it with scripts/web.sh build.`);
     return;
   }
   app.algorithms = JSON.parse(algorithms());

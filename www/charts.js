@@ -2,35 +2,69 @@
 // (Jain's index) and outcomes per second, with warmup shading and timeline markers. Dragging
 // across any chart selects a time window on all of them (brushing); `windowStats` summarises
 // the buckets in that window.
+// @ts-check
 
 import { fitCanvas, fmtNum } from './util.js';
 
 const M = { left: 50, right: 12, top: 42, bottom: 30 };
 const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
 
+/**
+ * One line (or stacked area) of a chart: a value per x, NaN for a gap.
+ * @typedef {{ name: string, color: string, values: number[], width?: number }} Series
+ */
+
+/**
+ * A chart's options: title, unit (y axis), stacked (areas stacked), yMax (fixed top, else
+ * auto), markerLabels (write event names), hoverFmt(value) for the readout.
+ * @typedef {{ title: string, unit: string, stacked?: boolean, yMax?: number | null,
+ *   markerLabels?: boolean, hoverFmt?: (v: number) => string }} ChartOptions
+ */
+
+/** A selected time window [from, to] in seconds, or none. @typedef {[number, number] | null} Brush */
+
+/** A timeline marker: time (s) and label. @typedef {{ t: number, label: string }} Marker */
+
 export class TimeChart {
   /**
    * opts: title, unit (y axis), stacked (areas stacked), yMax (fixed top, else auto),
    * markerLabels (write event names), hoverFmt(value) for the readout.
+   * @param {HTMLCanvasElement} canvas
+   * @param {ChartOptions} opts
    */
   constructor(canvas, opts) {
     this.canvas = canvas;
+    /** @type {{ stacked: boolean, yMax: number | null, hoverFmt: (v: number) => string, title: string, unit: string, markerLabels?: boolean }} */
     this.o = { stacked: false, yMax: null, hoverFmt: (v) => fmtNum(v), ...opts };
+    /** @type {number[]} */
     this.xs = [];
+    /** @type {Series[]} */
     this.series = [];
     this.xMax = 60;
+    /** @type {Marker[]} */
     this.markers = [];
     this.warmup = 0;
+    /** @type {Brush} */
     this.brush = null;
+    /** @type {number | null} */
     this.hover = null;
     this.dirty = true;
   }
 
+  /**
+   * @param {number[]} xs
+   * @param {Series[]} series
+   */
   setData(xs, series) { this.xs = xs; this.series = series; this.dirty = true; }
+  /** @param {number} x */
   setXMax(x) { if (x !== this.xMax) { this.xMax = x; this.dirty = true; } }
+  /** @param {Marker[]} m */
   setMarkers(m) { this.markers = m; this.dirty = true; }
+  /** @param {number} s */
   setWarmup(s) { this.warmup = s; this.dirty = true; }
+  /** @param {Brush} b */
   setBrush(b) { this.brush = b; this.dirty = true; }
+  /** @param {number | null} t */
   setHover(t) { if (t !== this.hover) { this.hover = t; this.dirty = true; } }
 
   /** Plot rectangle in CSS pixels. */
@@ -39,6 +73,7 @@ export class TimeChart {
     return { x: M.left, y: M.top, w: Math.max(10, w - M.left - M.right), h: Math.max(10, h - M.top - M.bottom) };
   }
 
+  /** @param {number} px */
   xToT(px) {
     const p = this.plot();
     return Math.max(0, Math.min(this.xMax, ((px - p.x) / p.w) * this.xMax));
@@ -51,10 +86,12 @@ export class TimeChart {
     const p = this.plot();
     const o = this.o;
     ctx.clearRect(0, 0, w, h);
+    /** @param {number} t */
     const X = (t) => p.x + (t / this.xMax) * p.w;
 
     // Values (stacked if asked) and the y range.
     const n = this.xs.length;
+    /** @type {ArrayLike<number>[]} */
     let stacks = this.series.map((s) => s.values);
     if (o.stacked) {
       const acc = new Float64Array(n);
@@ -70,6 +107,7 @@ export class TimeChart {
       for (const v of stacks) for (let i = 0; i < n; i++) if (Number.isFinite(v[i])) top = Math.max(top, v[i]);
       top = niceCeil(top || 1);
     }
+    /** @param {number} v */
     const Y = (v) => p.y + p.h - (Math.min(v, top) / top) * p.h;
 
     // Title and legend.
@@ -235,28 +273,46 @@ export class TimeChart {
     }
   }
 
+  /**
+   * The hover box's rows ([text, colour]) for bucket i: all series, or the top three and the
+   * lowest when there are many.
+   * @param {number} i
+   * @returns {[string, string][]}
+   */
   #readout(i) {
     const t = this.xs[i];
+    /** @type {[string, string]} */
     const head = [`t ≈ ${fmtNum(t)} s`, 'transparent'];
+    /** @type {[string, number, string][]} */
     const vals = this.series.map((s) => [s.name, s.values[i], s.color]);
-    if (vals.length <= 6) return [head, ...vals.map(([name, v, c]) => [`${name}: ${this.o.hoverFmt(v)}`, c])];
+    /** @type {(text: string, color: string) => [string, string]} */
+    const row = (text, color) => [text, color];
+    if (vals.length <= 6) return [head, ...vals.map(([name, v, c]) => row(`${name}: ${this.o.hoverFmt(v)}`, c))];
     vals.sort((a, b) => b[1] - a[1]);
     const pick = [...vals.slice(0, 3), vals[vals.length - 1]];
-    return [head, ...pick.map(([name, v, c], k) => [`${k === 3 ? 'min ' : ''}${name}: ${this.o.hoverFmt(v)}`, c])];
+    return [head, ...pick.map(([name, v, c], k) => row(`${k === 3 ? 'min ' : ''}${name}: ${this.o.hoverFmt(v)}`, c))];
   }
 }
 
 /** Links charts: one brush and one hover position across all of them. */
 export class ChartGroup {
+  /**
+   * `onBrush(brush, final)`: the window changed (final: the drag ended, or it was cleared).
+   * @param {TimeChart[]} charts
+   * @param {{ onBrush: (brush: Brush, final: boolean) => void }} options
+   */
   constructor(charts, { onBrush }) {
     this.charts = charts;
     this.onBrush = onBrush;
+    /** @type {Brush} */
     this.brush = null;
     for (const c of charts) this.#wire(c);
   }
 
+  /** @param {TimeChart} chart */
   #wire(chart) {
     const cv = chart.canvas;
+    /** @type {number | null} */
     let start = null;
     cv.addEventListener('pointerdown', (e) => {
       if (e.button !== 0) return;
@@ -278,6 +334,10 @@ export class ChartGroup {
     cv.addEventListener('dblclick', () => this.setBrush(null, true));
   }
 
+  /**
+   * @param {Brush} b
+   * @param {boolean} final
+   */
   setBrush(b, final) {
     this.brush = b;
     for (const c of this.charts) c.setBrush(b);
@@ -290,6 +350,12 @@ export class ChartGroup {
 /**
  * Statistics of the series buckets whose centre lies in [t0, t1] seconds. `points`: the core's
  * series points; `dt`: bucket width (s); `live[s]`: whether server s counts for balance.
+ * Null when no bucket's centre is in the window.
+ * @param {import('./types.js').SeriesPoint[]} points
+ * @param {number} t0
+ * @param {number} t1
+ * @param {number} dt
+ * @param {boolean[]} live
  */
 export function windowStats(points, t0, t1, dt, live) {
   const inside = points.filter((p) => p.t_s + dt / 2 >= t0 && p.t_s + dt / 2 <= t1);
@@ -297,6 +363,7 @@ export function windowStats(points, t0, t1, dt, live) {
   const outcomes = new Array(7).fill(0);
   const ns = inside[0].served.length;
   const served = new Array(ns).fill(0);
+  /** @type {number[]} */
   const p50s = [];
   let p99max = 0;
   for (const p of inside) {
@@ -330,14 +397,23 @@ export function windowStats(points, t0, t1, dt, live) {
   };
 }
 
-function niceCeil(v) {
+/**
+ * The smallest "nice" number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × a power of ten) ≥ v > 0:
+ * the top of an automatic y axis.
+ * @param {number} v
+ */
+export function niceCeil(v) {
   const e = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * e >= v) return m * e;
   return 10 * e;
 }
 
-/** Round tick values from 0 to max. */
-function ticks(max, count) {
+/**
+ * Round tick values from 0 to max, about `count` steps of 1, 2, 2.5 or 5 × a power of ten.
+ * @param {number} max
+ * @param {number} count
+ */
+export function ticks(max, count) {
   const raw = max / count;
   const e = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * e).find((s) => s >= raw) ?? raw;

@@ -1,17 +1,32 @@
 // The scenario editor: a textarea with line numbers that validates as you type (the core's
 // `check`, so the message is exactly the command line's `scenario:LINE:COL: key: what`) and
 // marks the offending line inline.
+// @ts-check
 
 import { validate } from './session.js';
 
 const LINE_PX = 18, PAD_PX = 8;
 
+/** @typedef {import('./session.js').ScenarioError} ScenarioError */
+
 export class Editor {
+  /**
+   * `onChange(error)` is called after each validation (error null when the text is valid).
+   * @param {{ textarea: HTMLTextAreaElement, gutter: HTMLElement, band: HTMLElement, errorBox: HTMLElement,
+   *   status: HTMLElement, onChange?: (error: ScenarioError | null) => void }} parts
+   */
   constructor({ textarea, gutter, band, errorBox, status, onChange }) {
-    Object.assign(this, { textarea, gutter, band, errorBox, status, onChange });
+    this.textarea = textarea;
+    this.gutter = gutter;
+    this.band = band;
+    this.errorBox = errorBox;
+    this.status = status;
+    this.onChange = onChange;
+    /** @type {ScenarioError | null} */
     this.error = null;
     this.lines = 0;
-    let timer = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
     textarea.addEventListener('input', () => {
       this.#numbers();
       clearTimeout(timer);
@@ -29,6 +44,7 @@ export class Editor {
 
   get text() { return this.textarea.value; }
 
+  /** @param {string} text */
   setText(text) {
     this.textarea.value = text;
     this.textarea.scrollTop = 0;
@@ -44,7 +60,10 @@ export class Editor {
     return err;
   }
 
-  /** Shows an error ({message, line}) or clears it. */
+  /**
+   * Shows an error ({message, line}) or clears it.
+   * @param {ScenarioError | null} err
+   */
   show(err) {
     this.error = err;
     this.errorBox.hidden = !err;
@@ -58,6 +77,7 @@ export class Editor {
     this.#sync();
   }
 
+  /** @param {number} line */
   goToLine(line) {
     const lines = this.text.split('\n');
     const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);

@@ -2,21 +2,57 @@
 // it may be picked, active requests/connections, health counters, nginx failures, the
 // algorithm's number (smooth-WRR current weight, peak-EWMA estimate) and hash ring / Maglev
 // shares — with a sentence on why the next pick goes where it goes.
+// @ts-check
 
 import { el, fmtNum } from './util.js';
+
+/** @typedef {import('./types.js').Inspection} Inspection */
+/** @typedef {import('./types.js').InspectServer} InspectServer */
+
+/**
+ * Which optional columns the table shows.
+ * @typedef {{ weight: boolean, health: boolean, fails: boolean, state: boolean, cost: boolean, share: boolean }} Columns
+ */
+
+/**
+ * One server's row and its cells (the optional ones where their column is shown).
+ * @typedef {object} Cells
+ * @property {HTMLTableRowElement} row
+ * @property {HTMLTableCellElement} eligible
+ * @property {HTMLTableCellElement} active
+ * @property {HTMLTableCellElement} [weight]
+ * @property {HTMLTableCellElement} [health]
+ * @property {HTMLTableCellElement} [fails]
+ * @property {HTMLTableCellElement} [state]
+ * @property {HTMLTableCellElement} [cost]
+ * @property {{ td: HTMLTableCellElement, text: HTMLSpanElement, bar: HTMLElement }} [share]
+ */
 
 const HASHES = new Set(['ip_hash', 'consistent_hash', 'ring_hash', 'maglev', 'bounded_load_hash']);
 
 export class Inspector {
+  /**
+   * `onReplica(r)` is called when another replica is picked.
+   * @param {HTMLElement} body
+   * @param {HTMLElement} head
+   * @param {{ onReplica?: (replica: number) => void }} [options]
+   */
   constructor(body, head, { onReplica } = {}) {
     this.body = body;
     this.head = head;
     this.onReplica = onReplica;
     this.replica = 0;
     this.key = '';
+    /** @type {Set<string>} */
     this.backup = new Set();
+    this.hadFails = false;
+    // Built by setTopology and #build (update() is called only after setTopology).
+    /** @type {import('./types.js').Topology} */ this.topo;
+    /** @type {Cells[]} */ this.cells;
+    /** @type {HTMLParagraphElement} */ this.why;
   }
 
+  /** @param {import('./types.js').Topology} topo */
   setTopology(topo) {
     this.topo = topo;
     this.backup = new Set(topo.servers.filter((s) => s.backup).map((s) => s.name));
@@ -24,10 +60,15 @@ export class Inspector {
     if (this.replica >= topo.replicas) this.replica = 0;
   }
 
-  /** `info`: the core's inspect() result for the selected replica. */
+  /**
+   * `info`: the core's inspect() result for the selected replica (null when there is none).
+   * @param {Inspection | null | undefined} info
+   * @param {{ balancing?: string }} [options]
+   */
   update(info, { balancing = 'proxy' } = {}) {
     if (!info) return;
     const servers = info.servers;
+    /** @type {Columns} */
     const cols = {
       weight: servers.some((s) => s.weight !== 1),
       health: servers.some((s) => s.health !== null),
@@ -53,16 +94,22 @@ export class Inspector {
       if (c.state) set(c.state, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state, 4));
       if (c.cost) set(c.cost, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state * (s.active + 1), 4));
       if (c.share) {
-        set(c.shareText, s.hash_share === null ? '–' : (s.hash_share * 100).toFixed(1) + '%');
-        c.shareBar.style.width = `${(100 * (s.hash_share ?? 0)) / maxShare}%`;
+        set(c.share.text, s.hash_share === null ? '–' : (s.hash_share * 100).toFixed(1) + '%');
+        c.share.bar.style.width = `${(100 * (s.hash_share ?? 0)) / maxShare}%`;
       }
       c.row.className = `${s.name === next?.name ? 'next' : ''} ${s.eligible ? '' : 'no'}`;
     });
     this.head.textContent = `${info.replica}${info.up ? '' : ' (DOWN)'} · ${info.algorithm}`;
   }
 
+  /**
+   * @param {Inspection} info
+   * @param {Columns} cols
+   * @param {string} key
+   */
   #build(info, cols, key) {
     this.key = key;
+    /** @type {(text: string, title?: string) => HTMLTableCellElement} */
     const th = (text, title) => el('th', { title }, text);
     const meaning = info.state_meaning || 'algorithm state';
     const stateName = info.algorithm === 'peak_ewma' ? 'EWMA ms' : info.algorithm === 'round_robin' || info.algorithm === 'least_connections' ? 'current wt' : 'state';
@@ -79,6 +126,7 @@ export class Inspector {
     );
     this.cells = [];
     const rows = info.servers.map((s) => {
+      /** @type {Cells} */
       const c = { row: el('tr'), eligible: el('td'), active: el('td') };
       if (cols.weight) c.weight = el('td');
       if (cols.health) c.health = el('td');
@@ -86,12 +134,11 @@ export class Inspector {
       if (cols.state) c.state = el('td');
       if (cols.cost) c.cost = el('td');
       if (cols.share) {
-        c.shareText = el('span');
-        c.shareBar = el('i');
-        c.share = el('td', {}, c.shareText, el('span', { class: 'share' }, c.shareBar));
+        const text = el('span'), bar = el('i');
+        c.share = { td: el('td', {}, text, el('span', { class: 'share' }, bar)), text, bar };
       }
       c.row.append(el('td', {}, s.name + (this.backup.has(s.name) ? ' (backup)' : '')), c.eligible, c.active,
-        c.weight ?? '', c.health ?? '', c.fails ?? '', c.state ?? '', c.cost ?? '', c.share ?? '');
+        c.weight ?? '', c.health ?? '', c.fails ?? '', c.state ?? '', c.cost ?? '', c.share?.td ?? '');
       this.cells.push(c);
       return c.row;
     });
@@ -99,7 +146,8 @@ export class Inspector {
     const picker = this.topo.replicas > 1
       ? el('label', { class: 'muted small' }, 'replica ', this.#replicaSelect())
       : null;
-    this.body.replaceChildren(...[picker, this.why, el('table', { class: 'insp' }, el('thead', {}, head), el('tbody', {}, rows))].filter(Boolean));
+    const table = el('table', { class: 'insp' }, el('thead', {}, head), el('tbody', {}, rows));
+    this.body.replaceChildren(...(picker ? [picker] : []), this.why, table);
   }
 
   #replicaSelect() {
@@ -115,17 +163,31 @@ export class Inspector {
   }
 }
 
+/**
+ * Sets a cell's text and class where they changed.
+ * @param {HTMLElement} td
+ * @param {string} text
+ * @param {string} [cls]
+ */
 function set(td, text, cls = '') {
   if (td.textContent !== text) td.textContent = text;
   if (td.className !== cls) td.className = cls;
 }
 
-/** The server the next deterministic pick goes to, where the algorithm has one (else the front-runner). */
+/**
+ * The server the next deterministic pick goes to, where the algorithm has one (else the
+ * front-runner): eligible servers, backups only when no primary is; null when none is
+ * eligible or the algorithm is random or a hash.
+ * @param {Inspection} info
+ * @param {Set<string>} [backup] names of the backup servers
+ * @returns {InspectServer | null}
+ */
 export function nextPick(info, backup = new Set()) {
   let cand = info.servers.filter((s) => s.eligible && !backup.has(s.name));
   if (!cand.length) cand = info.servers.filter((s) => s.eligible);
   if (!cand.length) return null;
-  const wrr = (list) => list.reduce((best, s) => (best === null || (s.algorithm_state ?? 0) + s.weight > (best.algorithm_state ?? 0) + best.weight ? s : best), null);
+  /** @type {(list: InspectServer[]) => InspectServer | null} */
+  const wrr = (list) => list.reduce((/** @type {InspectServer | null} */ best, s) => (best === null || (s.algorithm_state ?? 0) + s.weight > (best.algorithm_state ?? 0) + best.weight ? s : best), null);
   switch (info.algorithm) {
     case 'round_robin':
       return wrr(cand);
@@ -142,9 +204,18 @@ export function nextPick(info, backup = new Set()) {
   }
 }
 
+/**
+ * The sentence on how the algorithm picks and where the next pick goes.
+ * @param {Inspection} info
+ * @param {InspectServer | null} next
+ * @param {string} balancing "proxy" or "client"
+ * @returns {(string | HTMLElement)[]}
+ */
 function explain(info, next, balancing) {
+  /** @param {string} t */
   const b = (t) => el('b', {}, t);
   const eligible = info.servers.filter((s) => s.eligible).length;
+  /** @type {(string | HTMLElement)[]} */
   const out = [];
   if (!info.up) return [b('This replica is down: '), 'its clients fail until DNS hands them another replica.'];
   if (balancing === 'client') out.push('The clients balance on their own (client-side); this proxy is not on their path. ');

@@ -2,8 +2,34 @@
 // lines (width = open streams), requests in flight are dots moving along their path (capped in
 // number, drawn in one batched path per client group), each server row has in-service and
 // queue bars and a health colour. Drawn every animation frame from the core's snapshot.
+// @ts-check
 
 import { GROUP_COLORS, fitCanvas, fmtCount } from './util.js';
+
+/** @typedef {import('./types.js').Frame} Frame */
+/** @typedef {import('./types.js').Topology} Topology */
+/** @typedef {[number, number]} Point */
+
+/**
+ * Where everything goes on the canvas (CSS pixels), for one size and topology.
+ * @typedef {object} Layout
+ * @property {number} w
+ * @property {number} h
+ * @property {number} pad
+ * @property {number} top the first server row's top
+ * @property {number} n servers
+ * @property {number} rowH a server row's height
+ * @property {number} sx the server column's left
+ * @property {number} barX
+ * @property {number} barW
+ * @property {number} numW width of the numbers at the right (0 when rows are too thin)
+ * @property {{ x: number, y: number, w: number, h: number, ax: number, ay: number, direct: boolean }[]} groups
+ *   client group boxes; (ax, ay) where their lines leave; direct: client-side balancing
+ * @property {{ x: number, y: number, w: number, h: number, lx: number, rx: number, ay: number }[]} replicas
+ * @property {{ y: number, cy: number }[]} servers rows: top and centre
+ * @property {number} fontPx
+ * @property {Map<string, Point[]>} [directs] client-side paths (group → server), made when first drawn
+ */
 
 const NONE = 4294967295;
 const MAX_DOTS = 700; // dots drawn at most per frame; beyond that each dot stands for several requests
@@ -15,13 +41,27 @@ const COLORS = {
 };
 
 export class TopologyView {
-  /** `onPickServer(name)` is called when a server row is clicked. */
+  /**
+   * `onPickServer(name)` is called when a server row is clicked.
+   * @param {HTMLCanvasElement} canvas
+   * @param {{ onPickServer?: (name: string) => void }} [options]
+   */
   constructor(canvas, { onPickServer } = {}) {
     this.canvas = canvas;
+    /** @type {Topology | null} */
     this.topo = null;
+    /** @type {Frame | null} */
     this.frame = null;
+    /** @type {number[][] | null} */
     this.active = null; // replica × server active counts from the inspector (for L7 upstream lines)
+    /** @type {{ algorithm: string, layer: string, sticky?: string }} */
     this.labels = { algorithm: '', layer: '' };
+    /** @type {number[]} */
+    this.workers = [];
+    /** @type {number | undefined} */
+    this.maxWorkers;
+    /** @type {Layout | undefined} */
+    this.L;
     this.barScale = 4;
     this.layoutKey = '';
     canvas.addEventListener('click', (e) => {
@@ -33,7 +73,11 @@ export class TopologyView {
     });
   }
 
-  /** `workers`: workers per server group (for each server's capacity mark). */
+  /**
+   * `workers`: workers per server group (for each server's capacity mark).
+   * @param {Topology} topo
+   * @param {Record<string, number>} [workers]
+   */
   setTopology(topo, workers = {}) {
     this.topo = topo;
     this.workers = topo.servers.map((s) => workers[s.group] ?? 1);
@@ -43,7 +87,10 @@ export class TopologyView {
     this.active = null;
   }
 
-  /** The latest snapshot (typed arrays from the core). */
+  /**
+   * The latest snapshot (typed arrays from the core).
+   * @param {Frame} frame
+   */
   update(frame) {
     this.frame = frame;
     let peak = 0;
@@ -52,10 +99,15 @@ export class TopologyView {
     this.barScale = Math.max(this.maxWorkers ?? 4, peak, this.barScale * 0.995);
   }
 
+  /** @param {number[][]} matrix replica × server active counts */
   setActive(matrix) { this.active = matrix; }
+  /** @param {import('./types.js').LiveSettings} labels */
   setLabels(labels) { this.labels = { ...this.labels, ...labels }; }
 
-  /** What the canvas shows, as text (its accessible fallback content): one entry per server. */
+  /**
+   * What the canvas shows, as text (its accessible fallback content): one entry per server.
+   * @returns {{ name: string, state: string, text: string }[]}
+   */
   summary() {
     const f = this.frame, t = this.topo;
     if (!f || !t) return [];
@@ -65,17 +117,28 @@ export class TopologyView {
     });
   }
 
+  /**
+   * The name of the server whose row is at (x, y), if any.
+   * @param {number} x
+   * @param {number} y
+   */
   serverAt(x, y) {
-    const L = this.L;
-    if (!L || x < L.sx - 6) return null;
+    const L = this.L, t = this.topo;
+    if (!L || !t || x < L.sx - 6) return null;
     const i = Math.floor((y - L.top) / L.rowH);
-    return i >= 0 && i < L.n ? this.topo.servers[i].name : null;
+    return i >= 0 && i < L.n ? t.servers[i].name : null;
   }
 
-  #layout(w, h) {
-    const t = this.topo;
+  /**
+   * The layout for a w × h canvas (made again only when the size or the topology changed).
+   * @param {Topology} t
+   * @param {number} w
+   * @param {number} h
+   * @returns {Layout}
+   */
+  #layout(t, w, h) {
     const key = `${w}x${h}:${t.servers.length}:${t.clients.length}:${t.replicas}`;
-    if (key === this.layoutKey) return;
+    if (key === this.layoutKey && this.L) return this.L;
     this.layoutKey = key;
     const pad = 12, top = 34;
     const n = t.servers.length, g = t.clients.length, r = t.replicas;
@@ -102,15 +165,17 @@ export class TopologyView {
     const numW = rowH >= 9 ? 150 : 0;
     const barX = sx + 12 + nameW;
     const barW = Math.max(30, w - pad - numW - barX);
-    const servers = t.servers.map((s, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
+    const servers = t.servers.map((_, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
     this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, groups, replicas, servers, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
+    return this.L;
   }
 
+  /** @param {number} animClock the animation clock (s), for the dots' positions */
   draw(animClock) {
     if (!this.topo || !this.frame) return;
     const { ctx, w, h } = fitCanvas(this.canvas);
-    this.#layout(w, h);
-    const L = this.L, f = this.frame, t = this.topo;
+    const f = this.frame, t = this.topo;
+    const L = this.#layout(t, w, h);
     ctx.clearRect(0, 0, w, h);
     ctx.textBaseline = 'middle';
 
@@ -130,16 +195,21 @@ export class TopologyView {
     const layer = (this.labels.layer || t.layer).toUpperCase();
     ctx.fillText(`${layer} · ${this.labels.algorithm || t.algorithm}${this.labels.sticky && this.labels.sticky !== 'none' ? ' · sticky ' + this.labels.sticky : ''}`, L.replicas[0]?.x ?? 0, 24);
 
-    this.#drawConnections(ctx);
-    this.#drawUpstream(ctx);
-    this.#drawGroups(ctx);
-    this.#drawReplicas(ctx);
-    this.#drawServers(ctx);
-    this.#drawDots(ctx, animClock);
+    this.#drawConnections(ctx, L, f);
+    this.#drawUpstream(ctx, L, f);
+    this.#drawGroups(ctx, L, f, t);
+    this.#drawReplicas(ctx, L, f);
+    this.#drawServers(ctx, L, f, t);
+    this.#drawDots(ctx, L, f, animClock);
   }
 
-  #drawConnections(ctx) {
-    const L = this.L, e = this.frame.edges;
+  /**
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   */
+  #drawConnections(ctx, L, f) {
+    const e = f.edges;
     ctx.lineCap = 'round';
     for (let i = 0; i + 4 < e.length; i += 5) {
       const g = e[i], r = e[i + 1], s = e[i + 2], conns = e[i + 3], streams = e[i + 4];
@@ -158,7 +228,7 @@ export class TopologyView {
           ctx.lineTo(L.sx - 4, L.servers[s].cy);
         }
       } else if (s !== NONE && L.servers[s]) {
-        const pts = this.#direct(g, s);
+        const pts = this.#direct(L, g, s);
         ctx.moveTo(pts[0][0], pts[0][1]);
         for (let k = 1; k < pts.length; k++) ctx.lineTo(pts[k][0], pts[k][1]);
       }
@@ -167,9 +237,14 @@ export class TopologyView {
     ctx.globalAlpha = 1;
   }
 
-  /** L7 upstream: replica → server lines for requests in flight (connections end at the replica). */
-  #drawUpstream(ctx) {
-    const L = this.L, f = this.frame, n = L.n, groups = L.groups.length;
+  /**
+   * L7 upstream: replica → server lines for requests in flight (connections end at the replica).
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   */
+  #drawUpstream(ctx, L, f) {
+    const n = L.n, groups = L.groups.length;
     const perServer = new Float64Array(n);
     for (let g = 0; g < groups; g++) {
       if (L.groups[g].direct) continue;
@@ -179,7 +254,7 @@ export class TopologyView {
     for (let r = 0; r < L.replicas.length; r++) {
       const R = L.replicas[r];
       for (let s = 0; s < n; s++) {
-        const k = this.#share(r, s) * perServer[s];
+        const k = this.#share(L, f, r, s) * perServer[s];
         if (k <= 0) continue;
         ctx.lineWidth = Math.min(8, 0.6 + Math.sqrt(k) * 0.7);
         ctx.beginPath();
@@ -190,9 +265,14 @@ export class TopologyView {
     }
   }
 
-  /** Client-side path from group g straight to server s, curving below the balancer column. */
-  #direct(g, s) {
-    const L = this.L;
+  /**
+   * Client-side path from group g straight to server s, curving below the balancer column.
+   * @param {Layout} L
+   * @param {number} g
+   * @param {number} s
+   * @returns {Point[]}
+   */
+  #direct(L, g, s) {
     const key = `${g}:${s}`;
     L.directs ??= new Map();
     let pts = L.directs.get(key);
@@ -214,22 +294,34 @@ export class TopologyView {
     return pts;
   }
 
-  /** The share of server s's proxied requests that go through replica r. */
-  #share(r, s) {
-    const R = this.L.replicas.length;
+  /**
+   * The share of server s's proxied requests that go through replica r.
+   * @param {Layout} L
+   * @param {Frame} f
+   * @param {number} r
+   * @param {number} s
+   */
+  #share(L, f, r, s) {
+    const R = L.replicas.length;
     if (R === 1) return 1;
     const a = this.active;
-    if (!a) return this.frame.replicaUp[r] ? 1 / R : 0;
+    if (!a) return f.replicaUp[r] ? 1 / R : 0;
     let sum = 0;
     for (let i = 0; i < R; i++) sum += a[i]?.[s] ?? 0;
     return sum > 0 ? (a[r]?.[s] ?? 0) / sum : 0;
   }
 
-  #drawGroups(ctx) {
-    const L = this.L, f = this.frame;
-    this.topo.clients.forEach((c, i) => {
+  /**
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   * @param {Topology} t
+   */
+  #drawGroups(ctx, L, f, t) {
+    t.clients.forEach((c, i) => {
       const G = L.groups[i];
       box(ctx, G.x, G.y, G.w, G.h, COLORS.box, GROUP_COLORS[i % GROUP_COLORS.length]);
+      /** @type {[string, string, string][]} */
       const lines = [
         [`${c.name} ×${fmtCount(c.count)}`, '600 12px system-ui, sans-serif', COLORS.text],
         [`${c.protocol}${c.balancing === 'client' ? ' · client-side' : ''} · ${fmtRate(c.rate)}/s each`, '10.5px system-ui, sans-serif', COLORS.muted],
@@ -240,12 +332,17 @@ export class TopologyView {
     });
   }
 
-  #drawReplicas(ctx) {
-    const L = this.L, f = this.frame;
+  /**
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   */
+  #drawReplicas(ctx, L, f) {
     const used = L.groups.some((G) => !G.direct);
     L.replicas.forEach((R, i) => {
       const up = f.replicaUp[i] === 1;
       box(ctx, R.x, R.y, R.w, R.h, up ? COLORS.box : '#2d1416', up ? (used ? '#4fa3ff' : COLORS.boxLine) : COLORS.down);
+      /** @type {[string, string, string][]} */
       const lines = [
         [`balancer-${i + 1}`, '600 12px system-ui, sans-serif', COLORS.text],
         [up ? (used ? `busy ${f.replicaBusy[i]}` : 'unused (client-side)') : 'DOWN', '10.5px system-ui, sans-serif', up ? COLORS.muted : COLORS.down],
@@ -254,8 +351,13 @@ export class TopologyView {
     });
   }
 
-  #drawServers(ctx) {
-    const L = this.L, f = this.frame, t = this.topo;
+  /**
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   * @param {Topology} t
+   */
+  #drawServers(ctx, L, f, t) {
     const font = `${L.fontPx}px ui-monospace, Menlo, Consolas, monospace`;
     const sq = Math.max(3, Math.min(10, L.rowH - 3));
     const scale = L.barW / this.barScale;
@@ -317,8 +419,14 @@ export class TopologyView {
     ctx.textAlign = 'left';
   }
 
-  #drawDots(ctx, clock) {
-    const L = this.L, f = this.frame, n = L.n, groups = L.groups.length, R = L.replicas.length;
+  /**
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   * @param {number} clock
+   */
+  #drawDots(ctx, L, f, clock) {
+    const n = L.n, groups = L.groups.length, R = L.replicas.length;
     let total = 0;
     for (let i = 0; i < f.flows.length; i++) total += f.flows[i];
     for (let i = 0; i < f.flowsToReplica.length; i++) total += f.flowsToReplica[i];
@@ -327,6 +435,7 @@ export class TopologyView {
     for (let g = 0; g < groups; g++) {
       const G = L.groups[g];
       const p = new Path2D();
+      /** @type {(pts: Point[], count: number, seed: number) => void} */
       const add = (pts, count, seed) => {
         const m = Math.round(count / per) || (count > 0 ? 1 : 0);
         if (!m) return;
@@ -340,13 +449,14 @@ export class TopologyView {
       for (let s = 0; s < n; s++) {
         const c = f.flows[g * n + s];
         if (!c) continue;
+        /** @type {Point} */
         const S = [L.sx - 4, L.servers[s].cy];
         if (G.direct) {
-          add(this.#direct(g, s), c, g * 31 + s);
+          add(this.#direct(L, g, s), c, g * 31 + s);
           continue;
         }
         for (let r = 0; r < R; r++) {
-          const share = this.#share(r, s);
+          const share = this.#share(L, f, r, s);
           if (share <= 0) continue;
           const Rr = L.replicas[r];
           add([[G.ax, G.ay], [Rr.lx, Rr.ay], [Rr.rx, Rr.ay], S], c * share, g * 31 + s + r * 7);
@@ -362,8 +472,14 @@ export class TopologyView {
   }
 }
 
-/** A server's health colour and a short note on anything unusual. */
-function status(f, s, replicas) {
+/**
+ * A server's health colour, a short note on anything unusual and its state in one word.
+ * @param {Pick<Frame, 'state' | 'markedDown' | 'slow'>} f
+ * @param {number} s server index
+ * @param {number} replicas balancer replicas
+ * @returns {{ color: string, note: string, word: string }}
+ */
+export function status(f, s, replicas) {
   const st = f.state[s], marked = f.markedDown[s] > 0;
   if (st === STATE.NOT_ADDED) return { color: COLORS.off, note: 'not added', word: 'not added' };
   if (st === STATE.REMOVED) return { color: COLORS.off, note: 'removed', word: 'removed' };
@@ -374,10 +490,16 @@ function status(f, s, replicas) {
   return { color: COLORS.up, note: '', word: 'up' };
 }
 
+/** @param {number} x */
 function frac(x) { return x - Math.floor(x); }
 
-/** The point at fraction u of a polyline's length. */
-function along(pts, u) {
+/**
+ * The point at fraction u (0…1) of a polyline's length.
+ * @param {Point[]} pts
+ * @param {number} u
+ * @returns {Point}
+ */
+export function along(pts, u) {
   let len = 0;
   for (let i = 1; i < pts.length; i++) len += Math.hypot(pts[i][0] - pts[i - 1][0], pts[i][1] - pts[i - 1][1]);
   let d = u * len;
@@ -393,6 +515,16 @@ function along(pts, u) {
   return pts[0];
 }
 
+/**
+ * A rounded box, filled and outlined.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {number} x
+ * @param {number} y
+ * @param {number} w
+ * @param {number} h
+ * @param {string} fill
+ * @param {string} line
+ */
 function box(ctx, x, y, w, h, fill, line) {
   ctx.beginPath();
   ctx.roundRect(x, y, w, h, 7);
@@ -403,7 +535,14 @@ function box(ctx, x, y, w, h, fill, line) {
   ctx.stroke();
 }
 
-/** Draws as many of `lines` ([text, font, colour]) as fit in a box of height h. */
+/**
+ * Draws as many of `lines` ([text, font, colour]) as fit in a box of height h.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {[string, string, string][]} lines
+ * @param {number} x
+ * @param {number} y
+ * @param {number} h
+ */
 function textLines(ctx, lines, x, y, h) {
   const lh = 15;
   const fit = Math.max(1, Math.min(lines.length, Math.floor((h - 6) / lh)));
@@ -417,6 +556,10 @@ function textLines(ctx, lines, x, y, h) {
   }
 }
 
-function fmtRate(r) {
+/**
+ * A client's rate: whole from 100 on, else three significant digits.
+ * @param {number} r
+ */
+export function fmtRate(r) {
   return r >= 100 ? Math.round(r).toString() : Number(r.toPrecision(3)).toString();
 }

@@ -1,15 +1,31 @@
 // Small shared helpers for the page: DOM building, number formatting, colours, and sizing a
 // canvas to its box at the device's pixel ratio.
+// @ts-check
 
-/** Creates an element: el('div', {class: 'x', onclick: f}, child, 'text', …). */
+/**
+ * A child of `el`: a node, text (anything printable), or nothing (skipped); also a list of
+ * them (flattened one level).
+ * @typedef {Node | string | number | boolean | null | undefined} ElChild
+ */
+
+/**
+ * Creates an element: el('div', {class: 'x', onclick: f}, child, 'text', …). Attributes
+ * `on<event>` add listeners, `class` and `text` set className and textContent; `true` sets an
+ * empty attribute; undefined, null and false leave it out.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...(ElChild | ElChild[])} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else e.setAttribute(k, v === true ? '' : v);
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), /** @type {EventListener} */ (v));
+    else if (k === 'class') e.className = String(v);
+    else if (k === 'text') e.textContent = String(v);
+    else e.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of children.flat()) {
     if (c === undefined || c === null || c === false) continue;
@@ -18,16 +34,46 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-export const $ = (id) => document.getElementById(id);
+/**
+ * The element with this id; throws when the page has none (a typo, not a state to handle).
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+export const $ = (id) => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`the page has no element #${id}`);
+  return e;
+};
 
-/** 12345 → "12,345"; 1234567 → "1.23 M". */
+/**
+ * The element with this id, checked to be of the given kind ($as('seed', HTMLInputElement)).
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {{ new (): T, prototype: T }} type
+ * @returns {T}
+ */
+export function $as(id, type) {
+  const e = $(id);
+  if (!(e instanceof type)) throw new Error(`#${id} is a <${e.localName}>, not the ${type.name} the page expects`);
+  return e;
+}
+
+/**
+ * A count: 12345 → "12,345"; from ten million on in millions, 12345678 → "12.3 M".
+ * @param {number} n
+ */
 export function fmtCount(n) {
   if (!Number.isFinite(n)) return '–';
   if (Math.abs(n) >= 1e7) return (n / 1e6).toFixed(Math.abs(n) >= 1e8 ? 0 : 1) + ' M';
   return Math.round(n).toLocaleString('en-US');
 }
 
-/** A number with about three significant digits. */
+/**
+ * A number with about `digits` significant digits (whole numbers from 10^digits on, with
+ * thousands separators); "–" for null, undefined, NaN and infinities.
+ * @param {number | null | undefined} x
+ * @param {number} [digits]
+ */
 export function fmtNum(x, digits = 3) {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–';
   if (x === 0) return '0';
@@ -36,17 +82,28 @@ export function fmtNum(x, digits = 3) {
   return Number(x.toPrecision(digits)).toString();
 }
 
+/**
+ * Milliseconds: "12.3 ms", from ten seconds on "12.3 s".
+ * @param {number} ms
+ */
 export function fmtMs(ms) {
   if (!Number.isFinite(ms)) return '–';
   if (ms >= 10000) return (ms / 1000).toFixed(1) + ' s';
   return fmtNum(ms) + ' ms';
 }
 
+/**
+ * A share as a percentage: two decimals, one for 0 and from 99.9% on.
+ * @param {number} x
+ */
 export function fmtPct(x) {
   return Number.isFinite(x) ? (x * 100).toFixed(x >= 0.999 || x === 0 ? 1 : 2) + '%' : '–';
 }
 
-/** Simulated time in seconds with millisecond precision. */
+/**
+ * Simulated time in seconds with millisecond precision.
+ * @param {number} ms
+ */
 export function fmtTime(ms) {
   return (ms / 1000).toFixed(3) + ' s';
 }
@@ -54,6 +111,7 @@ export function fmtTime(ms) {
 /** Report outcome names, in the order of the time series' `outcomes` and of `totals`. */
 export const OUTCOMES = ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost'];
 
+/** @type {Record<string, string>} */
 export const OUTCOME_COLORS = {
   ok: '#3fb950',
   timeout: '#e3b341',
@@ -67,7 +125,10 @@ export const OUTCOME_COLORS = {
 /** Colours of client groups (dots, connection lines). */
 export const GROUP_COLORS = ['#58a6ff', '#f778ba', '#7ee787', '#ffa657', '#d2a8ff', '#79c0ff', '#ffd33d', '#ff7b72'];
 
-/** A distinct colour per server index (golden-angle hues). */
+/**
+ * A distinct colour per server index (golden-angle hues).
+ * @param {number} i
+ */
 export function serverColor(i) {
   return `hsl(${(i * 137.508 + 200) % 360}, 70%, 62%)`;
 }
@@ -75,6 +136,8 @@ export function serverColor(i) {
 /**
  * Sizes a canvas's drawing buffer to its CSS box × devicePixelRatio; returns the 2D context
  * scaled so drawing uses CSS pixels, and the CSS width and height.
+ * @param {HTMLCanvasElement} canvas
+ * @returns {{ ctx: CanvasRenderingContext2D, w: number, h: number }}
  */
 export function fitCanvas(canvas) {
   const dpr = Math.min(window.devicePixelRatio || 1, 2);
@@ -85,11 +148,17 @@ export function fitCanvas(canvas) {
     canvas.height = Math.round(h * dpr);
   }
   const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('this browser gives no 2D canvas context');
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   return { ctx, w, h };
 }
 
-/** Triggers a download of `text` as a file. */
+/**
+ * Triggers a download of `text` as a file.
+ * @param {string} name
+ * @param {string} text
+ * @param {string} [type]
+ */
 export function download(name, text, type = 'text/plain') {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const a = el('a', { href: url, download: name });

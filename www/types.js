@@ -1,0 +1,131 @@
+// The shapes of the JSON the wasm core hands the page (sim-web's `topology()`, `inspect()`,
+// `seriesFrom()`, `report()`, `algorithms()`) and of the page's own records, as JSDoc types
+// for `tsc -p www` (www/tsconfig.json). Types only: no page module imports this file at run
+// time; the others refer to it as `import('./types.js').Name`.
+// @ts-check
+
+/**
+ * One server of the topology (sim-web `topology().servers[i]`).
+ * @typedef {{ name: string, group: string, pool: string, backup: boolean }} TopoServer
+ */
+
+/**
+ * One client group (sim-web `topology().clients[i]`).
+ * @typedef {{ name: string, count: number, protocol: string, balancing: string, rate: number }} TopoClient
+ */
+
+/**
+ * The scenario's structure as the core built it (sim-web `Sim.topology()`).
+ * @typedef {object} Topology
+ * @property {string} name
+ * @property {string} description
+ * @property {TopoServer[]} servers every server a timeline will ever add, in id order
+ * @property {TopoClient[]} clients
+ * @property {number} replicas balancer replicas
+ * @property {string} algorithm at the start
+ * @property {'l4' | 'l7'} layer at the start
+ * @property {string} sticky "none", "cookie" or "sourceip"
+ * @property {boolean} session_store whether the scenario has one
+ * @property {number} duration_ms
+ * @property {number} seed
+ */
+
+/**
+ * One bucket of the time series (sim-core `SeriesPoint`).
+ * @typedef {object} SeriesPoint
+ * @property {number} t_s bucket start (s)
+ * @property {number[]} outcomes requests that ended in the bucket per outcome (OUTCOMES order)
+ * @property {number} p50_ms
+ * @property {number} p99_ms
+ * @property {number[]} served per server
+ * @property {number[]} in_flight per server, at the bucket's end
+ * @property {number} jain_index
+ */
+
+/**
+ * One server as one replica sees it (sim-core `InspectServer`).
+ * @typedef {object} InspectServer
+ * @property {string} name
+ * @property {string} pool
+ * @property {number} weight
+ * @property {boolean} eligible
+ * @property {number} active
+ * @property {number | null} health
+ * @property {boolean} checks_up
+ * @property {number} fails
+ * @property {number | null} algorithm_state
+ * @property {number | null} hash_share
+ */
+
+/**
+ * A replica's balancer state (sim-core `Inspection`, sim-web `Sim.inspect(r)`).
+ * @typedef {object} Inspection
+ * @property {string} replica "balancer-<i>"
+ * @property {boolean} up
+ * @property {string} algorithm
+ * @property {string} state_meaning
+ * @property {InspectServer[]} servers
+ */
+
+/**
+ * The fields of the run's report (sim-core `Report`, sim-web `Sim.report()`) the page reads.
+ * @typedef {object} Report
+ * @property {number} end_s
+ * @property {{ sent: number, completed: number }} requests
+ * @property {{ p50: number, p99: number }} latency_ms
+ * @property {{ jain_index: number }} balance
+ * @property {string} trace_hash
+ */
+
+/**
+ * An algorithm of the core's catalogue (sim-web `algorithms()`).
+ * @typedef {{ name: string, source: string, parameters: unknown }} Algorithm
+ */
+
+/**
+ * A live action or a scenario event, as the JSON of an `[[events]]` entry without `at`:
+ * `{action: "crash", target: "web-1"}`, `{action: "set_rate", target: "c", rate: 50}`, ….
+ * `deferred` is the page's own mark on an `add` it is about to apply (never sent to the core).
+ * @typedef {{ action: string, deferred?: boolean, [key: string]: string | number | boolean | undefined }} Action
+ */
+
+/**
+ * A live action with the simulated instant it takes effect, in integer nanoseconds (a decimal
+ * string: it does not fit a double exactly; a BigInt where read back from the core's TOML).
+ * @typedef {{ atNs: string, action: Action }} TimedAction
+ */
+
+/**
+ * One entry of the timeline (Session.timeline()).
+ * @typedef {{ atNs: bigint, text: string, who: 'scenario' | 'you', fired: boolean }} TimelineItem
+ */
+
+/**
+ * The algorithm, layer, stickiness and session store now (the scenario's, changed by the
+ * timeline's events so far).
+ * @typedef {{ algorithm: string, layer: string, sticky: string, store: string }} LiveSettings
+ */
+
+/**
+ * The core's state at one instant (app.js `snapshot()`), typed arrays per server, replica or
+ * client group.
+ * @typedef {object} Frame
+ * @property {Uint8Array} state server states (topology.js STATE)
+ * @property {Uint32Array} busy
+ * @property {Uint32Array} queue
+ * @property {Uint32Array} conns
+ * @property {Float64Array} served
+ * @property {Uint32Array} markedDown replicas that marked each server down
+ * @property {Float64Array} slow service-time factor
+ * @property {Uint8Array} replicaUp
+ * @property {Uint32Array} replicaBusy
+ * @property {Uint32Array} groupInFlight
+ * @property {Uint32Array} groupWaiting
+ * @property {Uint32Array} groupConns
+ * @property {Uint32Array} edges (group, replica, server, connections, streams) quintuples
+ * @property {Uint32Array} flows groups × servers, row-major
+ * @property {Uint32Array} flowsToReplica groups × replicas, row-major
+ * @property {Float64Array} totals sent, each outcome, sessions started, sessions lost
+ */
+
+export {};
