@@ -193,7 +193,7 @@ fn child(name: &str, requests: u64) -> anyhow::Result<()> {
         mean_ms,
         trace_hash,
     };
-    println!("{}", serde_json::to_string(&m)?);
+    crate::out::stdout(&format!("{}\n", serde_json::to_string(&m)?))?;
     Ok(())
 }
 
@@ -349,8 +349,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     for case in &selected {
         // The 10,000-server case needs no more requests to show its rate.
         let n = if case.name == "p2c-10000" { requests.min(5_000_000) } else { requests };
-        eprint!("bench {} ({n} requests, {runs} run{})… ", case.name, if runs == 1 { "" } else { "s" });
-        std::io::stderr().flush().ok();
+        progress(&format!("bench {} ({n} requests, {runs} run{})… ", case.name, if runs == 1 { "" } else { "s" }));
         let (best, median_wall_s) = best_of(
             runs,
             |m: &Measurement| m.wall_s,
@@ -365,11 +364,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 Ok(m)
             },
         )?;
-        eprintln!("best {:.2}s", best.wall_s);
+        crate::out::note(&format!("best {:.2}s", best.wall_s));
         let wasm = if args.wasm && case.drive == Drive::Run {
-            eprint!("  wasm in Node.js… ");
-            std::io::stderr().flush().ok();
-            let (w, median) = best_of(runs, |w: &WasmMeasurement| w.wall_s, || wasm_run(&args.wasm_script, case, n))?;
+            progress(&format!("  wasm in Node.js… "));
+                let (w, median) = best_of(runs, |w: &WasmMeasurement| w.wall_s, || wasm_run(&args.wasm_script, case, n))?;
             if w.trace_hash != best.trace_hash || w.events != best.events {
                 bail!(
                     "the wasm run of {} differs from the native one: trace_hash {} vs {}, events {} vs {}",
@@ -380,7 +378,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
                     best.events
                 );
             }
-            eprintln!("best {:.2}s, same trace_hash", w.wall_s);
+            crate::out::note(&format!("best {:.2}s, same trace_hash", w.wall_s));
             Some((w, median))
         } else {
             None
@@ -390,11 +388,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let simpy_requests = args.simpy.unwrap_or(if args.quick { 50_000 } else { 1_000_000 });
     let wants_simpy = selected.iter().any(|c| c.name == "p2c-100");
     let reference = if wants_simpy {
-        eprint!(
+        progress(&format!(
             "SimPy reference, p2c-100 ({simpy_requests} requests, {runs} run{})… ",
             if runs == 1 { "" } else { "s" }
-        );
-        std::io::stderr().flush().ok();
+        ));
         // Best of as many runs as lbsim's cases get: the same footing on a noisy machine.
         let script = args.simpy_script.clone().unwrap_or_else(default_simpy_script);
         let mut best: Option<(f64, f64)> = None;
@@ -411,8 +408,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             best = Some(best.map_or(r, |b: (f64, f64)| if r.0 > b.0 { r } else { b }));
         }
         match (&best, failure) {
-            (Some(_), _) => eprintln!("done"),
-            (None, why) => eprintln!("not available: {}", why.unwrap_or_default()),
+            (Some(_), _) => crate::out::note(&format!("done")),
+            (None, why) => crate::out::note(&format!("not available: {}", why.unwrap_or_default())),
         }
         best
     } else {
@@ -422,10 +419,21 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         OutputFormat::Json => print_json(&results, reference, runs),
         OutputFormat::Table => print_table(&results, reference, runs, simpy_requests, args.wasm),
     }
-    Ok(())
 }
 
-fn print_json(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u32) {
+/// Progress on stderr without a line end (best effort, like `out::note`).
+fn progress(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// Appends a line to a text being built.
+fn line(text: &mut String, l: String) {
+    text.push_str(&l);
+    text.push('\n');
+}
+
+fn print_json(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u32) -> anyhow::Result<()> {
     let rows: Vec<serde_json::Value> = results
         .iter()
         .map(|r| {
@@ -447,10 +455,16 @@ fn print_json(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u
         })
         .collect();
     let simpy = reference.map(|(rps, rss)| serde_json::json!({"requests_per_s": rps, "peak_rss_mib": rss}));
-    println!("{}", serde_json::json!({"cases": rows, "simpy_p2c_100": simpy}));
+    crate::out::stdout(&format!("{}\n", serde_json::json!({"cases": rows, "simpy_p2c_100": simpy})))
 }
 
-fn print_table(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u32, simpy_requests: u64, wasm: bool) {
+fn print_table(
+    results: &[CaseResult<'_>],
+    reference: Option<(f64, f64)>,
+    runs: u32,
+    simpy_requests: u64,
+    wasm: bool,
+) -> anyhow::Result<()> {
     let mut t = table::new_table();
     let mut header = vec![
         "case",
@@ -493,22 +507,23 @@ fn print_table(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: 
         }
         t.add_row(row);
     }
-    println!("{t}");
-    println!("best of {runs} run{} per case (each in a fresh process, one thread)", if runs == 1 { "" } else { "s" });
+    let mut text = format!("{t}\n");
+    line(&mut text, format!("best of {runs} run{} per case (each in a fresh process, one thread)", if runs == 1 { "" } else { "s" }));
     if let Some((rps, rss)) = reference {
-        println!(
+        line(&mut text, format!(
             "SimPy reference (p2c, 100 servers, load 0.9, {simpy_requests} requests, best of {runs}): {rps:.0} \
              requests/s, {rss:.1} MiB"
-        );
+        ));
     }
     let rate =
         |name: &str| results.iter().find(|r| r.case.name == name).map(|r| r.best.requests as f64 / r.best.wall_s);
     if let (Some(lbsim), Some(bare)) = (rate("p2c-100"), rate("bare-p2c-100")) {
-        println!("lbsim runs p2c-100 at {:.0}% of the bare event loop's speed", 100.0 * lbsim / bare);
+        line(&mut text, format!("lbsim runs p2c-100 at {:.0}% of the bare event loop's speed", 100.0 * lbsim / bare));
     }
     for r in results {
-        println!("  {:<14} {}", r.case.name, r.case.what);
+        line(&mut text, format!("  {:<14} {}", r.case.name, r.case.what));
     }
+    crate::out::stdout(&text)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Theory checks of the whole engine: the pure queueing model against M/M/1, E_N/M/1, the
-//! supermarket model (power of d choices) and the Erlang C bound (`shared/reference`).
+//! supermarket model (power of d choices) and the Erlang C bound.
 
 use lbsim_tests::*;
 use sim_core::Algorithm;
