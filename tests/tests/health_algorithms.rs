@@ -59,6 +59,23 @@ fn passive_checks_leave_one_probe_per_fail_timeout() {
     assert!((2..=6).contains(&probes), "{probes} requests reached the dead server");
 }
 
+/// With no network latency a request in flight at the crash fails inside the crash itself,
+/// and nginx passive checks (`max_fails = 1`) take the server out at that very instant: the
+/// report says it was detected after 0 s, not at the next probe a `fail_timeout` later.
+#[test]
+fn a_crash_detected_by_a_failure_at_the_crash_is_reported_at_once() {
+    let mut s = bundled("crash-no-health-checks.toml");
+    s.network.latency_ns = 0;
+    s.balancer.passive = Some(sim_core::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    // Long service so that every server has work in flight at the crash, whatever the seed.
+    s.servers[0].service = sim_core::ServiceDist::Constant { value_ns: 20 * MS };
+    for seed in 0..8 {
+        let r = run(&s, seed);
+        let crash = &r.crashes[0];
+        assert_eq!(crash.detected_after_s, Some(0.0), "seed {seed}: {crash:?}");
+    }
+}
+
 /// nginx backup servers serve only while no primary is available.
 #[test]
 fn backups_take_over_only_while_every_primary_is_out() {

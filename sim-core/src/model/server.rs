@@ -229,9 +229,14 @@ impl Simulation {
             return;
         }
         self.set_server_state(s, ServerState::Down);
+        // The record exists before the work is dropped: with no network latency a request in
+        // flight fails right here, and a passive check may take the server out at this very
+        // instant (a detection after 0 s, which must not be lost to the next probe).
+        self.stats.crashes.push((s, self.now, None, 0));
+        let idx = self.stats.crashes.len() - 1;
+        self.servers[s as usize].crash = Some((self.now, idx));
         let lost = self.drop_server_work(s);
-        self.stats.crashes.push((s, self.now, None, lost));
-        self.servers[s as usize].crash = Some((self.now, self.stats.crashes.len() - 1));
+        self.stats.crashes[idx].3 = lost;
     }
 
     /// Drops everything a server holds (crash or removal); returns the sessions lost.
