@@ -360,3 +360,72 @@ fn interrupted_sweep_keeps_only_complete_rows() {
     assert_eq!(Command::new(lbsim_path()).args(args(&part)).current_dir(root()).status().unwrap().code(), Some(0));
     assert_eq!(std::fs::read_to_string(&part).unwrap(), std::fs::read_to_string(&full).unwrap());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Arithmetic at the largest values validation allows: every time either fits the clock's
+// horizon and is reported in full, or the scenario is refused up front.
+
+const SLOW_LINK: &str = "name = \"slow-link\"\nduration = \"1s\"\n[network]\nbandwidth = \"1bps\"\n[[servers]]\nname = \"api\"\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nprotocol = \"http2\"\narrival = \"constant\"\nrate = 10\nresponse_bytes = 1000000\n";
+
+/// A terabyte at 1 bps (279,000 years a transfer), a terabyte encoded at 1 s per KB, a leaky
+/// bucket that holds a request for millennia, a pile of day-long jobs, and more bytes than
+/// the counters hold: each used to overflow (a panic in the test profile, wrapped figures in
+/// release); each is refused before any work, naming the key and what to change.
+#[test]
+fn times_past_the_clock_horizon_are_refused() {
+    let tib = SLOW_LINK.replace("\"1s\"", "\"10s\"").replace("1000000", "1099511627776");
+    check_refused(&tib, &["clients[0].response_bytes", "1bps", "years", "network.bandwidth"]);
+    let encode =
+        tib.replace("bandwidth = \"1bps\"", "").replace("response_bytes", "serialize_per_kb = \"1s\"\nrequest_bytes");
+    check_refused(&encode, &["clients[0].request_bytes", "serialize_per_kb = 1s", "years"]);
+    check_refused(
+        &format!(
+            "{BASE}[balancer]\nrate_limit = {{ per_hour = 1, kind = \"leaky_bucket\", burst = 1000000000, key = \"global\" }}\n"
+        ),
+        &["balancer.rate_limit.burst", "years", "nodelay"],
+    );
+    check_refused(
+        &BASE
+            .replace("value = \"1ms\"", "value = \"24h\"")
+            .replace("rate = 10", "rate = 10000\ntimeout = \"24h\"")
+            .replace("\"10s\"", "\"100s\""),
+        &["servers", "workers", "years"],
+    );
+    check_refused(
+        &BASE
+            .replace("rate = 10", "rate = 1000000\ntimeout = \"1s\"\nresponse_bytes = 1099511627776")
+            .replace("\"10s\"", "\"20s\""),
+        &["clients[0]", "2^63", "response_bytes"],
+    );
+}
+
+/// Ten 1 MB answers over one 1 bps connection: each takes 8,000,232 s (92 days) and they
+/// queue, so the last ends after 10 of them. The figures are reported in full (they were
+/// clamped to an hour), and a faster link is faster (the truncated u64 once made 3 bps slower
+/// than 1 bps).
+#[test]
+fn a_transfer_of_months_is_reported_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, SLOW_LINK).unwrap();
+    let latency = |bandwidth: &str| {
+        let (code, out, err) = lbsim_text(&[
+            "run",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+            "--set",
+            &format!("network.bandwidth=\"{bandwidth}\""),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["requests"]["completed"], 10, "{out}");
+        (report["latency_ms"]["p50"].as_f64().unwrap(), report["latency_ms"]["max"].as_f64().unwrap())
+    };
+    let one_ms = (1_000_000.0 + 29.0) * 8.0 * 1000.0;
+    let (p50, max) = latency("1bps");
+    assert!(rel(max, 10.0 * one_ms) < 0.001, "max {max} ms, expected {} ms", 10.0 * one_ms);
+    assert!(rel(p50, 5.0 * one_ms) < 0.01, "p50 {p50} ms, expected {} ms", 5.0 * one_ms);
+    let (p50_3, max_3) = latency("3bps");
+    assert!(rel(max_3 * 3.0, max) < 0.001 && rel(p50_3 * 3.0, p50) < 0.01, "3 bps: p50 {p50_3}, max {max_3}");
+}

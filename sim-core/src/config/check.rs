@@ -20,6 +20,7 @@ pub(crate) fn check(s: &Scenario) -> Result<()> {
     check_clients(s)?;
     check_events(s)?;
     check_limits(s)?;
+    check_horizon(s)?;
     Ok(())
 }
 
@@ -345,8 +346,8 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
-    // Per-server latency row (640 four-byte counters) and totals, state and counters.
-    let per_server = 2_600.0 + 512.0;
+    // Per-server latency row (960 four-byte counters) and totals, state and counters.
+    let per_server = 3_900.0 + 512.0;
     let per_replica_server = 80.0;
     let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();
     let limits = 1.0 + s.balancer.routes.len() as f64;
@@ -436,6 +437,155 @@ fn check_limits(s: &Scenario) -> Result<()> {
                     l.max_in_flight
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The latest simulated time a run may reach, in nanoseconds (2^62, about 146 years): a
+/// quarter of what the u64 clock holds, so that a few times below it always add up without
+/// overflow. Scenarios whose times could pass it are refused (by `check`); the engine's
+/// time arithmetic also saturates, as a backstop.
+pub const HORIZON_NS: u64 = 1 << 62;
+
+/// A length of time for messages, in the largest unit that keeps it readable.
+fn span(ns: f64) -> String {
+    const YEAR: f64 = 365.0 * 86_400.0 * NS_PER_SEC as f64;
+    if ns >= 1e6 * YEAR {
+        format!("{:.2e} years", ns / YEAR)
+    } else if ns >= YEAR {
+        format!("{:.0} years", ns / YEAR)
+    } else if ns >= 86_400.0 * NS_PER_SEC as f64 {
+        format!("{:.1} days", ns / (86_400.0 * NS_PER_SEC as f64))
+    } else {
+        super::units::format_duration(ns.round() as u64)
+    }
+}
+
+/// Time on one connection per request of a client group: the request and the answer on the
+/// link at `network.bandwidth` (headers included), and their encoding and decoding.
+fn link_ns_per_request(s: &Scenario, c: &ClientGroup) -> (f64, f64) {
+    let (hdr_up, hdr_down) = crate::model::header_bytes(c.protocol);
+    let tx =
+        |bytes: u64| s.network.bandwidth_bps.map_or(0.0, |bps| bytes as f64 * 8.0 * NS_PER_SEC as f64 / bps as f64);
+    let codec = |bytes: u64| crate::model::serialize_ns(c.serialize_per_kb_ns, bytes) as f64;
+    let up = tx(c.request_bytes + hdr_up) + codec(c.request_bytes);
+    let down = tx(c.response_bytes + hdr_down) + codec(c.response_bytes);
+    (up, down)
+}
+
+/// The most requests one client of a group sends: its highest rate over the duration, each
+/// attempt retried as often as allowed, and at least one.
+fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
+    let peak = s
+        .events
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::SetRate { target, rate } if target == &c.name => Some(*rate),
+            _ => None,
+        })
+        .fold(c.rate, f64::max);
+    (peak * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) * (1.0 + f64::from(c.retries))
+}
+
+/// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a
+/// connection (huge messages on a slow link, costly encoding), work piled on the servers, or
+/// a leaky bucket's wait. Each would otherwise overflow the clock or be reported wrong.
+fn check_horizon(s: &Scenario) -> Result<()> {
+    let horizon = HORIZON_NS as f64 - s.duration_ns as f64;
+    let bandwidth = s.network.bandwidth_bps.map_or("unlimited".to_string(), super::units::format_bandwidth);
+    for (i, c) in s.clients.iter().enumerate() {
+        let (up, down) = link_ns_per_request(s, c);
+        let per_client = requests_per_client(s, c);
+        let (hdr_up, hdr_down) = crate::model::header_bytes(c.protocol);
+        let bytes = f64::from(c.count) * per_client * (c.request_bytes + c.response_bytes + hdr_up + hdr_down) as f64;
+        if bytes > (1u64 << 63) as f64 {
+            return Err(err(
+                format!("clients[{i}]"),
+                format!(
+                    "about {:.0} requests of {} + {} bytes would move {bytes:.3e} bytes, more than the report's byte \
+                     counters hold (2^63); lower request_bytes, response_bytes, the rate, count or duration",
+                    f64::from(c.count) * per_client,
+                    c.request_bytes,
+                    c.response_bytes
+                ),
+            ));
+        }
+        // A client's requests share its connections: in the worst case they queue on one.
+        let busy = per_client * (up + down);
+        if busy > horizon {
+            let (key, bytes, one) = if up >= down {
+                ("request_bytes", c.request_bytes, up)
+            } else {
+                ("response_bytes", c.response_bytes, down)
+            };
+            return Err(err(
+                format!("clients[{i}].{key}"),
+                format!(
+                    "one message of {bytes} bytes takes {} to encode and send (network.bandwidth = {bandwidth}, serialize_per_kb = \
+                     {}), and each client sends up to {per_client:.0} of them over its connections: {} in all, beyond \
+                     the {} a run can last. Lower clients[{i}].{key}, serialize_per_kb, the rate or the duration, or \
+                     raise network.bandwidth",
+                    span(one),
+                    super::units::format_duration(c.serialize_per_kb_ns),
+                    span(busy),
+                    span(horizon),
+                ),
+            ));
+        }
+    }
+    // Work piled on the servers is served no faster than by every primary worker at once.
+    let workers: f64 = s.servers.iter().filter(|g| !g.backup).map(|g| f64::from(g.count) * f64::from(g.workers)).sum();
+    if workers > 0.0 {
+        let store_ns = s.session_store.map_or(0.0, |st| st.latency_ns as f64);
+        let per_request = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max)
+            + s.clients
+                .iter()
+                .map(|c| crate::model::serialize_ns(c.serialize_per_kb_ns, c.request_bytes + c.response_bytes) as f64)
+                .fold(0.0, f64::max)
+            + store_ns;
+        let requests: f64 = s.clients.iter().map(|c| f64::from(c.count) * requests_per_client(s, c)).sum();
+        let in_flight = requests.min(s.limits.max_in_flight as f64);
+        let drain = in_flight * per_request / workers;
+        if drain > horizon {
+            return Err(err(
+                "servers",
+                format!(
+                    "up to {in_flight:.0} requests can wait for the servers, each needing about {} of work \
+                     (service, serialize_per_kb, session store), and {workers:.0} workers would need {} to serve \
+                     them, beyond the {} a run can last. Lower the service times, the rate or the duration, add \
+                     servers or workers, or lower [limits] max_in_flight",
+                    span(per_request),
+                    span(drain),
+                    span(horizon),
+                ),
+            ));
+        }
+    }
+    // A leaky bucket without nodelay holds a request until its excess drains at the rate.
+    let limits = s.balancer.rate_limit.iter().map(|l| ("balancer.rate_limit".to_string(), l)).chain(
+        s.balancer
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.rate_limit.as_ref().map(|l| (format!("balancer.routes[{i}].rate_limit"), l))),
+    );
+    for (path, l) in limits {
+        if let RateLimitKind::LeakyBucket { burst, nodelay: false } = l.kind {
+            let wait = f64::from(burst) * l.window_ns as f64 / l.limit as f64;
+            if wait > horizon {
+                return Err(err(
+                    format!("{path}.burst"),
+                    format!(
+                        "a request can wait up to {} in this leaky bucket ({burst} requests of burst at {} per {}), \
+                         beyond the {} a run can last; lower burst, raise the rate or set nodelay = true",
+                        span(wait),
+                        l.limit,
+                        super::units::format_duration(l.window_ns),
+                        span(horizon),
+                    ),
+                ));
+            }
         }
     }
     Ok(())

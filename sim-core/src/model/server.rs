@@ -54,7 +54,8 @@ impl Simulation {
             }
         }
         let group = self.group_of(c);
-        extra_ns += super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes);
+        extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes)
+            .saturating_add(extra_ns);
         let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, next: NONE };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
@@ -110,7 +111,7 @@ impl Simulation {
         self.server_busy_change(job.server, 1);
         let dist = self.sc.servers[self.servers[s].group as usize].service;
         let base = service_ns(&dist, job.size_u) * self.servers[s].slow;
-        let t = (base + 0.5).clamp(0.0, 1e17) as i64 as u64 + job.extra_ns;
+        let t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
         debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
         // Always through the queue: a zero service time must not recurse through the queue.
         self.schedule(t, Ev::ServiceDone { job: jh });
