@@ -320,29 +320,249 @@ pub fn estimated_requests(s: &Scenario) -> f64 {
         .sum()
 }
 
-/// The most events a run can process: per request at most a dozen (arrival, hops, service,
-/// timeout, answer) per attempt, plus health checks and DNS re-resolutions.
-pub fn estimated_events(s: &Scenario) -> f64 {
+/// The pools server groups belong to, each with its instances' weights (adds included).
+fn pool_weights(s: &Scenario) -> Vec<Vec<u32>> {
+    let instances = max_instances(s);
+    let mut pools: Vec<(&str, Vec<u32>)> = Vec::new();
+    for (g, n) in s.servers.iter().zip(instances) {
+        let i = match pools.iter().position(|(p, _)| *p == g.pool) {
+            Some(i) => i,
+            None => {
+                pools.push((&g.pool, Vec::new()));
+                pools.len() - 1
+            }
+        };
+        pools[i].1.extend(std::iter::repeat_n(g.weight, n as usize));
+    }
+    pools.into_iter().map(|(_, w)| w).collect()
+}
+
+/// The algorithms a run uses: the balancer's and any the timeline switches to.
+fn algorithms(s: &Scenario) -> Vec<Algorithm> {
+    let mut out = vec![s.balancer.algorithm];
+    for e in &s.events {
+        if let Action::SetAlgorithm { algorithm } = e.action
+            && !out.contains(&algorithm)
+        {
+            out.push(algorithm);
+        }
+    }
+    out
+}
+
+/// One replica's lookup table for one pool: (entries, bytes, work to build it in units of
+/// one event). Measured on the release build: a ring entry (a formatted name hashed, then
+/// sorted) costs about one event; a Maglev slot about a tenth (counted as a quarter); a
+/// ketama point (crc32, sorted) under one.
+fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64, f64) {
+    let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+    let min = weights.iter().copied().min().unwrap_or(1).max(1);
+    match algorithm {
+        Algorithm::RingHash => {
+            // Envoy scales the ring so the lightest host gets ⌈its share × ring_size⌉
+            // entries, at most 8M (algo/ring_hash.rs); entries are 16 bytes, and a margin for
+            // the build (measured: 36 MB peak for a 2M-entry ring).
+            let entries = (f64::from(s.balancer.ring_size) + total / f64::from(min)).min(8.0 * 1024.0 * 1024.0)
+                + weights.len() as f64;
+            (entries, entries * 20.0, entries)
+        }
+        Algorithm::Maglev => {
+            let slots = f64::from(s.balancer.table_size);
+            (slots, slots * 4.0 + weights.len() as f64 * 48.0, slots / 4.0 + weights.len() as f64)
+        }
+        Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => {
+            let points = total * 160.0;
+            (points, points * 12.0, points)
+        }
+        _ => (0.0, 0.0, 0.0),
+    }
+}
+
+/// The largest lookup tables a run holds, all replicas and pools together: (bytes, the
+/// algorithm, entries per table, tables), or `None` when its algorithms keep no table.
+fn table_memory(s: &Scenario) -> Option<(f64, Algorithm, f64, f64)> {
+    let pools = pool_weights(s);
+    let replicas = f64::from(s.balancer.replicas);
+    algorithms(s)
+        .into_iter()
+        .map(|a| {
+            let (entries, bytes) = pools
+                .iter()
+                .map(|w| table_cost(s, a, w))
+                .fold((0.0, 0.0), |(e, b), (pe, pb, _)| (f64::max(e, pe), b + pb));
+            (replicas * bytes, a, entries, replicas * pools.len() as f64)
+        })
+        .filter(|t| t.0 > 0.0)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The work of rebuilding every pool's table at one replica (and its eligible lists), in
+/// events, for the costliest algorithm the run uses.
+fn rebuild_work(s: &Scenario) -> f64 {
+    let pools = pool_weights(s);
+    let servers: f64 = pools.iter().map(|w| w.len() as f64).sum();
+    let tables =
+        algorithms(s).into_iter().map(|a| pools.iter().map(|w| table_cost(s, a, w).2).sum::<f64>()).fold(0.0, f64::max);
+    // Rebuilding the eligible lists walks every server of every pool.
+    tables + servers / 8.0
+}
+
+/// How many server instances a timeline target names (a group: all its instances).
+fn targets(s: &Scenario, target: &str) -> f64 {
+    match s.servers.iter().position(|g| g.name == target) {
+        Some(gi) => max_instances(s)[gi] as f64,
+        None => 1.0,
+    }
+}
+
+/// How long a run can go on after `duration` while its last requests end: a client timeout
+/// (with retries) ends them at the latest; otherwise what piled up on the links and at the
+/// servers must drain (an overloaded link or server grows its backlog for the whole run).
+fn estimated_drain_ns(s: &Scenario) -> f64 {
     let secs = s.duration_ns as f64 / NS_PER_SEC as f64;
+    let capacity_rps: f64 = s
+        .servers
+        .iter()
+        .filter(|g| !g.backup)
+        .map(|g| f64::from(g.count) * f64::from(g.workers) * NS_PER_SEC as f64 / g.service.mean_ns().max(1.0))
+        .sum();
+    let offered_rps: f64 = s.clients.iter().map(|c| f64::from(c.count) * c.rate).sum();
+    let slowest = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max);
+    let server_drain = if capacity_rps > 0.0 {
+        (offered_rps - capacity_rps).max(0.0) * secs / capacity_rps * NS_PER_SEC as f64 + 10.0 * slowest
+    } else {
+        10.0 * slowest
+    };
+    s.clients
+        .iter()
+        .map(|c| {
+            let (up, down) = link_ns_per_request(s, c);
+            let per_request = up + down;
+            let load = c.rate * per_request / NS_PER_SEC as f64;
+            let link_drain = (load - 1.0).max(0.0) * s.duration_ns as f64 + 10.0 * per_request;
+            let backlog = link_drain + server_drain;
+            match c.timeout_ns {
+                Some(t) => {
+                    backlog.min(t as f64 * (1.0 + f64::from(c.retries)) + f64::from(c.retries) * NS_PER_SEC as f64)
+                }
+                None => backlog,
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The work of the timeline, in events: each action, what it touches (a crash or removal
+/// walks the work in flight, sessions and connections of each server it takes down), and
+/// the table rebuilds at every replica that follow a change of who is eligible — once per
+/// server when checks take it out and once when it is back, again every `fail_timeout` while
+/// passive checks probe it, and once for a new algorithm.
+fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
+    let replicas = f64::from(s.balancer.replicas);
+    let rebuild = rebuild_work(s);
+    let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
+    let held = in_flight + connections(s) + s.total_clients() as f64;
+    let probes = s
+        .balancer
+        .passive
+        .map_or(0.0, |p| (s.duration_ns as f64 + estimated_drain_ns(s)) / p.fail_timeout_ns.max(1) as f64);
+    let mut rebuilds = 0.0;
+    let mut direct = 0.0;
+    for e in &s.events {
+        direct += 1.0;
+        match &e.action {
+            Action::Crash { target } | Action::Remove { target, .. } => {
+                let n = targets(s, target);
+                direct += n * held / 8.0;
+                rebuilds += n * replicas * (2.0 + probes);
+            }
+            Action::Recover { target } | Action::Add { target, .. } => {
+                rebuilds += targets(s, target) * replicas * 2.0;
+            }
+            Action::SetAlgorithm { .. } | Action::SetLayer { .. } => rebuilds += replicas,
+            Action::Slow { target, .. } => direct += targets(s, target),
+            _ => {}
+        }
+    }
+    (direct + rebuilds * rebuild, rebuilds)
+}
+
+/// The most connections open at once: WebSocket clients open all theirs at the start,
+/// pools may fill up, and gRPC `round_robin` clients connect to every address.
+fn connections(s: &Scenario) -> f64 {
+    let servers = max_instances(s).iter().sum::<u64>() as f64;
+    s.clients
+        .iter()
+        .map(|c| {
+            let per_client = match (c.balancing, c.client_algorithm) {
+                (Balancing::Client, ClientAlgorithm::RoundRobin) => servers,
+                (Balancing::Client, ClientAlgorithm::PickFirst) => 2.0,
+                _ => f64::from(c.connections),
+            };
+            f64::from(c.count) * per_client
+        })
+        .sum()
+}
+
+/// The most events a run can process: per request at most a dozen (arrival, hops, service,
+/// timeout, answer) per attempt; health checks and DNS re-resolutions over the duration and
+/// the drain after it; and the timeline's work with the table rebuilds it causes.
+pub fn estimated_events(s: &Scenario) -> f64 {
+    estimated_work(s).iter().map(|(_, n)| n).sum()
+}
+
+/// [`estimated_events`] by part, for messages.
+fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
+    let span = s.duration_ns as f64 + estimated_drain_ns(s);
     let servers: u64 = max_instances(s).iter().sum();
     let per_request = 12.0 * (1.0 + s.clients.iter().map(|c| f64::from(c.retries)).fold(0.0, f64::max));
-    let checks = s.balancer.health_check.map_or(0.0, |h| {
-        2.0 * f64::from(s.balancer.replicas) * servers as f64 * s.duration_ns as f64 / h.interval_ns as f64
-    });
+    let checks = s
+        .balancer
+        .health_check
+        .map_or(0.0, |h| 2.0 * f64::from(s.balancer.replicas) * servers as f64 * span / h.interval_ns as f64);
     let resolves: f64 = s
         .clients
         .iter()
         .map(|c| {
             let every = if c.balancing == Balancing::Client { c.resolve_interval_ns } else { s.balancer.dns_ttl_ns };
-            f64::from(c.count) * (secs * NS_PER_SEC as f64 / every as f64 + 1.0)
+            f64::from(c.count) * (span / every as f64 + 1.0)
         })
         .sum();
-    estimated_requests(s) * per_request + checks + resolves
+    [
+        ("requests", estimated_requests(s) * per_request),
+        ("health checks", checks),
+        ("DNS re-resolutions", resolves),
+        ("the timeline and the table rebuilds it causes", estimated_timeline_work(s).0),
+    ]
+}
+
+/// The most health and timeline lines `--trace-events` writes: one per timeline action and
+/// one per change of a server's health at each replica (down at a crash, up at a recovery;
+/// down at the start too when checks cannot get an answer in time).
+pub fn estimated_trace_events(s: &Scenario) -> f64 {
+    let Some(hc) = s.balancer.health_check else { return s.events.len() as f64 };
+    let replicas = f64::from(s.balancer.replicas);
+    let servers = max_instances(s).iter().sum::<u64>() as f64;
+    let unreachable = 2 * s.network.upstream_latency_ns.unwrap_or(s.network.latency_ns) > hc.timeout_ns;
+    let changes: f64 = s
+        .events
+        .iter()
+        .map(|e| match &e.action {
+            Action::Crash { target } | Action::Recover { target } => targets(s, target) * replicas,
+            _ => 0.0,
+        })
+        .sum();
+    s.events.len() as f64 + changes + if unreachable { replicas * servers } else { 0.0 }
 }
 
 /// A generous estimate of a run's memory: per-server state and histograms, per-replica views
-/// of every server and address, clients, time series, and the worst-case work in flight.
+/// of every server and address, lookup tables (ring, Maglev, ketama) per replica and pool,
+/// clients and their connections, time series, and the worst-case work in flight.
 pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
+    memory_parts(s).iter().map(|(_, b)| b).sum()
+}
+
+/// [`estimated_memory_bytes`] by part, for messages.
+fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
@@ -356,12 +576,25 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
         .min(crate::metrics::series::MAX_CELLS as f64)
         * (1.0 + crate::metrics::series::DRAIN_BUCKETS_FRACTION);
     let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
-    servers * per_server
-        + replicas * servers * per_replica_server
-        + replicas * (addresses + clients) * per_replica_client
-        + clients * 512.0
-        + series_cells * 8.0
-        + in_flight * 320.0
+    // A connection: its slab entry, the client's handle to it and its pending events
+    // (measured: 62 bytes per WebSocket connection).
+    let conns = connections(s);
+    let mut parts = vec![
+        (
+            format!("{servers:.0} servers × {replicas:.0} replicas"),
+            servers * per_server + replicas * servers * per_replica_server + series_cells * 8.0,
+        ),
+        (format!("{clients:.0} clients"), replicas * (addresses + clients) * per_replica_client + clients * 512.0),
+        (format!("{conns:.0} connections"), conns * 96.0),
+        (format!("{in_flight:.0} requests in flight"), in_flight * 320.0),
+    ];
+    if let Some((bytes, algorithm, entries, tables)) = table_memory(s) {
+        parts.push((
+            format!("{tables:.0} {} tables of {entries:.0} entries (one per replica and pool)", algorithm.name()),
+            bytes,
+        ));
+    }
+    parts
 }
 
 fn check_limits(s: &Scenario) -> Result<()> {
@@ -394,25 +627,43 @@ fn check_limits(s: &Scenario) -> Result<()> {
             ),
         ));
     }
-    let events = estimated_events(s);
+    let work = estimated_work(s);
+    let events: f64 = work.iter().map(|(_, n)| n).sum();
     if events > l.max_events as f64 {
+        let (part, n) = work.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or(("requests", 0.0));
+        let path = match part {
+            "health checks" => "balancer.health_check.interval",
+            "the timeline and the table rebuilds it causes" => "events",
+            _ => "clients",
+        };
         return Err(err(
-            "clients",
+            path,
             format!(
-                "the run would process about {events:.0} events, more than the limit of {}; shorten it or raise \
-                 [limits] max_events",
-                l.max_events
+                "the run would process about {events:.0} events, more than the limit of {} (most of them, about \
+                 {n:.0}, for {part}{}); shorten it or raise [limits] max_events",
+                l.max_events,
+                if part == "health checks" {
+                    format!(
+                        " over the duration and about {} of drain",
+                        super::units::format_duration(estimated_drain_ns(s).min(u64::MAX as f64) as u64)
+                    )
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
-    let memory_mb = estimated_memory_bytes(s) / (1024.0 * 1024.0);
+    let parts = memory_parts(s);
+    let memory_mb = parts.iter().map(|(_, b)| b).sum::<f64>() / (1024.0 * 1024.0);
     if memory_mb > l.max_memory_mb as f64 {
+        let (part, bytes) = parts.iter().max_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap_or_default();
         return Err(err(
             "servers",
             format!(
-                "the run would need about {memory_mb:.0} MiB, more than the limit of {} MiB (servers × replicas, clients, \
-                 work in flight); make it smaller or raise [limits] max_memory_mb",
-                l.max_memory_mb
+                "the run would need about {memory_mb:.0} MiB, more than the limit of {} MiB (most of it, about {:.0} MiB, \
+                 for {part}); make it smaller or raise [limits] max_memory_mb",
+                l.max_memory_mb,
+                bytes / (1024.0 * 1024.0)
             ),
         ));
     }
