@@ -452,7 +452,8 @@ fn estimated_drain_ns(s: &Scenario) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The work of the timeline, in events: each action, what it touches (a crash or removal
+/// The work of the tables and the timeline, in events: the first build of each replica's
+/// tables, each action, what it touches (a crash or removal
 /// walks the work in flight, sessions and connections of each server it takes down), and
 /// the table rebuilds at every replica that follow a change of who is eligible — once per
 /// server when checks take it out and once when it is back, again every `fail_timeout` while
@@ -466,7 +467,8 @@ fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
         .balancer
         .passive
         .map_or(0.0, |p| (s.duration_ns as f64 + estimated_drain_ns(s)) / p.fail_timeout_ns.max(1) as f64);
-    let mut rebuilds = 0.0;
+    // Every replica builds its tables once at the start.
+    let mut rebuilds = replicas;
     let mut direct = 0.0;
     for e in &s.events {
         direct += 1.0;
@@ -537,7 +539,7 @@ fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
         ("requests", estimated_requests(s) * per_request),
         ("health checks", checks),
         ("DNS re-resolutions", resolves),
-        ("the timeline and the table rebuilds it causes", estimated_timeline_work(s).0),
+        ("lookup table builds and the timeline", estimated_timeline_work(s).0),
     ]
 }
 
@@ -633,32 +635,7 @@ fn check_limits(s: &Scenario) -> Result<()> {
             ),
         ));
     }
-    let work = estimated_work(s);
-    let events: f64 = work.iter().map(|(_, n)| n).sum();
-    if events > l.max_events as f64 {
-        let (part, n) = work.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or(("requests", 0.0));
-        let path = match part {
-            "health checks" => "balancer.health_check.interval",
-            "the timeline and the table rebuilds it causes" => "events",
-            _ => "clients",
-        };
-        return Err(err(
-            path,
-            format!(
-                "the run would process about {events:.0} events, more than the limit of {} (most of them, about \
-                 {n:.0}, for {part}{}); shorten it or raise [limits] max_events",
-                l.max_events,
-                if part == "health checks" {
-                    format!(
-                        " over the duration and about {} of drain",
-                        super::units::format_duration(estimated_drain_ns(s).min(u64::MAX as f64) as u64)
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        ));
-    }
+    // Memory first: a run that cannot fit is refused for that, whatever its work.
     let parts = memory_parts(s);
     let memory_mb = parts.iter().map(|(_, b)| b).sum::<f64>() / (1024.0 * 1024.0);
     if memory_mb > l.max_memory_mb as f64 {
@@ -670,6 +647,36 @@ fn check_limits(s: &Scenario) -> Result<()> {
                  for {part}); make it smaller or raise [limits] max_memory_mb",
                 l.max_memory_mb,
                 bytes / (1024.0 * 1024.0)
+            ),
+        ));
+    }
+    let work = estimated_work(s);
+    let events: f64 = work.iter().map(|(_, n)| n).sum();
+    if events > l.max_events as f64 {
+        let (part, n) = work.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or(("requests", 0.0));
+        let path = match part {
+            "health checks" => "balancer.health_check.interval",
+            "lookup table builds and the timeline" if !s.events.is_empty() => "events",
+            "lookup table builds and the timeline" => "balancer.replicas",
+            _ => "clients",
+        };
+        return Err(err(
+            path,
+            format!(
+                "the run would process about {events:.0} events, more than the limit of {} (most of them, about \
+                 {n:.0}, for {part}{}); shorten it or raise [limits] max_events",
+                l.max_events,
+                match part {
+                    "health checks" => format!(" over the duration and about {} of drain", span(estimated_drain_ns(s))),
+                    "lookup table builds and the timeline" => format!(
+                        ": about {:.0} table builds, one at each of the {} replica(s) at the start and again at \
+                         each as servers go down and up, about {:.0} events of work each",
+                        estimated_timeline_work(s).1,
+                        s.balancer.replicas,
+                        rebuild_work(s)
+                    ),
+                    _ => String::new(),
+                }
             ),
         ));
     }
