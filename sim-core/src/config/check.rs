@@ -408,10 +408,11 @@ fn rebuild_work(s: &Scenario) -> f64 {
     tables + servers / 8.0
 }
 
-/// How many server instances a timeline target names (a group: all its instances).
-fn targets(s: &Scenario, target: &str) -> f64 {
+/// How many server instances a timeline target names (a group: all its instances, from
+/// [`max_instances`], computed once by the caller: timelines have tens of thousands of actions).
+fn targets(s: &Scenario, instances: &[u64], target: &str) -> f64 {
     match s.servers.iter().position(|g| g.name == target) {
-        Some(gi) => max_instances(s)[gi] as f64,
+        Some(gi) => instances[gi] as f64,
         None => 1.0,
     }
 }
@@ -467,6 +468,7 @@ fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
         .balancer
         .passive
         .map_or(0.0, |p| (s.duration_ns as f64 + estimated_drain_ns(s)) / p.fail_timeout_ns.max(1) as f64);
+    let instances = max_instances(s);
     // Every replica builds its tables once at the start.
     let mut rebuilds = replicas;
     let mut direct = 0.0;
@@ -474,15 +476,15 @@ fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
         direct += 1.0;
         match &e.action {
             Action::Crash { target } | Action::Remove { target, .. } => {
-                let n = targets(s, target);
+                let n = targets(s, &instances, target);
                 direct += n * held / 8.0;
                 rebuilds += n * replicas * (2.0 + probes);
             }
             Action::Recover { target } | Action::Add { target, .. } => {
-                rebuilds += targets(s, target) * replicas * 2.0;
+                rebuilds += targets(s, &instances, target) * replicas * 2.0;
             }
             Action::SetAlgorithm { .. } | Action::SetLayer { .. } => rebuilds += replicas,
-            Action::Slow { target, .. } => direct += targets(s, target),
+            Action::Slow { target, .. } => direct += targets(s, &instances, target),
             _ => {}
         }
     }
@@ -549,13 +551,14 @@ fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
 pub fn estimated_trace_events(s: &Scenario) -> f64 {
     let Some(hc) = s.balancer.health_check else { return s.events.len() as f64 };
     let replicas = f64::from(s.balancer.replicas);
-    let servers = max_instances(s).iter().sum::<u64>() as f64;
+    let instances = max_instances(s);
+    let servers = instances.iter().sum::<u64>() as f64;
     let unreachable = 2 * s.network.upstream_latency_ns.unwrap_or(s.network.latency_ns) > hc.timeout_ns;
     let changes: f64 = s
         .events
         .iter()
         .map(|e| match &e.action {
-            Action::Crash { target } | Action::Recover { target } => targets(s, target) * replicas,
+            Action::Crash { target } | Action::Recover { target } => targets(s, &instances, target) * replicas,
             _ => 0.0,
         })
         .sum();
