@@ -802,8 +802,11 @@ fn check_horizon(s: &Scenario) -> Result<()> {
         }
     }
     // Work piled on the servers is served no faster than by every primary worker at once.
+    // (With a timeout on every group the run ends once the last request times out, however
+    // much work is left.)
     let workers: f64 = s.servers.iter().filter(|g| !g.backup).map(|g| f64::from(g.count) * f64::from(g.workers)).sum();
-    if workers > 0.0 {
+    let timeouts = s.clients.iter().all(|c| c.timeout_ns.is_some());
+    if workers > 0.0 && !timeouts {
         let store_ns = s.session_store.map_or(0.0, |st| st.latency_ns as f64);
         let per_request = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max)
             + s.clients
