@@ -541,6 +541,28 @@ fn timeline_rebuilds_and_checks_over_the_drain_count_against_max_events() {
     check_refused(&drain, &["balancer.health_check.interval", "max_events", "health checks", "drain"]);
 }
 
+/// The estimate holds both ways: with `max_events` just at a run's estimate it is accepted and
+/// finishes within it — through a flapping timeline at 1 ms checks, and through a drain of
+/// months with checks going on — and just under the estimate it is refused.
+#[test]
+fn runs_just_under_max_events_finish_within_it() {
+    let drain = std::fs::read_to_string(root().join("tests/fuzz-regressions/timeout-days-long-drain.toml")).unwrap();
+    let drain = drain.replace("[network]", "health_check = { interval = \"60s\" }\n\n[network]");
+    for text in [flapping(6), drain] {
+        let mut s = sim_core::Scenario::from_toml(&text).unwrap();
+        let estimate = sim_core::config::estimated_events(&s);
+        s.limits.max_events = (estimate * 0.99) as u64;
+        let refused = s.validate().unwrap_err();
+        assert!(refused.message.contains("max_events"), "{}", refused.message);
+        s.limits.max_events = estimate.ceil() as u64;
+        s.validate().unwrap();
+        let mut sim = sim_core::Simulation::new(&s, s.seed);
+        sim.run();
+        assert!(sim.aborted().is_none(), "{:?} (estimate {estimate:.0})", sim.aborted());
+        assert!(sim.events_processed() as f64 <= estimate, "{} events, estimate {estimate:.0}", sim.events_processed());
+    }
+}
+
 /// `--trace-events` under `--max-trace 0` with no requests at all wrote 386 MB of flapping
 /// health checks: the health and timeline lines are estimated up front, and the cap also
 /// stops a run whose trace outgrows it (no file is left).
