@@ -76,6 +76,19 @@ fn a_crash_detected_by_a_failure_at_the_crash_is_reported_at_once() {
     }
 }
 
+/// A server marked down at 600 replicas for a year: the time summed over replicas passes
+/// u64 nanoseconds (it overflowed in the test profile); the report's per-replica average is
+/// the year less the detection.
+#[test]
+fn a_year_marked_down_at_hundreds_of_replicas_is_reported() {
+    let text = "name = \"year\"\nduration = \"8760h\"\n[[servers]]\nname = \"api\"\ncount = 2\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 0\n[balancer]\nreplicas = 600\nhealth_check = { interval = \"1h\", timeout = \"1s\", rise = 1, fall = 1 }\n[limits]\nmax_duration = \"8760h\"\n[[events]]\nat = \"0s\"\naction = \"crash\"\ntarget = \"api-1\"\n";
+    let s = Scenario::from_toml(text).unwrap();
+    let r = run(&s, 1);
+    let down = server(&r, "api-1").marked_down_s;
+    let year = 365.0 * 86_400.0;
+    assert!(down > year - 3_700.0 && down <= year, "marked down {down} s of {year}");
+}
+
 /// nginx backup servers serve only while no primary is available.
 #[test]
 fn backups_take_over_only_while_every_primary_is_out() {

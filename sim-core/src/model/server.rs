@@ -384,7 +384,7 @@ impl Simulation {
             for s in 0..self.servers.len() {
                 let h = &mut replica.health[s];
                 if !h.up {
-                    self.stats.marked_down_ns[s] += overlap(h.down_since_ns, now.max(end), warmup, end);
+                    self.stats.marked_down_ns[s] += u128::from(overlap(h.down_since_ns, now.max(end), warmup, end));
                     h.down_since_ns = now.max(end);
                 }
             }
