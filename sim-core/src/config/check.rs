@@ -428,7 +428,7 @@ fn estimated_drain_ns(s: &Scenario) -> f64 {
         .filter(|g| !g.backup)
         .map(|g| f64::from(g.count) * f64::from(g.workers) * NS_PER_SEC as f64 / g.service.mean_ns().max(1.0))
         .sum();
-    let offered_rps: f64 = s.clients.iter().map(|c| f64::from(c.count) * c.rate).sum();
+    let offered_rps: f64 = s.clients.iter().map(|c| f64::from(c.count) * peak_rate(s, c)).sum();
     let slowest = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max);
     let server_drain = if capacity_rps > 0.0 {
         (offered_rps - capacity_rps).max(0.0) * secs / capacity_rps * NS_PER_SEC as f64 + 10.0 * slowest
@@ -440,7 +440,7 @@ fn estimated_drain_ns(s: &Scenario) -> f64 {
         .map(|c| {
             let (up, down) = link_ns_per_request(s, c);
             let per_request = up + down;
-            let load = c.rate * per_request / NS_PER_SEC as f64;
+            let load = peak_rate(s, c) * per_request / NS_PER_SEC as f64;
             let link_drain = (load - 1.0).max(0.0) * s.duration_ns as f64 + 10.0 * per_request;
             let backlog = link_drain + server_drain;
             match c.timeout_ns {
@@ -741,18 +741,21 @@ fn link_ns_per_request(s: &Scenario, c: &ClientGroup) -> (f64, f64) {
     (up, down)
 }
 
-/// The most requests one client of a group sends: its highest rate over the duration, each
-/// attempt retried as often as allowed, and at least one.
-fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
-    let peak = s
-        .events
+/// A client group's highest rate per client: its own or one the timeline sets.
+fn peak_rate(s: &Scenario, c: &ClientGroup) -> f64 {
+    s.events
         .iter()
         .filter_map(|e| match &e.action {
             Action::SetRate { target, rate } if target == &c.name => Some(*rate),
             _ => None,
         })
-        .fold(c.rate, f64::max);
-    (peak * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) * (1.0 + f64::from(c.retries))
+        .fold(c.rate, f64::max)
+}
+
+/// The most requests one client of a group sends: its highest rate over the duration, each
+/// attempt retried as often as allowed, and at least one.
+fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
+    (peak_rate(s, c) * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) * (1.0 + f64::from(c.retries))
 }
 
 /// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a
