@@ -19,6 +19,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# The workspace build turns sim-core's proptest feature on; its docs must build without it too.
+RUSTDOCFLAGS="-D warnings" cargo doc -p sim-core --no-deps --quiet
 
 step "tests (profile ci: release speed with debug assertions)"
 cargo test --workspace --profile ci

@@ -367,7 +367,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         crate::out::note(&format!("best {:.2}s", best.wall_s));
         let wasm = if args.wasm && case.drive == Drive::Run {
             progress(&format!("  wasm in Node.js… "));
-                let (w, median) = best_of(runs, |w: &WasmMeasurement| w.wall_s, || wasm_run(&args.wasm_script, case, n))?;
+            let (w, median) = best_of(runs, |w: &WasmMeasurement| w.wall_s, || wasm_run(&args.wasm_script, case, n))?;
             if w.trace_hash != best.trace_hash || w.events != best.events {
                 bail!(
                     "the wasm run of {} differs from the native one: trace_hash {} vs {}, events {} vs {}",
@@ -508,12 +508,21 @@ fn print_table(
         t.add_row(row);
     }
     let mut text = format!("{t}\n");
-    line(&mut text, format!("best of {runs} run{} per case (each in a fresh process, one thread)", if runs == 1 { "" } else { "s" }));
+    line(
+        &mut text,
+        format!(
+            "best of {runs} run{} per case (each in a fresh process, one thread)",
+            if runs == 1 { "" } else { "s" }
+        ),
+    );
     if let Some((rps, rss)) = reference {
-        line(&mut text, format!(
-            "SimPy reference (p2c, 100 servers, load 0.9, {simpy_requests} requests, best of {runs}): {rps:.0} \
+        line(
+            &mut text,
+            format!(
+                "SimPy reference (p2c, 100 servers, load 0.9, {simpy_requests} requests, best of {runs}): {rps:.0} \
              requests/s, {rss:.1} MiB"
-        ));
+            ),
+        );
     }
     let rate =
         |name: &str| results.iter().find(|r| r.case.name == name).map(|r| r.best.requests as f64 / r.best.wall_s);

@@ -125,7 +125,8 @@ pub struct RunArgs {
     /// and outcomes over time.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<String>,
-    /// Refuse traces longer than this many requests.
+    /// Refuse traces longer than this many lines (requests, plus health and timeline events with
+    /// --trace-events), estimated up front and counted during the run.
     #[arg(long, value_name = "N", default_value_t = 20_000_000)]
     pub max_trace: u64,
 }

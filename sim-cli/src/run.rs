@@ -81,11 +81,20 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
         None => None,
     };
     let estimated = sim_core::config::estimated_requests(&scenario);
+    // Health and timeline lines count against the cap too: flapping checks with no requests
+    // at all once wrote hundreds of MB under --max-trace 0.
+    let estimated_events = if args.trace_events { sim_core::config::estimated_trace_events(&scenario) } else { 0.0 };
     let mut trace = match &args.trace {
         Some(path) => {
-            if estimated > args.max_trace as f64 {
+            if estimated + estimated_events > args.max_trace as f64 {
+                let events = if args.trace_events {
+                    format!(" and {estimated_events:.0} health and timeline events (--trace-events)")
+                } else {
+                    String::new()
+                };
                 return Err(user(format!(
-                    "--trace would hold about {estimated:.0} requests, more than --max-trace {}; raise --max-trace or shorten the run",
+                    "--trace would hold about {estimated:.0} requests{events}, more than --max-trace {} lines; raise \
+                     --max-trace or shorten the run",
                     args.max_trace
                 )));
             }
@@ -114,10 +123,23 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
         Some(f) => Some(std::io::BufWriter::new(f.writer().try_clone().context("opening the trace file")?)),
         None => None,
     };
+    let mut lines = 0u64;
     drive(&mut sim, &scenario.name, |sim| {
         if let Some(w) = out.as_mut() {
             sim.drain_trace(&mut records);
             sim.drain_trace_events(&mut events);
+            // The estimate is checked up front; the cap holds during the run as well (the
+            // file is not kept: it would be cut short).
+            lines += (records.len() + events.len()) as u64;
+            if lines > args.max_trace {
+                return Err(user(format!(
+                    "the trace reached more than --max-trace {} lines ({} requests and health and timeline events so \
+                     far, at {} simulated); no trace written. Raise --max-trace or shorten the run",
+                    args.max_trace,
+                    lines,
+                    sim_core::config::units::format_duration(sim.now_ns())
+                )));
+            }
             write_trace(w, sim, &mut records, &mut events)?;
         }
         Ok(())

@@ -93,7 +93,15 @@
 //!
 //! # Property tests
 //!
-//! With the `proptest` feature, [`testing`] has strategies for arbitrary valid scenarios,
+// The module exists only with the feature: a link to it would be broken without it.
+#![cfg_attr(
+    feature = "proptest",
+    doc = "With the `proptest` feature, [`testing`] has strategies for arbitrary valid scenarios,"
+)]
+#![cfg_attr(
+    not(feature = "proptest"),
+    doc = "With the `proptest` feature, the `testing` module has strategies for arbitrary valid scenarios,"
+)]
 //! failure timelines and traffic mixes that shrink toward simpler scenarios; a shrunk
 //! counterexample prints as a scenario file with [`Scenario::to_toml`]. See the README's
 //! "Property tests with lbsim".

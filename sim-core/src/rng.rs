@@ -4,8 +4,8 @@
 //! (common random numbers). Transcendental math goes through `libm`, so draws are bit-identical
 //! on every platform.
 
-use rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 
 /// What a random stream is for. The numeric values are part of the determinism contract:
 /// changing one changes every result.

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use sim_core::algo::{Balancer, BoundedLoadHash, StaticView};
 use sim_core::rng::SimRng;
 use sim_core::testing::{Bounds, scenarios};
-use sim_core::{Algorithm, BalancerSpec, Report, Simulation};
+use sim_core::{Algorithm, BalancerSpec, Report, Scenario, Simulation};
 
 fn server<'a>(r: &'a Report, name: &str) -> &'a sim_core::metrics::report::ServerReport {
     r.servers.iter().find(|s| s.name == name).unwrap()
@@ -53,6 +53,36 @@ fn passive_checks_leave_one_probe_per_fail_timeout() {
     let probes = server(&r, "api-3").requests_while_down;
     // 30 s down with a 10 s fail_timeout: the first failure, then about three probes.
     assert!((2..=6).contains(&probes), "{probes} requests reached the dead server");
+}
+
+/// With no network latency a request in flight at the crash fails inside the crash itself,
+/// and nginx passive checks (`max_fails = 1`) take the server out at that very instant: the
+/// report says it was detected after 0 s, not at the next probe a `fail_timeout` later.
+#[test]
+fn a_crash_detected_by_a_failure_at_the_crash_is_reported_at_once() {
+    let mut s = bundled("crash-no-health-checks.toml");
+    s.network.latency_ns = 0;
+    s.balancer.passive = Some(sim_core::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    // Long service so that every server has work in flight at the crash, whatever the seed.
+    s.servers[0].service = sim_core::ServiceDist::Constant { value_ns: 20 * MS };
+    for seed in 0..8 {
+        let r = run(&s, seed);
+        let crash = &r.crashes[0];
+        assert_eq!(crash.detected_after_s, Some(0.0), "seed {seed}: {crash:?}");
+    }
+}
+
+/// A server marked down at 600 replicas for a year: the time summed over replicas passes
+/// u64 nanoseconds (it overflowed in the test profile); the report's per-replica average is
+/// the year less the detection.
+#[test]
+fn a_year_marked_down_at_hundreds_of_replicas_is_reported() {
+    let text = "name = \"year\"\nduration = \"8760h\"\n[[servers]]\nname = \"api\"\ncount = 2\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 0\n[balancer]\nreplicas = 600\nhealth_check = { interval = \"1h\", timeout = \"1s\", rise = 1, fall = 1 }\n[limits]\nmax_duration = \"8760h\"\n[[events]]\nat = \"0s\"\naction = \"crash\"\ntarget = \"api-1\"\n";
+    let s = Scenario::from_toml(text).unwrap();
+    let r = run(&s, 1);
+    let down = server(&r, "api-1").marked_down_s;
+    let year = 365.0 * 86_400.0;
+    assert!(down > year - 3_700.0 && down <= year, "marked down {down} s of {year}");
 }
 
 /// nginx backup servers serve only while no primary is available.

@@ -595,3 +595,265 @@ fn sigterm_is_handled_like_ctrl_c_and_empty_plot_directories_go() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Arithmetic at the largest values validation allows: every time either fits the clock's
+// horizon and is reported in full, or the scenario is refused up front.
+
+const SLOW_LINK: &str = "name = \"slow-link\"\nduration = \"1s\"\n[network]\nbandwidth = \"1bps\"\n[[servers]]\nname = \"api\"\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nprotocol = \"http2\"\narrival = \"constant\"\nrate = 10\nresponse_bytes = 1000000\n";
+
+/// A terabyte at 1 bps (279,000 years a transfer), a terabyte encoded at 1 s per KB, a leaky
+/// bucket that holds a request for millennia, a pile of day-long jobs, and more bytes than
+/// the counters hold: each used to overflow (a panic in the test profile, wrapped figures in
+/// release); each is refused before any work, naming the key and what to change.
+#[test]
+fn times_past_the_clock_horizon_are_refused() {
+    let tib = SLOW_LINK.replace("\"1s\"", "\"10s\"").replace("1000000", "1099511627776");
+    check_refused(&tib, &["clients[0].response_bytes", "1bps", "years", "network.bandwidth"]);
+    let encode =
+        tib.replace("bandwidth = \"1bps\"", "").replace("response_bytes", "serialize_per_kb = \"1s\"\nrequest_bytes");
+    check_refused(&encode, &["clients[0].request_bytes", "serialize_per_kb = 1s", "years"]);
+    check_refused(
+        &format!(
+            "{BASE}[balancer]\nrate_limit = {{ per_hour = 1, kind = \"leaky_bucket\", burst = 1000000000, key = \"global\" }}\n"
+        ),
+        &["balancer.rate_limit.burst", "years", "nodelay"],
+    );
+    // Day-long jobs piling up without a client timeout (a small bounded group beside them
+    // keeps the unbounded-overload check out of the way): served for millennia.
+    let piled = BASE.replace("value = \"1ms\"", "value = \"24h\"").replace("rate = 10", "rate = 10000").replace(
+        "[[clients]]",
+        "[[servers]]\nname = \"spare\"\nqueue = 10\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]",
+    );
+    check_refused(&piled.replace("\"10s\"", "\"100s\""), &["servers", "workers", "years"]);
+    // With a timeout on every request the run ends at the last timeout, whatever is left.
+    let (code, _, err) = {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, piled.replace("rate = 10000", "rate = 10000\ntimeout = \"24h\"")).unwrap();
+        lbsim_text(&["check", path.to_str().unwrap()])
+    };
+    assert_eq!(code, 0, "{err}");
+    check_refused(
+        &BASE
+            .replace("rate = 10", "rate = 1000000\ntimeout = \"1s\"\nresponse_bytes = 1099511627776")
+            .replace("\"10s\"", "\"20s\""),
+        &["clients[0]", "2^63", "response_bytes"],
+    );
+}
+
+/// Ten 1 MB answers over one 1 bps connection: each takes 8,000,232 s (92 days) and they
+/// queue, so the last ends after 10 of them. The figures are reported in full (they were
+/// clamped to an hour), and a faster link is faster (the truncated u64 once made 3 bps slower
+/// than 1 bps).
+#[test]
+fn a_transfer_of_months_is_reported_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.toml");
+    std::fs::write(&path, SLOW_LINK).unwrap();
+    let latency = |bandwidth: &str| {
+        let (code, out, err) = lbsim_text(&[
+            "run",
+            path.to_str().unwrap(),
+            "--format",
+            "json",
+            "--set",
+            &format!("network.bandwidth=\"{bandwidth}\""),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["requests"]["completed"], 10, "{out}");
+        (report["latency_ms"]["p50"].as_f64().unwrap(), report["latency_ms"]["max"].as_f64().unwrap())
+    };
+    let one_ms = (1_000_000.0 + 29.0) * 8.0 * 1000.0;
+    let (p50, max) = latency("1bps");
+    assert!(rel(max, 10.0 * one_ms) < 0.001, "max {max} ms, expected {} ms", 10.0 * one_ms);
+    assert!(rel(p50, 5.0 * one_ms) < 0.01, "p50 {p50} ms, expected {} ms", 5.0 * one_ms);
+    let (p50_3, max_3) = latency("3bps");
+    assert!(rel(max_3 * 3.0, max) < 0.001 && rel(p50_3 * 3.0, p50) < 0.01, "3 bps: p50 {p50_3}, max {max_3}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory and work `check` used not to count: lookup tables per replica, connections held,
+// the timeline's table rebuilds, health checks over a long drain, trace lines.
+
+/// Runs `lbsim run` on a scenario text and returns (exit code, stderr, peak resident MiB of
+/// the child, from `wait4`: exact for that one process, whatever else the tests run).
+fn run_measured(text: &str, extra: &[&str]) -> (i32, String, f64) {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let err_path = dir.path().join("err.txt");
+    // Reaped by wait4 below (which std's wait does not expose), not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(lbsim_path())
+        .arg("run")
+        .arg(&path)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child's pid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4");
+    let code = std::process::ExitStatus::from_raw(status).code().unwrap_or(-1);
+    // ru_maxrss is in KiB on Linux.
+    (code, std::fs::read_to_string(&err_path).unwrap(), usage.ru_maxrss as f64 / 1024.0)
+}
+
+const TABLES: &str = "name = \"tables\"\nduration = \"2s\"\n[[servers]]\nname = \"api\"\ncount = 8\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\ncount = 8\nprotocol = \"http2\"\nrate = 5\n[balancer]\nalgorithm = \"ring_hash\"\nring_size = 2000000\nreplicas = 2\n[limits]\nmax_memory_mb = 64\n";
+
+/// Ring and Maglev tables are per replica (and pool): 20 replicas of an 8M-entry ring took
+/// 2.6 GB and the 1,000 replicas allowed would take 131 GB, all unseen by `check`; 7,000
+/// WebSocket clients with 10,000 connections each took 4.4 GB. Now each is counted: one just
+/// over the limit is refused before any work with the limit's name, one just under runs and
+/// stays under it.
+#[test]
+fn tables_and_connections_count_against_max_memory() {
+    check_refused(TABLES, &["max_memory_mb", "ring_hash tables", "64 MiB"]);
+    let (code, err, peak) = run_measured(&TABLES.replace("replicas = 2", "replicas = 1"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(peak < 64.0, "peak {peak:.1} MiB over the 64 MiB limit");
+    let maglev = TABLES.replace("\"ring_hash\"", "\"maglev\"").replace("ring_size = 2000000", "table_size = 2000003");
+    check_refused(&maglev.replace("replicas = 2", "replicas = 9"), &["max_memory_mb", "maglev tables"]);
+    let (code, err, peak) = run_measured(&maglev, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(peak < 64.0, "peak {peak:.1} MiB over the 64 MiB limit");
+    // The figures, refused at the default limit.
+    check_refused(
+        &TABLES
+            .replace("replicas = 2", "replicas = 1000")
+            .replace("ring_size = 2000000", "ring_size = 8388608")
+            .replace("max_memory_mb = 64", "max_memory_mb = 4096"),
+        &["max_memory_mb", "ring_hash tables"],
+    );
+    let sockets = "name = \"sockets\"\nduration = \"1s\"\n[[servers]]\nname = \"api\"\ncount = 10\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\ncount = 7000\nrate = 0.001\nprotocol = \"websocket\"\nconnections = 10000\n";
+    check_refused(sockets, &["max_memory_mb", "70000000 connections"]);
+    let small = format!(
+        "{}[limits]\nmax_memory_mb = 64\n",
+        sockets.replace("count = 7000", "count = 800").replace("10000", "1000")
+    );
+    check_refused(&small, &["max_memory_mb", "connections"]);
+    let (code, err, peak) = run_measured(&small.replace("count = 800", "count = 400"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(peak < 64.0, "peak {peak:.1} MiB over the 64 MiB limit");
+}
+
+fn flapping(events: usize) -> String {
+    let mut text = String::from(
+        "name = \"flapping\"\nduration = \"100s\"\n[[servers]]\nname = \"api\"\ncount = 4\nservice = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"web\"\nrate = 1\n[balancer]\nalgorithm = \"maglev\"\ntable_size = 5000011\nreplicas = 4\nhealth_check = { interval = \"1ms\", timeout = \"1ms\", rise = 1, fall = 1 }\n",
+    );
+    for i in 0..events {
+        let action = if i % 2 == 0 { "crash" } else { "recover" };
+        text.push_str(&format!("[[events]]\nat = \"{}ms\"\naction = \"{action}\"\ntarget = \"api\"\n", 10 + i * 5));
+    }
+    text
+}
+
+/// 10,000 crash/recover events passed `check` and would have taken hours (a Maglev rebuild
+/// at every replica per health change); a long drain with 1 ms health checks ran for 30–47 s
+/// and then stopped at max_events. Both are counted up front now.
+#[test]
+fn timeline_rebuilds_and_checks_over_the_drain_count_against_max_events() {
+    check_refused(&flapping(10_000), &["events:", "max_events", "table builds", "servers go down and up"]);
+    let start = Instant::now();
+    let (code, _, err) = {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, flapping(6)).unwrap();
+        lbsim_text(&["run", path.to_str().unwrap()])
+    };
+    assert_eq!(code, 0, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30), "a short timeline took {:?}", start.elapsed());
+    // A drain of weeks (answers crawling over a 1 bps link) with 1 ms checks at every
+    // replica: the checks go on until the last answer, so they are counted until then.
+    let drain = std::fs::read_to_string(root().join("tests/fuzz-regressions/timeout-days-long-drain.toml")).unwrap();
+    let drain = drain.replace("[network]", "health_check = { interval = \"1ms\" }\n\n[network]");
+    check_refused(&drain, &["balancer.health_check.interval", "max_events", "health checks", "drain"]);
+}
+
+/// The estimate holds both ways: with `max_events` just at a run's estimate it is accepted and
+/// finishes within it — through a flapping timeline at 1 ms checks, and through a drain of
+/// months with checks going on — and just under the estimate it is refused.
+#[test]
+fn runs_just_under_max_events_finish_within_it() {
+    let drain = std::fs::read_to_string(root().join("tests/fuzz-regressions/timeout-days-long-drain.toml")).unwrap();
+    let drain = drain.replace("[network]", "health_check = { interval = \"60s\" }\n\n[network]");
+    for text in [flapping(6), drain] {
+        let mut s = sim_core::Scenario::from_toml(&text).unwrap();
+        let estimate = sim_core::config::estimated_events(&s);
+        s.limits.max_events = (estimate * 0.99) as u64;
+        let refused = s.validate().unwrap_err();
+        assert!(refused.message.contains("max_events"), "{}", refused.message);
+        s.limits.max_events = estimate.ceil() as u64;
+        s.validate().unwrap();
+        let mut sim = sim_core::Simulation::new(&s, s.seed);
+        sim.run();
+        assert!(sim.aborted().is_none(), "{:?} (estimate {estimate:.0})", sim.aborted());
+        assert!(sim.events_processed() as f64 <= estimate, "{} events, estimate {estimate:.0}", sim.events_processed());
+    }
+}
+
+/// `--trace-events` under `--max-trace 0` with no requests at all wrote 386 MB of flapping
+/// health checks: the health and timeline lines are estimated up front, and the cap also
+/// stops a run whose trace outgrows it (no file is left).
+#[test]
+fn trace_events_count_against_max_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(
+        &path,
+        flapping(40).replace("rate = 1\n", "rate = 0\n").replace("table_size = 5000011", "table_size = 65537"),
+    )
+    .unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let args = |cap: &str| {
+        lbsim_text(&[
+            "run",
+            path.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+            "--trace-events",
+            "--max-trace",
+            cap,
+        ])
+    };
+    let (code, _, err) = args("0");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--max-trace") && err.contains("health and timeline events"), "{err}");
+    assert!(!trace.exists());
+    // 40 timeline lines and 20 crashes and 20 recoveries of 4 servers at 4 replicas.
+    let (code, _, err) = args("680");
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&trace).unwrap().lines().count();
+    assert!((40..=680).contains(&lines), "{lines} lines");
+    std::fs::remove_file(&trace).unwrap();
+    // Requests beyond the estimate (Poisson arrivals above their mean) stop the run at the cap.
+    std::fs::write(&path, BASE.replace("\"10s\"", "\"1s\"").replace("rate = 10", "rate = 100")).unwrap();
+    let counts: Vec<u64> = (0..20)
+        .map(|seed| {
+            let (code, out, err) =
+                lbsim_text(&["run", path.to_str().unwrap(), "--format", "json", "--seed", &seed.to_string()]);
+            assert_eq!(code, 0, "{err}");
+            serde_json::from_str::<serde_json::Value>(&out).unwrap()["requests"]["sent"].as_u64().unwrap()
+        })
+        .collect();
+    let seed = counts.iter().position(|&n| n > 100).expect("some seed sends more than its mean");
+    let (code, _, err) = lbsim_text(&[
+        "run",
+        path.to_str().unwrap(),
+        "--seed",
+        &seed.to_string(),
+        "--trace",
+        trace.to_str().unwrap(),
+        "--max-trace",
+        "100",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("reached more than --max-trace 100"), "{err}");
+    assert!(!trace.exists());
+}

@@ -20,6 +20,8 @@ pub(crate) fn check(s: &Scenario) -> Result<()> {
     check_layer(s)?;
     check_clients(s)?;
     check_events(s)?;
+    // The horizon first: past it, the other estimates (drains of millennia) mean nothing.
+    check_horizon(s)?;
     check_limits(s)?;
     Ok(())
 }
@@ -321,34 +323,264 @@ pub fn estimated_requests(s: &Scenario) -> f64 {
         .sum()
 }
 
-/// The most events a run can process: per request at most a dozen (arrival, hops, service,
-/// timeout, answer) per attempt, plus health checks and DNS re-resolutions.
-pub fn estimated_events(s: &Scenario) -> f64 {
+/// The pools server groups belong to, each with its instances' weights (adds included).
+fn pool_weights(s: &Scenario) -> Vec<Vec<u32>> {
+    let instances = max_instances(s);
+    let mut pools: Vec<(&str, Vec<u32>)> = Vec::new();
+    for (g, n) in s.servers.iter().zip(instances) {
+        let i = match pools.iter().position(|(p, _)| *p == g.pool) {
+            Some(i) => i,
+            None => {
+                pools.push((&g.pool, Vec::new()));
+                pools.len() - 1
+            }
+        };
+        pools[i].1.extend(std::iter::repeat_n(g.weight, n as usize));
+    }
+    pools.into_iter().map(|(_, w)| w).collect()
+}
+
+/// The algorithms a run uses: the balancer's and any the timeline switches to.
+fn algorithms(s: &Scenario) -> Vec<Algorithm> {
+    let mut out = vec![s.balancer.algorithm];
+    for e in &s.events {
+        if let Action::SetAlgorithm { algorithm } = e.action
+            && !out.contains(&algorithm)
+        {
+            out.push(algorithm);
+        }
+    }
+    out
+}
+
+/// One replica's lookup table for one pool: (entries, bytes, work to build it in units of
+/// one event). Measured on the release build: a ring entry (a formatted name hashed, then
+/// sorted) costs about one event; a Maglev slot about a tenth (counted as a quarter); a
+/// ketama point (crc32, sorted) under one.
+fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64, f64) {
+    let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+    let min = weights.iter().copied().min().unwrap_or(1).max(1);
+    match algorithm {
+        Algorithm::RingHash => {
+            // Envoy scales the ring so the lightest host gets ⌈its share × ring_size⌉
+            // entries, at most 8M (algo/ring_hash.rs); entries are 16 bytes, and a margin for
+            // the build (measured: 36 MB peak for a 2M-entry ring).
+            let entries = (f64::from(s.balancer.ring_size) + total / f64::from(min)).min(8.0 * 1024.0 * 1024.0)
+                + weights.len() as f64;
+            (entries, entries * 20.0, entries)
+        }
+        Algorithm::Maglev => {
+            let slots = f64::from(s.balancer.table_size);
+            (slots, slots * 4.0 + weights.len() as f64 * 48.0, slots / 4.0 + weights.len() as f64)
+        }
+        Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => {
+            let points = total * 160.0;
+            (points, points * 12.0, points)
+        }
+        _ => (0.0, 0.0, 0.0),
+    }
+}
+
+/// The largest lookup tables a run holds, all replicas and pools together: (bytes, the
+/// algorithm, entries per table, tables), or `None` when its algorithms keep no table.
+fn table_memory(s: &Scenario) -> Option<(f64, Algorithm, f64, f64)> {
+    let pools = pool_weights(s);
+    let replicas = f64::from(s.balancer.replicas);
+    algorithms(s)
+        .into_iter()
+        .map(|a| {
+            let (entries, bytes) = pools
+                .iter()
+                .map(|w| table_cost(s, a, w))
+                .fold((0.0, 0.0), |(e, b), (pe, pb, _)| (f64::max(e, pe), b + pb));
+            (replicas * bytes, a, entries, replicas * pools.len() as f64)
+        })
+        .filter(|t| t.0 > 0.0)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The work of rebuilding every pool's table at one replica (and its eligible lists), in
+/// events, for the costliest algorithm the run uses.
+fn rebuild_work(s: &Scenario) -> f64 {
+    let pools = pool_weights(s);
+    let servers: f64 = pools.iter().map(|w| w.len() as f64).sum();
+    let tables =
+        algorithms(s).into_iter().map(|a| pools.iter().map(|w| table_cost(s, a, w).2).sum::<f64>()).fold(0.0, f64::max);
+    // Rebuilding the eligible lists walks every server of every pool.
+    tables + servers / 8.0
+}
+
+/// How many server instances a timeline target names (a group: all its instances, from
+/// [`max_instances`], computed once by the caller: timelines have tens of thousands of actions).
+fn targets(s: &Scenario, instances: &[u64], target: &str) -> f64 {
+    match s.servers.iter().position(|g| g.name == target) {
+        Some(gi) => instances[gi] as f64,
+        None => 1.0,
+    }
+}
+
+/// How long a run can go on after `duration` while its last requests end: a client timeout
+/// (with retries) ends them at the latest; otherwise what piled up on the links and at the
+/// servers must drain (an overloaded link or server grows its backlog for the whole run).
+fn estimated_drain_ns(s: &Scenario) -> f64 {
     let secs = s.duration_ns as f64 / NS_PER_SEC as f64;
+    let capacity_rps: f64 = s
+        .servers
+        .iter()
+        .filter(|g| !g.backup)
+        .map(|g| f64::from(g.count) * f64::from(g.workers) * NS_PER_SEC as f64 / g.service.mean_ns().max(1.0))
+        .sum();
+    let offered_rps: f64 = s.clients.iter().map(|c| f64::from(c.count) * peak_rate(s, c)).sum();
+    let slowest = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max);
+    let server_drain = if capacity_rps > 0.0 {
+        (offered_rps - capacity_rps).max(0.0) * secs / capacity_rps * NS_PER_SEC as f64 + 10.0 * slowest
+    } else {
+        10.0 * slowest
+    };
+    s.clients
+        .iter()
+        .map(|c| {
+            let (up, down) = link_ns_per_request(s, c);
+            let per_request = up + down;
+            let load = peak_rate(s, c) * per_request / NS_PER_SEC as f64;
+            let link_drain = (load - 1.0).max(0.0) * s.duration_ns as f64 + 10.0 * per_request;
+            let backlog = link_drain + server_drain;
+            match c.timeout_ns {
+                Some(t) => {
+                    backlog.min(t as f64 * (1.0 + f64::from(c.retries)) + f64::from(c.retries) * NS_PER_SEC as f64)
+                }
+                None => backlog,
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The work of the tables and the timeline, in events: the first build of each replica's
+/// tables, each action, what it touches (a crash or removal
+/// walks the work in flight, sessions and connections of each server it takes down), and
+/// the table rebuilds at every replica that follow a change of who is eligible — once per
+/// server when checks take it out and once when it is back, again every `fail_timeout` while
+/// passive checks probe it, and once for a new algorithm.
+fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
+    let replicas = f64::from(s.balancer.replicas);
+    let rebuild = rebuild_work(s);
+    let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
+    let held = in_flight + connections(s) + s.total_clients() as f64;
+    let probes = s
+        .balancer
+        .passive
+        .map_or(0.0, |p| (s.duration_ns as f64 + estimated_drain_ns(s)) / p.fail_timeout_ns.max(1) as f64);
+    let instances = max_instances(s);
+    // Every replica builds its tables once at the start.
+    let mut rebuilds = replicas;
+    let mut direct = 0.0;
+    for e in &s.events {
+        direct += 1.0;
+        match &e.action {
+            Action::Crash { target } | Action::Remove { target, .. } => {
+                let n = targets(s, &instances, target);
+                direct += n * held / 8.0;
+                rebuilds += n * replicas * (2.0 + probes);
+            }
+            Action::Recover { target } | Action::Add { target, .. } => {
+                rebuilds += targets(s, &instances, target) * replicas * 2.0;
+            }
+            Action::SetAlgorithm { .. } | Action::SetLayer { .. } => rebuilds += replicas,
+            Action::Slow { target, .. } => direct += targets(s, &instances, target),
+            _ => {}
+        }
+    }
+    (direct + rebuilds * rebuild, rebuilds)
+}
+
+/// The most connections open at once: WebSocket clients open all theirs at the start,
+/// pools may fill up, and gRPC `round_robin` clients connect to every address.
+fn connections(s: &Scenario) -> f64 {
+    let servers = max_instances(s).iter().sum::<u64>() as f64;
+    s.clients
+        .iter()
+        .map(|c| {
+            let per_client = match (c.balancing, c.client_algorithm) {
+                (Balancing::Client, ClientAlgorithm::RoundRobin) => servers,
+                (Balancing::Client, ClientAlgorithm::PickFirst) => 2.0,
+                _ => f64::from(c.connections),
+            };
+            f64::from(c.count) * per_client
+        })
+        .sum()
+}
+
+/// The most events a run can process: per request at most a dozen (arrival, hops, service,
+/// timeout, answer) per attempt; health checks and DNS re-resolutions over the duration and
+/// the drain after it; and the timeline's work with the table rebuilds it causes.
+pub fn estimated_events(s: &Scenario) -> f64 {
+    estimated_work(s).iter().map(|(_, n)| n).sum()
+}
+
+/// [`estimated_events`] by part, for messages.
+fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
+    let span = s.duration_ns as f64 + estimated_drain_ns(s);
     let servers: u64 = max_instances(s).iter().sum();
     let per_request = 12.0 * (1.0 + s.clients.iter().map(|c| f64::from(c.retries)).fold(0.0, f64::max));
-    let checks = s.balancer.health_check.map_or(0.0, |h| {
-        2.0 * f64::from(s.balancer.replicas) * servers as f64 * s.duration_ns as f64 / h.interval_ns as f64
-    });
+    let checks = s
+        .balancer
+        .health_check
+        .map_or(0.0, |h| 2.0 * f64::from(s.balancer.replicas) * servers as f64 * span / h.interval_ns as f64);
     let resolves: f64 = s
         .clients
         .iter()
         .map(|c| {
-            let every = if c.balancing == Balancing::Client { c.resolve_interval_ns } else { s.balancer.dns_ttl_ns };
-            f64::from(c.count) * (secs * NS_PER_SEC as f64 / every as f64 + 1.0)
+            // A proxied client re-resolves the balancer's name only when it has replicas.
+            let every = match c.balancing {
+                Balancing::Client => c.resolve_interval_ns,
+                Balancing::Proxy if s.balancer.replicas > 1 => s.balancer.dns_ttl_ns,
+                Balancing::Proxy => return f64::from(c.count),
+            };
+            f64::from(c.count) * (span / every as f64 + 1.0)
         })
         .sum();
-    estimated_requests(s) * per_request + checks + resolves
+    [
+        ("requests", estimated_requests(s) * per_request),
+        ("health checks", checks),
+        ("DNS re-resolutions", resolves),
+        ("lookup table builds and the timeline", estimated_timeline_work(s).0),
+    ]
+}
+
+/// The most health and timeline lines `--trace-events` writes: one per timeline action and
+/// one per change of a server's health at each replica (down at a crash, up at a recovery;
+/// down at the start too when checks cannot get an answer in time).
+pub fn estimated_trace_events(s: &Scenario) -> f64 {
+    let Some(hc) = s.balancer.health_check else { return s.events.len() as f64 };
+    let replicas = f64::from(s.balancer.replicas);
+    let instances = max_instances(s);
+    let servers = instances.iter().sum::<u64>() as f64;
+    let unreachable = 2 * s.network.upstream_latency_ns.unwrap_or(s.network.latency_ns) > hc.timeout_ns;
+    let changes: f64 = s
+        .events
+        .iter()
+        .map(|e| match &e.action {
+            Action::Crash { target } | Action::Recover { target } => targets(s, &instances, target) * replicas,
+            _ => 0.0,
+        })
+        .sum();
+    s.events.len() as f64 + changes + if unreachable { replicas * servers } else { 0.0 }
 }
 
 /// A generous estimate of a run's memory: per-server state and histograms, per-replica views
-/// of every server and address, clients, time series, and the worst-case work in flight.
+/// of every server and address, lookup tables (ring, Maglev, ketama) per replica and pool,
+/// clients and their connections, time series, and the worst-case work in flight.
 pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
+    memory_parts(s).iter().map(|(_, b)| b).sum()
+}
+
+/// [`estimated_memory_bytes`] by part, for messages.
+fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
-    // Per-server latency row (640 four-byte counters) and totals, state and counters.
-    let per_server = 2_600.0 + 512.0;
+    // Per-server latency row (960 four-byte counters) and totals, state and counters.
+    let per_server = 3_900.0 + 512.0;
     let per_replica_server = 80.0;
     let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();
     let limits = 1.0 + s.balancer.routes.len() as f64;
@@ -357,12 +589,25 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
         .min(crate::metrics::series::MAX_CELLS as f64)
         * (1.0 + crate::metrics::series::DRAIN_BUCKETS_FRACTION);
     let in_flight = (s.limits.max_in_flight as f64).min(estimated_requests(s));
-    servers * per_server
-        + replicas * servers * per_replica_server
-        + replicas * (addresses + clients) * per_replica_client
-        + clients * 512.0
-        + series_cells * 8.0
-        + in_flight * 320.0
+    // A connection: its slab entry, the client's handle to it and its pending events
+    // (measured: 62 bytes per WebSocket connection).
+    let conns = connections(s);
+    let mut parts = vec![
+        (
+            format!("{servers:.0} servers × {replicas:.0} replicas"),
+            servers * per_server + replicas * servers * per_replica_server + series_cells * 8.0,
+        ),
+        (format!("{clients:.0} clients"), replicas * (addresses + clients) * per_replica_client + clients * 512.0),
+        (format!("{conns:.0} connections"), conns * 96.0),
+        (format!("{in_flight:.0} requests in flight"), in_flight * 320.0),
+    ];
+    if let Some((bytes, algorithm, entries, tables)) = table_memory(s) {
+        parts.push((
+            format!("{tables:.0} {} tables of {entries:.0} entries (one per replica and pool)", algorithm.name()),
+            bytes,
+        ));
+    }
+    parts
 }
 
 fn check_limits(s: &Scenario) -> Result<()> {
@@ -395,25 +640,48 @@ fn check_limits(s: &Scenario) -> Result<()> {
             ),
         ));
     }
-    let events = estimated_events(s);
-    if events > l.max_events as f64 {
-        return Err(err(
-            "clients",
-            format!(
-                "the run would process about {events:.0} events, more than the limit of {}; shorten it or raise \
-                 [limits] max_events",
-                l.max_events
-            ),
-        ));
-    }
-    let memory_mb = estimated_memory_bytes(s) / (1024.0 * 1024.0);
+    // Memory first: a run that cannot fit is refused for that, whatever its work.
+    let parts = memory_parts(s);
+    let memory_mb = parts.iter().map(|(_, b)| b).sum::<f64>() / (1024.0 * 1024.0);
     if memory_mb > l.max_memory_mb as f64 {
+        let (part, bytes) = parts.iter().max_by(|a, b| a.1.total_cmp(&b.1)).cloned().unwrap_or_default();
         return Err(err(
             "servers",
             format!(
-                "the run would need about {memory_mb:.0} MiB, more than the limit of {} MiB (servers × replicas, clients, \
-                 work in flight); make it smaller or raise [limits] max_memory_mb",
-                l.max_memory_mb
+                "the run would need about {memory_mb:.0} MiB, more than the limit of {} MiB (most of it, about {:.0} MiB, \
+                 for {part}); make it smaller or raise [limits] max_memory_mb",
+                l.max_memory_mb,
+                bytes / (1024.0 * 1024.0)
+            ),
+        ));
+    }
+    let work = estimated_work(s);
+    let events: f64 = work.iter().map(|(_, n)| n).sum();
+    if events > l.max_events as f64 {
+        let (part, n) = work.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or(("requests", 0.0));
+        let path = match part {
+            "health checks" => "balancer.health_check.interval",
+            "lookup table builds and the timeline" if !s.events.is_empty() => "events",
+            "lookup table builds and the timeline" => "balancer.replicas",
+            _ => "clients",
+        };
+        return Err(err(
+            path,
+            format!(
+                "the run would process about {events:.0} events, more than the limit of {} (most of them, about \
+                 {n:.0}, for {part}{}); shorten it or raise [limits] max_events",
+                l.max_events,
+                match part {
+                    "health checks" => format!(" over the duration and about {} of drain", span(estimated_drain_ns(s))),
+                    "lookup table builds and the timeline" => format!(
+                        ": about {:.0} table builds, one at each of the {} replica(s) at the start and again at \
+                         each as servers go down and up, about {:.0} events of work each",
+                        estimated_timeline_work(s).1,
+                        s.balancer.replicas,
+                        rebuild_work(s)
+                    ),
+                    _ => String::new(),
+                }
             ),
         ));
     }
@@ -438,6 +706,161 @@ fn check_limits(s: &Scenario) -> Result<()> {
                     l.max_in_flight
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The latest simulated time a run may reach, in nanoseconds (2^62, about 146 years): a
+/// quarter of what the u64 clock holds, so that a few times below it always add up without
+/// overflow. Scenarios whose times could pass it are refused (by `check`); the engine's
+/// time arithmetic also saturates, as a backstop.
+pub const HORIZON_NS: u64 = 1 << 62;
+
+/// A length of time for messages, in the largest unit that keeps it readable.
+fn span(ns: f64) -> String {
+    const YEAR: f64 = 365.0 * 86_400.0 * NS_PER_SEC as f64;
+    if ns >= 1e6 * YEAR {
+        format!("{:.2e} years", ns / YEAR)
+    } else if ns >= YEAR {
+        format!("{:.0} years", ns / YEAR)
+    } else if ns >= 86_400.0 * NS_PER_SEC as f64 {
+        format!("{:.1} days", ns / (86_400.0 * NS_PER_SEC as f64))
+    } else {
+        super::units::format_duration(ns.round() as u64)
+    }
+}
+
+/// Time on one connection per request of a client group: the request and the answer on the
+/// link at `network.bandwidth` (headers included), and their encoding and decoding.
+fn link_ns_per_request(s: &Scenario, c: &ClientGroup) -> (f64, f64) {
+    let (hdr_up, hdr_down) = Profile::of(c.protocol).header_bytes;
+    let tx =
+        |bytes: u64| s.network.bandwidth_bps.map_or(0.0, |bps| bytes as f64 * 8.0 * NS_PER_SEC as f64 / bps as f64);
+    let codec = |bytes: u64| crate::model::serialize_ns(c.serialize_per_kb_ns, bytes) as f64;
+    let up = tx(c.request_bytes + hdr_up) + codec(c.request_bytes);
+    let down = tx(c.response_bytes + hdr_down) + codec(c.response_bytes);
+    (up, down)
+}
+
+/// A client group's highest rate per client: its own or one the timeline sets.
+fn peak_rate(s: &Scenario, c: &ClientGroup) -> f64 {
+    s.events
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::SetRate { target, rate } if target == &c.name => Some(*rate),
+            _ => None,
+        })
+        .fold(c.rate, f64::max)
+}
+
+/// The most requests one client of a group sends: its highest rate over the duration, each
+/// attempt retried as often as allowed, and at least one.
+fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
+    (peak_rate(s, c) * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) * (1.0 + f64::from(c.retries))
+}
+
+/// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a
+/// connection (huge messages on a slow link, costly encoding), work piled on the servers, or
+/// a leaky bucket's wait. Each would otherwise overflow the clock or be reported wrong.
+fn check_horizon(s: &Scenario) -> Result<()> {
+    let horizon = HORIZON_NS as f64 - s.duration_ns as f64;
+    let bandwidth = s.network.bandwidth_bps.map_or("unlimited".to_string(), super::units::format_bandwidth);
+    for (i, c) in s.clients.iter().enumerate() {
+        let (up, down) = link_ns_per_request(s, c);
+        let per_client = requests_per_client(s, c);
+        let (hdr_up, hdr_down) = Profile::of(c.protocol).header_bytes;
+        let bytes = f64::from(c.count) * per_client * (c.request_bytes + c.response_bytes + hdr_up + hdr_down) as f64;
+        if bytes > (1u64 << 63) as f64 {
+            return Err(err(
+                format!("clients[{i}]"),
+                format!(
+                    "about {:.0} requests of {} + {} bytes would move {bytes:.3e} bytes, more than the report's byte \
+                     counters hold (2^63); lower request_bytes, response_bytes, the rate, count or duration",
+                    f64::from(c.count) * per_client,
+                    c.request_bytes,
+                    c.response_bytes
+                ),
+            ));
+        }
+        // A client's requests share its connections: in the worst case they queue on one.
+        let busy = per_client * (up + down);
+        if busy > horizon {
+            let (key, bytes, one) = if up >= down {
+                ("request_bytes", c.request_bytes, up)
+            } else {
+                ("response_bytes", c.response_bytes, down)
+            };
+            return Err(err(
+                format!("clients[{i}].{key}"),
+                format!(
+                    "one message of {bytes} bytes takes {} to encode and send (network.bandwidth = {bandwidth}, serialize_per_kb = \
+                     {}), and each client sends up to {per_client:.0} of them over its connections: {} in all, beyond \
+                     the {} a run can last. Lower clients[{i}].{key}, serialize_per_kb, the rate or the duration, or \
+                     raise network.bandwidth",
+                    span(one),
+                    super::units::format_duration(c.serialize_per_kb_ns),
+                    span(busy),
+                    span(horizon),
+                ),
+            ));
+        }
+    }
+    // Work piled on the servers is served no faster than by every primary worker at once.
+    // (With a timeout on every group the run ends once the last request times out, however
+    // much work is left.)
+    let workers: f64 = s.servers.iter().filter(|g| !g.backup).map(|g| f64::from(g.count) * f64::from(g.workers)).sum();
+    let timeouts = s.clients.iter().all(|c| c.timeout_ns.is_some());
+    if workers > 0.0 && !timeouts {
+        let store_ns = s.session_store.map_or(0.0, |st| st.latency_ns as f64);
+        let per_request = s.servers.iter().map(|g| g.service.mean_ns()).fold(0.0, f64::max)
+            + s.clients
+                .iter()
+                .map(|c| crate::model::serialize_ns(c.serialize_per_kb_ns, c.request_bytes + c.response_bytes) as f64)
+                .fold(0.0, f64::max)
+            + store_ns;
+        let requests: f64 = s.clients.iter().map(|c| f64::from(c.count) * requests_per_client(s, c)).sum();
+        let in_flight = requests.min(s.limits.max_in_flight as f64);
+        let drain = in_flight * per_request / workers;
+        if drain > horizon {
+            return Err(err(
+                "servers",
+                format!(
+                    "up to {in_flight:.0} requests can wait for the servers, each needing about {} of work \
+                     (service, serialize_per_kb, session store), and {workers:.0} workers would need {} to serve \
+                     them, beyond the {} a run can last. Lower the service times, the rate or the duration, add \
+                     servers or workers, or lower [limits] max_in_flight",
+                    span(per_request),
+                    span(drain),
+                    span(horizon),
+                ),
+            ));
+        }
+    }
+    // A leaky bucket without nodelay holds a request until its excess drains at the rate.
+    let limits = s.balancer.rate_limit.iter().map(|l| ("balancer.rate_limit".to_string(), l)).chain(
+        s.balancer
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.rate_limit.as_ref().map(|l| (format!("balancer.routes[{i}].rate_limit"), l))),
+    );
+    for (path, l) in limits {
+        if let RateLimitKind::LeakyBucket { burst, nodelay: false } = l.kind {
+            let wait = f64::from(burst) * l.window_ns as f64 / l.limit as f64;
+            if wait > horizon {
+                return Err(err(
+                    format!("{path}.burst"),
+                    format!(
+                        "a request can wait up to {} in this leaky bucket ({burst} requests of burst at {} per {}), \
+                         beyond the {} a run can last; lower burst, raise the rate or set nodelay = true",
+                        span(wait),
+                        l.limit,
+                        super::units::format_duration(l.window_ns),
+                        span(horizon),
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! with errors that name the line, column and key path, what is wrong and what is allowed.
 
 pub(crate) mod check;
-pub use check::{estimated_requests, warnings};
+pub use check::{estimated_events, estimated_memory_bytes, estimated_requests, estimated_trace_events, warnings};
 pub mod keys;
 pub use keys::accepted_keys;
 pub(crate) mod node;

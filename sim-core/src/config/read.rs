@@ -628,9 +628,7 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     }) {
         g.source_ips = v;
     }
-    if let Some(v) = t.read("protocol", o, |f| {
-        f.choice(&Protocol::ALL)
-    }) {
+    if let Some(v) = t.read("protocol", o, |f| f.choice(&Protocol::ALL)) {
         g.protocol = v;
     }
     if let Some(v) = t.read("connections", o, |f| f.u32(1, 10_000)) {
@@ -1019,8 +1017,7 @@ static ACTION_KEYS: [(&str, &[&str]); 11] = [
 ];
 
 fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
-    let mut t =
-        o.keep(field.table(keys::EVENT))?;
+    let mut t = o.keep(field.table(keys::EVENT))?;
     let at_ns = t.require("at", o).and_then(|f| o.keep(f.duration(0, MAX_DURATION_NS)));
     let action_field = t.require("action", o);
     let action_name = action_field.as_ref().and_then(|f| o.keep(f.str()));

@@ -12,8 +12,11 @@ pub struct LatencyHist<C: Counter = u64> {
     max_ns: u64,
 }
 
-/// The highest latency recorded exactly; larger values are clamped (an hour).
-pub const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
+/// The highest latency recorded; larger values are clamped. The clock's horizon (146 years):
+/// validation refuses runs that could go past it, so no quantile is ever clamped. (It was an
+/// hour, which reported a 92-day transfer as 1 h.) The histogram grows only as far as the
+/// values recorded need.
+pub const MAX_TRACKED_NS: u64 = crate::config::check::HORIZON_NS;
 
 impl<C: Counter> LatencyHist<C> {
     /// A histogram keeping `sigfig` significant digits.
@@ -70,8 +73,8 @@ impl<C: Counter> LatencyHist<C> {
 /// One record touches one counter line of the server's row and its totals (which for 10,000
 /// servers still fit in the L2 cache), where a separate HdrHistogram per server costs pointer
 /// chases into scattered allocations: at 10,000 servers that was 40% of the run time.
-/// Values above 2^42 ns (73 minutes) count in the last bucket, as a global histogram's
-/// values above an hour are clamped; a counter saturates at 2^32 − 1 (4.29 billion requests
+/// Values above 2^63 ns count in the last bucket (runs end before the 2^62 ns horizon, so
+/// none do); a counter saturates at 2^32 − 1 (4.29 billion requests
 /// to one server within 3% of the same latency), while counts, means and maxima stay exact.
 #[derive(Clone, Debug)]
 pub struct ServerLatencies {
@@ -89,7 +92,7 @@ struct Totals {
 /// Buckets per power of two, as bits.
 const SUB_BITS: u32 = 4;
 /// The highest power of two with buckets of its own.
-const TOP_EXPONENT: u32 = 42;
+const TOP_EXPONENT: u32 = 62;
 /// Buckets per server: exact values below 2^SUB_BITS, then 2^SUB_BITS per power of two.
 const SERVER_BUCKETS: usize = ((TOP_EXPONENT - SUB_BITS + 2) << SUB_BITS) as usize;
 

@@ -51,8 +51,9 @@ pub struct Stats {
     pub while_down: Vec<u64>,
     /// Time crashed within the window, per server.
     pub down_ns: Vec<u64>,
-    /// Time marked down by any replica within the window, per server.
-    pub marked_down_ns: Vec<u64>,
+    /// Time marked down within the window, summed over replicas, per server (u128: 1,000
+    /// replicas × a year of window pass u64 nanoseconds).
+    pub marked_down_ns: Vec<u128>,
     /// Sessions started, completed, lost after warmup; requests in completed sessions.
     pub sessions_started: u64,
     /// Completed sessions.

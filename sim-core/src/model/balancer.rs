@@ -411,7 +411,10 @@ impl Simulation {
                     };
                     updates[i] = Some((slot, key, RateCounter { stamp_ns: stamp, value: excess as u64 }));
                     if !nodelay {
-                        delay = delay.max((excess * 1000 / rate_milli) as u64 * 1_000_000);
+                        // In u128 and saturating: a large burst at a slow rate (1e9 per hour)
+                        // waits longer than u64 nanoseconds hold (validation refuses it).
+                        let wait_ns = excess * 1000 / rate_milli * 1_000_000;
+                        delay = delay.max(u64::try_from(wait_ns).unwrap_or(u64::MAX));
                     }
                 }
             }

@@ -28,10 +28,12 @@ fn retryable(outcome: Outcome) -> bool {
 }
 
 /// Time to encode or decode `bytes` at `per_kb_ns` per 1,000 bytes (0 without a cost, the
-/// usual case, without a division).
+/// usual case, without a division). The product of the largest allowed values (1 s per KB,
+/// 1 TiB) does not fit in u64: it is taken in u128 and saturates (validation refuses
+/// scenarios whose times would not fit the clock's horizon, so saturation is a backstop).
 #[inline]
-pub(super) fn serialize_ns(per_kb_ns: u64, bytes: u64) -> u64 {
-    if per_kb_ns == 0 { 0 } else { per_kb_ns * bytes / 1000 }
+pub(crate) fn serialize_ns(per_kb_ns: u64, bytes: u64) -> u64 {
+    if per_kb_ns == 0 { 0 } else { u64::try_from(u128::from(per_kb_ns) * u128::from(bytes) / 1000).unwrap_or(u64::MAX) }
 }
 
 impl Simulation {
@@ -202,10 +204,13 @@ impl Simulation {
         let tx = self.tx_ns(bytes);
         let (hop, up_hop) = (self.client_hop_ns(), self.upstream_hop_ns());
         let conn = self.conns.get_mut(ch).expect("live connection");
-        let start = (self.now + encode_ns).max(conn.up_free_ns);
-        conn.up_free_ns = start + tx;
-        let at_peer = conn.up_free_ns - self.now + hop;
-        self.stats.groups[g].bytes_sent += bytes;
+        // Saturating: a connection's queue of transfers can reach past the clock's range only
+        // in scenarios validation refuses (`config::check::check_horizon`).
+        let start = self.now.saturating_add(encode_ns).max(conn.up_free_ns);
+        conn.up_free_ns = start.saturating_add(tx);
+        let at_peer = (conn.up_free_ns - self.now).saturating_add(hop);
+        // Saturating as a backstop: validation refuses runs whose bytes could pass 2^63.
+        self.stats.groups[g].bytes_sent = self.stats.groups[g].bytes_sent.saturating_add(bytes);
         let req = self.reqs.get_mut(h).expect("live request");
         if r == NONE {
             // Client-side: straight to the server.
@@ -218,7 +223,7 @@ impl Simulation {
             req.server = s;
             req.via = via::RELAY;
             req.sent_to_server_ns = self.now;
-            self.after(at_peer + up_hop, Ev::AtServer { req: h });
+            self.after(at_peer.saturating_add(up_hop), Ev::AtServer { req: h });
         } else {
             req.via = via::L7;
             self.after(at_peer, Ev::AtBalancer { req: h });
@@ -277,17 +282,17 @@ impl Simulation {
         let tx = self.tx_ns(bytes);
         let hop = self.client_hop_ns();
         let upstream = if via_upstream { self.upstream_hop_ns() } else { 0 };
-        let mut delay = upstream + hop + decode_ns;
+        let mut delay = (upstream + hop).saturating_add(decode_ns);
         match conn.and_then(|ch| self.conns.get_mut(ch)) {
             Some(conn) => {
                 let start = (self.now + upstream).max(conn.down_free_ns);
-                conn.down_free_ns = start + tx;
-                delay = conn.down_free_ns + hop + decode_ns - self.now;
+                conn.down_free_ns = start.saturating_add(tx);
+                delay = (conn.down_free_ns - self.now).saturating_add(hop).saturating_add(decode_ns);
             }
-            None => delay += tx,
+            None => delay = delay.saturating_add(tx),
         }
         let g = self.clients[c as usize].group as usize;
-        self.stats.groups[g].bytes_received += bytes;
+        self.stats.groups[g].bytes_received = self.stats.groups[g].bytes_received.saturating_add(bytes);
         self.after(delay, Ev::BackAtClient { req: h, outcome });
     }
 

@@ -58,7 +58,7 @@ impl Simulation {
             } else {
                 let since = h.down_since_ns;
                 let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
-                self.stats.marked_down_ns[s as usize] += super::balancer::overlap(since, now, warmup, end);
+                self.stats.marked_down_ns[s as usize] += u128::from(super::balancer::overlap(since, now, warmup, end));
             }
             self.replicas[r as usize].dirty = true;
             if !ok {

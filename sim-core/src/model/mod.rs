@@ -27,6 +27,8 @@ use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
 use crate::slab::Slab;
 use state::*;
 
+pub(crate) use client::serialize_ns;
+
 /// A factory for custom balancer instances (one per replica and pool).
 pub type BalancerFactory = Box<dyn Fn() -> Box<dyn Balancer> + Send>;
 
@@ -311,7 +313,9 @@ impl Simulation {
         if delay_ns == 0 {
             self.handle(ev);
         } else {
-            self.queue.push(self.now + delay_ns, ev);
+            // Saturating: no event can be due past the end of the clock's range (validation
+            // keeps runs far below it; this is a backstop against a wrapped time).
+            self.queue.push(self.now.saturating_add(delay_ns), ev);
         }
     }
 
@@ -319,7 +323,7 @@ impl Simulation {
     /// must not recurse).
     #[inline]
     pub(crate) fn schedule(&mut self, delay_ns: u64, ev: Ev) {
-        self.queue.push(self.now + delay_ns, ev);
+        self.queue.push(self.now.saturating_add(delay_ns), ev);
     }
 
     /// Whether requests started now are counted.
@@ -345,7 +349,11 @@ impl Simulation {
     #[inline]
     pub(crate) fn tx_ns(&self, bytes: u64) -> u64 {
         match self.sc.network.bandwidth_bps {
-            Some(bps) if bytes > 0 => (u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps)) as u64,
+            // Saturating, not truncating: 1 TiB at 1 bps is 8.8e21 ns, past u64 (validation
+            // refuses such scenarios; this keeps a slower link from ever looking faster).
+            Some(bps) if bytes > 0 => {
+                u64::try_from((u128::from(bytes) * 8 * 1_000_000_000).div_ceil(u128::from(bps))).unwrap_or(u64::MAX)
+            }
             _ => 0,
         }
     }

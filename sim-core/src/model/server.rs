@@ -54,7 +54,8 @@ impl Simulation {
             }
         }
         let group = self.group_of(c);
-        extra_ns += super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes);
+        extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes)
+            .saturating_add(extra_ns);
         let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, next: NONE };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
@@ -110,7 +111,7 @@ impl Simulation {
         self.server_busy_change(job.server, 1);
         let dist = self.sc.servers[self.servers[s].group as usize].service;
         let base = service_ns(&dist, job.size_u) * self.servers[s].slow;
-        let t = (base + 0.5).clamp(0.0, 1e17) as i64 as u64 + job.extra_ns;
+        let t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
         debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
         // Always through the queue: a zero service time must not recurse through the queue.
         self.schedule(t, Ev::ServiceDone { job: jh });
@@ -229,9 +230,14 @@ impl Simulation {
             return;
         }
         self.set_server_state(s, ServerState::Down);
+        // The record exists before the work is dropped: with no network latency a request in
+        // flight fails right here, and a passive check may take the server out at this very
+        // instant (a detection after 0 s, which must not be lost to the next probe).
+        self.stats.crashes.push((s, self.now, None, 0));
+        let idx = self.stats.crashes.len() - 1;
+        self.servers[s as usize].crash = Some((self.now, idx));
         let lost = self.drop_server_work(s);
-        self.stats.crashes.push((s, self.now, None, lost));
-        self.servers[s as usize].crash = Some((self.now, self.stats.crashes.len() - 1));
+        self.stats.crashes[idx].3 = lost;
     }
 
     /// Drops everything a server holds (crash or removal); returns the sessions lost.
@@ -379,7 +385,7 @@ impl Simulation {
             for s in 0..self.servers.len() {
                 let h = &mut replica.health[s];
                 if !h.up {
-                    self.stats.marked_down_ns[s] += overlap(h.down_since_ns, now.max(end), warmup, end);
+                    self.stats.marked_down_ns[s] += u128::from(overlap(h.down_since_ns, now.max(end), warmup, end));
                     h.down_since_ns = now.max(end);
                 }
             }

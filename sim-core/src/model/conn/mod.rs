@@ -177,8 +177,8 @@ impl Simulation {
         let (up, down) = handshake_bytes(tls);
         let stats = &mut self.stats.groups[g];
         stats.connections += 1;
-        stats.bytes_sent += up;
-        stats.bytes_received += down;
+        stats.bytes_sent = stats.bytes_sent.saturating_add(up);
+        stats.bytes_received = stats.bytes_received.saturating_add(down);
         let ch = self.conns.insert(conn);
         self.clients[c as usize].conns.push(ch);
         if delay == 0 {
