@@ -267,3 +267,59 @@ fn store_outage_fails_session_requests_only_while_down() {
     assert!(failed.len() > 500);
     assert!(failed.iter().all(|r| r.end_ns >= 20 * SEC && r.start_ns < 25 * SEC + 100 * MS));
 }
+
+/// An L4 balancer sees TCP, not HTTP: after `set_layer l4` the clients reconnect and are
+/// balanced by the algorithm, not by the cookie the L7 balancer had written (which pins every
+/// client to api-1, the only server before the scale-out).
+#[test]
+fn cookies_are_not_read_at_l4() {
+    let text = r#"
+name = "cookie-then-l4"
+duration = "6s"
+[[servers]]
+name = "api"
+count = 1
+service = { dist = "exponential", mean = "2ms" }
+[[clients]]
+name = "web"
+count = 100
+protocol = "http2"
+rate = 5
+[balancer]
+layer = "l7"
+algorithm = "round_robin"
+sticky = "cookie"
+[[events]]
+at = "2s"
+action = "add"
+target = "api"
+count = 3
+[[events]]
+at = "3s"
+action = "set_layer"
+layer = "l4"
+"#;
+    let r = run(&Scenario::from_toml(text).unwrap(), 1);
+    let conns: Vec<u64> = r.servers.iter().map(|s| s.connections).collect();
+    // 100 reconnections spread by round robin over four servers, 25 each.
+    for (s, &c) in r.servers.iter().zip(&conns).skip(1) {
+        assert!(c >= 20, "{} got {c} connections: the cookie was read at L4 ({conns:?})", s.name);
+    }
+}
+
+/// A leaky bucket slower than nginx's rate resolution (0.001 requests/s) is refused rather
+/// than rounded up (one per hour would drain 3.6 times too fast).
+#[test]
+fn leaky_buckets_slower_than_nginx_can_express_are_refused() {
+    let text = |per_hour: u32| {
+        format!(
+            "name = \"t\"\nduration = \"10s\"\n[[servers]]\nname = \"api\"\nservice = {{ dist = \"constant\", value = \"1ms\" }}\n\
+             [[clients]]\nname = \"web\"\nrate = 1\n[balancer]\nlayer = \"l7\"\n\
+             rate_limit = {{ per_hour = {per_hour}, kind = \"leaky_bucket\" }}\n"
+        )
+    };
+    let e = Scenario::from_toml(&text(1)).unwrap_err();
+    assert!(e.to_string().contains("slower than nginx limit_req can express"), "{e}");
+    assert!(e.to_string().contains("balancer.rate_limit"), "{e}");
+    Scenario::from_toml(&text(4)).unwrap();
+}

@@ -20,9 +20,41 @@ pub(crate) fn check(s: &Scenario) -> Result<()> {
     check_layer(s)?;
     check_clients(s)?;
     check_events(s)?;
+    check_rate_limits(s)?;
     // The horizon first: past it, the other estimates (drains of millennia) mean nothing.
     check_horizon(s)?;
     check_limits(s)?;
+    Ok(())
+}
+
+/// nginx `limit_req` keeps a rate in thousandths of a request per second (`1r/m` is 16): a
+/// leaky bucket slower than that cannot be expressed, and rounding it up would drain the
+/// bucket faster than asked (one per hour would drain 3.6 times too fast).
+fn check_rate_limits(s: &Scenario) -> Result<()> {
+    let limits = std::iter::once(("balancer.rate_limit".to_string(), s.balancer.rate_limit.as_ref())).chain(
+        s.balancer
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("balancer.routes[{i}].rate_limit"), r.rate_limit.as_ref())),
+    );
+    for (path, limit) in limits {
+        let Some(limit) = limit else { continue };
+        if matches!(limit.kind, RateLimitKind::LeakyBucket { .. })
+            && u128::from(limit.limit) * 1000 * u128::from(NS_PER_SEC) < u128::from(limit.window_ns)
+        {
+            return Err(err(
+                path,
+                format!(
+                    "a leaky bucket of {} per {} is slower than nginx limit_req can express (its rate is kept in \
+                     thousandths of a request per second, at least 0.001/s = 3.6 per hour); raise the rate or use \
+                     kind = \"fixed_window\"",
+                    limit.limit,
+                    super::units::format_duration(limit.window_ns)
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

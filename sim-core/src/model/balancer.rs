@@ -230,6 +230,9 @@ impl Simulation {
         let ip_id = self.clients[c as usize].ip_id as usize;
         // Stickiness.
         let sticky_server = match self.sticky {
+            // An L4 balancer sees TCP, not HTTP: no cookie to read (a WebSocket upgrade
+            // through an L7 replica is an HTTP request and carries one).
+            Sticky::Cookie if self.layer == Layer::L4 => NONE,
             Sticky::Cookie => match session.and_then(|sh| self.sessions.get(sh)) {
                 Some(sess) => sess.cookie,
                 None if self.group_of(c).session_requests.is_none() => self.clients[c as usize].cookie,
