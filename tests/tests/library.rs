@@ -62,8 +62,10 @@ fn a_wrong_balancer_is_caught_shrunk_and_replayed_by_lbsim_run() {
         Err(TestError::Fail(_, minimal)) => minimal,
         other => panic!("the wrong balancer was not caught: {other:?}"),
     };
-    // Shrunk toward a simple scenario.
-    assert!(minimal.events.len() <= 2, "{}", minimal.to_toml());
+    // Shrunk toward a simple scenario: from up to six timeline events to a handful (how many
+    // are left depends on the exact history, so the bound leaves room for one more than the
+    // crash and the recovery the failure needs).
+    assert!(minimal.events.len() <= 3, "{}", minimal.to_toml());
     let report = run_with_ignores_health(&minimal);
     assert!(report.picks_ineligible > 0);
 

@@ -615,7 +615,7 @@ fn times_past_the_clock_horizon_are_refused() {
     check_refused(&encode, &["clients[0].request_bytes", "serialize_per_kb = 1s", "years"]);
     check_refused(
         &format!(
-            "{BASE}[balancer]\nrate_limit = {{ per_hour = 1, kind = \"leaky_bucket\", burst = 1000000000, key = \"global\" }}\n"
+            "{BASE}[balancer]\nrate_limit = {{ per_hour = 4, kind = \"leaky_bucket\", burst = 1000000000, key = \"global\" }}\n"
         ),
         &["balancer.rate_limit.burst", "years", "nodelay"],
     );
