@@ -366,7 +366,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         )?;
         crate::out::note(&format!("best {:.2}s", best.wall_s));
         let wasm = if args.wasm && case.drive == Drive::Run {
-            progress(&format!("  wasm in Node.js… "));
+            progress("  wasm in Node.js… ");
             let (w, median) = best_of(runs, |w: &WasmMeasurement| w.wall_s, || wasm_run(&args.wasm_script, case, n))?;
             if w.trace_hash != best.trace_hash || w.events != best.events {
                 bail!(
@@ -408,7 +408,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
             best = Some(best.map_or(r, |b: (f64, f64)| if r.0 > b.0 { r } else { b }));
         }
         match (&best, failure) {
-            (Some(_), _) => crate::out::note(&format!("done")),
+            (Some(_), _) => crate::out::note("done"),
             (None, why) => crate::out::note(&format!("not available: {}", why.unwrap_or_default())),
         }
         best
