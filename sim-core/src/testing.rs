@@ -312,7 +312,7 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
 /// The fuzz target's body: arbitrary bytes through the whole pipeline — parsed as TOML and as
 /// JSON, validated, and, when valid, run with tightened limits and written back as TOML (which
 /// must read back to the same scenario). Bad input may only produce errors; a panic here is a
-/// bug (`cargo fuzz run scenario` drives it; `tests/tests/robustness.rs` replays the corpus).
+/// bug (`cargo fuzz run scenario` drives it; `tests/tests/suite/robustness.rs` replays the corpus).
 ///
 /// Lines of the form `#set KEY=VALUE` (a TOML comment, so the file still parses) are also
 /// applied as `--set` overrides, at most [`MAX_FUZZ_SETS`] of them, in order: the fuzzer

@@ -51,37 +51,40 @@ pub fn run(s: &Scenario, seed: u64) -> Report {
     r
 }
 
-/// Builds `target` (cargo arguments such as `-p sim-cli --bin lbsim`) in the profile and
-/// target directory the tests were built with (a no-op when fresh); returns the profile's
-/// output directory.
-fn cargo_build(target: &[&str]) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet"])
-        .args(target)
-        .args(["--profile", &profile, "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(root())
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building {target:?} failed");
-    profile_dir
+/// Builds the workspace's binaries and examples in the profile and target directory the tests
+/// were built with (once per test process; a no-op when fresh) and returns the profile's
+/// output directory. It builds the whole workspace with its tests, as `cargo test --workspace`
+/// does, so every crate gets the same features and is reused: building `-p sim-cli` alone
+/// would compile sim-core and sim-cli a second time without the `proptest` feature.
+fn cargo_build() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable");
+        // target/<profile>/deps/<test binary>
+        let profile_dir = exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_string(),
+            Some(other) => other.to_string(),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--workspace", "--bins", "--examples", "--tests"])
+            .args(["--profile", &profile, "--target-dir"])
+            .arg(&target_dir)
+            .current_dir(root())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the workspace's binaries failed");
+        profile_dir
+    })
+    .clone()
 }
 
 /// The `lbsim` binary of the profile the tests were built with. The first call builds it, so
 /// the tests always drive the current code through the real binary.
 pub fn lbsim_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        cargo_build(&["-p", "sim-cli", "--bin", "lbsim"]).join(format!("lbsim{}", std::env::consts::EXE_SUFFIX))
-    })
-    .clone()
+    PATH.get_or_init(|| cargo_build().join(format!("lbsim{}", std::env::consts::EXE_SUFFIX))).clone()
 }
 
 /// Runs `lbsim` with arguments, from the workspace root.
@@ -167,7 +170,5 @@ impl sim_core::algo::Balancer for IgnoresHealth {
 
 /// Builds an example binary of this crate in the tests' profile and returns its path.
 pub fn example_path(name: &str) -> PathBuf {
-    cargo_build(&["-p", "lbsim-tests", "--example", name])
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    cargo_build().join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }

@@ -1,4 +1,4 @@
-// The README's "Property tests with lbsim" example, verbatim (tests/tests/docs.rs checks).
+// The README's "Property tests with lbsim" example, verbatim (tests/tests/suite/docs.rs checks).
 use proptest::prelude::*;
 use sim_core::testing::{Bounds, scenarios};
 use sim_core::{Algorithm, Scenario, Simulation};
