@@ -237,6 +237,12 @@ fn mean_pm(mean: f64, h: f64) -> String {
         let (m, w) = (format!("{mean:.decimals$}"), format!("{h:.decimals$}"));
         let shown_excludes_zero = m.parse::<f64>().unwrap_or(mean).abs() > w.parse::<f64>().unwrap_or(h);
         if shown_excludes_zero == (mean.abs() > h) || decimals >= 15 {
+            // A mean that rounds to zero is shown as 0, not -0.
+            let m = if m.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+                m.trim_start_matches('-').to_string()
+            } else {
+                m
+            };
             return format!("{m} ± {w}");
         }
         decimals += 1;
@@ -310,5 +316,6 @@ mod tests {
         // More digits when two would make an interval that excludes zero look as if it did not.
         assert_eq!(mean_pm(-0.0001149, 0.0001141), "-0.000115 ± 0.000114");
         assert_eq!(mean_pm(0.5, 0.0), "0.5000 ± 0.0000");
+        assert_eq!(mean_pm(-0.000003, 0.00076), "0.00000 ± 0.00076");
     }
 }
