@@ -434,6 +434,26 @@ fn run_charts_show_idle_servers_fit_their_labels_and_come_as_png() {
         }
         assert!(texts.iter().any(|t| t.text == "api-4 (served nothing)"), "{chart} does not say api-4 is idle");
     }
+    // Too many servers for a line each: the chart says so and names the idle ones.
+    let many = dir.path().join("many");
+    let (code, _, err) = lbsim_text(&[
+        "run",
+        "scenarios/grpc-l4-imbalance.toml",
+        "--set",
+        "servers[0].count=16",
+        "--set",
+        "clients[0].count=12",
+        "--set",
+        "clients[0].rate=60",
+        "--plot",
+        many.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, texts) = svg_texts(&many.join("load_per_server.svg"));
+    let texts: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.starts_with("16 servers, too many to draw each")), "{texts:?}");
+    assert!(texts.contains(&"4 served nothing: api-13, api-14, api-15, api-16"), "{texts:?}");
+    assert!(texts.contains(&"idlest: api-13 (served nothing)"), "{texts:?}");
     let (width, texts) = svg_texts(&d.join("latency_cdf.svg"));
     let labels: Vec<&SvgText> =
         texts.iter().filter(|t| ["p50 ", "p99 ", "p99.9 "].iter().any(|p| t.text.starts_with(p))).collect();
