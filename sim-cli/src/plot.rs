@@ -186,7 +186,7 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 
 /// `v` with three significant digits and no trailing zeros, for labels people read:
 /// 2511.5492 → "2510", 0.0123456 → "0.0123", 1.5 → "1.5".
-pub fn sig3(v: f64) -> String {
+fn sig3(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return format!("{}", if v == 0.0 { 0.0 } else { v });
     }
