@@ -219,8 +219,33 @@ fn fmt(v: f64) -> String {
 
 fn with_ci(e: &Estimate) -> String {
     match e.half_width() {
-        Some(h) => format!("{} ± {}", fmt(e.mean), fmt(h)),
+        Some(h) => mean_pm(e.mean, h),
         None => fmt(e.mean),
+    }
+}
+
+/// `mean ± h` with as many decimals as the interval's width calls for: the half-width to two
+/// significant digits and the mean to the same decimal place — and more digits when needed
+/// for the printed numbers to show what the significance mark says (`-0.0001 ± 0.0001 *`
+/// cannot show that the interval excludes zero; `-0.00012 ± 0.000094 *` does).
+fn mean_pm(mean: f64, h: f64) -> String {
+    if !(h.is_finite() && h > 0.0 && mean.is_finite()) {
+        return format!("{} ± {}", fmt(mean), fmt(h));
+    }
+    let mut decimals = (1 - h.log10().floor() as i32).clamp(0, 15) as usize;
+    loop {
+        let (m, w) = (format!("{mean:.decimals$}"), format!("{h:.decimals$}"));
+        let shown_excludes_zero = m.parse::<f64>().unwrap_or(mean).abs() > w.parse::<f64>().unwrap_or(h);
+        if shown_excludes_zero == (mean.abs() > h) || decimals >= 15 {
+            // A mean that rounds to zero is shown as 0, not -0.
+            let m = if m.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+                m.trim_start_matches('-').to_string()
+            } else {
+                m
+            };
+            return format!("{m} ± {w}");
+        }
+        decimals += 1;
     }
 }
 
@@ -276,4 +301,21 @@ fn to_table(c: &Comparison) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_pm;
+
+    #[test]
+    fn digits_follow_the_interval() {
+        // Two significant digits of the half-width, the mean to the same place.
+        assert_eq!(mean_pm(-0.000123, 0.0000941), "-0.000123 ± 0.000094");
+        assert_eq!(mean_pm(2511.5492, 3.21), "2511.5 ± 3.2");
+        assert_eq!(mean_pm(167.8, 102.6), "168 ± 103");
+        // More digits when two would make an interval that excludes zero look as if it did not.
+        assert_eq!(mean_pm(-0.0001149, 0.0001141), "-0.000115 ± 0.000114");
+        assert_eq!(mean_pm(0.5, 0.0), "0.5000 ± 0.0000");
+        assert_eq!(mean_pm(-0.000003, 0.00076), "0.00000 ± 0.00076");
+    }
 }

@@ -368,7 +368,9 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     file.sync_all().ok();
-    out::note(&format!("{}: {} rows (shard {shard}/{shards} of {total})", args.out, mine.len()));
+    // The rows this run is responsible for (done before or now), of the sweep's total.
+    let part = if shards == 1 { "all".to_string() } else { format!("shard {shard}/{shards}") };
+    out::note(&format!("{}: {} rows ({part} of {total})", args.out, mine.len()));
     if let Some(dir) = plot_dir {
         for path in crate::plot::sweep(&args.out, dir.path())? {
             out::note(&format!("wrote {}", path.display()));

@@ -360,3 +360,208 @@ fn experiments_too_big_for_memory_are_refused_before_work() {
     ]);
     assert_eq!(code, 0, "{err}");
 }
+
+// ---- Charts that tell the truth: every server, labels that fit, PNGs, integer ticks, digits ----
+
+/// A `<text>` element of an SVG chart: where it is anchored, its font size and its text.
+struct SvgText {
+    x: f64,
+    y: f64,
+    size: f64,
+    anchor: String,
+    dy: String,
+    text: String,
+}
+
+impl SvgText {
+    /// The box the text covers, as (left, top, right, bottom), measured generously: DejaVu
+    /// Sans, the widest common sans-serif, averages under 0.65 em a character.
+    fn bounds(&self) -> (f64, f64, f64, f64) {
+        let w = self.text.chars().count() as f64 * self.size * 0.65;
+        let left = match self.anchor.as_str() {
+            "end" => self.x - w,
+            "middle" => self.x - w / 2.0,
+            _ => self.x,
+        };
+        let top = match self.dy.as_str() {
+            "0.76em" => self.y,
+            "0.5ex" => self.y - self.size / 2.0,
+            _ => self.y - self.size,
+        };
+        (left, top, left + w, top + self.size)
+    }
+}
+
+/// The chart's width and its text elements.
+fn svg_texts(path: &Path) -> (f64, Vec<SvgText>) {
+    let svg = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..].split('"').next()?.to_string())
+    };
+    let width = attr(&svg[..svg.find('>').unwrap()], "width").unwrap().parse().unwrap();
+    let mut texts = Vec::new();
+    for part in svg.split("<text").skip(1) {
+        let tag = &part[..part.find('>').unwrap()];
+        let body = &part[part.find('>').unwrap() + 1..part.find("</text>").unwrap()];
+        texts.push(SvgText {
+            x: attr(tag, "x").unwrap().parse().unwrap(),
+            y: attr(tag, "y").unwrap().parse().unwrap(),
+            size: attr(tag, "font-size").unwrap().parse().unwrap(),
+            anchor: attr(tag, "text-anchor").unwrap_or_default(),
+            dy: attr(tag, "dy").unwrap_or_default(),
+            text: body.trim().to_string(),
+        });
+    }
+    (width, texts)
+}
+
+/// `scenarios/grpc-l4-imbalance.toml` is about api-4, which gets no connection and serves
+/// nothing: both per-server charts must show it (they used to drop idle servers). The
+/// CDF's p50, p99 and p99.9 labels must neither overlap (p99 and p99.9 sit 0.009 apart in
+/// height) nor run past the chart's right edge. Every chart also comes as a PNG that is a
+/// real, non-blank image of the chart's size.
+#[test]
+fn run_charts_show_idle_servers_fit_their_labels_and_come_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("charts");
+    let (code, _, err) = lbsim_text(&["run", "scenarios/grpc-l4-imbalance.toml", "--plot", d.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for chart in ["load_per_server.svg", "in_flight_per_server.svg"] {
+        let (_, texts) = svg_texts(&d.join(chart));
+        for server in ["api-1", "api-2", "api-3", "api-4"] {
+            assert!(texts.iter().any(|t| t.text.starts_with(server)), "{chart} does not show {server}");
+        }
+        assert!(texts.iter().any(|t| t.text == "api-4 (served nothing)"), "{chart} does not say api-4 is idle");
+    }
+    // Too many servers for a line each: the chart says so and names the idle ones.
+    let many = dir.path().join("many");
+    let (code, _, err) = lbsim_text(&[
+        "run",
+        "scenarios/grpc-l4-imbalance.toml",
+        "--set",
+        "servers[0].count=16",
+        "--set",
+        "clients[0].count=12",
+        "--set",
+        "clients[0].rate=60",
+        "--plot",
+        many.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, texts) = svg_texts(&many.join("load_per_server.svg"));
+    let texts: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.starts_with("16 servers, too many to draw each")), "{texts:?}");
+    assert!(texts.contains(&"4 served nothing: api-13, api-14, api-15, api-16"), "{texts:?}");
+    assert!(texts.contains(&"idlest: api-13 (served nothing)"), "{texts:?}");
+    let (width, texts) = svg_texts(&d.join("latency_cdf.svg"));
+    let labels: Vec<&SvgText> =
+        texts.iter().filter(|t| ["p50 ", "p99 ", "p99.9 "].iter().any(|p| t.text.starts_with(p))).collect();
+    assert_eq!(
+        labels.len(),
+        3,
+        "p50, p99 and p99.9 are labelled: {:?}",
+        texts.iter().map(|t| &t.text).collect::<Vec<_>>()
+    );
+    for (i, a) in labels.iter().enumerate() {
+        let (l, t, r, b) = a.bounds();
+        assert!(l >= 0.0 && r <= width, "{:?} spans x {l:.0} to {r:.0}, outside the chart (0 to {width})", a.text);
+        for other in &labels[i + 1..] {
+            let (l2, t2, r2, b2) = other.bounds();
+            let apart = r <= l2 || r2 <= l || b <= t2 || b2 <= t;
+            assert!(apart, "{:?} and {:?} overlap", a.text, other.text);
+        }
+    }
+    for chart in ["latency_cdf", "load_per_server", "in_flight_per_server", "latency_over_time", "outcomes_over_time"] {
+        let path = d.join(format!("{chart}.png"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{chart}.png is not a PNG");
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        assert_eq!((info.width, info.height), (1000, 560), "{chart}.png");
+        let pixels = &pixels[..info.buffer_size()];
+        let inked = pixels.chunks(3).filter(|p| p.iter().any(|c| *c < 200)).count();
+        let total = pixels.len() / 3;
+        // Axes, text and data: well over 1% of the image, and not all of it.
+        assert!(inked > total / 100 && inked < total * 9 / 10, "{chart}.png: {inked} of {total} pixels inked");
+    }
+}
+
+/// A whole-numbered sweep parameter (a server count) gets whole-numbered ticks only — not
+/// 3.5 — and the summary says how many rows of the sweep the run holds.
+#[test]
+fn sweep_charts_tick_whole_numbers_and_summary_counts_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, d) = (dir.path().join("s.csv"), dir.path().join("charts"));
+    let mut args = vec![
+        "sweep",
+        "scenarios/basic-mm1.toml",
+        "--param",
+        "servers[0].count=3,4",
+        "--set",
+        "clients[0].rate=20",
+        "--set",
+        "duration=4s",
+        "--set",
+        "warmup=1s",
+        "--seeds",
+        "2",
+        "--out",
+        csv.to_str().unwrap(),
+    ];
+    let (code, _, err) = lbsim_text(&[&args[..], &["--shard", "1/2"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 rows (shard 1/2 of 4)"), "{err}");
+    args.extend(["--plot", d.to_str().unwrap()]);
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 rows (all of 4)"), "{err}");
+    let (_, texts) = svg_texts(&d.join("sweep_latency_ms_mean.svg"));
+    // The x axis's tick labels: centred under the axis.
+    let ticks: Vec<&str> = texts
+        .iter()
+        .filter(|t| t.anchor == "middle" && t.dy == "0.76em" && t.text.parse::<f64>().is_ok())
+        .map(|t| t.text.as_str())
+        .collect();
+    assert_eq!(ticks, ["3", "4"], "x ticks of a server count");
+    assert!(d.join("sweep_latency_ms_mean.png").exists());
+}
+
+/// compare prints each mean ± half-width with digits that follow the interval, so the
+/// numbers themselves show whether the interval excludes zero, as the `*` says: this
+/// comparison used to print `Δ Jain 0.0004 ± 0.0004 *`.
+#[test]
+fn compare_digits_show_what_the_significance_mark_says() {
+    let (code, table, err) = lbsim_text(&[
+        "compare",
+        "scenarios/crash-no-health-checks.toml",
+        "--algorithms",
+        "random,round_robin,power_of_two,least_connections",
+        "--seeds",
+        "8",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=1s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Rows of the second table (differences to the first algorithm), every `MEAN ± HALF [*]`.
+    let mut in_differences = false;
+    let mut marked = 0;
+    for line in table.lines() {
+        in_differences |= line.contains("vs random");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for i in (1..words.len().saturating_sub(1)).filter(|&i| in_differences && words[i] == "±") {
+            let (m, h): (f64, f64) = (words[i - 1].parse().unwrap(), words[i + 1].parse().unwrap());
+            let cell = words[i - 1..(i + 3).min(words.len())].join(" ");
+            if words.get(i + 2) == Some(&"*") {
+                assert!(m.abs() > h, "{cell:?} is marked significant but reads as if its interval held 0\n{table}");
+                marked += 1;
+            } else {
+                assert!(m.abs() <= h, "{cell:?} is not marked but reads as if its interval excluded 0\n{table}");
+            }
+        }
+    }
+    assert!(marked >= 4, "significant differences to check: {marked}\n{table}");
+}
