@@ -325,6 +325,7 @@ fn outcomes_over_time(report: &Report, series: &Series, dir: &Path) -> anyhow::R
             Outcome::ConnectionError => color(3),
             Outcome::RateLimited => color(6),
             Outcome::SessionLost => color(8),
+            Outcome::StoreUnavailable => color(9),
         };
         chart
             .draw_series(std::iter::once(Polygon::new(polygon, c.mix(0.6).filled())))
