@@ -451,7 +451,8 @@ function updateCounters(snap) {
   setCounter('sent', fmtCount(t[0]));
   OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
   setCounter('inflight', fmtCount(snap.groupInFlight.reduce((a, b) => a + b, 0)));
-  setCounter('sessions', `${fmtCount(t[8])} / ${fmtCount(t[9])}`);
+  const n = 1 + OUTCOMES.length;
+  setCounter('sessions', `${fmtCount(t[n])} / ${fmtCount(t[n + 1])}`);
   setCounter('events', fmtCount(s.sim.events()));
 }
 

@@ -132,6 +132,8 @@ export function describe(a) {
     case 'set_rate': return `${a.target} rate → ${a.rate}/s`;
     case 'store_down': return 'session store down';
     case 'store_up': return 'session store up';
+    case 'store_slow': return `session store slow ×${a.factor}`;
+    case 'burst': return `burst of ${a.count} from ${a.target}`;
     case 'set_layer': return `layer → ${a.layer}`;
     case 'set_sticky': return `sticky → ${a.sticky}`;
     default: return a.action;

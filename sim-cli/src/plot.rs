@@ -511,6 +511,7 @@ fn outcomes_over_time<DB: DrawingBackend>(
             Outcome::ConnectionError => color(3),
             Outcome::RateLimited => color(6),
             Outcome::SessionLost => color(8),
+            Outcome::StoreUnavailable => color(9),
         };
         chart
             .draw_series(std::iter::once(Polygon::new(polygon, c.mix(0.6).filled())))

@@ -224,11 +224,23 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
     ))
 }
 
+/// The width of the `algorithms` table when stdout is not a terminal (a pipe, a file): wide
+/// enough to read, narrow enough for a mail or a code review.
+const PIPE_WIDTH: u16 = 100;
+
 pub fn algorithms() -> anyhow::Result<()> {
     let mut t = table::new_table();
-    t.set_header(vec!["algorithm", "follows", "parameters"]);
+    t.set_header(vec!["algorithm", "also accepted", "follows", "parameters"]);
     for (algorithm, source, params) in sim_core::algo::catalogue() {
-        t.add_row(vec![algorithm.name(), source, params]);
+        let aliases = algorithm.aliases().join("\n");
+        t.add_row(vec![algorithm.name(), aliases.as_str(), source, params]);
     }
-    out::stdout(&format!("{t}\n"))
+    // The terminal's width when stdout is one (comfy-table asks it); otherwise a fixed one,
+    // not one line per row 220 columns wide.
+    if t.width().is_none() {
+        t.set_width(PIPE_WIDTH);
+    }
+    out::stdout(&format!(
+        "{t}\nNames are case-insensitive (Envoy's ROUND_ROBIN, LEAST_REQUEST, RING_HASH, MAGLEV, RANDOM).\n"
+    ))
 }

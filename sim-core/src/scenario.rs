@@ -219,6 +219,19 @@ pub struct ClientGroup {
     pub stream_messages: Option<u32>,
     /// Request keys for hash balancing (`None` = each client is its own key).
     pub keys: Option<KeySpace>,
+    /// When the group's first client starts; before its start a client sends nothing and
+    /// opens no connection.
+    pub start_ns: u64,
+    /// Client starts spread over this long: client i of n starts at `start + ramp·i/n`.
+    pub ramp_ns: u64,
+}
+
+impl ClientGroup {
+    /// When client `i` (0-based) of the group starts: `start + ramp·i/count`, exactly.
+    pub fn client_start_ns(&self, i: u32) -> u64 {
+        let offset = u128::from(self.ramp_ns) * u128::from(i) / u128::from(self.count.max(1));
+        self.start_ns.saturating_add(offset as u64)
+    }
 }
 
 /// Balancing layer.
@@ -286,9 +299,31 @@ impl Algorithm {
         }
     }
 
-    /// Looks an algorithm up by name.
+    /// Other names for the same algorithms, as nginx, HAProxy and Envoy spell them: each
+    /// names the same semantics as its target. Left out on purpose: nginx `random two`
+    /// (two *distinct* picks), HAProxy `source` (a map-based hash, not nginx's ip_hash) and
+    /// HAProxy `random` (two draws by default, not weighted random).
+    pub const ALIASES: [(&'static str, Algorithm, &'static str); 5] = [
+        ("roundrobin", Algorithm::RoundRobin, "HAProxy balance roundrobin"),
+        ("least_conn", Algorithm::LeastConnections, "nginx least_conn"),
+        ("leastconn", Algorithm::LeastConnections, "HAProxy balance leastconn"),
+        ("least_request", Algorithm::PowerOfTwo, "Envoy LEAST_REQUEST"),
+        ("p2c", Algorithm::PowerOfTwo, "power of two choices"),
+    ];
+
+    /// Looks an algorithm up by name or alias, ignoring case (Envoy spells its policies
+    /// `ROUND_ROBIN`, `LEAST_REQUEST`, `RING_HASH`, `MAGLEV`, `RANDOM`).
     pub fn from_name(name: &str) -> Option<Algorithm> {
-        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+        let lower = name.to_ascii_lowercase();
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == lower)
+            .or_else(|| Algorithm::ALIASES.iter().find(|(alias, _, _)| *alias == lower).map(|(_, a, _)| *a))
+    }
+
+    /// The aliases of this algorithm.
+    pub fn aliases(self) -> Vec<&'static str> {
+        Algorithm::ALIASES.iter().filter(|(_, a, _)| *a == self).map(|(alias, _, _)| *alias).collect()
     }
 
     /// The names of every algorithm, for error messages.
@@ -541,6 +576,20 @@ pub enum Action {
     StoreDown,
     /// The session store answers again.
     StoreUp,
+    /// The session store answers, slower: its latency is multiplied by `factor` (1 = back
+    /// to normal).
+    StoreSlow {
+        /// Store latency multiplier.
+        factor: f64,
+    },
+    /// A client group sends exactly `count` requests at this instant, spread round-robin
+    /// over its clients that have started.
+    Burst {
+        /// The client group.
+        target: String,
+        /// How many requests.
+        count: u32,
+    },
     /// Switch the balancing layer (new connections use it).
     SetLayer {
         /// The new layer.
@@ -566,14 +615,16 @@ impl Action {
             Action::SetRate { .. } => "set_rate",
             Action::StoreDown => "store_down",
             Action::StoreUp => "store_up",
+            Action::StoreSlow { .. } => "store_slow",
+            Action::Burst { .. } => "burst",
             Action::SetLayer { .. } => "set_layer",
             Action::SetSticky { .. } => "set_sticky",
         }
     }
 
     /// Every action name, for error messages.
-    pub const NAMES: &'static str =
-        "crash, recover, slow, add, remove, set_algorithm, set_rate, store_down, store_up, set_layer, set_sticky";
+    pub const NAMES: &'static str = "crash, recover, slow, add, remove, set_algorithm, set_rate, store_down, store_up, store_slow, burst, \
+         set_layer, set_sticky";
 }
 
 /// Safety limits. A scenario that would exceed one is refused before it runs.
@@ -697,6 +748,8 @@ impl ClientGroup {
             resolve_interval_ns: 30 * NS_PER_SEC,
             stream_messages: None,
             keys: None,
+            start_ns: 0,
+            ramp_ns: 0,
         }
     }
 }

@@ -109,13 +109,13 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
         (
             (1..=max_clients, 0.0..=max_rate, 0u8..3, 1u32..3, 1u32..8),
             (proptest::option::of(20u64..500), 0u32..3, proptest::option::of(1u32..6), 0u64..3000, any::<bool>()),
-            (0u8..3, proptest::option::of(2u32..6), any::<bool>()),
+            (0u8..3, proptest::option::of(2u32..6), any::<bool>(), proptest::option::of((0u64..50, 0u64..100))),
         )
             .prop_map(
                 move |(
                     (count, rate, protocol, connections, max_streams),
                     (timeout_ms, retries, session, bytes, constant),
-                    (balancing, stream_messages, skew),
+                    (balancing, stream_messages, skew, staggered),
                 )| {
                     let mut c = ClientGroup::new(CLIENT_NAMES[index], count, rate);
                     c.protocol = [Protocol::Http1, Protocol::Http2, Protocol::WebSocket][protocol as usize];
@@ -131,6 +131,11 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                     }
                     if skew {
                         c.rate_skew = 1.0;
+                    }
+                    // Staggered starts, well within the shortest run (100 ms).
+                    if let Some((start_ms, ramp_ms)) = staggered {
+                        c.start_ns = start_ms * MS;
+                        c.ramp_ns = ramp_ms * MS;
                     }
                     if c.protocol == Protocol::Http2 {
                         // Client-side balancing (gRPC) and long-lived streams are HTTP/2 only.
@@ -169,7 +174,7 @@ struct RawEvent {
 
 fn raw_events(max: usize) -> impl Strategy<Value = Vec<RawEvent>> + Clone {
     proptest::collection::vec(
-        (any::<u32>(), 0u8..10, any::<u32>(), any::<u32>()).prop_map(|(when, kind, target, param)| RawEvent {
+        (any::<u32>(), 0u8..12, any::<u32>(), any::<u32>()).prop_map(|(when, kind, target, param)| RawEvent {
             when,
             kind,
             target,
@@ -180,8 +185,9 @@ fn raw_events(max: usize) -> impl Strategy<Value = Vec<RawEvent>> + Clone {
 }
 
 /// Turns raw events into the scenario's timeline: times in order before the duration, targets
-/// among its server instances, groups and replicas; kinds that do not apply (failures when
-/// `failures` is off, the session store when there is none) become `slow`.
+/// among its server instances, groups and replicas (client groups for bursts, at or after
+/// the group's start); kinds that do not apply (failures when `failures` is off, the session
+/// store when there is none) become `slow`.
 fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<TimelineEvent> {
     let groups: Vec<(String, u32)> = s.servers.iter().map(|g| (g.name.clone(), g.count.max(1))).collect();
     let instances: Vec<String> = groups.iter().flat_map(|(n, k)| (1..=*k).map(move |i| format!("{n}-{i}"))).collect();
@@ -198,8 +204,12 @@ fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<Timel
             let kind = match e.kind {
                 3..=7 if !failures => 0,
                 8 | 9 if !failures || s.session_store.is_none() => 0,
+                11 if s.session_store.is_none() => 0,
+                10 if s.clients.is_empty() => 0,
                 k => k,
             };
+            let client = s.clients.get(e.target as usize % s.clients.len().max(1));
+            let (client_name, client_start) = client.map_or((String::new(), 0), |c| (c.name.clone(), c.start_ns));
             let action = match kind {
                 0 => Action::Slow { target: pick(&server_targets, e.target), factor: f64::from(1 + e.param % 19) },
                 1 => Action::Add { target: pick(&group_names, e.target), count: 1 + e.param % 2 },
@@ -210,8 +220,12 @@ fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<Timel
                 6 => Action::Crash { target: replica(e.target) },
                 7 => Action::Recover { target: replica(e.target) },
                 8 => Action::StoreDown,
-                _ => Action::StoreUp,
+                9 => Action::StoreUp,
+                10 => Action::Burst { target: client_name, count: 1 + e.param % 20 },
+                _ => Action::StoreSlow { factor: f64::from(1 + e.param % 9) },
             };
+            // A burst comes when its group has started.
+            let at_ns = if kind == 10 { at_ns.max(client_start) } else { at_ns };
             TimelineEvent { at_ns, action }
         })
         .filter(|e| match &e.action {

@@ -254,7 +254,7 @@ impl Sim {
     }
 
     /// Totals after warmup: sent, ok, timeout, rejected, no_server, connection_error,
-    /// rate_limited, session_lost, sessions started, sessions lost.
+    /// rate_limited, session_lost, store_unavailable, sessions started, sessions lost.
     pub fn totals(&self) -> Vec<f64> {
         self.snap.totals.clone()
     }

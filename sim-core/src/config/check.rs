@@ -107,6 +107,18 @@ fn check_times(s: &Scenario) -> Result<()> {
             ),
         ));
     }
+    for (i, c) in s.clients.iter().enumerate() {
+        if c.start_ns >= s.duration_ns {
+            return Err(err(
+                format!("clients[{i}].start"),
+                format!(
+                    "{} is not before duration ({}): the group's clients would never send; start them earlier",
+                    super::units::format_duration(c.start_ns),
+                    super::units::format_duration(s.duration_ns)
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -308,9 +320,31 @@ fn check_events(s: &Scenario) -> Result<()> {
                     ));
                 }
             }
-            Action::StoreDown | Action::StoreUp => {
+            Action::StoreDown | Action::StoreUp | Action::StoreSlow { .. } => {
                 if s.session_store.is_none() {
-                    return Err(err(format!("{path}.action"), "there is no [session_store] to take down or up"));
+                    return Err(err(
+                        format!("{path}.action"),
+                        "there is no [session_store] to take down, bring up or slow down",
+                    ));
+                }
+            }
+            Action::Burst { target, .. } => {
+                let Some(c) = s.clients.iter().find(|c| &c.name == target) else {
+                    let groups: Vec<&str> = s.clients.iter().map(|g| g.name.as_str()).collect();
+                    return Err(err(
+                        format!("{path}.target"),
+                        format!("\"{target}\" is not a client group; allowed: {}", groups.join(", ")),
+                    ));
+                };
+                if e.at_ns < c.start_ns {
+                    return Err(err(
+                        format!("{path}.at"),
+                        format!(
+                            "the burst comes before any client of \"{target}\" starts (start = {}): a client sends \
+                             nothing before its start; move the burst to at ≥ {0} or start the group earlier",
+                            super::units::format_duration(c.start_ns)
+                        ),
+                    ));
                 }
             }
             Action::SetAlgorithm { algorithm } => {
@@ -350,7 +384,18 @@ pub fn estimated_requests(s: &Scenario) -> f64 {
                     _ => None,
                 })
                 .fold(c.rate, f64::max);
-            f64::from(c.count) * peak * (s.duration_ns as f64 / NS_PER_SEC as f64)
+            f64::from(c.count) * peak * (s.duration_ns as f64 / NS_PER_SEC as f64) + burst_requests(s, c)
+        })
+        .sum()
+}
+
+/// The requests a client group's bursts send (those before the end).
+fn burst_requests(s: &Scenario, c: &ClientGroup) -> f64 {
+    s.events
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Burst { target, count } if target == &c.name && e.at_ns < s.duration_ns => Some(f64::from(*count)),
+            _ => None,
         })
         .sum()
 }
@@ -789,7 +834,8 @@ fn peak_rate(s: &Scenario, c: &ClientGroup) -> f64 {
 /// The most requests one client of a group sends: its highest rate over the duration, each
 /// attempt retried as often as allowed, and at least one.
 fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
-    (peak_rate(s, c) * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) * (1.0 + f64::from(c.retries))
+    let bursts = (burst_requests(s, c) / f64::from(c.count.max(1))).ceil();
+    ((peak_rate(s, c) * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) + bursts) * (1.0 + f64::from(c.retries))
 }
 
 /// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a

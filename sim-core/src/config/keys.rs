@@ -48,6 +48,8 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "resolve_interval",
     "stream_messages",
     "keys",
+    "start",
+    "ramp",
 ];
 
 /// A client group's `paths`: its keys are request paths (any string starting with `/`), so

@@ -396,6 +396,9 @@ const MAX_NAME_LEN: usize = 64;
 const MAX_COUNT: u32 = 1_000_000;
 const MAX_DURATION_NS: u64 = 365 * 24 * 3600 * NS_PER_SEC;
 const MAX_RATE: f64 = 1e9;
+/// The most requests one burst sends (all at one instant; the run's request estimate and
+/// `[limits] max_in_flight` count them too).
+const MAX_BURST: u32 = 1_000_000;
 const MAX_BYTES: u64 = 1 << 40;
 
 fn name(field: &Field<'_>) -> Result<String> {
@@ -692,6 +695,12 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
         if let Some(count) = count {
             g.keys = Some(KeySpace { count, skew });
         }
+    }
+    if let Some(v) = t.read("start", o, |f| f.duration(0, MAX_DURATION_NS)) {
+        g.start_ns = v;
+    }
+    if let Some(v) = t.read("ramp", o, |f| f.duration(0, MAX_DURATION_NS)) {
+        g.ramp_ns = v;
     }
     t.finish(o);
     g.name = group_name?;
@@ -1002,7 +1011,7 @@ fn sticky(field: &Field<'_>) -> Result<Sticky> {
 }
 
 /// The keys each timeline action takes (besides `at` and `action`).
-static ACTION_KEYS: [(&str, &[&str]); 11] = [
+static ACTION_KEYS: [(&str, &[&str]); 13] = [
     ("crash", &["target"]),
     ("recover", &["target"]),
     ("slow", &["target", "factor"]),
@@ -1012,6 +1021,8 @@ static ACTION_KEYS: [(&str, &[&str]); 11] = [
     ("set_rate", &["target", "rate"]),
     ("store_down", &[]),
     ("store_up", &[]),
+    ("store_slow", &["factor"]),
+    ("burst", &["target", "count"]),
     ("set_layer", &["layer"]),
     ("set_sticky", &["sticky"]),
 ];
@@ -1067,6 +1078,15 @@ fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
         }
         "store_down" => Some(Action::StoreDown),
         "store_up" => Some(Action::StoreUp),
+        "store_slow" => t
+            .require("factor", o)
+            .and_then(|f| o.keep(f.number(0.001, 10_000.0)))
+            .map(|factor| Action::StoreSlow { factor }),
+        "burst" => {
+            let target = target(&mut t, o);
+            let count = t.require("count", o).and_then(|f| o.keep(f.u32(1, MAX_BURST)));
+            target.zip(count).map(|(target, count)| Action::Burst { target, count })
+        }
         "set_layer" => t
             .require("layer", o)
             .and_then(|f| o.keep(f.choice(&[("l4", Layer::L4), ("l7", Layer::L7)])))
@@ -1165,7 +1185,7 @@ mod tests {
                 "s.toml:9:1: clients[0].rat: unknown key \"rat\" (did you mean \"rate\"?); allowed keys here: name, \
                  count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
-                 client_algorithm, resolve_interval, stream_messages, keys",
+                 client_algorithm, resolve_interval, stream_messages, keys, start, ramp",
                 "s.toml:10:9: clients[0].count: must be at least 0, got -1",
                 "s.toml:11:12: clients[0].protocol: unknown value \"spdy\"; allowed: http1, http2, websocket",
             ]

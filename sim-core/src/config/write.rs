@@ -208,6 +208,8 @@ fn client_group(c: &ClientGroup) -> Value {
     if let Some(k) = c.keys {
         t.insert("keys".into(), table(vec![("count", int(u64::from(k.count))), ("skew", Value::Float(k.skew))]));
     }
+    put(&mut t, "start", c.start_ns, 0, dur);
+    put(&mut t, "ramp", c.ramp_ns, 0, dur);
     Value::Table(t)
 }
 
@@ -302,6 +304,13 @@ fn event(e: &TimelineEvent) -> Value {
             t.insert("rate".into(), Value::Float(*rate));
         }
         Action::StoreDown | Action::StoreUp => {}
+        Action::StoreSlow { factor } => {
+            t.insert("factor".into(), Value::Float(*factor));
+        }
+        Action::Burst { target, count } => {
+            t.insert("target".into(), target.clone().into());
+            t.insert("count".into(), int(u64::from(*count)));
+        }
         Action::SetLayer { layer: l } => {
             t.insert("layer".into(), layer(*l));
         }

@@ -14,7 +14,7 @@ pub struct GroupStats {
     /// Requests sent after warmup.
     pub sent: u64,
     /// Ended per outcome.
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; 8],
     /// Wire bytes sent.
     pub bytes_sent: u64,
     /// Wire bytes received.
@@ -30,7 +30,7 @@ pub struct Stats {
     /// Retries after warmup.
     pub retries: u64,
     /// Per outcome.
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; 8],
     /// Latency of `ok` requests.
     pub latency: LatencyHist<u64>,
     /// Per client group.
@@ -81,7 +81,7 @@ impl Stats {
         Stats {
             sent: 0,
             retries: 0,
-            outcomes: [0; 7],
+            outcomes: [0; 8],
             latency: LatencyHist::new(3),
             groups: vec![GroupStats::default(); groups],
             group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },

@@ -21,11 +21,13 @@ pub enum Outcome {
     RateLimited,
     /// It needed session state that was gone.
     SessionLost,
+    /// The server could not reach the session store (`store_down`).
+    StoreUnavailable,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Ok,
         Outcome::Timeout,
         Outcome::Rejected,
@@ -33,6 +35,7 @@ impl Outcome {
         Outcome::ConnectionError,
         Outcome::RateLimited,
         Outcome::SessionLost,
+        Outcome::StoreUnavailable,
     ];
 
     /// The outcome's name in reports and traces.
@@ -45,6 +48,7 @@ impl Outcome {
             Outcome::ConnectionError => "connection_error",
             Outcome::RateLimited => "rate_limited",
             Outcome::SessionLost => "session_lost",
+            Outcome::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -72,11 +76,13 @@ pub struct Outcomes {
     pub rate_limited: u64,
     /// Session state gone.
     pub session_lost: u64,
+    /// Session store unreachable.
+    pub store_unavailable: u64,
 }
 
 impl Outcomes {
     /// Builds the counts from an array indexed by [`Outcome::index`].
-    pub fn from_counts(c: &[u64; 7]) -> Outcomes {
+    pub fn from_counts(c: &[u64; 8]) -> Outcomes {
         Outcomes {
             ok: c[0],
             timeout: c[1],
@@ -85,6 +91,7 @@ impl Outcomes {
             connection_error: c[4],
             rate_limited: c[5],
             session_lost: c[6],
+            store_unavailable: c[7],
         }
     }
 
@@ -98,6 +105,7 @@ impl Outcomes {
             Outcome::ConnectionError => self.connection_error,
             Outcome::RateLimited => self.rate_limited,
             Outcome::SessionLost => self.session_lost,
+            Outcome::StoreUnavailable => self.store_unavailable,
         }
     }
 }
@@ -266,7 +274,7 @@ pub struct SeriesPoint {
     /// Bucket start in seconds.
     pub t_s: f64,
     /// Requests that ended in the bucket, per outcome (report order).
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; 8],
     /// Median latency of the `ok` requests that ended in the bucket.
     pub p50_ms: f64,
     /// 99th percentile of the same.

@@ -15,7 +15,7 @@ pub struct SeriesAcc {
     pub interval_ns: u64,
     /// Finished buckets.
     pub points: Vec<SeriesPoint>,
-    current_outcomes: [u64; 7],
+    current_outcomes: [u64; 8],
     current_latency: LatencyHist<u32>,
     current_served: Vec<u32>,
     /// Timeline events (time, text).
@@ -43,7 +43,7 @@ impl SeriesAcc {
             enabled,
             interval_ns: interval,
             points: Vec::new(),
-            current_outcomes: [0; 7],
+            current_outcomes: [0; 8],
             current_latency: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
             events: Vec::new(),
@@ -97,7 +97,7 @@ impl SeriesAcc {
             jain_index: balance(&counts).jain_index,
         };
         self.points.push(point);
-        self.current_outcomes = [0; 7];
+        self.current_outcomes = [0; 8];
         self.current_latency.reset();
     }
 }

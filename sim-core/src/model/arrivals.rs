@@ -41,6 +41,15 @@ impl Simulation {
         }
         let gap = self.next_gap(c);
         self.schedule_arrival(c, gap);
+        self.send_new(c);
+    }
+
+    /// A client sends a new request (an arrival or a burst), unless the run is past its
+    /// limit of requests in flight (then the run stops).
+    pub(in crate::model) fn send_new(&mut self, c: u32) {
+        if self.finished {
+            return;
+        }
         if self.reqs.len() as u64 >= self.sc.limits.max_in_flight {
             self.aborted = Some(format!(
                 "stopped at t={:.3}s: more than {} requests in flight (limit max_in_flight). The system is \
@@ -54,8 +63,13 @@ impl Simulation {
         self.new_request(c);
     }
 
-    /// Called once at the start: what each client does before its first request.
+    /// Called once when the client starts (at t = 0, or at its group's `start` plus its
+    /// place in the `ramp`): what each client does before its first request.
     pub(in crate::model) fn start_client(&mut self, c: u32) {
+        if self.clients[c as usize].started || self.ended {
+            return;
+        }
+        self.clients[c as usize].started = true;
         let group = self.group_of(c).clone();
         match group.balancing {
             Balancing::Client => {
@@ -90,10 +104,10 @@ impl Simulation {
             }),
         };
         if let Some(first) = first
-            && first < self.sc.duration_ns
+            && self.now.saturating_add(first) < self.sc.duration_ns
         {
             let generation = self.clients[c as usize].arrival_generation;
-            self.queue.push(first, Ev::Arrival { client: c, generation });
+            self.queue.push(self.now + first, Ev::Arrival { client: c, generation });
         }
     }
 }

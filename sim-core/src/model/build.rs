@@ -155,6 +155,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             path_key: g.paths.iter().map(|(p, _)| path_key(p)).collect(),
             zipf: g.keys.map(|k| Zipf::new(u64::from(k.count), k.skew)),
             first_client: clients.len() as u32,
+            burst_next: 0,
         });
         for i in 0..g.count {
             let id = clients.len() as u64;
@@ -178,6 +179,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 stream: None,
                 cookie: NONE,
                 backoff: Vec::new(),
+                started: false,
             });
         }
         ip_base += g.source_ips.max(1);
@@ -210,6 +212,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         algorithm: sc.balancer.algorithm,
         custom,
         store_up: true,
+        store_factor: 1.0,
         reqs: Slab::default(),
         jobs: Slab::default(),
         conns: Slab::default(),
@@ -252,7 +255,15 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     }
     sim.queue.push(sim.sc.duration_ns, Ev::End);
     for c in 0..sim.clients.len() as u32 {
-        sim.start_client(c);
+        // Clients start now, or later by their group's `start` and `ramp` (those starting at
+        // or after the end never do).
+        let client = &sim.clients[c as usize];
+        let at = sim.sc.clients[client.group as usize].client_start_ns(client.index);
+        if at == 0 {
+            sim.start_client(c);
+        } else if at < sim.sc.duration_ns {
+            sim.queue.push(at, Ev::Start { client: c });
+        }
     }
     sim
 }

@@ -46,6 +46,8 @@ pub(crate) struct GroupRuntime {
     pub zipf: Option<crate::rng::Zipf>,
     /// First global client id of the group.
     pub first_client: u32,
+    /// Round-robin cursor of the group's bursts over its started clients.
+    pub burst_next: u64,
 }
 
 /// One pool's membership.
@@ -85,6 +87,8 @@ pub struct Simulation {
     pub(crate) algorithm: Algorithm,
     pub(crate) custom: Option<BalancerFactory>,
     pub(crate) store_up: bool,
+    /// The session store's latency multiplier (`store_slow`; 1 = normal).
+    pub(crate) store_factor: f64,
     pub(crate) reqs: Slab<Req>,
     pub(crate) jobs: Slab<Job>,
     pub(crate) conns: Slab<Conn>,
@@ -304,6 +308,7 @@ impl Simulation {
             Ev::Timeline { index } => self.on_timeline(index),
             Ev::Tick => self.on_tick(),
             Ev::End => self.on_end(),
+            Ev::Start { client } => self.start_client(client),
         }
     }
 

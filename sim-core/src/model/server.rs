@@ -44,11 +44,17 @@ impl Simulation {
         if let Some(sh) = session {
             match self.sc.session_store {
                 Some(store) => {
+                    // The server is up but cannot reach the store: it answers with an error
+                    // of its own (a 503), not a failed connection.
                     if !self.store_up {
-                        self.answer_from_server(h, Outcome::ConnectionError);
+                        self.answer_from_server(h, Outcome::StoreUnavailable);
                         return;
                     }
-                    extra_ns += store.latency_ns;
+                    extra_ns += if self.store_factor == 1.0 {
+                        store.latency_ns
+                    } else {
+                        (store.latency_ns as f64 * self.store_factor + 0.5).clamp(0.0, 1e17) as u64
+                    };
                 }
                 None => session_missing = self.touch_local_session(sh, s),
             }
@@ -90,16 +96,17 @@ impl Simulation {
         let had_home = sess.home != NONE;
         let old = sess.home;
         sess.home = s;
-        let newly_lost = had_home && !sess.lost;
-        if had_home {
+        // Counted like requests, by when it happens: a loss at or after warmup, each session
+        // once (see `Session::lost`).
+        let newly_lost = had_home && !sess.lost && self.now >= self.sc.warmup_ns;
+        if newly_lost {
             sess.lost = true;
         }
-        let measured = sess.measured;
         if had_home {
             self.servers[old as usize].sessions = self.servers[old as usize].sessions.saturating_sub(1);
         }
         self.servers[s as usize].sessions += 1;
-        if newly_lost && measured {
+        if newly_lost {
             self.stats.sessions_lost += 1;
         }
         had_home
@@ -255,19 +262,20 @@ impl Simulation {
                 self.answer_from_server(job.req, Outcome::ConnectionError);
             }
         }
-        // Local session state dies with the server.
+        // Local session state dies with the server. The crash line and the summary count the
+        // same losses: those at or after warmup (like requests, by when they happen), each
+        // session once, whenever the session started.
         let mut lost = 0u64;
+        let measuring = self.measuring();
         let homed: Vec<Handle> = self.sessions.iter().filter(|(_, sess)| sess.home == s).map(|(h, _)| h).collect();
         for sh in homed {
             let sess = self.sessions.get_mut(sh).expect("live session");
             sess.home = NONE;
             sess.state_gone = true;
-            if !sess.lost {
+            if !sess.lost && measuring {
                 sess.lost = true;
                 lost += 1;
-                if sess.measured {
-                    self.stats.sessions_lost += 1;
-                }
+                self.stats.sessions_lost += 1;
             }
         }
         self.servers[s as usize].sessions = 0;

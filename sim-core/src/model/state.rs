@@ -43,6 +43,8 @@ pub enum Ev {
     Resolve { client: u32 },
     /// A timeline action.
     Timeline { index: u32 },
+    /// A client starts (staggered starts: its group's `start` and `ramp`).
+    Start { client: u32 },
     /// A time-series bucket ends.
     Tick,
     /// Clients stop sending (the configured duration).
@@ -74,6 +76,7 @@ impl Ev {
             Ev::Timeline { index } => [14, u64::from(*index), 0],
             Ev::Tick => [15, 0, 0],
             Ev::End => [16, 0, 0],
+            Ev::Start { client } => [17, u64::from(*client), 0],
         }
     }
 }
@@ -217,7 +220,8 @@ pub struct Session {
     pub home: u32,
     /// The server its stickiness cookie names (`NONE` before the first answer).
     pub cookie: u32,
-    /// Whether its state was lost at least once.
+    /// Whether its state was lost at or after warmup (it is then counted in
+    /// `sessions.lost`, once; a loss during the warmup is not counted, like a request).
     pub lost: bool,
     /// Its state died with its server: the next request finds it missing.
     pub state_gone: bool,
@@ -271,6 +275,9 @@ pub struct Client {
     pub cookie: u32,
     /// Client-side: servers whose connection failed, and until when to avoid them.
     pub backoff: Vec<(u32, u64, u64)>,
+    /// Whether the client has started (its group's `start` and `ramp`): before, it sends
+    /// nothing and holds no connection.
+    pub started: bool,
 }
 
 /// A server's state.

@@ -130,13 +130,22 @@ impl Simulation {
                         self.clients[c as usize].mean_gap_ns =
                             super::build::mean_gap_ns(rate * super::build::skew_weight(i, count, skew));
                         self.clients[c as usize].arrival_generation += 1;
-                        let gap = self.next_gap(c);
-                        self.schedule_arrival(c, gap);
+                        // A client yet to start draws its first gap at its start.
+                        if self.clients[c as usize].started {
+                            let gap = self.next_gap(c);
+                            self.schedule_arrival(c, gap);
+                        }
                     }
                 }
             }
             Action::StoreDown => self.store_up = false,
             Action::StoreUp => self.store_up = true,
+            Action::StoreSlow { factor } => self.store_factor = *factor,
+            Action::Burst { target, count } => {
+                if let Some(g) = self.sc.clients.iter().position(|c| &c.name == target) {
+                    self.burst(g, *count);
+                }
+            }
             Action::SetLayer { layer } => {
                 self.layer = *layer;
                 // Clients reconnect through the new layer.
@@ -144,6 +153,34 @@ impl Simulation {
                 proxied.into_iter().for_each(|ch| self.goaway(ch));
             }
             Action::SetSticky { sticky } => self.sticky = *sticky,
+        }
+    }
+
+    /// A burst: exactly `count` new requests now, spread round-robin over the group's clients
+    /// that have started (a cursor carries on from one burst to the next). A client whose
+    /// start is this very instant starts first.
+    fn burst(&mut self, g: usize, count: u32) {
+        let group = &self.sc.clients[g];
+        // Client i starts at `client_start_ns(i)`, which grows with i: the started ones are a prefix.
+        let (mut lo, mut hi) = (0u32, group.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if group.client_start_ns(mid) <= self.now { lo = mid + 1 } else { hi = mid }
+        }
+        let live = u64::from(lo);
+        if live == 0 {
+            return;
+        }
+        let first = self.groups[g].first_client;
+        for _ in 0..count {
+            let i = (self.groups[g].burst_next % live) as u32;
+            self.groups[g].burst_next = self.groups[g].burst_next.wrapping_add(1);
+            let c = first + i;
+            self.start_client(c);
+            self.send_new(c);
+            if self.finished {
+                return;
+            }
         }
     }
 
@@ -157,7 +194,8 @@ impl Simulation {
                 | Action::Slow { target, .. }
                 | Action::Add { target, .. }
                 | Action::Remove { target, .. }
-                | Action::SetRate { target, .. } => target.clone(),
+                | Action::SetRate { target, .. }
+                | Action::Burst { target, .. } => target.clone(),
                 _ => "balancer".into(),
             };
             events.push(TraceEvent { time_ms: self.now as f64 / 1e6, event: "timeline".into(), target, detail: text });
@@ -226,6 +264,8 @@ pub(crate) fn describe(action: &Action) -> String {
         Action::SetRate { target, rate } => format!("{target} rate → {rate}/s"),
         Action::StoreDown => "session store down".into(),
         Action::StoreUp => "session store up".into(),
+        Action::StoreSlow { factor } => format!("session store slow ×{factor}"),
+        Action::Burst { target, count } => format!("burst of {count} from {target}"),
         Action::SetLayer { layer } => format!("layer → {}", if *layer == Layer::L4 { "l4" } else { "l7" }),
         Action::SetSticky { sticky } => format!(
             "sticky → {}",

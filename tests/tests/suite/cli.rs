@@ -392,3 +392,94 @@ fn crash_lines_are_capped_with_a_summary() {
     let r: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(r["crashes"].as_array().unwrap().len(), 10_000, "JSON keeps every crash");
 }
+
+// Traffic shapes, the session store's actions and algorithm names (issue 21): every new key
+// refuses bad values with exit code 2, the key path and what is allowed.
+
+#[test]
+fn traffic_shape_and_store_keys_refuse_bad_values() {
+    let burst = |extra: &str| format!("{GOOD}\n[[events]]\nat = \"1s\"\naction = \"burst\"\ntarget = \"web\"\n{extra}");
+    check(&burst("count = 0\n"), &[], 2, &["events[0].count", "must be at least 1, got 0"]);
+    check(&burst("count = 2000000\n"), &[], 2, &["events[0].count", "must be at most 1000000"]);
+    check(&burst(""), &[], 2, &["events[0].count", "is required but missing"]);
+    check(
+        &burst("count = 5\n").replace("target = \"web\"", "target = \"api\""),
+        &[],
+        2,
+        &["events[0].target", "\"api\" is not a client group; allowed: web"],
+    );
+    // A burst before its group starts.
+    check(
+        &burst("count = 5\n").replace("protocol = \"http2\"", "protocol = \"http2\"\nstart = \"1.5s\""),
+        &[],
+        2,
+        &["events[0].at", "before any client of \"web\" starts", "start = 1.5s"],
+    );
+    check(&GOOD.replace("rate = 50", "rate = 50\nstart = \"-1s\""), &[], 2, &["clients[0].start"]);
+    check(&GOOD.replace("rate = 50", "rate = 50\nstart = 3"), &[], 2, &["clients[0].start", "needs a unit"]);
+    check(
+        &GOOD.replace("rate = 50", "rate = 50\nstart = \"2s\""),
+        &[],
+        2,
+        &["clients[0].start", "is not before duration", "would never send"],
+    );
+    check(&GOOD.replace("rate = 50", "rate = 50\nramp = \"soon\""), &[], 2, &["clients[0].ramp"]);
+    check(&GOOD.replace("rate = 50", "rate = 50\nramp = \"9000h\""), &[], 2, &["clients[0].ramp", "at most"]);
+    let store = |extra: &str| {
+        format!(
+            "{GOOD}\n[session_store]\nlatency = \"1ms\"\n\n[[events]]\nat = \"1s\"\naction = \"store_slow\"\n{extra}"
+        )
+    };
+    check(&store("factor = 0\n"), &[], 2, &["events[0].factor", "must be at least 0.001"]);
+    check(&store(""), &[], 2, &["events[0].factor", "is required but missing"]);
+    check(&store("factor = 2\ntarget = \"api\"\n"), &[], 2, &["events[0].target", "action = \"store_slow\""]);
+    check(
+        &store("factor = 2\n").replace("[session_store]\nlatency = \"1ms\"\n", ""),
+        &[],
+        2,
+        &["events[0].action", "there is no [session_store]"],
+    );
+    // Good values run.
+    check(&store("factor = 2\n"), &[], 0, &[]);
+    check(&burst("count = 5\n").replace("rate = 50", "rate = 50\nstart = \"0.5s\"\nramp = \"1s\""), &[], 0, &[]);
+}
+
+/// nginx, HAProxy and Envoy names for the same algorithms are accepted (Envoy's in upper
+/// case), names for different algorithms are not, and `lbsim algorithms` lists the aliases
+/// and fits 100 columns when piped.
+#[test]
+fn algorithm_aliases_and_the_algorithms_table() {
+    for (alias, name) in [
+        ("least_conn", "least_connections"),
+        ("leastconn", "least_connections"),
+        ("roundrobin", "round_robin"),
+        ("LEAST_REQUEST", "power_of_two"),
+        ("p2c", "power_of_two"),
+        ("ROUND_ROBIN", "round_robin"),
+        ("RING_HASH", "ring_hash"),
+        ("MAGLEV", "maglev"),
+        ("RANDOM", "random"),
+    ] {
+        let (_dir, path) = scenario_file(GOOD, "toml");
+        let arg = format!("balancer.algorithm={alias}");
+        let (code, out, err) =
+            lbsim_text(&["run", path.to_str().unwrap(), "--set", &arg, "--format", "json", "--seed", "3"]);
+        assert_eq!(code, 0, "{alias}: {err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["algorithm"], name, "{alias}");
+        let (_dir, path) = scenario_file(&format!("{GOOD}\n[balancer]\nalgorithm = \"{alias}\"\n"), "toml");
+        let (code, _, err) = lbsim_text(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{alias} in a file: {err}");
+    }
+    // HAProxy `source` is not nginx ip_hash; nginx `random two` is not power_of_two.
+    for other in ["source", "random_two"] {
+        check(GOOD, &["--set", &format!("balancer.algorithm={other}")], 2, &["unknown algorithm"]);
+    }
+    let (code, out, _) = lbsim_text(&["algorithms"]);
+    assert_eq!(code, 0);
+    for piece in ["least_conn", "leastconn", "roundrobin", "least_request", "p2c", "case-insensitive"] {
+        assert!(out.contains(piece), "{piece} missing from:\n{out}");
+    }
+    let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{out}");
+}

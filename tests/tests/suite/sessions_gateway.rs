@@ -252,20 +252,27 @@ fn leaky_bucket_limits_and_delays() {
     assert!(r.latency_ms.p99 > 50.0, "bursts were spaced out: p99 {}", r.latency_ms.p99);
 }
 
-/// While the session store is down, session requests fail (connection_error); after store_up
-/// they succeed again; no session state is lost.
+/// While the session store is down, session requests fail as `store_unavailable` (not as
+/// `connection_error`, which a crashed server gives); after store_up they succeed again; no
+/// session state is lost. The scenario's crash of api-2 at 30 s still ends its requests as
+/// `connection_error`, and only those.
 #[test]
 fn store_outage_fails_session_requests_only_while_down() {
     let mut s = bundled("session-store-crash.toml");
-    s.events = vec![
-        sim_core::TimelineEvent { at_ns: 20 * SEC, action: sim_core::Action::StoreDown },
-        sim_core::TimelineEvent { at_ns: 25 * SEC, action: sim_core::Action::StoreUp },
-    ];
+    s.events.retain(|e| matches!(e.action, sim_core::Action::Crash { .. }));
+    s.events.insert(0, sim_core::TimelineEvent { at_ns: 20 * SEC, action: sim_core::Action::StoreDown });
+    s.events.insert(1, sim_core::TimelineEvent { at_ns: 25 * SEC, action: sim_core::Action::StoreUp });
     let (r, records) = traced(&s);
     assert_eq!(r.sessions.lost, 0);
-    let failed: Vec<_> = records.iter().filter(|r| r.outcome == Outcome::ConnectionError).collect();
+    let failed: Vec<_> = records.iter().filter(|r| r.outcome == Outcome::StoreUnavailable).collect();
     assert!(failed.len() > 500);
     assert!(failed.iter().all(|r| r.end_ns >= 20 * SEC && r.start_ns < 25 * SEC + 100 * MS));
+    // The report counts those of measured sessions (started after the 5 s warmup).
+    let counted = r.requests.outcomes.store_unavailable as usize;
+    assert!(counted > 0 && counted <= failed.len(), "{counted} of {}", failed.len());
+    let broken: Vec<_> = records.iter().filter(|r| r.outcome == Outcome::ConnectionError).collect();
+    assert!(!broken.is_empty(), "the crash of api-2 failed no request");
+    assert!(broken.iter().all(|r| r.end_ns >= 30 * SEC), "a store outage ended as connection_error");
 }
 
 /// An L4 balancer sees TCP, not HTTP: after `set_layer l4` the clients reconnect and are
@@ -322,4 +329,152 @@ fn leaky_buckets_slower_than_nginx_can_express_are_refused() {
     assert!(e.to_string().contains("slower than nginx limit_req can express"), "{e}");
     assert!(e.to_string().contains("balancer.rate_limit"), "{e}");
     Scenario::from_toml(&text(4)).unwrap();
+}
+
+// Traffic shapes (bursts, staggered starts), a degraded session store, and one definition of
+// a lost session for every figure that counts them.
+
+/// A scenario with one quiet client group (rate 0: only bursts send) behind `balancer`.
+fn quiet(clients: u32, extra: &str) -> Scenario {
+    let text = format!(
+        "name = \"shape\"\nduration = \"2m\"\n[[servers]]\nname = \"api\"\ncount = 2\nworkers = 1000\n\
+         service = {{ dist = \"constant\", value = \"1ms\" }}\n[[clients]]\nname = \"web\"\ncount = {clients}\n\
+         rate = 0\nprotocol = \"http2\"\n{extra}"
+    );
+    Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// `burst` sends exactly its count at its instant, spread round-robin over the group's
+/// clients; a second burst carries the round-robin on.
+#[test]
+fn a_burst_sends_exactly_its_count_at_its_instant() {
+    let burst = |at: &str, count: u32| {
+        format!("[[events]]\nat = \"{at}\"\naction = \"burst\"\ntarget = \"web\"\ncount = {count}\n")
+    };
+    let s = quiet(5, &format!("{}{}", burst("12.345s", 37), burst("30s", 3)));
+    let (r, records) = traced(&s);
+    let at = 12_345 * MS;
+    let in_burst: Vec<_> = records.iter().filter(|x| x.start_ns == at).collect();
+    assert_eq!(in_burst.len(), 37);
+    assert_eq!(records.len(), 40, "requests outside the bursts");
+    assert_eq!(r.requests.sent, 40);
+    let mut per_client = [0u32; 5];
+    in_burst.iter().for_each(|x| per_client[x.client as usize] += 1);
+    assert_eq!(per_client, [8, 8, 7, 7, 7]);
+    // The round-robin goes on where the first burst stopped (37 = 7·5 + 2).
+    let mut later: Vec<u32> = records.iter().filter(|x| x.start_ns == 30 * SEC).map(|x| x.client).collect();
+    later.sort_unstable();
+    assert_eq!(later, [2, 3, 4]);
+}
+
+/// The rate-limit question that needed a `set_rate` trick: a fixed window of 100 per minute
+/// hit by 200 requests just before the boundary lets exactly 100 through; another 200 just
+/// after the boundary get a fresh window (200 through within 20 ms).
+#[test]
+fn a_fixed_window_hit_by_a_burst_before_the_boundary_lets_exactly_its_limit_through() {
+    let burst = |at: &str| format!("[[events]]\nat = \"{at}\"\naction = \"burst\"\ntarget = \"web\"\ncount = 200\n");
+    let limit = "[balancer]\nrate_limit = { per_minute = 100, key = \"global\" }\n";
+    let r = run(&quiet(10, &format!("{limit}{}", burst("59.99s"))), 1);
+    assert_eq!((r.requests.sent, r.requests.outcomes.ok, r.requests.outcomes.rate_limited), (200, 100, 100));
+    let r = run(&quiet(10, &format!("{limit}{}{}", burst("59.99s"), burst("60.01s"))), 1);
+    assert_eq!((r.requests.outcomes.ok, r.requests.outcomes.rate_limited), (200, 200));
+}
+
+/// Staggered starts: client i of n starts at start + ramp·i/n; before that it sends nothing
+/// and opens no connection, so connection opens are spread over the ramp too.
+#[test]
+fn staggered_clients_send_nothing_before_their_start() {
+    let text = r#"
+        name = "ramp"
+        duration = "30s"
+        [[servers]]
+        name = "api"
+        count = 2
+        max_connection_age = "5s"
+        service = { dist = "constant", value = "1ms" }
+        [[clients]]
+        name = "web"
+        count = 20
+        rate = 10
+        protocol = "http2"
+        start = "5s"
+        ramp = "10s"
+    "#;
+    let s = Scenario::from_toml(text).unwrap();
+    let (r, records) = traced(&s);
+    let mut first = [u64::MAX; 20];
+    for x in &records {
+        first[x.client as usize] = first[x.client as usize].min(x.start_ns);
+    }
+    for (i, &t) in first.iter().enumerate() {
+        let start = 5 * SEC + 10 * SEC * i as u64 / 20;
+        assert!(t >= start && t < start + 2 * SEC, "client {i} first sent at {t} ns, starts at {start} ns");
+    }
+    assert!(r.clients[0].connections_opened >= 20);
+    // Without the ramp every client starts at once.
+    let mut all_at_once = s.clone();
+    all_at_once.clients[0].ramp_ns = 0;
+    let (_, records) = traced(&all_at_once);
+    assert!(records.iter().all(|x| x.start_ns >= 5 * SEC));
+    assert!(records.iter().filter(|x| x.start_ns < 7 * SEC).map(|x| x.client).collect::<BTreeSet<_>>().len() == 20);
+}
+
+/// `store_slow` multiplies the session store's latency for every session request: constant
+/// service 10 ms, store 1 ms, ×5 from 5 s → ok requests take 11 ms before and 15 ms after
+/// (HTTP/2, so no request waits for a connection; a follow-up that waits for its session's
+/// first answer takes longer, so the figure is the usual latency, and the least).
+#[test]
+fn a_slow_session_store_raises_session_request_latency_by_its_factor() {
+    let mut s = bundled("session-store-crash.toml");
+    s.clients[0].protocol = sim_core::Protocol::Http2;
+    s.servers[0].service = sim_core::ServiceDist::Constant { value_ns: 10 * MS };
+    s.servers[0].workers = 1000;
+    s.network.latency_ns = 0;
+    s.balancer.health_check = None;
+    s.duration_ns = 10 * SEC;
+    s.warmup_ns = 0;
+    s.events = vec![sim_core::TimelineEvent { at_ns: 5 * SEC, action: sim_core::Action::StoreSlow { factor: 5.0 } }];
+    let (_, records) = traced(&s);
+    let latencies = |before: bool| -> Vec<u64> {
+        records
+            .iter()
+            .filter(|x| x.outcome == Outcome::Ok && (x.start_ns < 5 * SEC) == before)
+            .map(|x| x.end_ns - x.start_ns)
+            .collect()
+    };
+    for (before, want) in [(true, 11 * MS), (false, 15 * MS)] {
+        let l = latencies(before);
+        let exact = l.iter().filter(|&&x| x == want).count();
+        assert_eq!(l.iter().min(), Some(&want));
+        assert!(exact as f64 > 0.95 * l.len() as f64, "{exact} of {} take {want} ns", l.len());
+    }
+}
+
+/// One definition for every count of lost sessions (docs/scenario-format.md, "How sessions
+/// are counted": by when the loss happens, like requests): with a warmup that covers most
+/// sessions alive at the crash, the summary's sessions.lost and the crash line agree, and the
+/// session_lost requests are at most one per lost session, nearly all of them.
+#[test]
+fn lost_sessions_are_counted_the_same_way_everywhere() {
+    let mut s = bundled("sticky-cookie-crash.toml");
+    // Sessions last 20 s at 1 request/s: at the 30 s crash, most sessions alive started
+    // before the 25 s warmup ended.
+    s.warmup_ns = 25 * SEC;
+    let (r, records) = traced(&s);
+    let lost = r.sessions.lost;
+    assert!(lost > 100, "the crash's losses after warmup are counted: {lost}");
+    assert_eq!(r.crashes[0].sessions_lost, lost, "crash line and summary count different losses");
+    let session_lost = r.requests.outcomes.session_lost;
+    assert!(session_lost <= lost, "{session_lost} session_lost requests for {lost} lost sessions");
+    assert!(session_lost as f64 >= 0.9 * lost as f64, "{session_lost} vs {lost}");
+    // The trace agrees: as many sessions lost state as the report says (each session's
+    // first session_lost request).
+    let in_trace: BTreeSet<u64> =
+        records.iter().filter(|x| x.outcome == Outcome::SessionLost).filter_map(|x| x.session).collect();
+    assert_eq!(in_trace.len() as u64, session_lost);
+    // A crash during the warmup counts in neither figure.
+    let mut early = bundled("sticky-cookie-crash.toml");
+    early.warmup_ns = 40 * SEC;
+    let r = run(&early, early.seed);
+    assert_eq!((r.sessions.lost, r.crashes[0].sessions_lost), (0, 0));
 }
