@@ -327,6 +327,49 @@ count = 5
     assert!(table.contains("client-side round_robin (gRPC)") && !table.contains("(l4)"), "{table}");
 }
 
+/// A server that crashed during the warmup and stayed down was not up for the whole window:
+/// it is not counted in `balance` (it counted, with 0 requests, as an up server would).
+/// Balancer replicas without a `workers` limit have no utilization: the table says n/a.
+#[test]
+fn a_server_down_since_the_warmup_is_not_counted_and_unlimited_replicas_read_n_a() {
+    let (_dir, path) = scenario_file(
+        r#"
+name = "down-since-warmup"
+seed = 4
+duration = "10s"
+warmup = "4s"
+
+[[servers]]
+name = "api"
+count = 3
+workers = 4
+service = { dist = "exponential", mean = "5ms" }
+
+[[clients]]
+name = "web"
+count = 10
+rate = 10
+
+[balancer]
+replicas = 2
+algorithm = "round_robin"
+health_check = { interval = "500ms", timeout = "100ms", rise = 1, fall = 1 }
+
+[[events]]
+at = "1s"
+action = "crash"
+target = "api-2"
+"#,
+    );
+    let r = json_run(&["run", &path, "--format", "json"]);
+    let s = r["servers"].as_array().unwrap();
+    assert_eq!(s[1]["up_whole_window"], false, "{}", s[1]);
+    assert_eq!(r["balance"]["servers"], 2, "{}", r["balance"]);
+    assert_eq!(r["balance"]["idle"], 0, "{}", r["balance"]);
+    let (_, table, _) = lbsim_text(&["run", &path]);
+    assert!(table.contains("n/a (no workers limit)") && table.contains("over 2 servers"), "{table}");
+}
+
 /// A server added mid-window is not up for the whole window; its utilization is over its own
 /// lifetime (it was averaged over the whole window, as if it had idled before it existed).
 #[test]
@@ -416,11 +459,12 @@ algorithm = "round_robin"
         v
     };
     assert_eq!(strip(&windowed), strip(&cut));
-    // The series run on to the duration; the buckets of the window agree (but the last,
-    // which a run cut there may close with its end).
+    // The series run on to the duration; the buckets of the window agree, the last one too
+    // (a run's last bucket, cut short by its end, was left out).
     let points = |v: &serde_json::Value| v["series"]["points"].as_array().unwrap().clone();
     let (w, c) = (points(&windowed), points(&cut));
-    let in_window = |p: &&serde_json::Value| (10.0..24.0).contains(&f(p, "t_s"));
+    assert_eq!(f(c.last().unwrap(), "t_s"), 24.0, "the bucket the run ended in");
+    let in_window = |p: &&serde_json::Value| (10.0..25.0).contains(&f(p, "t_s"));
     let served_in =
         |ps: &[serde_json::Value]| ps.iter().filter(in_window).map(|p| p["ended"].clone()).collect::<Vec<_>>();
     assert_eq!(served_in(&w), served_in(&c));

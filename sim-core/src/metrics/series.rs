@@ -75,6 +75,11 @@ impl SeriesAcc {
         }
     }
 
+    /// Whether the current bucket holds anything (an ended or served request).
+    pub fn has_pending(&self) -> bool {
+        self.enabled && (self.current_outcomes.iter().any(|&c| c > 0) || self.current_served.iter().any(|&c| c > 0))
+    }
+
     /// Counts a request a server finished.
     #[inline]
     pub fn served(&mut self, server: u32) {

@@ -386,5 +386,6 @@ impl Simulation {
         debug_assert!(self.aborted.is_some() || self.reqs.is_empty(), "{} requests never ended", self.reqs.len());
         self.finished = true;
         self.settle_time_accounts();
+        self.close_last_bucket();
     }
 }

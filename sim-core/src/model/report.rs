@@ -74,6 +74,20 @@ impl Simulation {
         }
     }
 
+    /// Closes the bucket the run finished in: the run stops before that bucket's tick, and
+    /// the requests that ended in it were missing from the series (its last second's).
+    pub(super) fn close_last_bucket(&mut self) {
+        if !self.stats.series.has_pending() || self.stats.series.is_full() {
+            return;
+        }
+        // Buckets start at multiples of the interval from the run's start (series are
+        // enabled before the first step).
+        let start = self.stats.series.points.len() as u64 * self.stats.series.interval_ns;
+        let in_flight: Vec<u32> = self.servers.iter().map(|s| s.busy + s.queued).collect();
+        let up: Vec<bool> = self.servers.iter().map(|s| s.state == ServerState::Up).collect();
+        self.stats.series.close(start, in_flight, &up);
+    }
+
     /// The report of the run so far (complete once the run is finished).
     pub fn report(&self) -> Report {
         let (from_ns, to_ns) = self.window_ns();
