@@ -35,8 +35,12 @@
  * @typedef {object} SeriesPoint
  * @property {number} t_s bucket start (s)
  * @property {number[]} outcomes requests that ended in the bucket per outcome (OUTCOMES order)
- * @property {number} p50_ms
- * @property {number} p99_ms
+ * @property {number} p50_ms of the ok requests (0 when none ended)
+ * @property {number} p99_ms of the ok requests (0 when none ended)
+ * @property {Record<string, number>} ended requests that ended in the bucket by outcome name
+ * @property {number | null} ok_p50_ms null when no ok request ended
+ * @property {number | null} ok_p99_ms null when no ok request ended
+ * @property {number | null} all_p99_ms of every request that ended, failures included; null when none
  * @property {number[]} served per server
  * @property {number[]} in_flight per server, at the bucket's end
  * @property {number} jain_index

@@ -129,6 +129,14 @@ pub struct RunArgs {
     /// --trace-events), estimated up front and counted during the run.
     #[arg(long, value_name = "N", default_value_t = 20_000_000)]
     pub max_trace: u64,
+    /// Report only the requests that start in FROM..TO (e.g. 30s..60s; FROM defaults to 0, TO
+    /// to the duration), with time figures over that window; the run itself is unchanged.
+    #[arg(long, value_name = "FROM..TO", conflicts_with = "split_at_events")]
+    pub window: Option<String>,
+    /// Print one report per span between timeline events (warmup to the first event, event to
+    /// event, the last to the duration); runs the scenario once per span.
+    #[arg(long, conflicts_with_all = ["trace", "plot", "series"])]
+    pub split_at_events: bool,
 }
 
 #[derive(Args, Debug)]

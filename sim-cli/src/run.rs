@@ -65,6 +65,84 @@ fn prepare(args: &RunArgs) -> anyhow::Result<(Scenario, u64)> {
     Ok((scenario, seed))
 }
 
+/// Reads `--window FROM..TO` (durations; FROM defaults to 0, TO to the duration).
+fn parse_window(text: &str, scenario: &Scenario) -> anyhow::Result<(u64, u64)> {
+    let duration = scenario.duration_ns;
+    let bad =
+        |why: String| user(format!("--window {text}: {why}; write FROM..TO with durations, e.g. --window 30s..60s"));
+    let Some((from, to)) = text.split_once("..") else {
+        return Err(bad("no `..` between the start and the end".into()));
+    };
+    let read = |part: &str, default: u64| -> anyhow::Result<u64> {
+        let part = part.trim();
+        if part.is_empty() {
+            return Ok(default);
+        }
+        sim_core::config::units::parse_duration_ns(part).map_err(|e| bad(format!("`{part}`: {e}")))
+    };
+    let (from, to) = (read(from, 0)?, read(to, duration)?);
+    if from >= to {
+        return Err(bad("the start must come before the end".into()));
+    }
+    if to > duration {
+        return Err(bad(format!(
+            "the end is after the duration ({}); requests start only until then (raise it with --set duration=…)",
+            sim_core::config::units::format_duration(duration)
+        )));
+    }
+    Ok((from, to))
+}
+
+/// The spans between timeline events within [warmup, duration), for `--split-at-events`.
+fn event_spans(scenario: &Scenario) -> Vec<(u64, u64)> {
+    let (from, to) = (scenario.warmup_ns, scenario.duration_ns);
+    let mut cuts: Vec<u64> = vec![from];
+    cuts.extend(scenario.events.iter().map(|e| e.at_ns).filter(|&t| t > from && t < to));
+    cuts.push(to);
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// `lbsim run --split-at-events`: the scenario once per span, one report each (a table
+/// section each, or a JSON array).
+fn run_split(
+    scenario: &Scenario,
+    seed: u64,
+    args: &RunArgs,
+    factory: Option<fn() -> Box<dyn sim_core::algo::Balancer>>,
+) -> anyhow::Result<()> {
+    let spans = event_spans(scenario);
+    let mut reports = Vec::with_capacity(spans.len());
+    let mut text = String::new();
+    for (i, &(from, to)) in spans.iter().enumerate() {
+        let mut sim = match factory {
+            Some(f) => Simulation::with_balancer(scenario, seed, Box::new(f)),
+            None => Simulation::new(scenario, seed),
+        };
+        sim.set_window(from, to).map_err(user)?;
+        let label = format!("{} (span {}/{})", scenario.name, i + 1, spans.len());
+        drive(&mut sim, &label, |_| Ok(()))?;
+        let report = sim.report();
+        if args.format == OutputFormat::Table {
+            let fmt = sim_core::config::units::format_duration;
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!("== span {}/{}: {}..{} ==\n", i + 1, spans.len(), fmt(from), fmt(to)),
+            );
+            text.push_str(&table::report(&report, sim.scenario()));
+            text.push('\n');
+        }
+        reports.push(report);
+    }
+    match args.format {
+        OutputFormat::Table => out::stdout(&text),
+        OutputFormat::Json => {
+            out::stdout(&format!("{}\n", serde_json::to_string(&reports).context("writing the reports")?))
+        }
+    }
+}
+
 pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()> {
     let (scenario, seed) = prepare(&args)?;
     let factory = match &args.balancer {
@@ -80,6 +158,9 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
         })?),
         None => None,
     };
+    if args.split_at_events {
+        return run_split(&scenario, seed, &args, factory);
+    }
     let estimated = sim_core::config::estimated_requests(&scenario);
     // Health and timeline lines count against the cap too: flapping checks with no requests
     // at all once wrote hundreds of MB under --max-trace 0.
@@ -116,6 +197,10 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     }
     if args.series || plot_dir.is_some() {
         sim.enable_series();
+    }
+    if let Some(text) = &args.window {
+        let (from, to) = parse_window(text, &scenario)?;
+        sim.set_window(from, to).map_err(|e| user(format!("--window {text}: {e}")))?;
     }
     let mut records: Vec<TraceRecord> = Vec::new();
     let mut events: Vec<TraceEvent> = Vec::new();

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 use sim_core::metrics::report::CrashReport;
+use sim_core::scenario::{Balancing, ClientAlgorithm};
 use sim_core::{Outcome, Report, Scenario};
 
 /// A table in the house style.
@@ -38,20 +39,50 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
+/// The balancing that actually happens: the balancer's algorithm and layer for proxied
+/// clients, the gRPC policy for clients that balance themselves ("round_robin (l4)" was shown
+/// for gRPC clients that never touch the balancer), both when the groups mix.
+fn balancing(r: &Report, scenario: &Scenario) -> String {
+    let proxy = format!("{} ({})", r.algorithm, r.layer);
+    let mut own: Vec<&str> = scenario
+        .clients
+        .iter()
+        .filter(|c| c.balancing == Balancing::Client)
+        .map(|c| match c.client_algorithm {
+            ClientAlgorithm::PickFirst => "pick_first",
+            ClientAlgorithm::RoundRobin => "round_robin",
+        })
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    if own.is_empty() {
+        return proxy;
+    }
+    let client = format!("client-side {} (gRPC)", own.join("/"));
+    if scenario.clients.iter().all(|c| c.balancing == Balancing::Client) {
+        client
+    } else {
+        format!("{proxy} and {client}")
+    }
+}
+
 /// The whole report.
 pub fn report(r: &Report, scenario: &Scenario) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} — {} ({}) over {:.1}s, seed {}, {} events, trace {}",
+        "{} — {} over {:.1}s, seed {}, {} events, trace {}",
         crate::out::escape(&r.scenario),
-        r.algorithm,
-        r.layer,
+        balancing(r, scenario),
         r.duration_s,
         r.seed,
         r.events_processed,
         r.trace_hash
     );
+    let w = &r.window;
+    if w.from_s > 0.0 || w.to_s < r.duration_s {
+        let _ = writeln!(out, "measured: requests that started from {:.1}s to {:.1}s", w.from_s, w.to_s);
+    }
     let q = &r.requests;
     let success = if q.sent > 0 { q.completed as f64 / q.sent as f64 } else { 0.0 };
     let mut t = new_table();
@@ -78,12 +109,24 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
     let mut t = new_table();
     t.set_header(vec!["latency (ms)", "mean", "p50", "p90", "p99", "p99.9", "max"]);
     t.add_row(vec!["ok requests".into(), ms(l.mean), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), ms(l.max)]);
+    // Failures at the moment they ended: the ok row alone hides them (a timed-out server
+    // makes the ok percentiles look better).
+    let a = &r.latency_all_ms;
+    if q.failed > 0 {
+        t.add_row(vec!["every request".into(), ms(a.mean), ms(a.p50), ms(a.p90), ms(a.p99), ms(a.p999), ms(a.max)]);
+    }
     align_numbers(&mut t);
     let _ = writeln!(out, "{t}");
     let mut t = new_table();
-    t.set_header(vec!["server", "requests", "share", "conns", "util", "mean (ms)", "p99 (ms)", "state"]);
-    let total: u64 = r.servers.iter().map(|s| s.requests).sum();
     let shown: Vec<_> = r.servers.iter().filter(|s| s.state != "not_added").collect();
+    let with_failures = shown.iter().any(|s| s.latency_all_ms != s.latency_ms);
+    let mut header = vec!["server", "requests", "share", "conns", "util", "mean (ms)", "p99 (ms)"];
+    if with_failures {
+        header.push("p99 all (ms)");
+    }
+    header.push("state");
+    t.set_header(header);
+    let total: u64 = r.servers.iter().map(|s| s.requests).sum();
     let limit = 40;
     for s in shown.iter().take(limit) {
         let share = if total > 0 { s.requests as f64 / total as f64 } else { 0.0 };
@@ -91,7 +134,7 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
         if s.down_s > 0.0 {
             state = format!("{state}, down {:.1}s", s.down_s);
         }
-        t.add_row(vec![
+        let mut row = vec![
             s.name.clone(),
             s.requests.to_string(),
             pct(share),
@@ -99,8 +142,12 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
             pct(s.utilization),
             ms(s.latency_ms.mean),
             ms(s.latency_ms.p99),
-            state,
-        ]);
+        ];
+        if with_failures {
+            row.push(ms(s.latency_all_ms.p99));
+        }
+        row.push(state);
+        t.add_row(row);
     }
     align_numbers(&mut t);
     let _ = writeln!(out, "{t}");
@@ -110,11 +157,13 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
     let b = &r.balance;
     let _ = writeln!(
         out,
-        "balance: max/mean {:.3}, Jain {:.4}, CoV {:.3} (over {} servers up the whole window)",
+        "balance: max/mean {:.3}, Jain {:.4}, CoV {:.3}, least share {}{} (over {} servers up the whole window)",
         b.max_over_mean,
         b.jain_index,
         b.cov,
-        r.servers.iter().filter(|s| s.up_whole_window).count()
+        pct(b.min_share),
+        if b.idle > 0 { format!(", {} idle", b.idle) } else { String::new() },
+        b.servers
     );
     if r.sessions.started > 0 {
         let _ = writeln!(
@@ -160,7 +209,8 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
                 x.name.clone(),
                 x.routed.to_string(),
                 x.rate_limited.to_string(),
-                pct(x.utilization),
+                // Utilization is of `balancer.workers`; without a limit there is none to fill.
+                if scenario.balancer.workers.is_some() { pct(x.utilization) } else { "n/a (no workers limit)".into() },
                 format!("{:.1}", x.down_s),
             ]);
         }
@@ -168,7 +218,6 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
         let _ = writeln!(out, "{t}");
     }
     crash_lines(&mut out, &r.crashes);
-    let _ = scenario;
     out
 }
 

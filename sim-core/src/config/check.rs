@@ -656,8 +656,9 @@ fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
-    // Per-server latency row (960 four-byte counters) and totals, state and counters.
-    let per_server = 3_900.0 + 512.0;
+    // Per-server latency rows (960 four-byte counters and totals: one for `ok` requests, one
+    // for failed ones, taken at the first failure that reaches a server), state and counters.
+    let per_server = 2.0 * 3_900.0 + 512.0;
     let per_replica_server = 80.0;
     let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();
     let limits = 1.0 + s.balancer.routes.len() as f64;

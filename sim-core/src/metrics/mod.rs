@@ -33,6 +33,12 @@ pub struct Stats {
     pub outcomes: [u64; 8],
     /// Latency of `ok` requests.
     pub latency: LatencyHist<u64>,
+    /// Latency of the requests that ended with any other outcome, taken when they ended (a
+    /// timeout at its deadline): with `latency`, the latency of every request. Kept apart so
+    /// an `ok` request costs one histogram update, and the report merges the two.
+    pub latency_failed: LatencyHist<u64>,
+    /// Per server, the latency of failed requests that reached it (allocated at the first).
+    pub server_latency_failed: hist::ServerLatencies,
     /// Per client group.
     pub groups: Vec<GroupStats>,
     /// Per client group latency; empty with a single group, whose latency is `latency`
@@ -71,6 +77,12 @@ pub struct Stats {
     /// Picks of a server the replica could not use (down, failed, draining): only a broken
     /// custom policy makes them.
     pub picks_ineligible: u64,
+    /// The measured window [from, to) when it is not [warmup, duration) (`lbsim run
+    /// --window`): requests that start in it count, and time figures are taken over it.
+    pub window: Option<(u64, u64)>,
+    /// Time each server did not exist (not yet added, or removed) within the window: its
+    /// rates and utilization are over its own lifetime.
+    pub absent_ns: Vec<u64>,
 }
 
 pub(crate) mod series;
@@ -83,6 +95,8 @@ impl Stats {
             retries: 0,
             outcomes: [0; 8],
             latency: LatencyHist::new(3),
+            latency_failed: LatencyHist::new(3),
+            server_latency_failed: hist::ServerLatencies::lazy(servers),
             groups: vec![GroupStats::default(); groups],
             group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },
             served: vec![0; servers],
@@ -100,6 +114,8 @@ impl Stats {
             series,
             last_end_ns: 0,
             picks_ineligible: 0,
+            window: None,
+            absent_ns: vec![0; servers],
         }
     }
 }

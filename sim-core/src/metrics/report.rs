@@ -144,6 +144,31 @@ pub struct Latency {
     pub max: f64,
 }
 
+impl Latency {
+    /// The summary of a histogram (every quantile within its exact minimum and maximum).
+    pub fn of<C: hdrhistogram::Counter>(h: &super::hist::LatencyHist<C>) -> Latency {
+        Latency {
+            mean: h.mean_ms(),
+            p50: h.quantile_ms(0.5),
+            p90: h.quantile_ms(0.9),
+            p99: h.quantile_ms(0.99),
+            p999: h.quantile_ms(0.999),
+            max: h.max_ms(),
+        }
+    }
+}
+
+/// The measured window: requests that started in [from, to) are counted, and time figures
+/// (utilization, time down) are over it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Window {
+    /// Start in seconds (the warmup unless `--window` says otherwise).
+    pub from_s: f64,
+    /// End in seconds (the duration unless `--window` says otherwise).
+    pub to_s: f64,
+}
+
 /// Per-server latency summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -185,6 +210,12 @@ pub struct ServerReport {
     pub up_whole_window: bool,
     /// Its state at the end: up, down, draining, removed or not_added.
     pub state: String,
+    /// Latency of every request that reached it (its last attempt did), failures at the
+    /// moment they ended.
+    pub latency_all_ms: ServerLatency,
+    /// Seconds it existed (added and not removed) within the measured window: its
+    /// `utilization` is over this time.
+    pub lifetime_s: f64,
 }
 
 /// Balance of per-server request counts.
@@ -197,6 +228,12 @@ pub struct Balance {
     pub jain_index: f64,
     /// Coefficient of variation of the counts.
     pub cov: f64,
+    /// Servers counted (up for the whole measured window, whenever they were added).
+    pub servers: u64,
+    /// Servers counted that served nothing.
+    pub idle: u64,
+    /// The least busy server's share of the requests (1/servers when even, 0 when one idles).
+    pub min_share: f64,
 }
 
 /// Session figures.
@@ -273,12 +310,22 @@ pub struct CrashReport {
 pub struct SeriesPoint {
     /// Bucket start in seconds.
     pub t_s: f64,
-    /// Requests that ended in the bucket, per outcome (report order).
+    /// Requests that ended in the bucket, per outcome (report order; `ended` names them).
     pub outcomes: [u64; 8],
-    /// Median latency of the `ok` requests that ended in the bucket.
+    /// Median latency of the `ok` requests that ended in the bucket (0 when none did; kept
+    /// for readers of earlier reports, `ok_p50_ms` is null then).
     pub p50_ms: f64,
-    /// 99th percentile of the same.
+    /// 99th percentile of the same (0 when none).
     pub p99_ms: f64,
+    /// Requests that ended in the bucket, by outcome name.
+    pub ended: Outcomes,
+    /// Median latency of the `ok` requests that ended in the bucket; null when none did.
+    pub ok_p50_ms: Option<f64>,
+    /// 99th percentile of the same; null when none.
+    pub ok_p99_ms: Option<f64>,
+    /// 99th percentile latency of every request that ended in the bucket, failures at the
+    /// moment they ended; null when none did.
+    pub all_p99_ms: Option<f64>,
     /// Requests each server finished in the bucket.
     pub served: Vec<u32>,
     /// Requests at each server (queued + in service) at the end of the bucket.
@@ -340,6 +387,11 @@ pub struct Report {
     /// Picks of a server the balancer could not use (health-checked down, failed within
     /// `fail_timeout`, draining, or not in the pool); 0 for every built-in algorithm.
     pub picks_ineligible: u64,
+    /// Latency of every request that ended (after warmup), a failure at the moment it ended
+    /// (a timeout at its deadline); `latency_ms` counts the `ok` ones only.
+    pub latency_all_ms: Latency,
+    /// The measured window.
+    pub window: Window,
     /// Time series (only with `--series`; `null` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Series>,
@@ -363,15 +415,25 @@ pub fn balance(counts: &[u64]) -> Balance {
         return Balance::default();
     }
     let n = counts.len() as f64;
+    let servers = counts.len() as u64;
+    let idle = counts.iter().filter(|&&c| c == 0).count() as u64;
     let sum: f64 = counts.iter().map(|&c| c as f64).sum();
     if sum == 0.0 {
-        return Balance { max_over_mean: 0.0, jain_index: 0.0, cov: 0.0 };
+        return Balance { servers, idle, ..Balance::default() };
     }
     let mean = sum / n;
     let max = counts.iter().copied().max().unwrap_or(0) as f64;
+    let min = counts.iter().copied().min().unwrap_or(0) as f64;
     let sum_sq: f64 = counts.iter().map(|&c| (c as f64) * (c as f64)).sum();
     let variance = (sum_sq / n - mean * mean).max(0.0);
-    Balance { max_over_mean: max / mean, jain_index: sum * sum / (n * sum_sq), cov: variance.sqrt() / mean }
+    Balance {
+        max_over_mean: max / mean,
+        jain_index: sum * sum / (n * sum_sq),
+        cov: variance.sqrt() / mean,
+        servers,
+        idle,
+        min_share: min / sum,
+    }
 }
 
 #[cfg(test)]
@@ -387,5 +449,7 @@ mod tests {
         let one_hot = balance(&[30, 0, 0]);
         assert_eq!(one_hot.max_over_mean, 3.0);
         assert!((one_hot.jain_index - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((one_hot.servers, one_hot.idle, one_hot.min_share), (3, 2, 0.0));
+        assert_eq!((even.idle, even.min_share), (0, 0.25));
     }
 }

@@ -2,7 +2,7 @@
 //! per-server activity. Memory grows with buckets × servers (both bounded), not requests.
 
 use super::hist::LatencyHist;
-use super::report::{SeriesPoint, balance};
+use super::report::{Outcomes, SeriesPoint, balance};
 
 /// The most bucket × server cells a report keeps; the bucket widens to stay below it.
 pub const MAX_CELLS: u64 = 4_000_000;
@@ -17,6 +17,7 @@ pub struct SeriesAcc {
     pub points: Vec<SeriesPoint>,
     current_outcomes: [u64; 8],
     current_latency: LatencyHist<u32>,
+    current_latency_failed: LatencyHist<u32>,
     current_served: Vec<u32>,
     /// Timeline events (time, text).
     pub events: Vec<(u64, String)>,
@@ -45,6 +46,7 @@ impl SeriesAcc {
             points: Vec::new(),
             current_outcomes: [0; 8],
             current_latency: LatencyHist::new(2),
+            current_latency_failed: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
             events: Vec::new(),
             max_points: {
@@ -59,16 +61,23 @@ impl SeriesAcc {
         self.points.len() >= self.max_points
     }
 
-    /// Counts an ended request.
+    /// Counts an ended request: its outcome, and its latency among the `ok` or failed ones.
     #[inline]
-    pub fn outcome(&mut self, index: usize, latency_ns: Option<u64>) {
+    pub fn outcome(&mut self, index: usize, ok: bool, latency_ns: u64) {
         if !self.enabled {
             return;
         }
         self.current_outcomes[index] += 1;
-        if let Some(ns) = latency_ns {
-            self.current_latency.record(ns);
+        if ok {
+            self.current_latency.record(latency_ns);
+        } else {
+            self.current_latency_failed.record(latency_ns);
         }
+    }
+
+    /// Whether the current bucket holds anything (an ended or served request).
+    pub fn has_pending(&self) -> bool {
+        self.enabled && (self.current_outcomes.iter().any(|&c| c > 0) || self.current_served.iter().any(|&c| c > 0))
     }
 
     /// Counts a request a server finished.
@@ -87,11 +96,19 @@ impl SeriesAcc {
         }
         let counts: Vec<u64> =
             self.current_served.iter().zip(up).filter(|(_, u)| **u).map(|(&c, _)| u64::from(c)).collect();
+        let ok = &self.current_latency;
+        let all = ok.merged(&self.current_latency_failed);
+        // null, not 0, where no request ended: an empty bucket has no latency.
+        let some = |h: &LatencyHist<u32>, q: f64| (h.count() > 0).then(|| h.quantile_ms(q));
         let point = SeriesPoint {
             t_s: start_ns as f64 / 1e9,
             outcomes: self.current_outcomes,
-            p50_ms: self.current_latency.quantile_ms(0.5),
-            p99_ms: self.current_latency.quantile_ms(0.99),
+            p50_ms: ok.quantile_ms(0.5),
+            p99_ms: ok.quantile_ms(0.99),
+            ended: Outcomes::from_counts(&self.current_outcomes),
+            ok_p50_ms: some(ok, 0.5),
+            ok_p99_ms: some(ok, 0.99),
+            all_p99_ms: some(&all, 0.99),
             served: std::mem::replace(&mut self.current_served, vec![0; in_flight.len()]),
             in_flight,
             jain_index: balance(&counts).jain_index,
@@ -99,5 +116,6 @@ impl SeriesAcc {
         self.points.push(point);
         self.current_outcomes = [0; 8];
         self.current_latency.reset();
+        self.current_latency_failed.reset();
     }
 }

@@ -51,7 +51,7 @@ impl Simulation {
 
     /// Accounts a change of a replica's busy workers (for its utilization).
     fn replica_busy_change(&mut self, r: u32, delta: i32) {
-        let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
+        let (warmup, end) = self.window_ns();
         let now = self.now;
         let replica = &mut self.replicas[r as usize];
         replica.busy_area += u128::from(replica.busy) * u128::from(overlap(replica.busy_since_ns, now, warmup, end));

@@ -195,7 +195,8 @@ impl Simulation {
 
     /// Puts an attempt on the wire toward its replica or server.
     pub(in crate::model) fn transmit(&mut self, h: Handle, ch: Handle, r: u32, s: u32) {
-        let c = self.reqs.get(h).map(|req| req.client).expect("live request");
+        let (c, created) = self.reqs.get(h).map(|req| (req.client, req.created_ns)).expect("live request");
+        let counted = self.before_window_end(created);
         let g = self.clients[c as usize].group as usize;
         let group = &self.sc.clients[g];
         let (hdr, _) = Profile::of(group.protocol).header_bytes;
@@ -210,7 +211,9 @@ impl Simulation {
         conn.up_free_ns = start.saturating_add(tx);
         let at_peer = (conn.up_free_ns - self.now).saturating_add(hop);
         // Saturating as a backstop: validation refuses runs whose bytes could pass 2^63.
-        self.stats.groups[g].bytes_sent = self.stats.groups[g].bytes_sent.saturating_add(bytes);
+        if counted {
+            self.stats.groups[g].bytes_sent = self.stats.groups[g].bytes_sent.saturating_add(bytes);
+        }
         let req = self.reqs.get_mut(h).expect("live request");
         if r == NONE {
             // Client-side: straight to the server.
@@ -273,7 +276,7 @@ impl Simulation {
     /// shares the connection's downlink with other answers.
     pub(in crate::model) fn answer_client(&mut self, h: Handle, outcome: Outcome, via_upstream: bool) {
         let Some(req) = self.reqs.get(h) else { return };
-        let (c, conn) = (req.client, req.conn);
+        let (c, conn, counted) = (req.client, req.conn, self.before_window_end(req.created_ns));
         let group = self.group_of(c);
         let (_, hdr) = Profile::of(group.protocol).header_bytes;
         let body = if outcome == Outcome::Ok || outcome == Outcome::SessionLost { group.response_bytes } else { 0 };
@@ -292,7 +295,9 @@ impl Simulation {
             None => delay = delay.saturating_add(tx),
         }
         let g = self.clients[c as usize].group as usize;
-        self.stats.groups[g].bytes_received = self.stats.groups[g].bytes_received.saturating_add(bytes);
+        if counted {
+            self.stats.groups[g].bytes_received = self.stats.groups[g].bytes_received.saturating_add(bytes);
+        }
         self.after(delay, Ev::BackAtClient { req: h, outcome });
     }
 
@@ -355,8 +360,15 @@ impl Simulation {
                 if let Some(s) = server {
                     self.server_latency.record(s as usize, latency);
                 }
+            } else {
+                // A failure counts at the moment it ended: leaving it out made a run whose
+                // slow server timed out 8% of its requests look faster (survivor bias).
+                self.stats.latency_failed.record(latency);
+                if let Some(s) = server {
+                    self.stats.server_latency_failed.record(s as usize, latency);
+                }
             }
-            self.stats.series.outcome(i, ok.then_some(latency));
+            self.stats.series.outcome(i, ok, latency);
         }
         if let Some(sh) = req.session {
             let answered = matches!(outcome, Outcome::Ok | Outcome::SessionLost);
@@ -365,7 +377,12 @@ impl Simulation {
         if let Some(sh) = req.stream {
             self.stream_message_done(sh);
         }
-        self.stats.last_end_ns = self.now;
+        // With a window ending before `duration`, the run goes on after it; `end_s` stays the
+        // end of the requests that started before the window's end, as a run that stopped
+        // there would report.
+        if self.before_window_end(req.created_ns) {
+            self.stats.last_end_ns = self.now;
+        }
         self.hasher.words(&[req.id, outcome as u64, self.now, u64::from(req.server), u64::from(req.attempt)]);
         if let Some(trace) = self.trace.as_mut() {
             trace.push(TraceRecord {

@@ -57,7 +57,7 @@ impl Simulation {
                 h.down_since_ns = now;
             } else {
                 let since = h.down_since_ns;
-                let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
+                let (warmup, end) = self.window_ns();
                 self.stats.marked_down_ns[s as usize] += u128::from(super::balancer::overlap(since, now, warmup, end));
             }
             self.replicas[r as usize].dirty = true;

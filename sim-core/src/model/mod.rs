@@ -334,7 +334,22 @@ impl Simulation {
     /// Whether requests started now are counted.
     #[inline]
     pub(crate) fn measuring(&self) -> bool {
-        self.now >= self.sc.warmup_ns
+        let (from, _) = self.window_ns();
+        self.now >= from && self.before_window_end(self.now)
+    }
+
+    /// Whether something at time `t` (a request's start) comes before the end of a window
+    /// set with `set_window`: after it, a run cut at the window's end would not have had it.
+    /// Always true without one.
+    #[inline]
+    pub(crate) fn before_window_end(&self, t: u64) -> bool {
+        self.stats.window.is_none_or(|(_, to)| t < to)
+    }
+
+    /// The measured window [from, to): [warmup, duration) unless `set_window` chose another.
+    #[inline]
+    pub(crate) fn window_ns(&self) -> (u64, u64) {
+        self.stats.window.unwrap_or((self.sc.warmup_ns, self.sc.duration_ns))
     }
 
     /// One-way latency of a client's hop (client–balancer, or client–server when the client
@@ -376,5 +391,6 @@ impl Simulation {
         debug_assert!(self.aborted.is_some() || self.reqs.is_empty(), "{} requests never ended", self.reqs.len());
         self.finished = true;
         self.settle_time_accounts();
+        self.close_last_bucket();
     }
 }

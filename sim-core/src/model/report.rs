@@ -29,6 +29,27 @@ impl Simulation {
         qs.iter().map(|&q| self.stats.latency.quantile_ms(q)).collect()
     }
 
+    /// Measures only the requests that start in [`from_ns`, `to_ns`) and takes every time
+    /// figure over that window (`lbsim run --window`); the run itself does not change. Call
+    /// before the first step. The window must lie within the run: `from_ns < to_ns <=
+    /// duration`.
+    pub fn set_window(&mut self, from_ns: u64, to_ns: u64) -> Result<(), String> {
+        let duration = self.sc.duration_ns;
+        if from_ns >= to_ns || to_ns > duration {
+            return Err(format!(
+                "the window must start before it ends and end by the duration ({}); got {}..{}",
+                crate::config::units::format_duration(duration),
+                crate::config::units::format_duration(from_ns),
+                crate::config::units::format_duration(to_ns)
+            ));
+        }
+        if self.now > 0 || self.events_processed > 0 {
+            return Err("the window must be set before the run starts".into());
+        }
+        self.stats.window = Some((from_ns, to_ns));
+        Ok(())
+    }
+
     /// Time-series points from index `from` on, as a JSON array (for live charts).
     pub fn series_points_json(&self, from: usize) -> String {
         let points = self.stats.series.points.get(from..).unwrap_or(&[]);
@@ -53,10 +74,26 @@ impl Simulation {
         }
     }
 
+    /// Closes the bucket the run finished in: the run stops before that bucket's tick, and
+    /// the requests that ended in it were missing from the series (its last second's).
+    pub(super) fn close_last_bucket(&mut self) {
+        if !self.stats.series.has_pending() || self.stats.series.is_full() {
+            return;
+        }
+        // Buckets start at multiples of the interval from the run's start (series are
+        // enabled before the first step).
+        let start = self.stats.series.points.len() as u64 * self.stats.series.interval_ns;
+        let in_flight: Vec<u32> = self.servers.iter().map(|s| s.busy + s.queued).collect();
+        let up: Vec<bool> = self.servers.iter().map(|s| s.state == ServerState::Up).collect();
+        self.stats.series.close(start, in_flight, &up);
+    }
+
     /// The report of the run so far (complete once the run is finished).
     pub fn report(&self) -> Report {
-        let window_ns = (self.sc.duration_ns - self.sc.warmup_ns).max(1) as f64;
+        let (from_ns, to_ns) = self.window_ns();
+        let window_ns = (to_ns - from_ns).max(1) as f64;
         let st = &self.stats;
+        let failed_at = &st.server_latency_failed;
         let failed: u64 = st.outcomes[1..].iter().sum();
         let servers: Vec<ServerReport> = self
             .servers
@@ -66,7 +103,10 @@ impl Simulation {
                 name: server.name.clone(),
                 requests: st.served[s],
                 connections: st.accepted[s],
-                utilization: server.busy_area as f64 / (f64::from(server.workers) * window_ns),
+                // Over its own lifetime within the window: a server added half way through
+                // and busy since is fully utilized, not half.
+                utilization: server.busy_area as f64
+                    / (f64::from(server.workers) * (window_ns - st.absent_ns[s] as f64).max(1.0)),
                 latency_ms: ServerLatency {
                     mean: self.server_latency.mean_ms(s),
                     p99: self.server_latency.quantile_ms(s, 0.99),
@@ -79,9 +119,15 @@ impl Simulation {
                 marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
                 up_whole_window: server.up_whole_window,
                 state: server.state.name().to_string(),
+                latency_all_ms: ServerLatency {
+                    mean: self.server_latency.mean_ms_with(failed_at, s),
+                    p99: self.server_latency.quantile_ms_with(failed_at, s, 0.99),
+                },
+                lifetime_s: (window_ns - st.absent_ns[s] as f64).max(0.0) / 1e9,
             })
             .collect();
         let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();
+        let all = st.latency.merged(&st.latency_failed);
         let clients = self
             .sc
             .clients
@@ -125,6 +171,8 @@ impl Simulation {
         let crashes = st
             .crashes
             .iter()
+            // A window ending before `duration` reports the crashes a run ending there saw.
+            .filter(|c| st.window.is_none_or(|(_, to)| c.1 < to))
             .map(|&(s, at, detected, lost)| CrashReport {
                 server: self.names[s as usize].clone(),
                 at_s: at as f64 / 1e9,
@@ -155,14 +203,7 @@ impl Simulation {
                 outcomes: Outcomes::from_counts(&st.outcomes),
                 retries: st.retries,
             },
-            latency_ms: Latency {
-                mean: st.latency.mean_ms(),
-                p50: st.latency.quantile_ms(0.5),
-                p90: st.latency.quantile_ms(0.9),
-                p99: st.latency.quantile_ms(0.99),
-                p999: st.latency.quantile_ms(0.999),
-                max: st.latency.max_ms(),
-            },
+            latency_ms: Latency::of(&st.latency),
             servers,
             balance: balance(&counts),
             sessions: Sessions {
@@ -182,6 +223,8 @@ impl Simulation {
             replicas,
             crashes,
             picks_ineligible: st.picks_ineligible,
+            latency_all_ms: Latency::of(&all),
+            window: Window { from_s: from_ns as f64 / 1e9, to_s: to_ns as f64 / 1e9 },
             series,
         }
     }

@@ -157,7 +157,7 @@ impl Simulation {
 
     /// Accounts a change of a server's busy workers (utilization within the window).
     fn server_busy_change(&mut self, s: u32, delta: i32) {
-        let (warmup, end) = (self.sc.warmup_ns, self.sc.duration_ns);
+        let (warmup, end) = self.window_ns();
         let now = self.now;
         let server = &mut self.servers[s as usize];
         server.busy_area += u128::from(server.busy) * u128::from(overlap(server.busy_since_ns, now, warmup, end));
@@ -213,18 +213,23 @@ impl Simulation {
 
     /// Records a server state change (for time-down and up-for-the-window accounting).
     fn set_server_state(&mut self, s: u32, state: ServerState) {
-        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        let ((warmup, end), now) = (self.window_ns(), self.now);
         let server = &mut self.servers[s as usize];
         if server.state == ServerState::Down {
             self.stats.down_ns[s as usize] += overlap(server.state_since_ns, now, warmup, end);
+        }
+        if matches!(server.state, ServerState::NotAdded | ServerState::Removed) {
+            self.stats.absent_ns[s as usize] += overlap(server.state_since_ns, now, warmup, end);
         }
         let was_up = server.state == ServerState::Up;
         if was_up && state != ServerState::Up && now >= warmup && now < end {
             // Leaving "up" before the window ends: not up for the whole window.
             server.up_whole_window = false;
         }
-        if !was_up && state == ServerState::Up && now > warmup {
-            server.up_whole_window = false;
+        if !was_up && state == ServerState::Up {
+            // Up by the window's start (added or recovered before it), it counts in
+            // `balance` whenever it was added: servers of a scale-out were left out.
+            server.up_whole_window = now <= warmup;
         }
         server.state = state;
         server.state_since_ns = now;
@@ -369,16 +374,21 @@ impl Simulation {
 
     /// Closes open time accounts at the end of the run.
     pub(super) fn settle_time_accounts(&mut self) {
-        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        let ((warmup, end), now) = (self.window_ns(), self.now);
         for s in 0..self.servers.len() {
             self.server_busy_change(s as u32, 0);
             let server = &mut self.servers[s];
+            // Before the time accounts below move `state_since_ns` to the end.
+            if server.state != ServerState::Up && server.state_since_ns <= warmup {
+                server.up_whole_window = false;
+            }
             if server.state == ServerState::Down {
                 self.stats.down_ns[s] += overlap(server.state_since_ns, now.max(end), warmup, end);
                 server.state_since_ns = now.max(end);
             }
-            if server.state != ServerState::Up && server.state_since_ns <= warmup {
-                server.up_whole_window = false;
+            if matches!(server.state, ServerState::NotAdded | ServerState::Removed) {
+                self.stats.absent_ns[s] += overlap(server.state_since_ns, now.max(end), warmup, end);
+                server.state_since_ns = now.max(end);
             }
         }
         for r in 0..self.replicas.len() {

@@ -244,7 +244,7 @@ impl Simulation {
         if self.replicas[r as usize].up {
             return;
         }
-        let (warmup, end, now) = (self.sc.warmup_ns, self.sc.duration_ns, self.now);
+        let ((warmup, end), now) = (self.window_ns(), self.now);
         let replica = &mut self.replicas[r as usize];
         replica.down_ns += super::balancer::overlap(replica.down_since_ns, now, warmup, end);
         replica.up = true;

@@ -175,10 +175,13 @@ impl Simulation {
         self.next_conn_id += 1;
         let g = self.clients[c as usize].group as usize;
         let (up, down) = handshake_bytes(tls);
-        let stats = &mut self.stats.groups[g];
-        stats.connections += 1;
-        stats.bytes_sent = stats.bytes_sent.saturating_add(up);
-        stats.bytes_received = stats.bytes_received.saturating_add(down);
+        // A window ending before `duration` counts what a run ending there would have.
+        if self.before_window_end(self.now) {
+            let stats = &mut self.stats.groups[g];
+            stats.connections += 1;
+            stats.bytes_sent = stats.bytes_sent.saturating_add(up);
+            stats.bytes_received = stats.bytes_received.saturating_add(down);
+        }
         let ch = self.conns.insert(conn);
         self.clients[c as usize].conns.push(ch);
         if delay == 0 {
