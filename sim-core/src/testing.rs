@@ -107,7 +107,7 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
     let max_rate = b.max_rate;
     let group = move |index: usize| {
         (
-            (1..=max_clients, 0.0..=max_rate, 0u8..3, 1u32..3, 1u32..8),
+            (1..=max_clients, 0.0..=max_rate, 0..Protocol::ALL.len(), 1u32..3, 1u32..8),
             (proptest::option::of(20u64..500), 0u32..3, proptest::option::of(1u32..6), 0u64..3000, any::<bool>()),
             (0u8..3, proptest::option::of(2u32..6), any::<bool>(), proptest::option::of((0u64..50, 0u64..100))),
         )
@@ -118,7 +118,7 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                     (balancing, stream_messages, skew, staggered),
                 )| {
                     let mut c = ClientGroup::new(CLIENT_NAMES[index], count, rate);
-                    c.protocol = [Protocol::Http1, Protocol::Http2, Protocol::WebSocket][protocol as usize];
+                    c.protocol = Protocol::ALL[protocol].1;
                     c.connections = connections;
                     c.max_streams = max_streams;
                     c.timeout_ns = timeout_ms.map(|ms| ms * MS);
