@@ -404,8 +404,27 @@ fn per_server_over_time<DB: DrawingBackend>(
     // Lines at zero (idle servers) sit just above the x axis, not on it.
     let y_min = -y_max * 0.015;
     let mut chart = time_chart(root, caption, t_end, y_min..y_max, y_desc, if many { 40 } else { 0 })?;
-    let line =
-        |s: usize| -> Vec<(f64, f64)> { series.points.iter().map(|p| (p.t_s + interval / 2.0, value(p, s))).collect() };
+    // A server added during the measured window and still there at its end existed for its
+    // last `lifetime_s`: its line starts then instead of lying at zero before it existed
+    // (a removed server's span is ambiguous — it may have been added late too — so its
+    // line is drawn whole).
+    let born: Vec<f64> = (0..n)
+        .map(|s| match report.servers.iter().find(|r| r.name == series.servers[s]) {
+            Some(r)
+                if !matches!(r.state.as_str(), "removed" | "not_added")
+                    && r.lifetime_s > 0.0
+                    && r.lifetime_s < window_s * 0.999 =>
+            {
+                report.window.to_s - r.lifetime_s
+            }
+            _ => f64::NEG_INFINITY,
+        })
+        .collect();
+    // Whether server `s` existed during (part of) the bucket starting at `t`.
+    let existed = |s: usize, t: f64| t + interval > born[s] + 1e-9;
+    let line = |s: usize| -> Vec<(f64, f64)> {
+        series.points.iter().filter(|p| existed(s, p.t_s)).map(|p| (p.t_s + interval / 2.0, value(p, s))).collect()
+    };
     if !many {
         for s in 0..n {
             let c = color(s);
@@ -422,9 +441,10 @@ fn per_server_over_time<DB: DrawingBackend>(
             .points
             .iter()
             .map(|p| {
-                let vals: Vec<f64> = (0..n).map(|s| value(p, s)).collect();
+                let vals: Vec<f64> = (0..n).filter(|&s| existed(s, p.t_s)).map(|s| value(p, s)).collect();
                 let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
                 let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+                let min = if min.is_finite() { min } else { 0.0 };
                 let max = vals.iter().copied().fold(0.0, f64::max);
                 (p.t_s + interval / 2.0, min, mean, max)
             })

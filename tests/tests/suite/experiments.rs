@@ -803,4 +803,18 @@ fn load_chart_averages_each_server_over_its_own_lifetime() {
     assert!(rel(rate(&l1), cache1["requests"].as_f64().unwrap() / 58.0) < 0.01, "{l1}");
     // The added server takes about its fair share (1/5 of ~1,000 requests/s) once there.
     assert!(rate(&l5) > 150.0, "{l5}");
+    // Its line starts when it was added: 30 one-second buckets fewer than the others' (the
+    // legend's samples and the axes are two-point lines).
+    let svg = std::fs::read_to_string(d.join("load_per_server.svg")).unwrap();
+    let mut lengths: Vec<usize> = svg
+        .split("<polyline")
+        .skip(1)
+        .filter_map(|p| p.split("points=\"").nth(1)?.split('"').next())
+        .map(|points| points.split_whitespace().count())
+        .filter(|&n| n > 2)
+        .collect();
+    lengths.sort_unstable();
+    let whole = lengths[4];
+    assert!(whole >= 60, "{lengths:?}");
+    assert_eq!(lengths, [whole - 30, whole, whole, whole, whole], "points of each server's line");
 }
