@@ -30,7 +30,7 @@ pub enum Command {
     /// Compare algorithms or any variants of a scenario on the same seeds: means, 95% confidence
     /// intervals, paired differences, and a flag where success rates differ.
     #[command(
-        after_help = "Examples:\n  lbsim compare scenarios/slow-server.toml --algorithms round_robin,least_connections,peak_ewma\n  lbsim compare scenarios/basic-mm1.toml --algorithms round_robin,power_of_two --seeds 10 --format json\n  lbsim compare scenarios/basic-mm1.toml --algorithms random,least_connections --plot charts/\n  lbsim compare scenarios/grpc-l4-imbalance.toml --variant \"l4:balancer.layer=l4\" --variant \"l7:balancer.layer=l7\" \\\n      --variant \"client-rr:clients[0].balancing=client;clients[0].client_algorithm=round_robin\"\n  lbsim compare scenarios/sticky-scale-out.toml --variant \"none:balancer.sticky=none\" --variant \"cookie:balancer.sticky=cookie\"\n\nWith both, the --algorithms come first, then each --variant; the first is the baseline. A `!` after a name marks a success rate that differs significantly from the baseline's: compare the `all` latency columns (every request) then."
+        after_help = "Examples:\n  lbsim compare scenarios/slow-server.toml --algorithms round_robin,least_connections,peak_ewma\n  lbsim compare scenarios/basic-mm1.toml --algorithms round_robin,power_of_two --seeds 10 --format json\n  lbsim compare scenarios/basic-mm1.toml --algorithms random,least_connections --plot charts/\n  lbsim compare scenarios/grpc-l4-imbalance.toml --variant l4:balancer.layer=l4 --variant l7:balancer.layer=l7\n  lbsim compare scenarios/grpc-l4-imbalance.toml --variant as-is: --variant \"client-rr:clients[0].balancing=client;clients[0].client_algorithm=round_robin\"\n  lbsim compare scenarios/sticky-scale-out.toml --variant none:balancer.sticky=none --variant cookie:balancer.sticky=cookie\n\nWith both, the --algorithms come first, then each --variant; the first is the baseline. A `!` after a name marks a success rate that differs significantly from the baseline's: compare the `all` latency columns (every request) then."
     )]
     Compare(CompareArgs),
     /// Run a grid of parameter values × seeds on every core into a CSV (resumable, shardable).
@@ -193,7 +193,7 @@ pub struct CompareArgs {
     /// Algorithms to compare, comma-separated: each is the variant
     /// `NAME:balancer.algorithm=NAME`. They come before any --variant; the first of all is
     /// the baseline for differences.
-    #[arg(long, value_name = "A,B,…", required_unless_present = "variants")]
+    #[arg(long, value_name = "A,B,…")]
     pub algorithms: Option<String>,
     /// A variant of the scenario to compare: a name and `--set` changes, separated by `;`
     /// (values read as --set reads them); repeat for more, e.g.

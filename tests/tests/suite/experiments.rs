@@ -729,6 +729,7 @@ fn compare_variants_of_layer_balancing_and_stickiness() {
     assert!(err.contains("\"round_robin\" is already used"), "{err}");
     let (code, _, err) = lbsim_text(&["compare", "scenarios/basic-mm1.toml"]);
     assert_eq!(code, 2, "{err}");
+    assert!(err.contains("compare needs --algorithms A,B,… or --variant NAME:KEY=VALUE"), "{err}");
 }
 
 /// Sweep rows carry balance over the measured window (servers counted, idle ones, the least
