@@ -27,9 +27,10 @@ pub enum Command {
     Check(CheckArgs),
     /// List the balancing algorithms with the system each follows and its parameters.
     Algorithms,
-    /// Compare algorithms on the same seeds: means, 95% confidence intervals, paired differences.
+    /// Compare algorithms or any variants of a scenario on the same seeds: means, 95% confidence
+    /// intervals, paired differences, and a flag where success rates differ.
     #[command(
-        after_help = "Examples:\n  lbsim compare scenarios/slow-server.toml --algorithms round_robin,least_connections,peak_ewma\n  lbsim compare scenarios/basic-mm1.toml --algorithms round_robin,power_of_two --seeds 10 --format json\n  lbsim compare scenarios/basic-mm1.toml --algorithms random,least_connections --plot charts/"
+        after_help = "Examples:\n  lbsim compare scenarios/slow-server.toml --algorithms round_robin,least_connections,peak_ewma\n  lbsim compare scenarios/basic-mm1.toml --algorithms round_robin,power_of_two --seeds 10 --format json\n  lbsim compare scenarios/basic-mm1.toml --algorithms random,least_connections --plot charts/\n  lbsim compare scenarios/grpc-l4-imbalance.toml --variant l4:balancer.layer=l4 --variant l7:balancer.layer=l7\n  lbsim compare scenarios/grpc-l4-imbalance.toml --variant as-is: --variant \"client-rr:clients[0].balancing=client;clients[0].client_algorithm=round_robin\"\n  lbsim compare scenarios/sticky-scale-out.toml --variant none:balancer.sticky=none --variant cookie:balancer.sticky=cookie\n\nWith both, the --algorithms come first, then each --variant; the first is the baseline. A `!` after a name marks a success rate that differs significantly from the baseline's: compare the `all` latency columns (every request) then."
     )]
     Compare(CompareArgs),
     /// Run a grid of parameter values × seeds on every core into a CSV (resumable, shardable).
@@ -189,10 +190,18 @@ pub struct BenchArgs {
 pub struct CompareArgs {
     /// Scenario file (.toml or .json).
     pub file: String,
-    /// Algorithms to compare, comma-separated; the first is the baseline for differences.
+    /// Algorithms to compare, comma-separated: each is the variant
+    /// `NAME:balancer.algorithm=NAME`. They come before any --variant; the first of all is
+    /// the baseline for differences.
     #[arg(long, value_name = "A,B,…")]
-    pub algorithms: String,
-    /// Seeds per algorithm (the same seeds for every algorithm).
+    pub algorithms: Option<String>,
+    /// A variant of the scenario to compare: a name and `--set` changes, separated by `;`
+    /// (values read as --set reads them); repeat for more, e.g.
+    /// --variant "l4:balancer.layer=l4" --variant "l7:balancer.layer=l7". `NAME:` alone runs the
+    /// scenario as it is. Every variant runs on the same seeds.
+    #[arg(long = "variant", value_name = "NAME:KEY=VALUE[;KEY=VALUE…]")]
+    pub variants: Vec<String>,
+    /// Seeds per variant (the same seeds for every variant).
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
     /// First seed, 0 to 2^63 − 1 (default: the scenario's seed).

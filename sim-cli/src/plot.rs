@@ -358,7 +358,8 @@ fn latency_cdf<DB: DrawingBackend>(
 /// Per-server requests/s (`served = true`) or requests at the server (queued + in service).
 /// Every server is shown — an idle one is often the finding — and labelled when it served
 /// nothing; beyond `MAX_SERVER_LINES` servers the chart says so and draws the range over all
-/// servers with the mean, the busiest and the idlest.
+/// servers with the mean, the busiest and the idlest. The requests/s legend gives each server's
+/// mean over its own lifetime in the measured window (`lifetime_s`).
 fn per_server_over_time<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     report: &Report,
@@ -371,8 +372,25 @@ fn per_server_over_time<DB: DrawingBackend>(
     };
     let n = series.servers.len();
     let idle: Vec<bool> = (0..n).map(|s| series.points.iter().all(|p| p.served[s] == 0)).collect();
+    let window_s = report.window.to_s - report.window.from_s;
+    // On the load chart each server's mean requests/s over its own lifetime in the measured
+    // window: a server added mid-run is not averaged over the time before it existed.
     let name = |s: usize| {
-        if idle[s] { format!("{} (served nothing)", series.servers[s]) } else { series.servers[s].clone() }
+        if idle[s] {
+            return format!("{} (served nothing)", series.servers[s]);
+        }
+        let own = report.servers.iter().find(|r| r.name == series.servers[s]);
+        match own {
+            Some(r) if served && r.lifetime_s > 0.0 => {
+                let rate = r.requests as f64 / r.lifetime_s;
+                if r.lifetime_s < window_s * 0.999 {
+                    format!("{}: {}/s over its {} s", series.servers[s], sig3(rate), sig3(r.lifetime_s))
+                } else {
+                    format!("{}: {}/s", series.servers[s], sig3(rate))
+                }
+            }
+            _ => series.servers[s].clone(),
+        }
     };
     let t_end = series.points.last().map_or(1.0, |p| p.t_s + interval);
     let y_max = nice_max(series.points.iter().flat_map(|p| (0..n).map(move |s| value(p, s))).fold(0.0, f64::max));
@@ -386,8 +404,27 @@ fn per_server_over_time<DB: DrawingBackend>(
     // Lines at zero (idle servers) sit just above the x axis, not on it.
     let y_min = -y_max * 0.015;
     let mut chart = time_chart(root, caption, t_end, y_min..y_max, y_desc, if many { 40 } else { 0 })?;
-    let line =
-        |s: usize| -> Vec<(f64, f64)> { series.points.iter().map(|p| (p.t_s + interval / 2.0, value(p, s))).collect() };
+    // A server added during the measured window and still there at its end existed for its
+    // last `lifetime_s`: its line starts then instead of lying at zero before it existed
+    // (a removed server's span is ambiguous — it may have been added late too — so its
+    // line is drawn whole).
+    let born: Vec<f64> = (0..n)
+        .map(|s| match report.servers.iter().find(|r| r.name == series.servers[s]) {
+            Some(r)
+                if !matches!(r.state.as_str(), "removed" | "not_added")
+                    && r.lifetime_s > 0.0
+                    && r.lifetime_s < window_s * 0.999 =>
+            {
+                report.window.to_s - r.lifetime_s
+            }
+            _ => f64::NEG_INFINITY,
+        })
+        .collect();
+    // Whether server `s` existed during (part of) the bucket starting at `t`.
+    let existed = |s: usize, t: f64| t + interval > born[s] + 1e-9;
+    let line = |s: usize| -> Vec<(f64, f64)> {
+        series.points.iter().filter(|p| existed(s, p.t_s)).map(|p| (p.t_s + interval / 2.0, value(p, s))).collect()
+    };
     if !many {
         for s in 0..n {
             let c = color(s);
@@ -404,9 +441,10 @@ fn per_server_over_time<DB: DrawingBackend>(
             .points
             .iter()
             .map(|p| {
-                let vals: Vec<f64> = (0..n).map(|s| value(p, s)).collect();
+                let vals: Vec<f64> = (0..n).filter(|&s| existed(s, p.t_s)).map(|s| value(p, s)).collect();
                 let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
                 let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+                let min = if min.is_finite() { min } else { 0.0 };
                 let max = vals.iter().copied().fold(0.0, f64::max);
                 (p.t_s + interval / 2.0, min, mean, max)
             })
@@ -527,11 +565,18 @@ fn outcomes_over_time<DB: DrawingBackend>(
 /// chart as SVG and PNG).
 pub fn comparison(c: &Comparison, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    // With failures, the p99 of every request beside the p99 of the ok ones: a variant whose
+    // slow requests fail has a better-looking ok p99.
+    let latency: &[&str] = if c.any_failures {
+        &["latency_ms.mean", "latency_ms.p99", "latency_all_ms.p99"]
+    } else {
+        &["latency_ms.mean", "latency_ms.p99"]
+    };
     for (stem, names) in [
-        ("compare_latency", ["latency_ms.mean", "latency_ms.p99"]),
-        ("compare_success_balance", ["success_rate", "balance.max_over_mean"]),
+        ("compare_latency", latency),
+        ("compare_success_balance", &["success_rate", "balance.max_over_mean", "balance.min_share"][..]),
     ] {
-        out.extend(chart!(dir, stem, |root| comparison_chart(root, c, &names))?);
+        out.extend(chart!(dir, stem, |root| comparison_chart(root, c, names))?);
     }
     Ok(out)
 }
@@ -544,11 +589,11 @@ fn comparison_chart<DB: DrawingBackend>(
     let all = metrics();
     let chosen: Vec<_> = all.iter().filter(|m| names.contains(&m.name)).collect();
     let root = whole
-        .titled(&format!("{} — {} seeds per algorithm (mean and 95% CI)", c.scenario, c.seeds.len()), (FONT, 22))
+        .titled(&format!("{} — {} seeds per variant (mean and 95% CI)", c.scenario, c.seeds.len()), (FONT, 22))
         .map_err(err)?;
     let panels = root.split_evenly((1, chosen.len()));
-    let n = c.algorithms.len();
-    let labels: Vec<String> = c.algorithms.iter().map(|a| a.name().to_string()).collect();
+    let n = c.variants.len();
+    let labels: Vec<String> = c.variants.iter().map(|v| v.name.clone()).collect();
     for (panel, m) in panels.iter().zip(&chosen) {
         let es: Vec<_> = (0..n).map(|a| estimate(&c.values(a, m))).collect();
         let top = es.iter().map(|e| e.high.unwrap_or(e.mean)).fold(0.0, f64::max);
@@ -558,7 +603,7 @@ fn comparison_chart<DB: DrawingBackend>(
         // value on a linear axis, labelled with the values.
         let means: Vec<f64> = es.iter().map(|e| e.mean).collect();
         let lo_mean = means.iter().copied().fold(f64::INFINITY, f64::min);
-        let log = matches!(m.name, "latency_ms.mean" | "latency_ms.p99") && wants_log_axis(&means);
+        let log = m.name.starts_with("latency_") && wants_log_axis(&means);
         let t = |v: f64| if log { v.max(lo_mean * 1e-3).log10() } else { v };
         let (y0, y1) = if log {
             ((lo_mean.log10() - 0.3).floor(), (top.log10() + 0.1).ceil())
@@ -676,8 +721,10 @@ pub fn sweep(csv_path: &str, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     for (metric, label) in [
         ("latency_ms_mean", "mean latency (ms)"),
         ("latency_ms_p99", "p99 latency (ms)"),
+        ("latency_all_ms_p99", "p99 latency of every request (ms)"),
         ("success_rate", "success rate"),
         ("balance_max_over_mean", "busiest server / mean"),
+        ("balance_min_share", "least busy server's share"),
     ] {
         let col = header.iter().position(|h| h == metric).ok_or_else(|| anyhow!("no {metric} column"))?;
         let mut data: Vec<(String, Vec<(f64, crate::stats::Estimate)>)> = Vec::new();

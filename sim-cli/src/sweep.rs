@@ -25,7 +25,7 @@ use crate::interrupt::Interrupted;
 use crate::out;
 
 /// Metric columns, in order.
-const METRIC_COLUMNS: [&str; 17] = [
+const METRIC_COLUMNS: [&str; 24] = [
     "sent",
     "completed",
     "failed",
@@ -36,9 +36,16 @@ const METRIC_COLUMNS: [&str; 17] = [
     "latency_ms_p99",
     "latency_ms_p999",
     "latency_ms_max",
+    "latency_all_ms_mean",
+    "latency_all_ms_p50",
+    "latency_all_ms_p99",
+    "latency_all_ms_p999",
     "balance_max_over_mean",
     "balance_jain_index",
     "balance_cov",
+    "balance_servers",
+    "balance_idle",
+    "balance_min_share",
     "sessions_started",
     "sessions_lost",
     "events_processed",
@@ -57,9 +64,16 @@ fn metric_values(r: &Report) -> Vec<String> {
         r.latency_ms.p99.to_string(),
         r.latency_ms.p999.to_string(),
         r.latency_ms.max.to_string(),
+        r.latency_all_ms.mean.to_string(),
+        r.latency_all_ms.p50.to_string(),
+        r.latency_all_ms.p99.to_string(),
+        r.latency_all_ms.p999.to_string(),
         r.balance.max_over_mean.to_string(),
         r.balance.jain_index.to_string(),
         r.balance.cov.to_string(),
+        r.balance.servers.to_string(),
+        r.balance.idle.to_string(),
+        r.balance.min_share.to_string(),
         r.sessions.started.to_string(),
         r.sessions.lost.to_string(),
         r.events_processed.to_string(),
@@ -70,6 +84,12 @@ fn metric_values(r: &Report) -> Vec<String> {
 /// Splits `v1,v2,…` at commas outside brackets, braces and quotes (values may be TOML arrays
 /// or inline tables).
 fn split_values(text: &str) -> Vec<String> {
+    split_outside(text, ',')
+}
+
+/// Splits `text` at `sep` outside brackets, braces and quotes, trimming each part (compare's
+/// `--variant` uses `;`).
+pub fn split_outside(text: &str, sep: char) -> Vec<String> {
     let mut out = Vec::new();
     let (mut depth, mut quote, mut cur) = (0i32, None::<char>, String::new());
     for ch in text.chars() {
@@ -79,7 +99,7 @@ fn split_values(text: &str) -> Vec<String> {
             (None, '"' | '\'') => quote = Some(ch),
             (None, '[' | '{') => depth += 1,
             (None, ']' | '}') => depth -= 1,
-            (None, ',') if depth == 0 => {
+            (None, c) if c == sep && depth == 0 => {
                 out.push(std::mem::take(&mut cur).trim().to_string());
                 continue;
             }

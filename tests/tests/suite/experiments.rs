@@ -565,3 +565,257 @@ fn compare_digits_show_what_the_significance_mark_says() {
     }
     assert!(marked >= 4, "significant differences to check: {marked}\n{table}");
 }
+
+// Comparisons people need (issue 21): a flag where success rates differ, latency over every
+// request and balance over the measured window in compare and sweep, variants of any
+// setting, and per-server load averaged over each server's own lifetime.
+
+/// With one server slowed past the clients' 1 s timeout, round robin keeps sending it a
+/// share and those requests time out; least connections avoids it. Round robin's ok-only
+/// latency looks as good — over fewer successes — so compare flags the row, says so in
+/// words, and carries `latency_all_ms` (where round robin's p99 is the timeout).
+#[test]
+fn compare_flags_a_success_rate_that_differs() {
+    let args = [
+        "compare",
+        "scenarios/slow-server.toml",
+        "--algorithms",
+        "least_connections,round_robin",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=30s",
+    ];
+    let (code, table, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+    let flagged = table.lines().find(|l| l.contains("round_robin !")).unwrap_or_else(|| panic!("no flag\n{table}"));
+    assert!(flagged.contains('*'), "{flagged}");
+    let words = table
+        .lines()
+        .find(|l| l.starts_with("round_robin: "))
+        .unwrap_or_else(|| panic!("no words under the table\n{table}"));
+    assert!(words.contains("% fewer requests succeeded than with least_connections"), "{words}");
+    assert!(words.contains("compare latency_all_ms"), "{words}");
+    assert!(table.contains("all p99 (ms)"), "{table}");
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let r = json(&json_args);
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results[1]["success_rate_differs"], true);
+    assert!(r["warnings"][0].as_str().unwrap().starts_with("round_robin: "), "{}", r["warnings"]);
+    let all_p99 = |i: usize| results[i]["metrics"]["latency_all_ms.p99"]["mean"].as_f64().unwrap();
+    let ok_p99 = |i: usize| results[i]["metrics"]["latency_ms.p99"]["mean"].as_f64().unwrap();
+    // Round robin's timeouts end at the 1 s deadline: its p99 over every request is that.
+    assert!((all_p99(1) - 1000.0).abs() < 1.0 && ok_p99(1) < 200.0, "{} {}", all_p99(1), ok_p99(1));
+    assert_eq!(results[1]["vs_first"]["latency_all_ms.p99"]["significant"], true);
+    for key in ["balance.min_share", "balance.idle", "balance.servers", "latency_all_ms.mean"] {
+        assert!(results[0]["metrics"][key]["mean"].is_number(), "{key}");
+    }
+    assert_eq!(results[0]["metrics"]["balance.servers"]["mean"], 11.0);
+    // Equal success rates are not flagged.
+    let (code, table, err) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin,power_of_two",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=10s",
+        "--set",
+        "warmup=1s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!table.contains(" !") && !table.contains("requests succeeded"), "{table}");
+}
+
+/// `--variant` compares any settings on the same seeds: L4 against L7 against gRPC
+/// client-side round robin on the scenario where L4 leaves api-4 idle (balance over the
+/// measured window: one idle server, a least share of 0), and cookie stickiness against
+/// none. `--algorithms` comes first when both are given; bad variants are refused.
+#[test]
+fn compare_variants_of_layer_balancing_and_stickiness() {
+    let r = json(&[
+        "compare",
+        "scenarios/grpc-l4-imbalance.toml",
+        "--variant",
+        "l4:balancer.layer=l4",
+        "--variant",
+        "l7:balancer.layer=l7",
+        "--variant",
+        "client-rr:clients[0].balancing=client;clients[0].client_algorithm=round_robin",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=20s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["baseline"], "l4");
+    let results = r["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|x| x["variant"].as_str().unwrap()).collect();
+    assert_eq!(names, ["l4", "l7", "client-rr"]);
+    assert_eq!(results[2]["sets"][1], "clients[0].client_algorithm=round_robin");
+    let metric = |i: usize, k: &str| results[i]["metrics"][k]["mean"].as_f64().unwrap();
+    assert_eq!((metric(0, "balance.idle"), metric(0, "balance.min_share")), (1.0, 0.0));
+    for i in [1, 2] {
+        assert_eq!(metric(i, "balance.idle"), 0.0, "{}", names[i]);
+        assert!(metric(i, "balance.min_share") > 0.24, "{}", names[i]);
+        let d = &results[i]["vs_first"]["balance.min_share"];
+        assert_eq!(d["significant"], true, "{}: {d}", names[i]);
+        assert!(d["ci95_low"].as_f64().unwrap() > 0.2, "{}: {d}", names[i]);
+        assert_eq!(results[i]["success_rate_differs"], false);
+    }
+    // Stickiness: without cookies the sessions lose their local state.
+    let r = json(&[
+        "compare",
+        "scenarios/sticky-scale-out.toml",
+        "--variant",
+        "cookie:balancer.sticky=cookie",
+        "--variant",
+        "none:balancer.sticky=none",
+        "--seeds",
+        "3",
+        "--set",
+        "duration=40s",
+        "--format",
+        "json",
+    ]);
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results[0]["metrics"]["sessions.lost"]["mean"], 0.0);
+    let lost = &results[1]["vs_first"]["sessions.lost"];
+    assert_eq!(lost["significant"], true, "{lost}");
+    assert!(lost["ci95_low"].as_f64().unwrap() > 100.0, "{lost}");
+    // Both flags: the algorithms first, then the variants, in a table that says what each changes.
+    let (code, table, err) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--variant",
+        "few:servers[0].count=12",
+        "--algorithms",
+        "round_robin",
+        "--seeds",
+        "2",
+        "--set",
+        "duration=5s",
+        "--set",
+        "warmup=1s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("vs round_robin"), "{table}");
+    assert!(table.contains("  few: servers[0].count=12"), "{table}");
+    assert!(table.contains("  round_robin: balancer.algorithm=round_robin"), "{table}");
+    let bad = |variant: &str, says: &str| {
+        let (code, _, err) = lbsim_text(&["compare", "scenarios/basic-mm1.toml", "--variant", variant]);
+        assert_eq!(code, 2, "{variant}: {err}");
+        assert!(err.contains(says), "{variant}: {err}");
+    };
+    let expected = "expected NAME:KEY=VALUE[;KEY=VALUE…]";
+    bad("l7", expected);
+    bad(":balancer.layer=l7", "the name is empty");
+    bad("x:balancer.layer", "`balancer.layer` is not KEY=VALUE");
+    bad("x:balancer..layer=l7", "bad key path");
+    bad("x:seed=3", "cannot set `seed`");
+    bad("x:balancer.layer=l9", "variant x: ");
+    let (code, _, err) = lbsim_text(&[
+        "compare",
+        "scenarios/basic-mm1.toml",
+        "--algorithms",
+        "round_robin",
+        "--variant",
+        "round_robin:servers[0].count=12",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"round_robin\" is already used"), "{err}");
+    let (code, _, err) = lbsim_text(&["compare", "scenarios/basic-mm1.toml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("compare needs --algorithms A,B,… or --variant NAME:KEY=VALUE"), "{err}");
+}
+
+/// Sweep rows carry balance over the measured window (servers counted, idle ones, the least
+/// busy one's share) and latency over every request; the rerun of a finished sweep adds
+/// nothing.
+#[test]
+fn sweep_rows_carry_balance_and_latency_of_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("layers.csv");
+    let args = [
+        "sweep",
+        "scenarios/grpc-l4-imbalance.toml",
+        "--param",
+        "balancer.layer=l4,l7",
+        "--set",
+        "duration=10s",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    // No field of this sweep holds a comma or a quote.
+    let mut lines = text.lines().map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>());
+    let header = lines.next().unwrap();
+    let rows: Vec<Vec<String>> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name}: {header:?}"));
+    let cell = |row: usize, name: &str| rows[row][col(name)].clone();
+    assert_eq!(
+        (cell(0, "balance_servers"), cell(0, "balance_idle"), cell(0, "balance_min_share")),
+        ("4".into(), "1".into(), "0".into())
+    );
+    assert_eq!(cell(1, "balance_idle"), "0");
+    assert!(cell(1, "balance_min_share").parse::<f64>().unwrap() > 0.2);
+    // No failures here: the latency of every request is the latency of the ok ones.
+    assert_eq!(cell(0, "latency_all_ms_p99"), cell(0, "latency_ms_p99"));
+    let (code, _, err) = lbsim_text(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 of 2 rows already done"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
+
+/// `hash-scale-out` adds cache-5 at 30 s of a run measured from 2 s to 60 s: the load chart
+/// gives its requests/s over the 30 s it existed, not over the whole window (which would
+/// halve it), and the others' over the whole window.
+#[test]
+fn load_chart_averages_each_server_over_its_own_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("charts");
+    let report = json(&["run", "scenarios/hash-scale-out.toml", "--format", "json", "--plot", d.to_str().unwrap()]);
+    let servers = report["servers"].as_array().unwrap();
+    let (_, texts) = svg_texts(&d.join("load_per_server.svg"));
+    let label = |name: &str| {
+        texts
+            .iter()
+            .map(|t| t.text.as_str())
+            .find(|t| t.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no label for {name}: {:?}", texts.iter().map(|t| &t.text).collect::<Vec<_>>()))
+            .to_string()
+    };
+    let rate = |label: &str| -> f64 { label.split(": ").nth(1).unwrap().split("/s").next().unwrap().parse().unwrap() };
+    let cache5 = servers.iter().find(|s| s["name"] == "cache-5").unwrap();
+    assert_eq!(cache5["lifetime_s"], 30.0);
+    let l5 = label("cache-5");
+    assert!(l5.ends_with("over its 30 s"), "{l5}");
+    let want = cache5["requests"].as_f64().unwrap() / 30.0;
+    assert!(rel(rate(&l5), want) < 0.01, "{l5}: want {want:.1}/s");
+    let cache1 = servers.iter().find(|s| s["name"] == "cache-1").unwrap();
+    let l1 = label("cache-1");
+    assert!(!l1.contains("over its"), "{l1}");
+    assert!(rel(rate(&l1), cache1["requests"].as_f64().unwrap() / 58.0) < 0.01, "{l1}");
+    // The added server takes about its fair share (1/5 of ~1,000 requests/s) once there.
+    assert!(rate(&l5) > 150.0, "{l5}");
+    // Its line starts when it was added: 30 one-second buckets fewer than the others' (the
+    // legend's samples and the axes are two-point lines).
+    let svg = std::fs::read_to_string(d.join("load_per_server.svg")).unwrap();
+    let mut lengths: Vec<usize> = svg
+        .split("<polyline")
+        .skip(1)
+        .filter_map(|p| p.split("points=\"").nth(1)?.split('"').next())
+        .map(|points| points.split_whitespace().count())
+        .filter(|&n| n > 2)
+        .collect();
+    lengths.sort_unstable();
+    let whole = lengths[4];
+    assert!(whole >= 60, "{lengths:?}");
+    assert_eq!(lengths, [whole - 30, whole, whole, whole, whole], "points of each server's line");
+}
