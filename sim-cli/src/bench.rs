@@ -79,6 +79,24 @@ fn cases() -> Vec<Case> {
             drive: Drive::Run,
         },
         Case {
+            name: "rr-10000",
+            what: "10,000 servers, round_robin, load 0.9",
+            build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::RoundRobin, n),
+            drive: Drive::Run,
+        },
+        Case {
+            name: "lc-10000",
+            what: "10,000 servers, least_connections, load 0.9",
+            build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::LeastConnections, n),
+            drive: Drive::Run,
+        },
+        Case {
+            name: "blh-10000",
+            what: "10,000 servers, bounded_load_hash, load 0.9",
+            build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::BoundedLoadHash, n),
+            drive: Drive::Run,
+        },
+        Case {
             name: "http2-streams",
             what: "200 gRPC clients, 1 connection × 100 streams each, L7 least_connections, 0.5 ms hops",
             build: |n| {
@@ -347,8 +365,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating lbsim")?;
     let mut results = Vec::new();
     for case in &selected {
-        // The 10,000-server case needs no more requests to show its rate.
-        let n = if case.name == "p2c-10000" { requests.min(5_000_000) } else { requests };
+        // The 10,000-server cases need no more requests to show their rates.
+        let n = if case.name.ends_with("-10000") { requests.min(5_000_000) } else { requests };
         progress(&format!("bench {} ({n} requests, {runs} run{})… ", case.name, if runs == 1 { "" } else { "s" }));
         let (best, median_wall_s) = best_of(
             runs,

@@ -80,6 +80,32 @@ impl SwrrState {
     }
 }
 
+/// Smooth WRR over peers that all have the same effective weight `e`, in O(log n) per pick.
+///
+/// Every round adds `e` to each peer's current weight, so the order between peers never
+/// changes except for the winner, who loses `n · e`. The current weights are therefore kept as
+/// `key + offset`: `offset` carries the rounds' shared `+e`, and a max-heap on
+/// `(key, earlier position)` finds nginx's winner (the highest current weight, the first in
+/// configuration order on ties) without visiting the others. The keys live in
+/// `SwrrState::peers[s].current` while this is active; `materialize` adds the offset back.
+#[derive(Clone, Debug, Default)]
+struct Uniform {
+    /// `(key, Reverse(position in eligible))`: the top is nginx's winner.
+    heap: std::collections::BinaryHeap<(i64, std::cmp::Reverse<u32>)>,
+    /// The eligible servers the heap covers, in configuration order.
+    ids: Vec<u32>,
+    /// Whether a server is in `ids` (for `inspect`), by server id.
+    member: Vec<bool>,
+    /// The shared effective weight.
+    effective: i64,
+    /// Added to every key to give the current weight.
+    offset: i64,
+}
+
+/// Past this offset the keys are shifted back towards zero (order-preserving), so that no
+/// run, however long, overflows an `i64`.
+const OFFSET_FOLD: i64 = 1 << 52;
+
 /// nginx smooth weighted round robin.
 #[derive(Clone, Debug, Default)]
 pub struct SmoothWeightedRoundRobin {
@@ -88,12 +114,88 @@ pub struct SmoothWeightedRoundRobin {
     weights: Vec<u32>,
     /// The view version `weights` was taken for.
     built_for: Option<u64>,
+    /// Whether the eligible servers of `built_for` all have the same configured weight.
+    uniform_weights: bool,
+    /// The O(log n) form, while every eligible peer has the same effective weight.
+    fast: Option<Uniform>,
 }
 
 impl SmoothWeightedRoundRobin {
     /// A fresh instance; `max_fails` as in nginx (0 = no failure penalty).
     pub fn new(max_fails: u32) -> SmoothWeightedRoundRobin {
-        SmoothWeightedRoundRobin { state: SwrrState::new(max_fails), weights: Vec::new(), built_for: None }
+        SmoothWeightedRoundRobin { state: SwrrState::new(max_fails), ..SmoothWeightedRoundRobin::default() }
+    }
+
+    /// Writes the fast form's current weights back into the per-peer state and leaves it.
+    fn materialize(&mut self) {
+        if let Some(fast) = self.fast.take() {
+            for &s in &fast.ids {
+                self.state.peers[s as usize].current += fast.offset;
+            }
+        }
+    }
+
+    /// Enters the fast form if every eligible peer's effective weight equals its (common)
+    /// configured weight, so that it stays constant round after round. O(n), once per view
+    /// version or after a penalised peer has recovered.
+    fn try_uniform(&mut self, view: &PickView<'_>) {
+        let eligible = view.eligible();
+        if !self.uniform_weights || eligible.len() < 2 {
+            return;
+        }
+        self.state.ensure(view.server_count());
+        let weight = i64::from(view.weight(eligible[0]));
+        let full = eligible.iter().all(|&s| {
+            let e = self.state.peers[s as usize].effective;
+            e == i64::MIN || e == weight
+        });
+        if !full {
+            return;
+        }
+        let mut member = vec![false; view.server_count()];
+        let mut entries = Vec::with_capacity(eligible.len());
+        for (pos, &s) in eligible.iter().enumerate() {
+            let peer = &mut self.state.peers[s as usize];
+            peer.effective = weight;
+            member[s as usize] = true;
+            entries.push((peer.current, std::cmp::Reverse(pos as u32)));
+        }
+        self.fast = Some(Uniform {
+            heap: std::collections::BinaryHeap::from(entries),
+            ids: eligible.to_vec(),
+            member,
+            effective: weight,
+            offset: 0,
+        });
+    }
+}
+
+impl Uniform {
+    /// One nginx round: every peer gains `e`, the first highest wins and loses `n · e`.
+    fn round(&mut self, peers: &mut [Peer]) -> Option<u32> {
+        let total = self.effective * self.ids.len() as i64;
+        self.offset += self.effective;
+        let mut top = self.heap.peek_mut()?;
+        let s = self.ids[top.1.0 as usize];
+        top.0 -= total;
+        peers[s as usize].current = top.0;
+        drop(top);
+        if self.offset > OFFSET_FOLD {
+            self.fold(peers);
+        }
+        Some(s)
+    }
+
+    /// Moves the offset into the keys (a uniform shift keeps the heap's order).
+    fn fold(&mut self, peers: &mut [Peer]) {
+        let shift = self.offset;
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        for entry in &mut entries {
+            entry.0 += shift;
+            peers[self.ids[entry.1.0 as usize] as usize].current = entry.0;
+        }
+        self.heap = std::collections::BinaryHeap::from(entries);
+        self.offset = 0;
     }
 }
 
@@ -104,26 +206,48 @@ impl Balancer for SmoothWeightedRoundRobin {
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
         if self.built_for != Some(view.version()) {
+            self.materialize();
             if self.weights.len() < view.server_count() {
                 self.weights.resize(view.server_count(), 1);
             }
-            for &s in view.eligible() {
-                self.weights[s as usize] = view.weight(s);
+            let eligible = view.eligible();
+            let first = eligible.first().map_or(1, |&s| view.weight(s));
+            self.uniform_weights = true;
+            for &s in eligible {
+                let w = view.weight(s);
+                self.weights[s as usize] = w;
+                self.uniform_weights &= w == first;
             }
             self.built_for = Some(view.version());
+            self.try_uniform(view);
         }
-        self.state.round(view, view.eligible().iter().copied())
+        if let Some(fast) = &mut self.fast {
+            return fast.round(&mut self.state.peers);
+        }
+        let pick = self.state.round(view, view.eligible().iter().copied());
+        // A penalised peer climbs back by one per round; once all are back, return to the
+        // fast form (one O(n) check per slow pick, which costs as much as the pick itself).
+        self.try_uniform(view);
+        pick
     }
 
     fn observe(&mut self, outcome: &Outcome) {
-        if outcome.kind == OutcomeKind::ConnectionError {
+        if outcome.kind == OutcomeKind::ConnectionError && self.state.max_fails != 0 {
             let weight = self.weights.get(outcome.server as usize).copied().unwrap_or(1);
+            if weight / self.state.max_fails > 0 {
+                // The penalty changes one effective weight: back to nginx's scan until it recovers.
+                self.materialize();
+            }
             self.state.penalize(outcome.server, weight);
         }
     }
 
     fn inspect(&self, server: u32, _now_ns: u64) -> Option<f64> {
-        self.state.current_weight(server)
+        let offset = match &self.fast {
+            Some(fast) if fast.member.get(server as usize).copied().unwrap_or(false) => fast.offset,
+            _ => 0,
+        };
+        self.state.peers.get(server as usize).map(|p| (p.current + offset) as f64)
     }
 }
 

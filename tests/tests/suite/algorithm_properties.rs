@@ -134,3 +134,166 @@ fn engine_round_robin_counts_differ_by_at_most_one() {
         assert!(spread <= 1, "n={n}: {counts:?}");
     }
 }
+
+/// nginx's smooth weighted round robin written plainly (the scan over every eligible peer that
+/// `round_robin` used before its O(log n) form), the reference the fast form must equal.
+struct NaiveSwrr {
+    current: Vec<i64>,
+    /// `i64::MIN` = not yet seen (starts at the configured weight).
+    effective: Vec<i64>,
+    /// Weights remembered at the last pick, for the failure penalty.
+    weights: Vec<u32>,
+    max_fails: u32,
+}
+
+impl NaiveSwrr {
+    fn new(max_fails: u32) -> NaiveSwrr {
+        NaiveSwrr { current: Vec::new(), effective: Vec::new(), weights: Vec::new(), max_fails }
+    }
+
+    fn ensure(&mut self, n: usize) {
+        if self.current.len() < n {
+            self.current.resize(n, 0);
+            self.effective.resize(n, i64::MIN);
+            self.weights.resize(n, 1);
+        }
+    }
+
+    fn pick(&mut self, v: &sim_core::algo::PickView<'_>) -> Option<u32> {
+        self.ensure(v.server_count());
+        let (mut best, mut total) = (None::<u32>, 0i64);
+        for &s in v.eligible() {
+            let (i, weight) = (s as usize, i64::from(v.weight(s)));
+            self.weights[i] = v.weight(s);
+            if self.effective[i] == i64::MIN {
+                self.effective[i] = weight;
+            }
+            self.current[i] += self.effective[i];
+            total += self.effective[i];
+            if self.effective[i] < weight {
+                self.effective[i] += 1;
+            }
+            if best.is_none_or(|b| self.current[i] > self.current[b as usize]) {
+                best = Some(s);
+            }
+        }
+        let b = best?;
+        self.current[b as usize] -= total;
+        Some(b)
+    }
+
+    fn fail(&mut self, server: u32) {
+        if self.max_fails == 0 {
+            return;
+        }
+        self.ensure(server as usize + 1);
+        let (i, weight) = (server as usize, self.weights[server as usize]);
+        if self.effective[i] == i64::MIN {
+            self.effective[i] = i64::from(weight);
+        }
+        self.effective[i] = (self.effective[i] - i64::from(weight / self.max_fails)).max(0);
+    }
+}
+
+/// One thing that happens to the pool between picks.
+#[derive(Clone, Debug)]
+enum PoolEvent {
+    /// This many picks.
+    Picks(usize),
+    /// A server goes down or comes back (health).
+    Health(usize, bool),
+    /// A server's weight changes.
+    Weight(usize, u32),
+    /// A connection error on the last server picked (nginx's failure penalty).
+    Fail,
+    /// The member list changes: a server is added or removed.
+    Members(usize, bool),
+}
+
+fn pool_event() -> impl Strategy<Value = PoolEvent> {
+    prop_oneof![
+        6 => (1usize..40).prop_map(PoolEvent::Picks),
+        2 => (0usize..64, any::<bool>()).prop_map(|(s, up)| PoolEvent::Health(s, up)),
+        1 => (0usize..64, 1u32..5).prop_map(|(s, w)| PoolEvent::Weight(s, w)),
+        2 => Just(PoolEvent::Fail),
+        1 => (0usize..64, any::<bool>()).prop_map(|(s, add)| PoolEvent::Members(s, add)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// `round_robin` picks exactly what nginx's plain scan picks, pick after pick, and reports
+    /// the same current weights, under health changes, weight changes, failure penalties and
+    /// servers added or removed, with equal weights (its O(log n) form) or not.
+    #[test]
+    fn round_robin_matches_the_plain_scan(
+        n in 1usize..48,
+        weights in prop::collection::vec(1u32..5, 48),
+        uniform in prop::bool::weighted(0.7),
+        max_fails in 0u32..3,
+        events in prop::collection::vec(pool_event(), 1..40),
+    ) {
+        let weights: Vec<u32> = if uniform { vec![weights[0]; n] } else { weights[..n].to_vec() };
+        let mut f = StaticView::new(&weights);
+        let mut fast = sim_core::algo::SmoothWeightedRoundRobin::new(max_fails);
+        let mut naive = NaiveSwrr::new(max_fails);
+        let mut rng = SimRng::from_seed(0);
+        let mut last = None;
+        for event in events {
+            match event {
+                PoolEvent::Picks(k) => {
+                    for _ in 0..k {
+                        let expected = naive.pick(&f.view());
+                        prop_assert_eq!(fast.pick(&f.view(), &mut rng), expected);
+                        last = expected.or(last);
+                        for s in 0..f.weights.len() as u32 {
+                            let current = naive.current.get(s as usize).map(|&c| c as f64);
+                            prop_assert_eq!(fast.inspect(s, 0), current, "server {}", s);
+                        }
+                    }
+                }
+                PoolEvent::Health(s, up) => {
+                    let s = (s % f.weights.len()) as u32;
+                    f.set_available(s, up);
+                }
+                PoolEvent::Weight(s, w) => {
+                    let i = s % f.weights.len();
+                    // Weight changes keep the pool's kind: all equal stays all equal.
+                    if uniform {
+                        f.weights.iter_mut().for_each(|x| *x = w);
+                    } else {
+                        f.weights[i] = w;
+                    }
+                }
+                PoolEvent::Fail => {
+                    if let Some(s) = last {
+                        naive.fail(s);
+                        fast.observe(&sim_core::algo::Outcome {
+                            server: s,
+                            sent_ns: 0,
+                            now_ns: 0,
+                            kind: sim_core::algo::OutcomeKind::ConnectionError,
+                        });
+                    }
+                }
+                PoolEvent::Members(s, add) => {
+                    let mut members = f.members.clone();
+                    if add {
+                        let new = (f.weights.len() + s % 4) as u32;
+                        if !members.contains(&new) {
+                            members.push(new);
+                        }
+                    } else if members.len() > 1 {
+                        members.remove(s % members.len());
+                    }
+                    f.set_members(members);
+                    if uniform {
+                        let w = f.weights[0];
+                        f.weights.iter_mut().for_each(|x| *x = w);
+                    }
+                }
+            }
+        }
+    }
+}
