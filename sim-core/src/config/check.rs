@@ -998,19 +998,6 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     out
 }
 
-/// The algorithms a run uses: the balancer's, then each one the timeline switches to.
-fn algorithms_used(s: &Scenario) -> Vec<Algorithm> {
-    let mut used = vec![s.balancer.algorithm];
-    for e in &s.events {
-        if let Action::SetAlgorithm { algorithm } = e.action
-            && !used.contains(&algorithm)
-        {
-            used.push(algorithm);
-        }
-    }
-    used
-}
-
 fn names_of(algorithms: &[Algorithm]) -> String {
     algorithms.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ")
 }
@@ -1025,7 +1012,7 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     }
     let b = &s.balancer;
     let d = BalancerSpec::default();
-    let used = algorithms_used(s);
+    let used = algorithms(s);
     let params: [(bool, &str, &[Algorithm]); 6] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
