@@ -345,7 +345,7 @@ impl Reader {
                 "{shown}:{l}:{c}: `include {target}`: {shown_inc} is already being read (an include cycle)"
             )));
         }
-        if self.chain.len() >= MAX_INCLUDE_DEPTH {
+        if self.chain.len() > MAX_INCLUDE_DEPTH {
             return Err(user(format!(
                 "{shown}:{l}:{c}: `include {target}`: includes nest more than {MAX_INCLUDE_DEPTH} levels deep (the importer's limit)"
             )));
