@@ -127,31 +127,31 @@ fn lex(file: &str, text: &str) -> Result<Vec<(Tok, usize, usize)>> {
                     if ch == quote {
                         break;
                     }
-                    if ch == '\\' {
-                        if let Some(&next) = chars.get(i) {
-                            advance(&mut i, &mut line, &mut col, next);
-                            match next {
-                                '"' | '\'' | '\\' => word.push(next),
-                                'n' => word.push('\n'),
-                                't' => word.push('\t'),
-                                'r' => word.push('\r'),
-                                other => {
-                                    word.push('\\');
-                                    word.push(other);
-                                }
+                    if ch == '\\'
+                        && let Some(&next) = chars.get(i)
+                    {
+                        advance(&mut i, &mut line, &mut col, next);
+                        match next {
+                            '"' | '\'' | '\\' => word.push(next),
+                            'n' => word.push('\n'),
+                            't' => word.push('\t'),
+                            'r' => word.push('\r'),
+                            other => {
+                                word.push('\\');
+                                word.push(other);
                             }
-                            continue;
                         }
+                        continue;
                     }
                     word.push(ch);
                 }
                 // nginx wants a separator after a quoted word.
-                if let Some(&next) = chars.get(i) {
-                    if !(next.is_whitespace() || next == ';' || next == '{' || next == '}') {
-                        return Err(user(format!(
-                            "{file}:{line}:{col}: unexpected {next:?} after a quoted string: expected a space, `;` or `{{`"
-                        )));
-                    }
+                if let Some(&next) = chars.get(i)
+                    && !(next.is_whitespace() || next == ';' || next == '{' || next == '}')
+                {
+                    return Err(user(format!(
+                        "{file}:{line}:{col}: unexpected {next:?} after a quoted string: expected a space, `;` or `{{`"
+                    )));
                 }
                 toks.push((Tok::Word(word), l0, c0));
             }
@@ -397,7 +397,7 @@ fn parse_time(text: &str) -> Option<u64> {
 
 /// Milliseconds as an lbsim duration, in whole seconds when it is.
 fn duration(ms: u64) -> String {
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
 }
 
 /// An upstream server line, read.
@@ -428,24 +428,23 @@ fn upstreams<'a>(nodes: &'a [Node], in_stream: bool, out: &mut Vec<(&'a Node, bo
 fn find_proxy<'a>(nodes: &'a [Node], name: &str, chain: &mut Vec<&'a [Node]>) -> Option<(&'a Node, Vec<&'a [Node]>)> {
     chain.push(nodes);
     for n in nodes {
-        if n.name == "proxy_pass" {
-            if let Some(target) = n.args.first() {
-                let host = target.split("://").last().unwrap_or("");
-                let host = host.split(['/', ':', '?']).next().unwrap_or("");
-                if host == name {
-                    let found = chain.clone();
-                    chain.pop();
-                    return Some((n, found));
-                }
+        if n.name == "proxy_pass"
+            && let Some(target) = n.args.first()
+        {
+            let host = target.split("://").last().unwrap_or("");
+            let host = host.split(['/', ':', '?']).next().unwrap_or("");
+            if host == name {
+                let found = chain.clone();
+                chain.pop();
+                return Some((n, found));
             }
         }
-        if let Some(children) = &n.block {
-            if n.name != "upstream" {
-                if let Some(hit) = find_proxy(children, name, chain) {
-                    chain.pop();
-                    return Some(hit);
-                }
-            }
+        if let Some(children) = &n.block
+            && n.name != "upstream"
+            && let Some(hit) = find_proxy(children, name, chain)
+        {
+            chain.pop();
+            return Some(hit);
         }
     }
     chain.pop();

@@ -83,8 +83,13 @@ fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
     }
     assert_eq!(err.lines().count(), 7, "exactly one warning per unmodeled directive:\n{err}");
     // Each warning's directive also has a comment in the scenario.
-    for c in ["max_conns=100", "keepalive 32", "keepalive_timeout 60s", "keepalive_requests 1000", "proxy_read_timeout 30s"] {
-        assert!(out.lines().any(|l| l.starts_with('#') && l.contains(c) && l.contains("ignored")), "no comment for {c}");
+    for c in
+        ["max_conns=100", "keepalive 32", "keepalive_timeout 60s", "keepalive_requests 1000", "proxy_read_timeout 30s"]
+    {
+        assert!(
+            out.lines().any(|l| l.starts_with('#') && l.contains(c) && l.contains("ignored")),
+            "no comment for {c}"
+        );
     }
     let (_dir, path) = assert_checks(&out);
     let (code, report, err) = lbsim_text(&["run", path.to_str().unwrap()]);
@@ -158,18 +163,36 @@ fn nginx_malformed_files_exit_2_with_file_line_column() {
     let (code, _, err) = lbsim_text(&["import", "nginx", &fixture("nginx-malformed.conf")]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("nginx-malformed.conf:4:9: `server 10.0.0.1:8080`: a second `server` in one directive: expected `;`"),
+        err.contains(
+            "nginx-malformed.conf:4:9: `server 10.0.0.1:8080`: a second `server` in one directive: expected `;`"
+        ),
         "{err}"
     );
-    malformed(&[("a.conf", "http {\n  upstream u {\n    server a:80;\n  }\n")], "a.conf:4:4", "expected `}` to close the `http` block");
+    malformed(
+        &[("a.conf", "http {\n  upstream u {\n    server a:80;\n  }\n")],
+        "a.conf:4:4",
+        "expected `}` to close the `http` block",
+    );
     malformed(&[("a.conf", "upstream u { server a:80; }\n}\n")], "a.conf:2:1", "unexpected `}`");
     malformed(&[("a.conf", "upstream u {\n  server \"a:80;\n}\n")], "a.conf:2:10", "unterminated string");
-    malformed(&[("a.conf", "upstream u { server a:80 }\n")], "a.conf:1:26", "expected `;` to end the `server` directive");
+    malformed(
+        &[("a.conf", "upstream u { server a:80 }\n")],
+        "a.conf:1:26",
+        "expected `;` to end the `server` directive",
+    );
     malformed(&[("a.conf", "upstream u { server a:80; least_conn")], "a.conf:1:37", "expected `;` or `{`");
-    malformed(&[("a.conf", "upstream u {\n server a:80 weight=5000;\n}")], "a.conf:2:14", "weight=N with N from 1 to 1000");
+    malformed(
+        &[("a.conf", "upstream u {\n server a:80 weight=5000;\n}")],
+        "a.conf:2:14",
+        "weight=N with N from 1 to 1000",
+    );
     malformed(&[("a.conf", "upstream u { server a:80 fail_timeout=ten; }")], "a.conf:1:26", "fail_timeout=TIME");
     malformed(&[("a.conf", "upstream u { server a:80 wieght=2; }")], "a.conf:1:26", "unknown parameter `wieght=2`");
-    malformed(&[("a.conf", "upstream u { ip_hash; server a:80; server b:80 backup; }")], "a.conf:1:36", "`backup` cannot be used with the `ip_hash`");
+    malformed(
+        &[("a.conf", "upstream u { ip_hash; server a:80; server b:80 backup; }")],
+        "a.conf:1:36",
+        "`backup` cannot be used with the `ip_hash`",
+    );
     malformed(&[("a.conf", "upstream u { least_conn; ip_hash; server a:80; }")], "a.conf:1:26", "already set");
     malformed(&[("a.conf", "upstream u { server a:80 down; }")], "a.conf:1:1", "no primary server");
     malformed(&[("a.conf", "http { server { listen 80; } }")], "a.conf", "no `upstream` block");
@@ -178,7 +201,11 @@ fn nginx_malformed_files_exit_2_with_file_line_column() {
 #[test]
 fn nginx_includes_are_relative_bounded_and_cycle_checked() {
     // A cycle through two files.
-    malformed(&[("a.conf", "http {\n  include sub/b.conf;\n}\n"), ("sub/b.conf", "include ../a.conf;\n")], "sub/b.conf:1:1", "an include cycle");
+    malformed(
+        &[("a.conf", "http {\n  include sub/b.conf;\n}\n"), ("sub/b.conf", "include ../a.conf;\n")],
+        "sub/b.conf:1:1",
+        "an include cycle",
+    );
     // Missing file and glob patterns.
     malformed(&[("a.conf", "http { include nope.conf; }")], "a.conf:1:8", "cannot read");
     malformed(&[("a.conf", "http { include conf.d/*.conf; }")], "a.conf:1:8", "glob patterns are not supported");
@@ -211,12 +238,16 @@ fn import_rate_must_be_positive() {
 fn directives_doc_is_the_importers_table() {
     let path: PathBuf = root().join("docs/directives.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let marker = "<!-- generated from sim-cli/src/import/mod.rs (DIRECTIVES); tests/tests/suite/import.rs checks it -->\n";
+    let marker =
+        "<!-- generated from sim-cli/src/import/mod.rs (DIRECTIVES); tests/tests/suite/import.rs checks it -->\n";
     let (head, _) = doc.split_once(marker).expect("docs/directives.md has the table marker");
     let expected = format!("{head}{marker}{}", sim_cli::import_directives_markdown());
     if std::env::var_os("LBSIM_BLESS").is_some() {
         std::fs::write(&path, &expected).unwrap();
     }
-    assert!(doc == expected, "docs/directives.md differs from the importer's table; rerun with LBSIM_BLESS=1 and review");
+    assert!(
+        doc == expected,
+        "docs/directives.md differs from the importer's table; rerun with LBSIM_BLESS=1 and review"
+    );
     assert!(Path::new(&path).exists());
 }
