@@ -2,6 +2,7 @@
 //! scenario. Every directive the importer knows is in `DIRECTIVES` (the source of
 //! docs/directives.md); what lbsim does not model is reported, never dropped silently.
 
+mod haproxy;
 mod nginx;
 
 use std::fmt::Write as _;
@@ -132,6 +133,101 @@ pub const DIRECTIVES: &[Directive] = &[
         "lbsim's balancer has no upstream timeouts (clients' `timeout` is the client's).",
     ),
     d("nginx", "any other directive in the upstream block", Ignored, "A warning names it."),
+    d(
+        "haproxy",
+        "backend / listen",
+        Supported,
+        "The balanced pool; `--backend NAME` picks one when there are several. The last `defaults` section before it (or `from NAME`) applies.",
+    ),
+    d("haproxy", "mode tcp|http", Supported, "`balancer.layer = \"l4\"` or `\"l7\"`; HAProxy's default is tcp."),
+    d(
+        "haproxy",
+        "balance roundrobin / static-rr",
+        Supported,
+        "`algorithm = \"round_robin\"` (lbsim's weights never change at run time, so both are the same).",
+    ),
+    d("haproxy", "balance leastconn", Supported, "`algorithm = \"least_connections\"`."),
+    d("haproxy", "balance first", Approximated, "`least_connections` (lbsim has no fill-in-order algorithm)."),
+    d(
+        "haproxy",
+        "balance source / uri / url_param / hdr(NAME)",
+        Approximated,
+        "`consistent_hash` (or `bounded_load_hash` with `hash-balance-factor`) with `hash_key` `source_ip`, `path` or `header:NAME` (placeholder `clients[].keys`); HAProxy's hashes differ from lbsim's ring.",
+    ),
+    d(
+        "haproxy",
+        "balance random[(N)]",
+        Approximated,
+        "`power_of_two` with `choices = N` (2 by default; `random(1)` is `random`); lbsim samples with replacement.",
+    ),
+    d("haproxy", "balance rdp-cookie / hash", Ignored, "Round robin stands in (warning)."),
+    d(
+        "haproxy",
+        "hash-type map-based|consistent",
+        Approximated,
+        "Named in the comment; both map to lbsim's consistent ring.",
+    ),
+    d(
+        "haproxy",
+        "hash-balance-factor",
+        Supported,
+        "With `hash-type consistent`: `bounded_load_hash`, `balance_factor = N / 100`.",
+    ),
+    d(
+        "haproxy",
+        "server NAME ADDR",
+        Supported,
+        "One `[[servers]]` group per `server` line (count 1), named after NAME.",
+    ),
+    d(
+        "haproxy",
+        "server weight",
+        Supported,
+        "`servers[].weight`; weight 0 (no balanced traffic) leaves the server out.",
+    ),
+    d(
+        "haproxy",
+        "server check / inter / rise / fall",
+        Supported,
+        "`balancer.health_check` (interval, rise, fall); lbsim checks every server, so `check` on only some is approximated.",
+    ),
+    d("haproxy", "server backup", Supported, "`servers[].backup = true`."),
+    d("haproxy", "server disabled", Supported, "The server is left out (a comment says so)."),
+    d(
+        "haproxy",
+        "server maxconn / maxqueue / minconn",
+        Ignored,
+        "lbsim has no per-server connection limit at the balancer.",
+    ),
+    d("haproxy", "other server parameters", Ignored, "A warning names each."),
+    d("haproxy", "default-server", Supported, "Its parameters are the defaults of every `server` line."),
+    d(
+        "haproxy",
+        "option httpchk",
+        Supported,
+        "Noted on `balancer.health_check`: lbsim's checks succeed when the server is up and answers in time.",
+    ),
+    d("haproxy", "timeout check", Supported, "`balancer.health_check.timeout`."),
+    d("haproxy", "timeout server / connect / queue / tunnel", Ignored, "lbsim's balancer has no upstream timeouts."),
+    d(
+        "haproxy",
+        "retries",
+        Approximated,
+        "Same-server retries are not modeled; with `option redispatch` the last retry goes to another server: `retry_on_error = 1`.",
+    ),
+    d("haproxy", "option redispatch", Supported, "See `retries`."),
+    d(
+        "haproxy",
+        "cookie NAME insert",
+        Supported,
+        "`balancer.sticky = \"cookie\"` (needs `mode http`); other cookie modes are ignored.",
+    ),
+    d(
+        "haproxy",
+        "any other keyword in the backend",
+        Ignored,
+        "A warning names it; frontend-side keywords of a `listen` (`bind`, `log`, logging options) get a comment.",
+    ),
 ];
 
 /// The directive table as Markdown: docs/directives.md contains it verbatim (a test checks).
@@ -160,7 +256,18 @@ pub fn import(args: ImportArgs) -> Result<()> {
         )));
     }
     let imported = match args.program {
-        ImportProgram::Nginx => nginx::import(&args.file, args.upstream.as_deref(), args.rate)?,
+        ImportProgram::Nginx => {
+            if args.backend.is_some() {
+                return Err(user("--backend is for haproxy; nginx takes --upstream NAME"));
+            }
+            nginx::import(&args.file, args.upstream.as_deref(), args.rate)?
+        }
+        ImportProgram::Haproxy => {
+            if args.upstream.is_some() {
+                return Err(user("--upstream is for nginx; haproxy takes --backend NAME"));
+            }
+            haproxy::import(&args.file, args.backend.as_deref(), args.rate)?
+        }
     };
     for warning in &imported.warnings {
         crate::out::note(&format!("warning: {warning}"));
