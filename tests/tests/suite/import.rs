@@ -251,3 +251,113 @@ fn directives_doc_is_the_importers_table() {
     );
     assert!(Path::new(&path).exists());
 }
+
+#[test]
+fn haproxy_backend_with_defaults_becomes_a_runnable_scenario() {
+    let file = fixture("haproxy.cfg");
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("several backends (app, static): choose one with --backend NAME"), "{err}");
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &file, "--upstream", "app"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--upstream is for nginx; haproxy takes --backend NAME"), "{err}");
+
+    let (out, err) = import_ok(&["import", "haproxy", &file, "--backend", "app"]);
+    for line in [
+        "# haproxy.cfg:7 mode http\nlayer = \"l7\"",
+        "# haproxy.cfg:22 balance leastconn\nalgorithm = \"least_connections\"",
+        "health_check = { interval = \"3s\", rise = 2, fall = 3, timeout = \"1s\" }",
+        "# haproxy.cfg:23 option httpchk GET /health",
+        "# haproxy.cfg:11 option redispatch: the last retry goes to another server",
+        "retry_on_error = 1",
+        "# haproxy.cfg:25 cookie SRV insert indirect nocache\nsticky = \"cookie\"",
+        "# haproxy.cfg:29 server old 10.0.0.4:8080 disabled: `disabled`: left out",
+        "name = \"app3\"\ncount = 1\nweight = 5",
+        "backup = true",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("[[servers]]").count(), 4);
+    for w in [
+        "haproxy.cfg:12: `timeout connect 5s`",
+        "haproxy.cfg:14: `timeout server 30s`",
+        "haproxy.cfg:27: `server app2` `maxconn 200`",
+        "haproxy.cfg:31: `http-request set-header X-Forwarded-Proto https`: not modeled",
+        "haproxy.cfg:11: `option redispatch`: approximated",
+    ] {
+        assert!(err.contains(w), "missing warning {w:?} in:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 5, "one warning per directive:\n{err}");
+    assert!(!out.contains("static"), "only the chosen backend is read");
+    assert_checks(&out);
+}
+
+#[test]
+fn haproxy_tcp_source_hash_with_balance_factor_is_bounded_load() {
+    let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-tcp-source.cfg")]);
+    for line in [
+        "layer = \"l4\"",
+        "algorithm = \"bounded_load_hash\"\nhash_key = \"source_ip\"\nbalance_factor = 1.5",
+        "health_check = { interval = \"1s\", rise = 2, fall = 2 }",
+        "retry_on_error = 0",
+        "# haproxy-tcp-source.cfg:2 bind :3306: not about balancing",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(err.contains("haproxy-tcp-source.cfg:4: `balance source`: approximated"), "{err}");
+    assert!(err.contains("only some servers have `check`"), "{err}");
+    assert_checks(&out);
+}
+
+#[test]
+fn haproxy_random_draws_and_default_tcp_mode() {
+    let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-random.cfg")]);
+    assert!(out.contains("# no `mode`: HAProxy's default, tcp\nlayer = \"l4\""), "{out}");
+    assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 3"), "{out}");
+    assert!(out.contains("weight 0 takes no balanced traffic: left out"), "{out}");
+    assert!(err.contains("haproxy-random.cfg:2: `balance random(3)`: approximated"), "{err}");
+    assert_checks(&out);
+}
+
+/// A malformed haproxy.cfg: exit 2 with file:line:column.
+fn haproxy_malformed(text: &str, place: &str, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(&format!("{}/h.cfg:{place}: ", dir.path().display())), "expected h.cfg:{place} in: {err}");
+    assert!(err.contains(what), "expected {what:?} in: {err}");
+}
+
+#[test]
+fn haproxy_malformed_files_exit_2_with_file_line_column() {
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &fixture("haproxy-malformed.cfg")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("haproxy-malformed.cfg:3:13: `balance least-conn`: expected roundrobin"), "{err}");
+    haproxy_malformed("backend b\n  server a \"10.0.0.1:80\n", "2:12", "unterminated string");
+    haproxy_malformed("  server a 10.0.0.1:80\nbackend b\n", "1:3", "outside a section");
+    haproxy_malformed(
+        "backend b\n  server a 10.0.0.1:80 weight 300\n",
+        "2:31",
+        "expected a whole number from 0 to 256",
+    );
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 check inter soon\n", "2:36", "`inter soon`: expected a time");
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 weight\n", "2:24", "`weight` needs a value");
+    haproxy_malformed("backend b\n  server a\n", "2:3", "needs an address");
+    haproxy_malformed("backend b\n  mode udp\n  server a 10.0.0.1:80\n", "2:8", "expected tcp or http");
+    haproxy_malformed(
+        "backend b\n  balance random(0)\n  server a 10.0.0.1:80\n",
+        "2:11",
+        "random(N) with N from 1 to 100",
+    );
+    haproxy_malformed("backend b\n  balance uri\n  server a 10.0.0.1:80\n", "2:11", "`mode tcp` does not see");
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 backup\n", "1:1", "no active non-backup server");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, "frontend f\n  bind :80\n").unwrap();
+    let (code, _, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no `backend` or `listen` section: nothing to balance"), "{err}");
+}
