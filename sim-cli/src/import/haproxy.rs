@@ -604,8 +604,20 @@ impl Mapper {
                 let _ = write!(hc, ", timeout = \"{}\"", duration(ms));
             }
             let _ = writeln!(bal, "health_check = {{ {hc} }}");
-        } else if let Some(h) = httpchk {
-            self.ignore(h, "no server has `check`, so HAProxy runs no health checks");
+        } else {
+            for l in [httpchk, check_timeout.map(|(l, _)| l)].into_iter().flatten() {
+                self.ignore(l, "no server has `check`, so HAProxy runs no health checks");
+            }
+        }
+        // Hash settings only matter to the hash-based `balance` methods.
+        if !(algo.ends_with("_hash")) {
+            for l in [hash_type, hash_factor].into_iter().flatten() {
+                self.ignore(l, "the `balance` method does not hash, so this has no effect");
+            }
+        } else if algo == "consistent_hash"
+            && let Some(l) = hash_factor
+        {
+            self.ignore(l, "bounded loads need `hash-type consistent` and a factor above 0");
         }
 
         // Retries: another server only with `option redispatch` (on the last retry).

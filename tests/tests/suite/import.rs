@@ -316,6 +316,18 @@ fn haproxy_random_draws_and_default_tcp_mode() {
     assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 3"), "{out}");
     assert!(out.contains("weight 0 takes no balanced traffic: left out"), "{out}");
     assert!(err.contains("haproxy-random.cfg:2: `balance random(3)`: approximated"), "{err}");
+    // Settings that have no effect with this configuration are said, not dropped.
+    let conf = "defaults\n  hash-type consistent\n  timeout check 2s\nbackend b\n  balance roundrobin\n  option httpchk\n  server a 10.0.0.1:80\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, conf).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for w in ["h.cfg:2: `hash-type consistent`", "h.cfg:3: `timeout check 2s`", "h.cfg:6: `option httpchk`"] {
+        assert!(err.contains(w), "missing warning {w:?} in:\n{err}");
+    }
+    assert!(!out.contains("health_check"), "{out}");
+    assert_checks(&out);
     assert_checks(&out);
 }
 
