@@ -46,6 +46,38 @@ pub enum Command {
         after_help = "Examples:\n  lbsim bench\n  lbsim bench --quick\n  lbsim bench --case p2c-100 --requests 10000000 --runs 5\n  LBSIM_PYTHON=.venv/bin/python lbsim bench --simpy 1000000\n  scripts/web.sh build && lbsim bench --wasm"
     )]
     Bench(BenchArgs),
+    /// Turn a real balancer's configuration into a commented scenario (printed on stdout;
+    /// warnings for what lbsim does not model on stderr).
+    #[command(
+        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
+    )]
+    Import(ImportArgs),
+}
+
+/// The programs `lbsim import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportProgram {
+    /// nginx.conf (`upstream` blocks, with the retry settings of the location proxying to it).
+    Nginx,
+    /// haproxy.cfg (a `backend` or `listen` section with the `defaults` before it).
+    Haproxy,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The program whose configuration FILE is.
+    pub program: ImportProgram,
+    /// The configuration file (`include`s are read relative to it).
+    pub file: String,
+    /// nginx: the upstream block to import (needed when the file has several).
+    #[arg(long, value_name = "NAME")]
+    pub upstream: Option<String>,
+    /// haproxy: the backend or listen section to import (needed when the file has several).
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// Placeholder traffic: requests per second in total (the configuration does not say).
+    #[arg(long, value_name = "R", default_value_t = 100.0)]
+    pub rate: f64,
 }
 
 /// The largest seed: the range a scenario file's `seed` accepts (0 to 2^63 − 1).

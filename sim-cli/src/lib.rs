@@ -8,6 +8,7 @@ mod compare;
 mod error;
 mod exp;
 mod files;
+mod import;
 mod interrupt;
 mod load;
 mod out;
@@ -31,6 +32,12 @@ pub struct CustomBalancer {
     pub name: String,
     /// Makes a fresh instance (one per balancer replica and pool).
     pub factory: fn() -> Box<dyn sim_core::algo::Balancer>,
+}
+
+/// The table of configuration directives `lbsim import` reads and how each is treated, as
+/// Markdown: docs/directives.md includes it verbatim.
+pub fn import_directives_markdown() -> String {
+    import::directives_markdown()
 }
 
 /// Runs the command line on the process's arguments and returns its exit code (0 success,
@@ -74,6 +81,7 @@ pub fn main_with(custom: Vec<CustomBalancer>) -> ExitCode {
         Command::Sweep(args) => sweep::sweep(args),
         Command::Merge(args) => sweep::merge(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Import(args) => import::import(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ mod determinism;
 mod docs;
 mod experiments;
 mod health_algorithms;
+mod import;
 mod library;
 mod protocols;
 mod robustness;

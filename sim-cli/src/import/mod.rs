@@ -1,0 +1,328 @@
+//! `lbsim import`: reads a real balancer's configuration and prints a runnable, commented
+//! scenario. Every directive the importer knows is in `DIRECTIVES` (the source of
+//! docs/directives.md); what lbsim does not model is reported, never dropped silently.
+
+mod haproxy;
+mod nginx;
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::cli::{ImportArgs, ImportProgram};
+use crate::error::user;
+
+/// How the importer treats a directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Mapped to lbsim keys with the same semantics.
+    Supported,
+    /// Mapped to the closest lbsim keys; the output and a warning say how it differs.
+    Approximated,
+    /// Not modeled: a warning and a comment in the output.
+    Ignored,
+}
+
+impl Support {
+    fn word(self) -> &'static str {
+        match self {
+            Support::Supported => "supported",
+            Support::Approximated => "approximated",
+            Support::Ignored => "ignored",
+        }
+    }
+}
+
+/// One row of the directive table: program, directive, treatment, what it becomes.
+pub struct Directive {
+    pub program: &'static str,
+    pub name: &'static str,
+    pub support: Support,
+    pub note: &'static str,
+}
+
+const fn d(program: &'static str, name: &'static str, support: Support, note: &'static str) -> Directive {
+    Directive { program, name, support, note }
+}
+
+use Support::{Approximated, Ignored, Supported};
+
+/// Every directive the importers read, in the order docs/directives.md lists them.
+pub const DIRECTIVES: &[Directive] = &[
+    d(
+        "nginx",
+        "include",
+        Supported,
+        "Read relative to the including file (at most 16 levels deep; a cycle is an error). Glob patterns are refused.",
+    ),
+    d(
+        "nginx",
+        "upstream",
+        Supported,
+        "The balanced pool; `--upstream NAME` picks one when there are several. In a `stream` block it sets `balancer.layer = \"l4\"`, in `http` `\"l7\"`.",
+    ),
+    d("nginx", "server", Supported, "One `[[servers]]` group per `server` line (count 1), named after its address."),
+    d("nginx", "server weight=", Supported, "`servers[].weight` (1 to 1000)."),
+    d(
+        "nginx",
+        "server max_fails=",
+        Supported,
+        "`balancer.passive.max_fails`; lbsim has one setting for the balancer, so differing values per server are approximated by the first server's.",
+    ),
+    d(
+        "nginx",
+        "server fail_timeout=",
+        Supported,
+        "`balancer.passive.fail_timeout`; per-server differences approximated as for `max_fails`.",
+    ),
+    d("nginx", "server backup", Supported, "`servers[].backup = true`."),
+    d("nginx", "server down", Supported, "The server is left out (a comment says so)."),
+    d("nginx", "server max_conns=", Ignored, "lbsim has no per-server connection cap at the balancer."),
+    d("nginx", "server slow_start=", Ignored, "Not modeled."),
+    d("nginx", "server resolve / service= / route= / drain", Ignored, "Not modeled (commercial or DNS features)."),
+    d("nginx", "least_conn", Supported, "`algorithm = \"least_connections\"`."),
+    d("nginx", "ip_hash", Supported, "`algorithm = \"ip_hash\"` (first three octets of the client address)."),
+    d(
+        "nginx",
+        "hash KEY consistent",
+        Supported,
+        "`algorithm = \"consistent_hash\"`; `$remote_addr` → `hash_key = \"source_ip\"`, `$uri`/`$request_uri` → `\"path\"`, `$http_X`/`$cookie_X`/`$arg_X` → `\"header:X\"` with placeholder `clients[].keys`; other keys are approximated by `source_ip`.",
+    ),
+    d(
+        "nginx",
+        "hash KEY",
+        Approximated,
+        "nginx's plain `hash` is a modulo over the weighted servers; lbsim has no modulo hash, so it becomes `consistent_hash` (the same spread, more keys move when servers change).",
+    ),
+    d("nginx", "random", Supported, "`algorithm = \"random\"` (weighted)."),
+    d(
+        "nginx",
+        "random two [least_conn]",
+        Approximated,
+        "`algorithm = \"power_of_two\"`, `choices = 2`: nginx picks two distinct servers, lbsim samples with replacement.",
+    ),
+    d("nginx", "random two least_time=", Ignored, "Commercial; mapped as `random two` with a warning."),
+    d("nginx", "least_time", Ignored, "Commercial; not modeled (round robin is kept)."),
+    d("nginx", "keepalive", Ignored, "lbsim does not model the balancer's upstream connection cache."),
+    d("nginx", "keepalive_timeout", Ignored, "As `keepalive`."),
+    d("nginx", "keepalive_requests", Ignored, "As `keepalive`."),
+    d("nginx", "keepalive_time", Ignored, "As `keepalive`."),
+    d(
+        "nginx",
+        "zone",
+        Ignored,
+        "Shared memory between worker processes; lbsim's balancer is one process, so it has no effect (a comment, no warning).",
+    ),
+    d(
+        "nginx",
+        "proxy_next_upstream",
+        Supported,
+        "From the location (or its server or http block) that proxies to the upstream: `off` → `retry_on_error = 0`; `error` → retries on connection errors; `timeout`, `invalid_header`, `http_*` and `non_idempotent` are not modeled (warning). nginx's default is `error timeout`.",
+    ),
+    d(
+        "nginx",
+        "proxy_next_upstream_tries",
+        Supported,
+        "`retry_on_error = tries − 1`; 0 (nginx's default, unlimited) → the number of other servers (at most 100).",
+    ),
+    d("nginx", "proxy_next_upstream_timeout", Ignored, "Not modeled."),
+    d(
+        "nginx",
+        "proxy_connect_timeout / proxy_read_timeout / proxy_send_timeout / proxy_timeout",
+        Ignored,
+        "lbsim's balancer has no upstream timeouts (clients' `timeout` is the client's).",
+    ),
+    d("nginx", "any other directive in the upstream block", Ignored, "A warning names it."),
+    d(
+        "haproxy",
+        "backend / listen",
+        Supported,
+        "The balanced pool; `--backend NAME` picks one when there are several. The last `defaults` section before it (or `from NAME`) applies.",
+    ),
+    d("haproxy", "mode tcp|http", Supported, "`balancer.layer = \"l4\"` or `\"l7\"`; HAProxy's default is tcp."),
+    d(
+        "haproxy",
+        "balance roundrobin / static-rr",
+        Supported,
+        "`algorithm = \"round_robin\"` (lbsim's weights never change at run time, so both are the same).",
+    ),
+    d("haproxy", "balance leastconn", Supported, "`algorithm = \"least_connections\"`."),
+    d("haproxy", "balance first", Approximated, "`least_connections` (lbsim has no fill-in-order algorithm)."),
+    d(
+        "haproxy",
+        "balance source / uri / url_param / hdr(NAME)",
+        Approximated,
+        "`consistent_hash` (or `bounded_load_hash` with `hash-balance-factor`) with `hash_key` `source_ip`, `path` or `header:NAME` (placeholder `clients[].keys`); HAProxy's hashes differ from lbsim's ring.",
+    ),
+    d(
+        "haproxy",
+        "balance random[(N)]",
+        Approximated,
+        "`power_of_two` with `choices = N` (2 by default; `random(1)` is `random`); lbsim samples with replacement.",
+    ),
+    d("haproxy", "balance rdp-cookie / hash", Ignored, "Round robin stands in (warning)."),
+    d(
+        "haproxy",
+        "hash-type map-based|consistent",
+        Approximated,
+        "Named in the comment; both map to lbsim's consistent ring.",
+    ),
+    d(
+        "haproxy",
+        "hash-balance-factor",
+        Supported,
+        "With `hash-type consistent`: `bounded_load_hash`, `balance_factor = N / 100`.",
+    ),
+    d(
+        "haproxy",
+        "server NAME ADDR",
+        Supported,
+        "One `[[servers]]` group per `server` line (count 1), named after NAME.",
+    ),
+    d(
+        "haproxy",
+        "server weight",
+        Supported,
+        "`servers[].weight`; weight 0 (no balanced traffic) leaves the server out.",
+    ),
+    d(
+        "haproxy",
+        "server check / inter / rise / fall",
+        Supported,
+        "`balancer.health_check` (interval, rise, fall); lbsim checks every server, so `check` on only some is approximated.",
+    ),
+    d("haproxy", "server backup", Supported, "`servers[].backup = true`."),
+    d("haproxy", "server disabled", Supported, "The server is left out (a comment says so)."),
+    d(
+        "haproxy",
+        "server maxconn / maxqueue / minconn",
+        Ignored,
+        "lbsim has no per-server connection limit at the balancer.",
+    ),
+    d("haproxy", "other server parameters", Ignored, "A warning names each."),
+    d("haproxy", "default-server", Supported, "Its parameters are the defaults of every `server` line."),
+    d(
+        "haproxy",
+        "option httpchk",
+        Supported,
+        "Noted on `balancer.health_check`: lbsim's checks succeed when the server is up and answers in time.",
+    ),
+    d("haproxy", "timeout check", Supported, "`balancer.health_check.timeout`."),
+    d("haproxy", "timeout server / connect / queue / tunnel", Ignored, "lbsim's balancer has no upstream timeouts."),
+    d(
+        "haproxy",
+        "retries",
+        Approximated,
+        "Same-server retries are not modeled; with `option redispatch` the last retry goes to another server: `retry_on_error = 1`.",
+    ),
+    d("haproxy", "option redispatch", Supported, "See `retries`."),
+    d(
+        "haproxy",
+        "cookie NAME insert",
+        Supported,
+        "`balancer.sticky = \"cookie\"` (needs `mode http`); other cookie modes are ignored.",
+    ),
+    d(
+        "haproxy",
+        "any other keyword in the backend",
+        Ignored,
+        "A warning names it; frontend-side keywords of a `listen` (`bind`, `log`, logging options) get a comment.",
+    ),
+];
+
+/// The directive table as Markdown: docs/directives.md contains it verbatim (a test checks).
+pub fn directives_markdown() -> String {
+    let mut out = String::new();
+    let mut program = "";
+    for row in DIRECTIVES {
+        if row.program != program {
+            program = row.program;
+            let _ = writeln!(out, "\n## {program}\n\n| directive | treatment | in lbsim |\n|---|---|---|");
+        }
+        let _ = writeln!(out, "| `{}` | {} | {} |", row.name, row.support.word(), row.note);
+    }
+    out
+}
+
+/// Largest placeholder `--rate`.
+const MAX_RATE: f64 = 1e9;
+
+/// `lbsim import PROGRAM FILE …`: prints the scenario on stdout, warnings on stderr.
+pub fn import(args: ImportArgs) -> Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE) {
+        return Err(user(format!(
+            "--rate {}: the placeholder rate is requests per second, more than 0 and at most 1e9",
+            args.rate
+        )));
+    }
+    let imported = match args.program {
+        ImportProgram::Nginx => {
+            if args.backend.is_some() {
+                return Err(user("--backend is for haproxy; nginx takes --upstream NAME"));
+            }
+            nginx::import(&args.file, args.upstream.as_deref(), args.rate)?
+        }
+        ImportProgram::Haproxy => {
+            if args.upstream.is_some() {
+                return Err(user("--upstream is for nginx; haproxy takes --backend NAME"));
+            }
+            haproxy::import(&args.file, args.backend.as_deref(), args.rate)?
+        }
+    };
+    for warning in &imported.warnings {
+        crate::out::note(&format!("warning: {warning}"));
+    }
+    crate::out::stdout(&imported.scenario)
+}
+
+/// What an importer returns: the scenario text and the warnings (`FILE:LINE: …`).
+pub struct Imported {
+    pub scenario: String,
+    pub warnings: Vec<String>,
+}
+
+/// A TOML string literal (basic string, escaped).
+pub fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A comment line's text with line breaks removed (config values never break a comment).
+pub fn comment(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// A scenario name for a server group from an address: letters, digits and `-`, starting with
+/// a letter, at most 64 characters, unique among `taken`.
+pub fn group_name(address: &str, taken: &mut Vec<String>) -> String {
+    let mut base: String =
+        address.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    while base.contains("--") {
+        base = base.replace("--", "-");
+    }
+    let base = base.trim_matches('-');
+    let mut base =
+        if base.starts_with(|c: char| c.is_ascii_alphabetic()) { base.to_string() } else { format!("s-{base}") };
+    base.truncate(56);
+    let base = base.trim_end_matches('-').to_string();
+    let reserved = |n: &str| n == "balancer" || n.starts_with("balancer-") || n == "store" || n == "clients";
+    let mut name = base.clone();
+    let mut i = 2;
+    while taken.contains(&name) || reserved(&name) {
+        name = format!("{base}-{i}");
+        i += 1;
+    }
+    taken.push(name.clone());
+    name
+}

@@ -1,0 +1,375 @@
+//! `lbsim import`: real balancer configurations (tests/fixtures/import/) become scenarios that
+//! `lbsim check` accepts, every directive lbsim does not model gets a warning with file:line,
+//! malformed files exit 2 with file:line:column, and docs/directives.md is the importer's table.
+
+use std::path::{Path, PathBuf};
+
+use lbsim_tests::*;
+
+fn fixture(name: &str) -> String {
+    format!("tests/fixtures/import/{name}")
+}
+
+/// Imports, asserts success, and returns (scenario, warnings).
+fn import_ok(args: &[&str]) -> (String, String) {
+    let (code, out, err) = lbsim_text(args);
+    assert_eq!(code, 0, "lbsim {args:?} failed:\n{err}");
+    assert!(!err.contains("error:"), "unexpected error output: {err}");
+    (out, err)
+}
+
+/// The scenario passes `lbsim check` (through the binary, from a file as a user saves it).
+fn assert_checks(scenario: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("imported.toml");
+    std::fs::write(&path, scenario).unwrap();
+    let (code, out, err) = lbsim_text(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "the imported scenario fails `lbsim check`:\n{err}\n--- scenario:\n{scenario}");
+    assert!(out.contains(": ok"), "{out}");
+    (dir, path)
+}
+
+/// Imports a file written in a temporary directory; returns (exit code, stdout, stderr).
+fn import_text(files: &[(&str, &str)], args: &[&str]) -> (i32, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let main = dir.path().join(files[0].0);
+    let mut all = vec!["import", "nginx", main.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, out, err) = lbsim_text(&all);
+    (code, out, err, dir)
+}
+
+#[test]
+fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
+    let file = fixture("nginx/nginx.conf");
+    let (out, err) = import_ok(&["import", "nginx", &file]);
+    // Mapped directives name their source line.
+    for line in [
+        "# upstreams.conf:4 least_conn",
+        "algorithm = \"least_connections\"",
+        "# upstreams.conf:5 server 10.0.0.1:8080 weight=3 max_fails=2 fail_timeout=30s",
+        "weight = 3",
+        "backup = true",
+        "# upstreams.conf:8 server 10.0.0.9:8080 down: marked `down`: left out",
+        "passive = { max_fails = 2, fail_timeout = \"30s\" }",
+        "# nginx.conf:15 proxy_next_upstream_tries 3",
+        "retry_on_error = 2",
+        "layer = \"l7\"",
+        "# upstreams.conf:3 zone api_backend 64k: ignored",
+        "rate = 1.0",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.contains("placeholder traffic"), "the client group is marked a placeholder");
+    assert_eq!(out.matches("[[servers]]").count(), 4, "four servers: the `down` one is left out");
+    // One warning per directive lbsim does not model, with file:line.
+    let inc = "tests/fixtures/import/nginx/conf.d/upstreams.conf";
+    let main = "tests/fixtures/import/nginx/nginx.conf";
+    for w in [
+        format!("warning: {inc}:7: `server app3.internal:8080` `max_conns=100`"),
+        format!("warning: {inc}:10: `keepalive 32`"),
+        format!("warning: {inc}:11: `keepalive_timeout 60s`"),
+        format!("warning: {inc}:12: `keepalive_requests 1000`"),
+        format!("warning: {main}:26: `proxy_next_upstream timeout`"),
+        format!("warning: {main}:26: `proxy_next_upstream http_502`"),
+        format!("warning: {main}:27: `proxy_read_timeout 30s`"),
+    ] {
+        assert!(err.contains(&w), "missing {w:?} in:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 7, "exactly one warning per unmodeled directive:\n{err}");
+    // Each warning's directive also has a comment in the scenario.
+    for c in
+        ["max_conns=100", "keepalive 32", "keepalive_timeout 60s", "keepalive_requests 1000", "proxy_read_timeout 30s"]
+    {
+        assert!(
+            out.lines().any(|l| l.starts_with('#') && l.contains(c) && l.contains("ignored")),
+            "no comment for {c}"
+        );
+    }
+    let (_dir, path) = assert_checks(&out);
+    let (code, report, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "the imported scenario runs: {err}");
+    assert!(report.contains("least_connections"), "{report}");
+}
+
+#[test]
+fn nginx_random_two_is_approximated_and_several_upstreams_need_a_choice() {
+    let file = fixture("nginx-random-two.conf");
+    let (code, _, err) = lbsim_text(&["import", "nginx", &file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("several upstream blocks (web, other): choose one with --upstream NAME"), "{err}");
+    let (code, _, err) = lbsim_text(&["import", "nginx", &file, "--upstream", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no `upstream nope` block; the file has: web, other"), "{err}");
+
+    let (out, err) = import_ok(&["import", "nginx", &file, "--upstream", "web", "--rate", "500"]);
+    assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 2"), "{out}");
+    assert!(out.contains("approximated: nginx picks two DISTINCT servers"), "{out}");
+    assert!(out.contains("# nginx-random-two.conf:9 proxy_next_upstream off\nretry_on_error = 0"), "{out}");
+    assert!(out.contains("rate = 5.0"), "--rate is the total over 100 clients: {out}");
+    assert!(err.contains("nginx-random-two.conf:3: `random two least_conn`: approximated"), "{err}");
+    assert!(err.contains("nginx-random-two.conf:6: `sticky cookie srv_id`: not modeled"), "{err}");
+    // Per-server max_fails differ: lbsim has one setting, so that is approximated and said.
+    assert!(err.contains("nginx-random-two.conf:5: `server 192.168.1.12 weight=2 max_fails=0`: approximated"), "{err}");
+    assert_eq!(out.matches("[[servers]]").count(), 3, "two servers on one line are both read");
+    assert_checks(&out);
+}
+
+#[test]
+fn nginx_stream_upstream_is_l4_with_a_consistent_hash_of_the_client_address() {
+    let (out, err) = import_ok(&["import", "nginx", &fixture("nginx-stream-hash.conf")]);
+    for line in [
+        "layer = \"l4\"",
+        "# nginx-stream-hash.conf:3 hash $remote_addr consistent",
+        "algorithm = \"consistent_hash\"\nhash_key = \"source_ip\"",
+        "weight = 5",
+        "retry_on_error = 2",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(err.contains("nginx-stream-hash.conf:11: `proxy_connect_timeout 1s`"), "{err}");
+    assert_checks(&out);
+}
+
+#[test]
+fn nginx_hash_of_a_header_gets_placeholder_keys() {
+    let conf = "http {\n  upstream u {\n    hash $http_x_user;   # plain hash\n    server a:80; server b:80;\n  }\n}\n";
+    let (code, out, err, _dir) = import_text(&[("n.conf", conf)], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("hash_key = \"header:x_user\""), "{out}");
+    assert!(out.contains("keys = { count = 1000, skew = 0 }"), "{out}");
+    assert!(err.contains("n.conf:3: `hash $http_x_user`: approximated"), "{err}");
+    assert_checks(&out);
+}
+
+/// The error of a malformed configuration: exit 2, one line naming file:line:column.
+fn malformed(files: &[(&str, &str)], place: &str, what: &str) {
+    let (code, out, err, dir) = import_text(files, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "no scenario on bad input: {out}");
+    assert!(!err.contains("panicked"), "{err}");
+    let place = format!("{}{place}", dir.path().display().to_string() + "/");
+    assert!(err.contains(&format!("{place}: ")), "expected {place:?} in: {err}");
+    assert!(err.contains(what), "expected {what:?} in: {err}");
+}
+
+#[test]
+fn nginx_malformed_files_exit_2_with_file_line_column() {
+    let (code, _, err) = lbsim_text(&["import", "nginx", &fixture("nginx-malformed.conf")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "nginx-malformed.conf:4:9: `server 10.0.0.1:8080`: a second `server` in one directive: expected `;`"
+        ),
+        "{err}"
+    );
+    malformed(
+        &[("a.conf", "http {\n  upstream u {\n    server a:80;\n  }\n")],
+        "a.conf:4:4",
+        "expected `}` to close the `http` block",
+    );
+    malformed(&[("a.conf", "upstream u { server a:80; }\n}\n")], "a.conf:2:1", "unexpected `}`");
+    malformed(&[("a.conf", "upstream u {\n  server \"a:80;\n}\n")], "a.conf:2:10", "unterminated string");
+    malformed(
+        &[("a.conf", "upstream u { server a:80 }\n")],
+        "a.conf:1:26",
+        "expected `;` to end the `server` directive",
+    );
+    malformed(&[("a.conf", "upstream u { server a:80; least_conn")], "a.conf:1:37", "expected `;` or `{`");
+    malformed(
+        &[("a.conf", "upstream u {\n server a:80 weight=5000;\n}")],
+        "a.conf:2:14",
+        "weight=N with N from 1 to 1000",
+    );
+    malformed(&[("a.conf", "upstream u { server a:80 fail_timeout=ten; }")], "a.conf:1:26", "fail_timeout=TIME");
+    malformed(&[("a.conf", "upstream u { server a:80 wieght=2; }")], "a.conf:1:26", "unknown parameter `wieght=2`");
+    malformed(
+        &[("a.conf", "upstream u { ip_hash; server a:80; server b:80 backup; }")],
+        "a.conf:1:36",
+        "`backup` cannot be used with the `ip_hash`",
+    );
+    malformed(&[("a.conf", "upstream u { least_conn; ip_hash; server a:80; }")], "a.conf:1:26", "already set");
+    malformed(&[("a.conf", "upstream u { server a:80 down; }")], "a.conf:1:1", "no primary server");
+    malformed(&[("a.conf", "http { server { listen 80; } }")], "a.conf", "no `upstream` block");
+}
+
+#[test]
+fn nginx_includes_are_relative_bounded_and_cycle_checked() {
+    // A cycle through two files.
+    malformed(
+        &[("a.conf", "http {\n  include sub/b.conf;\n}\n"), ("sub/b.conf", "include ../a.conf;\n")],
+        "sub/b.conf:1:1",
+        "an include cycle",
+    );
+    // Missing file and glob patterns.
+    malformed(&[("a.conf", "http { include nope.conf; }")], "a.conf:1:8", "cannot read");
+    malformed(&[("a.conf", "http { include conf.d/*.conf; }")], "a.conf:1:8", "glob patterns are not supported");
+    // A chain 20 files deep exceeds the limit of 16.
+    let mut files: Vec<(String, String)> =
+        (0..20).map(|i| (format!("f{i}.conf"), format!("include f{}.conf;\n", i + 1))).collect();
+    files.push(("f20.conf".into(), "upstream u { server a:80; }\n".into()));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    malformed(&refs, "f16.conf:1:1", "more than 16 levels deep");
+    // 10 deep is fine, and the upstream's comments name the included file.
+    let mut files: Vec<(String, String)> =
+        (0..10).map(|i| (format!("f{i}.conf"), format!("include f{}.conf;\n", i + 1))).collect();
+    files.push(("f10.conf".into(), "upstream u {\n  server a:80;\n}\n".into()));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let (code, out, err, _dir) = import_text(&refs, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("# f10.conf:2 server a:80"), "{out}");
+}
+
+#[test]
+fn import_rate_must_be_positive() {
+    let (code, _, err) = lbsim_text(&["import", "nginx", &fixture("nginx-stream-hash.conf"), "--rate", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--rate 0: the placeholder rate is requests per second, more than 0"), "{err}");
+}
+
+/// docs/directives.md contains the importer's own directive table verbatim.
+/// `LBSIM_BLESS=1` rewrites the page's table from the importer's.
+#[test]
+fn directives_doc_is_the_importers_table() {
+    let path: PathBuf = root().join("docs/directives.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let marker =
+        "<!-- generated from sim-cli/src/import/mod.rs (DIRECTIVES); tests/tests/suite/import.rs checks it -->\n";
+    let (head, _) = doc.split_once(marker).expect("docs/directives.md has the table marker");
+    let expected = format!("{head}{marker}{}", sim_cli::import_directives_markdown());
+    if std::env::var_os("LBSIM_BLESS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    assert!(
+        doc == expected,
+        "docs/directives.md differs from the importer's table; rerun with LBSIM_BLESS=1 and review"
+    );
+    assert!(Path::new(&path).exists());
+}
+
+#[test]
+fn haproxy_backend_with_defaults_becomes_a_runnable_scenario() {
+    let file = fixture("haproxy.cfg");
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &file]);
+    assert_eq!(code, 2);
+    assert!(err.contains("several backends (app, static): choose one with --backend NAME"), "{err}");
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &file, "--upstream", "app"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--upstream is for nginx; haproxy takes --backend NAME"), "{err}");
+
+    let (out, err) = import_ok(&["import", "haproxy", &file, "--backend", "app"]);
+    for line in [
+        "# haproxy.cfg:7 mode http\nlayer = \"l7\"",
+        "# haproxy.cfg:22 balance leastconn\nalgorithm = \"least_connections\"",
+        "health_check = { interval = \"3s\", rise = 2, fall = 3, timeout = \"1s\" }",
+        "# haproxy.cfg:23 option httpchk GET /health",
+        "# haproxy.cfg:11 option redispatch: the last retry goes to another server",
+        "retry_on_error = 1",
+        "# haproxy.cfg:25 cookie SRV insert indirect nocache\nsticky = \"cookie\"",
+        "# haproxy.cfg:29 server old 10.0.0.4:8080 disabled: `disabled`: left out",
+        "name = \"app3\"\ncount = 1\nweight = 5",
+        "backup = true",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("[[servers]]").count(), 4);
+    for w in [
+        "haproxy.cfg:12: `timeout connect 5s`",
+        "haproxy.cfg:14: `timeout server 30s`",
+        "haproxy.cfg:27: `server app2` `maxconn 200`",
+        "haproxy.cfg:31: `http-request set-header X-Forwarded-Proto https`: not modeled",
+        "haproxy.cfg:11: `option redispatch`: approximated",
+    ] {
+        assert!(err.contains(w), "missing warning {w:?} in:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 5, "one warning per directive:\n{err}");
+    assert!(!out.contains("static"), "only the chosen backend is read");
+    assert_checks(&out);
+}
+
+#[test]
+fn haproxy_tcp_source_hash_with_balance_factor_is_bounded_load() {
+    let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-tcp-source.cfg")]);
+    for line in [
+        "layer = \"l4\"",
+        "algorithm = \"bounded_load_hash\"\nhash_key = \"source_ip\"\nbalance_factor = 1.5",
+        "health_check = { interval = \"1s\", rise = 2, fall = 2 }",
+        "retry_on_error = 0",
+        "# haproxy-tcp-source.cfg:2 bind :3306: not about balancing",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(err.contains("haproxy-tcp-source.cfg:4: `balance source`: approximated"), "{err}");
+    assert!(err.contains("only some servers have `check`"), "{err}");
+    assert_checks(&out);
+}
+
+#[test]
+fn haproxy_random_draws_and_default_tcp_mode() {
+    let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-random.cfg")]);
+    assert!(out.contains("# no `mode`: HAProxy's default, tcp\nlayer = \"l4\""), "{out}");
+    assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 3"), "{out}");
+    assert!(out.contains("weight 0 takes no balanced traffic: left out"), "{out}");
+    assert!(err.contains("haproxy-random.cfg:2: `balance random(3)`: approximated"), "{err}");
+    // Settings that have no effect with this configuration are said, not dropped.
+    let conf = "defaults\n  hash-type consistent\n  timeout check 2s\nbackend b\n  balance roundrobin\n  option httpchk\n  server a 10.0.0.1:80\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, conf).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for w in ["h.cfg:2: `hash-type consistent`", "h.cfg:3: `timeout check 2s`", "h.cfg:6: `option httpchk`"] {
+        assert!(err.contains(w), "missing warning {w:?} in:\n{err}");
+    }
+    assert!(!out.contains("health_check"), "{out}");
+    assert_checks(&out);
+    assert_checks(&out);
+}
+
+/// A malformed haproxy.cfg: exit 2 with file:line:column.
+fn haproxy_malformed(text: &str, place: &str, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains(&format!("{}/h.cfg:{place}: ", dir.path().display())), "expected h.cfg:{place} in: {err}");
+    assert!(err.contains(what), "expected {what:?} in: {err}");
+}
+
+#[test]
+fn haproxy_malformed_files_exit_2_with_file_line_column() {
+    let (code, _, err) = lbsim_text(&["import", "haproxy", &fixture("haproxy-malformed.cfg")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("haproxy-malformed.cfg:3:13: `balance least-conn`: expected roundrobin"), "{err}");
+    haproxy_malformed("backend b\n  server a \"10.0.0.1:80\n", "2:12", "unterminated string");
+    haproxy_malformed("  server a 10.0.0.1:80\nbackend b\n", "1:3", "outside a section");
+    haproxy_malformed(
+        "backend b\n  server a 10.0.0.1:80 weight 300\n",
+        "2:31",
+        "expected a whole number from 0 to 256",
+    );
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 check inter soon\n", "2:36", "`inter soon`: expected a time");
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 weight\n", "2:24", "`weight` needs a value");
+    haproxy_malformed("backend b\n  server a\n", "2:3", "needs an address");
+    haproxy_malformed("backend b\n  mode udp\n  server a 10.0.0.1:80\n", "2:8", "expected tcp or http");
+    haproxy_malformed(
+        "backend b\n  balance random(0)\n  server a 10.0.0.1:80\n",
+        "2:11",
+        "random(N) with N from 1 to 100",
+    );
+    haproxy_malformed("backend b\n  balance uri\n  server a 10.0.0.1:80\n", "2:11", "`mode tcp` does not see");
+    haproxy_malformed("backend b\n  server a 10.0.0.1:80 backup\n", "1:1", "no active non-backup server");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.cfg");
+    std::fs::write(&path, "frontend f\n  bind :80\n").unwrap();
+    let (code, _, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no `backend` or `listen` section: nothing to balance"), "{err}");
+}
