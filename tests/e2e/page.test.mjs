@@ -1,6 +1,7 @@
 // The page under a real browser (playwright-core driving Debian's Chromium), doing what a
 // person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
-// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash), open
+// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also after
+// every kind of live action), open
 // the permalink (same session), type a broken scenario (the CLI's error, inline), open
 // malformed permalinks, and measure frame times with 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
@@ -143,6 +144,51 @@ test('a session: play, kill a server, switch algorithm, add a server; export and
   await again.page.close();
 
   assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
+  await page.close();
+});
+
+test('export after every kind of live action replays natively to the page\'s trace_hash', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'session-store-crash');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('session-store-crash'));
+  const step = async () => { for (let i = 0; i < 3; i++) await page.click('#step'); };
+  // Each kind of action the panel offers, one after another, with time passing in between.
+  const kinds = [
+    ['set_rate', async () => { await page.selectOption('#act-client', 'shopper'); await page.fill('#act-rate', '2.5'); await page.click('#act-set-rate'); }],
+    ['set_algorithm', () => page.selectOption('#act-algorithm', 'least_connections')],
+    ['set_layer', () => page.click('#act-layer-l4')],
+    ['set_sticky', () => page.selectOption('#act-sticky', 'cookie')],
+    ['crash', async () => { await page.selectOption('#act-server', 'api-3'); await page.click('#act-crash'); }],
+    ['recover', () => page.click('#act-recover')],
+    ['slow', async () => { await page.selectOption('#act-server', 'api-1'); await page.fill('#act-factor', '3'); await page.click('#act-slow'); }],
+    ['slow', () => page.click('#act-normal')],
+    ['store_down', () => page.click('#act-store-down')],
+    ['store_up', () => page.click('#act-store-up')],
+    ['add', async () => { await page.selectOption('#act-group', 'api'); await page.click('#act-add'); }],
+    ['remove', () => page.click('#act-remove')],
+  ];
+  for (const [kind, act] of kinds) {
+    await step();
+    const before = await page.evaluate(() => window.lbsim.session.actions.length);
+    await act();
+    await page.waitForFunction((n) => window.lbsim.session.actions.length === n + 1, before);
+    assert.equal(await page.evaluate(() => window.lbsim.session.actions.at(-1).action.action), kind);
+  }
+  await page.selectOption('#speed', 'max');
+  await page.click('#play');
+  await page.waitForSelector('#trace-hash', { timeout: 120000 });
+  const hash = (await page.textContent('#trace-hash')).trim();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = join(ARTIFACTS, 'exported-every-action.toml');
+  await download.saveAs(exported);
+  const text = readFileSync(exported, 'utf8');
+  assert.equal(nativeHash(exported), hash, 'lbsim run on the exported scenario gives the page\'s trace_hash');
+  // The group keeps its rate as loaded; the change is an event.
+  assert.match(text, /\[\[clients\]\]\nname = "shopper"\ncount = 600\nrate = 1\.0\n/);
+  assert.match(text, /action = "set_rate"\ntarget = "shopper"\nrate = 2.5/);
+  for (const [kind] of kinds) assert.match(text, new RegExp(`action = "${kind}"`), kind);
+  console.log(`  ${kinds.length} live actions of ${new Set(kinds.map((k) => k[0])).size} kinds: the export replays to ${hash}`);
+  assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
 });
 
