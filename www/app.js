@@ -150,9 +150,10 @@ async function bundledText(name) {
  * Starts a session. Returns true, or false when the text is refused (the error is shown in
  * the editor; the running session, if any, goes on).
  * @param {{ text: string, name?: string | null, seed?: number | null,
- *   actionsList?: import('./types.js').TimedAction[], untilMs?: number }} options
+ *   actionsList?: import('./types.js').TimedAction[], untilMs?: number,
+ *   fromLink?: boolean }} options
  */
-function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }) {
+function start({ text, name = null, seed = null, actionsList = [], untilMs = 0, fromLink = false }) {
   let s;
   try {
     s = new Session({ text, name, seed, actions: actionsList });
@@ -177,10 +178,24 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }
   syncScenarioSelect();
   viewsForTopology();
   if (untilMs > 0) s.sim.stepUntil(untilMs);
+  forgetPermalink(fromLink);
   refreshAll();
   updateButtons();
   $('summary').replaceChildren();
   return true;
+}
+
+/**
+ * A permalink describes one session: once another starts (another scenario, a restart, an
+ * edited scenario) the old link must not stay in the address bar, or a reload would bring the
+ * old session back. Keeps the fragment only for the session the link itself opened.
+ * @param {boolean} fromLink
+ */
+function forgetPermalink(fromLink) {
+  const out = $as('permalink-out', HTMLInputElement);
+  out.hidden = true;
+  out.value = '';
+  if (!fromLink && hasPermalink(location.hash)) history.replaceState(null, '', location.pathname + location.search);
 }
 
 /**
@@ -658,7 +673,7 @@ async function openPermalink(hash) {
   }
   let ok = false;
   try {
-    ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t });
+    ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t, fromLink: true });
   } catch (e) {
     banner(`This permalink cannot be opened: ${messageOf(e)}`);
   }

@@ -1,8 +1,7 @@
 // The page under a real browser (playwright-core driving Debian's Chromium), doing what a
 // person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
 // brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also after
-// every kind of live action), open
-// the permalink (same session), type a broken scenario (the CLI's error, inline), open
+// every kind of live action), open the permalink (same session; gone once another starts), type a broken scenario (the CLI's error, inline), open
 // malformed permalinks, and measure frame times with 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
@@ -189,6 +188,48 @@ test('export after every kind of live action replays natively to the page\'s tra
   for (const [kind] of kinds) assert.match(text, new RegExp(`action = "${kind}"`), kind);
   console.log(`  ${kinds.length} live actions of ${new Set(kinds.map((k) => k[0])).size} kinds: the export replays to ${hash}`);
   assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('a permalink follows its session: another scenario, a restart or an edited run drops it', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  const makeLink = async () => {
+    await page.click('#step');
+    await page.click('#permalink');
+    await page.waitForFunction(() => location.hash.startsWith('#run=') && document.getElementById('permalink-out').value.includes('#run='));
+    assert.ok(await page.isVisible('#permalink-out'));
+  };
+  const dropped = async (what) => {
+    await page.waitForFunction(() => location.hash === '', null, { timeout: 5000 }).catch(() => {});
+    assert.equal(await page.evaluate(() => location.hash), '', `${what}: the address keeps no #run=`);
+    assert.ok(!(await page.isVisible('#permalink-out')), `${what}: the link box is gone`);
+    assert.equal(await page.inputValue('#permalink-out'), '', what);
+  };
+  await page.selectOption('#scenario', 'basic-mm1');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('basic-mm1'));
+  await makeLink();
+  await page.selectOption('#scenario', 'slow-server');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
+  await dropped('another scenario');
+  // A reload opens what is shown, not the old session.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.textContent('#banner-text'), '');
+  await makeLink();
+  await page.click('#restart');
+  await dropped('restart');
+  await makeLink();
+  await page.click('#run-edited');
+  await dropped('run the edited scenario');
+  // The session a link opened keeps its link until another starts.
+  await makeLink();
+  const link = await page.evaluate(() => location.href);
+  const again = await openPage(browser.context, link);
+  assert.match(await again.page.evaluate(() => location.hash), /^#run=/);
+  await again.page.click('#restart');
+  assert.equal(await again.page.evaluate(() => location.hash), '');
+  assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
+  await again.page.close();
   await page.close();
 });
 
