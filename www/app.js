@@ -41,6 +41,8 @@ const STEP_MS = 100;
  * @property {[number, number] | null} brush the selected time window (s)
  * @property {Frame | null} frame the last snapshot
  * @property {boolean} broken the core trapped
+ * @property {() => { canvas: string, width: number, height: number, boxes: import('./util.js').DrawnBox[] }[]} labelBoxes
+ *   the text and boxes each canvas drew last (CSS px within it), for the layout tests
  */
 
 /** @type {App} */
@@ -64,6 +66,7 @@ const app = {
   brush: null,
   frame: null,
   broken: false,
+  labelBoxes: () => [],
 };
 /** @type {Window & { lbsim?: App }} */ (window).lbsim = app; // for tests and the curious (console)
 
@@ -129,6 +132,9 @@ const charts = {
   balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
   outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
+app.labelBoxes = () => [topology, ...Object.values(charts)].map((v) => ({
+  canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
+}));
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
 
 // ---- opening scenarios ------------------------------------------------------------------------

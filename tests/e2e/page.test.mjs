@@ -2,7 +2,9 @@
 // person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
 // brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also after
 // every kind of live action), open the permalink (same session; gone once another starts), type a broken scenario (the CLI's error, inline), open
-// malformed permalinks, and measure frame times with 1,000 clients and 50 servers.
+// malformed permalinks, check that no drawn text overlaps at 390, 768 and 1440 px (the boxes the
+// canvases report through window.lbsim.labelBoxes()), and measure frame times with 1,000
+// clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
@@ -230,6 +232,69 @@ test('a permalink follows its session: another scenario, a restart or an edited 
   assert.equal(await again.page.evaluate(() => location.hash), '');
   assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
   await again.page.close();
+  await page.close();
+});
+
+/** Pairs of drawn boxes of one canvas that overlap (by more than half a pixel), and boxes outside it. */
+function layoutFaults(canvases) {
+  const faults = [];
+  const hit = (a, b) => a.x + 0.5 < b.x + b.w && b.x + 0.5 < a.x + a.w && a.y + 0.5 < b.y + b.h && b.y + 0.5 < a.y + a.h;
+  for (const c of canvases) {
+    for (const kind of ['text', 'box']) {
+      const boxes = c.boxes.filter((b) => b.kind === kind);
+      for (let i = 0; i < boxes.length; i++) {
+        const a = boxes[i];
+        if (a.x < -0.5 || a.y < -0.5 || a.x + a.w > c.width + 0.5 || a.y + a.h > c.height + 0.5) faults.push(`${c.canvas}: "${a.text}" leaves the canvas`);
+        for (let j = i + 1; j < boxes.length; j++) {
+          if (hit(a, boxes[j])) faults.push(`${c.canvas}: "${a.text}" overlaps "${boxes[j].text}"`);
+        }
+      }
+    }
+  }
+  return faults;
+}
+
+test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and no event label is dropped', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'crash-with-health-checks');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('crash-with-health-checks'));
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 6);
+  // Several events at almost the same instant (their labels must not stack), and a slow server
+  // with a queue (its note must not print over the numbers).
+  await page.selectOption('#act-server', 'api-2');
+  await page.fill('#act-factor', '5');
+  await page.click('#act-slow');
+  await page.selectOption('#act-server', 'api-5');
+  await page.click('#act-crash');
+  await page.selectOption('#act-algorithm', 'least_connections');
+  await page.fill('#act-rate', String(Number(await page.inputValue('#act-rate')) * 1.2));
+  await page.click('#act-set-rate');
+  await page.selectOption('#act-sticky', 'cookie');
+  await waitForSimTime(page, 14);
+  await page.click('#play'); // pause
+  for (const width of [390, 768, 1440]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForTimeout(700); // a few frames and a chart refresh at the new size
+    const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
+    const topo = canvases.find((c) => c.canvas === 'topology');
+    assert.ok(topo.boxes.some((b) => b.kind === 'text' && b.text.startsWith('slow')), `${width} px: the slow note is drawn (${topo.boxes.map((b) => b.text).join(' | ')})`);
+    const faults = layoutFaults(canvases);
+    assert.deepEqual(faults, [], `${width} px: overlapping or clipped text`);
+    // Every fired event has its label on the latency chart (shortened with … at worst).
+    const fired = await page.evaluate(() => window.lbsim.timeline.filter((t) => t.fired).map((t) => t.text));
+    const latency = canvases.find((c) => c.canvas === 'chart-latency').boxes.map((b) => b.text);
+    for (const label of fired) {
+      const i = latency.findIndex((t) => t === label || (t.endsWith('…') && label.startsWith(t.slice(0, -1))));
+      assert.ok(i >= 0, `${width} px: the event label "${label}" is on the latency chart`);
+      latency.splice(i, 1);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, `layout-${width}.png`), fullPage: true });
+    console.log(`  ${width} px: ${canvases.reduce((a, c) => a + c.boxes.length, 0)} drawn boxes on ${canvases.length} canvases, none overlapping; ${fired.length} event labels`);
+  }
+  await page.setViewportSize({ width: 1440, height: 900 });
+  assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
 });
 
