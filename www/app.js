@@ -41,6 +41,8 @@ const STEP_MS = 100;
  * @property {[number, number] | null} brush the selected time window (s)
  * @property {Frame | null} frame the last snapshot
  * @property {boolean} broken the core trapped
+ * @property {string} lastAnnounced the run state last written to the aria-live region
+ * @property {MediaQueryList} reducedMotion prefers-reduced-motion: the dots stand still
  * @property {() => { canvas: string, width: number, height: number, boxes: import('./util.js').DrawnBox[] }[]} labelBoxes
  *   the text and boxes each canvas drew last (CSS px within it), for the layout tests
  */
@@ -66,6 +68,8 @@ const app = {
   brush: null,
   frame: null,
   broken: false,
+  lastAnnounced: '',
+  reducedMotion: matchMedia('(prefers-reduced-motion: reduce)'),
   labelBoxes: () => [],
 };
 /** @type {Window & { lbsim?: App }} */ (window).lbsim = app; // for tests and the curious (console)
@@ -333,7 +337,7 @@ function frame(ts) {
     try {
       if (app.playing) {
         advance(Math.min(dt, 100));
-        app.anim += Math.min(dt, 100) / 1000;
+        if (!app.reducedMotion.matches) app.anim += Math.min(dt, 100) / 1000;
       }
       refresh(ts);
     } catch (e) {
@@ -502,6 +506,13 @@ function updateRunState() {
     text = app.speed === 'max' ? `running as fast as possible (${fmtNum(app.actualSpeed)}× real time)${draining}` : `playing${Math.abs(app.actualSpeed - app.speed) > 0.1 * app.speed ? ` · ${fmtNum(app.actualSpeed)}× reached` : ''}${draining}`;
   } else text = 'paused';
   $('run-state').textContent = text;
+  // Screen readers hear the run state and the clock when the state changes (the clock itself
+  // changes every frame: announcing it would drown everything else).
+  const word = text.split(' ')[0];
+  if (word !== app.lastAnnounced) {
+    app.lastAnnounced = word;
+    $('live-status').textContent = `${s.name ?? 'edited scenario'}: ${text} at t = ${(s.nowMs / 1000).toFixed(1)} s of ${fmtNum(s.durationMs / 1000)} s`;
+  }
 }
 
 // ---- charts ------------------------------------------------------------------------------------
@@ -533,8 +544,15 @@ function updateCharts() {
   for (const c of Object.values(charts)) {
     c.setXMax(xMax);
     c.setWarmup(s.warmupMs / 1000);
+    c.canvas.setAttribute('aria-label', c.summary());
   }
+  if (!$('chart-tables').hidden) renderChartTables();
   if (app.brush) renderWindowStats();
+}
+
+/** The charts' data as tables (shown on demand: the charts' text alternative in full). */
+function renderChartTables() {
+  $('chart-tables').replaceChildren(...Object.values(charts).map((c) => c.table()));
 }
 
 function renderWindowStats() {
@@ -641,6 +659,14 @@ function wireControls() {
     navigator.clipboard?.writeText(location.href).then(() => actions.message('Permalink copied to the clipboard.'), () => {});
   });
   $('banner-close').addEventListener('click', () => banner(''));
+  const tablesBtn = $('chart-tables-toggle');
+  tablesBtn.addEventListener('click', () => {
+    const box = $('chart-tables');
+    box.hidden = !box.hidden;
+    tablesBtn.setAttribute('aria-expanded', String(!box.hidden));
+    tablesBtn.textContent = box.hidden ? 'Show the data as tables' : 'Hide the data tables';
+    if (!box.hidden) renderChartTables();
+  });
   document.addEventListener('keydown', (e) => {
     if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.target instanceof Element && e.target.closest('input, textarea, select, button, [contenteditable]')) return;

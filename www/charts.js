@@ -4,7 +4,7 @@
 // the buckets in that window.
 // @ts-check
 
-import { drawText, fitCanvas, fmtNum } from './util.js';
+import { drawText, el, fitCanvas, fmtNum } from './util.js';
 
 const M = { left: 56, right: 12, top: 42, bottom: 30 };
 const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
@@ -68,6 +68,30 @@ export class TimeChart {
   setBrush(b) { this.brush = b; this.dirty = true; }
   /** @param {number | null} t */
   setHover(t) { if (t !== this.hover) { this.hover = t; this.dirty = true; } }
+
+  /**
+   * What the chart shows, in words (its text alternative): the span and the latest values.
+   * @returns {string}
+   */
+  summary() {
+    const n = this.xs.length;
+    if (!n) return `${this.o.title}: no data yet.`;
+    const latest = this.series.map((x) => `${x.name} ${this.o.hoverFmt(x.values[n - 1])}`);
+    const more = latest.length > 6 ? `, and ${latest.length - 6} more` : '';
+    return `${this.o.title}: ${n} one-second buckets up to ${fmtNum(this.xs[n - 1])} s; latest: ${latest.slice(0, 6).join(', ')}${more}.`;
+  }
+
+  /**
+   * The chart's data as a table: a row per bucket, a column per series.
+   * @returns {HTMLTableElement}
+   */
+  table() {
+    const fmt = this.o.hoverFmt;
+    return /** @type {HTMLTableElement} */ (el('table', { class: 'data-table' },
+      el('caption', {}, this.o.title),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 't (s)'), this.series.map((x) => el('th', { scope: 'col' }, x.name)))),
+      el('tbody', {}, this.xs.map((t, i) => el('tr', {}, el('th', { scope: 'row' }, fmtNum(t)), this.series.map((x) => el('td', {}, fmt(x.values[i]))))))));
+  }
 
   /** Plot rectangle in CSS pixels. */
   plot() {

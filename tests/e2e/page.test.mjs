@@ -4,7 +4,7 @@
 // every kind of live action), open the permalink (same session; gone once another starts), type a broken scenario (the CLI's error, inline), open
 // malformed permalinks, check that no drawn text overlaps at 390, 768 and 1440 px (the boxes the
 // canvases report through window.lbsim.labelBoxes()), and measure frame times with 1,000
-// clients and 50 servers.
+// clients and 50 servers, and walk every control by keyboard alone.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
@@ -294,6 +294,62 @@ test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and
     console.log(`  ${width} px: ${canvases.reduce((a, c) => a + c.boxes.length, 0)} drawn boxes on ${canvases.length} canvases, none overlapping; ${fired.length} event labels`);
   }
   await page.setViewportSize({ width: 1440, height: 900 });
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('keyboard only: Tab reaches every control with a visible ring, leaves the editor; charts, run state and reduced motion', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  const key = () => page.evaluate(() => {
+    const e = document.activeElement;
+    const cs = getComputedStyle(e);
+    return { id: e.id || `${e.tagName.toLowerCase()}:${e.textContent.trim()}`, ring: cs.outlineStyle === 'none' ? 0 : parseFloat(cs.outlineWidth) };
+  });
+  const controls = await page.evaluate(() => [...document.querySelectorAll('button, select, input, textarea, a[href], [tabindex]')]
+    .filter((e) => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0)
+    .map((e) => e.id || `${e.tagName.toLowerCase()}:${e.textContent.trim()}`));
+  assert.ok(controls.includes('run-edited') && controls.includes('play') && controls.includes('chart-tables-toggle'));
+  // Forward through the whole page with Tab alone (Esc once in the editor, as its hint says).
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const seen = [];
+  for (let i = 0; i < controls.length * 2 + 10; i++) {
+    await page.keyboard.press('Tab');
+    const k = await key();
+    if (seen.length && (k.id === seen[0].id || k.id.startsWith('body:'))) break; // past the last control
+    seen.push(k);
+    if (k.id === 'editor') await page.keyboard.press('Escape');
+  }
+  const ids = seen.map((k) => k.id);
+  const missed = controls.filter((c) => !ids.includes(c));
+  assert.deepEqual(missed, [], `Tab reaches every control (order seen: ${ids.join(', ')})`);
+  assert.equal(ids[ids.indexOf('editor') + 1], 'run-edited', 'from the editor, Esc then Tab reaches "Run this scenario"');
+  for (const k of seen) assert.ok(k.ring >= 2, `${k.id}: a focus ring of ${k.ring} px`);
+  // Shift+Tab leaves the editor backwards too.
+  await page.focus('#editor');
+  await page.keyboard.press('Shift+Tab');
+  assert.notEqual((await key()).id, 'editor');
+  // Play and pause by keyboard: the run state is announced in the aria-live region.
+  await page.focus('#play');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#live-status', 'aria-live'), 'polite');
+  await page.waitForFunction(() => /playing at t = /.test(document.getElementById('live-status').textContent));
+  await waitForSimTime(page, 3);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /paused at t = [1-9]/.test(document.getElementById('live-status').textContent));
+  // Reduced motion: the dots stand still (the animation clock does not run).
+  assert.equal(await page.evaluate(() => window.lbsim.anim), 0);
+  // Charts: a text summary, and their data as tables on demand.
+  for (const id of ['chart-latency', 'chart-served', 'chart-balance', 'chart-outcomes']) {
+    assert.equal(await page.getAttribute(`#${id}`, 'role'), 'img');
+    assert.match(await page.getAttribute(`#${id}`, 'aria-label'), /one-second buckets up to [0-9.]+ s; latest: /, id);
+  }
+  await page.focus('#chart-tables-toggle');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#chart-tables-toggle', 'aria-expanded'), 'true');
+  assert.equal(await page.locator('#chart-tables table').count(), 4);
+  assert.ok((await page.locator('#chart-tables table').first().locator('tbody tr').count()) >= 2);
+  console.log(`  ${ids.length} controls reached by Tab; ring ≥ 2 px on each`);
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
 });
