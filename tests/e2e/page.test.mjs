@@ -11,10 +11,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import { brotliDecompressSync, deflateRawSync, gunzipSync } from 'node:zlib';
 import { serve } from './static-server.mjs';
 import { ARTIFACTS, ROOT, counter, launch, openPage, quantile, serverState, simTime, waitForSimTime } from './browser.mjs';
 
@@ -352,6 +352,39 @@ test('keyboard only: Tab reaches every control with a visible ring, leaves the e
   console.log(`  ${ids.length} controls reached by Tab; ring ≥ 2 px on each`);
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
+});
+
+test('scripts/web.sh dist: a self-contained static folder, precompressed, that runs the page', async () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'lbsim-dist-')), 'web');
+  execFileSync('bash', [join(ROOT, 'scripts/web.sh'), 'dist', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const files = [];
+  const walk = (d) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name).slice(out.length + 1))));
+  walk(out);
+  const originals = files.filter((f) => !/\.(gz|br)$/.test(f));
+  for (const f of originals) {
+    assert.match(f, /\.(html|css|js|json|toml|wasm)$/, `${f}: only what the page loads`);
+    const data = readFileSync(join(out, f));
+    assert.deepEqual(gunzipSync(readFileSync(join(out, f + '.gz'))), data, `${f}.gz`);
+    assert.deepEqual(brotliDecompressSync(readFileSync(join(out, f + '.br'))), data, `${f}.br`);
+  }
+  for (const need of ['index.html', 'app.js', 'pkg/sim_web.js', 'pkg/sim_web_bg.wasm', 'pkg/scenarios/index.json']) assert.ok(originals.includes(need), need);
+  assert.ok(!originals.some((f) => /types\.js$|\.d\.ts$|\.md$|tsconfig/.test(f)), 'no development files');
+  const wasm = readFileSync(join(out, 'pkg/sim_web_bg.wasm')).length, wasmBr = readFileSync(join(out, 'pkg/sim_web_bg.wasm.br')).length;
+  console.log(`  ${originals.length} files; wasm ${Math.round(wasm / 1024)} KiB, ${Math.round(wasmBr / 1024)} KiB with brotli`);
+  // Served by a plain static server, the folder is the whole page.
+  const dist = await serve(out);
+  try {
+    const { page, errors } = await openPage(browser.context, dist.url);
+    await page.selectOption('#speed', '10');
+    await page.click('#play');
+    await waitForSimTime(page, 2);
+    assert.ok(await page.evaluate(() => window.lbsim.session.sim.events() > 0), 'the core runs');
+    assert.deepEqual(errors, [], 'no console or page errors');
+    await page.close();
+  } finally {
+    dist.server.close();
+    rmSync(dirname(out), { recursive: true, force: true });
+  }
 });
 
 test('editor: bad scenario text shows the CLI\'s exact error inline, and the page keeps working', async () => {

@@ -26,7 +26,7 @@ try {
   await page.waitForTimeout(1200); // the slower refreshes (charts, timeline, inspector)
   await page.locator('#chart-latency').scrollIntoViewIfNeeded();
   const box = await page.locator('#chart-latency').boundingBox();
-  const x = (t) => box.x + 50 + ((box.width - 62) * t) / 80;
+  const x = (t) => box.x + 56 + ((box.width - 68) * t) / 80;
   await page.mouse.move(x(14), box.y + box.height / 2);
   await page.mouse.down();
   await page.mouse.move(x(26), box.y + box.height / 2, { steps: 4 });
