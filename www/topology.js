@@ -405,7 +405,9 @@ export class TopologyView {
 
     for (let s = 0; s < L.n; s++) {
       const st = f.state[s], cy = L.servers[s].cy;
-      const { color, note } = status(f, s, replicas);
+      const full = status(f, s, replicas), color = full.color;
+      // On a phone the one-word state fits where the longer note would be cut ("crashed…").
+      const note = L.narrow && full.word !== 'slow' && full.note ? full.word : full.note;
       const off = st === STATE.NOT_ADDED || st === STATE.REMOVED;
       ctx.fillStyle = color;
       if (off) {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { brotliDecompressSync, deflateRawSync, gunzipSync } from 'node:zlib';
 import { serve } from './static-server.mjs';
+import { WIDTHS, stagedScreenshot } from './screenshot.mjs';
 import { ARTIFACTS, ROOT, counter, launch, openPage, quantile, serverState, simTime, waitForSimTime } from './browser.mjs';
 
 const LBSIM = join(ROOT, 'target/release/lbsim');
@@ -384,6 +385,17 @@ test('scripts/web.sh dist: a self-contained static folder, precompressed, that r
   } finally {
     dist.server.close();
     rmSync(dirname(out), { recursive: true, force: true });
+  }
+});
+
+test('screenshots for the README at 1440 and 390 px (artifacts/e2e/screenshot-*.png)', async () => {
+  for (const width of WIDTHS) {
+    const out = join(ARTIFACTS, `screenshot-${width}.png`);
+    const errors = await stagedScreenshot(browser.context, url, width, out);
+    assert.deepEqual(errors, [], `${width} px: no console or page errors`);
+    const png = readFileSync(out);
+    assert.equal(png.readUInt32BE(16), width, `${width} px: the picture is the page's width`);
+    console.log(`  ${out}: ${png.readUInt32BE(16)} × ${png.readUInt32BE(20)} px`);
   }
 });
 
