@@ -1,10 +1,12 @@
 // The page under a real browser (playwright-core driving Debian's Chromium), doing what a
 // person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
-// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also after
-// every kind of live action), open the permalink (same session; gone once another starts), type a broken scenario (the CLI's error, inline), open
-// malformed permalinks, check that no drawn text overlaps at 390, 768 and 1440 px (the boxes the
-// canvases report through window.lbsim.labelBoxes()), and measure frame times with 1,000
-// clients and 50 servers, and walk every control by keyboard alone.
+// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also
+// after every kind of live action), open the permalink (same session; dropped once another
+// session starts), check that nothing drawn overlaps at 390, 768 and 1440 px (the boxes the
+// canvases report through window.lbsim.labelBoxes()), walk every control by keyboard alone,
+// serve the `scripts/web.sh dist` folder, take the README's screenshots, type a broken
+// scenario (the CLI's error, inline), open malformed permalinks, and measure frame times with
+// 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
