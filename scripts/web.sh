@@ -5,6 +5,9 @@
 #                                plus the bundled scenarios (www/pkg/scenarios/); quick when
 #                                nothing changed
 #   scripts/web.sh serve [PORT]  build if needed, then serve www/ on http://127.0.0.1:PORT/ (8080)
+#   scripts/web.sh dist [DIR]    build, then a self-contained copy of the page for any static
+#                                host in DIR (dist/web): only what the page loads, each text
+#                                and wasm file also precompressed (.gz, .br); no server code
 #   scripts/web.sh test          build, then the Node.js parity test (wasm run() = lbsim run on
 #                                every scenario) and the Playwright test of the page; screenshots
 #                                and frame times go to artifacts/e2e/
@@ -125,15 +128,56 @@ run_tests() {
   say "all browser tests passed in $((SECONDS - start)) s; screenshots and frame times in artifacts/e2e/"
 }
 
+# The page as static files: what the browser loads and nothing else (no type sources, no
+# READMEs, no generated .d.ts), plus .gz and .br next to each compressible file for hosts that
+# serve precompressed files (nginx gzip_static/brotli_static, Caddy, most CDNs); hosts that do
+# not simply serve the originals.
+dist() {
+  local out=${1:-dist/web}
+  case "${out%/}" in
+    '' | . | .. | / | www | "$HOME") say "dist: refusing to replace '$out' (give a fresh directory such as dist/web)"; exit 2 ;;
+  esac
+  build
+  rm -rf "$out"
+  mkdir -p "$out/pkg/scenarios"
+  local f
+  for f in www/*.html www/*.css www/*.js; do
+    [ "$(basename "$f")" = types.js ] && continue # JSDoc types only, never loaded
+    cp "$f" "$out/"
+  done
+  cp www/pkg/sim_web.js www/pkg/sim_web_bg.wasm "$out/pkg/"
+  cp www/pkg/scenarios/*.toml www/pkg/scenarios/index.json "$out/pkg/scenarios/"
+  node - "$out" <<'EOF'
+const fs = require('fs'), path = require('path'), zlib = require('zlib');
+let raw = 0, gz = 0, br = 0, files = 0;
+const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => {
+  const p = path.join(d, e.name);
+  if (e.isDirectory()) return walk(p);
+  if (!/\.(html|css|js|json|toml|wasm)$/.test(p)) return;
+  const data = fs.readFileSync(p);
+  const g = zlib.gzipSync(data, { level: 9 });
+  const b = zlib.brotliCompressSync(data, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
+  fs.writeFileSync(p + '.gz', g);
+  fs.writeFileSync(p + '.br', b);
+  raw += data.length; gz += g.length; br += b.length; files++;
+});
+walk(process.argv[2]);
+const k = (n) => `${Math.round(n / 1024)} KiB`;
+console.error(`web.sh: dist: ${files} files, ${k(raw)} (gzip ${k(gz)}, brotli ${k(br)})`);
+EOF
+  say "dist: $out/ — copy it to any static host (index.html at its root)"
+}
+
 case "${1:-}" in
   build) build ;;
+  dist) dist "${2:-}" ;;
   serve)
     build
     exec node tests/e2e/static-server.mjs www "${2:-8080}"
     ;;
   test) run_tests ;;
   *)
-    echo "usage: scripts/web.sh build | serve [PORT] | test" >&2
+    echo "usage: scripts/web.sh build | serve [PORT] | dist [DIR] | test" >&2
     exit 2
     ;;
 esac

@@ -41,6 +41,10 @@ const STEP_MS = 100;
  * @property {[number, number] | null} brush the selected time window (s)
  * @property {Frame | null} frame the last snapshot
  * @property {boolean} broken the core trapped
+ * @property {string} lastAnnounced the run state last written to the aria-live region
+ * @property {MediaQueryList} reducedMotion prefers-reduced-motion: the dots stand still
+ * @property {() => { canvas: string, width: number, height: number, boxes: import('./util.js').DrawnBox[] }[]} labelBoxes
+ *   the text and boxes each canvas drew last (CSS px within it), for the layout tests
  */
 
 /** @type {App} */
@@ -64,6 +68,9 @@ const app = {
   brush: null,
   frame: null,
   broken: false,
+  lastAnnounced: '',
+  reducedMotion: matchMedia('(prefers-reduced-motion: reduce)'),
+  labelBoxes: () => [],
 };
 /** @type {Window & { lbsim?: App }} */ (window).lbsim = app; // for tests and the curious (console)
 
@@ -129,6 +136,9 @@ const charts = {
   balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
   outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
+app.labelBoxes = () => [topology, ...Object.values(charts)].map((v) => ({
+  canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
+}));
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
 
 // ---- opening scenarios ------------------------------------------------------------------------
@@ -150,9 +160,10 @@ async function bundledText(name) {
  * Starts a session. Returns true, or false when the text is refused (the error is shown in
  * the editor; the running session, if any, goes on).
  * @param {{ text: string, name?: string | null, seed?: number | null,
- *   actionsList?: import('./types.js').TimedAction[], untilMs?: number }} options
+ *   actionsList?: import('./types.js').TimedAction[], untilMs?: number,
+ *   fromLink?: boolean }} options
  */
-function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }) {
+function start({ text, name = null, seed = null, actionsList = [], untilMs = 0, fromLink = false }) {
   let s;
   try {
     s = new Session({ text, name, seed, actions: actionsList });
@@ -177,10 +188,24 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0 }
   syncScenarioSelect();
   viewsForTopology();
   if (untilMs > 0) s.sim.stepUntil(untilMs);
+  forgetPermalink(fromLink);
   refreshAll();
   updateButtons();
   $('summary').replaceChildren();
   return true;
+}
+
+/**
+ * A permalink describes one session: once another starts (another scenario, a restart, an
+ * edited scenario) the old link must not stay in the address bar, or a reload would bring the
+ * old session back. Keeps the fragment only for the session the link itself opened.
+ * @param {boolean} fromLink
+ */
+function forgetPermalink(fromLink) {
+  const out = $as('permalink-out', HTMLInputElement);
+  out.hidden = true;
+  out.value = '';
+  if (!fromLink && hasPermalink(location.hash)) history.replaceState(null, '', location.pathname + location.search);
 }
 
 /**
@@ -312,7 +337,7 @@ function frame(ts) {
     try {
       if (app.playing) {
         advance(Math.min(dt, 100));
-        app.anim += Math.min(dt, 100) / 1000;
+        if (!app.reducedMotion.matches) app.anim += Math.min(dt, 100) / 1000;
       }
       refresh(ts);
     } catch (e) {
@@ -481,6 +506,13 @@ function updateRunState() {
     text = app.speed === 'max' ? `running as fast as possible (${fmtNum(app.actualSpeed)}× real time)${draining}` : `playing${Math.abs(app.actualSpeed - app.speed) > 0.1 * app.speed ? ` · ${fmtNum(app.actualSpeed)}× reached` : ''}${draining}`;
   } else text = 'paused';
   $('run-state').textContent = text;
+  // Screen readers hear the run state and the clock when the state changes (the clock itself
+  // changes every frame: announcing it would drown everything else).
+  const word = text.split(' ')[0];
+  if (word !== app.lastAnnounced) {
+    app.lastAnnounced = word;
+    $('live-status').textContent = `${s.name ?? 'edited scenario'}: ${text} at t = ${(s.nowMs / 1000).toFixed(1)} s of ${fmtNum(s.durationMs / 1000)} s`;
+  }
 }
 
 // ---- charts ------------------------------------------------------------------------------------
@@ -512,8 +544,15 @@ function updateCharts() {
   for (const c of Object.values(charts)) {
     c.setXMax(xMax);
     c.setWarmup(s.warmupMs / 1000);
+    c.canvas.setAttribute('aria-label', c.summary());
   }
+  if (!$('chart-tables').hidden) renderChartTables();
   if (app.brush) renderWindowStats();
+}
+
+/** The charts' data as tables (shown on demand: the charts' text alternative in full). */
+function renderChartTables() {
+  $('chart-tables').replaceChildren(...Object.values(charts).map((c) => c.table()));
 }
 
 function renderWindowStats() {
@@ -620,6 +659,14 @@ function wireControls() {
     navigator.clipboard?.writeText(location.href).then(() => actions.message('Permalink copied to the clipboard.'), () => {});
   });
   $('banner-close').addEventListener('click', () => banner(''));
+  const tablesBtn = $('chart-tables-toggle');
+  tablesBtn.addEventListener('click', () => {
+    const box = $('chart-tables');
+    box.hidden = !box.hidden;
+    tablesBtn.setAttribute('aria-expanded', String(!box.hidden));
+    tablesBtn.textContent = box.hidden ? 'Show the data as tables' : 'Hide the data tables';
+    if (!box.hidden) renderChartTables();
+  });
   document.addEventListener('keydown', (e) => {
     if (e.key !== ' ' || e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.target instanceof Element && e.target.closest('input, textarea, select, button, [contenteditable]')) return;
@@ -658,7 +705,7 @@ async function openPermalink(hash) {
   }
   let ok = false;
   try {
-    ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t });
+    ok = start({ text, name: link.name, seed: link.seed, actionsList: link.actions, untilMs: link.t, fromLink: true });
   } catch (e) {
     banner(`This permalink cannot be opened: ${messageOf(e)}`);
   }

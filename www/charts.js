@@ -4,9 +4,9 @@
 // the buckets in that window.
 // @ts-check
 
-import { fitCanvas, fmtNum } from './util.js';
+import { drawText, el, fitCanvas, fmtNum } from './util.js';
 
-const M = { left: 50, right: 12, top: 42, bottom: 30 };
+const M = { left: 56, right: 12, top: 42, bottom: 30 };
 const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
 
 /**
@@ -49,6 +49,8 @@ export class TimeChart {
     /** @type {number | null} */
     this.hover = null;
     this.dirty = true;
+    /** @type {import('./util.js').DrawnBox[]} the text of the last drawing (hover box aside) */
+    this.boxes = [];
   }
 
   /**
@@ -66,6 +68,30 @@ export class TimeChart {
   setBrush(b) { this.brush = b; this.dirty = true; }
   /** @param {number | null} t */
   setHover(t) { if (t !== this.hover) { this.hover = t; this.dirty = true; } }
+
+  /**
+   * What the chart shows, in words (its text alternative): the span and the latest values.
+   * @returns {string}
+   */
+  summary() {
+    const n = this.xs.length;
+    if (!n) return `${this.o.title}: no data yet.`;
+    const latest = this.series.map((x) => `${x.name} ${this.o.hoverFmt(x.values[n - 1])}`);
+    const more = latest.length > 6 ? `, and ${latest.length - 6} more` : '';
+    return `${this.o.title}: ${n} one-second buckets up to ${fmtNum(this.xs[n - 1])} s; latest: ${latest.slice(0, 6).join(', ')}${more}.`;
+  }
+
+  /**
+   * The chart's data as a table: a row per bucket, a column per series.
+   * @returns {HTMLTableElement}
+   */
+  table() {
+    const fmt = this.o.hoverFmt;
+    return /** @type {HTMLTableElement} */ (el('table', { class: 'data-table' },
+      el('caption', {}, this.o.title),
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 't (s)'), this.series.map((x) => el('th', { scope: 'col' }, x.name)))),
+      el('tbody', {}, this.xs.map((t, i) => el('tr', {}, el('th', { scope: 'row' }, fmtNum(t)), this.series.map((x) => el('td', {}, fmt(x.values[i]))))))));
+  }
 
   /** Plot rectangle in CSS pixels. */
   plot() {
@@ -86,6 +112,9 @@ export class TimeChart {
     const p = this.plot();
     const o = this.o;
     ctx.clearRect(0, 0, w, h);
+    /** @type {import('./util.js').DrawnBox[]} */
+    const B = [];
+    this.boxes = B;
     /** @param {number} t */
     const X = (t) => p.x + (t / this.xMax) * p.w;
 
@@ -115,7 +144,7 @@ export class TimeChart {
     ctx.font = '600 12px system-ui, sans-serif';
     ctx.fillStyle = TEXT;
     ctx.textAlign = 'left';
-    ctx.fillText(o.title, 10, 13);
+    drawText(ctx, B, o.title, 10, 13, w - 20);
     ctx.font = '11px system-ui, sans-serif';
     const widths = this.series.map((x) => 13 + ctx.measureText(x.name).width + 12);
     if (widths.reduce((a, b) => a + b, 0) <= w - M.left - M.right) {
@@ -124,12 +153,12 @@ export class TimeChart {
         ctx.fillStyle = x.color;
         ctx.fillRect(lx, 24, 9, 9);
         ctx.fillStyle = AXIS;
-        ctx.fillText(x.name, lx + 13, 29);
+        drawText(ctx, B, x.name, lx + 13, 29);
         lx += widths[k];
       });
     } else {
       ctx.fillStyle = AXIS;
-      ctx.fillText(`${this.series.length} servers, one line each (hover for values)`, M.left, 29);
+      drawText(ctx, B, `${this.series.length} servers, one line each (hover for values)`, M.left, 29, w - M.left - M.right);
     }
 
     // Warmup band, grid, axes.
@@ -139,7 +168,7 @@ export class TimeChart {
       ctx.fillStyle = '#5d6876';
       ctx.textAlign = 'left';
       ctx.font = '10px system-ui, sans-serif';
-      ctx.fillText('warmup', p.x + 4, p.y + 9);
+      drawText(ctx, B, 'warmup', p.x + 4, p.y + 9, X(Math.min(this.warmup, this.xMax)) - p.x - 6);
     }
     ctx.font = '10.5px system-ui, sans-serif';
     ctx.strokeStyle = GRID;
@@ -152,18 +181,23 @@ export class TimeChart {
       ctx.moveTo(p.x, y);
       ctx.lineTo(p.x + p.w, y);
       ctx.stroke();
-      ctx.fillText(fmtNum(v), p.x - 6, y);
+      // Clear of the turned unit label at the left edge.
+      drawText(ctx, B, v >= 10000 ? `${fmtNum(v / 1000)}k` : fmtNum(v), p.x - 6, y, p.x - 24);
     }
     ctx.textAlign = 'center';
     for (const t of ticks(this.xMax, Math.max(2, Math.floor(p.w / 55)))) {
-      ctx.fillText(fmtNum(t), X(t), p.y + p.h + 10);
+      drawText(ctx, B, fmtNum(t), X(t), p.y + p.h + 10);
     }
-    ctx.fillText('simulated time (s)', p.x + p.w / 2, p.y + p.h + 23);
+    drawText(ctx, B, 'simulated time (s)', p.x + p.w / 2, p.y + p.h + 23);
     ctx.save();
     ctx.translate(12, p.y + p.h / 2);
     ctx.rotate(-Math.PI / 2);
-    ctx.fillText(o.unit, 0, 0);
+    /** @type {import('./util.js').DrawnBox[]} */
+    const turned = [];
+    drawText(ctx, turned, o.unit, 0, 0, p.h);
     ctx.restore();
+    // Its box on the page, turned a quarter (x ↔ y).
+    for (const b of turned) B.push({ ...b, x: 12 + b.y, y: p.y + p.h / 2 - b.x - b.w, w: b.h, h: b.w });
 
     // Timeline markers.
     ctx.setLineDash([3, 3]);
@@ -178,21 +212,28 @@ export class TimeChart {
     }
     ctx.setLineDash([]);
     if (this.o.markerLabels) {
+      // Each label goes to the first row where it clears the labels (and "warmup") already
+      // there; as many rows as the plot is tall, so labels neither stack on each other nor
+      // get dropped while there is room. One that finds none is shortened to the gap left.
       ctx.font = '10px system-ui, sans-serif';
       ctx.textAlign = 'left';
-      ctx.fillStyle = '#c9d1d9';
-      let lastRight = -1, row = 0;
+      const rows = Math.max(1, Math.floor((p.h - 4) / 13));
+      const rowRight = new Array(rows).fill(-Infinity);
+      const warm = B.find((b) => b.text.startsWith('warm'));
+      if (warm) rowRight[0] = warm.x + warm.w + 4;
       for (const m of this.markers) {
         if (m.t > this.xMax) continue;
         const x = X(m.t) + 3;
-        row = x < lastRight ? row + 1 : 0;
-        if (row > 2) continue;
         const tw = ctx.measureText(m.label).width;
+        const maxW = p.x + p.w - x - 2;
+        const row = rowRight.findIndex((r) => r <= x - 2);
+        if (row < 0) continue; // every row is taken at this instant; the timeline lists it
+        const y = p.y + 9 + row * 13;
         ctx.fillStyle = 'rgba(17,23,31,0.85)';
-        ctx.fillRect(x - 2, p.y + 3 + row * 12, tw + 4, 12);
+        ctx.fillRect(x - 2, y - 6, Math.min(tw, maxW) + 4, 12);
         ctx.fillStyle = '#c9d1d9';
-        ctx.fillText(m.label, x, p.y + 9 + row * 12);
-        lastRight = Math.max(lastRight, x + tw + 6);
+        const drawn = drawText(ctx, B, m.label, x, y, maxW);
+        rowRight[row] = x + drawn + 6;
       }
     }
 

@@ -33,12 +33,21 @@ export class Editor {
       timer = setTimeout(() => this.validate(), 150);
     });
     textarea.addEventListener('scroll', () => this.#sync());
+    // Tab indents, except right after Esc: then it moves on like everywhere else, so a
+    // keyboard user is never trapped in the editor (Shift+Tab always goes back).
+    let leaving = false;
     textarea.addEventListener('keydown', (e) => {
-      if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.metaKey) {
+      if (e.key === 'Escape') {
+        leaving = true;
+        return;
+      }
+      if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.metaKey && !leaving) {
         e.preventDefault();
         document.execCommand('insertText', false, '  ');
       }
+      if (e.key !== 'Shift') leaving = false;
     });
+    textarea.addEventListener('blur', () => { leaving = false; });
     errorBox.addEventListener('click', () => this.error?.line && this.goToLine(this.error.line));
   }
 

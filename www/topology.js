@@ -4,7 +4,7 @@
 // queue bars and a health colour. Drawn every animation frame from the core's snapshot.
 // @ts-check
 
-import { GROUP_COLORS, fitCanvas, fmtCount } from './util.js';
+import { GROUP_COLORS, drawText, fitCanvas, fmtCount } from './util.js';
 
 /** @typedef {import('./types.js').Frame} Frame */
 /** @typedef {import('./types.js').Topology} Topology */
@@ -23,6 +23,8 @@ import { GROUP_COLORS, fitCanvas, fmtCount } from './util.js';
  * @property {number} barX
  * @property {number} barW
  * @property {number} numW width of the numbers at the right (0 when rows are too thin)
+ * @property {number} nameW width of the server names
+ * @property {boolean} narrow a phone-sized canvas: narrower columns, fewer numbers
  * @property {{ x: number, y: number, w: number, h: number, ax: number, ay: number, direct: boolean }[]} groups
  *   client group boxes; (ax, ay) where their lines leave; direct: client-side balancing
  * @property {{ x: number, y: number, w: number, h: number, lx: number, rx: number, ay: number }[]} replicas
@@ -64,6 +66,8 @@ export class TopologyView {
     this.L;
     this.barScale = 4;
     this.layoutKey = '';
+    /** @type {import('./util.js').DrawnBox[]} the text and boxes of the last drawing */
+    this.boxes = [];
     canvas.addEventListener('click', (e) => {
       const name = this.serverAt(e.offsetX, e.offsetY);
       if (name && onPickServer) onPickServer(name);
@@ -142,10 +146,13 @@ export class TopologyView {
     this.layoutKey = key;
     const pad = 12, top = 34;
     const n = t.servers.length, g = t.clients.length, r = t.replicas;
-    const cw = Math.min(190, Math.max(130, w * 0.17));
-    const rw = Math.min(165, Math.max(118, w * 0.15));
-    const rx = Math.round(w * 0.37 - rw / 2);
-    const sx = Math.round(w * 0.56);
+    // Below 640 px the fixed minimum widths would not fit side by side (the balancer box
+    // covered the client box at 390 px): the columns then take shares of the width instead.
+    const narrow = w < 640;
+    const cw = narrow ? Math.round((w - 2 * pad) * 0.25) : Math.min(190, Math.max(130, w * 0.17));
+    const rw = narrow ? Math.round((w - 2 * pad) * 0.19) : Math.min(165, Math.max(118, w * 0.15));
+    const rx = narrow ? pad + cw + 10 : Math.max(pad + cw + 24, Math.round(w * 0.37 - rw / 2));
+    const sx = narrow ? rx + rw + 16 : Math.max(rx + rw + 24, Math.round(w * 0.56));
     const avail = h - top - pad;
     const rowH = Math.max(3, Math.min(34, avail / Math.max(1, n)));
     const sY0 = top + Math.max(0, (avail - rowH * n) / 2);
@@ -161,12 +168,12 @@ export class TopologyView {
       const y = rY0 + i * (rH + 12);
       return { x: rx, y, w: rw, h: rH, lx: rx, rx: rx + rw, ay: y + rH / 2 };
     });
-    const nameW = rowH >= 9 ? 64 : 8;
-    const numW = rowH >= 9 ? 150 : 0;
+    const nameW = rowH >= 9 ? (narrow ? 46 : 64) : 8;
+    const numW = rowH >= 9 ? (narrow ? 40 : 150) : 0;
     const barX = sx + 12 + nameW;
     const barW = Math.max(30, w - pad - numW - barX);
     const servers = t.servers.map((_, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
-    this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, groups, replicas, servers, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
+    this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, nameW, narrow, groups, replicas, servers, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
     return this.L;
   }
 
@@ -178,22 +185,26 @@ export class TopologyView {
     const L = this.#layout(t, w, h);
     ctx.clearRect(0, 0, w, h);
     ctx.textBaseline = 'middle';
+    /** @type {import('./util.js').DrawnBox[]} */
+    const B = [];
+    this.boxes = B;
 
-    // Column headings.
+    // Column headings, each kept to its column.
     ctx.font = '600 10.5px system-ui, sans-serif';
     ctx.fillStyle = COLORS.muted;
     ctx.textAlign = 'left';
-    ctx.fillText('CLIENT GROUPS', L.pad, 12);
-    ctx.fillText('BALANCER', L.replicas[0]?.x ?? 0, 12);
-    ctx.fillText('SERVERS', L.sx, 12);
+    const bx = L.replicas[0]?.x ?? L.sx;
+    drawText(ctx, B, L.narrow ? 'CLIENTS' : 'CLIENT GROUPS', L.pad, 12, bx - L.pad - 6);
+    drawText(ctx, B, 'BALANCER', bx, 12, L.sx - bx - 6);
+    const serversW = drawText(ctx, B, 'SERVERS', L.sx, 12, L.w - L.pad - L.sx);
     if (L.numW) {
       ctx.textAlign = 'right';
-      ctx.fillText('in service+queued · conns · served', L.w - L.pad, 12);
+      drawText(ctx, B, L.narrow ? 'now' : 'in service+queued · conns · served', L.w - L.pad, 12, L.w - L.pad - (L.sx + serversW + 10));
     }
     ctx.textAlign = 'left';
     ctx.font = '10px system-ui, sans-serif';
     const layer = (this.labels.layer || t.layer).toUpperCase();
-    ctx.fillText(`${layer} · ${this.labels.algorithm || t.algorithm}${this.labels.sticky && this.labels.sticky !== 'none' ? ' · sticky ' + this.labels.sticky : ''}`, L.replicas[0]?.x ?? 0, 24);
+    drawText(ctx, B, `${layer} · ${this.labels.algorithm || t.algorithm}${this.labels.sticky && this.labels.sticky !== 'none' ? ' · sticky ' + this.labels.sticky : ''}`, bx, 24, L.sx - bx - 6);
 
     this.#drawConnections(ctx, L, f);
     this.#drawUpstream(ctx, L, f);
@@ -321,6 +332,7 @@ export class TopologyView {
     t.clients.forEach((c, i) => {
       const G = L.groups[i];
       box(ctx, G.x, G.y, G.w, G.h, COLORS.box, GROUP_COLORS[i % GROUP_COLORS.length]);
+      this.boxes.push({ kind: 'box', text: c.name, x: G.x, y: G.y, w: G.w, h: G.h });
       /** @type {[string, string, string][]} */
       const lines = [
         [`${c.name} ×${fmtCount(c.count)}`, '600 12px system-ui, sans-serif', COLORS.text],
@@ -328,7 +340,7 @@ export class TopologyView {
         [`in flight ${fmtCount(f.groupInFlight[i])} · waiting ${fmtCount(f.groupWaiting[i])}`, '10.5px system-ui, sans-serif', COLORS.text],
         [`connections ${fmtCount(f.groupConns[i])}`, '10.5px system-ui, sans-serif', COLORS.muted],
       ];
-      textLines(ctx, lines, G.x + 8, G.y, G.h);
+      textLines(ctx, this.boxes, lines, G.x + 8, G.y, G.w - 16, G.h);
     });
   }
 
@@ -342,12 +354,13 @@ export class TopologyView {
     L.replicas.forEach((R, i) => {
       const up = f.replicaUp[i] === 1;
       box(ctx, R.x, R.y, R.w, R.h, up ? COLORS.box : '#2d1416', up ? (used ? '#4fa3ff' : COLORS.boxLine) : COLORS.down);
+      this.boxes.push({ kind: 'box', text: `balancer-${i + 1}`, x: R.x, y: R.y, w: R.w, h: R.h });
       /** @type {[string, string, string][]} */
       const lines = [
         [`balancer-${i + 1}`, '600 12px system-ui, sans-serif', COLORS.text],
         [up ? (used ? `busy ${f.replicaBusy[i]}` : 'unused (client-side)') : 'DOWN', '10.5px system-ui, sans-serif', up ? COLORS.muted : COLORS.down],
       ];
-      textLines(ctx, lines, R.x + 8, R.y, R.h);
+      textLines(ctx, this.boxes, lines, R.x + 8, R.y, R.w - 16, R.h);
     });
   }
 
@@ -392,7 +405,9 @@ export class TopologyView {
 
     for (let s = 0; s < L.n; s++) {
       const st = f.state[s], cy = L.servers[s].cy;
-      const { color, note } = status(f, s, replicas);
+      const full = status(f, s, replicas), color = full.color;
+      // On a phone the one-word state fits where the longer note would be cut ("crashed…").
+      const note = L.narrow && full.word !== 'slow' && full.note ? full.word : full.note;
       const off = st === STATE.NOT_ADDED || st === STATE.REMOVED;
       ctx.fillStyle = color;
       if (off) {
@@ -405,14 +420,23 @@ export class TopologyView {
       if (L.rowH >= 9) {
         ctx.textAlign = 'left';
         ctx.fillStyle = off ? COLORS.off : COLORS.text;
-        ctx.fillText(t.servers[s].name, L.sx + 14, cy);
+        drawText(ctx, this.boxes, t.servers[s].name, L.sx + 14, cy, L.barX - L.sx - 18);
         ctx.textAlign = 'right';
         ctx.fillStyle = COLORS.muted;
-        ctx.fillText(`${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(5)} ${fmtCount(f.served[s]).padStart(7)}`, L.w - L.pad, cy);
+        const nums = L.narrow ? `${f.busy[s]}+${f.queue[s]}`
+          : `${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(5)} ${fmtCount(f.served[s]).padStart(7)}`;
+        const numsW = drawText(ctx, this.boxes, nums, L.w - L.pad, cy, L.w - L.pad - L.barX);
         if (note) {
+          // After the bar, but never into the numbers ("slow ×5" printed over the queue count).
           ctx.textAlign = 'left';
           ctx.fillStyle = color;
-          ctx.fillText(note, L.barX + 4 + Math.min(L.barW - 4, (f.busy[s] + f.queue[s]) * scale), cy);
+          const end = L.w - L.pad - (numsW ? numsW + 6 : 0);
+          const x = Math.max(L.barX + 4, Math.min(L.barX + 4 + (f.busy[s] + f.queue[s]) * scale, end - ctx.measureText(note).width));
+          // On a dark backing: the note often lies over the orange queue bar.
+          ctx.fillStyle = 'rgba(13,17,23,0.8)';
+          ctx.fillRect(x - 2, cy - L.fontPx / 2 - 1, Math.min(ctx.measureText(note).width, end - x) + 4, L.fontPx + 2);
+          ctx.fillStyle = color;
+          drawText(ctx, this.boxes, note, x, cy, end - x);
         }
       }
     }
@@ -536,14 +560,17 @@ function box(ctx, x, y, w, h, fill, line) {
 }
 
 /**
- * Draws as many of `lines` ([text, font, colour]) as fit in a box of height h.
+ * Draws as many of `lines` ([text, font, colour]) as fit in a box of height h, each shortened
+ * to the width w; records their boxes.
  * @param {CanvasRenderingContext2D} ctx
+ * @param {import('./util.js').DrawnBox[]} boxes
  * @param {[string, string, string][]} lines
  * @param {number} x
  * @param {number} y
+ * @param {number} w
  * @param {number} h
  */
-function textLines(ctx, lines, x, y, h) {
+function textLines(ctx, boxes, lines, x, y, w, h) {
   const lh = 15;
   const fit = Math.max(1, Math.min(lines.length, Math.floor((h - 6) / lh)));
   const y0 = y + h / 2 - ((fit - 1) * lh) / 2;
@@ -552,7 +579,7 @@ function textLines(ctx, lines, x, y, h) {
     const [text, font, color] = lines[i];
     ctx.font = font;
     ctx.fillStyle = color;
-    ctx.fillText(text, x, y0 + i * lh);
+    drawText(ctx, boxes, text, x, y0 + i * lh, w);
   }
 }
 

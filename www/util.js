@@ -168,3 +168,45 @@ export function download(name, text, type = 'text/plain') {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/**
+ * A box drawn on a canvas, in CSS pixels within it: a text label (`kind` "text") or a framed
+ * box (`kind` "box"). The views keep the boxes of their last drawing so a test can check that
+ * nothing overlaps at any page width (`window.lbsim.labelBoxes()`).
+ * @typedef {{ kind: 'text' | 'box', text: string, x: number, y: number, w: number, h: number }} DrawnBox
+ */
+
+/**
+ * Draws `text` at (x, y) with the context's font and alignment (baseline: middle), shortened
+ * with "…" to at most `maxW` pixels — nothing at all when not even one character fits — and
+ * records its box in `boxes`. Returns the width drawn (0 when nothing was).
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {DrawnBox[]} boxes
+ * @param {string} text
+ * @param {number} x
+ * @param {number} y
+ * @param {number} [maxW]
+ */
+export function drawText(ctx, boxes, text, x, y, maxW = Infinity) {
+  let shown = text;
+  let w = ctx.measureText(shown).width;
+  if (w > maxW) {
+    // The longest prefix that fits with the ellipsis (binary search: widths grow with length).
+    let lo = 0, hi = text.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ctx.measureText(text.slice(0, mid) + '…').width <= maxW) lo = mid;
+      else hi = mid - 1;
+    }
+    if (lo === 0) return 0;
+    shown = text.slice(0, lo).trimEnd() + '…';
+    w = ctx.measureText(shown).width;
+  }
+  ctx.fillText(shown, x, y);
+  const size = Number(/(\d+(?:\.\d+)?)px/.exec(ctx.font)?.[1] ?? 10);
+  const align = ctx.textAlign;
+  const left = align === 'right' || align === 'end' ? x - w : align === 'center' ? x - w / 2 : x;
+  const top = ctx.textBaseline === 'middle' ? y - size / 2 : ctx.textBaseline === 'top' ? y : y - size * 0.8;
+  boxes.push({ kind: 'text', text: shown, x: left, y: top, w, h: size });
+  return w;
+}

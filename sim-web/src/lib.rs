@@ -82,6 +82,9 @@ pub fn algorithms() -> String {
 pub struct Sim {
     sim: Simulation,
     snap: Snapshot,
+    /// The scenario as loaded. The engine's own copy changes as actions run (a `set_rate`
+    /// rewrites the group's base rate in place), so exports start from this one.
+    loaded: Scenario,
 }
 
 #[wasm_bindgen]
@@ -96,7 +99,7 @@ impl Sim {
         }
         let mut sim = Simulation::new(&scenario, scenario.seed);
         sim.enable_series();
-        Ok(Sim { sim, snap: Snapshot::default() })
+        Ok(Sim { sim, snap: Snapshot::default(), loaded: scenario })
     }
 
     /// Advances to simulated time `t_ms` (milliseconds).
@@ -283,11 +286,14 @@ impl Sim {
         self.sim.report().to_json()
     }
 
-    /// The scenario with the live actions recorded as `[[events]]` and the seed used: `lbsim
-    /// run` replays it to the same trace hash.
+    /// The scenario as loaded with the live actions recorded as `[[events]]` and the seed used:
+    /// `lbsim run` replays it to the same trace hash. The events come from the engine (the
+    /// scenario's own, then the live ones in the order applied); everything else from the
+    /// scenario as loaded, since actions such as `set_rate` change the engine's copy.
     #[wasm_bindgen(js_name = exportToml)]
     pub fn export_toml(&self) -> String {
-        let mut s = self.sim.scenario().clone();
+        let mut s = self.loaded.clone();
+        s.events = self.sim.scenario().events.clone();
         s.seed = self.sim.seed();
         s.to_toml()
     }

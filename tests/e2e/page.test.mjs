@@ -1,19 +1,24 @@
 // The page under a real browser (playwright-core driving Debian's Chromium), doing what a
 // person does: pick a scenario, play, kill a server, switch the algorithm, add a server,
-// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash), open
-// the permalink (same session), type a broken scenario (the CLI's error, inline), open
-// malformed permalinks, and measure frame times with 1,000 clients and 50 servers.
+// brush a chart, export the timeline and replay it with `lbsim run` (same trace_hash, also
+// after every kind of live action), open the permalink (same session; dropped once another
+// session starts), check that nothing drawn overlaps at 390, 768 and 1440 px (the boxes the
+// canvases report through window.lbsim.labelBoxes()), walk every control by keyboard alone,
+// serve the `scripts/web.sh dist` folder, take the README's screenshots, type a broken
+// scenario (the CLI's error, inline), open malformed permalinks, and measure frame times with
+// 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import { brotliDecompressSync, deflateRawSync, gunzipSync } from 'node:zlib';
 import { serve } from './static-server.mjs';
+import { WIDTHS, stagedScreenshot } from './screenshot.mjs';
 import { ARTIFACTS, ROOT, counter, launch, openPage, quantile, serverState, simTime, waitForSimTime } from './browser.mjs';
 
 const LBSIM = join(ROOT, 'target/release/lbsim');
@@ -144,6 +149,256 @@ test('a session: play, kill a server, switch algorithm, add a server; export and
 
   assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
   await page.close();
+});
+
+test('export after every kind of live action replays natively to the page\'s trace_hash', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'session-store-crash');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('session-store-crash'));
+  const step = async () => { for (let i = 0; i < 3; i++) await page.click('#step'); };
+  // Each kind of action the panel offers, one after another, with time passing in between.
+  const kinds = [
+    ['set_rate', async () => { await page.selectOption('#act-client', 'shopper'); await page.fill('#act-rate', '2.5'); await page.click('#act-set-rate'); }],
+    ['set_algorithm', () => page.selectOption('#act-algorithm', 'least_connections')],
+    ['set_layer', () => page.click('#act-layer-l4')],
+    ['set_sticky', () => page.selectOption('#act-sticky', 'cookie')],
+    ['crash', async () => { await page.selectOption('#act-server', 'api-3'); await page.click('#act-crash'); }],
+    ['recover', () => page.click('#act-recover')],
+    ['slow', async () => { await page.selectOption('#act-server', 'api-1'); await page.fill('#act-factor', '3'); await page.click('#act-slow'); }],
+    ['slow', () => page.click('#act-normal')],
+    ['store_down', () => page.click('#act-store-down')],
+    ['store_up', () => page.click('#act-store-up')],
+    ['add', async () => { await page.selectOption('#act-group', 'api'); await page.click('#act-add'); }],
+    ['remove', () => page.click('#act-remove')],
+  ];
+  for (const [kind, act] of kinds) {
+    await step();
+    const before = await page.evaluate(() => window.lbsim.session.actions.length);
+    await act();
+    await page.waitForFunction((n) => window.lbsim.session.actions.length === n + 1, before);
+    assert.equal(await page.evaluate(() => window.lbsim.session.actions.at(-1).action.action), kind);
+  }
+  await page.selectOption('#speed', 'max');
+  await page.click('#play');
+  await page.waitForSelector('#trace-hash', { timeout: 120000 });
+  const hash = (await page.textContent('#trace-hash')).trim();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = join(ARTIFACTS, 'exported-every-action.toml');
+  await download.saveAs(exported);
+  const text = readFileSync(exported, 'utf8');
+  assert.equal(nativeHash(exported), hash, 'lbsim run on the exported scenario gives the page\'s trace_hash');
+  // The group keeps its rate as loaded; the change is an event.
+  assert.match(text, /\[\[clients\]\]\nname = "shopper"\ncount = 600\nrate = 1\.0\n/);
+  assert.match(text, /action = "set_rate"\ntarget = "shopper"\nrate = 2.5/);
+  for (const [kind] of kinds) assert.match(text, new RegExp(`action = "${kind}"`), kind);
+  console.log(`  ${kinds.length} live actions of ${new Set(kinds.map((k) => k[0])).size} kinds: the export replays to ${hash}`);
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('a permalink follows its session: another scenario, a restart or an edited run drops it', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  const makeLink = async () => {
+    await page.click('#step');
+    await page.click('#permalink');
+    await page.waitForFunction(() => location.hash.startsWith('#run=') && document.getElementById('permalink-out').value.includes('#run='));
+    assert.ok(await page.isVisible('#permalink-out'));
+  };
+  const dropped = async (what) => {
+    await page.waitForFunction(() => location.hash === '', null, { timeout: 5000 }).catch(() => {});
+    assert.equal(await page.evaluate(() => location.hash), '', `${what}: the address keeps no #run=`);
+    assert.ok(!(await page.isVisible('#permalink-out')), `${what}: the link box is gone`);
+    assert.equal(await page.inputValue('#permalink-out'), '', what);
+  };
+  await page.selectOption('#scenario', 'basic-mm1');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('basic-mm1'));
+  await makeLink();
+  await page.selectOption('#scenario', 'slow-server');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
+  await dropped('another scenario');
+  // A reload opens what is shown, not the old session.
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.textContent('#banner-text'), '');
+  await makeLink();
+  await page.click('#restart');
+  await dropped('restart');
+  await makeLink();
+  await page.click('#run-edited');
+  await dropped('run the edited scenario');
+  // The session a link opened keeps its link until another starts.
+  await makeLink();
+  const link = await page.evaluate(() => location.href);
+  const again = await openPage(browser.context, link);
+  assert.match(await again.page.evaluate(() => location.hash), /^#run=/);
+  await again.page.click('#restart');
+  assert.equal(await again.page.evaluate(() => location.hash), '');
+  assert.deepEqual([...errors, ...again.errors], [], 'no console or page errors');
+  await again.page.close();
+  await page.close();
+});
+
+/** Pairs of drawn boxes of one canvas that overlap (by more than half a pixel), and boxes outside it. */
+function layoutFaults(canvases) {
+  const faults = [];
+  const hit = (a, b) => a.x + 0.5 < b.x + b.w && b.x + 0.5 < a.x + a.w && a.y + 0.5 < b.y + b.h && b.y + 0.5 < a.y + a.h;
+  for (const c of canvases) {
+    for (const kind of ['text', 'box']) {
+      const boxes = c.boxes.filter((b) => b.kind === kind);
+      for (let i = 0; i < boxes.length; i++) {
+        const a = boxes[i];
+        if (a.x < -0.5 || a.y < -0.5 || a.x + a.w > c.width + 0.5 || a.y + a.h > c.height + 0.5) faults.push(`${c.canvas}: "${a.text}" leaves the canvas`);
+        for (let j = i + 1; j < boxes.length; j++) {
+          if (hit(a, boxes[j])) faults.push(`${c.canvas}: "${a.text}" overlaps "${boxes[j].text}"`);
+        }
+      }
+    }
+  }
+  return faults;
+}
+
+test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and no event label is dropped', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'crash-with-health-checks');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('crash-with-health-checks'));
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 6);
+  // Several events at almost the same instant (their labels must not stack), and a slow server
+  // with a queue (its note must not print over the numbers).
+  await page.selectOption('#act-server', 'api-2');
+  await page.fill('#act-factor', '5');
+  await page.click('#act-slow');
+  await page.selectOption('#act-server', 'api-5');
+  await page.click('#act-crash');
+  await page.selectOption('#act-algorithm', 'least_connections');
+  await page.fill('#act-rate', String(Number(await page.inputValue('#act-rate')) * 1.2));
+  await page.click('#act-set-rate');
+  await page.selectOption('#act-sticky', 'cookie');
+  await waitForSimTime(page, 14);
+  await page.click('#play'); // pause
+  for (const width of [390, 768, 1440]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForTimeout(700); // a few frames and a chart refresh at the new size
+    const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
+    const topo = canvases.find((c) => c.canvas === 'topology');
+    assert.ok(topo.boxes.some((b) => b.kind === 'text' && b.text.startsWith('slow')), `${width} px: the slow note is drawn (${topo.boxes.map((b) => b.text).join(' | ')})`);
+    const faults = layoutFaults(canvases);
+    assert.deepEqual(faults, [], `${width} px: overlapping or clipped text`);
+    // Every fired event has its label on the latency chart (shortened with … at worst).
+    const fired = await page.evaluate(() => window.lbsim.timeline.filter((t) => t.fired).map((t) => t.text));
+    const latency = canvases.find((c) => c.canvas === 'chart-latency').boxes.map((b) => b.text);
+    for (const label of fired) {
+      const i = latency.findIndex((t) => t === label || (t.endsWith('…') && label.startsWith(t.slice(0, -1))));
+      assert.ok(i >= 0, `${width} px: the event label "${label}" is on the latency chart`);
+      latency.splice(i, 1);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, `layout-${width}.png`), fullPage: true });
+    console.log(`  ${width} px: ${canvases.reduce((a, c) => a + c.boxes.length, 0)} drawn boxes on ${canvases.length} canvases, none overlapping; ${fired.length} event labels`);
+  }
+  await page.setViewportSize({ width: 1440, height: 900 });
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('keyboard only: Tab reaches every control with a visible ring, leaves the editor; charts, run state and reduced motion', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  const key = () => page.evaluate(() => {
+    const e = document.activeElement;
+    const cs = getComputedStyle(e);
+    return { id: e.id || `${e.tagName.toLowerCase()}:${e.textContent.trim()}`, ring: cs.outlineStyle === 'none' ? 0 : parseFloat(cs.outlineWidth) };
+  });
+  const controls = await page.evaluate(() => [...document.querySelectorAll('button, select, input, textarea, a[href], [tabindex]')]
+    .filter((e) => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0)
+    .map((e) => e.id || `${e.tagName.toLowerCase()}:${e.textContent.trim()}`));
+  assert.ok(controls.includes('run-edited') && controls.includes('play') && controls.includes('chart-tables-toggle'));
+  // Forward through the whole page with Tab alone (Esc once in the editor, as its hint says).
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const seen = [];
+  for (let i = 0; i < controls.length * 2 + 10; i++) {
+    await page.keyboard.press('Tab');
+    const k = await key();
+    if (seen.length && (k.id === seen[0].id || k.id.startsWith('body:'))) break; // past the last control
+    seen.push(k);
+    if (k.id === 'editor') await page.keyboard.press('Escape');
+  }
+  const ids = seen.map((k) => k.id);
+  const missed = controls.filter((c) => !ids.includes(c));
+  assert.deepEqual(missed, [], `Tab reaches every control (order seen: ${ids.join(', ')})`);
+  assert.equal(ids[ids.indexOf('editor') + 1], 'run-edited', 'from the editor, Esc then Tab reaches "Run this scenario"');
+  for (const k of seen) assert.ok(k.ring >= 2, `${k.id}: a focus ring of ${k.ring} px`);
+  // Shift+Tab leaves the editor backwards too.
+  await page.focus('#editor');
+  await page.keyboard.press('Shift+Tab');
+  assert.notEqual((await key()).id, 'editor');
+  // Play and pause by keyboard: the run state is announced in the aria-live region.
+  await page.focus('#play');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#live-status', 'aria-live'), 'polite');
+  await page.waitForFunction(() => /playing at t = /.test(document.getElementById('live-status').textContent));
+  await waitForSimTime(page, 3);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /paused at t = [1-9]/.test(document.getElementById('live-status').textContent));
+  // Reduced motion: the dots stand still (the animation clock does not run).
+  assert.equal(await page.evaluate(() => window.lbsim.anim), 0);
+  // Charts: a text summary, and their data as tables on demand.
+  for (const id of ['chart-latency', 'chart-served', 'chart-balance', 'chart-outcomes']) {
+    assert.equal(await page.getAttribute(`#${id}`, 'role'), 'img');
+    assert.match(await page.getAttribute(`#${id}`, 'aria-label'), /one-second buckets up to [0-9.]+ s; latest: /, id);
+  }
+  await page.focus('#chart-tables-toggle');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.getAttribute('#chart-tables-toggle', 'aria-expanded'), 'true');
+  assert.equal(await page.locator('#chart-tables table').count(), 4);
+  assert.ok((await page.locator('#chart-tables table').first().locator('tbody tr').count()) >= 2);
+  console.log(`  ${ids.length} controls reached by Tab; ring ≥ 2 px on each`);
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('scripts/web.sh dist: a self-contained static folder, precompressed, that runs the page', async () => {
+  const out = join(mkdtempSync(join(tmpdir(), 'lbsim-dist-')), 'web');
+  execFileSync('bash', [join(ROOT, 'scripts/web.sh'), 'dist', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const files = [];
+  const walk = (d) => readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(join(d, e.name)) : files.push(join(d, e.name).slice(out.length + 1))));
+  walk(out);
+  const originals = files.filter((f) => !/\.(gz|br)$/.test(f));
+  for (const f of originals) {
+    assert.match(f, /\.(html|css|js|json|toml|wasm)$/, `${f}: only what the page loads`);
+    const data = readFileSync(join(out, f));
+    assert.deepEqual(gunzipSync(readFileSync(join(out, f + '.gz'))), data, `${f}.gz`);
+    assert.deepEqual(brotliDecompressSync(readFileSync(join(out, f + '.br'))), data, `${f}.br`);
+  }
+  for (const need of ['index.html', 'app.js', 'pkg/sim_web.js', 'pkg/sim_web_bg.wasm', 'pkg/scenarios/index.json']) assert.ok(originals.includes(need), need);
+  assert.ok(!originals.some((f) => /types\.js$|\.d\.ts$|\.md$|tsconfig/.test(f)), 'no development files');
+  const wasm = readFileSync(join(out, 'pkg/sim_web_bg.wasm')).length, wasmBr = readFileSync(join(out, 'pkg/sim_web_bg.wasm.br')).length;
+  console.log(`  ${originals.length} files; wasm ${Math.round(wasm / 1024)} KiB, ${Math.round(wasmBr / 1024)} KiB with brotli`);
+  // Served by a plain static server, the folder is the whole page.
+  const dist = await serve(out);
+  try {
+    const { page, errors } = await openPage(browser.context, dist.url);
+    await page.selectOption('#speed', '10');
+    await page.click('#play');
+    await waitForSimTime(page, 2);
+    assert.ok(await page.evaluate(() => window.lbsim.session.sim.events() > 0), 'the core runs');
+    assert.deepEqual(errors, [], 'no console or page errors');
+    await page.close();
+  } finally {
+    dist.server.close();
+    rmSync(dirname(out), { recursive: true, force: true });
+  }
+});
+
+test('screenshots for the README at 1440 and 390 px (artifacts/e2e/screenshot-*.png)', async () => {
+  for (const width of WIDTHS) {
+    const out = join(ARTIFACTS, `screenshot-${width}.png`);
+    const errors = await stagedScreenshot(browser.context, url, width, out);
+    assert.deepEqual(errors, [], `${width} px: no console or page errors`);
+    const png = readFileSync(out);
+    assert.equal(png.readUInt32BE(16), width, `${width} px: the picture is the page's width`);
+    console.log(`  ${out}: ${png.readUInt32BE(16)} × ${png.readUInt32BE(20)} px`);
+  }
 });
 
 test('editor: bad scenario text shows the CLI\'s exact error inline, and the page keeps working', async () => {
