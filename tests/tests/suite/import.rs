@@ -523,3 +523,28 @@ fn envoy_malformed_files_exit_2_with_file_line_column() {
         "more than 1000000 YAML nodes",
     );
 }
+
+#[test]
+fn envoy_xds_resources_and_flags_of_other_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.yaml");
+    // An xDS discovery response: clusters under `resources`, each with its `@type`.
+    std::fs::write(
+        &path,
+        "resources:\n- \"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: web\n  lb_policy: RANDOM\n  load_assignment:\n    endpoints:\n    - lb_endpoints:\n      - endpoint: {address: {socket_address: {address: web-1, port_value: 80}}}\n      - endpoint: {address: {socket_address: {address: web-2, port_value: 80}}}\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let (out, err) = import_ok(&["import", "envoy", file]);
+    assert!(out.contains("# cds.yaml:4 lb_policy: RANDOM\nalgorithm = \"random\""), "{out}");
+    assert!(out.contains("name = \"web-1-80\""), "{out}");
+    assert!(err.is_empty(), "nothing ignored: {err}");
+    assert_checks(&out);
+    for (flag, program) in
+        [("--backend", "envoy"), ("--upstream", "envoy"), ("--cluster", "nginx"), ("--cluster", "haproxy")]
+    {
+        let (code, _, err) = lbsim_text(&["import", program, file, flag, "x"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--cluster") && err.contains(program), "{err}");
+    }
+}
