@@ -569,13 +569,21 @@ impl Mapper<'_> {
             )));
         }
         let first = eps.iter().map(|e| e.priority).min().expect("not empty");
+        // Envoy's RANDOM picks uniformly among the hosts (weights unread); lbsim's is weighted.
+        let unweighted = matches!(c.get("lb_policy").map(|n| &n.kind), Some(Kind::Scalar(p)) if p == "RANDOM");
+        if unweighted && let Some(e) = eps.iter().find(|e| e.weight != 1) {
+            let why = "Envoy's RANDOM ignores endpoint weights, so they are left out";
+            self.warnings.push(format!("{}: `load_balancing_weight {}`: {why}", self.src.loc(e.node), e.weight));
+        }
         let mut servers = String::new();
         let mut taken = Vec::new();
         for e in &eps {
             let g = group_name(&e.address, &mut taken);
             let _ = writeln!(servers, "# {} endpoint {}", self.src.at(e.node), comment(&e.address));
             let _ = writeln!(servers, "[[servers]]\nname = {}\ncount = 1", toml_str(&g));
-            if e.weight != 1 {
+            if e.weight != 1 && unweighted {
+                let _ = writeln!(servers, "# load_balancing_weight {}: Envoy's RANDOM ignores it", e.weight);
+            } else if e.weight != 1 {
                 let _ = writeln!(servers, "weight = {}", e.weight);
             }
             if e.priority > first {

@@ -248,7 +248,12 @@ pub const DIRECTIVES: &[Directive] = &[
         Supported,
         "`algorithm = \"power_of_two\"`, `choices` = `least_request_lb_config.choice_count` (default 2), sampled with replacement as Envoy does; with unequal weights approximated (warning). `active_request_bias` other than 1.0 is ignored (warning).",
     ),
-    d("envoy", "lb_policy: RANDOM", Supported, "`algorithm = \"random\"` (weighted)."),
+    d(
+        "envoy",
+        "lb_policy: RANDOM",
+        Supported,
+        "`algorithm = \"random\"`; Envoy's RANDOM picks uniformly, ignoring endpoint weights, so they are left out (warning).",
+    ),
     d(
         "envoy",
         "lb_policy: RING_HASH",

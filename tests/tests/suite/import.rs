@@ -531,14 +531,17 @@ fn envoy_xds_resources_and_flags_of_other_programs() {
     // An xDS discovery response: clusters under `resources`, each with its `@type`.
     std::fs::write(
         &path,
-        "resources:\n- \"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: web\n  lb_policy: RANDOM\n  load_assignment:\n    endpoints:\n    - lb_endpoints:\n      - endpoint: {address: {socket_address: {address: web-1, port_value: 80}}}\n      - endpoint: {address: {socket_address: {address: web-2, port_value: 80}}}\n",
+        "resources:\n- \"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: web\n  lb_policy: RANDOM\n  load_assignment:\n    endpoints:\n    - lb_endpoints:\n      - endpoint: {address: {socket_address: {address: web-1, port_value: 80}}}\n      - endpoint: {address: {socket_address: {address: web-2, port_value: 80}}}\n        load_balancing_weight: 5\n",
     )
     .unwrap();
     let file = path.to_str().unwrap();
     let (out, err) = import_ok(&["import", "envoy", file]);
     assert!(out.contains("# cds.yaml:4 lb_policy: RANDOM\nalgorithm = \"random\""), "{out}");
     assert!(out.contains("name = \"web-1-80\""), "{out}");
-    assert!(err.is_empty(), "nothing ignored: {err}");
+    // Envoy's RANDOM is uniform: the weight is named, not applied.
+    assert!(out.contains("# load_balancing_weight 5: Envoy's RANDOM ignores it"), "{out}");
+    assert!(!out.contains("weight = 5"), "{out}");
+    assert!(err.contains("cds.yaml:9: `load_balancing_weight 5`: Envoy's RANDOM ignores endpoint weights"), "{err}");
     assert_checks(&out);
     for (flag, program) in
         [("--backend", "envoy"), ("--upstream", "envoy"), ("--cluster", "nginx"), ("--cluster", "haproxy")]
