@@ -49,7 +49,7 @@ pub enum Command {
     /// Turn a real balancer's configuration into a commented scenario (printed on stdout;
     /// warnings for what lbsim does not model on stderr).
     #[command(
-        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
+        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
     )]
     Import(ImportArgs),
 }
@@ -61,6 +61,8 @@ pub enum ImportProgram {
     Nginx,
     /// haproxy.cfg (a `backend` or `listen` section with the `defaults` before it).
     Haproxy,
+    /// Envoy v3 cluster configuration, YAML or JSON (a bootstrap, a `clusters:` list or one cluster).
+    Envoy,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +77,9 @@ pub struct ImportArgs {
     /// haproxy: the backend or listen section to import (needed when the file has several).
     #[arg(long, value_name = "NAME")]
     pub backend: Option<String>,
+    /// envoy: the cluster to import (needed when the file has several).
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
     /// Placeholder traffic: requests per second in total (the configuration does not say).
     #[arg(long, value_name = "R", default_value_t = 100.0)]
     pub rate: f64,

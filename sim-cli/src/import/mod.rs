@@ -2,6 +2,7 @@
 //! scenario. Every directive the importer knows is in `DIRECTIVES` (the source of
 //! docs/directives.md); what lbsim does not model is reported, never dropped silently.
 
+mod envoy;
 mod haproxy;
 mod nginx;
 
@@ -228,6 +229,93 @@ pub const DIRECTIVES: &[Directive] = &[
         Ignored,
         "A warning names it; frontend-side keywords of a `listen` (`bind`, `log`, logging options) get a comment.",
     ),
+    d(
+        "envoy",
+        "static_resources.clusters / clusters / resources / a single cluster",
+        Supported,
+        "YAML or JSON (v3 API); `--cluster NAME` picks one when there are several. Only the cluster is read (`layer = \"l7\"`: the cluster does not say which listener proxies to it).",
+    ),
+    d(
+        "envoy",
+        "type (STATIC, STRICT_DNS, …)",
+        Ignored,
+        "How Envoy finds endpoints; the listed endpoints are taken as they are (a comment, no warning).",
+    ),
+    d("envoy", "lb_policy: ROUND_ROBIN", Supported, "`algorithm = \"round_robin\"` (Envoy's default)."),
+    d(
+        "envoy",
+        "lb_policy: LEAST_REQUEST",
+        Supported,
+        "`algorithm = \"power_of_two\"`, `choices` = `least_request_lb_config.choice_count` (default 2), sampled with replacement as Envoy does; with unequal weights approximated (warning). `active_request_bias` other than 1.0 is ignored (warning).",
+    ),
+    d(
+        "envoy",
+        "lb_policy: RANDOM",
+        Supported,
+        "`algorithm = \"random\"`; Envoy's RANDOM picks uniformly, ignoring endpoint weights, so they are left out (warning).",
+    ),
+    d(
+        "envoy",
+        "lb_policy: RING_HASH",
+        Approximated,
+        "`algorithm = \"ring_hash\"`, `ring_size` = `ring_hash_lb_config.minimum_ring_size` (default 1024); `maximum_ring_size` is noted. The hashed value comes from the route's `hash_policy`, so `hash_key = \"source_ip\"` stands in (warning).",
+    ),
+    d(
+        "envoy",
+        "lb_policy: MAGLEV",
+        Approximated,
+        "`algorithm = \"maglev\"`, `table_size` = `maglev_lb_config.table_size` (default 65537, a prime); hash key as for `RING_HASH`.",
+    ),
+    d(
+        "envoy",
+        "lb_policy: CLUSTER_PROVIDED / LOAD_BALANCING_POLICY_CONFIG",
+        Ignored,
+        "Round robin stands in (warning).",
+    ),
+    d(
+        "envoy",
+        "load_assignment endpoints",
+        Supported,
+        "One `[[servers]]` group per `lb_endpoints` entry (count 1), named after its `socket_address`; `load_balancing_weight` → `servers[].weight` (1 to 1000).",
+    ),
+    d(
+        "envoy",
+        "endpoints priority",
+        Approximated,
+        "The lowest priority is the primary pool; higher ones become `backup = true`. Envoy spills traffic over as a priority's healthy share falls below 100% / 1.4 (overprovisioning factor); lbsim's backups serve only when every primary is down (warning).",
+    ),
+    d(
+        "envoy",
+        "locality / locality load_balancing_weight",
+        Ignored,
+        "lbsim has no localities (a comment; a warning for locality weights).",
+    ),
+    d(
+        "envoy",
+        "health_checks",
+        Supported,
+        "The first check → `balancer.health_check`: `interval`, `timeout`, `healthy_threshold` → `rise`, `unhealthy_threshold` → `fall`. Durations as `\"5s\"`, `\"0.5s\"` or `{seconds, nanos}`. Further checks and other fields (`interval_jitter`, …) are ignored (warning).",
+    ),
+    d(
+        "envoy",
+        "common_lb_config.healthy_panic_threshold",
+        Supported,
+        "`balancer.panic_threshold` (Envoy's default 50% when the cluster has health checks; 0 disables it).",
+    ),
+    d("envoy", "outlier_detection", Ignored, "Not modeled yet (warning)."),
+    d(
+        "envoy",
+        "circuit_breakers",
+        Ignored,
+        "Not modeled yet: lbsim's balancer has no connection or request limits (warning).",
+    ),
+    d("envoy", "connect_timeout", Ignored, "lbsim's balancer has no upstream timeouts (warning)."),
+    d(
+        "envoy",
+        "any other cluster field",
+        Ignored,
+        "A warning names it; transport and protocol options and DNS settings get a comment (they do not decide where requests go).",
+    ),
 ];
 
 /// The directive table as Markdown: docs/directives.md contains it verbatim (a test checks).
@@ -257,16 +345,28 @@ pub fn import(args: ImportArgs) -> Result<()> {
     }
     let imported = match args.program {
         ImportProgram::Nginx => {
+            if args.cluster.is_some() {
+                return Err(user("--cluster is for envoy; nginx takes --upstream NAME"));
+            }
             if args.backend.is_some() {
                 return Err(user("--backend is for haproxy; nginx takes --upstream NAME"));
             }
             nginx::import(&args.file, args.upstream.as_deref(), args.rate)?
         }
         ImportProgram::Haproxy => {
+            if args.cluster.is_some() {
+                return Err(user("--cluster is for envoy; haproxy takes --backend NAME"));
+            }
             if args.upstream.is_some() {
                 return Err(user("--upstream is for nginx; haproxy takes --backend NAME"));
             }
             haproxy::import(&args.file, args.backend.as_deref(), args.rate)?
+        }
+        ImportProgram::Envoy => {
+            if args.upstream.is_some() || args.backend.is_some() {
+                return Err(user("--upstream is for nginx and --backend for haproxy; envoy takes --cluster NAME"));
+            }
+            envoy::import(&args.file, args.cluster.as_deref(), args.rate)?
         }
     };
     for warning in &imported.warnings {

@@ -373,3 +373,181 @@ fn haproxy_malformed_files_exit_2_with_file_line_column() {
     assert_eq!(code, 2);
     assert!(err.contains("no `backend` or `listen` section: nothing to balance"), "{err}");
 }
+
+#[test]
+fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_scenario() {
+    let file = fixture("envoy.yaml");
+    // Two clusters: one must be chosen.
+    let (code, _, err) = lbsim_text(&["import", "envoy", &file]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("several clusters (api, static): choose one with --cluster NAME"), "{err}");
+    let (code, _, err) = lbsim_text(&["import", "envoy", &file, "--cluster", "nope"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no cluster named nope; the file has: api, static"), "{err}");
+
+    let (out, err) = import_ok(&["import", "envoy", &file, "--cluster", "api"]);
+    for line in [
+        "# envoy.yaml:10 type STRICT_DNS: how Envoy finds the endpoints",
+        "# envoy.yaml:12 lb_policy: LEAST_REQUEST",
+        "algorithm = \"power_of_two\"",
+        "# envoy.yaml:14 choice_count: 3",
+        "choices = 3",
+        "# envoy.yaml:37 endpoint 10.0.0.1:8080",
+        "weight = 3",
+        "# priority 1\nbackup = true",
+        "health_check = { interval = \"5s\", timeout = \"1s\", rise = 2, fall = 3 }",
+        "# envoy.yaml:25 http_health_check: lbsim's checks succeed",
+        "# envoy.yaml:17 healthy_panic_threshold: 40",
+        "panic_threshold = 40.0",
+        "placeholder traffic",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("[[servers]]").count(), 4, "three primaries and one backup");
+    let f = "tests/fixtures/import/envoy.yaml";
+    for w in [
+        format!("warning: {f}:11: `connect_timeout`"),
+        format!("warning: {f}:15: `least_request_lb_config.active_request_bias`"),
+        format!("warning: {f}:24: `health_checks[].interval_jitter`: not modeled"),
+        format!("warning: {f}:27: `outlier_detection`: not modeled yet"),
+        format!("warning: {f}:30: `circuit_breakers`: not modeled yet"),
+        format!("warning: {f}:49: `priority 1`: approximated: Envoy spills traffic"),
+        format!("warning: {f}:12: `lb_policy: LEAST_REQUEST`: approximated: with unequal weights"),
+    ] {
+        assert!(err.contains(&w), "missing {w:?} in:\n{err}");
+    }
+    assert_checks(&out);
+
+    // The other cluster: Envoy's defaults, round robin and no health checks.
+    let (out, _) = import_ok(&["import", "envoy", &file, "--cluster", "static"]);
+    assert!(out.contains("# no `lb_policy`: Envoy's default, ROUND_ROBIN\nalgorithm = \"round_robin\""), "{out}");
+    assert!(!out.contains("panic_threshold ="), "no health checks, no panic mode:\n{out}");
+    assert_checks(&out);
+}
+
+#[test]
+fn envoy_json_ring_hash_and_yaml_maglev_clusters() {
+    let (out, err) = import_ok(&["import", "envoy", &fixture("envoy-ring-hash.json"), "--rate", "500"]);
+    for line in [
+        "algorithm = \"ring_hash\"",
+        "ring_size = 4096",
+        "# envoy-ring-hash.json:6 maximum_ring_size: 65536",
+        "hash_key = \"source_ip\"",
+        // `{"seconds": 2}` and "0.5s" are both Envoy durations.
+        "health_check = { interval = \"2s\", timeout = \"500ms\", rise = 1, fall = 2 }",
+        "# no `healthy_panic_threshold`: Envoy's default, 50%\npanic_threshold = 50.0",
+        "rate = 5.0",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(
+        err.contains("envoy-ring-hash.json:5: `lb_policy`: approximated: the hashed value is set by the route"),
+        "{err}"
+    );
+    assert_checks(&out);
+
+    let (out, _) = import_ok(&["import", "envoy", &fixture("envoy-maglev.yaml")]);
+    assert!(out.contains("algorithm = \"maglev\"\ntable_size = 5003"), "{out}");
+    assert_eq!(out.matches("[[servers]]").count(), 3);
+    assert_checks(&out);
+}
+
+/// An Envoy file written in a temporary directory must exit 2 naming `place` and `what`.
+fn envoy_malformed(name: &str, text: &str, place: &str, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "envoy", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{text:?} should be refused: {err}");
+    assert!(out.is_empty(), "no scenario for a malformed file: {out}");
+    let want = format!("{}:{place}", path.display());
+    assert!(err.contains(&want) && err.contains(what), "expected {want} and {what:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn envoy_malformed_files_exit_2_with_file_line_column() {
+    let (code, _, err) = lbsim_text(&["import", "envoy", &fixture("envoy-malformed.yaml")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("envoy-malformed.yaml:5:1: while parsing a flow sequence"), "{err}");
+    let ep = "load_assignment:\n  endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: a, port_value: 1}}}}]}]\n";
+    envoy_malformed(
+        "bad.json",
+        "{\"name\": \"a\",\n  \"lb_policy\": \"RING_HASH\" \"x\"}",
+        "2:",
+        "expected Envoy cluster configuration",
+    );
+    envoy_malformed("p.yaml", &format!("lb_policy: FASTEST\n{ep}"), "1:12:", "expected ROUND_ROBIN, LEAST_REQUEST");
+    envoy_malformed(
+        "d.yaml",
+        &format!("health_checks:\n  - interval: 5 seconds\n{ep}"),
+        "2:15:",
+        "expected a duration (\"5s\", \"0.5s\" or {seconds: 5, nanos: 0})",
+    );
+    envoy_malformed(
+        "t.yaml",
+        &format!("health_checks:\n  - {{interval: 5s, timeout: 1s, healthy_threshold: 1}}\n{ep}"),
+        "2:5:",
+        "a health check needs `unhealthy_threshold`",
+    );
+    envoy_malformed(
+        "w.yaml",
+        "load_assignment:\n  endpoints:\n  - lb_endpoints:\n    - endpoint: {address: {socket_address: {address: a, port_value: 1}}}\n      load_balancing_weight: 0\n",
+        "5:30:",
+        "expected a whole number from 1 to 1000",
+    );
+    envoy_malformed(
+        "m.yaml",
+        &format!("lb_policy: MAGLEV\nmaglev_lb_config: {{table_size: 65536}}\n{ep}"),
+        "2:32:",
+        "expected a prime",
+    );
+    envoy_malformed(
+        "k.yaml",
+        &format!("lb_policy: RANDOM\nlb_policy: RANDOM\n{ep}"),
+        "2:1:",
+        "duplicate key `lb_policy`",
+    );
+    envoy_malformed("n.yaml", "- 1\n- 2\n", "1:1:", "expected a mapping");
+    envoy_malformed("e.yaml", "load_assignment: {endpoints: []}\n", "1:18:", "has no endpoints");
+    envoy_malformed(
+        "deep.yaml",
+        &format!("a: {}{}\n", "[".repeat(100), "]".repeat(100)),
+        "1:",
+        "nested more than 64 levels",
+    );
+    envoy_malformed(
+        "bomb.yaml",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+        "",
+        "more than 1000000 YAML nodes",
+    );
+}
+
+#[test]
+fn envoy_xds_resources_and_flags_of_other_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cds.yaml");
+    // An xDS discovery response: clusters under `resources`, each with its `@type`.
+    std::fs::write(
+        &path,
+        "resources:\n- \"@type\": type.googleapis.com/envoy.config.cluster.v3.Cluster\n  name: web\n  lb_policy: RANDOM\n  load_assignment:\n    endpoints:\n    - lb_endpoints:\n      - endpoint: {address: {socket_address: {address: web-1, port_value: 80}}}\n      - endpoint: {address: {socket_address: {address: web-2, port_value: 80}}}\n        load_balancing_weight: 5\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let (out, err) = import_ok(&["import", "envoy", file]);
+    assert!(out.contains("# cds.yaml:4 lb_policy: RANDOM\nalgorithm = \"random\""), "{out}");
+    assert!(out.contains("name = \"web-1-80\""), "{out}");
+    // Envoy's RANDOM is uniform: the weight is named, not applied.
+    assert!(out.contains("# load_balancing_weight 5: Envoy's RANDOM ignores it"), "{out}");
+    assert!(!out.contains("weight = 5"), "{out}");
+    assert!(err.contains("cds.yaml:9: `load_balancing_weight 5`: Envoy's RANDOM ignores endpoint weights"), "{err}");
+    assert_checks(&out);
+    for (flag, program) in
+        [("--backend", "envoy"), ("--upstream", "envoy"), ("--cluster", "nginx"), ("--cluster", "haproxy")]
+    {
+        let (code, _, err) = lbsim_text(&["import", program, file, flag, "x"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--cluster") && err.contains(program), "{err}");
+    }
+}
