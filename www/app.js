@@ -12,6 +12,7 @@ import { Inspector } from './inspector.js';
 import { Editor } from './editor.js';
 import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
+import { ABRun, AB_FIGURES, overrideLines } from './ab.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').Frame} Frame */
@@ -23,6 +24,8 @@ const STEP_MS = 100;
  * The page's state (also `window.lbsim`, for tests and the console).
  * @typedef {object} App
  * @property {Session | null} session
+ * @property {ABRun | null} ab side B of A/B mode (null when off), stepped to A's time every frame
+ * @property {HTMLElement | null} abSeeds the last "run 5 seeds" table of this A/B pair
  * @property {{ file: string, name: string, title: string }[]} bundled the bundled scenarios' index
  * @property {Map<string, string>} texts bundled name → text
  * @property {import('./types.js').Algorithm[]} algorithms
@@ -50,6 +53,8 @@ const STEP_MS = 100;
 /** @type {App} */
 const app = {
   session: null,
+  ab: null,
+  abSeeds: null,
   bundled: [], // [{file, name, title}]
   texts: new Map(), // bundled name → text
   algorithms: [],
@@ -175,6 +180,7 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0, 
     }
     throw e;
   }
+  stopAB(); // B belonged to the old run (before the old session goes: it reads its state)
   if (app.session) app.session.free();
   app.session = s;
   app.broken = false;
@@ -263,6 +269,7 @@ function applyAction(action) {
     return null;
   }
   delete action.deferred;
+  if (app.ab) stopAB('A/B stopped: a live action changes A only, so B no longer differs from A in just its setting.');
   let why;
   try {
     const generation = s.generation;
@@ -386,6 +393,7 @@ function snapshot() {
  */
 function refresh(ts, force = false) {
   const s = current();
+  if (app.ab) app.ab.stepTo(s.nowMs); // lockstep: B at A's simulated time, every frame
   const snap = snapshot();
   app.frame = snap;
   topology.update(snap);
@@ -397,6 +405,7 @@ function refresh(ts, force = false) {
     updateCounters(snap);
     updateRunState();
     updateTopologyText();
+    updateAB();
     if (s.pullSeries() || force) updateCharts();
   }
   if (force || ts - app.lastTimeline > 250) {
@@ -417,6 +426,85 @@ function refresh(ts, force = false) {
     refreshInspector();
   }
   chartGroup.draw();
+}
+
+// ---- A/B mode ----------------------------------------------------------------------------------
+
+/**
+ * Starts B from the open scenario (its text and seed, live actions not included) with the
+ * text box's `--set` lines, at A's simulated time.
+ */
+function startAB() {
+  const s = current();
+  stopAB();
+  try {
+    app.ab = new ABRun({ text: s.text, format: s.format, seed: s.seed }, overrideLines($as('ab-set', HTMLTextAreaElement).value));
+  } catch (e) {
+    $('ab-error').textContent = messageOf(e);
+    return;
+  }
+  app.ab.stepTo(s.nowMs);
+  app.lastSlow = 0;
+  updateAB();
+  updateButtons();
+}
+
+/** @param {string} [why] shown where the table was */
+function stopAB(why = '') {
+  if (app.ab) app.ab.free();
+  app.ab = null;
+  app.abSeeds = null;
+  $('ab-error').textContent = why;
+  $('ab-out').replaceChildren();
+  updateButtons();
+}
+
+/** A signed number with the given decimals. @param {number} v @param {number} d */
+function signed(v, d) {
+  return `${v > 0 ? '+' : v < 0 ? '−' : '±'}${fmtNum(Math.abs(v), d)}`;
+}
+
+/** The A, B and B − A table of the headline figures so far (one pair of runs: no interval). */
+function updateAB() {
+  const b = app.ab;
+  if (!b) return;
+  $('ab-error').textContent = '';
+  const s = current();
+  /** @type {import('./types.js').Report} */
+  const ra = s.report();
+  const rb = b.report();
+  const rows = AB_FIGURES.map(([key, label, get]) => {
+    const d = key === 'success' || key === 'jain' ? 4 : 2;
+    const va = get(ra), vb = get(rb);
+    return el('tr', { 'data-key': key }, el('th', {}, label), el('td', {}, fmtNum(va, d)), el('td', {}, fmtNum(vb, d)),
+      el('td', { class: 'diff' }, signed(vb - va, d)));
+  });
+  $('ab-out').replaceChildren(
+    el('p', { class: 'small' }, `A: as written. B: ${b.overrides.join(', ')} (${b.topo.algorithm}, ${b.topo.layer}, sticky ${b.topo.sticky}). `,
+      `Same seed ${b.seed}, same arrivals — sent A ${fmtCount(ra.requests.sent)}, B ${fmtCount(rb.requests.sent)}.`),
+    el('table', { id: 'ab-table', class: 'ab-table' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'at t = ' + (s.nowMs / 1000).toFixed(2) + ' s'), el('th', {}, 'A'), el('th', {}, 'B'), el('th', {}, 'B − A'))),
+      el('tbody', {}, ...rows)),
+    el('p', { class: 'small muted' }, 'One seed gives one difference and no interval: intervals need several seeds (Run 5 seeds).'),
+    ...(app.abSeeds ? [app.abSeeds] : []));
+}
+
+/** Runs both variants on seeds 1..5 to the end and shows the mean difference ± 95% t-interval. */
+function runABSeeds() {
+  const b = app.ab;
+  if (!b) return;
+  const rows = b.acrossSeeds().map(({ key, label, mean, half }) => {
+    const d = key === 'success' || key === 'jain' ? 4 : 2;
+    // data-mean / data-half: the unrounded figures, for tests and the curious.
+    return el('tr', { 'data-key': key, 'data-mean': mean, 'data-half': half ?? '' }, el('th', {}, label), el('td', { class: 'diff' }, signed(mean, d)),
+      el('td', {}, half === null ? '—' : `± ${fmtNum(half, d)}`),
+      el('td', {}, half === null ? '' : Math.abs(mean) > half ? 'differs' : 'no clear difference'));
+  });
+  app.abSeeds = el('table', { id: 'ab-seeds-table', class: 'ab-table' },
+    el('caption', {}, 'Seeds 1–5, both variants run to the end: mean B − A and its 95% t-interval (as lbsim compare)'),
+    el('thead', {}, el('tr', {}, el('th', {}, 'figure'), el('th', {}, 'mean B − A'), el('th', {}, '95% interval'), el('th', {}, ''))),
+    el('tbody', {}, ...rows));
+  updateAB();
 }
 
 function refreshAll() {
@@ -595,9 +683,18 @@ function updateButtons() {
   play.textContent = app.playing ? '❚❚ Pause' : done && s?.finished ? '✓ Finished' : '▶ Play';
   play.disabled = done;
   $as('step', HTMLButtonElement).disabled = done || app.playing;
+  $as('ab-stop', HTMLButtonElement).disabled = !app.ab;
+  $as('ab-seeds', HTMLButtonElement).disabled = !app.ab;
 }
 
 function wireControls() {
+  $('ab-start').addEventListener('click', () => app.session && startAB());
+  $('ab-stop').addEventListener('click', () => stopAB());
+  $('ab-seeds').addEventListener('click', () => {
+    $('ab-out').setAttribute('aria-busy', 'true');
+    // Let the page paint "running" first: five pairs of full runs take a moment.
+    setTimeout(() => { try { runABSeeds(); } catch (e) { $('ab-error').textContent = messageOf(e); } $('ab-out').removeAttribute('aria-busy'); }, 20);
+  });
   const scenario = $as('scenario', HTMLSelectElement);
   scenario.addEventListener('change', async () => {
     if (!scenario.value) return;

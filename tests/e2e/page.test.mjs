@@ -196,6 +196,78 @@ test('export after every kind of live action replays natively to the page\'s tra
   await page.close();
 });
 
+test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, in lockstep; 5 seeds = lbsim compare', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+  const cases = [
+    ['slow-server', 'balancer.algorithm=least_connections', 'algorithm', 'round_robin', 'least_connections'],
+    ['grpc-l4-imbalance', 'balancer.layer=l7', 'layer', 'l4', 'l7'],
+    ['heavy-users-sticky', 'balancer.sticky=none', 'sticky', 'sourceip', 'none'],
+  ];
+  for (const [name, set, field, before, after] of cases) {
+    await page.selectOption('#scenario', name);
+    await page.waitForFunction((n) => document.getElementById('topo-caption').textContent.startsWith(n), name);
+    assert.equal(await page.evaluate(() => window.lbsim.ab), null, `${name}: a new session ends A/B`);
+    await page.fill('#ab-set', set);
+    await page.click('#ab-start');
+    await page.waitForSelector('#ab-table');
+    const [a, b] = await page.evaluate((f) => [window.lbsim.session.topo[f], window.lbsim.ab.topo[f]], field);
+    assert.deepEqual([a, b], [before, after], `${name}: A keeps ${field} ${before}, B has ${after}`);
+    // Same seed and arrivals: at every instant looked at, both are at the same simulated time
+    // and have sent exactly as many requests, while their runs differ (trace hashes).
+    await page.click('#play');
+    let lastSent = 0;
+    for (const at of [7, 10, 13]) {
+      await waitForSimTime(page, at);
+      const [ta, tb, sa, sb] = await page.evaluate(() => {
+        const { session, ab } = window.lbsim;
+        session.sim.snapshot();
+        ab.sim.snapshot();
+        return [session.sim.nowMs(), ab.sim.nowMs(), session.sim.totals()[0], ab.sim.totals()[0]];
+      });
+      assert.equal(tb, ta, `${name}: B in lockstep with A at t = ${ta} ms`);
+      assert.equal(sb, sa, `${name}: same requests sent at t = ${ta} ms`);
+      assert.ok(sa > lastSent, `${name}: requests flow (${sa} by t = ${ta} ms)`);
+      lastSent = sa;
+    }
+    await page.click('#play');
+    const hashes = await page.evaluate(() => [window.lbsim.session.sim.traceHash(), window.lbsim.ab.sim.traceHash()]);
+    assert.notEqual(hashes[0], hashes[1], `${name}: ${set} changes the run`);
+    await page.waitForFunction(() => document.querySelectorAll('#ab-table tbody tr').length === 4);
+    const text = await page.textContent('#ab-out');
+    assert.match(text, /B − A/);
+    assert.match(text, /intervals need several seeds/);
+  }
+  await shot(page, '09-ab.png');
+
+  // Run 5 seeds: the mean B − A and its interval equal `lbsim compare` on the same seeds.
+  await page.selectOption('#scenario', 'slow-server');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
+  await page.fill('#ab-set', 'balancer.algorithm=least_connections');
+  await page.click('#ab-start');
+  await page.click('#ab-seeds');
+  await page.waitForSelector('#ab-seeds-table', { timeout: 60000 });
+  const page5 = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#ab-seeds-table tbody tr')]
+    .map((tr) => [tr.dataset.key, [Number(tr.dataset.mean), Number(tr.dataset.half)]])));
+  const file = join(ROOT, 'scenarios/slow-server.toml');
+  const native = JSON.parse(execFileSync(LBSIM, ['compare', file, '--algorithms', 'round_robin,least_connections', '--seed', '1', '--format', 'json'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).results[1].vs_first;
+  for (const [key, metric] of [['latency_mean', 'latency_ms.mean'], ['latency_p99', 'latency_ms.p99'], ['success', 'success_rate'], ['jain', 'balance.jain_index']]) {
+    const [mean, half] = page5[key];
+    const n = native[metric];
+    assert.ok(Math.abs(mean - n.mean_diff) <= 1e-9 * Math.max(1, Math.abs(n.mean_diff)), `${key}: mean ${mean} = lbsim compare ${n.mean_diff}`);
+    assert.ok(Math.abs(half - (n.ci95_high - n.ci95_low) / 2) <= 1e-6 * Math.max(1, Math.abs(half)), `${key}: ± ${half} = lbsim compare`);
+  }
+
+  // A setting that does not apply: the core's message, and A runs on alone.
+  await page.fill('#ab-set', 'balancer.algorithm=nope');
+  await page.click('#ab-start');
+  assert.match(await page.textContent('#ab-error'), /balancer\.algorithm: unknown algorithm "nope"; allowed: round_robin/);
+  assert.equal(await page.evaluate(() => window.lbsim.ab), null);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a permalink follows its session: another scenario, a restart or an edited run drops it', async () => {
   const { page, errors } = await openPage(browser.context, url);
   const makeLink = async () => {
