@@ -77,11 +77,32 @@ export class ABRun {
   }
 
   /**
-   * Steps B to A's simulated time (ms): the same instant each frame.
+   * Steps B to A's simulated time (ms): the same instant each frame. Once A has finished, B
+   * runs to its own end (it may drain a little longer), so its final figures are complete.
    * @param {number} nowMs
+   * @param {boolean} [aFinished]
    */
-  stepTo(nowMs) {
-    if (this.sim.nowMs() < nowMs) this.sim.stepUntil(nowMs);
+  stepTo(nowMs, aFinished = false) {
+    if (aFinished) {
+      while (this.sim.stepEvents(100000));
+    } else if (this.sim.nowMs() < nowMs) {
+      this.sim.stepUntil(nowMs);
+    }
+  }
+
+  /**
+   * The lines the export puts at the top of side A's scenario: how to replay side B.
+   * @param {string} file the exported file's name
+   */
+  exportHeader(file) {
+    const sets = this.overrides.map((o) => `--set ${o}`).join(' ');
+    return [
+      '# A/B comparison exported from the lbsim page. This file is side A; side B is the same',
+      '# file, seed and live actions with one setting changed:',
+      `#   lbsim run ${file} ${sets}`,
+      `# B: ${this.overrides.join(', ')}`,
+      '',
+    ].join('\n');
   }
 
   /** Requests sent so far (after warmup), from B's last snapshot. */

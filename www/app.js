@@ -13,6 +13,7 @@ import { Editor } from './editor.js';
 import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
 import { ABRun, AB_FIGURES, overrideLines } from './ab.js';
+import { withEvents } from './scenario.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').Frame} Frame */
@@ -269,7 +270,9 @@ function applyAction(action) {
     return null;
   }
   delete action.deferred;
-  if (app.ab) stopAB('A/B stopped: a live action changes A only, so B no longer differs from A in just its setting.');
+  // B takes every live action too (rebuilt with A's actions, at A's instants), so the two
+  // still differ only in B's setting.
+  const abOverrides = app.ab?.overrides ?? null;
   let why;
   try {
     const generation = s.generation;
@@ -283,6 +286,7 @@ function applyAction(action) {
     return messageOf(e);
   }
   s.topo = JSON.parse(s.sim.topology()); // rates may have changed
+  if (abOverrides) startAB(abOverrides);
   actions.message(`Applied ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s.`);
   app.lastTimeline = 0;
   app.lastInspect = 0;
@@ -393,7 +397,7 @@ function snapshot() {
  */
 function refresh(ts, force = false) {
   const s = current();
-  if (app.ab) app.ab.stepTo(s.nowMs); // lockstep: B at A's simulated time, every frame
+  if (app.ab) app.ab.stepTo(s.nowMs, s.finished); // lockstep: B at A's simulated time, every frame
   const snap = snapshot();
   app.frame = snap;
   topology.update(snap);
@@ -431,19 +435,21 @@ function refresh(ts, force = false) {
 // ---- A/B mode ----------------------------------------------------------------------------------
 
 /**
- * Starts B from the open scenario (its text and seed, live actions not included) with the
- * text box's `--set` lines, at A's simulated time.
+ * Starts B from the open session — its text and seed, and its live actions so far written in
+ * as [[events]], so B differs from A only in the overrides — replayed to A's simulated time.
+ * @param {string[]} [overrides] the `--set` lines (default: the text box's)
  */
-function startAB() {
+function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).value)) {
   const s = current();
   stopAB();
+  $as('ab-set', HTMLTextAreaElement).value = overrides.join('\n');
   try {
-    app.ab = new ABRun({ text: s.text, format: s.format, seed: s.seed }, overrideLines($as('ab-set', HTMLTextAreaElement).value));
+    app.ab = new ABRun({ text: withEvents(s.text, s.actions), format: s.format, seed: s.seed }, overrides);
   } catch (e) {
     $('ab-error').textContent = messageOf(e);
     return;
   }
-  app.ab.stepTo(s.nowMs);
+  app.ab.stepTo(s.nowMs, s.finished);
   app.lastSlow = 0;
   updateAB();
   updateButtons();
@@ -741,13 +747,14 @@ function wireControls() {
   $('export').addEventListener('click', () => {
     const s = app.session;
     if (!s) return;
-    download(`${s.topo.name}-session.toml`, s.exportToml(), 'application/toml');
+    const file = `${s.topo.name}-session.toml`;
+    download(file, (app.ab ? app.ab.exportHeader(file) : '') + s.exportToml(), 'application/toml');
   });
   $('permalink').addEventListener('click', async () => {
     const s = app.session;
     if (!s) return;
     const edited = !s.name || app.texts.get(s.name) !== s.text;
-    const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs });
+    const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs, ab: app.ab?.overrides ?? null });
     history.replaceState(null, '', hash);
     const out = $as('permalink-out', HTMLInputElement);
     out.hidden = false;
@@ -814,6 +821,7 @@ async function openPermalink(hash) {
     return;
   }
   banner('');
+  if (link.ab) startAB(link.ab); // B's setting; a bad one shows its error under A/B
 }
 
 function defaultName() {

@@ -240,6 +240,55 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
   }
   await shot(page, '09-ab.png');
 
+  // A live action during A/B reaches B too (at the same instant): they still differ only in
+  // B's setting, and the arrivals stay the same.
+  await page.selectOption('#act-server', 'app-2');
+  await page.click('#act-crash');
+  await page.waitForFunction(() => window.lbsim.session.actions.length === 1 && window.lbsim.ab !== null);
+  assert.match(await page.evaluate(() => window.lbsim.ab.text), /action = "crash"\ntarget = "app-2"/);
+  for (let i = 0; i < 5; i++) await page.click('#step');
+  const lock = await page.evaluate(() => {
+    const { session, ab } = window.lbsim;
+    session.sim.snapshot();
+    ab.sim.snapshot();
+    return [session.sim.nowMs(), ab.sim.nowMs(), session.sim.totals()[0], ab.sim.totals()[0]];
+  });
+  assert.deepEqual([lock[1], lock[3]], [lock[0], lock[2]], 'after a live action: same instant, same requests sent');
+
+  // The permalink carries B's setting: opened in a new tab it restores A/B at that instant.
+  await page.click('#permalink');
+  const link = await page.inputValue('#permalink-out');
+  const { page: again, errors: againErrors } = await openPage(browser.context, link);
+  await again.waitForFunction(() => window.lbsim.ab !== null && document.querySelector('#ab-table') !== null);
+  assert.deepEqual(await again.evaluate(() => window.lbsim.ab.overrides), ['balancer.sticky=none']);
+  assert.equal(await again.inputValue('#ab-set'), 'balancer.sticky=none');
+  const reopened = await again.evaluate(() => {
+    const { session, ab } = window.lbsim;
+    session.sim.snapshot();
+    ab.sim.snapshot();
+    return { actions: session.actions.length, sticky: ab.topo.sticky, t: [session.sim.nowMs(), ab.sim.nowMs()], sent: [session.sim.totals()[0], ab.sim.totals()[0]] };
+  });
+  assert.equal(reopened.actions, 1, 'the live action came along');
+  assert.equal(reopened.sticky, 'none');
+  assert.ok(Math.abs(reopened.t[0] - lock[0]) < 1, `reopened at t = ${reopened.t[0]} ms (left at ${lock[0]})`);
+  assert.equal(reopened.t[1], reopened.t[0]);
+  assert.equal(reopened.sent[1], reopened.sent[0]);
+  assert.deepEqual(againErrors, []);
+  await again.close();
+
+  // The export is side A with how to replay side B; both replay natively to the page's hashes.
+  await page.selectOption('#speed', 'max');
+  await page.click('#play');
+  await page.waitForSelector('#trace-hash', { timeout: 120000 });
+  const [hashA, hashB] = await page.evaluate(() => [window.lbsim.session.sim.traceHash(), window.lbsim.ab.sim.traceHash()]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = join(ARTIFACTS, 'exported-ab.toml');
+  await download.saveAs(exported);
+  assert.match(readFileSync(exported, 'utf8'), /^# A\/B comparison[^]*#   lbsim run heavy-users-sticky-session\.toml --set balancer\.sticky=none\n/);
+  assert.equal(nativeHash(exported), hashA, 'side A replays');
+  const nativeB = JSON.parse(execFileSync(LBSIM, ['run', exported, '--set', 'balancer.sticky=none', '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  assert.equal(nativeB.trace_hash, hashB, 'side B replays with --set');
+
   // Run 5 seeds: the mean B − A and its interval equal `lbsim compare` on the same seeds.
   await page.selectOption('#scenario', 'slow-server');
   await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
