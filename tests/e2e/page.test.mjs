@@ -5,8 +5,9 @@
 // session starts), check that nothing drawn overlaps at 390, 768 and 1440 px (the boxes the
 // canvases report through window.lbsim.labelBoxes()), walk every control by keyboard alone,
 // serve the `scripts/web.sh dist` folder, take the README's screenshots, type a broken
-// scenario (the CLI's error, inline), open malformed permalinks, and measure frame times with
-// 1,000 clients and 50 servers.
+// scenario (the CLI's error, inline), open malformed permalinks, run A/B mode (algorithm,
+// layer, stickiness: same arrivals in lockstep, live actions on both, "run 5 seeds" = `lbsim
+// compare`, its permalink and export), and measure frame times with 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
