@@ -130,6 +130,8 @@ window.addEventListener('unhandledrejection', (e) => banner(`Error: ${e.reason?.
 // ---- views ---------------------------------------------------------------------------------
 
 const topology = new TopologyView($as('topology', HTMLCanvasElement), { onPickServer: (name) => actions.selectServer(name) });
+// Side B's topology (A/B mode), drawn from B's snapshot every frame beside A's numbers.
+const abTopology = new TopologyView($as('ab-topology', HTMLCanvasElement));
 const inspector = new Inspector($('inspector-body'), $('inspector-head'), { onReplica: () => refreshInspector() });
 const actions = new LiveActions($('actions-body'), { onAction: applyAction });
 const editor = new Editor({
@@ -377,9 +379,11 @@ function finish() {
 
 // ---- refreshing views --------------------------------------------------------------------------
 
-/** @returns {Frame} */
-function snapshot() {
-  const sim = current().sim;
+/**
+ * @param {import('./pkg/sim_web.js').Sim} [sim] A's unless given (B's in A/B mode)
+ * @returns {Frame}
+ */
+function snapshot(sim = current().sim) {
   sim.snapshot();
   return {
     state: sim.serverState(), busy: sim.serverBusy(), queue: sim.serverQueue(), conns: sim.serverConns(),
@@ -402,6 +406,10 @@ function refresh(ts, force = false) {
   app.frame = snap;
   topology.update(snap);
   topology.draw(app.anim);
+  if (app.ab) {
+    abTopology.update(snapshot(app.ab.sim));
+    abTopology.draw(app.anim);
+  }
   $('clock').textContent = `t = ${(s.nowMs / 1000).toFixed(2)} s`;
   $('progress').style.width = `${Math.min(100, (100 * s.nowMs) / s.durationMs)}%`;
   if (force || ts - app.lastSlow > 200 || !app.playing) {
@@ -450,6 +458,10 @@ function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).va
     return;
   }
   app.ab.stepTo(s.nowMs, s.finished);
+  const t = app.ab.topo;
+  abTopology.setTopology(t, s.workers);
+  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' });
+  $('ab-topo-wrap').hidden = false;
   app.lastSlow = 0;
   updateAB();
   updateButtons();
@@ -460,6 +472,7 @@ function stopAB(why = '') {
   if (app.ab) app.ab.free();
   app.ab = null;
   app.abSeeds = null;
+  $('ab-topo-wrap').hidden = true;
   $('ab-error').textContent = why;
   $('ab-out').replaceChildren();
   updateButtons();

@@ -238,6 +238,7 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
     const text = await page.textContent('#ab-out');
     assert.match(text, /B − A/);
     assert.match(text, /intervals need several seeds/);
+    assert.ok(await page.isVisible('#ab-topology'), `${name}: B's topology is drawn`);
   }
   await shot(page, '09-ab.png');
 
@@ -258,6 +259,7 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
 
   // The permalink carries B's setting: opened in a new tab it restores A/B at that instant.
   await page.click('#permalink');
+  await page.waitForFunction(() => document.getElementById('permalink-out').value.includes('#run=')); // encoding is async
   const link = await page.inputValue('#permalink-out');
   const { page: again, errors: againErrors } = await openPage(browser.context, link);
   await again.waitForFunction(() => window.lbsim.ab !== null && document.querySelector('#ab-table') !== null);
