@@ -74,6 +74,8 @@ export class ABRun {
     this.sim = Sim.withOverrides(a.text, a.format, a.seed, joined);
     /** @type {import('./types.js').Topology} */
     this.topo = JSON.parse(this.sim.topology());
+    /** @type {import('./types.js').SeriesPoint[]} */
+    this.points = [];
   }
 
   /**
@@ -103,6 +105,14 @@ export class ABRun {
       `# B: ${this.overrides.join(', ')}`,
       '',
     ].join('\n');
+  }
+
+  /** B's new time-series points (the same buckets as A's); returns how many arrived. */
+  pullSeries() {
+    /** @type {import('./types.js').SeriesPoint[]} */
+    const fresh = JSON.parse(this.sim.seriesFrom(this.points.length));
+    for (const p of fresh) this.points.push(p);
+    return fresh.length;
   }
 
   /** Requests sent so far (after warmup), from B's last snapshot. */

@@ -144,7 +144,7 @@ const charts = {
   balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
   outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
-app.labelBoxes = () => [topology, ...Object.values(charts)].map((v) => ({
+app.labelBoxes = () => [topology, ...(app.ab ? [abTopology] : []), ...Object.values(charts)].map((v) => ({
   canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
 }));
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
@@ -418,7 +418,8 @@ function refresh(ts, force = false) {
     updateRunState();
     updateTopologyText();
     updateAB();
-    if (s.pullSeries() || force) updateCharts();
+    const fresh = s.pullSeries() + (app.ab ? app.ab.pullSeries() : 0);
+    if (fresh > 0 || force) updateCharts();
   }
   if (force || ts - app.lastTimeline > 250) {
     app.lastTimeline = ts;
@@ -463,7 +464,9 @@ function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).va
   abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' });
   $('ab-topo-wrap').hidden = false;
   app.lastSlow = 0;
+  app.ab.pullSeries();
   updateAB();
+  updateCharts();
   updateButtons();
 }
 
@@ -473,6 +476,7 @@ function stopAB(why = '') {
   app.ab = null;
   app.abSeeds = null;
   $('ab-topo-wrap').hidden = true;
+  if (app.session) updateCharts(); // back to A's series alone
   $('ab-error').textContent = why;
   $('ab-out').replaceChildren();
   updateButtons();
@@ -635,7 +639,16 @@ function updateCharts() {
   const xMax = Math.max(s.durationMs / 1000, xs.length ? xs[xs.length - 1] + dt / 2 : 0);
   /** @type {(p: import('./types.js').SeriesPoint, v: number) => number} */
   const okOr = (p, v) => (p.outcomes[0] > 0 ? v : NaN);
-  charts.latency.setData(xs, [
+  // A/B mode overlays B's latency and balance on A's (its buckets are A's: same run length,
+  // same bucket width; B's beyond A's latest are not drawn until A gets there).
+  const b = app.ab, bp = b ? b.points.slice(0, pts.length) : [];
+  const jain = (/** @type {import('./types.js').SeriesPoint[]} */ ps) => ps.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN));
+  charts.latency.setData(xs, b ? [
+    { name: 'A p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
+    { name: 'A p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
+    { name: 'B p50', color: '#e3b341', values: bp.map((p) => okOr(p, p.p50_ms)), width: 2 },
+    { name: 'B p99', color: '#ff7b29', values: bp.map((p) => okOr(p, p.p99_ms)), width: 2 },
+  ] : [
     { name: 'p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
     { name: 'p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
   ]);
@@ -644,8 +657,9 @@ function updateCharts() {
     name: s.topo.servers[i]?.name ?? `server ${i + 1}`, color: serverColor(i), width: n > 12 ? 1 : 1.6,
     values: pts.map((p) => p.served[i] / dt),
   })));
-  charts.balance.setData(xs, [{ name: 'Jain index', color: '#7ee787', width: 2,
-    values: pts.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN)) }]);
+  charts.balance.setData(xs, b
+    ? [{ name: 'A Jain', color: '#7ee787', width: 2, values: jain(pts) }, { name: 'B Jain', color: '#ff7b29', width: 2, values: jain(bp) }]
+    : [{ name: 'Jain index', color: '#7ee787', width: 2, values: jain(pts) }]);
   const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k])).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
   charts.outcomes.setData(xs, shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })));
   for (const c of Object.values(charts)) {

@@ -239,6 +239,19 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
     assert.match(text, /B − A/);
     assert.match(text, /intervals need several seeds/);
     assert.ok(await page.isVisible('#ab-topology'), `${name}: B's topology is drawn`);
+    // The charts overlay A and B (their text alternatives name both).
+    assert.match(await page.getAttribute('#chart-latency', 'aria-label'), /A p99 .*B p50 .*B p99 /);
+    assert.match(await page.getAttribute('#chart-balance', 'aria-label'), /A Jain .*B Jain /);
+    if (field === 'algorithm') {
+      // B's topology and the four-series legends: nothing overlaps on a phone or a desktop.
+      for (const width of [390, 1440]) {
+        await page.setViewportSize({ width, height: 900 });
+        await page.waitForTimeout(700);
+        const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
+        assert.ok(canvases.some((c) => c.canvas === 'ab-topology' && c.boxes.length > 0), `${width} px: B's topology drew`);
+        assert.deepEqual(layoutFaults(canvases), [], `${width} px, A/B: overlapping or clipped text`);
+      }
+    }
   }
   await shot(page, '09-ab.png');
 
