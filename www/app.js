@@ -12,6 +12,8 @@ import { Inspector } from './inspector.js';
 import { Editor } from './editor.js';
 import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
+import { ABRun, AB_FIGURES, overrideLines } from './ab.js';
+import { withEvents } from './scenario.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').Frame} Frame */
@@ -23,6 +25,8 @@ const STEP_MS = 100;
  * The page's state (also `window.lbsim`, for tests and the console).
  * @typedef {object} App
  * @property {Session | null} session
+ * @property {ABRun | null} ab side B of A/B mode (null when off), stepped to A's time every frame
+ * @property {HTMLElement | null} abSeeds the last "run 5 seeds" table of this A/B pair
  * @property {{ file: string, name: string, title: string }[]} bundled the bundled scenarios' index
  * @property {Map<string, string>} texts bundled name → text
  * @property {import('./types.js').Algorithm[]} algorithms
@@ -50,6 +54,8 @@ const STEP_MS = 100;
 /** @type {App} */
 const app = {
   session: null,
+  ab: null,
+  abSeeds: null,
   bundled: [], // [{file, name, title}]
   texts: new Map(), // bundled name → text
   algorithms: [],
@@ -124,6 +130,8 @@ window.addEventListener('unhandledrejection', (e) => banner(`Error: ${e.reason?.
 // ---- views ---------------------------------------------------------------------------------
 
 const topology = new TopologyView($as('topology', HTMLCanvasElement), { onPickServer: (name) => actions.selectServer(name) });
+// Side B's topology (A/B mode), drawn from B's snapshot every frame beside A's numbers.
+const abTopology = new TopologyView($as('ab-topology', HTMLCanvasElement));
 const inspector = new Inspector($('inspector-body'), $('inspector-head'), { onReplica: () => refreshInspector() });
 const actions = new LiveActions($('actions-body'), { onAction: applyAction });
 const editor = new Editor({
@@ -136,7 +144,7 @@ const charts = {
   balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
   outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
-app.labelBoxes = () => [topology, ...Object.values(charts)].map((v) => ({
+app.labelBoxes = () => [topology, ...(app.ab ? [abTopology] : []), ...Object.values(charts)].map((v) => ({
   canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
 }));
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
@@ -175,6 +183,7 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0, 
     }
     throw e;
   }
+  stopAB(); // B belonged to the old run (before the old session goes: it reads its state)
   if (app.session) app.session.free();
   app.session = s;
   app.broken = false;
@@ -263,6 +272,9 @@ function applyAction(action) {
     return null;
   }
   delete action.deferred;
+  // B takes every live action too (rebuilt with A's actions, at A's instants), so the two
+  // still differ only in B's setting.
+  const abOverrides = app.ab?.overrides ?? null;
   let why;
   try {
     const generation = s.generation;
@@ -276,6 +288,7 @@ function applyAction(action) {
     return messageOf(e);
   }
   s.topo = JSON.parse(s.sim.topology()); // rates may have changed
+  if (abOverrides) startAB(abOverrides);
   actions.message(`Applied ${describeShort(action)} at t = ${(s.nowMs / 1000).toFixed(3)} s.`);
   app.lastTimeline = 0;
   app.lastInspect = 0;
@@ -366,9 +379,11 @@ function finish() {
 
 // ---- refreshing views --------------------------------------------------------------------------
 
-/** @returns {Frame} */
-function snapshot() {
-  const sim = current().sim;
+/**
+ * @param {import('./pkg/sim_web.js').Sim} [sim] A's unless given (B's in A/B mode)
+ * @returns {Frame}
+ */
+function snapshot(sim = current().sim) {
   sim.snapshot();
   return {
     state: sim.serverState(), busy: sim.serverBusy(), queue: sim.serverQueue(), conns: sim.serverConns(),
@@ -386,10 +401,15 @@ function snapshot() {
  */
 function refresh(ts, force = false) {
   const s = current();
+  if (app.ab) app.ab.stepTo(s.nowMs, s.finished); // lockstep: B at A's simulated time, every frame
   const snap = snapshot();
   app.frame = snap;
   topology.update(snap);
   topology.draw(app.anim);
+  if (app.ab) {
+    abTopology.update(snapshot(app.ab.sim));
+    abTopology.draw(app.anim);
+  }
   $('clock').textContent = `t = ${(s.nowMs / 1000).toFixed(2)} s`;
   $('progress').style.width = `${Math.min(100, (100 * s.nowMs) / s.durationMs)}%`;
   if (force || ts - app.lastSlow > 200 || !app.playing) {
@@ -397,7 +417,9 @@ function refresh(ts, force = false) {
     updateCounters(snap);
     updateRunState();
     updateTopologyText();
-    if (s.pullSeries() || force) updateCharts();
+    updateAB();
+    const fresh = s.pullSeries() + (app.ab ? app.ab.pullSeries() : 0);
+    if (fresh > 0 || force) updateCharts();
   }
   if (force || ts - app.lastTimeline > 250) {
     app.lastTimeline = ts;
@@ -417,6 +439,95 @@ function refresh(ts, force = false) {
     refreshInspector();
   }
   chartGroup.draw();
+}
+
+// ---- A/B mode ----------------------------------------------------------------------------------
+
+/**
+ * Starts B from the open session — its text and seed, and its live actions so far written in
+ * as [[events]], so B differs from A only in the overrides — replayed to A's simulated time.
+ * @param {string[]} [overrides] the `--set` lines (default: the text box's)
+ */
+function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).value)) {
+  const s = current();
+  stopAB();
+  $as('ab-set', HTMLTextAreaElement).value = overrides.join('\n');
+  try {
+    app.ab = new ABRun({ text: withEvents(s.text, s.actions), format: s.format, seed: s.seed }, overrides);
+  } catch (e) {
+    $('ab-error').textContent = messageOf(e);
+    return;
+  }
+  app.ab.stepTo(s.nowMs, s.finished);
+  const t = app.ab.topo;
+  abTopology.setTopology(t, s.workers);
+  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' });
+  $('ab-topo-wrap').hidden = false;
+  app.lastSlow = 0;
+  app.ab.pullSeries();
+  updateAB();
+  updateCharts();
+  updateButtons();
+}
+
+/** @param {string} [why] shown where the table was */
+function stopAB(why = '') {
+  if (app.ab) app.ab.free();
+  app.ab = null;
+  app.abSeeds = null;
+  $('ab-topo-wrap').hidden = true;
+  if (app.session) updateCharts(); // back to A's series alone
+  $('ab-error').textContent = why;
+  $('ab-out').replaceChildren();
+  updateButtons();
+}
+
+/** A signed number with the given decimals. @param {number} v @param {number} d */
+function signed(v, d) {
+  return `${v > 0 ? '+' : v < 0 ? '−' : '±'}${fmtNum(Math.abs(v), d)}`;
+}
+
+/** The A, B and B − A table of the headline figures so far (one pair of runs: no interval). */
+function updateAB() {
+  const b = app.ab;
+  if (!b) return;
+  $('ab-error').textContent = '';
+  const s = current();
+  /** @type {import('./types.js').Report} */
+  const ra = s.report();
+  const rb = b.report();
+  const rows = AB_FIGURES.map(([key, label, get]) => {
+    const d = key === 'success' || key === 'jain' ? 4 : 2;
+    const va = get(ra), vb = get(rb);
+    return el('tr', { 'data-key': key }, el('th', {}, label), el('td', {}, fmtNum(va, d)), el('td', {}, fmtNum(vb, d)),
+      el('td', { class: 'diff' }, signed(vb - va, d)));
+  });
+  $('ab-out').replaceChildren(
+    el('p', { class: 'small' }, `A: as written. B: ${b.overrides.join(', ')} (${b.topo.algorithm}, ${b.topo.layer}, sticky ${b.topo.sticky}). `,
+      `Same seed ${b.seed}, same arrivals — sent A ${fmtCount(ra.requests.sent)}, B ${fmtCount(rb.requests.sent)}.`),
+    el('table', { id: 'ab-table', class: 'ab-table' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'at t = ' + (s.nowMs / 1000).toFixed(2) + ' s'), el('th', {}, 'A'), el('th', {}, 'B'), el('th', {}, 'B − A'))),
+      el('tbody', {}, ...rows)),
+    el('p', { class: 'small muted' }, 'One seed gives one difference and no interval: intervals need several seeds (Run 5 seeds).'),
+    ...(app.abSeeds ? [app.abSeeds] : []));
+}
+
+/** Runs both variants on seeds 1..5 to the end and shows the mean difference ± 95% t-interval. */
+function runABSeeds() {
+  const b = app.ab;
+  if (!b) return;
+  const rows = b.acrossSeeds().map(({ key, label, mean, half }) => {
+    const d = key === 'success' || key === 'jain' ? 4 : 2;
+    // data-mean / data-half: the unrounded figures, for tests and the curious.
+    return el('tr', { 'data-key': key, 'data-mean': mean, 'data-half': half ?? '' }, el('th', {}, label), el('td', { class: 'diff' }, signed(mean, d)),
+      el('td', {}, half === null ? '—' : `± ${fmtNum(half, d)}`),
+      el('td', {}, half === null ? '' : Math.abs(mean) > half ? 'differs' : 'no clear difference'));
+  });
+  app.abSeeds = el('table', { id: 'ab-seeds-table', class: 'ab-table' },
+    el('caption', {}, 'Seeds 1–5, both variants run to the end: mean B − A and its 95% t-interval (as lbsim compare)'),
+    el('thead', {}, el('tr', {}, el('th', {}, 'figure'), el('th', {}, 'mean B − A'), el('th', {}, '95% interval'), el('th', {}, ''))),
+    el('tbody', {}, ...rows));
+  updateAB();
 }
 
 function refreshAll() {
@@ -528,7 +639,16 @@ function updateCharts() {
   const xMax = Math.max(s.durationMs / 1000, xs.length ? xs[xs.length - 1] + dt / 2 : 0);
   /** @type {(p: import('./types.js').SeriesPoint, v: number) => number} */
   const okOr = (p, v) => (p.outcomes[0] > 0 ? v : NaN);
-  charts.latency.setData(xs, [
+  // A/B mode overlays B's latency and balance on A's (its buckets are A's: same run length,
+  // same bucket width; B's beyond A's latest are not drawn until A gets there).
+  const b = app.ab, bp = b ? b.points.slice(0, pts.length) : [];
+  const jain = (/** @type {import('./types.js').SeriesPoint[]} */ ps) => ps.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN));
+  charts.latency.setData(xs, b ? [
+    { name: 'A p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
+    { name: 'A p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
+    { name: 'B p50', color: '#e3b341', values: bp.map((p) => okOr(p, p.p50_ms)), width: 2 },
+    { name: 'B p99', color: '#ff7b29', values: bp.map((p) => okOr(p, p.p99_ms)), width: 2 },
+  ] : [
     { name: 'p50', color: '#4fa3ff', values: pts.map((p) => okOr(p, p.p50_ms)), width: 2 },
     { name: 'p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
   ]);
@@ -537,8 +657,9 @@ function updateCharts() {
     name: s.topo.servers[i]?.name ?? `server ${i + 1}`, color: serverColor(i), width: n > 12 ? 1 : 1.6,
     values: pts.map((p) => p.served[i] / dt),
   })));
-  charts.balance.setData(xs, [{ name: 'Jain index', color: '#7ee787', width: 2,
-    values: pts.map((p) => (p.served.some((x) => x > 0) ? p.jain_index : NaN)) }]);
+  charts.balance.setData(xs, b
+    ? [{ name: 'A Jain', color: '#7ee787', width: 2, values: jain(pts) }, { name: 'B Jain', color: '#ff7b29', width: 2, values: jain(bp) }]
+    : [{ name: 'Jain index', color: '#7ee787', width: 2, values: jain(pts) }]);
   const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k])).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
   charts.outcomes.setData(xs, shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })));
   for (const c of Object.values(charts)) {
@@ -595,9 +716,18 @@ function updateButtons() {
   play.textContent = app.playing ? '❚❚ Pause' : done && s?.finished ? '✓ Finished' : '▶ Play';
   play.disabled = done;
   $as('step', HTMLButtonElement).disabled = done || app.playing;
+  $as('ab-stop', HTMLButtonElement).disabled = !app.ab;
+  $as('ab-seeds', HTMLButtonElement).disabled = !app.ab;
 }
 
 function wireControls() {
+  $('ab-start').addEventListener('click', () => app.session && startAB());
+  $('ab-stop').addEventListener('click', () => stopAB());
+  $('ab-seeds').addEventListener('click', () => {
+    $('ab-out').setAttribute('aria-busy', 'true');
+    // Let the page paint "running" first: five pairs of full runs take a moment.
+    setTimeout(() => { try { runABSeeds(); } catch (e) { $('ab-error').textContent = messageOf(e); } $('ab-out').removeAttribute('aria-busy'); }, 20);
+  });
   const scenario = $as('scenario', HTMLSelectElement);
   scenario.addEventListener('change', async () => {
     if (!scenario.value) return;
@@ -644,13 +774,14 @@ function wireControls() {
   $('export').addEventListener('click', () => {
     const s = app.session;
     if (!s) return;
-    download(`${s.topo.name}-session.toml`, s.exportToml(), 'application/toml');
+    const file = `${s.topo.name}-session.toml`;
+    download(file, (app.ab ? app.ab.exportHeader(file) : '') + s.exportToml(), 'application/toml');
   });
   $('permalink').addEventListener('click', async () => {
     const s = app.session;
     if (!s) return;
     const edited = !s.name || app.texts.get(s.name) !== s.text;
-    const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs });
+    const hash = await encodePermalink({ name: edited ? null : s.name, text: s.text, seed: s.seed, actions: s.actions, t: s.nowMs, ab: app.ab?.overrides ?? null });
     history.replaceState(null, '', hash);
     const out = $as('permalink-out', HTMLInputElement);
     out.hidden = false;
@@ -717,6 +848,7 @@ async function openPermalink(hash) {
     return;
   }
   banner('');
+  if (link.ab) startAB(link.ab); // B's setting; a bad one shows its error under A/B
 }
 
 function defaultName() {

@@ -53,17 +53,22 @@ const PREFIX = '#run=';
  * A link's content: the scenario by bundled name or as text, the seed (null: the scenario's
  * own), the live actions and the instant viewed (ms).
  * @typedef {{ name: string | null, text: string | null, seed: number | null,
- *   actions: import('./types.js').TimedAction[], t: number }} Permalink
+ *   actions: import('./types.js').TimedAction[], t: number, ab: string[] | null }} Permalink
  */
 
+/** The most `--set` lines an A/B link may carry, and the longest line (characters). */
+export const AB_LINK_LIMITS = { lines: 32, chars: 500 };
+
 /**
- * The URL fragment for a session: { name | text, seed, actions: [{atNs, action}], t (ms) }.
+ * The URL fragment for a session: { name | text, seed, actions: [{atNs, action}], t (ms) },
+ * plus `ab`, B's `--set` lines, when A/B mode is on (absent otherwise: older links still read).
  * @param {{ name: string | null, text: string, seed: number | null,
- *   actions: import('./types.js').TimedAction[], t: number }} link
+ *   actions: import('./types.js').TimedAction[], t: number, ab?: string[] | null }} link
  */
-export async function encodePermalink({ name, text, seed, actions, t }) {
-  /** @type {{ v: number, seed: number | null, actions: [string, Action][], t: number, scenario?: string, text?: string }} */
+export async function encodePermalink({ name, text, seed, actions, t, ab = null }) {
+  /** @type {{ v: number, seed: number | null, actions: [string, Action][], t: number, scenario?: string, text?: string, ab?: string[] }} */
   const data = { v: 1, seed, actions: actions.map((a) => [a.atNs, a.action]), t: Math.round(t) };
+  if (ab && ab.length > 0) data.ab = [...ab];
   if (name) data.scenario = name;
   else data.text = text;
   const bytes = new TextEncoder().encode(JSON.stringify(data));
@@ -113,7 +118,19 @@ export async function decodePermalink(hash) {
     return { atNs: a[0], action: /** @type {Action} */ (act) };
   });
   const t = typeof data.t === 'number' && Number.isFinite(data.t) && data.t >= 0 ? data.t : 0;
-  return { name: typeof scenario === 'string' ? scenario : null, text: typeof text === 'string' ? text : null, seed, actions, t };
+  /** @type {string[] | null} */
+  let ab = null;
+  if (data.ab !== undefined && data.ab !== null) {
+    const { lines, chars } = AB_LINK_LIMITS;
+    if (!Array.isArray(data.ab) || data.ab.length === 0 || !data.ab.every((l) => typeof l === 'string')) bad('ab must be a list of KEY=VALUE settings');
+    /** @type {string[]} */
+    const list = data.ab;
+    if (list.length > lines) bad(`ab has ${list.length} settings; at most ${lines}`);
+    if (list.some((l) => l.length > chars)) bad(`an ab setting is longer than ${chars} characters`);
+    if (!list.every((l) => l.includes('='))) bad('every ab setting must be KEY=VALUE');
+    ab = list;
+  }
+  return { name: typeof scenario === 'string' ? scenario : null, text: typeof text === 'string' ? text : null, seed, actions, t, ab };
 }
 
 /**

@@ -76,7 +76,7 @@
  * @typedef {object} Report
  * @property {number} end_s
  * @property {{ sent: number, completed: number }} requests
- * @property {{ p50: number, p99: number }} latency_ms
+ * @property {{ mean: number, p50: number, p99: number }} latency_ms
  * @property {{ jain_index: number }} balance
  * @property {string} trace_hash
  */

@@ -23,7 +23,25 @@ fn config_error(e: &ConfigError) -> JsError {
 
 /// Reads scenario text as the command line does (same messages, with line and column).
 fn load(text: &str, format: &str) -> Result<Scenario, JsError> {
-    sim_core::config::load(text, format_of(format), &[]).map_err(|e| config_error(&e))
+    load_with(text, format, "")
+}
+
+/// Like [`load`], then applies `overrides`: `KEY=VALUE` lines exactly as `lbsim run --set`
+/// takes them (blank lines ignored), so an A/B variant differs from its base only there.
+fn load_with(text: &str, format: &str, overrides: &str) -> Result<Scenario, JsError> {
+    sim_core::config::load(text, format_of(format), &set_lines(overrides)).map_err(|e| config_error(&e))
+}
+
+/// `KEY=VALUE` lines, trimmed, blank ones dropped.
+fn set_lines(overrides: &str) -> Vec<String> {
+    overrides.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+fn seeded(mut scenario: Scenario, seed: Option<f64>) -> Scenario {
+    if let Some(seed) = seed {
+        scenario.seed = seed as u64;
+    }
+    scenario
 }
 
 /// Runs a scenario (TOML) to the end and returns exactly the JSON report of
@@ -46,6 +64,29 @@ pub fn run_format(scenario_text: &str, format: &str, seed: Option<f64>) -> Resul
         return Err(JsError::new(why));
     }
     Ok(sim.report().to_json())
+}
+
+/// Like [`run_format`] with `--set` overrides (`KEY=VALUE`, one a line): `lbsim run --set K=V
+/// --seed N --format json`. The page's "run 5 seeds" of A/B mode runs both variants with it.
+#[wasm_bindgen(js_name = runWith)]
+pub fn run_with(scenario_text: &str, format: &str, seed: Option<f64>, overrides: &str) -> Result<String, JsError> {
+    let scenario = seeded(load_with(scenario_text, format, overrides)?, seed);
+    let mut sim = Simulation::new(&scenario, scenario.seed);
+    sim.run();
+    if let Some(why) = sim.aborted() {
+        return Err(JsError::new(why));
+    }
+    Ok(sim.report().to_json())
+}
+
+/// `""` when the `--set` overrides apply to the scenario, else the error as `lbsim run --set`
+/// prints it (the key path, what is wrong, what is allowed).
+#[wasm_bindgen(js_name = checkWith)]
+pub fn check_with(scenario_text: &str, format: &str, overrides: &str) -> String {
+    match sim_core::config::load(scenario_text, format_of(format), &set_lines(overrides)) {
+        Ok(_) => String::new(),
+        Err(e) => e.with_file("scenario"),
+    }
 }
 
 /// Validates scenario text: `""` when valid, else the error as the command line prints it
@@ -97,6 +138,23 @@ impl Sim {
         if let Some(seed) = seed {
             scenario.seed = seed as u64;
         }
+        let mut sim = Simulation::new(&scenario, scenario.seed);
+        sim.enable_series();
+        Ok(Sim { sim, snap: Snapshot::default(), loaded: scenario })
+    }
+
+    /// Like the constructor, with `--set` overrides (`KEY=VALUE`, one a line) applied after
+    /// reading: side B of the page's A/B mode. Arrival streams derive from (seed, purpose,
+    /// client), so a variant that changes only balancer settings sees the same arrivals as
+    /// its base on the same seed (common random numbers).
+    #[wasm_bindgen(js_name = withOverrides)]
+    pub fn with_overrides(
+        scenario_text: &str,
+        format: &str,
+        seed: Option<f64>,
+        overrides: &str,
+    ) -> Result<Sim, JsError> {
+        let scenario = seeded(load_with(scenario_text, format, overrides)?, seed);
         let mut sim = Simulation::new(&scenario, scenario.seed);
         sim.enable_series();
         Ok(Sim { sim, snap: Snapshot::default(), loaded: scenario })

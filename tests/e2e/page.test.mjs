@@ -5,8 +5,9 @@
 // session starts), check that nothing drawn overlaps at 390, 768 and 1440 px (the boxes the
 // canvases report through window.lbsim.labelBoxes()), walk every control by keyboard alone,
 // serve the `scripts/web.sh dist` folder, take the README's screenshots, type a broken
-// scenario (the CLI's error, inline), open malformed permalinks, and measure frame times with
-// 1,000 clients and 50 servers.
+// scenario (the CLI's error, inline), open malformed permalinks, run A/B mode (algorithm,
+// layer, stickiness: same arrivals in lockstep, live actions on both, "run 5 seeds" = `lbsim
+// compare`, its permalink and export), and measure frame times with 1,000 clients and 50 servers.
 // Fails on any console error or page error. Screenshots and frame times: artifacts/e2e/.
 // Needs `scripts/web.sh build` and target/release/lbsim (scripts/web.sh test does both).
 
@@ -193,6 +194,142 @@ test('export after every kind of live action replays natively to the page\'s tra
   for (const [kind] of kinds) assert.match(text, new RegExp(`action = "${kind}"`), kind);
   console.log(`  ${kinds.length} live actions of ${new Set(kinds.map((k) => k[0])).size} kinds: the export replays to ${hash}`);
   assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, in lockstep; 5 seeds = lbsim compare', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+  const cases = [
+    ['slow-server', 'balancer.algorithm=least_connections', 'algorithm', 'round_robin', 'least_connections'],
+    ['grpc-l4-imbalance', 'balancer.layer=l7', 'layer', 'l4', 'l7'],
+    ['heavy-users-sticky', 'balancer.sticky=none', 'sticky', 'sourceip', 'none'],
+  ];
+  for (const [name, set, field, before, after] of cases) {
+    await page.selectOption('#scenario', name);
+    await page.waitForFunction((n) => document.getElementById('topo-caption').textContent.startsWith(n), name);
+    assert.equal(await page.evaluate(() => window.lbsim.ab), null, `${name}: a new session ends A/B`);
+    await page.fill('#ab-set', set);
+    await page.click('#ab-start');
+    await page.waitForSelector('#ab-table');
+    const [a, b] = await page.evaluate((f) => [window.lbsim.session.topo[f], window.lbsim.ab.topo[f]], field);
+    assert.deepEqual([a, b], [before, after], `${name}: A keeps ${field} ${before}, B has ${after}`);
+    // Same seed and arrivals: at every instant looked at, both are at the same simulated time
+    // and have sent exactly as many requests, while their runs differ (trace hashes).
+    await page.click('#play');
+    let lastSent = 0;
+    for (const at of [7, 10, 13]) {
+      await waitForSimTime(page, at);
+      const [ta, tb, sa, sb] = await page.evaluate(() => {
+        const { session, ab } = window.lbsim;
+        session.sim.snapshot();
+        ab.sim.snapshot();
+        return [session.sim.nowMs(), ab.sim.nowMs(), session.sim.totals()[0], ab.sim.totals()[0]];
+      });
+      assert.equal(tb, ta, `${name}: B in lockstep with A at t = ${ta} ms`);
+      assert.equal(sb, sa, `${name}: same requests sent at t = ${ta} ms`);
+      assert.ok(sa > lastSent, `${name}: requests flow (${sa} by t = ${ta} ms)`);
+      lastSent = sa;
+    }
+    await page.click('#play');
+    const hashes = await page.evaluate(() => [window.lbsim.session.sim.traceHash(), window.lbsim.ab.sim.traceHash()]);
+    assert.notEqual(hashes[0], hashes[1], `${name}: ${set} changes the run`);
+    await page.waitForFunction(() => document.querySelectorAll('#ab-table tbody tr').length === 4);
+    const text = await page.textContent('#ab-out');
+    assert.match(text, /B − A/);
+    assert.match(text, /intervals need several seeds/);
+    assert.ok(await page.isVisible('#ab-topology'), `${name}: B's topology is drawn`);
+    // The charts overlay A and B (their text alternatives name both).
+    assert.match(await page.getAttribute('#chart-latency', 'aria-label'), /A p99 .*B p50 .*B p99 /);
+    assert.match(await page.getAttribute('#chart-balance', 'aria-label'), /A Jain .*B Jain /);
+    if (field === 'algorithm') {
+      // B's topology and the four-series legends: nothing overlaps on a phone or a desktop.
+      for (const width of [390, 1440]) {
+        await page.setViewportSize({ width, height: 900 });
+        await page.waitForTimeout(700);
+        const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
+        assert.ok(canvases.some((c) => c.canvas === 'ab-topology' && c.boxes.length > 0), `${width} px: B's topology drew`);
+        assert.deepEqual(layoutFaults(canvases), [], `${width} px, A/B: overlapping or clipped text`);
+      }
+    }
+  }
+  await shot(page, '09-ab.png');
+
+  // A live action during A/B reaches B too (at the same instant): they still differ only in
+  // B's setting, and the arrivals stay the same.
+  await page.selectOption('#act-server', 'app-2');
+  await page.click('#act-crash');
+  await page.waitForFunction(() => window.lbsim.session.actions.length === 1 && window.lbsim.ab !== null);
+  assert.match(await page.evaluate(() => window.lbsim.ab.text), /action = "crash"\ntarget = "app-2"/);
+  for (let i = 0; i < 5; i++) await page.click('#step');
+  const lock = await page.evaluate(() => {
+    const { session, ab } = window.lbsim;
+    session.sim.snapshot();
+    ab.sim.snapshot();
+    return [session.sim.nowMs(), ab.sim.nowMs(), session.sim.totals()[0], ab.sim.totals()[0]];
+  });
+  assert.deepEqual([lock[1], lock[3]], [lock[0], lock[2]], 'after a live action: same instant, same requests sent');
+
+  // The permalink carries B's setting: opened in a new tab it restores A/B at that instant.
+  await page.click('#permalink');
+  await page.waitForFunction(() => document.getElementById('permalink-out').value.includes('#run=')); // encoding is async
+  const link = await page.inputValue('#permalink-out');
+  const { page: again, errors: againErrors } = await openPage(browser.context, link);
+  await again.waitForFunction(() => window.lbsim.ab !== null && document.querySelector('#ab-table') !== null);
+  assert.deepEqual(await again.evaluate(() => window.lbsim.ab.overrides), ['balancer.sticky=none']);
+  assert.equal(await again.inputValue('#ab-set'), 'balancer.sticky=none');
+  const reopened = await again.evaluate(() => {
+    const { session, ab } = window.lbsim;
+    session.sim.snapshot();
+    ab.sim.snapshot();
+    return { actions: session.actions.length, sticky: ab.topo.sticky, t: [session.sim.nowMs(), ab.sim.nowMs()], sent: [session.sim.totals()[0], ab.sim.totals()[0]] };
+  });
+  assert.equal(reopened.actions, 1, 'the live action came along');
+  assert.equal(reopened.sticky, 'none');
+  assert.ok(Math.abs(reopened.t[0] - lock[0]) < 1, `reopened at t = ${reopened.t[0]} ms (left at ${lock[0]})`);
+  assert.equal(reopened.t[1], reopened.t[0]);
+  assert.equal(reopened.sent[1], reopened.sent[0]);
+  assert.deepEqual(againErrors, []);
+  await again.close();
+
+  // The export is side A with how to replay side B; both replay natively to the page's hashes.
+  await page.selectOption('#speed', 'max');
+  await page.click('#play');
+  await page.waitForSelector('#trace-hash', { timeout: 120000 });
+  const [hashA, hashB] = await page.evaluate(() => [window.lbsim.session.sim.traceHash(), window.lbsim.ab.sim.traceHash()]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exported = join(ARTIFACTS, 'exported-ab.toml');
+  await download.saveAs(exported);
+  assert.match(readFileSync(exported, 'utf8'), /^# A\/B comparison[^]*#   lbsim run heavy-users-sticky-session\.toml --set balancer\.sticky=none\n/);
+  assert.equal(nativeHash(exported), hashA, 'side A replays');
+  const nativeB = JSON.parse(execFileSync(LBSIM, ['run', exported, '--set', 'balancer.sticky=none', '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  assert.equal(nativeB.trace_hash, hashB, 'side B replays with --set');
+
+  // Run 5 seeds: the mean B − A and its interval equal `lbsim compare` on the same seeds.
+  await page.selectOption('#scenario', 'slow-server');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
+  await page.fill('#ab-set', 'balancer.algorithm=least_connections');
+  await page.click('#ab-start');
+  await page.click('#ab-seeds');
+  await page.waitForSelector('#ab-seeds-table', { timeout: 60000 });
+  const page5 = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#ab-seeds-table tbody tr')]
+    .map((tr) => [tr.dataset.key, [Number(tr.dataset.mean), Number(tr.dataset.half)]])));
+  const file = join(ROOT, 'scenarios/slow-server.toml');
+  const native = JSON.parse(execFileSync(LBSIM, ['compare', file, '--algorithms', 'round_robin,least_connections', '--seed', '1', '--format', 'json'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).results[1].vs_first;
+  for (const [key, metric] of [['latency_mean', 'latency_ms.mean'], ['latency_p99', 'latency_ms.p99'], ['success', 'success_rate'], ['jain', 'balance.jain_index']]) {
+    const [mean, half] = page5[key];
+    const n = native[metric];
+    assert.ok(Math.abs(mean - n.mean_diff) <= 1e-9 * Math.max(1, Math.abs(n.mean_diff)), `${key}: mean ${mean} = lbsim compare ${n.mean_diff}`);
+    assert.ok(Math.abs(half - (n.ci95_high - n.ci95_low) / 2) <= 1e-6 * Math.max(1, Math.abs(half)), `${key}: ± ${half} = lbsim compare`);
+  }
+
+  // A setting that does not apply: the core's message, and A runs on alone.
+  await page.fill('#ab-set', 'balancer.algorithm=nope');
+  await page.click('#ab-start');
+  assert.match(await page.textContent('#ab-error'), /balancer\.algorithm: unknown algorithm "nope"; allowed: round_robin/);
+  assert.equal(await page.evaluate(() => window.lbsim.ab), null);
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

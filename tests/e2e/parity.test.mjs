@@ -1,6 +1,6 @@
 // Parity of the wasm core with the native command line: for every file in scenarios/,
 // run() from sim-web/pkg-node returns exactly the JSON report of `lbsim run FILE --format json`
-// (trace_hash included). Needs `scripts/web.sh build` and target/release/lbsim.
+// (trace_hash included), and the A/B entry points (`--set` lines) = `lbsim run --set`. Needs `scripts/web.sh build` and target/release/lbsim.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,4 +54,28 @@ test('bad scenario text: check() gives the command line message', () => {
   assert.match(msg, /^scenario:8:8: clients\[0\]\.rate: must be at least 0, got -5$/);
   assert.equal(web.errorLine(text, 'toml'), 8);
   assert.throws(() => web.run(text), (e) => e.message === msg);
+});
+
+test('A/B: runWith() and Sim.withOverrides() = lbsim run --set, on the same arrivals', () => {
+  const path = join(ROOT, 'scenarios', 'grpc-l4-imbalance.toml');
+  const text = readFileSync(path, 'utf8');
+  const sets = ['balancer.layer=l7', 'balancer.algorithm=least_connections'];
+  const native = JSON.parse(execFileSync(LBSIM, ['run', path, '--seed', '3', ...sets.flatMap((s) => ['--set', s]), '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const wasm = JSON.parse(web.runWith(text, 'toml', 3, sets.join('\n')));
+  assert.equal(wasm.trace_hash, native.trace_hash);
+  // Side B stepped to the end gives the same run; side A (no overrides) sends the same requests.
+  const a = new web.Sim(text, 'toml', 3);
+  const b = web.Sim.withOverrides(text, 'toml', 3, sets.join('\n'));
+  for (const t of [6000, 20000, 45000]) {
+    a.stepUntil(t);
+    b.stepUntil(t);
+    a.snapshot();
+    b.snapshot();
+    assert.equal(b.totals()[0], a.totals()[0], `same requests sent by t = ${t} ms`);
+  }
+  while (b.stepEvents(100000));
+  assert.equal(b.traceHash(), native.trace_hash);
+  assert.equal(JSON.parse(b.topology()).layer, 'l7');
+  assert.match(web.checkWith(text, 'toml', 'balancer.layer=l5'), /^scenario: --set balancer\.layer=l5: balancer\.layer: /);
+  assert.equal(web.checkWith(text, 'toml', sets.join('\n')), '');
 });

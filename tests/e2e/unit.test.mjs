@@ -12,6 +12,7 @@ import { describe, durationMs, durationNs, formatOf, parseEvents, tomlValue, wit
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
 import { nextPick } from '../../www/inspector.js';
+import { overrideLines, tInterval } from '../../www/ab.js';
 import { along, fmtRate, status } from '../../www/topology.js';
 
 // ---- util.js ----------------------------------------------------------------------------------
@@ -202,13 +203,32 @@ test('permalink: encode then decode gives the session back', async () => {
   const bundled = await encodePermalink({ name: 'grpc-l4-imbalance', text: 'ignored', seed: 7, actions, t: 1234.6 });
   assert.ok(hasPermalink(bundled));
   assert.match(bundled, /^#run=[A-Za-z0-9_-]+$/);
-  assert.deepEqual(await decodePermalink(bundled), { name: 'grpc-l4-imbalance', text: null, seed: 7, actions, t: 1235 });
+  assert.deepEqual(await decodePermalink(bundled), { name: 'grpc-l4-imbalance', text: null, seed: 7, actions, t: 1235, ab: null });
 
   const text = 'name = "edited"\n# ünïcode ✓\n';
-  const edited = await encodePermalink({ name: null, text, seed: null, actions: [], t: 0 });
-  assert.deepEqual(await decodePermalink(edited), { name: null, text, seed: null, actions: [], t: 0 });
+  const edited = await encodePermalink({ name: null, text, seed: null, actions: [], t: 0, ab: null });
+  assert.deepEqual(await decodePermalink(edited), { name: null, text, seed: null, actions: [], t: 0, ab: null });
   // The page's own encoding and Node's zlib agree (deflate-raw, base64url without padding).
-  assert.deepEqual(await decodePermalink(link({ v: 1, seed: null, actions: [], t: 0, text })), { name: null, text, seed: null, actions: [], t: 0 });
+  assert.deepEqual(await decodePermalink(link({ v: 1, seed: null, actions: [], t: 0, text })), { name: null, text, seed: null, actions: [], t: 0, ab: null });
+});
+
+test('permalink: A/B mode carries B\'s --set lines', async () => {
+  const ab = ['balancer.layer=l7', 'balancer.sticky=none'];
+  const encoded = await encodePermalink({ name: 'x', text: '', seed: 1, actions: [], t: 5, ab });
+  assert.deepEqual(await decodePermalink(encoded), { name: 'x', text: null, seed: 1, actions: [], t: 5, ab });
+  // Without A/B nothing is added, so links from before A/B mode read the same.
+  const plain = await encodePermalink({ name: 'x', text: '', seed: 1, actions: [], t: 5, ab: null });
+  assert.equal(plain, await encodePermalink({ name: 'x', text: '', seed: 1, actions: [], t: 5 }));
+});
+
+test('A/B: 95% Student-t interval as lbsim compare, and the --set lines of the text box', () => {
+  // sd = 1.5811, se = 0.7071, t(4) = 2.776 (sim-cli stats.rs test)
+  const e = tInterval([1, 2, 3, 4, 5]);
+  assert.equal(e.mean, 3);
+  assert.ok(Math.abs(e.half - 2.776 * Math.SQRT1_2) < 1e-9);
+  assert.deepEqual(tInterval([4]), { mean: 4, half: null }, 'one seed: no interval');
+  assert.ok(Math.abs(tInterval(Array.from({ length: 40 }, (_, i) => i % 2)).half - 1.959964 * Math.sqrt(40 / 39 / 4 / 40)) < 1e-9, 'df > 30: normal quantile');
+  assert.deepEqual(overrideLines(' balancer.layer=l7 \n\n# a note\nbalancer.sticky=none'), ['balancer.layer=l7', 'balancer.sticky=none']);
 });
 
 test('permalink: a damaged or foreign link says why', async () => {
@@ -223,7 +243,7 @@ test('permalink: a damaged or foreign link says why', async () => {
 
 test('permalink: invalid content is refused with the reason, never half-applied', async () => {
   const ok = { v: 1, scenario: 'x', seed: 3, actions: [['5', { action: 'crash', target: 'a' }]], t: 10 };
-  assert.deepEqual(await decodePermalink(link(ok)), { name: 'x', text: null, seed: 3, actions: [{ atNs: '5', action: { action: 'crash', target: 'a' } }], t: 10 });
+  assert.deepEqual(await decodePermalink(link(ok)), { name: 'x', text: null, seed: 3, actions: [{ atNs: '5', action: { action: 'crash', target: 'a' } }], t: 10, ab: null });
   const cases = [
     [null, /unknown version/],
     [[1, 2], /unknown version/],
@@ -245,12 +265,18 @@ test('permalink: invalid content is refused with the reason, never half-applied'
     [{ ...ok, actions: [['5', { target: 'a' }]] }, /action 1 is not an action/],
     [{ ...ok, actions: [['5', { action: 'crash', target: { name: 'a' } }]] }, /action 1 has a value of the wrong kind/],
     [{ ...ok, actions: [['5', { action: 'crash', target: null }]] }, /action 1 has a value of the wrong kind/],
+    [{ ...ok, ab: 'balancer.layer=l7' }, /ab must be a list of KEY=VALUE settings/],
+    [{ ...ok, ab: [] }, /ab must be a list of KEY=VALUE settings/],
+    [{ ...ok, ab: [7] }, /ab must be a list of KEY=VALUE settings/],
+    [{ ...ok, ab: ['balancer.layer'] }, /every ab setting must be KEY=VALUE/],
+    [{ ...ok, ab: Array(33).fill('a=b') }, /ab has 33 settings; at most 32/],
+    [{ ...ok, ab: ['a=' + 'x'.repeat(500)] }, /longer than 500 characters/],
   ];
   for (const [content, why] of cases) {
     await assert.rejects(decodePermalink(link(content)), (e) => e instanceof Error && why.test(e.message) && /the link's content is invalid/.test(e.message), JSON.stringify(content));
   }
   // A scenario given as null with a text is an edited scenario; a time that is not a number ≥ 0 is 0.
-  assert.deepEqual(await decodePermalink(link({ ...ok, scenario: null, text: 'y = 1', t: -5 })), { name: null, text: 'y = 1', seed: 3, actions: ok.actions.map(([atNs, action]) => ({ atNs, action })), t: 0 });
+  assert.deepEqual(await decodePermalink(link({ ...ok, scenario: null, text: 'y = 1', t: -5 })), { name: null, text: 'y = 1', seed: 3, actions: ok.actions.map(([atNs, action]) => ({ atNs, action })), t: 0, ab: null });
   assert.equal((await decodePermalink(link({ ...ok, t: 'soon' }))).t, 0);
   assert.equal((await decodePermalink(link({ ...ok, seed: null }))).seed, null);
 });
