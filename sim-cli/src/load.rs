@@ -13,21 +13,27 @@ use crate::{interrupt, out};
 /// sparse file or an endless FIFO is refused at once instead of filling memory. A signal while
 /// reading (a FIFO whose writer is slow) ends the process at once: nothing is written yet.
 pub fn text(path: &str) -> anyhow::Result<String> {
+    let shown = format!("scenario file {path}");
+    bounded_text(path, &shown, MAX_TEXT_BYTES, "the limit on scenario files (a fixed limit; reading stopped there)")
+}
+
+/// Reads a text file as `text` does, no further than `limit` bytes (plus one, to tell that it
+/// is longer), whatever kind of file it is; `shown` names it in messages, `why` says what the
+/// limit is. The one way lbsim reads an input file it was given (scenarios, imported configs).
+pub fn bounded_text(path: &str, shown: &str, limit: usize, why: &str) -> anyhow::Result<String> {
     let _exit_at_once = interrupt::ExitAtOnce::start();
-    let cannot = |e: std::io::Error| user(format!("cannot read scenario file {path}: {e}"));
+    let cannot = |e: std::io::Error| user(format!("cannot read {shown}: {e}"));
     let file = std::fs::File::open(path).map_err(cannot)?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(user(format!("cannot read scenario file {path}: it is a directory")));
+        return Err(user(format!("cannot read {shown}: it is a directory")));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_TEXT_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() > MAX_TEXT_BYTES {
-        return Err(user(format!(
-            "{path}: the scenario file is larger than {MAX_TEXT_BYTES} bytes, the limit on scenario files (a fixed limit; reading stopped there)"
-        )));
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > limit {
+        return Err(user(format!("{shown}: the file is larger than {limit} bytes, {why}")));
     }
     String::from_utf8(bytes).map_err(|e| {
-        user(format!("{path}: the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+        user(format!("{shown}: the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
     })
 }
 

@@ -10,7 +10,7 @@ use super::{Imported, comment, group_name, toml_str};
 use crate::error::user;
 
 /// Largest configuration file read.
-const MAX_FILE_BYTES: u64 = 16 << 20;
+const MAX_FILE_BYTES: usize = 16 << 20;
 /// Most server groups a scenario takes.
 const MAX_GROUPS: usize = 1000;
 
@@ -222,13 +222,7 @@ struct Section<'a> {
 }
 
 pub fn import(file: &str, backend: Option<&str>, rate: f64) -> Result<Imported> {
-    let size = std::fs::metadata(file).map_err(|e| user(format!("{file}: cannot read: {e}")))?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(user(format!("{file}: {size} bytes; the importer reads files of at most {MAX_FILE_BYTES} bytes")));
-    }
-    let bytes = std::fs::read(file).map_err(|e| user(format!("{file}: cannot read: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| user(format!("{file}: not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
+    let text = crate::load::bounded_text(file, file, MAX_FILE_BYTES, "the importer's limit on config files")?;
     let lines = lex(file, &text)?;
     let mut sections: Vec<Section> = Vec::new();
     for l in &lines {

@@ -14,7 +14,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 /// Block nesting deeper than this is refused (real configs nest a handful of levels).
 const MAX_BLOCK_DEPTH: usize = 64;
 /// Largest configuration file read.
-const MAX_FILE_BYTES: u64 = 16 << 20;
+const MAX_FILE_BYTES: usize = 16 << 20;
 /// Most directives read over all files.
 const MAX_DIRECTIVES: usize = 1_000_000;
 /// Most server groups a scenario takes.
@@ -199,15 +199,12 @@ struct Reader {
 impl Reader {
     /// Reads a file whose canonical path the caller checked against the include chain.
     fn read_file(&mut self, shown: &str, path: &Path, canonical: PathBuf) -> Result<Vec<Node>> {
-        let size = std::fs::metadata(path).map_err(|e| user(format!("{shown}: cannot read: {e}")))?.len();
-        if size > MAX_FILE_BYTES {
-            return Err(user(format!(
-                "{shown}: {size} bytes; the importer reads files of at most {MAX_FILE_BYTES} bytes"
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| user(format!("{shown}: cannot read: {e}")))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| user(format!("{shown}: not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
+        let text = crate::load::bounded_text(
+            &path.to_string_lossy(),
+            shown,
+            MAX_FILE_BYTES,
+            "the importer's limit on config files",
+        )?;
         let toks = lex(shown, &text)?;
         self.chain.push(canonical);
         let mut pos = 0;

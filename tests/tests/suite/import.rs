@@ -551,3 +551,17 @@ fn envoy_xds_resources_and_flags_of_other_programs() {
         assert!(err.contains("--cluster") && err.contains(program), "{err}");
     }
 }
+
+/// A config file is read no further than the importer's limit, whatever kind of file it is:
+/// `/dev/zero` (endless, and 0 bytes long by its metadata) is refused at once.
+#[test]
+fn endless_config_files_are_refused_at_the_limit() {
+    lbsim_path(); // built before the clock starts
+    for program in ["nginx", "haproxy", "envoy"] {
+        let start = std::time::Instant::now();
+        let (code, _, err) = lbsim_text(&["import", program, "/dev/zero"]);
+        assert_eq!(code, 2, "{program}: {err}");
+        assert!(err.contains("larger than 16777216 bytes"), "{program}: {err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "{program} took {:?}", start.elapsed());
+    }
+}
