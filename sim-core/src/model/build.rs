@@ -173,6 +173,8 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 replica: 0,
                 conns: Vec::new(),
                 waiting: std::collections::VecDeque::new(),
+                pumping: false,
+                pump_again: false,
                 rr_next: 0,
                 resolved: Vec::new(),
                 session: None,

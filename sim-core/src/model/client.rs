@@ -162,22 +162,40 @@ impl Simulation {
     }
 
     /// Serves the client's waiting requests while connections or streams are free.
+    ///
+    /// One pump per client at a time: when answers take no time, serving one waiting request
+    /// can end it and free its slot before `try_send` returns, and a nested pump there would
+    /// recurse once per waiting request (a stack overflow with thousands waiting). The slot
+    /// freed inside is noted instead, and this loop looks at the head again.
     pub(in crate::model) fn pump(&mut self, c: u32) {
-        // Take the request out before trying: trying may fail other waiting requests (a refused
-        // connection), and those must not be confused with this one.
-        while let Some(h) = self.clients[c as usize].waiting.pop_front() {
-            if self.reqs.get(h).is_none() {
-                continue;
-            }
-            match self.try_send(h, c) {
-                Acquire::Use(_) => {}
-                Acquire::Wait => {
-                    self.clients[c as usize].waiting.push_front(h);
-                    return;
+        let client = &mut self.clients[c as usize];
+        if client.pumping {
+            client.pump_again = true;
+            return;
+        }
+        client.pumping = true;
+        loop {
+            self.clients[c as usize].pump_again = false;
+            // Take the request out before trying: trying may fail other waiting requests (a
+            // refused connection), and those must not be confused with this one.
+            while let Some(h) = self.clients[c as usize].waiting.pop_front() {
+                if self.reqs.get(h).is_none() {
+                    continue;
                 }
-                Acquire::Fail(outcome) => self.finish_attempt(h, outcome),
+                match self.try_send(h, c) {
+                    Acquire::Use(_) => {}
+                    Acquire::Wait => {
+                        self.clients[c as usize].waiting.push_front(h);
+                        break;
+                    }
+                    Acquire::Fail(outcome) => self.finish_attempt(h, outcome),
+                }
+            }
+            if !self.clients[c as usize].pump_again || self.clients[c as usize].waiting.is_empty() {
+                break;
             }
         }
+        self.clients[c as usize].pumping = false;
     }
 
     /// Sends an attempt on an open connection.

@@ -263,6 +263,11 @@ pub struct Client {
     pub conns: Vec<Handle>,
     /// Requests waiting for a connection or stream.
     pub waiting: VecDeque<Handle>,
+    /// `pump` is serving `waiting` (a slot freed inside it does not start a second, nested
+    /// pump: that recursed once per waiting request when answers take no time).
+    pub pumping: bool,
+    /// A slot was freed while `pumping`: look at the head of `waiting` again.
+    pub pump_again: bool,
     /// Round-robin position (WebSocket messages, client-side picks).
     pub rr_next: u32,
     /// Client-side: the server list from the last resolution.
