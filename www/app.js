@@ -13,7 +13,7 @@ import { Editor } from './editor.js';
 import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
 import { ABRun, AB_FIGURES, overrideLines } from './ab.js';
-import { withEvents } from './scenario.js';
+import { SNIPPETS, withEvents } from './scenario.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').Frame} Frame */
@@ -138,6 +138,18 @@ const editor = new Editor({
   textarea: $as('editor', HTMLTextAreaElement), gutter: $('gutter'), band: $('error-band'), errorBox: $('editor-error'), status: $('editor-status'),
   onChange: (err) => { $as('run-edited', HTMLButtonElement).disabled = !!err; },
 });
+// The Insert menu: heavy-tailed and empirical service times, closed-loop users, a load schedule.
+{
+  const menu = $as('insert-snippet', HTMLSelectElement);
+  for (const s of SNIPPETS) menu.append(new Option(s.label, s.id));
+  menu.addEventListener('change', () => {
+    const snippet = SNIPPETS.find((s) => s.id === menu.value);
+    menu.value = '';
+    if (!snippet) return;
+    const problem = editor.insert(snippet);
+    if (problem) banner(`Insert: ${problem}.`);
+  });
+}
 const charts = {
   latency: new TimeChart($as('chart-latency', HTMLCanvasElement), { title: 'Latency per second — p50 and p99 (ms)', unit: 'ms', hoverFmt: (v) => fmtMs(v), markerLabels: true }),
   served: new TimeChart($as('chart-served', HTMLCanvasElement), { title: 'Requests served per second, per server', unit: 'requests/s', hoverFmt: (v) => `${fmtNum(v)}/s` }),

@@ -4,6 +4,7 @@
 // @ts-check
 
 import { validate } from './session.js';
+import { insertSnippet } from './scenario.js';
 
 const LINE_PX = 18, PAD_PX = 8;
 
@@ -84,6 +85,30 @@ export class Editor {
     }
     this.#numbers(true);
     this.#sync();
+  }
+
+  /**
+   * Puts a snippet of the Insert menu into its block (`insertSnippet`), as one undoable edit,
+   * selects what was inserted and validates. Returns an error message when it cannot.
+   * @param {{ table: string, text: string, replaces: string[] }} snippet
+   * @returns {string | null}
+   */
+  insert(snippet) {
+    let out;
+    try {
+      out = insertSnippet(this.text, this.textarea.selectionStart, snippet);
+    } catch (e) {
+      return e instanceof Error ? e.message : String(e);
+    }
+    const ta = this.textarea;
+    ta.focus();
+    ta.select();
+    // insertText keeps the browser's undo history (Ctrl+Z takes the insertion back).
+    if (!document.execCommand('insertText', false, out.text)) ta.value = out.text;
+    ta.setSelectionRange(out.start, out.end);
+    this.#numbers();
+    this.validate();
+    return null;
   }
 
   /** @param {number} line */

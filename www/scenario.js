@@ -139,3 +139,80 @@ export function describe(a) {
     default: return a.action;
   }
 }
+
+/**
+ * The editor's "Insert" menu: the traffic models a person would otherwise have to look up —
+ * heavy-tailed and empirical service times, closed-loop users and a load schedule. `table` is
+ * the kind of block the line belongs in; `replaces` the keys it takes the place of in that block
+ * (a group has one service time, and `rate`, `users` and `schedule` exclude one another).
+ * @type {{ id: string, label: string, table: 'servers' | 'clients', text: string, replaces: string[] }[]}
+ */
+export const SNIPPETS = [
+  { id: 'pareto', label: 'Service time: Pareto (heavy tail)', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "pareto", min = "2ms", alpha = 1.5 }' },
+  { id: 'mixture', label: 'Service time: mixture (90% fast, 10% slow)', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "mixture", parts = [{ weight = 0.9, dist = "exponential", mean = "2ms" }, { weight = 0.1, dist = "exponential", mean = "40ms" }] }' },
+  { id: 'empirical', label: 'Service time: empirical (your measured samples)', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "empirical", samples = ["1ms", "2ms", "2ms", "3ms", "5ms", "8ms", "40ms"] }' },
+  { id: 'weibull', label: 'Service time: Weibull', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "weibull", shape = 0.7, scale = "4ms" }' },
+  { id: 'gamma', label: 'Service time: gamma', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "gamma", shape = 2, mean = "5ms" }' },
+  { id: 'lognormal', label: 'Service time: lognormal (p50, p99)', table: 'servers', replaces: ['service'],
+    text: 'service = { dist = "lognormal", p50 = "5ms", p99 = "60ms" }' },
+  { id: 'users', label: 'Clients: closed loop (users with think time)', table: 'clients', replaces: ['rate', 'schedule', 'arrival', 'users', 'think_time'],
+    text: 'users = 20\nthink_time = { dist = "exponential", mean = "500ms" }' },
+  { id: 'schedule', label: 'Clients: load schedule (a ramp)', table: 'clients', replaces: ['rate', 'schedule', 'users', 'think_time'],
+    text: 'schedule = [{ at = "0s", rate = 20 }, { at = "20s", rate = 100 }]' },
+];
+
+/**
+ * `text` with a snippet put in the `[[servers]]` or `[[clients]]` block that holds the cursor
+ * (or the first such block), replacing the keys the snippet replaces there; and the range of
+ * the inserted lines, to select them. TOML only: throws for JSON or when no such block exists.
+ * @param {string} text
+ * @param {number} cursor character offset of the cursor
+ * @param {{ table: string, text: string, replaces: string[] }} snippet
+ * @returns {{ text: string, start: number, end: number }}
+ */
+export function insertSnippet(text, cursor, snippet) {
+  if (formatOf(text) === 'json') throw new Error('the Insert menu writes TOML; this scenario is JSON');
+  const lines = text.split('\n');
+  const header = `[[${snippet.table}]]`;
+  const isHeader = (/** @type {string} */ l) => /^\s*\[/.test(l);
+  // The block the cursor is in: the last header at or above the cursor's line.
+  const cursorLine = text.slice(0, cursor).split('\n').length - 1;
+  let start = -1;
+  for (let i = Math.min(cursorLine, lines.length - 1); i >= 0; i--) {
+    if (isHeader(lines[i])) { if (lines[i].trim() === header) start = i; break; }
+  }
+  if (start < 0) start = lines.findIndex((l) => l.trim() === header);
+  if (start < 0) throw new Error(`no ${header} block to put it in`);
+  let end = start + 1;
+  while (end < lines.length && !isHeader(lines[end])) end++;
+  const replaced = new RegExp(`^\\s*(${snippet.replaces.join('|')})\\s*=`);
+  const body = [];
+  let at = -1;
+  for (let i = start + 1; i < end; i++) {
+    if (replaced.test(lines[i])) {
+      if (at < 0) at = body.length;
+      // A multi-line array value ends at its closing bracket.
+      let depth = 0;
+      for (let j = i; j < end; j++) {
+        depth += (lines[j].match(/\[/g) ?? []).length - (lines[j].match(/\]/g) ?? []).length;
+        if (depth <= 0) { i = j; break; }
+      }
+      continue;
+    }
+    body.push(lines[i]);
+  }
+  if (at < 0) {
+    // After the block's last key line (before its trailing blank lines and comments).
+    at = body.length;
+    while (at > 0 && (body[at - 1].trim() === '' || body[at - 1].trim().startsWith('#'))) at--;
+  }
+  body.splice(at, 0, ...snippet.text.split('\n'));
+  const out = [...lines.slice(0, start + 1), ...body, ...lines.slice(end)];
+  const before = out.slice(0, start + 1 + at).join('\n').length + 1;
+  return { text: out.join('\n'), start: before, end: before + snippet.text.length };
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 
 import { OUTCOMES, OUTCOME_COLORS, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, serverColor } from '../../www/util.js';
-import { describe, durationMs, durationNs, formatOf, parseEvents, tomlValue, withEvents, workersByGroup } from '../../www/scenario.js';
+import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents, workersByGroup } from '../../www/scenario.js';
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
 import { nextPick } from '../../www/inspector.js';
@@ -69,6 +69,33 @@ test('OUTCOMES are the report order and each has a colour', () => {
 });
 
 // ---- scenario.js --------------------------------------------------------------------------------
+
+test('insertSnippet: into the block at the cursor (or the first), replacing the keys it replaces, multi-line arrays included', () => {
+  const text = 'name = "x"\n[[servers]]\nname = "a"\nservice = { dist = "constant", value = "1ms" }\ncount = 2\n\n'
+    + '[[servers]]\nname = "b"\n\n[[clients]]\nname = "c"\nrate = 5\nschedule = [\n  { at = "0s", rate = 1 },\n]\nkeys = { count = 3 }\n# end\n';
+  const pareto = SNIPPETS.find((s) => s.id === 'pareto');
+  const users = SNIPPETS.find((s) => s.id === 'users');
+  assert.ok(pareto && users);
+  // Cursor in the clients block: a servers snippet goes to the first [[servers]] block, in place of its service.
+  let r = insertSnippet(text, text.indexOf('keys'), pareto);
+  assert.equal(r.text, text.replace('service = { dist = "constant", value = "1ms" }', pareto.text));
+  assert.equal(r.text.slice(r.start, r.end), pareto.text);
+  // Cursor in the second servers block (no service there): added after its last key line.
+  r = insertSnippet(text, text.indexOf('name = "b"') + 3, pareto);
+  assert.match(r.text, /name = "b"\nservice = \{ dist = "pareto"/);
+  assert.match(r.text, /service = \{ dist = "constant"/, 'the first block is untouched');
+  // users replaces rate and a multi-line schedule, keeps the other keys and the comment.
+  r = insertSnippet(text, text.indexOf('rate = 5'), users);
+  assert.ok(r.text.endsWith('[[clients]]\nname = "c"\n' + users.text + '\nkeys = { count = 3 }\n# end\n'), r.text);
+  assert.equal(r.text.slice(r.start, r.end), users.text);
+  assert.throws(() => insertSnippet('{"name": "x"}', 0, pareto), /JSON/);
+  assert.throws(() => insertSnippet('name = "x"\n[[servers]]\nname = "a"\n', 0, users), /no \[\[clients\]\] block/);
+  // Every snippet names a block kind and the keys it replaces include its own.
+  for (const s of SNIPPETS) {
+    assert.ok(s.table === 'servers' || s.table === 'clients', s.id);
+    for (const line of s.text.split('\n')) assert.ok(s.replaces.includes(line.split(' = ')[0]), `${s.id}: ${line}`);
+  }
+});
 
 test('formatOf: JSON when the text starts with {, else TOML', () => {
   assert.equal(formatOf('  \n{"name": "x"}'), 'json');
