@@ -25,3 +25,22 @@ if [ "$(cat tests/e2e/node_modules/.lock-sha 2>/dev/null)" != "$lock_sum" ]; the
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_sum" >tests/e2e/node_modules/.lock-sha
 fi
+
+# Real nginx (with the stream module) and HAProxy from Debian's packages: the export tests run
+# `nginx -t` and `haproxy -c` on every exported configuration (they never start a server).
+missing=()
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # The packages would start their services (nginx on port 80): a policy-rc.d that refuses
+  # keeps them stopped; nothing here listens beyond what a test starts on 127.0.0.1.
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -q "${missing[@]}" >/dev/null; }
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi

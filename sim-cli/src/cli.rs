@@ -52,6 +52,12 @@ pub enum Command {
         after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
     )]
     Import(ImportArgs),
+    /// Write a scenario's balancer as a configuration for the real program (printed on stdout
+    /// or written to -o; what the program cannot express is an `lbsim:` comment and a warning).
+    #[command(
+        after_help = "Examples:\n  lbsim export nginx scenarios/slow-server.toml > nginx.conf && nginx -t -c $PWD/nginx.conf\n  lbsim export haproxy scenarios/crash-with-health-checks.toml --addresses 10.0.0.1:80,10.0.0.2:80,10.0.0.3:80,10.0.0.4:80 -o haproxy.cfg\n  lbsim export envoy scenarios/hash-scale-out.toml --listen 0.0.0.0:10000\n\nServers get --addresses in the order of [[servers]] and their count (default 127.0.0.1:8001, 8002, …). `lbsim import` of the output gives the balancer back wherever the program can express it."
+    )]
+    Export(ExportArgs),
 }
 
 /// The programs `lbsim import` reads.
@@ -83,6 +89,27 @@ pub struct ImportArgs {
     /// Placeholder traffic: requests per second in total (the configuration does not say).
     #[arg(long, value_name = "R", default_value_t = 100.0)]
     pub rate: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The program to write a configuration for.
+    pub program: ImportProgram,
+    /// The scenario file.
+    pub scenario: String,
+    /// Server addresses, HOST:PORT separated by commas: one per server instance, in the order
+    /// of [[servers]] and their count (default 127.0.0.1:8001 on).
+    #[arg(long, value_name = "LIST")]
+    pub addresses: Option<String>,
+    /// Where the balancer listens.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Write the configuration to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<String>,
+    /// Override a scenario value first (as `lbsim run --set`); repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// The largest seed: the range a scenario file's `seed` accepts (0 to 2^63 − 1).

@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod error;
 mod exp;
+mod export;
 mod files;
 mod import;
 mod interrupt;
@@ -82,6 +83,7 @@ pub fn main_with(custom: Vec<CustomBalancer>) -> ExitCode {
         Command::Merge(args) => sweep::merge(args),
         Command::Bench(args) => bench::bench(args),
         Command::Import(args) => import::import(args),
+        Command::Export(args) => export::export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -595,6 +595,42 @@ test('editor: bad scenario text shows the CLI\'s exact error inline, and the pag
   await page.close();
 });
 
+test('editor Insert menu: each traffic model goes into its block, validates like the CLI, and the edited scenario runs', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  const original = await page.inputValue('#editor');
+  const options = await page.$$eval('#insert-snippet option', (os) => os.map((o) => o.value).filter(Boolean));
+  assert.ok(options.length >= 8, `the menu offers the traffic models: ${options}`);
+  const dir = mkdtempSync(join(tmpdir(), 'lbsim-e2e-'));
+  for (const id of options) {
+    await page.locator('#editor').fill(original);
+    await page.waitForSelector('#editor-error', { state: 'hidden' });
+    // The cursor in the [[clients]] block, as a person would click there.
+    const at = original.indexOf('[[clients]]');
+    await page.$eval('#editor', (ta, at) => { ta.focus(); ta.setSelectionRange(at + 3, at + 3); }, at);
+    await page.selectOption('#insert-snippet', id);
+    const text = await page.inputValue('#editor');
+    assert.notEqual(text, original, `${id}: the text changed`);
+    const selected = await page.$eval('#editor', (ta) => ta.value.slice(ta.selectionStart, ta.selectionEnd));
+    assert.ok(selected.length > 0 && text.includes(selected), `${id}: the inserted lines are selected`);
+    assert.equal(await page.inputValue('#insert-snippet'), '', 'the menu returns to its prompt');
+    // The page's verdict is the command line's.
+    const file = join(dir, `${id}.toml`);
+    writeFileSync(file, text);
+    const cli = spawnSync(LBSIM, ['check', file], { encoding: 'utf8' });
+    await page.waitForFunction(() => /valid/.test(document.getElementById('editor-status').textContent));
+    const status = (await page.textContent('#editor-status')).trim();
+    assert.equal(cli.status, 0, `${id}: lbsim check accepts the inserted text: ${cli.stderr}`);
+    assert.equal(status, '✓ valid', `${id}: ${await page.textContent('#editor-error')}`);
+  }
+  // The last one (a schedule) runs.
+  await page.click('#run-edited');
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 2);
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
 test('a malformed permalink shows an error and the page stays usable', async () => {
   const link = (obj) => '#run=' + deflateRawSync(Buffer.from(JSON.stringify(obj))).toString('base64url');
   const cases = [

@@ -614,6 +614,38 @@ impl Mapper<'_> {
         }
         let weighted = eps.iter().any(|e| e.weight != eps[0].weight);
         let mut hashed = false;
+        // Bounded loads: common_lb_config.consistent_hashing_lb_config.hash_balance_factor (a
+        // percentage of the average load, at least 100) on RING_HASH and MAGLEV clusters.
+        let mut balance_factor = None;
+        if let Some(cl) = common {
+            for (k, v) in self.map_of("common_lb_config", cl)? {
+                if k == "consistent_hashing_lb_config" {
+                    for (k2, v2) in self.map_of("consistent_hashing_lb_config", v)? {
+                        match k2.as_str() {
+                            "hash_balance_factor" => {
+                                balance_factor = Some((v2, self.uint("hash_balance_factor", v2, 100..=10_000)?))
+                            }
+                            other => self.ignore(
+                                &format!("consistent_hashing_lb_config.{other}"),
+                                v2,
+                                "not modeled by lbsim",
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        let factor_note = balance_factor.map(|(v, f)| (format!("# {} hash_balance_factor: {f}", self.src.at(v)), f));
+        let bounded = |bal: &mut String, algo: &str| match &factor_note {
+            Some((note, f)) if matches!(policy.as_str(), "RING_HASH" | "MAGLEV") => {
+                let _ = writeln!(bal, "{note}");
+                bal.push_str("algorithm = \"bounded_load_hash\"\n");
+                let _ = writeln!(bal, "balance_factor = {:?}", *f as f64 / 100.0);
+            }
+            _ => {
+                let _ = writeln!(bal, "algorithm = \"{algo}\"");
+            }
+        };
         match policy.as_str() {
             "ROUND_ROBIN" => bal.push_str("algorithm = \"round_robin\"\n"),
             "RANDOM" => bal.push_str("algorithm = \"random\"\n"),
@@ -681,7 +713,7 @@ impl Mapper<'_> {
                         }
                     }
                 }
-                bal.push_str("algorithm = \"ring_hash\"\n");
+                bounded(&mut bal, "ring_hash");
                 let _ = writeln!(bal, "ring_size = {min}");
                 if let Some((v, max)) = max_node {
                     let _ = writeln!(
@@ -717,7 +749,7 @@ impl Mapper<'_> {
                         }
                     }
                 }
-                bal.push_str("algorithm = \"maglev\"\n");
+                bounded(&mut bal, "maglev");
                 let _ = writeln!(bal, "table_size = {size}");
             }
             "CLUSTER_PROVIDED" | "LOAD_BALANCING_POLICY_CONFIG" => {
@@ -811,6 +843,15 @@ impl Mapper<'_> {
                     "healthy_panic_threshold" => {
                         panic = self.number("healthy_panic_threshold", v, 0.0, 100.0)?;
                         panic_node = Some(v);
+                    }
+                    "consistent_hashing_lb_config" => {
+                        if balance_factor.is_some() && !hashed {
+                            self.ignore(
+                                "consistent_hashing_lb_config",
+                                v,
+                                "bounded loads are for RING_HASH and MAGLEV",
+                            );
+                        }
                     }
                     other => self.ignore(&format!("common_lb_config.{other}"), v, "not modeled by lbsim"),
                 }

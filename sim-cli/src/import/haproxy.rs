@@ -393,6 +393,8 @@ impl Mapper {
         let mut retries: Option<(&Line, u64)> = None;
         let mut redispatch: Option<(&Line, bool)> = None;
         let mut cookie: Option<&Line> = None;
+        let mut stick: Option<&Line> = None;
+        let mut stick_table: Option<&Line> = None;
         for &(l, from_defaults) in body {
             let w1 = l.word(1).unwrap_or("");
             match (l.name(), w1) {
@@ -433,6 +435,8 @@ impl Mapper {
                     retries = Some((l, n));
                 }
                 ("cookie", _) if !from_defaults || l.words.iter().any(|w| w.0 == "insert") => cookie = Some(l),
+                ("stick", "on") if !from_defaults => stick = Some(l),
+                ("stick-table", _) if !from_defaults => stick_table = Some(l),
                 // Defaults hold much that is not about balancing (logging, frontends' timeouts).
                 _ if from_defaults => {}
                 ("bind" | "log" | "description" | "acl" | "default_backend" | "use_backend", _)
@@ -621,14 +625,33 @@ impl Mapper {
         } else {
             bal.push_str("# no `retries`: HAProxy's default, 3\n");
         }
+        // `option redispatch <interval>`: P > 0 redispatches on every P-th retry, -N on the N-th
+        // retry before the last; the default (-1) on the last one only (HAProxy's docs).
+        let every = redispatch.and_then(|(l, on)| if on { l.word(2).map(|w| w.parse::<i64>()) } else { None });
         let retry = match redispatch {
-            Some((l, true)) if n > 0 => {
-                let _ = writeln!(bal, "# {} {}: the last retry goes to another server", l.at(), l.text());
-                if n > 1 {
-                    self.approx(&mut bal, l, "HAProxy retries the same server before redispatching; lbsim does not model same-server retries");
+            Some((l, true)) if n > 0 => match every {
+                Some(Ok(1)) => {
+                    let _ = writeln!(bal, "# {} {}: every retry goes to another server", l.at(), l.text());
+                    n
                 }
-                1
-            }
+                Some(Ok(p)) if p == 0 || p.unsigned_abs() > 1_000 => {
+                    return Err(user(format!(
+                        "{}: `{}`: the interval is a whole number, not 0, from -1000 to 1000",
+                        l.pos(2),
+                        l.text()
+                    )));
+                }
+                Some(Err(_)) => {
+                    return Err(user(format!("{}: `{}`: expected `option redispatch [INTERVAL]`", l.pos(2), l.text())));
+                }
+                _ => {
+                    let _ = writeln!(bal, "# {} {}: the last retry goes to another server", l.at(), l.text());
+                    if n > 1 {
+                        self.approx(&mut bal, l, "HAProxy retries the same server before redispatching; lbsim does not model same-server retries");
+                    }
+                    1
+                }
+            },
             _ => {
                 if n > 0 {
                     bal.push_str("# without `option redispatch` HAProxy retries the same server: not modeled\n");
@@ -649,6 +672,26 @@ impl Mapper {
                     c,
                     "only `cookie NAME insert` is modeled (lbsim's cookie stickiness inserts its own cookie)",
                 );
+            }
+        }
+
+        // A stick table keyed by the source address is lbsim's `sticky = "source_ip"`.
+        match stick {
+            Some(l) if l.word(2) == Some("src") && cookie.is_none() => {
+                let _ = writeln!(bal, "# {} {}", l.at(), l.text());
+                if let Some(t) = stick_table {
+                    let _ = writeln!(bal, "# {} {}: the table `stick on` fills", t.at(), t.text());
+                }
+                bal.push_str("sticky = \"source_ip\"\n");
+            }
+            Some(l) if l.word(2) == Some("src") => {
+                self.ignore(l, "`cookie` stickiness is used; lbsim has one kind of stickiness")
+            }
+            Some(l) => self.ignore(l, "only `stick on src` (a stick table keyed by the client address) is modeled"),
+            None => {
+                if let Some(t) = stick_table {
+                    self.ignore(t, "no `stick on` uses the table");
+                }
             }
         }
 

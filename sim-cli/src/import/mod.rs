@@ -214,7 +214,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "haproxy",
         "retries",
         Approximated,
-        "Same-server retries are not modeled; with `option redispatch` the last retry goes to another server: `retry_on_error = 1`.",
+        "Same-server retries are not modeled; with `option redispatch` the last retry goes to another server: `retry_on_error = 1`; with `option redispatch 1` every retry does: `retry_on_error = retries`.",
     ),
     d("haproxy", "option redispatch", Supported, "See `retries`."),
     d(
@@ -222,6 +222,12 @@ pub const DIRECTIVES: &[Directive] = &[
         "cookie NAME insert",
         Supported,
         "`balancer.sticky = \"cookie\"` (needs `mode http`); other cookie modes are ignored.",
+    ),
+    d(
+        "haproxy",
+        "stick on src / stick-table type ip",
+        Supported,
+        "`balancer.sticky = \"source_ip\"` (a stick table keyed by the client address); other `stick on` patterns are ignored.",
     ),
     d(
         "haproxy",
@@ -301,6 +307,12 @@ pub const DIRECTIVES: &[Directive] = &[
         "common_lb_config.healthy_panic_threshold",
         Supported,
         "`balancer.panic_threshold` (Envoy's default 50% when the cluster has health checks; 0 disables it).",
+    ),
+    d(
+        "envoy",
+        "common_lb_config.consistent_hashing_lb_config.hash_balance_factor",
+        Approximated,
+        "On RING_HASH or MAGLEV: `algorithm = \"bounded_load_hash\"` with `balance_factor` = the percentage / 100 (lbsim bounds loads on its own ring).",
     ),
     d("envoy", "outlier_detection", Ignored, "Not modeled yet (warning)."),
     d(

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use lbsim_tests::*;
+use sim_core::Scenario;
+use sim_core::scenario::{Algorithm, HashKey, Layer, Sticky};
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/import/{name}")
@@ -564,4 +566,223 @@ fn endless_config_files_are_refused_at_the_limit() {
         assert!(err.contains("larger than 16777216 bytes"), "{program}: {err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(10), "{program} took {:?}", start.elapsed());
     }
+}
+
+// ---- export --------------------------------------------------------------------------------
+
+/// The balancer semantics a configuration carries for one pool, as lbsim reads them: what an
+/// export must keep and an import must give back.
+#[derive(Debug, PartialEq)]
+struct Semantics {
+    layer: Option<Layer>,
+    algorithm: Option<(Algorithm, u32)>,
+    hash_key: Option<HashKey>,
+    balance_factor: Option<u64>,
+    table: Option<u32>,
+    servers: Vec<(u32, bool)>,
+    passive: Option<Option<(u32, u64)>>,
+    health: Option<Option<(u64, u32, u32)>>,
+    retry_on_error: Option<u32>,
+    sticky: Option<Sticky>,
+    panic_threshold: Option<Option<u64>>,
+}
+
+/// The semantics of `pool` in `sc` that `program`'s configuration can carry and its importer
+/// reads (`warned`: the export's warnings — a field the export said it approximated is not
+/// compared). Envoy's importer reads clusters, not listeners or routes: no layer, retries or
+/// hash key there.
+fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantics {
+    let b = &sc.balancer;
+    let hashing = matches!(
+        b.algorithm,
+        Algorithm::ConsistentHash | Algorithm::BoundedLoadHash | Algorithm::RingHash | Algorithm::Maglev
+    );
+    let nginx_hash_backup = program == "nginx"
+        && matches!(
+            b.algorithm,
+            Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::Random | Algorithm::PowerOfTwo
+        );
+    let no_backup = warned.contains("`backup` cannot be used") || nginx_hash_backup;
+    let no_weights = warned.contains("ignores load_balancing_weight");
+    Semantics {
+        layer: (program != "envoy").then_some(b.layer),
+        algorithm: (!warned.contains("algorithm "))
+            .then_some((b.algorithm, if b.algorithm == Algorithm::PowerOfTwo { b.choices } else { 0 })),
+        hash_key: (program != "envoy" && hashing && !warned.contains("hashing") && !warned.contains("algorithm "))
+            .then(|| b.hash_key.clone()),
+        balance_factor: (b.algorithm == Algorithm::BoundedLoadHash && program != "nginx")
+            .then(|| (b.balance_factor * 100.0).round() as u64),
+        table: match (program, if warned.contains("algorithm ") { Algorithm::Random } else { b.algorithm }) {
+            ("envoy", Algorithm::RingHash) => Some(b.ring_size),
+            ("envoy", Algorithm::Maglev) => Some(b.table_size),
+            _ => None,
+        },
+        servers: sc
+            .servers
+            .iter()
+            .filter(|g| g.pool == pool)
+            .flat_map(|g| (0..g.count).map(move |_| g))
+            .map(|g| (if no_weights { 1 } else { g.weight }, g.backup && !no_backup))
+            .collect(),
+        passive: (program == "nginx")
+            .then(|| b.passive.filter(|p| p.max_fails > 0).map(|p| (p.max_fails, p.fail_timeout_ns))),
+        health: (program != "nginx").then(|| b.health_check.map(|h| (h.interval_ns, h.rise, h.fall))),
+        retry_on_error: (program != "envoy").then_some(b.retry_on_error),
+        sticky: (program == "haproxy" && !warned.contains("stickiness")).then_some(b.sticky),
+        // Panic mode starts only when health checks mark hosts down: without checks it is moot.
+        panic_threshold: (program == "envoy" && b.health_check.is_some())
+            .then(|| b.panic_threshold.map(|p| (p * 1000.0).round() as u64)),
+    }
+}
+
+/// A program from Debian's packages: /usr/sbin is not on every user's PATH.
+fn sbin(program: &str) -> PathBuf {
+    let path = Path::new("/usr/sbin").join(program);
+    if path.exists() { path } else { PathBuf::from(program) }
+}
+
+/// nginx -t (and HAProxy -c) on an exported file: the real program accepts it.
+fn real_program_accepts(program: &str, path: &Path, l4: bool) {
+    let out = match program {
+        "nginx" => {
+            // Debian builds the stream module as a dynamic module (package libnginx-mod-stream).
+            let module = "/usr/lib/nginx/modules/ngx_stream_module.so";
+            let load = if l4 && Path::new(module).exists() { format!("load_module {module}; ") } else { String::new() };
+            let pid = path.with_extension("pid");
+            std::process::Command::new(sbin("nginx"))
+                .args(["-t", "-q", "-c", path.to_str().unwrap(), "-g"])
+                .arg(format!("{load}pid {}; error_log stderr;", pid.display()))
+                .output()
+        }
+        "haproxy" => {
+            std::process::Command::new(sbin("haproxy")).args(["-c", "-q", "-f", path.to_str().unwrap()]).output()
+        }
+        _ => return,
+    };
+    let out = out.unwrap_or_else(|e| {
+        panic!("cannot run {program} ({e}): scripts/setup.sh installs it (nginx-light, libnginx-mod-stream, haproxy)")
+    });
+    assert!(
+        out.status.success(),
+        "{program} refuses the exported {}:\n{}\n--- config:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap()
+    );
+}
+
+#[test]
+fn export_of_every_bundled_scenario_passes_the_real_program_and_imports_back_the_same_balancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    // Every bundled scenario as it is, and one with each algorithm (and its parameters).
+    let mut cases: Vec<(String, String, Vec<String>)> =
+        bundled_texts().into_iter().map(|(name, text)| (name, text, vec![])).collect();
+    let (_, backup_text) = bundled_texts().into_iter().find(|(n, _)| n == "backup-failover.toml").unwrap();
+    for a in Algorithm::ALL {
+        for layer in ["l7", "l4"] {
+            let mut sets = vec![
+                format!("balancer.algorithm={}", a.name()),
+                format!("balancer.layer={layer}"),
+                "servers[0].weight=3".to_string(),
+            ];
+            // nginx (and lbsim) refuse backups with the hashing and random methods.
+            if sim_core::config::load(&backup_text, sim_core::Format::Toml, &sets).is_err() {
+                sets.push("servers[1].backup=false".into());
+            }
+            match a {
+                Algorithm::PowerOfTwo => sets.push("balancer.choices=3".into()),
+                Algorithm::BoundedLoadHash => sets.push("balancer.balance_factor=1.25".into()),
+                Algorithm::RingHash => sets.push("balancer.ring_size=4096".into()),
+                _ => {}
+            }
+            cases.push(("backup-failover.toml".into(), backup_text.clone(), sets));
+        }
+    }
+    for (name, text, sets) in cases {
+        let sc = match sim_core::config::load(&text, sim_core::Format::Toml, &sets) {
+            Ok(sc) => sc,
+            Err(_) if sets.is_empty() => continue, // a scenario that reads files
+            Err(e) => panic!("{name} {sets:?}: {}", e.with_file(&name)),
+        };
+        let file = root().join("scenarios").join(&name);
+        for (program, ext, choose) in
+            [("nginx", "conf", "--upstream"), ("haproxy", "cfg", "--backend"), ("envoy", "yaml", "--cluster")]
+        {
+            let out = dir.path().join(format!("{name}.{ext}"));
+            let mut args = vec!["export", program, file.to_str().unwrap(), "-o", out.to_str().unwrap()];
+            for s in &sets {
+                args.extend(["--set", s.as_str()]);
+            }
+            let (code, _, warned) = lbsim_text(&args);
+            let name = format!("{name} {sets:?}");
+            assert_eq!(code, 0, "export {program} {name}: {warned}");
+            real_program_accepts(program, &out, sc.balancer.layer == Layer::L4);
+            let mut pools: Vec<&str> = sc.servers.iter().map(|g| g.pool.as_str()).collect();
+            pools.dedup();
+            for pool in pools {
+                let (code, imported, err) = lbsim_text(&["import", program, out.to_str().unwrap(), choose, pool]);
+                assert_eq!(code, 0, "import {program} of the export of {name} ({pool}): {err}");
+                let back = Scenario::from_toml(&imported)
+                    .unwrap_or_else(|e| panic!("{name} via {program}: {}\n{imported}", e.with_file("imported")));
+                assert_eq!(
+                    semantics(&back, &back.servers[0].pool, program, &warned),
+                    semantics(&sc, pool, program, &warned),
+                    "{name} ({pool}) through {program}: the imported balancer differs (export warnings: {warned})\n--- imported:\n{imported}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 120, "{compared} round trips");
+}
+
+#[test]
+fn export_addresses_listen_and_bad_arguments() {
+    let file = root().join("scenarios/backup-failover.toml");
+    let f = file.to_str().unwrap();
+    let (code, out, _) = lbsim_text(&[
+        "export",
+        "haproxy",
+        f,
+        "--addresses",
+        "10.0.0.1:80,10.0.0.2:80,10.0.0.3:81",
+        "--listen",
+        "0.0.0.0:9000",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("bind 0.0.0.0:9000"), "{out}");
+    assert!(out.contains("10.0.0.2:80") && out.contains("10.0.0.3:81 backup"), "{out}");
+    for (args, what) in [
+        (vec!["--addresses", "10.0.0.1:80"], "--addresses has 1 address(es); the scenario has 3 server instance(s)"),
+        (vec!["--addresses", "10.0.0.1,10.0.0.2:80,10.0.0.3:80"], "expected HOST:PORT"),
+        (vec!["--listen", "localhost:0"], "--listen \"localhost:0\": expected HOST:PORT"),
+        (vec!["--set", "balancer.algorithm=nope"], "balancer.algorithm"),
+    ] {
+        let mut all = vec!["export", "nginx", f];
+        all.extend(args.iter().copied());
+        let (code, _, err) = lbsim_text(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(what), "{args:?}: {err}");
+    }
+    // The output may not be the scenario itself.
+    let (code, _, err) = lbsim_text(&["export", "nginx", f, "-o", f]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn haproxy_stick_on_src_is_source_ip_stickiness_and_redispatch_1_retries_other_servers() {
+    let cfg = "defaults\n    mode http\n    retries 2\n    option redispatch 1\nbackend app\n    balance roundrobin\n    stick-table type ip size 1m expire 30m\n    stick on src\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let (scenario, warnings) = import_ok(&["import", "haproxy", path.to_str().unwrap()]);
+    let sc = Scenario::from_toml(&scenario).unwrap();
+    assert_eq!(sc.balancer.sticky, Sticky::SourceIp, "{scenario}");
+    assert_eq!(sc.balancer.retry_on_error, 2, "{scenario}");
+    assert!(!warnings.contains("stick"), "{warnings}");
+    std::fs::write(&path, cfg.replace("option redispatch 1", "option redispatch 0")).unwrap();
+    let (code, _, err) = lbsim_text(&["import", "haproxy", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("haproxy.cfg:4:") && err.contains("interval"), "{err}");
 }
