@@ -96,6 +96,10 @@ export class LiveActions {
           else act({ action: 'slow', target: this.server.value, factor });
         } }, 'Slow down ×'), this.factor,
         el('button', { id: 'act-normal', onclick: () => act({ action: 'slow', target: this.server.value, factor: 1 }) }, 'Normal speed')),
+      // A server that answers every request with a 5xx in 1 ms (it lost its database, say):
+      // least_connections and peak_ewma see an idle, fast server and send it more.
+      row('', el('button', { id: 'act-errors', class: 'danger', onclick: () => act({ action: 'errors', target: this.server.value, rate: 1, latency: '1ms' }) }, 'Fail fast (5xx in 1 ms)'),
+        el('button', { id: 'act-errors-end', onclick: () => act({ action: 'errors', target: this.server.value, rate: 0 }) }, 'Stop errors')),
       row('Servers of', this.group,
         el('button', { id: 'act-add', onclick: () => act({ action: 'add', target: this.group.value, count: 1 }) }, '+ Add one'),
         el('button', { id: 'act-remove', onclick: () => act({ action: 'remove', target: this.group.value, count: 1 }) }, '− Remove one')),

@@ -136,6 +136,11 @@ export function describe(a) {
     case 'burst': return `burst of ${a.count} from ${a.target}`;
     case 'set_layer': return `layer → ${a.layer}`;
     case 'set_sticky': return `sticky → ${a.sticky}`;
+    case 'errors': {
+      const rate = Number(a.rate);
+      if (rate === 0) return `errors end at ${a.target}`;
+      return a.latency ? `${a.target} errors ${rate * 100}% in ${a.latency}` : `${a.target} errors ${rate * 100}%`;
+    }
     default: return a.action;
   }
 }

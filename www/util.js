@@ -109,7 +109,7 @@ export function fmtTime(ms) {
 }
 
 /** Report outcome names, in the order of the time series' `outcomes` and of `totals`. */
-export const OUTCOMES = ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable'];
+export const OUTCOMES = ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error'];
 
 /** @type {Record<string, string>} */
 export const OUTCOME_COLORS = {
@@ -121,6 +121,7 @@ export const OUTCOME_COLORS = {
   rate_limited: '#a371f7',
   session_lost: '#79c0ff',
   store_unavailable: '#d2a8ff',
+  server_error: '#ff7b72',
 };
 
 /** Colours of client groups (dots, connection lines). */

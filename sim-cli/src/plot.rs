@@ -550,6 +550,7 @@ fn outcomes_over_time<DB: DrawingBackend>(
             Outcome::RateLimited => color(6),
             Outcome::SessionLost => color(8),
             Outcome::StoreUnavailable => color(9),
+            Outcome::ServerError => RGBColor(140, 20, 20),
         };
         chart
             .draw_series(std::iter::once(Polygon::new(polygon, c.mix(0.6).filled())))

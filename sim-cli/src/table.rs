@@ -120,7 +120,12 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
     let mut t = new_table();
     let shown: Vec<_> = r.servers.iter().filter(|s| s.state != "not_added").collect();
     let with_failures = shown.iter().any(|s| s.latency_all_ms != s.latency_ms);
+    let with_errors = shown.iter().any(|s| s.errors > 0);
     let mut header = vec!["server", "requests", "share", "conns", "util", "mean (ms)", "p99 (ms)"];
+    if with_errors {
+        // A failing server answers fast: its requests must not read as healthy work.
+        header.insert(2, "errors");
+    }
     if with_failures {
         header.push("p99 all (ms)");
     }
@@ -143,6 +148,9 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
             ms(s.latency_ms.mean),
             ms(s.latency_ms.p99),
         ];
+        if with_errors {
+            row.insert(2, s.errors.to_string());
+        }
         if with_failures {
             row.push(ms(s.latency_all_ms.p99));
         }

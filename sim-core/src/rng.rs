@@ -28,6 +28,8 @@ pub enum Purpose {
     Health = 7,
     /// Custom balancers' own stream, one per replica.
     Custom = 8,
+    /// Which requests a failing server answers with an error, one stream per server.
+    Errors = 10,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

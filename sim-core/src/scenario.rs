@@ -60,6 +60,12 @@ pub struct ServerGroup {
     pub backup: bool,
     /// The server closes connections this old (gRPC `MAX_CONNECTION_AGE`, ±10% jitter).
     pub max_connection_age_ns: Option<u64>,
+    /// The fraction of its requests a server answers with an error (a 5xx) instead of serving
+    /// them (0 = none). The timeline's `errors` action changes it.
+    pub error_rate: f64,
+    /// How long an error takes at the server (a worker is busy for it); `None` = the request's
+    /// service time, as if the server did the work and then failed.
+    pub error_latency_ns: Option<u64>,
 }
 
 /// A service time distribution.
@@ -493,6 +499,11 @@ pub struct BalancerSpec {
     /// On a connection error, the balancer tries this many other servers (nginx
     /// `proxy_next_upstream`); 0 passes the error to the client.
     pub retry_on_error: u32,
+    /// Whether a server's error answer (`server_error`, a 5xx) is a failed attempt: counted by
+    /// the passive checks and retried under `retry_on_error`, as nginx does when
+    /// `proxy_next_upstream` lists `http_500 http_502 http_503 http_504`. nginx's default
+    /// (`error timeout`) passes a 5xx to the client and counts it as a success: `false`.
+    pub fail_on_server_error: bool,
 }
 
 /// Network costs. Nothing costs time unless set.
@@ -600,6 +611,17 @@ pub enum Action {
         /// The new mode.
         sticky: Sticky,
     },
+    /// From now on a server (or every server of a group) answers a fraction `rate` of its
+    /// requests with an error (`server_error`) after `latency` instead of serving them;
+    /// `rate = 0` ends it.
+    Errors {
+        /// A server or a server group.
+        target: String,
+        /// The fraction of requests answered with an error, 0 to 1.
+        rate: f64,
+        /// How long an error takes at the server; `None` = the request's service time.
+        latency_ns: Option<u64>,
+    },
 }
 
 impl Action {
@@ -619,12 +641,13 @@ impl Action {
             Action::Burst { .. } => "burst",
             Action::SetLayer { .. } => "set_layer",
             Action::SetSticky { .. } => "set_sticky",
+            Action::Errors { .. } => "errors",
         }
     }
 
     /// Every action name, for error messages.
     pub const NAMES: &'static str = "crash, recover, slow, add, remove, set_algorithm, set_rate, store_down, store_up, store_slow, burst, \
-         set_layer, set_sticky";
+         set_layer, set_sticky, errors";
 }
 
 /// Safety limits. A scenario that would exceed one is refused before it runs.
@@ -702,6 +725,7 @@ impl Default for BalancerSpec {
             peak_ewma: PeakEwmaParams { decay_ns: 10 * NS_PER_SEC, default_rtt_ns: 30_000_000 },
             dns_ttl_ns: 30 * NS_PER_SEC,
             retry_on_error: 0,
+            fail_on_server_error: false,
         }
     }
 }
@@ -719,6 +743,8 @@ impl ServerGroup {
             service,
             backup: false,
             max_connection_age_ns: None,
+            error_rate: 0.0,
+            error_latency_ns: None,
         }
     }
 }

@@ -174,7 +174,7 @@ struct RawEvent {
 
 fn raw_events(max: usize) -> impl Strategy<Value = Vec<RawEvent>> + Clone {
     proptest::collection::vec(
-        (any::<u32>(), 0u8..12, any::<u32>(), any::<u32>()).prop_map(|(when, kind, target, param)| RawEvent {
+        (any::<u32>(), 0u8..13, any::<u32>(), any::<u32>()).prop_map(|(when, kind, target, param)| RawEvent {
             when,
             kind,
             target,
@@ -202,7 +202,7 @@ fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<Timel
         .map(|e| {
             let at_ns = 1 + ((u128::from(e.when) * u128::from(duration - 1)) >> 32) as u64;
             let kind = match e.kind {
-                3..=7 if !failures => 0,
+                3..=7 | 12 if !failures => 0,
                 8 | 9 if !failures || s.session_store.is_none() => 0,
                 11 if s.session_store.is_none() => 0,
                 10 if s.clients.is_empty() => 0,
@@ -222,6 +222,11 @@ fn resolve_timeline(s: &Scenario, raw: &[RawEvent], failures: bool) -> Vec<Timel
                 8 => Action::StoreDown,
                 9 => Action::StoreUp,
                 10 => Action::Burst { target: client_name, count: 1 + e.param % 20 },
+                12 => Action::Errors {
+                    target: pick(&server_targets, e.target),
+                    rate: f64::from(e.param % 3) / 2.0,
+                    latency_ns: (e.param % 4 != 0).then(|| u64::from(e.param % 4) * MS),
+                },
                 _ => Action::StoreSlow { factor: f64::from(1 + e.param % 9) },
             };
             // A burst comes when its group has started.

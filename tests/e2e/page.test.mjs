@@ -167,6 +167,8 @@ test('export after every kind of live action replays natively to the page\'s tra
     ['recover', () => page.click('#act-recover')],
     ['slow', async () => { await page.selectOption('#act-server', 'api-1'); await page.fill('#act-factor', '3'); await page.click('#act-slow'); }],
     ['slow', () => page.click('#act-normal')],
+    ['errors', async () => { await page.selectOption('#act-server', 'api-2'); await page.click('#act-errors'); }],
+    ['errors', () => page.click('#act-errors-end')],
     ['store_down', () => page.click('#act-store-down')],
     ['store_up', () => page.click('#act-store-up')],
     ['add', async () => { await page.selectOption('#act-group', 'api'); await page.click('#act-add'); }],

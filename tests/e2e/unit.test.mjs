@@ -64,7 +64,7 @@ test('serverColor: golden-angle hues, distinct for neighbours', () => {
 });
 
 test('OUTCOMES are the report order and each has a colour', () => {
-  assert.deepEqual(OUTCOMES, ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable']);
+  assert.deepEqual(OUTCOMES, ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error']);
   assert.deepEqual(Object.keys(OUTCOME_COLORS), OUTCOMES);
 });
 
@@ -203,6 +203,9 @@ test('describe: the timeline label of every action kind', () => {
     [{ action: 'store_up' }, 'session store up'],
     [{ action: 'set_layer', layer: 'l7' }, 'layer → l7'],
     [{ action: 'set_sticky', sticky: 'none' }, 'sticky → none'],
+    [{ action: 'errors', target: 'api-4', rate: 1, latency: '1ms' }, 'api-4 errors 100% in 1ms'],
+    [{ action: 'errors', target: 'api', rate: 0.25 }, 'api errors 25%'],
+    [{ action: 'errors', target: 'api-4', rate: 0 }, 'errors end at api-4'],
     [{ action: 'something_new' }, 'something_new'],
   ];
   for (const [action, label] of cases) assert.equal(describe(action), label);

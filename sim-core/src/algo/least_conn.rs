@@ -7,7 +7,7 @@
 //! the first minimum, breaks the tie.
 
 use super::round_robin::SwrrState;
-use super::{Balancer, Outcome, OutcomeKind, PickView};
+use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
 
 /// nginx least connections (weighted).
@@ -140,7 +140,7 @@ impl Balancer for LeastConnections {
     }
 
     fn observe(&mut self, outcome: &Outcome) {
-        if outcome.kind == OutcomeKind::ConnectionError {
+        if outcome.kind.is_failure() {
             let weight = self.weights.get(outcome.server as usize).copied().unwrap_or(1);
             self.swrr.penalize(outcome.server, weight);
         }

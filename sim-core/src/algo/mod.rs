@@ -124,6 +124,17 @@ pub enum OutcomeKind {
     ConnectionError,
     /// The client gave up before the answer came (timeout); the server may still be working.
     Abandoned,
+    /// The server answered with an error that the balancer counts as a failed attempt
+    /// (`fail_on_server_error`: nginx's `proxy_next_upstream http_500 …`).
+    Failed,
+}
+
+impl OutcomeKind {
+    /// Whether nginx counts the attempt as failed (`NGX_PEER_FAILED`): a connection error, or
+    /// an error answer the configuration treats as one.
+    pub fn is_failure(self) -> bool {
+        matches!(self, OutcomeKind::ConnectionError | OutcomeKind::Failed)
+    }
 }
 
 /// An owned, hand-made pool state for testing a policy outside a simulation:

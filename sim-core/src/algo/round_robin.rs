@@ -8,7 +8,7 @@
 //! `weight / max_fails`; it climbs back by one per round it takes part in. Weights 5, 1, 1
 //! give the sequence `a a b a c a a`.
 
-use super::{Balancer, Outcome, OutcomeKind, PickView};
+use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
 
 /// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`).
@@ -232,7 +232,7 @@ impl Balancer for SmoothWeightedRoundRobin {
     }
 
     fn observe(&mut self, outcome: &Outcome) {
-        if outcome.kind == OutcomeKind::ConnectionError && self.state.max_fails != 0 {
+        if outcome.kind.is_failure() && self.state.max_fails != 0 {
             let weight = self.weights.get(outcome.server as usize).copied().unwrap_or(1);
             if weight / self.state.max_fails > 0 {
                 // The penalty changes one effective weight: back to nginx's scan until it recovers.
@@ -292,7 +292,7 @@ mod tests {
         let mut rr = SmoothWeightedRoundRobin::new(1);
         let mut rng = SimRng::from_seed(0);
         rr.pick(&f.view(), &mut rng);
-        rr.observe(&Outcome { server: 0, sent_ns: 0, now_ns: 0, kind: OutcomeKind::ConnectionError });
+        rr.observe(&Outcome { server: 0, sent_ns: 0, now_ns: 0, kind: super::super::OutcomeKind::ConnectionError });
         // Effective weight of server 0 drops to 0 and climbs by one per round.
         let picks: Vec<u32> = (0..6).map(|_| rr.pick(&f.view(), &mut rng).unwrap()).collect();
         assert_eq!(picks.iter().filter(|&&s| s == 1).count(), 4, "{picks:?}");

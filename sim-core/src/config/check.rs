@@ -294,7 +294,7 @@ fn check_events(s: &Scenario) -> Result<()> {
                     ));
                 }
             }
-            Action::Slow { target, .. } | Action::Remove { target, .. } => {
+            Action::Slow { target, .. } | Action::Remove { target, .. } | Action::Errors { target, .. } => {
                 if !(is_group(target) || is_server(target)) {
                     return Err(err(
                         format!("{path}.target"),
@@ -563,7 +563,7 @@ fn estimated_timeline_work(s: &Scenario) -> (f64, f64) {
                 rebuilds += targets(s, &instances, target) * replicas * 2.0;
             }
             Action::SetAlgorithm { .. } | Action::SetLayer { .. } => rebuilds += replicas,
-            Action::Slow { target, .. } => direct += targets(s, &instances, target),
+            Action::Slow { target, .. } | Action::Errors { target, .. } => direct += targets(s, &instances, target),
             _ => {}
         }
     }

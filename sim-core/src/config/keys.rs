@@ -19,8 +19,19 @@ pub(super) const SCENARIO: &[&str] = &[
 ];
 
 /// One `[[servers]]` group.
-pub(super) const SERVER_GROUP: &[&str] =
-    &["name", "count", "pool", "weight", "workers", "queue", "service", "backup", "max_connection_age"];
+pub(super) const SERVER_GROUP: &[&str] = &[
+    "name",
+    "count",
+    "pool",
+    "weight",
+    "workers",
+    "queue",
+    "service",
+    "backup",
+    "max_connection_age",
+    "error_rate",
+    "error_latency",
+];
 
 /// A server group's `service` distribution (each `dist` takes only its own parameters).
 pub(super) const SERVICE: &[&str] = &["dist", "value", "mean", "min", "max", "p50", "p99"];
@@ -84,6 +95,7 @@ pub(super) const BALANCER: &[&str] = &[
     "peak_ewma",
     "dns_ttl",
     "retry_on_error",
+    "fail_on_server_error",
 ];
 
 /// `[balancer.health_check]`.
@@ -106,7 +118,7 @@ pub(super) const SESSION_STORE: &[&str] = &["latency"];
 
 /// One `[[events]]` entry (each action uses only some of these).
 pub(super) const EVENT: &[&str] =
-    &["at", "action", "target", "factor", "count", "algorithm", "rate", "layer", "sticky"];
+    &["at", "action", "target", "factor", "count", "algorithm", "rate", "layer", "sticky", "latency"];
 
 /// `[limits]`.
 pub(super) const LIMITS: &[&str] =

@@ -579,6 +579,9 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
     result
 }
 
+/// The longest an error may take at a server (as long as the longest service time).
+const MAX_ERROR_LATENCY_NS: u64 = 24 * 3600 * NS_PER_SEC;
+
 fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     let mut t = o.keep(field.table(keys::SERVER_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
@@ -602,6 +605,12 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     }
     if let Some(v) = t.read("backup", o, |f| f.bool()) {
         g.backup = v;
+    }
+    if let Some(v) = t.read("error_rate", o, |f| f.number(0.0, 1.0)) {
+        g.error_rate = v;
+    }
+    if let Some(v) = t.read("error_latency", o, |f| f.duration(0, MAX_ERROR_LATENCY_NS)) {
+        g.error_latency_ns = Some(v);
     }
     if let Some(v) = t.read("max_connection_age", o, |f| f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)) {
         g.max_connection_age_ns = Some(v);
@@ -898,6 +907,9 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("dns_ttl", o, |f| f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)) {
         b.dns_ttl_ns = v;
     }
+    if let Some(v) = t.read("fail_on_server_error", o, |f| f.bool()) {
+        b.fail_on_server_error = v;
+    }
     if let Some(v) = t.read("retry_on_error", o, |f| f.u32(0, 100)) {
         b.retry_on_error = v;
     }
@@ -1011,7 +1023,7 @@ fn sticky(field: &Field<'_>) -> Result<Sticky> {
 }
 
 /// The keys each timeline action takes (besides `at` and `action`).
-static ACTION_KEYS: [(&str, &[&str]); 13] = [
+static ACTION_KEYS: [(&str, &[&str]); 14] = [
     ("crash", &["target"]),
     ("recover", &["target"]),
     ("slow", &["target", "factor"]),
@@ -1025,6 +1037,7 @@ static ACTION_KEYS: [(&str, &[&str]); 13] = [
     ("burst", &["target", "count"]),
     ("set_layer", &["layer"]),
     ("set_sticky", &["sticky"]),
+    ("errors", &["target", "rate", "latency"]),
 ];
 
 fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
@@ -1091,6 +1104,18 @@ fn event(field: &Field<'_>, o: &mut Reader) -> Option<TimelineEvent> {
             .require("layer", o)
             .and_then(|f| o.keep(f.choice(&[("l4", Layer::L4), ("l7", Layer::L7)])))
             .map(|layer| Action::SetLayer { layer }),
+        "errors" => {
+            let target = target(&mut t, o);
+            let rate = t.require("rate", o).and_then(|f| o.keep(f.number(0.0, 1.0)));
+            let latency_ns = match t.get("latency", o) {
+                Some(f) => o.keep(f.duration(0, MAX_ERROR_LATENCY_NS)).map(Some),
+                None => Some(None),
+            };
+            match (target, rate, latency_ns) {
+                (Some(target), Some(rate), Some(latency_ns)) => Some(Action::Errors { target, rate, latency_ns }),
+                _ => None,
+            }
+        }
         _ => t.require("sticky", o).and_then(|f| o.keep(sticky(&f))).map(|sticky| Action::SetSticky { sticky }),
     };
     t.finish(o);

@@ -160,6 +160,10 @@ fn server_group(g: &ServerGroup) -> Value {
     }
     t.insert("service".into(), service(&g.service));
     put(&mut t, "backup", g.backup, false, Value::Boolean);
+    put(&mut t, "error_rate", g.error_rate, 0.0, Value::Float);
+    if let Some(l) = g.error_latency_ns {
+        t.insert("error_latency".into(), dur(l));
+    }
     if let Some(age) = g.max_connection_age_ns {
         t.insert("max_connection_age".into(), dur(age));
     }
@@ -277,6 +281,7 @@ fn balancer(b: &BalancerSpec) -> Table {
     }
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
+    put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
     t
 }
 
@@ -316,6 +321,13 @@ fn event(e: &TimelineEvent) -> Value {
         }
         Action::SetSticky { sticky: s } => {
             t.insert("sticky".into(), sticky(*s));
+        }
+        Action::Errors { target, rate, latency_ns } => {
+            t.insert("target".into(), target.clone().into());
+            t.insert("rate".into(), Value::Float(*rate));
+            if let Some(l) = latency_ns {
+                t.insert("latency".into(), dur(*l));
+            }
         }
     }
     Value::Table(t)

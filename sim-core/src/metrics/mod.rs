@@ -14,7 +14,7 @@ pub struct GroupStats {
     /// Requests sent after warmup.
     pub sent: u64,
     /// Ended per outcome.
-    pub outcomes: [u64; 8],
+    pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Wire bytes sent.
     pub bytes_sent: u64,
     /// Wire bytes received.
@@ -30,7 +30,7 @@ pub struct Stats {
     /// Retries after warmup.
     pub retries: u64,
     /// Per outcome.
-    pub outcomes: [u64; 8],
+    pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Latency of `ok` requests.
     pub latency: LatencyHist<u64>,
     /// Latency of the requests that ended with any other outcome, taken when they ended (a
@@ -53,6 +53,8 @@ pub struct Stats {
     pub conns_max: Vec<u64>,
     /// Rejections per server.
     pub rejected: Vec<u64>,
+    /// Error answers per server (`server_error`), after warmup.
+    pub server_errors: Vec<u64>,
     /// Requests reaching a crashed server.
     pub while_down: Vec<u64>,
     /// Time crashed within the window, per server.
@@ -93,13 +95,14 @@ impl Stats {
         Stats {
             sent: 0,
             retries: 0,
-            outcomes: [0; 8],
+            outcomes: [0; crate::metrics::report::Outcome::COUNT],
             latency: LatencyHist::new(3),
             latency_failed: LatencyHist::new(3),
             server_latency_failed: hist::ServerLatencies::lazy(servers),
             groups: vec![GroupStats::default(); groups],
             group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },
             served: vec![0; servers],
+            server_errors: vec![0; servers],
             accepted: vec![0; servers],
             conns_max: vec![0; servers],
             rejected: vec![0; servers],

@@ -23,11 +23,13 @@ pub enum Outcome {
     SessionLost,
     /// The server could not reach the session store (`store_down`).
     StoreUnavailable,
+    /// The server answered with an error (a 5xx: `error_rate`, the `errors` action).
+    ServerError,
 }
 
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::Ok,
         Outcome::Timeout,
         Outcome::Rejected,
@@ -36,7 +38,11 @@ impl Outcome {
         Outcome::RateLimited,
         Outcome::SessionLost,
         Outcome::StoreUnavailable,
+        Outcome::ServerError,
     ];
+
+    /// How many outcomes there are (the length of per-outcome arrays).
+    pub const COUNT: usize = 9;
 
     /// The outcome's name in reports and traces.
     pub fn name(self) -> &'static str {
@@ -49,6 +55,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::SessionLost => "session_lost",
             Outcome::StoreUnavailable => "store_unavailable",
+            Outcome::ServerError => "server_error",
         }
     }
 
@@ -78,11 +85,13 @@ pub struct Outcomes {
     pub session_lost: u64,
     /// Session store unreachable.
     pub store_unavailable: u64,
+    /// The server answered with an error.
+    pub server_error: u64,
 }
 
 impl Outcomes {
     /// Builds the counts from an array indexed by [`Outcome::index`].
-    pub fn from_counts(c: &[u64; 8]) -> Outcomes {
+    pub fn from_counts(c: &[u64; Outcome::COUNT]) -> Outcomes {
         Outcomes {
             ok: c[0],
             timeout: c[1],
@@ -92,6 +101,7 @@ impl Outcomes {
             rate_limited: c[5],
             session_lost: c[6],
             store_unavailable: c[7],
+            server_error: c[8],
         }
     }
 
@@ -106,6 +116,7 @@ impl Outcomes {
             Outcome::RateLimited => self.rate_limited,
             Outcome::SessionLost => self.session_lost,
             Outcome::StoreUnavailable => self.store_unavailable,
+            Outcome::ServerError => self.server_error,
         }
     }
 }
@@ -185,7 +196,8 @@ pub struct ServerLatency {
 pub struct ServerReport {
     /// Instance name, e.g. `api-2`.
     pub name: String,
-    /// Requests it finished serving (of requests that started after warmup).
+    /// Requests it finished serving (of requests that started after warmup), error answers
+    /// included (see `errors`).
     pub requests: u64,
     /// Connections it accepted during the run.
     pub connections: u64,
@@ -216,6 +228,8 @@ pub struct ServerReport {
     /// Seconds it existed (added and not removed) within the measured window: its
     /// `utilization` is over this time.
     pub lifetime_s: f64,
+    /// Of its `requests`, those it answered with an error (`server_error`).
+    pub errors: u64,
 }
 
 /// Balance of per-server request counts.
@@ -311,7 +325,7 @@ pub struct SeriesPoint {
     /// Bucket start in seconds.
     pub t_s: f64,
     /// Requests that ended in the bucket, per outcome (report order; `ended` names them).
-    pub outcomes: [u64; 8],
+    pub outcomes: [u64; Outcome::COUNT],
     /// Median latency of the `ok` requests that ended in the bucket (0 when none did; kept
     /// for readers of earlier reports, `ok_p50_ms` is null then).
     pub p50_ms: f64,

@@ -15,7 +15,7 @@ pub struct SeriesAcc {
     pub interval_ns: u64,
     /// Finished buckets.
     pub points: Vec<SeriesPoint>,
-    current_outcomes: [u64; 8],
+    current_outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     current_latency: LatencyHist<u32>,
     current_latency_failed: LatencyHist<u32>,
     current_served: Vec<u32>,
@@ -44,7 +44,7 @@ impl SeriesAcc {
             enabled,
             interval_ns: interval,
             points: Vec::new(),
-            current_outcomes: [0; 8],
+            current_outcomes: [0; crate::metrics::report::Outcome::COUNT],
             current_latency: LatencyHist::new(2),
             current_latency_failed: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
@@ -114,7 +114,7 @@ impl SeriesAcc {
             jain_index: balance(&counts).jain_index,
         };
         self.points.push(point);
-        self.current_outcomes = [0; 8];
+        self.current_outcomes = [0; crate::metrics::report::Outcome::COUNT];
         self.current_latency.reset();
         self.current_latency_failed.reset();
     }

@@ -139,11 +139,14 @@ impl Simulation {
             self.release_active(r, s);
         }
         self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
-        let kind =
-            if outcome == Outcome::ConnectionError { OutcomeKind::ConnectionError } else { OutcomeKind::Answered };
+        let kind = match outcome {
+            Outcome::ConnectionError => OutcomeKind::ConnectionError,
+            Outcome::ServerError if self.sc.balancer.fail_on_server_error => OutcomeKind::Failed,
+            _ => OutcomeKind::Answered,
+        };
         let observed = crate::algo::Outcome { server: s, sent_ns: sent, now_ns: self.now, kind };
         self.replicas[r as usize].balancers[pool as usize].observe(&observed);
-        if kind == OutcomeKind::ConnectionError {
+        if kind.is_failure() {
             self.passive_failure(r, s);
             let tries = self.reqs.get(h).map_or(0, |q| q.tried.len() as u32);
             if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up {

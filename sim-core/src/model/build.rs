@@ -95,6 +95,13 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 busy_area: 0,
                 busy_since_ns: 0,
                 up_whole_window: i < g.count,
+                errors: (g.error_rate > 0.0).then(|| {
+                    Box::new(ServerErrors {
+                        rate: g.error_rate,
+                        latency_ns: g.error_latency_ns,
+                        rng: SimRng::stream(seed, Purpose::Errors, id),
+                    })
+                }),
             });
         }
     }

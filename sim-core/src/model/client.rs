@@ -24,7 +24,10 @@ pub(crate) mod via {
 
 /// Whether a failed attempt may be retried.
 fn retryable(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::Timeout | Outcome::Rejected | Outcome::ConnectionError | Outcome::NoServer)
+    matches!(
+        outcome,
+        Outcome::Timeout | Outcome::Rejected | Outcome::ConnectionError | Outcome::NoServer | Outcome::ServerError
+    )
 }
 
 /// Time to encode or decode `bytes` at `per_kb_ns` per 1,000 bytes (0 without a cost, the

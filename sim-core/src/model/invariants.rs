@@ -55,6 +55,7 @@ fn a_server_never_serves_more_than_its_workers() {
         extra_ns: 0,
         measured: false,
         session_missing: false,
+        error: false,
         next: NONE,
     };
     for _ in 0..=workers {

@@ -124,6 +124,7 @@ impl Simulation {
                     p99: self.server_latency.quantile_ms_with(failed_at, s, 0.99),
                 },
                 lifetime_s: (window_ns - st.absent_ns[s] as f64).max(0.0) / 1e9,
+                errors: st.server_errors[s],
             })
             .collect();
         let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();

@@ -62,7 +62,7 @@ impl Simulation {
         let group = self.group_of(c);
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes)
             .saturating_add(extra_ns);
-        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, next: NONE };
+        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, error: false, next: NONE };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
@@ -118,7 +118,19 @@ impl Simulation {
         self.server_busy_change(job.server, 1);
         let dist = self.sc.servers[self.servers[s].group as usize].service;
         let base = service_ns(&dist, job.size_u) * self.servers[s].slow;
-        let t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
+        let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
+        if let Some(errors) = self.servers[s].errors.as_deref_mut()
+            && errors.rate > 0.0
+            && errors.rng.uniform() < errors.rate
+        {
+            // An error instead of the work: after its own latency (slowed like the work
+            // would be), or after the work when it has none.
+            if let Some(l) = errors.latency_ns {
+                t = ((l as f64 * self.servers[s].slow + 0.5).clamp(0.0, 1e17) as i64 as u64)
+                    .saturating_add(job.extra_ns);
+            }
+            self.jobs.get_mut(jh).expect("live job").error = true;
+        }
         debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
         // Always through the queue: a zero service time must not recurse through the queue.
         self.schedule(t, Ev::ServiceDone { job: jh });
@@ -171,15 +183,26 @@ impl Simulation {
         let s = job.server;
         self.server_busy_change(s, -1);
         if job.measured {
+            // An error answer is work the server finished too: it counts in `requests` (a
+            // failing server must not look idle) and again in `errors`.
             self.stats.served[s as usize] += 1;
             self.stats.series.served(s);
+            if job.error {
+                self.stats.server_errors[s as usize] += 1;
+            }
         }
         // Start the next job before answering, so the server's state is settled.
         if let Some(next) = self.dequeue_job(s) {
             self.start_job(next);
         }
         if self.reqs.get(job.req).is_some() {
-            let outcome = if job.session_missing { Outcome::SessionLost } else { Outcome::Ok };
+            let outcome = if job.error {
+                Outcome::ServerError
+            } else if job.session_missing {
+                Outcome::SessionLost
+            } else {
+                Outcome::Ok
+            };
             self.answer_from_server(job.req, outcome);
         }
         self.maybe_finish_drain(s);

@@ -201,6 +201,8 @@ pub struct Job {
     pub measured: bool,
     /// The server found no session state for it.
     pub session_missing: bool,
+    /// The server answers it with an error (decided when its service starts).
+    pub error: bool,
     /// The slot of the job queued behind it (`NONE`: none).
     pub next: u32,
 }
@@ -359,6 +361,20 @@ pub struct Server {
     pub rng: SimRng,
     /// Its name, `<group>-<i>`.
     pub name: String,
+    /// Error answers (`error_rate`, the `errors` action); `None` while it has never failed
+    /// requests, so a healthy server costs nothing for it.
+    pub errors: Option<Box<ServerErrors>>,
+}
+
+/// A server that answers some requests with an error instead of serving them.
+#[derive(Clone, Debug)]
+pub struct ServerErrors {
+    /// The fraction of requests answered with an error.
+    pub rate: f64,
+    /// How long an error takes; `None` = the request's service time.
+    pub latency_ns: Option<u64>,
+    /// Which requests fail: one stream per server (`Purpose::Errors`).
+    pub rng: SimRng,
 }
 
 /// nginx's passive failure state of one server, as one replica sees it.

@@ -5,6 +5,7 @@ use super::Simulation;
 use super::state::*;
 use crate::algo::AnyBalancer;
 use crate::metrics::trace::TraceEvent;
+use crate::rng::{Purpose, SimRng};
 use crate::scenario::*;
 
 /// What a target name refers to.
@@ -71,6 +72,22 @@ impl Simulation {
                 if let Target::Servers(ids) = self.resolve(target) {
                     for s in ids {
                         self.servers[s as usize].slow = *factor;
+                    }
+                }
+            }
+            Action::Errors { target, rate, latency_ns } => {
+                if let Target::Servers(ids) = self.resolve(target) {
+                    for s in ids {
+                        let seed = self.seed;
+                        let errors = self.servers[s as usize].errors.get_or_insert_with(|| {
+                            Box::new(ServerErrors {
+                                rate: 0.0,
+                                latency_ns: None,
+                                rng: SimRng::stream(seed, Purpose::Errors, u64::from(s)),
+                            })
+                        });
+                        errors.rate = *rate;
+                        errors.latency_ns = *latency_ns;
                     }
                 }
             }
@@ -192,6 +209,7 @@ impl Simulation {
                 Action::Crash { target }
                 | Action::Recover { target }
                 | Action::Slow { target, .. }
+                | Action::Errors { target, .. }
                 | Action::Add { target, .. }
                 | Action::Remove { target, .. }
                 | Action::SetRate { target, .. }
@@ -267,6 +285,11 @@ pub(crate) fn describe(action: &Action) -> String {
         Action::StoreSlow { factor } => format!("session store slow ×{factor}"),
         Action::Burst { target, count } => format!("burst of {count} from {target}"),
         Action::SetLayer { layer } => format!("layer → {}", if *layer == Layer::L4 { "l4" } else { "l7" }),
+        Action::Errors { target, rate, latency_ns } => match latency_ns {
+            _ if *rate == 0.0 => format!("errors end at {target}"),
+            Some(l) => format!("{target} errors {}% in {}", rate * 100.0, crate::config::units::format_duration(*l)),
+            None => format!("{target} errors {}%", rate * 100.0),
+        },
         Action::SetSticky { sticky } => format!(
             "sticky → {}",
             match sticky {

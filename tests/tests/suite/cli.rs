@@ -483,3 +483,32 @@ fn algorithm_aliases_and_the_algorithms_table() {
     let widest = out.lines().map(|l| l.chars().count()).max().unwrap();
     assert!(widest <= 100, "{widest} columns:\n{out}");
 }
+
+// Failing servers (issue 16): error_rate, error_latency, fail_on_server_error and the
+// `errors` action refuse bad values with exit code 2, the line and the key path.
+#[test]
+fn failing_server_keys_refuse_bad_values() {
+    let service = "service = { dist = \"exponential\", mean = \"5ms\" }";
+    let group = |extra: &str| GOOD.replacen(service, &format!("{service}\n{extra}"), 1);
+    check(&group("error_rate = 1.5"), &[], 2, &[":9:", "servers[0].error_rate", "must be at most 1"]);
+    check(&group("error_rate = -0.1"), &[], 2, &["servers[0].error_rate", "must be at least 0"]);
+    check(&group("error_rate = \"half\""), &[], 2, &["servers[0].error_rate"]);
+    check(&group("error_latency = 3"), &[], 2, &["servers[0].error_latency", "needs a unit"]);
+    check(&group("error_latency = \"25h\""), &[], 2, &["servers[0].error_latency", "at most"]);
+    check(&format!("{GOOD}\n[balancer]\nfail_on_server_error = 1\n"), &[], 2, &["balancer.fail_on_server_error"]);
+    let errors = |extra: &str| format!("{GOOD}\n[[events]]\nat = \"1s\"\naction = \"errors\"\n{extra}");
+    check(&errors("target = \"api-1\"\nrate = 2\n"), &[], 2, &["events[0].rate", "must be at most 1"]);
+    check(&errors("target = \"api-1\"\n"), &[], 2, &["events[0].rate", "is required but missing"]);
+    check(&errors("rate = 0.5\n"), &[], 2, &["events[0].target", "is required but missing"]);
+    check(&errors("target = \"web\"\nrate = 0.5\n"), &[], 2, &["events[0].target", "is not a server or server group"]);
+    check(&errors("target = \"api-1\"\nrate = 0.5\nlatency = \"soon\"\n"), &[], 2, &["events[0].latency"]);
+    check(
+        &errors("target = \"api-1\"\nrate = 0.5\nfactor = 2\n"),
+        &[],
+        2,
+        &["events[0].factor", "action = \"errors\""],
+    );
+    // The good forms.
+    check(&group("error_rate = 0.1\nerror_latency = \"1ms\""), &[], 0, &[]);
+    check(&errors("target = \"api\"\nrate = 1\nlatency = \"500us\"\n"), &[], 0, &[]);
+}

@@ -210,3 +210,84 @@ proptest! {
         prop_assert_eq!(r.picks_ineligible, 0);
     }
 }
+
+// ---- failing servers (error_rate, the `errors` action, server_error) -----------------------
+
+/// One group of `n` servers with a constant 10 ms service, 200 requests/s from 20 clients.
+fn erroring(n: u32, error_rate: f64, error_latency_ns: Option<u64>) -> Scenario {
+    let text = format!(
+        "name = \"errors\"\nduration = \"20s\"\n[[servers]]\nname = \"api\"\ncount = {n}\nworkers = 1000\n\
+         service = {{ dist = \"constant\", value = \"10ms\" }}\nerror_rate = {error_rate:?}\n{}\
+         [[clients]]\nname = \"web\"\ncount = 20\nconnections = 4\nrate = 10\n",
+        error_latency_ns.map_or(String::new(), |l| format!("error_latency = \"{l}ns\"\n"))
+    );
+    Scenario::from_toml(&text).unwrap()
+}
+
+/// A static `error_rate`: that fraction of requests ends as `server_error` (within 3 standard
+/// deviations of the binomial), each exactly once; the errors count in the server's requests
+/// and in its `errors`; an error takes `error_latency` (here 1 ms, no network), or the service
+/// time without one.
+#[test]
+fn error_rate_fails_that_fraction_after_the_error_latency() {
+    let r = run(&erroring(1, 0.25, Some(MS)), 3);
+    let q = &r.requests;
+    let errors = q.outcomes.server_error as f64;
+    let sd = (q.sent as f64 * 0.25 * 0.75).sqrt();
+    assert!((errors - q.sent as f64 * 0.25).abs() < 3.0 * sd, "{errors} of {}", q.sent);
+    assert_eq!(q.outcomes.ok + q.outcomes.server_error, q.sent, "one outcome each");
+    assert_eq!(r.servers[0].errors, q.outcomes.server_error);
+    assert_eq!(r.servers[0].requests, q.sent, "error answers count in the server's requests");
+    // ok requests take 10 ms, errors 1 ms: the mean over every request is the mix.
+    assert!((r.latency_ms.mean - 10.0).abs() < 1e-9, "{}", r.latency_ms.mean);
+    let mix = (q.outcomes.ok as f64 * 10.0 + errors * 1.0) / q.sent as f64;
+    assert!((r.latency_all_ms.mean - mix).abs() < 1e-6, "{} vs {mix}", r.latency_all_ms.mean);
+    let slow = run(&erroring(1, 1.0, None), 3);
+    assert_eq!(slow.requests.outcomes.server_error, slow.requests.sent);
+    assert!((slow.latency_all_ms.mean - 10.0).abs() < 1e-9, "without error_latency an error takes the service time");
+}
+
+/// The `errors` action starts and ends a server's errors; `rate = 0` ends them. Round robin
+/// gives the failing server its share; least_connections sees an idle server and gives it
+/// more (the black hole); nginx's passive checks only react with `fail_on_server_error`.
+#[test]
+fn errors_action_black_hole_and_passive_checks() {
+    let mut s = erroring(4, 0.0, None);
+    s.warmup_ns = 5 * SEC;
+    s.events.push(sim_core::scenario::TimelineEvent {
+        at_ns: 5 * SEC,
+        action: sim_core::scenario::Action::Errors { target: "api-4".into(), rate: 1.0, latency_ns: Some(MS) },
+    });
+    s.events.push(sim_core::scenario::TimelineEvent {
+        at_ns: 15 * SEC,
+        action: sim_core::scenario::Action::Errors { target: "api-4".into(), rate: 0.0, latency_ns: None },
+    });
+    let share = |r: &Report| r.requests.outcomes.server_error as f64 / r.requests.sent as f64;
+    let rr = run(&s, 1);
+    // 10 of the 15 measured seconds fail a quarter of the requests.
+    assert!((share(&rr) - 0.25 * 10.0 / 15.0).abs() < 0.01, "{}", share(&rr));
+    assert_eq!(server(&rr, "api-4").errors, rr.requests.outcomes.server_error);
+    s.balancer.algorithm = Algorithm::LeastConnections;
+    let lc = run(&s, 1);
+    assert!(share(&lc) > 1.5 * share(&rr), "least_connections {} vs round robin {}", share(&lc), share(&rr));
+    // Passive checks without fail_on_server_error: a 5xx is an answer, nothing changes.
+    s.balancer.passive = Some(sim_core::scenario::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    assert_eq!(run(&s, 1).requests.outcomes.server_error, lc.requests.outcomes.server_error);
+    s.balancer.fail_on_server_error = true;
+    let passive = run(&s, 1);
+    assert!(passive.requests.outcomes.server_error <= 2, "{}", passive.requests.outcomes.server_error);
+    s.balancer.retry_on_error = 1;
+    assert_eq!(run(&s, 1).requests.outcomes.server_error, 0, "the failed attempt is retried elsewhere");
+}
+
+/// A client's `retries` retry a server error: with half the answers failing and 3 retries, a
+/// request fails only if all 4 attempts do (1/16), and the retries are counted.
+#[test]
+fn client_retries_retry_server_errors() {
+    let mut s = erroring(2, 0.5, Some(MS));
+    s.clients[0].retries = 3;
+    let r = run(&s, 5);
+    let share = r.requests.outcomes.server_error as f64 / r.requests.sent as f64;
+    assert!((share - 1.0 / 16.0).abs() < 0.01, "{share}");
+    assert!(r.requests.retries > r.requests.sent / 2, "{}", r.requests.retries);
+}
