@@ -216,6 +216,11 @@ pub struct ServerReport {
     /// Seconds it existed (added and not removed) within the measured window: its
     /// `utilization` is over this time.
     pub lifetime_s: f64,
+    /// Time-averaged requests at it (waiting plus in service) over its lifetime within the
+    /// measured window: by Little's law its throughput times its mean time in the server.
+    pub mean_in_flight: f64,
+    /// Time-averaged requests waiting in its queue (not yet in service), over the same time.
+    pub mean_queue: f64,
 }
 
 /// Balance of per-server request counts.

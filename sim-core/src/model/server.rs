@@ -263,9 +263,8 @@ impl Simulation {
             let last = self.jobs.handle_at(tail).and_then(|t| self.jobs.get_mut(t)).expect("queued jobs are live");
             last.next = jh.idx;
         }
-        let server = &mut self.servers[s as usize];
-        server.queue_tail = jh.idx;
-        server.queued += 1;
+        self.server_queue_change(s, 1);
+        self.servers[s as usize].queue_tail = jh.idx;
     }
 
     /// Takes the first job of a server's queue.
@@ -276,13 +275,23 @@ impl Simulation {
         }
         let jh = self.jobs.handle_at(head).expect("queued jobs are live");
         let next = std::mem::replace(&mut self.jobs.get_mut(jh).expect("live").next, NONE);
+        self.server_queue_change(s, -1);
         let server = &mut self.servers[s as usize];
         server.queue_head = next;
         if next == NONE {
             server.queue_tail = NONE;
         }
-        server.queued -= 1;
         Some(jh)
+    }
+
+    /// Accounts a change of a server's waiting jobs (the time-averaged queue within the window).
+    fn server_queue_change(&mut self, s: u32, delta: i32) {
+        let (warmup, end) = self.window_ns();
+        let now = self.now;
+        let server = &mut self.servers[s as usize];
+        server.queue_area += u128::from(server.queued) * u128::from(overlap(server.queue_since_ns, now, warmup, end));
+        server.queue_since_ns = now;
+        server.queued = (i64::from(server.queued) + i64::from(delta)).max(0) as u32;
     }
 
     /// Accounts a change of a server's busy workers (utilization within the window).
@@ -386,8 +395,9 @@ impl Simulation {
     fn drop_server_work(&mut self, s: u32) -> u64 {
         // Its jobs, in service or queued (found in the job store: a crash is rare, and no
         // per-server list of jobs in service needs keeping on the hot path).
+        self.server_queue_change(s, -(self.servers[s as usize].queued as i32));
         let server = &mut self.servers[s as usize];
-        (server.queue_head, server.queue_tail, server.queued) = (NONE, NONE, 0);
+        (server.queue_head, server.queue_tail) = (NONE, NONE);
         let jobs: Vec<Handle> = self.jobs.iter().filter(|(_, job)| job.server == s).map(|(h, _)| h).collect();
         self.server_busy_change(s, -(self.servers[s as usize].busy as i32));
         for jh in jobs {
@@ -507,6 +517,7 @@ impl Simulation {
         let ((warmup, end), now) = (self.window_ns(), self.now);
         for s in 0..self.servers.len() {
             self.server_busy_change(s as u32, 0);
+            self.server_queue_change(s as u32, 0);
             let server = &mut self.servers[s];
             // Before the time accounts below move `state_since_ns` to the end.
             if server.state != ServerState::Up && server.state_since_ns <= warmup {
