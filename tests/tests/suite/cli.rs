@@ -540,6 +540,13 @@ fn service_distributions_and_sample_files() {
     // Mean service 4 ms at 200 req/s over 2 servers: latency ≥ 2 ms, busy about 40%.
     let util = r["servers"][0]["utilization"].as_f64().unwrap();
     assert!((0.3..0.5).contains(&util), "utilization {util}");
+    // The time averages per server: in flight = queue + busy workers (one worker here).
+    let (in_flight, queue) =
+        (r["servers"][0]["mean_in_flight"].as_f64().unwrap(), r["servers"][0]["mean_queue"].as_f64().unwrap());
+    assert!(queue > 0.0 && (in_flight - queue - util).abs() < 1e-9, "{in_flight} {queue} {util}");
+    let (code, table, stderr) = lbsim_text(&["run", file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.contains("in flight") && table.contains("queue"), "{table}");
     // A bad line, a missing file, and a file given with --set.
     std::fs::write(&times, "service_ms\n2\n4xs\n").unwrap();
     let (code, _, stderr) = lbsim_text(&["run", file]);
