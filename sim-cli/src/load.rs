@@ -37,10 +37,53 @@ pub fn bounded_text(path: &str, shown: &str, limit: usize, why: &str) -> anyhow:
     })
 }
 
+/// The largest file a scenario may name (empirical service-time samples), in bytes.
+pub const MAX_SAMPLE_FILE_BYTES: usize = 64 << 20;
+
+/// Reads the files a scenario names (`empirical { file = ... }`): a relative path is taken
+/// from the scenario file's directory, as the scenario's author sees it. Each file is read
+/// once, however many times a sweep or comparison loads the scenario.
+pub struct ScenarioFiles {
+    dir: std::path::PathBuf,
+    read: std::cell::RefCell<std::collections::BTreeMap<String, Result<String, String>>>,
+}
+
+impl ScenarioFiles {
+    /// The files of the scenario at `scenario_path`.
+    pub fn beside(scenario_path: &str) -> ScenarioFiles {
+        let dir = std::path::Path::new(scenario_path).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        ScenarioFiles { dir, read: Default::default() }
+    }
+
+    /// The text of the file at `path` as the scenario wrote it, or why it cannot be read.
+    pub fn read(&self, path: &str) -> Result<String, String> {
+        if let Some(done) = self.read.borrow().get(path) {
+            return done.clone();
+        }
+        let full = self.dir.join(path);
+        let shown = full.display().to_string();
+        let result = bounded_text(
+            &shown,
+            &shown,
+            MAX_SAMPLE_FILE_BYTES,
+            "the limit on files a scenario names (a fixed limit; reading stopped there)",
+        )
+        .map_err(|e| e.to_string());
+        self.read.borrow_mut().insert(path.to_string(), result.clone());
+        result
+    }
+
+    /// Reads and validates scenario `text` (from the scenario file) with overrides.
+    pub fn load(&self, text: &str, format: Format, sets: &[String]) -> Result<Scenario, sim_core::ConfigError> {
+        sim_core::config::load_with_files(text, format, sets, &|path| self.read(path))
+    }
+}
+
 /// Reads and validates a scenario file with overrides.
 pub fn scenario(path: &str, sets: &[String]) -> anyhow::Result<Scenario> {
     let text = text(path)?;
-    let scenario = sim_core::config::load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
+    let scenario =
+        ScenarioFiles::beside(path).load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
     for warning in sim_core::config::warnings(&scenario) {
         out::note(&format!("warning: {path}: {warning}"));
     }

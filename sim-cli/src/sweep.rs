@@ -278,12 +278,13 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
     crate::files::refuse_input_as_output(&format!("--out {}", args.out), args.out.as_ref(), &[&args.file])?;
     // Every grid point is validated before anything runs.
     let points = grid(&params);
+    let files = crate::load::ScenarioFiles::beside(&args.file);
     let mut scenarios = Vec::with_capacity(points.len());
     for point in &points {
         crate::interrupt::check()?;
         let mut sets = base_sets.clone();
         sets.extend(params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)));
-        let s = sim_core::config::load(&text, format, &sets).map_err(|e| {
+        let s = files.load(&text, format, &sets).map_err(|e| {
             let at: Vec<String> = params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)).collect();
             user(format!("{} (at {}): {}", args.file, at.join(" "), e.with_file(&args.file)))
         })?;

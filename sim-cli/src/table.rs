@@ -121,7 +121,8 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
     let shown: Vec<_> = r.servers.iter().filter(|s| s.state != "not_added").collect();
     let with_failures = shown.iter().any(|s| s.latency_all_ms != s.latency_ms);
     let with_errors = shown.iter().any(|s| s.errors > 0);
-    let mut header = vec!["server", "requests", "share", "conns", "util", "mean (ms)", "p99 (ms)"];
+    let mut header =
+        vec!["server", "requests", "share", "conns", "util", "in flight", "queue", "mean (ms)", "p99 (ms)"];
     if with_errors {
         // A failing server answers fast: its requests must not read as healthy work.
         header.insert(2, "errors");
@@ -145,6 +146,8 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
             pct(share),
             s.connections.to_string(),
             pct(s.utilization),
+            format!("{:.2}", s.mean_in_flight),
+            format!("{:.2}", s.mean_queue),
             ms(s.latency_ms.mean),
             ms(s.latency_ms.p99),
         ];

@@ -2,6 +2,8 @@
 //! every duration an integer count of nanoseconds. Scenario files are read into this type
 //! (`config`), code builds it directly, and [`Scenario::to_toml`] writes it back.
 
+use std::sync::Arc;
+
 /// One simulated nanosecond is the unit of time everywhere.
 pub const NS_PER_SEC: u64 = 1_000_000_000;
 
@@ -69,7 +71,10 @@ pub struct ServerGroup {
 }
 
 /// A service time distribution.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// `Clone`, not `Copy`: mixture parts and empirical samples are shared behind an [`Arc`], so
+/// cloning a scenario does not copy a million samples.
+#[derive(Clone, Debug, PartialEq)]
 pub enum ServiceDist {
     /// Always the same time.
     Constant {
@@ -95,21 +100,122 @@ pub enum ServiceDist {
         /// 99th percentile.
         p99_ns: u64,
     },
+    /// Pareto (type I): `min · (1 − u)^(−1/alpha)`, heavy-tailed; the variance is infinite for
+    /// `alpha ≤ 2`. Draws are capped at [`MAX_SERVICE_NS`].
+    Pareto {
+        /// The smallest value (the scale `x_m`).
+        min_ns: u64,
+        /// The tail index, more than 1 (the mean is infinite otherwise).
+        alpha: f64,
+    },
+    /// A mixture: each draw comes from one part, chosen with probability proportional to its
+    /// weight (bimodal or hyperexponential service). Parts are not mixtures themselves.
+    Mixture {
+        /// The parts, in the order written.
+        parts: Arc<[MixturePart]>,
+    },
+    /// Resampling of measured service times: quantile `u` is `samples[floor(u · n)]` of the
+    /// sorted samples (no interpolation: every draw is a value that was observed).
+    Empirical {
+        /// The samples, sorted ascending; at least one.
+        samples: Arc<[u64]>,
+        /// The file they were read from, as written in the scenario (`None` for inline
+        /// `samples = [...]`): a scenario written back refers to the file again.
+        file: Option<String>,
+    },
+    /// Weibull: `scale · (−ln(1 − u))^(1/shape)`; shape 1 is exponential, below 1 heavy-tailed.
+    Weibull {
+        /// The shape `k`, more than 0.
+        shape: f64,
+        /// The scale `λ`.
+        scale_ns: u64,
+    },
+    /// Gamma with the given shape and mean (scale = mean / shape); shape 1 is exponential.
+    Gamma {
+        /// The shape `k`, more than 0.
+        shape: f64,
+        /// The mean.
+        mean_ns: u64,
+    },
 }
+
+/// One part of a [`ServiceDist::Mixture`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixturePart {
+    /// The relative weight (more than 0; the weights need not sum to 1).
+    pub weight: f64,
+    /// The part's distribution (not a mixture).
+    pub dist: ServiceDist,
+}
+
+/// The longest service time a distribution can draw (24 h): heavy tails are capped here so a
+/// quantile near 1 cannot overflow the clock.
+pub const MAX_SERVICE_NS: u64 = 24 * 3600 * NS_PER_SEC;
 
 impl ServiceDist {
     /// The mean service time in nanoseconds (for load estimates and theory checks).
     pub fn mean_ns(&self) -> f64 {
-        match *self {
-            ServiceDist::Constant { value_ns } => value_ns as f64,
-            ServiceDist::Exponential { mean_ns } => mean_ns as f64,
-            ServiceDist::Uniform { min_ns, max_ns } => (min_ns as f64 + max_ns as f64) / 2.0,
+        match self {
+            ServiceDist::Constant { value_ns } => *value_ns as f64,
+            ServiceDist::Exponential { mean_ns } => *mean_ns as f64,
+            ServiceDist::Uniform { min_ns, max_ns } => (*min_ns as f64 + *max_ns as f64) / 2.0,
             ServiceDist::Lognormal { p50_ns, p99_ns } => {
-                let sigma = lognormal_sigma(p50_ns, p99_ns);
-                p50_ns as f64 * libm::exp(sigma * sigma / 2.0)
+                let sigma = lognormal_sigma(*p50_ns, *p99_ns);
+                *p50_ns as f64 * libm::exp(sigma * sigma / 2.0)
+            }
+            ServiceDist::Pareto { min_ns, alpha } => alpha * *min_ns as f64 / (alpha - 1.0),
+            ServiceDist::Mixture { parts } => mixture_moment(parts, ServiceDist::mean_ns),
+            ServiceDist::Empirical { samples, .. } => {
+                samples.iter().map(|&v| v as f64).sum::<f64>() / samples.len().max(1) as f64
+            }
+            ServiceDist::Weibull { shape, scale_ns } => *scale_ns as f64 * libm::tgamma(1.0 + 1.0 / shape),
+            ServiceDist::Gamma { mean_ns, .. } => *mean_ns as f64,
+        }
+    }
+
+    /// The second moment E[S²] in ns² (the Pollaczek–Khinchine formula needs it):
+    /// `f64::INFINITY` for Pareto with `alpha ≤ 2` (and whenever it exceeds the f64 range).
+    /// Like [`ServiceDist::mean_ns`] it ignores the 24 h cap on draws.
+    pub fn second_moment_ns2(&self) -> f64 {
+        match self {
+            ServiceDist::Constant { value_ns } => sq(*value_ns as f64),
+            ServiceDist::Exponential { mean_ns } => 2.0 * sq(*mean_ns as f64),
+            ServiceDist::Uniform { min_ns, max_ns } => {
+                let (a, b) = (*min_ns as f64, *max_ns as f64);
+                (a * a + a * b + b * b) / 3.0
+            }
+            ServiceDist::Lognormal { p50_ns, p99_ns } => {
+                let sigma = lognormal_sigma(*p50_ns, *p99_ns);
+                sq(*p50_ns as f64) * libm::exp(2.0 * sigma * sigma)
+            }
+            ServiceDist::Pareto { min_ns, alpha } => {
+                if *alpha <= 2.0 {
+                    f64::INFINITY
+                } else {
+                    alpha * sq(*min_ns as f64) / (alpha - 2.0)
+                }
+            }
+            ServiceDist::Mixture { parts } => mixture_moment(parts, ServiceDist::second_moment_ns2),
+            ServiceDist::Empirical { samples, .. } => {
+                samples.iter().map(|&v| sq(v as f64)).sum::<f64>() / samples.len().max(1) as f64
+            }
+            ServiceDist::Weibull { shape, scale_ns } => sq(*scale_ns as f64) * libm::tgamma(1.0 + 2.0 / shape),
+            ServiceDist::Gamma { shape, mean_ns } => {
+                let theta = *mean_ns as f64 / shape;
+                shape * (shape + 1.0) * theta * theta
             }
         }
     }
+}
+
+fn sq(x: f64) -> f64 {
+    x * x
+}
+
+/// The weighted average of a moment over a mixture's parts.
+fn mixture_moment(parts: &[MixturePart], moment: fn(&ServiceDist) -> f64) -> f64 {
+    let total: f64 = parts.iter().map(|p| p.weight).sum();
+    parts.iter().map(|p| p.weight / total * moment(&p.dist)).sum()
 }
 
 /// The z-score of the 99th percentile of the standard normal distribution.

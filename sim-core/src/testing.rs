@@ -86,6 +86,21 @@ fn service() -> impl Strategy<Value = ServiceDist> {
         (0u64..20).prop_map(|ms| ServiceDist::Constant { value_ns: ms * MS }),
         (0u64..10, 1u64..20).prop_map(|(a, b)| ServiceDist::Uniform { min_ns: a * MS, max_ns: (a + b) * MS }),
         (1u64..10, 2u64..10).prop_map(|(p50, k)| ServiceDist::Lognormal { p50_ns: p50 * MS, p99_ns: p50 * k * MS }),
+        (1u64..10, 11u32..40).prop_map(|(min, a)| ServiceDist::Pareto { min_ns: min * MS, alpha: f64::from(a) / 10.0 }),
+        (1u32..30, 1u64..20).prop_map(|(k, ms)| ServiceDist::Weibull { shape: f64::from(k) / 10.0, scale_ns: ms * MS }),
+        (1u32..40, 1u64..20).prop_map(|(k, ms)| ServiceDist::Gamma { shape: f64::from(k) / 4.0, mean_ns: ms * MS }),
+        proptest::collection::vec(0u64..50, 1..8).prop_map(|ms| {
+            let mut samples: Vec<u64> = ms.into_iter().map(|v| v * MS).collect();
+            samples.sort_unstable();
+            ServiceDist::Empirical { samples: samples.into(), file: None }
+        }),
+        (1u32..10, 1u64..5, 5u64..50).prop_map(|(w, fast, slow)| ServiceDist::Mixture {
+            parts: vec![
+                MixturePart { weight: f64::from(w), dist: ServiceDist::Exponential { mean_ns: fast * MS } },
+                MixturePart { weight: 1.0, dist: ServiceDist::Constant { value_ns: slow * MS } },
+            ]
+            .into(),
+        }),
     ]
 }
 
@@ -339,9 +354,8 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
 /// line's `--set a=.. --set b=..`.
 pub fn exercise_bytes(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let sets = fuzz_sets(text);
     for format in [Format::Toml, Format::Json] {
-        match crate::config::load(text, format, &sets) {
+        match load_fuzz_input(text, format) {
             Ok(scenario) => exercise_scenario(scenario),
             Err(e) => {
                 assert!(!e.message.is_empty(), "an error without a message");
@@ -349,6 +363,38 @@ pub fn exercise_bytes(data: &[u8]) {
             }
         }
     }
+}
+
+/// Reads a fuzz input as [`exercise_bytes`] does: its `#set KEY=VALUE` lines applied, and
+/// every sample file it names read from its `#file VALUE` lines.
+pub fn load_fuzz_input(text: &str, format: Format) -> Result<Scenario, crate::ConfigError> {
+    let files = |_: &str| fuzz_file(text);
+    crate::config::load_with_files(text, format, &fuzz_sets(text), &files)
+}
+
+/// The text of every sample file a fuzz input names: its `#file VALUE` lines, one value per
+/// line (so the fuzzer reaches the sample-file reader without touching the disk).
+fn fuzz_file(text: &str) -> Result<String, String> {
+    let lines: Vec<&str> = text.lines().filter_map(|line| line.strip_prefix("#file ")).collect();
+    if lines.is_empty() { Err("the fuzz input has no #file lines".to_string()) } else { Ok(lines.join("\n")) }
+}
+
+/// The sample files a scenario's distributions were read from, as text that reads back to the
+/// same samples (for the write-back round trip).
+fn sample_files(s: &Scenario) -> Vec<(String, String)> {
+    fn walk(d: &ServiceDist, out: &mut Vec<(String, String)>) {
+        match d {
+            ServiceDist::Empirical { samples, file: Some(file) } => {
+                let text: Vec<String> = samples.iter().map(|v| format!("{v}ns")).collect();
+                out.push((file.clone(), text.join("\n")));
+            }
+            ServiceDist::Mixture { parts } => parts.iter().for_each(|p| walk(&p.dist, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    s.servers.iter().for_each(|g| walk(&g.service, &mut out));
+    out
 }
 
 /// How many `#set` lines [`exercise_bytes`] applies.
@@ -371,8 +417,13 @@ pub fn exercise_scenario(mut s: Scenario) {
         return;
     }
     let text = s.to_toml();
-    let back =
-        Scenario::from_toml(&text).unwrap_or_else(|e| panic!("written scenario does not read back: {e}\n{text}"));
+    // Sample files are written back by name: serve them with the samples read.
+    let files = sample_files(&s);
+    let read = |path: &str| {
+        files.iter().find(|(p, _)| p == path).map(|(_, t)| t.clone()).ok_or_else(|| format!("no file {path}"))
+    };
+    let back = crate::config::load_with_files(&text, Format::Toml, &[], &read)
+        .unwrap_or_else(|e| panic!("written scenario does not read back: {e}\n{text}"));
     assert_eq!(back, s, "written scenario reads back differently:\n{text}");
     let mut sim = Simulation::new(&s, s.seed);
     sim.enable_series();

@@ -34,7 +34,12 @@ pub(super) const SERVER_GROUP: &[&str] = &[
 ];
 
 /// A server group's `service` distribution (each `dist` takes only its own parameters).
-pub(super) const SERVICE: &[&str] = &["dist", "value", "mean", "min", "max", "p50", "p99"];
+pub(super) const SERVICE: &[&str] =
+    &["dist", "value", "mean", "min", "max", "p50", "p99", "alpha", "parts", "samples", "file", "shape", "scale"];
+
+/// One part of a `mixture` distribution: a distribution (not a mixture) and its weight.
+pub(super) const MIXTURE_PART: &[&str] =
+    &["weight", "dist", "value", "mean", "min", "max", "p50", "p99", "alpha", "samples", "file", "shape", "scale"];
 
 /// One `[[clients]]` group.
 pub(super) const CLIENT_GROUP: &[&str] = &[
@@ -134,6 +139,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("", SCENARIO),
     ("servers[]", SERVER_GROUP),
     ("servers[].service", SERVICE),
+    ("servers[].service.parts[]", MIXTURE_PART),
     ("clients[]", CLIENT_GROUP),
     ("clients[].paths", PATHS),
     ("clients[].keys", KEY_SPACE),

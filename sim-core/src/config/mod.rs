@@ -169,13 +169,41 @@ pub(crate) fn quote(text: &str) -> String {
 
 impl std::error::Error for ConfigError {}
 
+/// Reads a file a scenario names, given its path as written in the scenario (relative paths
+/// are the caller's to resolve, e.g. against the scenario file's directory): its text, or why
+/// it cannot be read (the message is shown after the key path).
+pub type Files<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 /// Reads scenario text, applies `--set` overrides (`KEY=VALUE` strings) and validates it.
+/// A scenario that names a file (`empirical { file = ... }`) is refused with a clear error:
+/// the library does no IO; use [`load_with_files`].
 pub fn load(text: &str, format: Format, overrides: &[String]) -> Result<Scenario, ConfigError> {
+    load_inner(text, format, overrides, None)
+}
+
+/// [`load`], reading the files the scenario names through `files` (sample files of
+/// `empirical` distributions, read and parsed while the scenario is read; a `--set` of a
+/// `file` key names a file the same way).
+pub fn load_with_files(
+    text: &str,
+    format: Format,
+    overrides: &[String],
+    files: Files<'_>,
+) -> Result<Scenario, ConfigError> {
+    load_inner(text, format, overrides, Some(files))
+}
+
+fn load_inner(
+    text: &str,
+    format: Format,
+    overrides: &[String],
+    files: Option<Files<'_>>,
+) -> Result<Scenario, ConfigError> {
     let mut root = parse(text, format)?;
     for arg in overrides {
         set::apply(&mut root, arg)?;
     }
-    let (scenario, origins) = read::scenario(&root)?;
+    let (scenario, origins) = read::scenario(&root, files)?;
     check::check(&scenario).map_err(|mut err| {
         if err.origin == Origin::Unknown {
             err.origin = origins.find(&err.path);

@@ -5,15 +5,18 @@
 use super::keys;
 use super::node::{Key, Node, Origin, Value};
 use super::units::{BANDWIDTH_HELP, DURATION_HELP, TOO_LARGE, format_duration, parse_bandwidth_bps, parse_duration_ns};
-use super::{ConfigError, Origins, quote};
+use super::{ConfigError, Files, Origins, quote};
 use crate::scenario::*;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
 /// What reading gathers besides the scenario: where every value came from, and every problem.
 #[derive(Default)]
-struct Reader {
+struct Reader<'f> {
     origins: Origins,
+    /// Reads a file a scenario names (`empirical { file = ... }`), given the path as written;
+    /// `None` where files cannot be read (the library's plain `load`, the browser).
+    files: Option<Files<'f>>,
     problems: Vec<ConfigError>,
     /// Problems only counted: a 4 MB file of bad keys must not keep a million messages.
     uncounted: usize,
@@ -23,7 +26,7 @@ struct Reader {
 /// file order are among them even though reading does not go strictly in file order).
 const MAX_KEPT: usize = 1_000;
 
-impl Reader {
+impl Reader<'_> {
     /// Notes a problem.
     fn note(&mut self, problem: ConfigError) {
         if self.problems.len() < MAX_KEPT {
@@ -417,8 +420,9 @@ fn name(field: &Field<'_>) -> Result<String> {
 }
 
 /// Reads the whole scenario, or reports every problem found (each with its own place).
-pub(super) fn scenario(root: &Node) -> Result<(Scenario, Origins)> {
-    let mut o = Reader::default();
+/// `files` reads the files the scenario names (empirical samples), if files can be read.
+pub(super) fn scenario(root: &Node, files: Option<Files<'_>>) -> Result<(Scenario, Origins)> {
+    let mut o = Reader { files, ..Reader::default() };
     let read = read_scenario(root, &mut o);
     match read {
         Some(scenario) if !o.has_problems() => Ok((scenario, o.origins)),
@@ -523,14 +527,35 @@ fn group_list<T>(
     groups.into_iter().collect()
 }
 
+/// The most parts a mixture has.
+const MAX_PARTS: usize = 64;
+/// The most samples an empirical distribution has.
+pub(crate) const MAX_SAMPLES: usize = 1_000_000;
+
+/// A service time distribution (`service`, and every other `dist` table).
 fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
-    const DISTS: [(&str, &[&str]); 4] = [
+    let t = o.keep(field.table(keys::SERVICE))?;
+    dist(t, o, true)
+}
+
+/// The distribution a `dist` table describes; `mixture` only where `mixture_allowed` (parts of
+/// a mixture are not mixtures themselves: one level says every bimodal or hyperexponential
+/// case, and keeps the quantile function flat).
+fn dist(mut t: Table<'_>, o: &mut Reader, mixture_allowed: bool) -> Option<ServiceDist> {
+    const DISTS: [(&str, &[&str]); 9] = [
         ("constant", &["value"]),
         ("exponential", &["mean"]),
         ("uniform", &["min", "max"]),
         ("lognormal", &["p50", "p99"]),
+        ("pareto", &["min", "alpha"]),
+        ("mixture", &["parts"]),
+        ("empirical", &["samples", "file"]),
+        ("weibull", &["shape", "scale"]),
+        ("gamma", &["shape", "mean"]),
     ];
-    let mut t = o.keep(field.table(keys::SERVICE))?;
+    const MAX: u64 = MAX_SERVICE_NS;
+    // A mixture part's `weight` is read by the caller: common to every dist there.
+    let common: &'static [&'static str] = if mixture_allowed { &["dist"] } else { &["dist", "weight"] };
     let options: Vec<(&str, usize)> = DISTS.iter().enumerate().map(|(i, (name, _))| (*name, i)).collect();
     let Some(kind) = t.require("dist", o).and_then(|f| o.keep(f.choice(&options))) else {
         t.skip_declared();
@@ -538,18 +563,17 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
         return None;
     };
     let (dist_name, takes) = DISTS[kind];
-    t.set_variant(format!("dist = \"{dist_name}\""), &["dist"], takes);
-    const MAX: u64 = 24 * 3600 * NS_PER_SEC;
-    let result = match kind {
-        0 => t
+    t.set_variant(format!("dist = \"{dist_name}\""), common, takes);
+    let result = match dist_name {
+        "constant" => t
             .require("value", o)
             .and_then(|f| o.keep(f.duration(0, MAX)))
             .map(|value_ns| ServiceDist::Constant { value_ns }),
-        1 => t
+        "exponential" => t
             .require("mean", o)
             .and_then(|f| o.keep(f.duration(1, MAX)))
             .map(|mean_ns| ServiceDist::Exponential { mean_ns }),
-        2 => {
+        "uniform" => {
             let min_ns = t.require("min", o).and_then(|f| o.keep(f.duration(0, MAX)));
             let max_field = t.require("max", o);
             let max_ns = max_field.as_ref().and_then(|f| o.keep(f.duration(0, MAX)));
@@ -559,7 +583,7 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
                 _ => None,
             }
         }
-        _ => {
+        "lognormal" => {
             let p50_ns = t.require("p50", o).and_then(|f| o.keep(f.duration(1, MAX)));
             let p99_field = t.require("p99", o);
             let p99_ns = p99_field.as_ref().and_then(|f| o.keep(f.duration(1, MAX)));
@@ -574,6 +598,41 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
                 _ => None,
             }
         }
+        "pareto" => {
+            let min_ns = t.require("min", o).and_then(|f| o.keep(f.duration(1, MAX)));
+            let alpha = t.require("alpha", o).and_then(|f| {
+                o.keep(f.number(f64::MIN, 1_000.0).and_then(|a| {
+                    if a <= 1.0 {
+                        Err(f.err(format!("must be more than 1 (the mean is infinite otherwise), got {}", fmt_num(a))))
+                    } else {
+                        Ok(a)
+                    }
+                }))
+            });
+            min_ns.zip(alpha).map(|(min_ns, alpha)| ServiceDist::Pareto { min_ns, alpha })
+        }
+        "mixture" if !mixture_allowed => {
+            let f = t.require("dist", o);
+            // The inner mixture's own keys are not worth reporting on top of this.
+            t.used.iter_mut().for_each(|used| *used = true);
+            f.and_then(|f| {
+                o.keep::<ServiceDist>(Err(
+                    f.err("a mixture's part cannot be a mixture itself; list all the parts in the outer mixture")
+                ))
+            })
+        }
+        "mixture" => mixture(&mut t, o),
+        "empirical" => empirical(&mut t, o),
+        "weibull" => {
+            let shape = t.require("shape", o).and_then(|f| o.keep(positive(&f, 0.1, 100.0)));
+            let scale_ns = t.require("scale", o).and_then(|f| o.keep(f.duration(1, MAX)));
+            shape.zip(scale_ns).map(|(shape, scale_ns)| ServiceDist::Weibull { shape, scale_ns })
+        }
+        _ => {
+            let shape = t.require("shape", o).and_then(|f| o.keep(positive(&f, 0.01, 100_000.0)));
+            let mean_ns = t.require("mean", o).and_then(|f| o.keep(f.duration(1, MAX)));
+            shape.zip(mean_ns).map(|(shape, mean_ns)| ServiceDist::Gamma { shape, mean_ns })
+        }
     };
     t.finish(o);
     result
@@ -581,13 +640,150 @@ fn service(field: &Field<'_>, o: &mut Reader) -> Option<ServiceDist> {
 
 /// The longest an error may take at a server (as long as the longest service time).
 const MAX_ERROR_LATENCY_NS: u64 = 24 * 3600 * NS_PER_SEC;
+/// A shape parameter: a number within `[min, max]` (the message says why there are bounds).
+fn positive(f: &Field<'_>, min: f64, max: f64) -> Result<f64> {
+    f.number(min, max).map_err(|e| ConfigError {
+        message: format!("{} (shapes outside {} to {} give moments beyond f64)", e.message, fmt_num(min), fmt_num(max)),
+        ..e
+    })
+}
+
+/// `mixture { parts = [{ weight, dist, ... }, ...] }`.
+fn mixture(t: &mut Table<'_>, o: &mut Reader) -> Option<ServiceDist> {
+    let field = t.require("parts", o)?;
+    let items = o.keep(field.array())?;
+    if items.is_empty() {
+        return o.keep(Err(field.err("needs at least one part")));
+    }
+    if items.len() > MAX_PARTS {
+        return o.keep(Err(field.err(format!("has {} parts; at most {MAX_PARTS} are allowed", items.len()))));
+    }
+    let parts: Vec<Option<MixturePart>> = items
+        .iter()
+        .map(|item| {
+            let mut p = o.keep(item.table(keys::MIXTURE_PART))?;
+            let weight = p.require("weight", o).and_then(|f| {
+                o.keep(f.number(f64::MIN, 1e9).and_then(|w| {
+                    if w > 0.0 {
+                        Ok(w)
+                    } else {
+                        Err(f.err(format!(
+                            "must be more than 0 (weights are relative: a part is chosen with probability weight / sum of weights), got {}",
+                            fmt_num(w)
+                        )))
+                    }
+                }))
+            });
+            let dist = dist(p, o, false);
+            Some(MixturePart { weight: weight?, dist: dist? })
+        })
+        .collect();
+    let parts: Vec<MixturePart> = parts.into_iter().collect::<Option<_>>()?;
+    Some(ServiceDist::Mixture { parts: parts.into() })
+}
+
+/// `empirical { samples = [...] }` or `empirical { file = "..." }`.
+fn empirical(t: &mut Table<'_>, o: &mut Reader) -> Option<ServiceDist> {
+    let samples = t.get("samples", o);
+    let file = t.get("file", o);
+    let (mut values, file) = match (samples, file) {
+        (Some(_), Some(f)) => {
+            return o.keep(Err(f.err("give either samples or file, not both")));
+        }
+        (None, None) => {
+            return o.keep(Err(ConfigError::new(
+                t.origin.clone(),
+                t.path.clone(),
+                "empirical needs samples = [\"1ms\", ...] or file = \"times.csv\"",
+            )));
+        }
+        (Some(f), None) => {
+            let items = o.keep(f.array())?;
+            if items.len() > MAX_SAMPLES {
+                return o.keep(Err(f.err(format!("has {} samples; at most {MAX_SAMPLES} are allowed", items.len()))));
+            }
+            let values: Vec<Option<u64>> = items.iter().map(|i| o.keep(i.duration(0, MAX_SERVICE_NS))).collect();
+            (values.into_iter().collect::<Option<Vec<u64>>>()?, None)
+        }
+        (None, Some(f)) => {
+            let path = o.keep(f.str())?;
+            if path.is_empty() {
+                return o.keep(Err(f.err("must name a file")));
+            }
+            let Some(files) = o.files else {
+                return o.keep(Err(f.err(format!(
+                    "files cannot be read here (only the command line reads them): use samples = [...] instead of file = {}",
+                    quote(path)
+                ))));
+            };
+            let text = o.keep(files(path).map_err(|why| f.err(why)))?;
+            let values = o.keep(parse_samples(&text, path).map_err(|why| f.err(why)))?;
+            (values, Some(path.to_string()))
+        }
+    };
+    if values.is_empty() {
+        let what = file.as_deref().map_or("samples".to_string(), |p| format!("{} has no values", quote(p)));
+        let key = if file.is_some() { "file" } else { "samples" };
+        let f = t.get(key, o)?;
+        return o.keep(Err(f.err(format!("needs at least one sample ({what})"))));
+    }
+    values.sort_unstable();
+    Some(ServiceDist::Empirical { samples: values.into(), file })
+}
+
+/// The values of a sample file, one per line: a number is milliseconds, or a duration with a
+/// unit (`12ms`); blank lines and `#` comments are skipped, and the first line may be a
+/// non-numeric header. Errors name `file:line`.
+pub(crate) fn parse_samples(text: &str, file: &str) -> std::result::Result<Vec<u64>, String> {
+    let mut values = Vec::new();
+    let mut seen_content = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let first = !seen_content;
+        seen_content = true;
+        let at = format!("{file}:{}", i + 1);
+        let starts_numeric = line.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '+');
+        if first && !starts_numeric {
+            continue; // a header such as `service_ms`
+        }
+        if line.contains(',') {
+            return Err(format!("{at}: expected one value per line, got {}", quote(line)));
+        }
+        if values.len() >= MAX_SAMPLES {
+            return Err(format!("{at}: more than {MAX_SAMPLES} samples (the limit on empirical distributions)"));
+        }
+        let ns = if let Ok(ms) = line.parse::<f64>() {
+            if !ms.is_finite() || ms < 0.0 {
+                return Err(format!("{at}: {} must be a number of milliseconds, at least 0", quote(line)));
+            }
+            let ns = ms * 1e6;
+            if ns > MAX_SERVICE_NS as f64 {
+                return Err(format!("{at}: {} ms is more than the longest service time, 24h", quote(line)));
+            }
+            (ns + 0.5) as u64
+        } else {
+            let ns = parse_duration_ns(line).map_err(|why| {
+                format!("{at}: {why}; a sample is a number of milliseconds (e.g. 12.5) or a duration with a unit ({DURATION_HELP})")
+            })?;
+            if ns > MAX_SERVICE_NS {
+                return Err(format!("{at}: {} is more than the longest service time, 24h", quote(line)));
+            }
+            ns
+        };
+        values.push(ns);
+    }
+    Ok(values)
+}
 
 fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     let mut t = o.keep(field.table(keys::SERVER_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
     let service = t.require("service", o).and_then(|f| service(&f, o));
     // A stand-in service while the real one has problems: they are reported, nothing runs.
-    let mut g = ServerGroup::new("", 1, service.unwrap_or(ServiceDist::Constant { value_ns: 0 }));
+    let mut g = ServerGroup::new("", 1, ServiceDist::Constant { value_ns: 0 });
     if let Some(v) = t.read("count", o, |f| f.u32(0, MAX_COUNT)) {
         g.count = v;
     }
@@ -617,7 +813,7 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     }
     t.finish(o);
     g.name = group_name?;
-    service?;
+    g.service = service?;
     Some(g)
 }
 
@@ -1256,5 +1452,140 @@ mod tests {
         assert!(e.more.is_empty() && e.unlisted == 0);
         assert_eq!(e.with_file("s.toml"), "s.toml:10:8: clients[0].rate: must be at least 0, got -5");
         assert_eq!(e.to_string(), "10:8: clients[0].rate: must be at least 0, got -5");
+    }
+
+    fn with_service(service: &str) -> String {
+        GOOD.replace("{ dist = \"constant\", value = \"10ms\" }", service)
+    }
+
+    /// The one problem a service table has: (key path, message).
+    fn service_error(service: &str) -> (String, String) {
+        let e = error(&with_service(service), &[]);
+        assert!(e.more.is_empty(), "{e}");
+        (e.path, e.message)
+    }
+
+    #[test]
+    fn new_distributions_read_and_write_back() {
+        use crate::scenario::{MixturePart, Scenario, ServiceDist};
+        const MS: u64 = 1_000_000;
+        let cases = [
+            ("{ dist = \"pareto\", min = \"1ms\", alpha = 2.5 }", ServiceDist::Pareto { min_ns: MS, alpha: 2.5 }),
+            (
+                "{ dist = \"weibull\", shape = 0.5, scale = \"2ms\" }",
+                ServiceDist::Weibull { shape: 0.5, scale_ns: 2 * MS },
+            ),
+            ("{ dist = \"gamma\", shape = 2, mean = \"3ms\" }", ServiceDist::Gamma { shape: 2.0, mean_ns: 3 * MS }),
+            (
+                "{ dist = \"empirical\", samples = [\"3ms\", \"1ms\", \"2ms\"] }",
+                ServiceDist::Empirical { samples: vec![MS, 2 * MS, 3 * MS].into(), file: None },
+            ),
+            (
+                "{ dist = \"mixture\", parts = [{ weight = 0.9, dist = \"exponential\", mean = \"1ms\" }, \
+                 { weight = 0.1, dist = \"pareto\", min = \"5ms\", alpha = 1.5 }] }",
+                ServiceDist::Mixture {
+                    parts: vec![
+                        MixturePart { weight: 0.9, dist: ServiceDist::Exponential { mean_ns: MS } },
+                        MixturePart { weight: 0.1, dist: ServiceDist::Pareto { min_ns: 5 * MS, alpha: 1.5 } },
+                    ]
+                    .into(),
+                },
+            ),
+        ];
+        for (text, want) in cases {
+            let s = Scenario::from_toml(&with_service(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(s.servers[0].service, want, "{text}");
+            let back = Scenario::from_toml(&s.to_toml()).unwrap_or_else(|e| panic!("{}: {e}", s.to_toml()));
+            assert_eq!(back, s, "{text} written back");
+        }
+    }
+
+    #[test]
+    fn bad_distribution_values_name_the_key_and_what_is_allowed() {
+        let (path, message) = service_error("{ dist = \"pareto\", min = \"1ms\", alpha = 1 }");
+        assert_eq!(path, "servers[0].service.alpha");
+        assert_eq!(message, "must be more than 1 (the mean is infinite otherwise), got 1");
+        let (path, message) =
+            service_error("{ dist = \"mixture\", parts = [{ weight = 0, dist = \"constant\", value = \"1ms\" }] }");
+        assert_eq!(path, "servers[0].service.parts[0].weight");
+        assert!(message.starts_with("must be more than 0 (weights are relative"), "{message}");
+        let (path, message) =
+            service_error("{ dist = \"mixture\", parts = [{ weight = 1, dist = \"mixture\", parts = [] }] }");
+        assert_eq!(path, "servers[0].service.parts[0].dist");
+        assert!(message.contains("cannot be a mixture itself"), "{message}");
+        let (path, message) = service_error("{ dist = \"mixture\", parts = [] }");
+        assert_eq!((path.as_str(), message.as_str()), ("servers[0].service.parts", "needs at least one part"));
+        let (path, message) = service_error("{ dist = \"empirical\", samples = [] }");
+        assert_eq!(path, "servers[0].service.samples");
+        assert!(message.starts_with("needs at least one sample"), "{message}");
+        let (path, message) = service_error("{ dist = \"empirical\", samples = [\"1ms\"], file = \"t.csv\" }");
+        assert_eq!(
+            (path.as_str(), message.as_str()),
+            ("servers[0].service.file", "give either samples or file, not both")
+        );
+        let (path, message) = service_error("{ dist = \"empirical\" }");
+        assert_eq!(path, "servers[0].service");
+        assert!(message.starts_with("empirical needs samples = ["), "{message}");
+        let (path, message) = service_error("{ dist = \"empirical\", samples = [\"1ms\", \"25h\"] }");
+        assert_eq!(
+            (path.as_str(), message.as_str()),
+            ("servers[0].service.samples[1]", "must be at most 24h, got \"25h\"")
+        );
+        let (path, message) = service_error("{ dist = \"weibull\", shape = 0, scale = \"1ms\" }");
+        assert_eq!(path, "servers[0].service.shape");
+        assert!(message.starts_with("must be at least 0.1, got 0"), "{message}");
+        // Without a way to read files (the library's `load`, the browser) a file is refused.
+        let (path, message) = service_error("{ dist = \"empirical\", file = \"times.csv\" }");
+        assert_eq!(path, "servers[0].service.file");
+        assert!(message.starts_with("files cannot be read here"), "{message}");
+        assert!(message.contains("use samples = [...]"), "{message}");
+        // A key of another distribution is named as such.
+        let (path, message) = service_error("{ dist = \"pareto\", min = \"1ms\", alpha = 2, mean = \"1ms\" }");
+        assert_eq!(path, "servers[0].service.mean");
+        assert_eq!(message, "key \"mean\" does not apply to dist = \"pareto\" (it takes: min, alpha)");
+    }
+
+    #[test]
+    fn sample_files_are_read_through_the_callers_reader() {
+        use crate::config::load_with_files;
+        let text = with_service("{ dist = \"empirical\", file = \"times.csv\" }");
+        let files = |path: &str| -> Result<String, String> {
+            match path {
+                "times.csv" => Ok("service_ms\n# measured\n\n2.5\n1\n30us\n".to_string()),
+                other => Err(format!("cannot read {other}: no such file")),
+            }
+        };
+        let s = load_with_files(&text, Format::Toml, &[], &files).unwrap();
+        let crate::scenario::ServiceDist::Empirical { samples, file } = &s.servers[0].service else { panic!() };
+        assert_eq!(&samples[..], &[30_000, 1_000_000, 2_500_000]);
+        assert_eq!(file.as_deref(), Some("times.csv"));
+        // Written back as the file, which reads back to the same samples.
+        let toml = s.to_toml();
+        assert!(toml.contains("file = \"times.csv\""), "{toml}");
+        assert_eq!(load_with_files(&toml, Format::Toml, &[], &files).unwrap(), s);
+        // A --set names another file the same way; a reader's error comes after the key path.
+        let sets = ["servers[0].service.file=\"other.csv\"".to_string()];
+        let e = load_with_files(&text, Format::Toml, &sets, &files).unwrap_err();
+        assert_eq!(e.path, "servers[0].service.file");
+        assert_eq!(e.message, "cannot read other.csv: no such file");
+    }
+
+    #[test]
+    fn sample_file_errors_name_the_line() {
+        use super::parse_samples;
+        assert_eq!(parse_samples("1\n2ms\n", "t.csv"), Ok(vec![1_000_000, 2_000_000]));
+        assert_eq!(parse_samples("", "t.csv"), Ok(vec![]));
+        let e = parse_samples("ms\n1\n2xs\n", "t.csv").unwrap_err();
+        assert!(e.starts_with("t.csv:3: "), "{e}");
+        assert!(e.contains("a sample is a number of milliseconds"), "{e}");
+        let e = parse_samples("1\n-3\n", "t.csv").unwrap_err();
+        assert_eq!(e, "t.csv:2: \"-3\" must be a number of milliseconds, at least 0");
+        // Only the first line may be a header.
+        let e = parse_samples("# c\n1\nfast\n", "t.csv").unwrap_err();
+        assert!(e.starts_with("t.csv:3: "), "{e}");
+        let e = parse_samples("1,2\n", "t.csv").unwrap_err();
+        assert_eq!(e, "t.csv:1: expected one value per line, got \"1,2\"");
+        let e = parse_samples("86400001\n", "t.csv").unwrap_err();
+        assert!(e.starts_with("t.csv:1: \"86400001\" ms is more than"), "{e}");
     }
 }

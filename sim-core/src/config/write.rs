@@ -31,16 +31,49 @@ fn put<T: PartialEq>(t: &mut Table, key: &str, value: T, default: T, to: impl Fn
 }
 
 fn service(d: &ServiceDist) -> Value {
-    match *d {
-        ServiceDist::Constant { value_ns } => table(vec![("dist", "constant".into()), ("value", dur(value_ns))]),
-        ServiceDist::Exponential { mean_ns } => table(vec![("dist", "exponential".into()), ("mean", dur(mean_ns))]),
+    service_entries(d).map_or_else(|| table(Vec::new()), table)
+}
+
+/// A distribution's keys, `dist` first (a mixture part adds its `weight` to them).
+fn service_entries(d: &ServiceDist) -> Option<Vec<(&'static str, Value)>> {
+    Some(match d {
+        ServiceDist::Constant { value_ns } => vec![("dist", "constant".into()), ("value", dur(*value_ns))],
+        ServiceDist::Exponential { mean_ns } => vec![("dist", "exponential".into()), ("mean", dur(*mean_ns))],
         ServiceDist::Uniform { min_ns, max_ns } => {
-            table(vec![("dist", "uniform".into()), ("min", dur(min_ns)), ("max", dur(max_ns))])
+            vec![("dist", "uniform".into()), ("min", dur(*min_ns)), ("max", dur(*max_ns))]
         }
         ServiceDist::Lognormal { p50_ns, p99_ns } => {
-            table(vec![("dist", "lognormal".into()), ("p50", dur(p50_ns)), ("p99", dur(p99_ns))])
+            vec![("dist", "lognormal".into()), ("p50", dur(*p50_ns)), ("p99", dur(*p99_ns))]
         }
-    }
+        ServiceDist::Pareto { min_ns, alpha } => {
+            vec![("dist", "pareto".into()), ("min", dur(*min_ns)), ("alpha", Value::Float(*alpha))]
+        }
+        ServiceDist::Mixture { parts } => {
+            let parts = parts
+                .iter()
+                .filter_map(|p| {
+                    let mut entries = service_entries(&p.dist)?;
+                    entries.insert(0, ("weight", Value::Float(p.weight)));
+                    Some(table(entries))
+                })
+                .collect();
+            vec![("dist", "mixture".into()), ("parts", Value::Array(parts))]
+        }
+        // Samples read from a file are written as the file's path, as the scenario gave it.
+        ServiceDist::Empirical { file: Some(file), .. } => {
+            vec![("dist", "empirical".into()), ("file", file.as_str().into())]
+        }
+        ServiceDist::Empirical { samples, file: None } => {
+            let samples = samples.iter().map(|&v| dur(v)).collect();
+            vec![("dist", "empirical".into()), ("samples", Value::Array(samples))]
+        }
+        ServiceDist::Weibull { shape, scale_ns } => {
+            vec![("dist", "weibull".into()), ("shape", Value::Float(*shape)), ("scale", dur(*scale_ns))]
+        }
+        ServiceDist::Gamma { shape, mean_ns } => {
+            vec![("dist", "gamma".into()), ("shape", Value::Float(*shape)), ("mean", dur(*mean_ns))]
+        }
+    })
 }
 
 fn rate_limit(r: &RateLimit) -> Value {

@@ -230,6 +230,11 @@ pub struct ServerReport {
     pub lifetime_s: f64,
     /// Of its `requests`, those it answered with an error (`server_error`).
     pub errors: u64,
+    /// Time-averaged requests at it (waiting plus in service) over its lifetime within the
+    /// measured window: by Little's law its throughput times its mean time in the server.
+    pub mean_in_flight: f64,
+    /// Time-averaged requests waiting in its queue (not yet in service), over the same time.
+    pub mean_queue: f64,
 }
 
 /// Balance of per-server request counts.

@@ -94,6 +94,8 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 crash: None,
                 busy_area: 0,
                 busy_since_ns: 0,
+                queue_area: 0,
+                queue_since_ns: 0,
                 up_whole_window: i < g.count,
                 errors: (g.error_rate > 0.0).then(|| {
                     Box::new(ServerErrors {

@@ -347,6 +347,12 @@ pub struct Server {
     pub state: ServerState,
     /// Whether it is a backup.
     pub backup: bool,
+    /// Waiting-job time integrated so far (ns·jobs), within the measured window: with
+    /// `busy_area` it gives the time-averaged queue and requests in flight. Past the first
+    /// cache line: only a visit that queues or dequeues touches it.
+    pub queue_area: u128,
+    /// When `queued` last changed.
+    pub queue_since_ns: u64,
     /// Open connections.
     pub conns_open: u64,
     /// Sessions whose state it holds.

@@ -512,3 +512,79 @@ fn failing_server_keys_refuse_bad_values() {
     check(&group("error_rate = 0.1\nerror_latency = \"1ms\""), &[], 0, &[]);
     check(&errors("target = \"api\"\nrate = 1\nlatency = \"500us\"\n"), &[], 0, &[]);
 }
+
+/// The new service-time distributions: a bad value names the file, line, column and key
+/// path and what is allowed (exit 2); an empirical sample file is read from the scenario's
+/// directory (whatever the working directory), and a bad line in it names `file:line`.
+#[test]
+fn service_distributions_and_sample_files() {
+    let with = |service: &str| GOOD.replace(r#"{ dist = "exponential", mean = "5ms" }"#, service);
+    check(
+        &with(r#"{ dist = "pareto", min = "1ms", alpha = 0.8 }"#),
+        &[],
+        2,
+        &["s.toml:8:51: servers[0].service.alpha: must be more than 1 (the mean is infinite otherwise), got 0.8"],
+    );
+    check(
+        &with(r#"{ dist = "mixture", parts = [{ weight = -1, dist = "constant", value = "1ms" }] }"#),
+        &[],
+        2,
+        &["servers[0].service.parts[0].weight: must be more than 0"],
+    );
+    check(
+        &with(r#"{ dist = "mixture", parts = [{ weight = 1, dist = "mixture", parts = [] }] }"#),
+        &[],
+        2,
+        &["servers[0].service.parts[0].dist: a mixture's part cannot be a mixture itself"],
+    );
+    check(
+        &with(r#"{ dist = "empirical", samples = [] }"#),
+        &[],
+        2,
+        &["servers[0].service.samples: needs at least one sample"],
+    );
+    check(
+        &with(r#"{ dist = "empirical", samples = ["1ms"], file = "t.csv" }"#),
+        &[],
+        2,
+        &["servers[0].service.file: give either samples or file, not both"],
+    );
+    check(&with(r#"{ dist = "empirical" }"#), &[], 2, &["servers[0].service: empirical needs samples"]);
+    check(
+        &with(r#"{ dist = "gamma", shape = 0, mean = "1ms" }"#),
+        &[],
+        2,
+        &["servers[0].service.shape: must be at least 0.01"],
+    );
+
+    // A sample file beside the scenario, run from the workspace root (another directory).
+    let text = with(r#"{ dist = "empirical", file = "times.csv" }"#);
+    let (dir, path) = scenario_file(&text, "toml");
+    let times = dir.path().join("times.csv");
+    std::fs::write(&times, "service_ms\n# measured on one host\n2\n\n4ms\n6000us\n").unwrap();
+    let file = path.to_str().unwrap();
+    let (code, json, stderr) = lbsim_text(&["run", file, "--format", "json", "--set", "warmup=0s"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    // Mean service 4 ms at 200 req/s over 2 servers: latency ≥ 2 ms, busy about 40%.
+    let util = r["servers"][0]["utilization"].as_f64().unwrap();
+    assert!((0.3..0.5).contains(&util), "utilization {util}");
+    // The time averages per server: in flight = queue + busy workers (one worker here).
+    let (in_flight, queue) =
+        (r["servers"][0]["mean_in_flight"].as_f64().unwrap(), r["servers"][0]["mean_queue"].as_f64().unwrap());
+    assert!(queue > 0.0 && (in_flight - queue - util).abs() < 1e-9, "{in_flight} {queue} {util}");
+    let (code, table, stderr) = lbsim_text(&["run", file]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.contains("in flight") && table.contains("queue"), "{table}");
+    // A bad line, a missing file, and a file given with --set.
+    std::fs::write(&times, "service_ms\n2\n4xs\n").unwrap();
+    let (code, _, stderr) = lbsim_text(&["run", file]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("s.toml:8:40: servers[0].service.file: times.csv:3: "), "{stderr}");
+    assert!(stderr.contains("a sample is a number of milliseconds"), "{stderr}");
+    let (code, _, stderr) = lbsim_text(&["run", file, "--set", "servers[0].service.file=\"missing.csv\""]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("servers[0].service.file: cannot read "), "{stderr}");
+    assert!(stderr.contains("missing.csv"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

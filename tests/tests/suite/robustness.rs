@@ -184,6 +184,25 @@ fn fuzz_corpus_regressions_and_mutations_do_not_panic() {
     }
 }
 
+/// The fuzz seeds of the service distributions are valid scenarios (so the fuzzer starts from
+/// inputs that reach every distribution, the sample-file reader and the write-back).
+#[test]
+fn distribution_fuzz_seeds_are_valid() {
+    let dir = root().join("fuzz/corpus/scenario");
+    let mut seen = 0;
+    for f in corpus_files(&dir) {
+        if !f.file_name().unwrap().to_string_lossy().starts_with("s3-dists-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        sim_core::testing::load_fuzz_input(&text, sim_core::Format::Toml)
+            .unwrap_or_else(|e| panic!("{}", e.with_file(&f.display().to_string())));
+        sim_core::testing::exercise_bytes(text.as_bytes());
+        seen += 1;
+    }
+    assert!(seen >= 7, "only {seen} distribution seeds");
+}
+
 /// A run whose last answers crawl over a 1 bps link drains for weeks of simulated time after
 /// its 60 s: the command line jumps over the quiet stretches instead of stepping through them,
 /// and the time series stops a quarter of the duration after the end instead of growing for
