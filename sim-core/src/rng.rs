@@ -28,6 +28,8 @@ pub enum Purpose {
     Health = 7,
     /// Custom balancers' own stream, one per replica.
     Custom = 8,
+    /// Closed-loop users' think times (and first thinks), one stream per client.
+    Think = 9,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.
