@@ -185,7 +185,12 @@ fn users_and_schedules_refuse_bad_values() {
     check(&sched("{ at = \"0s\" }"), &[], 2, &["clients[0].schedule[0]", "needs rate"]);
     check(&sched("{ at = \"0s\", rate = -1 }"), &[], 2, &["clients[0].schedule[0].rate", "at least 0"]);
     check(&sched("{ at = \"0s\", rate = 1, users = 2 }"), &[], 2, &["clients[0].schedule[0].users", "not both"]);
-    check(&sched("{ at = \"0s\", rate = 1 }, { at = \"1s\", users = 2 }"), &[], 2, &["clients[0].schedule", "use one kind"]);
+    check(
+        &sched("{ at = \"0s\", rate = 1 }, { at = \"1s\", users = 2 }"),
+        &[],
+        2,
+        &["clients[0].schedule", "use one kind"],
+    );
     check(&sched(""), &[], 2, &["clients[0].schedule", "needs at least one point"]);
     check(&sched("{ at = 5, rate = 1 }"), &[], 2, &["clients[0].schedule[0].at", "needs a unit"]);
     check(&sched("{ at = \"0s\", rate = 1, speed = 2 }"), &[], 2, &["clients[0].schedule[0].speed", "unknown key"]);
