@@ -158,3 +158,33 @@ fn closed_loop_slow_server_throttles_round_robin() {
     assert!(x_lc > 1.5 * x_rr, "least_connections {x_lc:.1}/s vs round robin {x_rr:.1}/s");
     assert!(r_rr > 2.0 * r_lc, "round robin {r_rr:.1} ms vs least_connections {r_lc:.1} ms");
 }
+
+/// The morning ramp's time series shows the rate over time: each 10 s bucket's requests are
+/// the schedule's integral over the bucket (10 clients × ∫rate dt) within 4 standard
+/// deviations of a Poisson count.
+#[test]
+fn series_follow_a_rate_schedule() {
+    let s = bundled("morning-ramp.toml");
+    let mut sim = Simulation::new(&s, s.seed);
+    sim.enable_series();
+    sim.run();
+    let series = sim.report().series.expect("series were on");
+    let schedule = s.clients[0].schedule.as_ref().expect("morning-ramp has a schedule");
+    let step = (series.interval_s * 1e9) as u64;
+    let mut checked = 0;
+    for p in &series.points {
+        let from = (p.t_s * 1e9) as u64;
+        if from + step > s.duration_ns {
+            break;
+        }
+        let expected = 10.0 * (schedule.requests_until(from + step).unwrap() - schedule.requests_until(from).unwrap());
+        let got = p.outcomes.iter().sum::<u64>() as f64;
+        assert!(
+            (got - expected).abs() < 4.0 * expected.sqrt(),
+            "bucket at {} s: {got} requests vs {expected:.0}",
+            p.t_s
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 24, "a bucket per 10 s of the 4 minutes");
+}
