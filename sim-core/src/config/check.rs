@@ -1040,6 +1040,7 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     }
     for (i, c) in s.clients.iter().enumerate() {
         let profile = Profile::of(c.protocol);
+        closed_loop_warnings(s, i, c, &mut out);
         if c.rate <= 0.0 || profile.rotates {
             // Messages rotate over long-lived connections that carry any number at once.
             continue;
@@ -1148,6 +1149,34 @@ fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
                  balancer.hash_key = \"header:<name>\""
             ));
         }
+    }
+}
+
+/// A schedule point at or after the end never takes effect; a closed loop's users beyond its
+/// connections' slots wait at the client (that wait is part of their response time).
+fn closed_loop_warnings(s: &Scenario, i: usize, c: &ClientGroup, out: &mut Vec<String>) {
+    let times: Vec<u64> = match &c.schedule {
+        Some(Schedule::Rate(p)) => p.iter().map(|&(at, _)| at).collect(),
+        Some(Schedule::Users(p)) => p.iter().map(|&(at, _)| at).collect(),
+        None => Vec::new(),
+    };
+    if let Some(j) = times.iter().position(|&at| at >= s.duration_ns) {
+        out.push(format!(
+            "clients[{i}].schedule[{j}] at {} is not before duration ({}): it and the points after it never take effect",
+            super::units::format_duration(times[j]),
+            super::units::format_duration(s.duration_ns)
+        ));
+    }
+    let Some(users) = c.users else { return };
+    let profile = Profile::of(c.protocol);
+    let slots = u64::from(c.connections) * u64::from(profile.slots_per_conn(c.max_streams));
+    if !profile.rotates && u64::from(users) > slots {
+        out.push(format!(
+            "clients[{i}] (\"{}\"): {users} users per client share {slots} {} and will wait for one at the client. \
+             If the users are independent, raise clients[{i}].connections, use protocol = \"http2\" with enough \
+             max_streams, or spread them over more clients (count).",
+            c.name, profile.slot_noun
+        ));
     }
 }
 

@@ -215,6 +215,27 @@ fn users_and_schedules_refuse_bad_values() {
         2,
         &["events[0].target", "closed loop"],
     );
+    // Users beyond the client's slots, and a point past the end, are warned about by check.
+    let (code, _, err) = run_on(
+        &GOOD
+            .replace("rate = 50", "users = 10")
+            .replace("protocol = \"http2\"", "protocol = \"http1\"\nconnections = 2"),
+        &["check"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("10 users per client share 2 HTTP/1.1 connection(s)"), "{err}");
+    let (code, _, err) = run_on(&sched("{ at = \"0s\", rate = 5 }, { at = \"9s\", rate = 50 }"), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("clients[0].schedule[1] at 9s is not before duration (2s)"), "{err}");
+    // A closed loop that never waits would spin: its estimate (users / 1 ns) is refused.
+    let (code, _, err) = run_on(
+        &GOOD
+            .replace("rate = 50", "users = 10")
+            .replace("\"exponential\", mean = \"5ms\"", "\"constant\", value = \"0s\""),
+        &["check"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_requests") && err.contains("users"), "{err}");
     // The good forms run.
     for text in [
         users("\nthink_time = { dist = \"exponential\", mean = \"50ms\" }"),
