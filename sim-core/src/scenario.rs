@@ -916,3 +916,59 @@ impl Scenario {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = NS_PER_SEC;
+
+    fn ramp() -> Schedule {
+        // 10/s until 10 s, rising to 30/s at 20 s, down to 0 at 30 s, then nothing.
+        Schedule::Rate(vec![(10 * S, 10.0), (20 * S, 30.0), (30 * S, 0.0)])
+    }
+
+    #[test]
+    fn rate_is_linear_between_points_and_constant_outside() {
+        let r = ramp();
+        assert_eq!(r.rate_at(0), Some(10.0));
+        assert_eq!(r.rate_at(15 * S), Some(20.0));
+        assert_eq!(r.rate_at(25 * S), Some(15.0));
+        assert_eq!(r.rate_at(99 * S), Some(0.0));
+        assert_eq!(Schedule::Users(vec![(0, 3)]).rate_at(0), None);
+    }
+
+    #[test]
+    fn integral_is_exact_for_the_piecewise_linear_rate() {
+        let r = ramp();
+        assert_eq!(r.requests_until(10 * S), Some(100.0));
+        assert_eq!(r.requests_until(20 * S), Some(300.0));
+        assert_eq!(r.requests_until(15 * S), Some(175.0));
+        assert_eq!(r.requests_until(30 * S), Some(450.0));
+        assert_eq!(r.requests_until(90 * S), Some(450.0));
+    }
+
+    /// `advance` inverts the integral: from any time, the mass it is given accumulates
+    /// exactly (to the nanosecond), across points and into the constant tail; past the last
+    /// request a zero tail never reaches it.
+    #[test]
+    fn advance_inverts_the_integral() {
+        let r = ramp();
+        for from in [0, 5 * S, 10 * S, 12 * S + 345, 20 * S, 29 * S] {
+            for mass in [0.001, 0.5, 3.0, 40.0, 170.0] {
+                let before = r.requests_until(from).unwrap();
+                if before + mass >= 450.0 {
+                    assert_eq!(r.advance(from, mass), None, "from {from} mass {mass}");
+                    continue;
+                }
+                let t = r.advance(from, mass).unwrap_or_else(|| panic!("from {from} mass {mass}"));
+                let got = r.requests_until(t).unwrap() - before;
+                // One nanosecond at the highest rate (30/s) is 3e-8 requests.
+                assert!((got - mass).abs() < 1e-6, "from {from} mass {mass}: reached {got} at {t}");
+            }
+        }
+        // A schedule that stays at its last rate keeps going.
+        let steady = Schedule::Rate(vec![(0, 0.0), (S, 2.0)]);
+        assert_eq!(steady.advance(0, 1.0 + 2.0 * 5.0), Some(6 * S));
+    }
+}
