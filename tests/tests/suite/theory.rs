@@ -188,3 +188,31 @@ fn series_follow_a_rate_schedule() {
     }
     assert_eq!(checked, 24, "a bucket per 10 s of the 4 minutes");
 }
+
+/// A users schedule grows and shrinks the population, exactly: 5 users from 0 s, 20 from
+/// 20 s, none from 40 s, each thinking 1 s (constant, the first think too) for a 1 ms
+/// request. The 5 send at 1 s, 2.001 s, … (19 each before 20 s: 95); from 20 s they go on
+/// (20 each before 40 s) and the 15 added start with a think (first at 21 s, 19 each): 385;
+/// after 40 s every user leaves at its next think, and nothing is sent.
+#[test]
+fn users_schedule_adds_and_removes_users() {
+    let mut client = ClientGroup::new("people", 1, 0.0);
+    client.users = Some(20);
+    client.schedule = Some(Schedule::Users(vec![(0, 5), (20_000_000_000, 20), (40_000_000_000, 0)]));
+    client.think_time = Some(ServiceDist::Constant { value_ns: 1_000_000_000 });
+    client.protocol = Protocol::Http2;
+    client.max_streams = 1_000;
+    let servers = ServerGroup::new("api", 2, ServiceDist::Constant { value_ns: 1_000_000 });
+    let s = Scenario::new("users-schedule", 60_000_000_000, servers, client);
+    s.validate().expect("valid");
+    let mut sim = Simulation::new(&s, 1);
+    sim.enable_trace();
+    sim.run();
+    let mut trace = Vec::new();
+    sim.drain_trace(&mut trace);
+    let in_span = |from: u64, to: u64| trace.iter().filter(|t| t.start_ns >= from && t.start_ns < to).count();
+    assert_eq!(in_span(0, 20_000_000_000), 95);
+    assert_eq!(in_span(20_000_000_000, 40_000_000_000), 385);
+    assert_eq!(in_span(40_000_000_000, u64::MAX), 0);
+    assert!(trace.iter().all(|t| t.outcome == Outcome::Ok));
+}
