@@ -1152,20 +1152,33 @@ fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
     }
 }
 
-/// A schedule point at or after the end never takes effect; a closed loop's users beyond its
+/// Schedule points that cannot take effect before the end; a closed loop's users beyond its
 /// connections' slots wait at the client (that wait is part of their response time).
 fn closed_loop_warnings(s: &Scenario, i: usize, c: &ClientGroup, out: &mut Vec<String>) {
-    let times: Vec<u64> = match &c.schedule {
-        Some(Schedule::Rate(p)) => p.iter().map(|&(at, _)| at).collect(),
-        Some(Schedule::Users(p)) => p.iter().map(|&(at, _)| at).collect(),
-        None => Vec::new(),
+    // The first point always counts (its value holds before it). A users point counts only
+    // before the end; a rate point past the end still sets the slope toward it, but the
+    // points after it do not count.
+    let (times, what): (Vec<u64>, _) = match &c.schedule {
+        Some(Schedule::Rate(p)) => (p.iter().map(|&(at, _)| at).collect(), "the rate runs toward it"),
+        Some(Schedule::Users(p)) => (p.iter().map(|&(at, _)| at).collect(), "nothing after it happens"),
+        None => (Vec::new(), ""),
     };
-    if let Some(j) = times.iter().position(|&at| at >= s.duration_ns) {
-        out.push(format!(
-            "clients[{i}].schedule[{j}] at {} is not before duration ({}): it and the points after it never take effect",
-            super::units::format_duration(times[j]),
-            super::units::format_duration(s.duration_ns)
-        ));
+    let rate = matches!(c.schedule, Some(Schedule::Rate(_)));
+    let late = (1..times.len()).find(|&j| if rate { times[j - 1] >= s.duration_ns } else { times[j] >= s.duration_ns });
+    if let Some(j) = late {
+        let end = super::units::format_duration(s.duration_ns);
+        out.push(if rate {
+            format!(
+                "clients[{i}].schedule[{j}] and the points after it never take effect: the point before is at or after \
+                 duration ({end}) ({what})"
+            )
+        } else {
+            format!(
+                "clients[{i}].schedule[{j}] at {} is not before duration ({end}): it and the points after it never \
+                 take effect",
+                super::units::format_duration(times[j])
+            )
+        });
     }
     let Some(users) = c.users else { return };
     let profile = Profile::of(c.protocol);

@@ -224,9 +224,17 @@ fn users_and_schedules_refuse_bad_values() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("10 users per client share 2 HTTP/1.1 connection(s)"), "{err}");
-    let (code, _, err) = run_on(&sched("{ at = \"0s\", rate = 5 }, { at = \"9s\", rate = 50 }"), &["check"]);
+    let (code, _, err) = run_on(&sched("{ at = \"0s\", users = 5 }, { at = \"9s\", users = 50 }"), &["check"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("clients[0].schedule[1] at 9s is not before duration (2s)"), "{err}");
+    // A rate point past the end still sets the slope before the end; the points after it do not.
+    let points = "{ at = \"0s\", rate = 5 }, { at = \"9s\", rate = 50 }";
+    let (code, _, err) = run_on(&sched(points), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("schedule"), "{err}");
+    let (code, _, err) = run_on(&sched(&format!("{points}, {{ at = \"10s\", rate = 1 }}")), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("clients[0].schedule[2] and the points after it never take effect"), "{err}");
     // A closed loop that never waits would spin: its estimate (users / 1 ns) is refused.
     let (code, _, err) = run_on(
         &GOOD
