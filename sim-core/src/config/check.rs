@@ -1041,7 +1041,12 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     for (i, c) in s.clients.iter().enumerate() {
         let profile = Profile::of(c.protocol);
         closed_loop_warnings(s, i, c, &mut out);
-        if c.rate <= 0.0 || profile.rotates {
+        // A rate schedule at its highest point (a closed loop is warned about above).
+        let rate = match &c.schedule {
+            Some(schedule @ Schedule::Rate(_)) => schedule.peak(),
+            _ => c.rate,
+        };
+        if rate <= 0.0 || profile.rotates {
             // Messages rotate over long-lived connections that carry any number at once.
             continue;
         }
@@ -1057,16 +1062,17 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
             continue;
         }
         let slots = f64::from(c.connections) * f64::from(profile.slots_per_conn(c.max_streams));
-        let in_flight = c.rate * fastest_ns / NS_PER_SEC as f64;
+        let in_flight = rate * fastest_ns / NS_PER_SEC as f64;
         if in_flight > 0.5 * slots {
             let proto = profile.slot_noun;
             out.push(format!(
-                "clients[{i}] (\"{}\"): each client sends {} requests/s over {} {proto} and requests take at least \
+                "clients[{i}] (\"{}\"): each client sends {}{} requests/s over {} {proto} and requests take at least \
                  {:.3} ms, so about {:.2} requests per slot are in flight and requests will queue at the client. \
                  If you meant independent users, raise clients[{i}].connections, use protocol = \"http2\", or spread \
                  the rate over more clients (count).",
                 c.name,
-                c.rate,
+                if c.schedule.is_some() { "up to " } else { "" },
+                rate,
                 slots,
                 fastest_ns / 1e6,
                 in_flight / slots

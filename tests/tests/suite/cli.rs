@@ -235,6 +235,11 @@ fn users_and_schedules_refuse_bad_values() {
     let (code, _, err) = run_on(&sched(&format!("{points}, {{ at = \"10s\", rate = 1 }}")), &["check"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("clients[0].schedule[2] and the points after it never take effect"), "{err}");
+    // A rate schedule's peak is what queues at the client.
+    let text = sched("{ at = \"0s\", rate = 1 }, { at = \"1s\", rate = 500 }").replace("\"http2\"", "\"http1\"");
+    let (code, _, err) = run_on(&text, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("each client sends up to 500 requests/s over 1 HTTP/1.1 connection(s)"), "{err}");
     // A closed loop that never waits would spin: its estimate (users / 1 ns) is refused.
     let (code, _, err) = run_on(
         &GOOD
