@@ -28,6 +28,8 @@ pub enum Purpose {
     Health = 7,
     /// Custom balancers' own stream, one per replica.
     Custom = 8,
+    /// Closed-loop users' think times (and first thinks), one stream per client.
+    Think = 9,
     /// Which requests a failing server answers with an error, one stream per server.
     Errors = 10,
 }

@@ -336,6 +336,113 @@ pub struct ClientGroup {
     pub start_ns: u64,
     /// Client starts spread over this long: client i of n starts at `start + ramp·i/n`.
     pub ramp_ns: u64,
+    /// Closed loop: this many users per client, each sending one request, waiting for its
+    /// outcome, thinking and sending again (`rate` and `arrival` are then unused). With a
+    /// users `schedule`, the largest population it reaches. `None` = open loop.
+    pub users: Option<u32>,
+    /// Closed loop: a user's pause between an outcome and its next request (`None` = none).
+    pub think_time: Option<ServiceDist>,
+    /// Load that changes over time (replaces `rate`, or `users` for a closed loop).
+    pub schedule: Option<Schedule>,
+}
+
+/// Load that changes over time, per client of the group; point times are from the start of
+/// the run, in increasing order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Requests per second at each point: linear between points, and the first (last)
+    /// point's rate before (after) them — a non-homogeneous Poisson process.
+    Rate(Vec<(u64, f64)>),
+    /// Users from each point on (stepwise): users added start with a think, users removed
+    /// finish their current request and leave.
+    Users(Vec<(u64, u32)>),
+}
+
+impl Schedule {
+    /// The rate (per second) at time `t_ns` of a rate schedule; `None` for users.
+    pub fn rate_at(&self, t_ns: u64) -> Option<f64> {
+        let Schedule::Rate(p) = self else { return None };
+        let i = p.partition_point(|&(at, _)| at <= t_ns);
+        Some(match i {
+            0 => p[0].1,
+            i if i == p.len() => p[i - 1].1,
+            i => {
+                let ((a, ra), (b, rb)) = (p[i - 1], p[i]);
+                ra + (rb - ra) * ((t_ns - a) as f64 / (b - a) as f64)
+            }
+        })
+    }
+
+    /// Expected requests of one client (rate 1 × weight) between 0 and `to_ns`: the integral
+    /// of a rate schedule (exact for the piecewise-linear rate); `None` for users.
+    pub fn requests_until(&self, to_ns: u64) -> Option<f64> {
+        let Schedule::Rate(p) = self else { return None };
+        let secs = |ns: u64| ns as f64 / NS_PER_SEC as f64;
+        let mut total = secs(p[0].0.min(to_ns)) * p[0].1;
+        for w in p.windows(2) {
+            let ((a, ra), (b, _)) = (w[0], w[1]);
+            if to_ns <= a {
+                break;
+            }
+            let end = b.min(to_ns);
+            let r_end = self.rate_at(end).unwrap_or(ra);
+            total += secs(end - a) * (ra + r_end) / 2.0;
+        }
+        let (last, r) = p[p.len() - 1];
+        if to_ns > last {
+            total += secs(to_ns - last) * r;
+        }
+        Some(total)
+    }
+
+    /// The highest rate or population of any point.
+    pub fn peak(&self) -> f64 {
+        match self {
+            Schedule::Rate(p) => p.iter().map(|&(_, r)| r).fold(0.0, f64::max),
+            Schedule::Users(p) => p.iter().map(|&(_, u)| f64::from(u)).fold(0.0, f64::max),
+        }
+    }
+
+    /// The time after `from_ns` at which the unit-rate mass `mass` (requests at rate 1 × the
+    /// schedule) has accumulated: the inverse of the cumulative intensity, exact for the
+    /// piecewise-linear rate (a quadratic in each segment). `None` if it never does.
+    pub fn advance(&self, from_ns: u64, mut mass: f64) -> Option<u64> {
+        let Schedule::Rate(p) = self else { return None };
+        let secs = |ns: u64| ns as f64 / NS_PER_SEC as f64;
+        let mut t = from_ns;
+        let mut i = p.partition_point(|&(at, _)| at <= t);
+        loop {
+            // The segment [t, end) with rate r0 at t and slope k (per second²).
+            let (end, k) = match i {
+                0 => (Some(p[0].0), 0.0),
+                i if i == p.len() => (None, 0.0),
+                i => {
+                    let ((a, ra), (b, rb)) = (p[i - 1], p[i]);
+                    (Some(b), (rb - ra) / secs(b - a))
+                }
+            };
+            let r0 = self.rate_at(t).unwrap_or(0.0).max(0.0);
+            let room = end.map(|e| secs(e - t));
+            let seg_mass = room.map_or(f64::INFINITY, |d| r0 * d + k * d * d / 2.0);
+            if mass <= seg_mass {
+                // Solve k/2·x² + r0·x = mass for the first root x ≥ 0, in the stable form.
+                let disc = (r0 * r0 + 2.0 * k * mass).max(0.0);
+                let denom = r0 + libm::sqrt(disc);
+                if denom <= 0.0 {
+                    return None;
+                }
+                let mut x = 2.0 * mass / denom;
+                if let Some(d) = room {
+                    x = x.min(d);
+                }
+                let dt = (x * NS_PER_SEC as f64 + 0.5).clamp(1.0, 1e18) as u64;
+                return Some(t.saturating_add(dt));
+            }
+            mass -= seg_mass;
+            t = end?;
+            i += 1;
+        }
+    }
 }
 
 impl ClientGroup {
@@ -882,6 +989,9 @@ impl ClientGroup {
             keys: None,
             start_ns: 0,
             ramp_ns: 0,
+            users: None,
+            think_time: None,
+            schedule: None,
         }
     }
 }
@@ -936,5 +1046,61 @@ impl Scenario {
         s.balancer.algorithm = algorithm;
         s.limits.max_requests = s.limits.max_requests.max(requests * 2);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = NS_PER_SEC;
+
+    fn ramp() -> Schedule {
+        // 10/s until 10 s, rising to 30/s at 20 s, down to 0 at 30 s, then nothing.
+        Schedule::Rate(vec![(10 * S, 10.0), (20 * S, 30.0), (30 * S, 0.0)])
+    }
+
+    #[test]
+    fn rate_is_linear_between_points_and_constant_outside() {
+        let r = ramp();
+        assert_eq!(r.rate_at(0), Some(10.0));
+        assert_eq!(r.rate_at(15 * S), Some(20.0));
+        assert_eq!(r.rate_at(25 * S), Some(15.0));
+        assert_eq!(r.rate_at(99 * S), Some(0.0));
+        assert_eq!(Schedule::Users(vec![(0, 3)]).rate_at(0), None);
+    }
+
+    #[test]
+    fn integral_is_exact_for_the_piecewise_linear_rate() {
+        let r = ramp();
+        assert_eq!(r.requests_until(10 * S), Some(100.0));
+        assert_eq!(r.requests_until(20 * S), Some(300.0));
+        assert_eq!(r.requests_until(15 * S), Some(175.0));
+        assert_eq!(r.requests_until(30 * S), Some(450.0));
+        assert_eq!(r.requests_until(90 * S), Some(450.0));
+    }
+
+    /// `advance` inverts the integral: from any time, the mass it is given accumulates
+    /// exactly (to the nanosecond), across points and into the constant tail; past the last
+    /// request a zero tail never reaches it.
+    #[test]
+    fn advance_inverts_the_integral() {
+        let r = ramp();
+        for from in [0, 5 * S, 10 * S, 12 * S + 345, 20 * S, 29 * S] {
+            for mass in [0.001, 0.5, 3.0, 40.0, 170.0] {
+                let before = r.requests_until(from).unwrap();
+                if before + mass >= 450.0 {
+                    assert_eq!(r.advance(from, mass), None, "from {from} mass {mass}");
+                    continue;
+                }
+                let t = r.advance(from, mass).unwrap_or_else(|| panic!("from {from} mass {mass}"));
+                let got = r.requests_until(t).unwrap() - before;
+                // One nanosecond at the highest rate (30/s) is 3e-8 requests.
+                assert!((got - mass).abs() < 1e-6, "from {from} mass {mass}: reached {got} at {t}");
+            }
+        }
+        // A schedule that stays at its last rate keeps going.
+        let steady = Schedule::Rate(vec![(0, 0.0), (S, 2.0)]);
+        assert_eq!(steady.advance(0, 1.0 + 2.0 * 5.0), Some(6 * S));
     }
 }

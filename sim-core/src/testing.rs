@@ -124,13 +124,13 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
         (
             (1..=max_clients, 0.0..=max_rate, 0..Protocol::ALL.len(), 1u32..3, 1u32..8),
             (proptest::option::of(20u64..500), 0u32..3, proptest::option::of(1u32..6), 0u64..3000, any::<bool>()),
-            (0u8..3, proptest::option::of(2u32..6), any::<bool>(), proptest::option::of((0u64..50, 0u64..100))),
+            (0u8..3, proptest::option::of(2u32..6), any::<bool>(), proptest::option::of((0u64..50, 0u64..100)), 0u8..6),
         )
             .prop_map(
                 move |(
                     (count, rate, protocol, connections, max_streams),
                     (timeout_ms, retries, session, bytes, constant),
-                    (balancing, stream_messages, skew, staggered),
+                    (balancing, stream_messages, skew, staggered, load),
                 )| {
                     let mut c = ClientGroup::new(CLIENT_NAMES[index], count, rate);
                     c.protocol = Protocol::ALL[protocol].1;
@@ -146,6 +146,27 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                     }
                     if skew {
                         c.rate_skew = 1.0;
+                    }
+                    // Mostly a constant open-loop rate; sometimes a closed loop (a fixed
+                    // population or a schedule of users) or a schedule of rates, with points
+                    // inside the shortest run (100 ms).
+                    match load {
+                        4 => {
+                            let users = 1 + (rate as u32) % 5;
+                            c.rate = 0.0;
+                            c.rate_skew = 0.0;
+                            c.arrival = Arrival::Poisson;
+                            c.users = Some(users);
+                            c.think_time = Some(ServiceDist::Exponential { mean_ns: 2 * MS });
+                            if constant {
+                                c.schedule = Some(Schedule::Users(vec![(0, users), (50 * MS, users / 2)]));
+                            }
+                        }
+                        5 => {
+                            c.schedule = Some(Schedule::Rate(vec![(0, rate / 2.0), (50 * MS, rate)]));
+                            c.rate = 0.0;
+                        }
+                        _ => {}
                     }
                     // Staggered starts, well within the shortest run (100 ms).
                     if let Some((start_ms, ramp_ms)) = staggered {

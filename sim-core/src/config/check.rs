@@ -241,6 +241,42 @@ fn check_clients(s: &Scenario) -> Result<()> {
                 "long-lived streams are HTTP/2 (gRPC) streams: they need protocol = \"http2\"",
             ));
         }
+        check_load(i, c)?;
+    }
+    Ok(())
+}
+
+/// A group's load as code may build it (files are refused earlier, with the key's line): one
+/// of `rate`, `users` or a `schedule`, and a schedule the engine can follow.
+fn check_load(i: usize, c: &ClientGroup) -> Result<()> {
+    let path = format!("clients[{i}].schedule");
+    match &c.schedule {
+        Some(Schedule::Rate(_)) if c.users.is_some() => {
+            return Err(err(format!("clients[{i}].users"), "a closed loop takes a schedule of users, not of rates"));
+        }
+        Some(Schedule::Users(_)) if c.users.is_none() => {
+            return Err(err(format!("clients[{i}].users"), "a schedule of users needs users (its largest population)"));
+        }
+        _ => {}
+    }
+    if c.think_time.is_some() && c.users.is_none() {
+        return Err(err(format!("clients[{i}].think_time"), "applies only to a closed loop: set users too"));
+    }
+    let times: Vec<u64> = match &c.schedule {
+        None => return Ok(()),
+        Some(Schedule::Rate(p)) => {
+            if let Some(j) = p.iter().position(|&(_, r)| !(r.is_finite() && (0.0..=1e9).contains(&r))) {
+                return Err(err(format!("{path}[{j}].rate"), "must be a number from 0 to 1000000000"));
+            }
+            p.iter().map(|&(at, _)| at).collect()
+        }
+        Some(Schedule::Users(p)) => p.iter().map(|&(at, _)| at).collect(),
+    };
+    if times.is_empty() || times.len() > 1_000 {
+        return Err(err(path, "needs 1 to 1000 points"));
+    }
+    if let Some(j) = times.windows(2).position(|w| w[1] <= w[0]) {
+        return Err(err(format!("{path}[{}].at", j + 1), "must be after the previous point's at"));
     }
     Ok(())
 }
@@ -312,11 +348,20 @@ fn check_events(s: &Scenario) -> Result<()> {
                 }
             }
             Action::SetRate { target, .. } => {
-                if !s.clients.iter().any(|c| &c.name == target) {
+                let Some(c) = s.clients.iter().find(|c| &c.name == target) else {
                     let groups: Vec<&str> = s.clients.iter().map(|g| g.name.as_str()).collect();
                     return Err(err(
                         format!("{path}.target"),
                         format!("\"{target}\" is not a client group; allowed: {}", groups.join(", ")),
+                    ));
+                };
+                if c.users.is_some() {
+                    return Err(err(
+                        format!("{path}.target"),
+                        format!(
+                            "\"{target}\" is a closed loop (users): its rate is an output of the run; change its \
+                             population with a schedule of users instead"
+                        ),
                     ));
                 }
             }
@@ -371,22 +416,43 @@ fn check_events(s: &Scenario) -> Result<()> {
 }
 
 /// The most requests the scenario can send: every client group at its highest rate
-/// (initial or set on the timeline) for the whole duration.
+/// (initial or set on the timeline, or its schedule's) for the whole duration; a closed loop
+/// at its throughput bound.
 pub fn estimated_requests(s: &Scenario) -> f64 {
-    s.clients
+    s.clients.iter().map(|c| f64::from(c.count) * load_per_client(s, c) + burst_requests(s, c)).sum()
+}
+
+/// The most requests one client of a group sends over the duration, bursts and retries
+/// aside: its rate (or the highest the timeline sets) for the whole duration, or its
+/// schedule's integral when that is more; for a closed loop, the bound `N / (Z + S)` of N
+/// users who think Z on average and wait at least S (the fastest mean service time they
+/// reach plus the round trip) for each answer.
+fn load_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
+    let secs = s.duration_ns as f64 / NS_PER_SEC as f64;
+    if let Some(users) = c.users {
+        return f64::from(users) * s.duration_ns as f64 / closed_cycle_ns(s, c);
+    }
+    let own = match &c.schedule {
+        Some(schedule) => schedule.requests_until(s.duration_ns).unwrap_or(0.0),
+        None => 0.0,
+    };
+    (peak_rate(s, c) * secs).max(own)
+}
+
+/// The shortest mean time of a closed-loop user's cycle: its mean think time plus the
+/// fastest mean service time of the pools it reaches and the round trip (at least 1 ns: the
+/// engine never lets a think take less).
+fn closed_cycle_ns(s: &Scenario, c: &ClientGroup) -> f64 {
+    let pools: Vec<&str> = c.paths.iter().map(|(p, _)| route_pool(&s.balancer.routes, p)).collect();
+    let fastest = s
+        .servers
         .iter()
-        .map(|c| {
-            let peak = s
-                .events
-                .iter()
-                .filter_map(|e| match &e.action {
-                    Action::SetRate { target, rate } if target == &c.name => Some(*rate),
-                    _ => None,
-                })
-                .fold(c.rate, f64::max);
-            f64::from(c.count) * peak * (s.duration_ns as f64 / NS_PER_SEC as f64) + burst_requests(s, c)
-        })
-        .sum()
+        .filter(|g| pools.contains(&g.pool.as_str()))
+        .map(|g| g.service.mean_ns())
+        .fold(f64::INFINITY, f64::min);
+    let fastest = if fastest.is_finite() { fastest } else { 0.0 };
+    let think = c.think_time.as_ref().map_or(0.0, |d| d.mean_ns());
+    (think + fastest + 2.0 * s.network.latency_ns as f64).max(1.0)
 }
 
 /// The requests a client group's bursts send (those before the end).
@@ -712,7 +778,7 @@ fn check_limits(s: &Scenario) -> Result<()> {
         return Err(err(
             "clients",
             format!(
-                "the scenario would send about {:.0} requests, more than the limit of {}; lower rate, count or duration, \
+                "the scenario would send about {:.0} requests, more than the limit of {}; lower rate (or users), count or duration, \
                  or raise the limit with [limits] max_requests (or --max-requests)",
                 requests, l.max_requests
             ),
@@ -772,7 +838,21 @@ fn check_limits(s: &Scenario) -> Result<()> {
             .filter(|g| !g.backup)
             .map(|g| f64::from(g.count) * f64::from(g.workers) * NS_PER_SEC as f64 / g.service.mean_ns().max(1.0))
             .sum();
-        let offered_rps: f64 = s.clients.iter().map(|c| f64::from(c.count) * c.rate).sum();
+        // A closed loop has at most its users in flight: it never piles up. A schedule offers
+        // its mean rate over the duration.
+        let secs = s.duration_ns as f64 / NS_PER_SEC as f64;
+        let offered_rps: f64 = s
+            .clients
+            .iter()
+            .filter(|c| c.users.is_none())
+            .map(|c| {
+                let rate = match &c.schedule {
+                    Some(schedule) => schedule.requests_until(s.duration_ns).unwrap_or(0.0) / secs.max(1e-9),
+                    None => c.rate,
+                };
+                f64::from(c.count) * rate
+            })
+            .sum();
         let backlog = (offered_rps - capacity_rps) * (s.duration_ns as f64 / NS_PER_SEC as f64);
         if capacity_rps > 0.0 && backlog > l.max_in_flight as f64 {
             return Err(err(
@@ -836,7 +916,7 @@ fn peak_rate(s: &Scenario, c: &ClientGroup) -> f64 {
 /// attempt retried as often as allowed, and at least one.
 fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
     let bursts = (burst_requests(s, c) / f64::from(c.count.max(1))).ceil();
-    ((peak_rate(s, c) * (s.duration_ns as f64 / NS_PER_SEC as f64)).max(1.0) + bursts) * (1.0 + f64::from(c.retries))
+    (load_per_client(s, c).max(1.0) + bursts) * (1.0 + f64::from(c.retries))
 }
 
 /// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a
@@ -960,7 +1040,13 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
     }
     for (i, c) in s.clients.iter().enumerate() {
         let profile = Profile::of(c.protocol);
-        if c.rate <= 0.0 || profile.rotates {
+        closed_loop_warnings(s, i, c, &mut out);
+        // A rate schedule at its highest point (a closed loop is warned about above).
+        let rate = match &c.schedule {
+            Some(schedule @ Schedule::Rate(_)) => schedule.peak(),
+            _ => c.rate,
+        };
+        if rate <= 0.0 || profile.rotates {
             // Messages rotate over long-lived connections that carry any number at once.
             continue;
         }
@@ -976,16 +1062,17 @@ pub fn warnings(s: &Scenario) -> Vec<String> {
             continue;
         }
         let slots = f64::from(c.connections) * f64::from(profile.slots_per_conn(c.max_streams));
-        let in_flight = c.rate * fastest_ns / NS_PER_SEC as f64;
+        let in_flight = rate * fastest_ns / NS_PER_SEC as f64;
         if in_flight > 0.5 * slots {
             let proto = profile.slot_noun;
             out.push(format!(
-                "clients[{i}] (\"{}\"): each client sends {} requests/s over {} {proto} and requests take at least \
+                "clients[{i}] (\"{}\"): each client sends {}{} requests/s over {} {proto} and requests take at least \
                  {:.3} ms, so about {:.2} requests per slot are in flight and requests will queue at the client. \
                  If you meant independent users, raise clients[{i}].connections, use protocol = \"http2\", or spread \
                  the rate over more clients (count).",
                 c.name,
-                c.rate,
+                if c.schedule.is_some() { "up to " } else { "" },
+                rate,
                 slots,
                 fastest_ns / 1e6,
                 in_flight / slots
@@ -1068,6 +1155,47 @@ fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
                  balancer.hash_key = \"header:<name>\""
             ));
         }
+    }
+}
+
+/// Schedule points that cannot take effect before the end; a closed loop's users beyond its
+/// connections' slots wait at the client (that wait is part of their response time).
+fn closed_loop_warnings(s: &Scenario, i: usize, c: &ClientGroup, out: &mut Vec<String>) {
+    // The first point always counts (its value holds before it). A users point counts only
+    // before the end; a rate point past the end still sets the slope toward it, but the
+    // points after it do not count.
+    let (times, what): (Vec<u64>, _) = match &c.schedule {
+        Some(Schedule::Rate(p)) => (p.iter().map(|&(at, _)| at).collect(), "the rate runs toward it"),
+        Some(Schedule::Users(p)) => (p.iter().map(|&(at, _)| at).collect(), "nothing after it happens"),
+        None => (Vec::new(), ""),
+    };
+    let rate = matches!(c.schedule, Some(Schedule::Rate(_)));
+    let late = (1..times.len()).find(|&j| if rate { times[j - 1] >= s.duration_ns } else { times[j] >= s.duration_ns });
+    if let Some(j) = late {
+        let end = super::units::format_duration(s.duration_ns);
+        out.push(if rate {
+            format!(
+                "clients[{i}].schedule[{j}] and the points after it never take effect: the point before is at or after \
+                 duration ({end}) ({what})"
+            )
+        } else {
+            format!(
+                "clients[{i}].schedule[{j}] at {} is not before duration ({end}): it and the points after it never \
+                 take effect",
+                super::units::format_duration(times[j])
+            )
+        });
+    }
+    let Some(users) = c.users else { return };
+    let profile = Profile::of(c.protocol);
+    let slots = u64::from(c.connections) * u64::from(profile.slots_per_conn(c.max_streams));
+    if !profile.rotates && u64::from(users) > slots {
+        out.push(format!(
+            "clients[{i}] (\"{}\"): {users} users per client share {slots} {} and will wait for one at the client. \
+             If the users are independent, raise clients[{i}].connections, use protocol = \"http2\" with enough \
+             max_streams, or spread them over more clients (count).",
+            c.name, profile.slot_noun
+        ));
     }
 }
 

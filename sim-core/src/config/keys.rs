@@ -66,7 +66,13 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "keys",
     "start",
     "ramp",
+    "users",
+    "think_time",
+    "schedule",
 ];
+
+/// One point of a client group's `schedule` (`rate` or `users`).
+pub(super) const SCHEDULE_POINT: &[&str] = &["at", "rate", "users"];
 
 /// A client group's `paths`: its keys are request paths (any string starting with `/`), so
 /// there is no fixed list.
@@ -143,6 +149,8 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("clients[]", CLIENT_GROUP),
     ("clients[].paths", PATHS),
     ("clients[].keys", KEY_SPACE),
+    ("clients[].think_time", SERVICE),
+    ("clients[].schedule[]", SCHEDULE_POINT),
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),

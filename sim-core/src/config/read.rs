@@ -820,8 +820,42 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     let mut t = o.keep(field.table(keys::CLIENT_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
-    let rate = t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)));
+    // A closed loop (`users`) or a `schedule` gives the load instead of `rate`.
+    let users = t.read("users", o, |f| f.u32(1, MAX_USERS));
+    let schedule = t.get("schedule", o).map(|f| (schedule(&f, o), f));
+    let rate = if users.is_some() || schedule.is_some() {
+        if let Some(f) = t.get("rate", o) {
+            let why = if users.is_some() {
+                "does not apply with users (a closed loop's rate is an output of the run); remove it"
+            } else {
+                "does not apply with schedule (its points give the rate over time); remove it"
+            };
+            o.note(f.err(why));
+        }
+        Some(0.0)
+    } else {
+        t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)))
+    };
     let mut g = ClientGroup::new("", 1, rate.unwrap_or(0.0));
+    match schedule {
+        Some((_, f)) if users.is_some() => {
+            o.note(f.err("does not apply with users: give the population at each point instead, e.g. [{ at = \"0s\", users = 10 }]"));
+        }
+        Some((Some(Schedule::Users(points)), _)) => {
+            g.users = Some(points.iter().map(|&(_, u)| u).max().unwrap_or(0));
+            g.schedule = Some(Schedule::Users(points));
+        }
+        Some((parsed, _)) => g.schedule = parsed,
+        None => g.users = users,
+    }
+    let closed = g.users.is_some();
+    if let Some(f) = t.get("think_time", o) {
+        if closed {
+            g.think_time = service(&f, o);
+        } else {
+            o.note(f.err("applies only to a closed loop: set users (or a schedule of users) too"));
+        }
+    }
     if let Some(v) = t.read("count", o, |f| f.u32(0, MAX_COUNT)) {
         g.count = v;
     }
@@ -845,12 +879,20 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     if let Some(v) = t.read("max_streams", o, |f| f.u32(1, 1_000_000)) {
         g.max_streams = v;
     }
-    if let Some(v) = t.read("rate_skew", o, |f| f.number(0.0, 10.0)) {
+    if let Some(v) = t.read("rate_skew", o, |f| {
+        if closed {
+            return Err(f.err("does not apply with users (every user of a closed loop behaves the same); remove it"));
+        }
+        f.number(0.0, 10.0)
+    }) {
         g.rate_skew = v;
     }
-    if let Some(v) =
-        t.read("arrival", o, |f| f.choice(&[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)]))
-    {
+    if let Some(v) = t.read("arrival", o, |f| {
+        if closed {
+            return Err(f.err("does not apply with users (a user sends when it has thought); remove it"));
+        }
+        f.choice(&[("poisson", Arrival::Poisson), ("constant", Arrival::Constant)])
+    }) {
         g.arrival = v;
     }
     if let Some(v) = t.read("timeout", o, |f| f.duration(1_000, 24 * 3600 * NS_PER_SEC)) {
@@ -911,6 +953,81 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     g.name = group_name?;
     g.rate = rate?;
     Some(g)
+}
+
+/// Closed-loop users per client, at most (each is a counter and at most one request in
+/// flight, so the bound is `max_in_flight` more than memory).
+const MAX_USERS: u32 = 1_000_000;
+
+/// Points of a `schedule`, at most.
+const MAX_SCHEDULE_POINTS: usize = 1_000;
+
+/// A client group's `schedule`: points in increasing time, each with a `rate` or each with
+/// `users`. `None` after noting any problem.
+fn schedule(field: &Field<'_>, o: &mut Reader) -> Option<Schedule> {
+    let items = o.keep(field.array())?;
+    if items.is_empty() {
+        o.note(field.err("needs at least one point, e.g. [{ at = \"0s\", rate = 100 }]"));
+        return None;
+    }
+    if items.len() > MAX_SCHEDULE_POINTS {
+        o.note(field.err(format!("has {} points; at most {MAX_SCHEDULE_POINTS} are allowed", items.len())));
+        return None;
+    }
+    let mut rates = Vec::new();
+    let mut users = Vec::new();
+    let mut bad = false;
+    let mut last: Option<u64> = None;
+    for item in &items {
+        let Some(mut p) = o.keep(item.table(keys::SCHEDULE_POINT)) else {
+            bad = true;
+            continue;
+        };
+        let at_field = p.require("at", o);
+        let at = at_field.as_ref().and_then(|f| o.keep(f.duration(0, MAX_DURATION_NS)));
+        if let (Some(at), Some(prev), Some(f)) = (at, last, &at_field)
+            && at <= prev
+        {
+            o.note(f.err(format!(
+                "must be after the previous point's at ({}): points are in increasing time",
+                format_duration(prev)
+            )));
+            bad = true;
+        }
+        last = at.or(last);
+        let rate = p.get("rate", o);
+        let count = p.get("users", o);
+        match (rate, count) {
+            (Some(_), Some(f)) => {
+                o.note(f.err("a point gives rate or users, not both"));
+                bad = true;
+            }
+            (None, None) => {
+                o.note(item.err("needs rate (requests per second per client) or users (per client)"));
+                bad = true;
+            }
+            (Some(f), None) => match (o.keep(f.number(0.0, MAX_RATE)), at) {
+                (Some(r), Some(at)) => rates.push((at, r)),
+                _ => bad = true,
+            },
+            (None, Some(f)) => match (o.keep(f.u32(0, MAX_USERS)), at) {
+                (Some(u), Some(at)) => users.push((at, u)),
+                _ => bad = true,
+            },
+        }
+        if at.is_none() {
+            bad = true;
+        }
+        p.finish(o);
+    }
+    if !rates.is_empty() && !users.is_empty() {
+        o.note(field.err("mixes points with rate and points with users: use one kind"));
+        return None;
+    }
+    if bad {
+        return None;
+    }
+    Some(if users.is_empty() { Schedule::Rate(rates) } else { Schedule::Users(users) })
 }
 
 /// A client group's request mix: path → weight.
@@ -1406,7 +1523,7 @@ mod tests {
                 "s.toml:9:1: clients[0].rat: unknown key \"rat\" (did you mean \"rate\"?); allowed keys here: name, \
                  count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
-                 client_algorithm, resolve_interval, stream_messages, keys, start, ramp",
+                 client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule",
                 "s.toml:10:9: clients[0].count: must be at least 0, got -1",
                 "s.toml:11:12: clients[0].protocol: unknown value \"spdy\"; allowed: http1, http2, websocket",
             ]

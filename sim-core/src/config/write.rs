@@ -212,7 +212,31 @@ fn client_group(c: &ClientGroup) -> Value {
     put(&mut t, "protocol", c.protocol, d.protocol, |p| p.name().into());
     put(&mut t, "connections", c.connections, d.connections, |v| int(u64::from(v)));
     put(&mut t, "max_streams", c.max_streams, d.max_streams, |v| int(u64::from(v)));
-    t.insert("rate".into(), Value::Float(c.rate));
+    // A closed loop or a schedule gives the load instead of `rate` (the reader refuses both).
+    match &c.schedule {
+        Some(schedule) => {
+            let points = match schedule {
+                Schedule::Rate(p) => {
+                    p.iter().map(|&(at, r)| table(vec![("at", dur(at)), ("rate", Value::Float(r))])).collect()
+                }
+                Schedule::Users(p) => {
+                    p.iter().map(|&(at, u)| table(vec![("at", dur(at)), ("users", int(u64::from(u)))])).collect()
+                }
+            };
+            t.insert("schedule".into(), Value::Array(points));
+        }
+        None => match c.users {
+            Some(users) => {
+                t.insert("users".into(), int(u64::from(users)));
+            }
+            None => {
+                t.insert("rate".into(), Value::Float(c.rate));
+            }
+        },
+    }
+    if let Some(think) = &c.think_time {
+        t.insert("think_time".into(), service(think));
+    }
     put(&mut t, "rate_skew", c.rate_skew, 0.0, Value::Float);
     put(&mut t, "arrival", c.arrival, d.arrival, |a| {
         if a == Arrival::Constant { "constant" } else { "poisson" }.into()

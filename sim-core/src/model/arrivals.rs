@@ -1,5 +1,6 @@
-//! Arrivals: when each client sends its next request (open-loop Poisson or constant gaps),
-//! and what a client does at the start of the run before its first request.
+//! Arrivals: when each client sends its next request (open-loop Poisson or constant gaps, at
+//! a fixed rate or along a `schedule`; closed-loop users who think between requests), and
+//! what a client does at the start of the run before its first request.
 
 use crate::model::Simulation;
 use crate::model::conn::profile::Profile;
@@ -9,7 +10,11 @@ use crate::scenario::*;
 impl Simulation {
     /// The time to the client's next request.
     pub(in crate::model) fn next_gap(&mut self, c: u32) -> Option<u64> {
-        let arrival = self.group_of(c).arrival;
+        let group = self.group_of(c);
+        let arrival = group.arrival;
+        if group.schedule.is_some() {
+            return self.next_scheduled_gap(c);
+        }
         let client = &mut self.clients[c as usize];
         let mean_ns = client.mean_gap_ns;
         if !mean_ns.is_finite() {
@@ -22,6 +27,97 @@ impl Simulation {
         // Through i64: in range after the clamp, and one instruction where `as u64` takes a
         // branch on x86-64.
         Some((gap + 0.5).clamp(1.0, 1e18) as i64 as u64)
+    }
+
+    /// The time to the next request along a rate schedule: a gap of the unit-rate process
+    /// (exponential for Poisson, equal for `constant`: equal steps of the cumulative rate),
+    /// mapped through the inverse of the schedule's cumulative rate (exact, piecewise
+    /// quadratic). Kept out of the constant-rate path.
+    #[inline(never)]
+    fn next_scheduled_gap(&mut self, c: u32) -> Option<u64> {
+        let g = self.clients[c as usize].group as usize;
+        let arrival = self.sc.clients[g].arrival;
+        let client = &mut self.clients[c as usize];
+        let mean_ns = client.mean_gap_ns;
+        if !mean_ns.is_finite() {
+            return None;
+        }
+        let unit_ns = match arrival {
+            Arrival::Poisson => client.arrivals_rng.exponential(mean_ns),
+            Arrival::Constant => mean_ns,
+        };
+        let schedule = self.sc.clients[g].schedule.as_ref()?;
+        let at = schedule.advance(self.now, unit_ns / 1e9)?;
+        Some(at.saturating_sub(self.now).max(1))
+    }
+
+    /// A think time of the client's group, in nanoseconds (at least 1, so that a closed loop
+    /// with nothing to wait for still moves the clock on).
+    fn think_ns(&mut self, c: u32) -> u64 {
+        let g = self.clients[c as usize].group as usize;
+        let rng = &mut self.clients[c as usize].arrivals_rng;
+        let u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+        let ns = match &self.sc.clients[g].think_time {
+            Some(dist) => crate::model::server::service_ns(dist, u),
+            None => 0.0,
+        };
+        (ns + 0.5).clamp(1.0, 1e18) as u64
+    }
+
+    /// A user thinks, then sends (an `Ev::Think`); one that would send at or after the end
+    /// leaves instead.
+    fn user_thinks(&mut self, c: u32) {
+        let think = self.think_ns(c);
+        if self.now.saturating_add(think) < self.sc.duration_ns && !self.ended {
+            self.schedule(think, Ev::Think { client: c });
+        } else {
+            self.clients[c as usize].users -= 1;
+        }
+    }
+
+    /// Adds users to a started closed-loop client up to its target; each starts with one
+    /// think (a random first think, so the population does not send all at once and reaches
+    /// its steady state sooner — what mean value analysis describes).
+    fn add_users(&mut self, c: u32) {
+        while self.clients[c as usize].users < self.clients[c as usize].users_target {
+            self.clients[c as usize].users += 1;
+            self.user_thinks(c);
+        }
+    }
+
+    /// A user whose request ended: it leaves if the population is above its target, else it
+    /// thinks and sends again.
+    pub(in crate::model) fn user_done(&mut self, c: u32) {
+        let client = &mut self.clients[c as usize];
+        if client.users > client.users_target {
+            client.users -= 1;
+        } else {
+            self.user_thinks(c);
+        }
+    }
+
+    #[inline(never)]
+    pub(in crate::model) fn on_think(&mut self, c: u32) {
+        let client = &mut self.clients[c as usize];
+        if self.ended || client.users > client.users_target {
+            client.users -= 1;
+            return;
+        }
+        self.send_new(c, true);
+    }
+
+    /// A users schedule point: every started client of the group moves to the new
+    /// population (new users start with a think; users beyond it leave when they next can).
+    pub(in crate::model) fn on_population(&mut self, g: u32, point: u32) {
+        let Some(Schedule::Users(points)) = &self.sc.clients[g as usize].schedule else { return };
+        let target = points[point as usize].1;
+        let (first, count) = (self.groups[g as usize].first_client, self.sc.clients[g as usize].count);
+        for c in first..first + count {
+            if self.clients[c as usize].started {
+                self.clients[c as usize].users_target = target;
+                self.add_users(c);
+            }
+        }
     }
 
     /// Schedules a client's next arrival `gap` from now, if it falls before the end.
@@ -41,12 +137,12 @@ impl Simulation {
         }
         let gap = self.next_gap(c);
         self.schedule_arrival(c, gap);
-        self.send_new(c);
+        self.send_new(c, false);
     }
 
     /// A client sends a new request (an arrival or a burst), unless the run is past its
     /// limit of requests in flight (then the run stops).
-    pub(in crate::model) fn send_new(&mut self, c: u32) {
+    pub(in crate::model) fn send_new(&mut self, c: u32, user: bool) {
         if self.finished {
             return;
         }
@@ -60,7 +156,7 @@ impl Simulation {
             self.finished = true;
             return;
         }
-        self.new_request(c);
+        self.new_request(c, user);
     }
 
     /// Called once when the client starts (at t = 0, or at its group's `start` plus its
@@ -95,6 +191,19 @@ impl Simulation {
                     }
                 }
             }
+        }
+        if let Some(users) = group.users {
+            // The population at this instant: the last schedule point at or before it (the
+            // first point's before any), or the group's `users`.
+            self.clients[c as usize].users_target = match &group.schedule {
+                Some(Schedule::Users(points)) => {
+                    let i = points.partition_point(|&(at, _)| at <= self.now);
+                    points[i.saturating_sub(1)].1
+                }
+                _ => users,
+            };
+            self.add_users(c);
+            return;
         }
         let first = match group.arrival {
             Arrival::Poisson => self.next_gap(c),

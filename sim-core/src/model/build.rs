@@ -174,9 +174,18 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 index: i,
                 ip_id: ip_base + ip_index,
                 ip: ips[ip_index as usize],
-                mean_gap_ns: mean_gap_ns(g.rate * skew_weight(i, g.count, g.rate_skew)),
+                // A rate schedule draws gaps of the unit-rate process (scaled by the client's
+                // share) and maps them through the schedule's cumulative rate.
+                mean_gap_ns: match g.schedule {
+                    Some(Schedule::Rate(_)) => mean_gap_ns(skew_weight(i, g.count, g.rate_skew)),
+                    _ => mean_gap_ns(g.rate * skew_weight(i, g.count, g.rate_skew)),
+                },
                 arrival_generation: 0,
-                arrivals_rng: SimRng::stream(seed, Purpose::Arrivals, id),
+                arrivals_rng: SimRng::stream(
+                    seed,
+                    if g.users.is_some() { Purpose::Think } else { Purpose::Arrivals },
+                    id,
+                ),
                 traffic_rng: SimRng::stream(seed, Purpose::Traffic, id),
                 rng: SimRng::stream(seed, Purpose::Client, id),
                 replica: 0,
@@ -191,6 +200,8 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 cookie: NONE,
                 backoff: Vec::new(),
                 started: false,
+                users: 0,
+                users_target: 0,
             });
         }
         ip_base += g.source_ips.max(1);
@@ -265,6 +276,15 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         }
     }
     sim.queue.push(sim.sc.duration_ns, Ev::End);
+    for (g, group) in sim.sc.clients.iter().enumerate() {
+        if let Some(Schedule::Users(points)) = &group.schedule {
+            for (j, &(at, _)) in points.iter().enumerate() {
+                if at > 0 && at < sim.sc.duration_ns {
+                    sim.queue.push(at, Ev::Population { group: g as u32, point: j as u32 });
+                }
+            }
+        }
+    }
     for c in 0..sim.clients.len() as u32 {
         // Clients start now, or later by their group's `start` and `ramp` (those starting at
         // or after the end never do).

@@ -45,7 +45,7 @@ impl Simulation {
     }
 
     /// Creates a request and sends its first attempt.
-    pub(in crate::model) fn new_request(&mut self, c: u32) {
+    pub(in crate::model) fn new_request(&mut self, c: u32, user: bool) {
         let g = self.clients[c as usize].group as usize;
         let measured = self.measuring();
         // Fixed draws per request (path, key, size), whatever the balancer does: paired runs.
@@ -87,6 +87,7 @@ impl Simulation {
             sent_to_server_ns: 0,
             holds: 0,
             via: 0,
+            user,
             tried: Vec::new(),
         };
         if measured {
@@ -405,6 +406,9 @@ impl Simulation {
             self.stats.last_end_ns = self.now;
         }
         self.hasher.words(&[req.id, outcome as u64, self.now, u64::from(req.server), u64::from(req.attempt)]);
+        if req.user {
+            self.user_done(req.client);
+        }
         if let Some(trace) = self.trace.as_mut() {
             trace.push(TraceRecord {
                 id: req.id,

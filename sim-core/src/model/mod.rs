@@ -309,6 +309,8 @@ impl Simulation {
             Ev::Tick => self.on_tick(),
             Ev::End => self.on_end(),
             Ev::Start { client } => self.start_client(client),
+            Ev::Think { client } => self.on_think(client),
+            Ev::Population { group, point } => self.on_population(group, point),
         }
     }
 

@@ -49,6 +49,10 @@ pub enum Ev {
     Tick,
     /// Clients stop sending (the configured duration).
     End,
+    /// A closed-loop user of the client has thought and sends its next request.
+    Think { client: u32 },
+    /// A users `schedule` point: the group's population per client changes.
+    Population { group: u32, point: u32 },
 }
 
 impl Ev {
@@ -77,6 +81,8 @@ impl Ev {
             Ev::Tick => [15, 0, 0],
             Ev::End => [16, 0, 0],
             Ev::Start { client } => [17, u64::from(*client), 0],
+            Ev::Think { client } => [18, u64::from(*client), 0],
+            Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
         }
     }
 }
@@ -182,6 +188,8 @@ pub struct Req {
     pub holds: u8,
     /// Which way it travels (see `client::via`).
     pub via: u8,
+    /// A closed-loop user's request: its end starts the user's next think.
+    pub user: bool,
     /// Servers the balancer already tried for this attempt (`retry_on_error`).
     pub tried: Vec<u32>,
 }
@@ -253,7 +261,8 @@ pub struct Client {
     pub mean_gap_ns: f64,
     /// Invalidates a scheduled arrival after a rate change.
     pub arrival_generation: u32,
-    /// Arrival gaps.
+    /// Arrival gaps; a closed-loop client's think times instead (its own stream,
+    /// `Purpose::Think`: a closed loop has no arrival gaps).
     pub arrivals_rng: SimRng,
     /// Request attributes.
     pub traffic_rng: SimRng,
@@ -285,6 +294,11 @@ pub struct Client {
     /// Whether the client has started (its group's `start` and `ramp`): before, it sends
     /// nothing and holds no connection.
     pub started: bool,
+    /// Closed loop: users that exist now (thinking or waiting for an answer).
+    pub users: u32,
+    /// Closed loop: the population the group's `users` or `schedule` asks for now; users
+    /// beyond it leave at their next end of request or think.
+    pub users_target: u32,
 }
 
 /// A server's state.

@@ -142,6 +142,8 @@ impl Simulation {
                     let first = self.groups[g].first_client;
                     let count = self.sc.clients[g].count;
                     self.sc.clients[g].rate = *rate;
+                    // A constant rate from now on replaces a schedule.
+                    self.sc.clients[g].schedule = None;
                     for i in 0..count {
                         let c = first + i;
                         self.clients[c as usize].mean_gap_ns =
@@ -194,7 +196,7 @@ impl Simulation {
             self.groups[g].burst_next = self.groups[g].burst_next.wrapping_add(1);
             let c = first + i;
             self.start_client(c);
-            self.send_new(c);
+            self.send_new(c, false);
             if self.finished {
                 return;
             }

@@ -152,6 +152,113 @@ fn bad_input_exits_2_with_a_precise_message() {
     check(GOOD, &["--seed", "-3"], 2, &[]);
 }
 
+/// Closed-loop users, think times and load schedules: every bad value exits 2 with its line,
+/// key path and what is allowed.
+#[test]
+fn users_and_schedules_refuse_bad_values() {
+    let users = |extra: &str| GOOD.replace("rate = 50", &format!("users = 10{extra}"));
+    let sched = |points: &str| GOOD.replace("rate = 50", &format!("schedule = [{points}]"));
+    check(&GOOD.replace("rate = 50", "users = 0"), &[], 2, &["s.toml:13:9", "clients[0].users", "at least 1"]);
+    check(&GOOD.replace("rate = 50", "users = 5000000"), &[], 2, &["clients[0].users", "at most 1000000"]);
+    check(&users("\nrate = 5"), &[], 2, &["s.toml:14:8", "clients[0].rate", "does not apply with users"]);
+    check(&users("\narrival = \"constant\""), &[], 2, &["clients[0].arrival", "does not apply with users"]);
+    check(&users("\nrate_skew = 1"), &[], 2, &["clients[0].rate_skew", "does not apply with users"]);
+    check(
+        &GOOD.replace("rate = 50", "rate = 50\nthink_time = { dist = \"constant\", value = \"1s\" }"),
+        &[],
+        2,
+        &["s.toml:14:", "clients[0].think_time", "applies only to a closed loop"],
+    );
+    check(
+        &users("\nthink_time = { dist = \"normal\", mean = \"1s\" }"),
+        &[],
+        2,
+        &["clients[0].think_time.dist", "unknown"],
+    );
+    check(&users("\nthink_time = \"1s\""), &[], 2, &["clients[0].think_time", "expected a table"]);
+    check(
+        &sched("{ at = \"10s\", rate = 5 }, { at = \"5s\", rate = 9 }"),
+        &[],
+        2,
+        &["s.toml:13:", "clients[0].schedule[1].at", "must be after the previous point's at (10s)"],
+    );
+    check(&sched("{ at = \"0s\" }"), &[], 2, &["clients[0].schedule[0]", "needs rate"]);
+    check(&sched("{ at = \"0s\", rate = -1 }"), &[], 2, &["clients[0].schedule[0].rate", "at least 0"]);
+    check(&sched("{ at = \"0s\", rate = 1, users = 2 }"), &[], 2, &["clients[0].schedule[0].users", "not both"]);
+    check(
+        &sched("{ at = \"0s\", rate = 1 }, { at = \"1s\", users = 2 }"),
+        &[],
+        2,
+        &["clients[0].schedule", "use one kind"],
+    );
+    check(&sched(""), &[], 2, &["clients[0].schedule", "needs at least one point"]);
+    check(&sched("{ at = 5, rate = 1 }"), &[], 2, &["clients[0].schedule[0].at", "needs a unit"]);
+    check(&sched("{ at = \"0s\", rate = 1, speed = 2 }"), &[], 2, &["clients[0].schedule[0].speed", "unknown key"]);
+    check(&sched("{ rate = 1 }"), &[], 2, &["clients[0].schedule[0].at", "is required"]);
+    let many: Vec<String> = (0..1001).map(|i| format!("{{ at = \"{i}s\", rate = 1 }}")).collect();
+    check(&sched(&many.join(", ")), &[], 2, &["clients[0].schedule", "at most 1000"]);
+    check(
+        &GOOD.replace("rate = 50", "rate = 50\nschedule = [{ at = \"0s\", rate = 5 }]"),
+        &[],
+        2,
+        &["clients[0].rate", "does not apply with schedule"],
+    );
+    check(
+        &users("\nschedule = [{ at = \"0s\", users = 5 }]"),
+        &[],
+        2,
+        &["clients[0].schedule", "does not apply with users"],
+    );
+    check(
+        &format!("{}\n[[events]]\nat = \"1s\"\naction = \"set_rate\"\ntarget = \"web\"\nrate = 5\n", users("")),
+        &[],
+        2,
+        &["events[0].target", "closed loop"],
+    );
+    // Users beyond the client's slots, and a point past the end, are warned about by check.
+    let (code, _, err) = run_on(
+        &GOOD
+            .replace("rate = 50", "users = 10")
+            .replace("protocol = \"http2\"", "protocol = \"http1\"\nconnections = 2"),
+        &["check"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("10 users per client share 2 HTTP/1.1 connection(s)"), "{err}");
+    let (code, _, err) = run_on(&sched("{ at = \"0s\", users = 5 }, { at = \"9s\", users = 50 }"), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("clients[0].schedule[1] at 9s is not before duration (2s)"), "{err}");
+    // A rate point past the end still sets the slope before the end; the points after it do not.
+    let points = "{ at = \"0s\", rate = 5 }, { at = \"9s\", rate = 50 }";
+    let (code, _, err) = run_on(&sched(points), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("schedule"), "{err}");
+    let (code, _, err) = run_on(&sched(&format!("{points}, {{ at = \"10s\", rate = 1 }}")), &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("clients[0].schedule[2] and the points after it never take effect"), "{err}");
+    // A rate schedule's peak is what queues at the client.
+    let text = sched("{ at = \"0s\", rate = 1 }, { at = \"1s\", rate = 500 }").replace("\"http2\"", "\"http1\"");
+    let (code, _, err) = run_on(&text, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("each client sends up to 500 requests/s over 1 HTTP/1.1 connection(s)"), "{err}");
+    // A closed loop that never waits would spin: its estimate (users / 1 ns) is refused.
+    let (code, _, err) = run_on(
+        &GOOD
+            .replace("rate = 50", "users = 10")
+            .replace("\"exponential\", mean = \"5ms\"", "\"constant\", value = \"0s\""),
+        &["check"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("max_requests") && err.contains("users"), "{err}");
+    // The good forms run.
+    for text in [
+        users("\nthink_time = { dist = \"exponential\", mean = \"50ms\" }"),
+        sched("{ at = \"0s\", rate = 5 }, { at = \"1s\", rate = 50 }"),
+        sched("{ at = \"0s\", users = 5 }, { at = \"1s\", users = 1 }"),
+    ] {
+        check(&text, &[], 0, &[]);
+    }
+}
+
 #[test]
 fn missing_file_and_unwritable_trace() {
     let (code, _, err) = lbsim_text(&["run", "no/such/file.toml"]);
