@@ -40,7 +40,9 @@ pub fn bounded_text(path: &str, shown: &str, limit: usize, why: &str) -> anyhow:
 /// Reads and validates a scenario file with overrides.
 pub fn scenario(path: &str, sets: &[String]) -> anyhow::Result<Scenario> {
     let text = text(path)?;
-    let scenario = sim_core::config::load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
+    let mut scenario =
+        sim_core::config::load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
+    crate::replay::resolve(&mut scenario, path)?;
     for warning in sim_core::config::warnings(&scenario) {
         out::note(&format!("warning: {path}: {warning}"));
     }

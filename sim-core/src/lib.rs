@@ -112,6 +112,7 @@ pub mod algo;
 pub mod config;
 pub mod metrics;
 pub mod model;
+pub mod replay;
 pub(crate) mod queue;
 pub mod rng;
 pub mod scenario;

@@ -224,6 +224,11 @@ pub struct ClientGroup {
     pub start_ns: u64,
     /// Client starts spread over this long: client i of n starts at `start + ramp·i/n`.
     pub ramp_ns: u64,
+    /// Trace replay: the requests come from this CSV file, one per row, instead of `rate`
+    /// (the path as written; the caller opens it and hands the engine its rows through
+    /// [`crate::Simulation::attach_trace`] — the engine does no IO). Without a source
+    /// attached the group sends nothing.
+    pub trace: Option<String>,
 }
 
 impl ClientGroup {
@@ -750,6 +755,7 @@ impl ClientGroup {
             keys: None,
             start_ns: 0,
             ramp_ns: 0,
+            trace: None,
         }
     }
 }

@@ -241,6 +241,38 @@ fn check_clients(s: &Scenario) -> Result<()> {
                 "long-lived streams are HTTP/2 (gRPC) streams: they need protocol = \"http2\"",
             ));
         }
+        if c.trace.is_some() {
+            check_replay(s, i, c)?;
+        }
+    }
+    Ok(())
+}
+
+/// A trace group sends one request per row: nothing may generate arrivals for it too (the
+/// reader refuses these keys next to `trace`; this catches scenarios built in code and
+/// timeline actions).
+fn check_replay(s: &Scenario, i: usize, c: &ClientGroup) -> Result<()> {
+    let generated = [
+        ("rate", c.rate != 0.0),
+        ("rate_skew", c.rate_skew != 0.0),
+        ("arrival", c.arrival != Arrival::Poisson),
+        ("ramp", c.ramp_ns != 0),
+    ];
+    if let Some((key, _)) = generated.iter().find(|(_, set)| *set) {
+        return Err(err(
+            format!("clients[{i}].{key}"),
+            "not allowed with `trace`: a replay sends one request per row of the trace, at its time",
+        ));
+    }
+    for (j, e) in s.events.iter().enumerate() {
+        if let Action::SetRate { target, .. } = &e.action
+            && target == &c.name
+        {
+            return Err(err(
+                format!("events[{j}].target"),
+                format!("clients[{i}] (\"{}\") replays a trace: its rate cannot be set", c.name),
+            ));
+        }
     }
     Ok(())
 }
@@ -371,7 +403,9 @@ fn check_events(s: &Scenario) -> Result<()> {
 }
 
 /// The most requests the scenario can send: every client group at its highest rate
-/// (initial or set on the timeline) for the whole duration.
+/// (initial or set on the timeline) for the whole duration. Trace groups count none: their
+/// rows are in a file the scenario does not hold (the file bounds them, and the run's
+/// `max_in_flight` still holds; `lbsim check` counts the rows).
 pub fn estimated_requests(s: &Scenario) -> f64 {
     s.clients
         .iter()

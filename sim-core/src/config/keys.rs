@@ -50,6 +50,7 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "keys",
     "start",
     "ramp",
+    "trace",
 ];
 
 /// A client group's `paths`: its keys are request paths (any string starting with `/`), so

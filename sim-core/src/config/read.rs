@@ -615,8 +615,24 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     let mut t = o.keep(field.table(keys::CLIENT_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
-    let rate = t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)));
+    // A trace replaces the generated arrivals: `rate` and the keys that shape them are
+    // refused with it (`rate` is required otherwise).
+    let trace = t.read("trace", o, trace_path);
+    let rate = if trace.is_some() {
+        for key in ["rate", "rate_skew", "arrival", "ramp"] {
+            if let Some(f) = t.get(key, o) {
+                o.note(f.err(format!(
+                    "not allowed with `trace`: a replay sends one request per row of the trace, at its time \
+                     (remove `{key}`, or remove `trace` for generated traffic)"
+                )));
+            }
+        }
+        Some(0.0)
+    } else {
+        t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)))
+    };
     let mut g = ClientGroup::new("", 1, rate.unwrap_or(0.0));
+    g.trace = trace;
     if let Some(v) = t.read("count", o, |f| f.u32(0, MAX_COUNT)) {
         g.count = v;
     }
@@ -706,6 +722,19 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     g.name = group_name?;
     g.rate = rate?;
     Some(g)
+}
+
+/// A trace file's path (`trace = "requests.csv"`), kept as written: relative paths are from
+/// the scenario file's directory, which only the caller knows.
+fn trace_path(f: &Field<'_>) -> Result<String> {
+    let path = f.str()?;
+    if path.trim().is_empty() {
+        return Err(f.err("must name a CSV file, e.g. trace = \"requests.csv\""));
+    }
+    if path.len() > 4096 || path.contains('\0') {
+        return Err(f.err("must be a file path of at most 4096 bytes without NUL characters"));
+    }
+    Ok(path.to_string())
 }
 
 /// A client group's request mix: path → weight.

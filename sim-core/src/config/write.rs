@@ -175,7 +175,15 @@ fn client_group(c: &ClientGroup) -> Value {
     put(&mut t, "protocol", c.protocol, d.protocol, |p| p.name().into());
     put(&mut t, "connections", c.connections, d.connections, |v| int(u64::from(v)));
     put(&mut t, "max_streams", c.max_streams, d.max_streams, |v| int(u64::from(v)));
-    t.insert("rate".into(), Value::Float(c.rate));
+    // A replay has no rate (the reader refuses one with `trace`).
+    match &c.trace {
+        Some(path) => {
+            t.insert("trace".into(), path.clone().into());
+        }
+        None => {
+            t.insert("rate".into(), Value::Float(c.rate));
+        }
+    }
     put(&mut t, "rate_skew", c.rate_skew, 0.0, Value::Float);
     put(&mut t, "arrival", c.arrival, d.arrival, |a| {
         if a == Arrival::Constant { "constant" } else { "poisson" }.into()

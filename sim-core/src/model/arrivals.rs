@@ -41,12 +41,12 @@ impl Simulation {
         }
         let gap = self.next_gap(c);
         self.schedule_arrival(c, gap);
-        self.send_new(c);
+        self.send_new(c, None);
     }
 
-    /// A client sends a new request (an arrival or a burst), unless the run is past its
+    /// A client sends a new request (an arrival, a burst or a replayed row), unless the run is past its
     /// limit of requests in flight (then the run stops).
-    pub(in crate::model) fn send_new(&mut self, c: u32) {
+    pub(in crate::model) fn send_new(&mut self, c: u32, row: Option<crate::replay::TraceRow>) {
         if self.finished {
             return;
         }
@@ -60,7 +60,7 @@ impl Simulation {
             self.finished = true;
             return;
         }
-        self.new_request(c);
+        self.new_request(c, row);
     }
 
     /// Called once when the client starts (at t = 0, or at its group's `start` plus its

@@ -177,7 +177,7 @@ impl Simulation {
             self.groups[g].burst_next = self.groups[g].burst_next.wrapping_add(1);
             let c = first + i;
             self.start_client(c);
-            self.send_new(c);
+            self.send_new(c, None);
             if self.finished {
                 return;
             }
