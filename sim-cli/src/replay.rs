@@ -110,7 +110,7 @@ impl CsvRows {
         };
         if !rows.next_line().map_err(user)? {
             return Err(user(format!(
-                "{shown}: the trace is empty; its first line must name the columns (e.g. time,key,service_ms)"
+                "{shown}:1: the trace is empty; its first line must name the columns (e.g. time,key,service_ms)"
             )));
         }
         rows.cols = rows.header().map_err(user)?;

@@ -70,4 +70,83 @@ mod tests {
         assert_eq!(source_id("10.0.0.1"), 0x0a00_0001);
         assert_eq!(source_id("::1"), key_hash("::1"));
     }
+
+    const SCENARIO: &str = r#"
+name = "replay"
+duration = "1s"
+[[servers]]
+name = "api"
+count = 1
+service = { dist = "constant", value = "50ms" }
+[[clients]]
+name = "log"
+count = 2
+protocol = "http2"
+trace = "rows.csv"
+"#;
+
+    fn row(ms: u64, service_ms: u64) -> TraceRow {
+        TraceRow { time_ns: ms * 1_000_000, service_ns: Some(service_ms * 1_000_000), ..TraceRow::default() }
+    }
+
+    #[test]
+    fn a_trace_group_without_a_source_sends_nothing() {
+        let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.run();
+        assert_eq!(sim.requests_created(), 0);
+        assert!(sim.aborted().is_none());
+    }
+
+    #[test]
+    fn rows_from_an_iterator_are_sent_at_their_times_with_their_work() {
+        let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        // Past the end (1 s): never sent, and the source is not read that far.
+        let rows = vec![row(0, 2), row(1, 1), row(1, 3), row(2000, 1)];
+        sim.attach_trace(0, Box::new(rows.into_iter())).unwrap();
+        assert!(sim.attach_trace(0, Box::new(std::iter::empty())).is_err(), "attached twice");
+        sim.run();
+        let mut records = Vec::new();
+        sim.drain_trace(&mut records);
+        let mut ends: Vec<(u64, u64)> = records.iter().map(|r| (r.start_ns, r.end_ns)).collect();
+        ends.sort_unstable();
+        // One worker, FIFO: 0→2 ms, then 2→3 ms, then 3→6 ms (the server's 50 ms unused).
+        assert_eq!(ends, vec![(0, 2_000_000), (1_000_000, 3_000_000), (1_000_000, 6_000_000)]);
+        // Rows without an address alternate over the group's two clients.
+        let mut clients: Vec<u32> = records.iter().map(|r| r.client).collect();
+        clients.sort_unstable();
+        assert_eq!(clients, vec![0, 0, 1]);
+    }
+
+    #[test]
+    fn attaching_is_refused_where_it_cannot_work() {
+        let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        assert!(sim.attach_trace(5, Box::new(std::iter::empty())).is_err());
+        let plain = crate::Scenario::from_toml(&SCENARIO.replace("trace = \"rows.csv\"", "rate = 1")).unwrap();
+        let mut sim = crate::Simulation::new(&plain, 1);
+        assert!(sim.attach_trace(0, Box::new(std::iter::empty())).unwrap_err().contains("has no trace"));
+    }
+
+    #[test]
+    fn trace_round_trips_through_toml_and_refuses_generated_traffic() {
+        let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
+        assert_eq!(sc.clients[0].trace.as_deref(), Some("rows.csv"));
+        let back = crate::Scenario::from_toml(&sc.to_toml()).unwrap();
+        assert_eq!(back, sc);
+        for extra in ["rate = 5", "arrival = \"constant\"", "rate_skew = 1", "ramp = \"1s\""] {
+            let text = SCENARIO.replace("trace = \"rows.csv\"", &format!("trace = \"rows.csv\"\n{extra}"));
+            let e = crate::Scenario::from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains("clients[0].") && e.contains("not allowed with `trace`"), "{extra}: {e}");
+        }
+        let e = crate::Scenario::from_toml(&SCENARIO.replace("\"rows.csv\"", "\"  \"")).unwrap_err().to_string();
+        assert!(e.contains("clients[0].trace") && e.contains("must name a CSV file"), "{e}");
+        let e = crate::Scenario::from_toml(&SCENARIO.replace("\"rows.csv\"", "3")).unwrap_err().to_string();
+        assert!(e.contains("clients[0].trace") && e.contains("expected a string"), "{e}");
+        let set_rate = format!("{SCENARIO}\n[[events]]\nat = \"0.5s\"\naction = \"set_rate\"\ntarget = \"log\"\nrate = 5\n");
+        let e = crate::Scenario::from_toml(&set_rate).unwrap_err().to_string();
+        assert!(e.contains("events[0].target") && e.contains("replays a trace"), "{e}");
+    }
 }
