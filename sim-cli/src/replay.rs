@@ -158,8 +158,9 @@ impl CsvRows {
     }
 
     fn header(&self) -> Result<Vec<Col>, String> {
-        let text =
-            std::str::from_utf8(&self.buf).map_err(|_| self.at("the header is not UTF-8 text"))?.trim_start_matches('\u{feff}');
+        let text = std::str::from_utf8(&self.buf)
+            .map_err(|_| self.at("the header is not UTF-8 text"))?
+            .trim_start_matches('\u{feff}');
         let mut cols = Vec::new();
         for name in text.split(',') {
             let name = name.trim();

@@ -145,7 +145,8 @@ trace = "rows.csv"
         assert!(e.contains("clients[0].trace") && e.contains("must name a CSV file"), "{e}");
         let e = crate::Scenario::from_toml(&SCENARIO.replace("\"rows.csv\"", "3")).unwrap_err().to_string();
         assert!(e.contains("clients[0].trace") && e.contains("expected a string"), "{e}");
-        let set_rate = format!("{SCENARIO}\n[[events]]\nat = \"0.5s\"\naction = \"set_rate\"\ntarget = \"log\"\nrate = 5\n");
+        let set_rate =
+            format!("{SCENARIO}\n[[events]]\nat = \"0.5s\"\naction = \"set_rate\"\ntarget = \"log\"\nrate = 5\n");
         let e = crate::Scenario::from_toml(&set_rate).unwrap_err().to_string();
         assert!(e.contains("events[0].target") && e.contains("replays a trace"), "{e}");
     }

@@ -63,8 +63,8 @@ pub struct TraceLine<'a> {
     pub conn: Option<u64>,
     /// The user session it belongs to (an added field).
     pub session: Option<u64>,
-    /// The request's key: a number (its number in the group's `keys`, 1 to `count`), a string (a replayed
-    /// row's `key`), or null (an added field).
+    /// The request's key: a number (its number in the group's `keys`, 1 to `count`), a
+    /// string (a replayed row's `key`), or null (an added field).
     pub key: Option<&'a TraceKey>,
 }
 

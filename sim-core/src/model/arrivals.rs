@@ -44,8 +44,8 @@ impl Simulation {
         self.send_new(c, None);
     }
 
-    /// A client sends a new request (an arrival, a burst or a replayed row), unless the run is past its
-    /// limit of requests in flight (then the run stops).
+    /// A client sends a new request (an arrival, a burst or a replayed trace row), unless the
+    /// run is past its limit of requests in flight (then the run stops).
     pub(in crate::model) fn send_new(&mut self, c: u32, row: Option<crate::replay::TraceRow>) {
         if self.finished {
             return;

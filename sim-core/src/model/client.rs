@@ -95,7 +95,8 @@ impl Simulation {
             // The key string is kept only for `--trace` records: without them a replay holds
             // no string per request in flight.
             let key = if self.trace.is_some() { r.key } else { None };
-            let any = key.is_some() || r.service_ns.is_some() || r.request_bytes.is_some() || r.response_bytes.is_some();
+            let any =
+                key.is_some() || r.service_ns.is_some() || r.request_bytes.is_some() || r.response_bytes.is_some();
             any.then(|| {
                 Box::new(Replayed {
                     key,

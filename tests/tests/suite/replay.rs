@@ -62,7 +62,8 @@ fn replay_reproduces_hand_computed_fifo_latencies() {
         .iter()
         .map(|l| (l["key"].as_str().unwrap().to_string(), ns(&l["start_ms"]), ns(&l["end_ms"])))
         .collect();
-    let want = [("a", 0, 2_000_000), ("b", 1_000_000, 3_000_000), ("c", 1_500_000, 6_000_000), ("d", 10_000_000, 11_000_000)];
+    let want =
+        [("a", 0, 2_000_000), ("b", 1_000_000, 3_000_000), ("c", 1_500_000, 6_000_000), ("d", 10_000_000, 11_000_000)];
     let want: Vec<(String, u64, u64)> = want.iter().map(|(k, s, e)| (k.to_string(), *s, *e)).collect();
     assert_eq!(got, want);
     // The same with RFC 3339 timestamps (relative to the first row) and a slow-down: a
