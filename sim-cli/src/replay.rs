@@ -226,21 +226,30 @@ impl CsvRows {
                 }
                 continue;
             }
+            // Numbers are read from the bytes (a bad one is shown as text in the message);
+            // strings must be UTF-8.
+            let shown = || String::from_utf8_lossy(raw);
+            if col == Col::ServiceMs {
+                let ns = decimal(raw, 6, MAX_SERVICE_MS).ok_or_else(|| {
+                    self.at(format!(
+                        "service_ms {:?} is not a number of milliseconds from 0 to {MAX_SERVICE_MS} (at most 6 \
+                         decimals, e.g. 12.5)",
+                        clip(&shown())
+                    ))
+                })?;
+                row.service_ns = Some(ns);
+                continue;
+            }
+            if col == Col::Time && self.form == Some(TimeForm::Seconds) {
+                time_ns = Some(self.seconds(raw)?);
+                continue;
+            }
             let text =
                 std::str::from_utf8(raw).map_err(|_| self.at(format!("column {} is not UTF-8 text", name_of(col))))?;
             match col {
                 Col::Time => time_ns = Some(self.time(text)?),
                 Col::Key => row.key = Some(text.into()),
-                Col::ServiceMs => {
-                    let ns = decimal(text, 6, MAX_SERVICE_MS).ok_or_else(|| {
-                        self.at(format!(
-                            "service_ms {:?} is not a number of milliseconds from 0 to {MAX_SERVICE_MS} (at most 6 \
-                             decimals, e.g. 12.5)",
-                            clip(text)
-                        ))
-                    })?;
-                    row.service_ns = Some(ns);
-                }
+                Col::ServiceMs => unreachable!("read above"),
                 Col::SourceIp => row.source = Some(source_id(text)),
                 Col::Path => row.path = Some(text.into()),
                 Col::RequestBytes | Col::ResponseBytes => {
@@ -278,19 +287,32 @@ impl CsvRows {
         Ok(row)
     }
 
+    /// A time in seconds from the start, in ns.
+    fn seconds(&self, raw: &[u8]) -> Result<u64, String> {
+        decimal(raw, 9, MAX_TIME_S).ok_or_else(|| {
+            let text = String::from_utf8_lossy(raw);
+            let stamp = text.len() >= 10 && raw[4] == b'-';
+            if stamp {
+                return self.at(format!(
+                    "time {:?} mixes forms: the first row's time is a number of seconds, every row's must be too",
+                    clip(&text)
+                ));
+            }
+            self.at(format!(
+                "time {:?} is not a number of seconds from 0 to {MAX_TIME_S} (at most 9 decimals, e.g. 0.125) or an \
+                 RFC 3339 timestamp (e.g. 2024-05-01T08:00:00.125Z)",
+                clip(&text)
+            ))
+        })
+    }
+
     /// A row's time in ns from the start.
     fn time(&mut self, text: &str) -> Result<u64, String> {
         let stamp = text.len() >= 10 && text.as_bytes()[4] == b'-';
         match (self.form, stamp) {
             (None | Some(TimeForm::Seconds), false) => {
                 self.form = Some(TimeForm::Seconds);
-                decimal(text, 9, MAX_TIME_S).ok_or_else(|| {
-                    self.at(format!(
-                        "time {:?} is not a number of seconds from 0 to {MAX_TIME_S} (at most 9 decimals, e.g. \
-                         0.125) or an RFC 3339 timestamp (e.g. 2024-05-01T08:00:00.125Z)",
-                        clip(text)
-                    ))
-                })
+                self.seconds(text.as_bytes())
             }
             (None | Some(TimeForm::Timestamp(_)), true) => {
                 let ns = rfc3339_ns(text).ok_or_else(|| {
@@ -364,29 +386,33 @@ fn secs(ns: u64) -> String {
 }
 
 /// A non-negative decimal number with at most `decimals` digits after the point, times
-/// 10^decimals, exactly (no floating point); `None` if it is not one or exceeds `max`
-/// (in whole units).
-fn decimal(text: &str, decimals: u32, max: u64) -> Option<u64> {
-    let (int, frac) = match text.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (text, ""),
-    };
-    if (int.is_empty() && frac.is_empty()) || frac.len() > decimals as usize {
+/// 10^decimals, exactly (no floating point, one pass over the bytes: it is most of a row's
+/// work); `None` if it is not one or exceeds `max` (in whole units).
+fn decimal(text: &[u8], decimals: u32, max: u64) -> Option<u64> {
+    let mut value: u64 = 0;
+    let mut frac: Option<u32> = None;
+    let mut digits = 0u32;
+    for &b in text {
+        match b {
+            b'0'..=b'9' => {
+                if let Some(f) = frac.as_mut() {
+                    if *f == decimals {
+                        return None;
+                    }
+                    *f += 1;
+                }
+                value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                digits += 1;
+            }
+            b'.' if frac.is_none() => frac = Some(0),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
         return None;
     }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    if whole > max {
-        return None;
-    }
-    let mut f: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
-    for _ in frac.len()..decimals as usize {
-        f *= 10;
-    }
-    let value = whole * 10u64.pow(decimals) + f;
-    (value <= max * 10u64.pow(decimals)).then_some(value)
+    let value = value.checked_mul(10u64.pow(decimals - frac.unwrap_or(0)))?;
+    (value <= max.checked_mul(10u64.pow(decimals))?).then_some(value)
 }
 
 /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -534,15 +560,20 @@ mod tests {
 
     #[test]
     fn decimals_are_exact() {
-        assert_eq!(decimal("0.125", 9, 10), Some(125_000_000));
-        assert_eq!(decimal("2", 6, 10), Some(2_000_000));
-        assert_eq!(decimal(".5", 6, 10), Some(500_000));
-        assert_eq!(decimal("1.0000001", 6, 10), None);
-        assert_eq!(decimal("-1", 6, 10), None);
-        assert_eq!(decimal("1e3", 6, 10000), None);
-        assert_eq!(decimal("11", 6, 10), None);
-        assert_eq!(decimal("", 6, 10), None);
-        assert_eq!(decimal(".", 6, 10), None);
+        let d = |t: &str, decimals, max| decimal(t.as_bytes(), decimals, max);
+        assert_eq!(d("0.125", 9, 10), Some(125_000_000));
+        assert_eq!(d("2", 6, 10), Some(2_000_000));
+        assert_eq!(d(".5", 6, 10), Some(500_000));
+        assert_eq!(d("10.", 6, 10), Some(10_000_000));
+        assert_eq!(d("10.000001", 6, 10), None);
+        assert_eq!(d("1.0000001", 6, 10), None);
+        assert_eq!(d("-1", 6, 10), None);
+        assert_eq!(d("1e3", 6, 10000), None);
+        assert_eq!(d("1.2.3", 6, 10), None);
+        assert_eq!(d("11", 6, 10), None);
+        assert_eq!(d("99999999999999999999999", 6, u64::MAX / 1_000_000), None);
+        assert_eq!(d("", 6, 10), None);
+        assert_eq!(d(".", 6, 10), None);
     }
 
     #[test]
