@@ -224,3 +224,16 @@ fn bad_trace_files_exit_2_with_file_and_line() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("clients[0].rate") && err.contains("not allowed with `trace`"), "{err}");
 }
+
+#[test]
+fn bench_replays_a_generated_trace_with_bounded_memory() {
+    // The bench's replay case writes its rows to an anonymous temporary file and replays all
+    // of them (the last row falls inside the run).
+    let (code, out, err) =
+        lbsim_text(&["bench", "--case", "replay-10m", "--requests", "3000", "--runs", "1", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let case = &v["cases"][0];
+    assert_eq!(case["case"], "replay-10m", "{v}");
+    assert_eq!(case["requests"], 3000, "{v}");
+}
