@@ -237,3 +237,51 @@ fn bench_replays_a_generated_trace_with_bounded_memory() {
     assert_eq!(case["case"], "replay-10m", "{v}");
     assert_eq!(case["requests"], 3000, "{v}");
 }
+
+#[test]
+fn a_rows_path_picks_its_route_and_its_bytes_replace_the_groups() {
+    let scenario = r#"
+name = "paths"
+duration = "1s"
+[balancer]
+routes = [{ prefix = "/static", pool = "cdn" }]
+[[servers]]
+name = "api"
+count = 1
+service = { dist = "constant", value = "1ms" }
+[[servers]]
+name = "files"
+count = 1
+pool = "cdn"
+service = { dist = "constant", value = "1ms" }
+[[clients]]
+name = "log"
+protocol = "http2"
+trace = "rows.csv"
+request_bytes = 7
+paths = { "/" = 1, "/static" = 1 }
+"#;
+    let run = |csv: &str| {
+        let (_d, path) = files(scenario, csv);
+        let (code, out, err) = lbsim_text(&["run", path.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    // `/static/…` matches the longer group path `/static` (pool cdn), `/api/x` only `/`.
+    let with = run(
+        "time,path,request_bytes,response_bytes\n0,/static/app.js,100,5000\n0.1,/api/x,200,\n0.2,/static/b.css,,\n",
+    );
+    let served: Vec<(String, u64)> = with["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["requests"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(served, vec![("api-1".to_string(), 1), ("files-1".to_string(), 2)]);
+    // The same rows without sizes: the group's (7 and 0 bytes). The difference is the rows'
+    // own sizes (protocol headers are the same in both).
+    let without = run("time,path\n0,/static/app.js\n0.1,/api/x\n0.2,/static/b.css\n");
+    let bytes = |v: &serde_json::Value, k: &str| v["clients"][0][k].as_i64().unwrap();
+    assert_eq!(bytes(&with, "bytes_sent") - bytes(&without, "bytes_sent"), (100 - 7) + (200 - 7));
+    assert_eq!(bytes(&with, "bytes_received") - bytes(&without, "bytes_received"), 5000);
+}
