@@ -205,6 +205,10 @@ struct Measurement {
     peak_rss_mib: Option<f64>,
     mean_ms: f64,
     trace_hash: String,
+    /// CPU time of the measured part (user + system; 10 ms resolution): on a machine shared
+    /// with other work, the speed the wall time hides.
+    #[serde(default)]
+    cpu_s: Option<f64>,
 }
 
 /// What the Node.js driver reports about the wasm build running a case.
@@ -226,11 +230,24 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time this process has used (user + system, Linux `/proc/self/stat`, in clock ticks of
+/// 1/100 s, the fixed `USER_HZ`), in seconds.
+fn cpu_time_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is the first, utime the
+    // 12th and stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Runs one case in this process and prints its measurement as JSON.
 fn child(name: &str, requests: u64) -> anyhow::Result<()> {
     let case = cases().into_iter().find(|c| c.name == name).ok_or_else(|| user(format!("no bench case {name}")))?;
     let scenario = (case.build)(requests);
     let source = if case.drive == Drive::Replay { Some(replay_source(&scenario, requests)?) } else { None };
+    let cpu_start = cpu_time_s();
     let start = Instant::now();
     let (requests, events, wall_s, mean_ms, trace_hash) = match case.drive {
         Drive::Bare => {
@@ -276,6 +293,7 @@ fn child(name: &str, requests: u64) -> anyhow::Result<()> {
         peak_rss_mib: peak_rss_mib(),
         mean_ms,
         trace_hash,
+        cpu_s: cpu_time_s().zip(cpu_start).map(|(end, start)| end - start),
     };
     crate::out::stdout(&format!("{}\n", serde_json::to_string(&m)?))?;
     Ok(())
@@ -534,6 +552,7 @@ fn print_json(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u
                 "requests_per_s": m.requests as f64 / m.wall_s,
                 "median_requests_per_s": m.requests as f64 / r.median_wall_s,
                 "events_per_s": m.events as f64 / m.wall_s, "peak_rss_mib": m.peak_rss_mib,
+                "cpu_s": m.cpu_s, "cpu_requests_per_s": m.cpu_s.filter(|&c| c > 0.0).map(|c| m.requests as f64 / c),
                 "mean_latency_ms": m.mean_ms, "trace_hash": m.trace_hash, "wasm_node": wasm,
             })
         })
