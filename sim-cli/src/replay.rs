@@ -485,6 +485,9 @@ fn rfc3339_ns(text: &str) -> Option<i128> {
 /// written in the scenario, a relative path means "next to the scenario"), and checks each
 /// file opens and has a good header: a missing trace is exit 2 before anything runs.
 pub fn resolve(scenario: &mut Scenario, scenario_path: &str) -> anyhow::Result<()> {
+    // Opening a FIFO waits for its writer: a signal meanwhile ends the process at once
+    // (nothing is written yet).
+    let _exit_at_once = crate::interrupt::ExitAtOnce::start();
     let dir = Path::new(scenario_path).parent().unwrap_or(Path::new(""));
     for (i, g) in scenario.clients.iter_mut().enumerate() {
         let Some(trace) = g.trace.as_mut() else { continue };
@@ -532,6 +535,8 @@ pub fn attach(sim: &mut Simulation) -> anyhow::Result<Replays> {
 /// `lbsim check`: each trace's row count and time span, after one streaming pass (the first
 /// bad row is exit 2).
 pub fn describe(scenario: &Scenario) -> anyhow::Result<Vec<String>> {
+    // A long file (or a slow FIFO): a signal ends the process at once, nothing is printed yet.
+    let _exit_at_once = crate::interrupt::ExitAtOnce::start();
     let mut out = Vec::new();
     for (i, g) in scenario.clients.iter().enumerate() {
         let Some(path) = &g.trace else { continue };
