@@ -228,31 +228,31 @@ impl CsvRows {
             }
             // Numbers are read from the bytes (a bad one is shown as text in the message);
             // strings must be UTF-8.
-            let shown = || String::from_utf8_lossy(raw);
-            if col == Col::ServiceMs {
-                let ns = decimal(raw, 6, MAX_SERVICE_MS).ok_or_else(|| {
-                    self.at(format!(
-                        "service_ms {:?} is not a number of milliseconds from 0 to {MAX_SERVICE_MS} (at most 6 \
-                         decimals, e.g. 12.5)",
-                        clip(&shown())
-                    ))
-                })?;
-                row.service_ns = Some(ns);
-                continue;
-            }
-            if col == Col::Time && self.form == Some(TimeForm::Seconds) {
-                time_ns = Some(self.seconds(raw)?);
-                continue;
-            }
+            // Numbers are read from the bytes (a bad one is shown as text in the message);
+            // strings must be UTF-8.
             let text =
-                std::str::from_utf8(raw).map_err(|_| self.at(format!("column {} is not UTF-8 text", name_of(col))))?;
+                || std::str::from_utf8(raw).map_err(|_| self.at(format!("column {} is not UTF-8 text", name_of(col))));
             match col {
-                Col::Time => time_ns = Some(self.time(text)?),
-                Col::Key => row.key = Some(text.into()),
-                Col::ServiceMs => unreachable!("read above"),
-                Col::SourceIp => row.source = Some(source_id(text)),
-                Col::Path => row.path = Some(text.into()),
+                Col::Time if self.form == Some(TimeForm::Seconds) => time_ns = Some(self.seconds(raw)?),
+                Col::Time => {
+                    let text = text()?;
+                    time_ns = Some(self.time(text)?);
+                }
+                Col::ServiceMs => {
+                    let ns = decimal(raw, 6, MAX_SERVICE_MS).ok_or_else(|| {
+                        self.at(format!(
+                            "service_ms {:?} is not a number of milliseconds from 0 to {MAX_SERVICE_MS} (at most 6 \
+                             decimals, e.g. 12.5)",
+                            clip(&String::from_utf8_lossy(raw))
+                        ))
+                    })?;
+                    row.service_ns = Some(ns);
+                }
+                Col::Key => row.key = Some(text()?.into()),
+                Col::SourceIp => row.source = Some(source_id(text()?)),
+                Col::Path => row.path = Some(text()?.into()),
                 Col::RequestBytes | Col::ResponseBytes => {
+                    let text = text()?;
                     let v = text.parse::<u64>().ok().filter(|&v| v <= MAX_BYTES).ok_or_else(|| {
                         self.at(format!(
                             "{} {:?} is not a whole number of bytes from 0 to {MAX_BYTES} (1 TiB)",
@@ -272,7 +272,8 @@ impl CsvRows {
             let n = buf.split(|&b| b == b',').count();
             return Err(self.at(format!("the row has {n} fields, more than the header's {}", self.cols.len())));
         }
-        let time_ns = time_ns.expect("the header has a time column");
+        // The header has a time column and an empty time is refused above.
+        let Some(time_ns) = time_ns else { return Err(self.at("the row has no time")) };
         if time_ns < self.prev_ns {
             return Err(self.at(format!(
                 "time {} s is before the previous row's {} s: rows must be in time order (sort the file by time)",
