@@ -121,6 +121,29 @@ trace = "rows.csv"
     }
 
     #[test]
+    fn rows_are_pulled_one_at_a_time_as_the_run_reaches_them() {
+        // An endless source, one row per ms: the engine holds the next row only, so after
+        // t ms it has taken about t rows, and at the end no more than the run's.
+        let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        let pulled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&pulled);
+        let rows = (0u64..).map(move |i| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            row(i, 0)
+        });
+        sim.attach_trace(0, Box::new(rows)).unwrap();
+        let taken = |p: &std::sync::Arc<std::sync::atomic::AtomicU64>| p.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(taken(&pulled), 1);
+        sim.step_until(100_000_000);
+        assert_eq!(taken(&pulled), 102, "rows 0..=100 ms sent, the one at 101 ms waiting");
+        sim.run();
+        // 1000 rows before the 1 s end, and the first one past it (then the source is dropped).
+        assert_eq!(taken(&pulled), 1001);
+        assert_eq!(sim.requests_created(), 1000);
+    }
+
+    #[test]
     fn attaching_is_refused_where_it_cannot_work() {
         let sc = crate::Scenario::from_toml(SCENARIO).unwrap();
         let mut sim = crate::Simulation::new(&sc, 1);
