@@ -35,6 +35,9 @@ enum Drive {
     /// Not lbsim: the same queueing model as a bare event loop ([`bare_loop`]), for this
     /// machine's ceiling in the same run.
     Bare,
+    /// Trace replay: N rows written to an anonymous temporary file first (not timed), then
+    /// replayed through the CLI's streaming reader (timed), as `lbsim run` does.
+    Replay,
 }
 
 /// Events per frame in [`Drive::Frames`] (the page's `app.chunk`).
@@ -130,12 +133,66 @@ fn cases() -> Vec<Case> {
             drive: Drive::Run,
         },
         Case {
+            name: "replay-10m",
+            what: "trace replay of N rows (time, key, service_ms) streamed from a CSV file, 8 servers, \
+                   least_connections, load 0.9",
+            build: replay_scenario,
+            drive: Drive::Replay,
+        },
+        Case {
             name: "snapshot-100",
             what: "p2c-100 as the browser runs it: series on, 20,000-event frames, a snapshot per frame",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Frames,
         },
     ]
+}
+
+/// The replay case's scenario: 8 servers as `reference_queueing` at load 0.9, the client
+/// group replaying a trace (the file is handed over by [`replay_source`]) with request keys.
+fn replay_scenario(rows: u64) -> Scenario {
+    let mut s = Scenario::reference_queueing(8, 0.9, Algorithm::LeastConnections, rows);
+    // Rows arrive at the reference rate; the run lasts past the last one.
+    s.duration_ns = s.duration_ns + s.duration_ns / 5 + 1_000_000_000;
+    s.warmup_ns = 0;
+    s.clients[0].rate = 0.0;
+    s.clients[0].trace = Some("replay-10m.csv".into());
+    s.balancer.hash_key = sim_core::HashKey::Header("x-user".into());
+    s
+}
+
+/// Writes the replay case's trace (`rows` rows at the scenario's rate: exponential gaps,
+/// exponential service times of mean 10 ms, 100,000 keys; deterministic) to an anonymous
+/// temporary file — gone when the process ends, however it ends — and opens the reader on it.
+fn replay_source(scenario: &Scenario, rows: u64) -> anyhow::Result<crate::replay::CsvRows> {
+    use std::io::{Seek, SeekFrom};
+    let total_rate = 0.9 * 8.0 * 100.0;
+    let mean_gap_ns = 1e9 / total_rate;
+    let mut file = tempfile::tempfile().context("creating the trace's temporary file")?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        let mut rng = sim_core::rng::SimRng::from_seed(SEED);
+        writeln!(w, "time,key,service_ms").context("writing the trace")?;
+        let mut t = 0u64;
+        for _ in 0..rows {
+            t += rng.exponential(mean_gap_ns) as u64;
+            let service_us = (rng.exponential(10_000.0) as u64).max(1);
+            let key = rng.below(100_000);
+            writeln!(
+                w,
+                "{}.{:09},user-{key},{}.{:03}",
+                t / 1_000_000_000,
+                t % 1_000_000_000,
+                service_us / 1000,
+                service_us % 1000
+            )
+            .context("writing the trace")?;
+        }
+        w.flush().context("writing the trace")?;
+        debug_assert!(t < scenario.duration_ns, "the last row falls inside the run");
+    }
+    file.seek(SeekFrom::Start(0)).context("reading the trace back")?;
+    crate::replay::CsvRows::from_file(file, "replay-10m.csv")
 }
 
 /// What a child process reports about its case.
@@ -148,6 +205,10 @@ struct Measurement {
     peak_rss_mib: Option<f64>,
     mean_ms: f64,
     trace_hash: String,
+    /// CPU time of the measured part (user + system; 10 ms resolution): on a machine shared
+    /// with other work, the speed the wall time hides.
+    #[serde(default)]
+    cpu_s: Option<f64>,
 }
 
 /// What the Node.js driver reports about the wasm build running a case.
@@ -169,20 +230,42 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time this process has used (user + system, Linux `/proc/self/stat`, in clock ticks of
+/// 1/100 s, the fixed `USER_HZ`), in seconds.
+fn cpu_time_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is the first, utime the
+    // 12th and stime the 13th.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Runs one case in this process and prints its measurement as JSON.
 fn child(name: &str, requests: u64) -> anyhow::Result<()> {
     let case = cases().into_iter().find(|c| c.name == name).ok_or_else(|| user(format!("no bench case {name}")))?;
     let scenario = (case.build)(requests);
+    let source = if case.drive == Drive::Replay { Some(replay_source(&scenario, requests)?) } else { None };
+    let cpu_start = cpu_time_s();
     let start = Instant::now();
     let (requests, events, wall_s, mean_ms, trace_hash) = match case.drive {
         Drive::Bare => {
             let (requests, mean_ms) = bare_loop(&scenario);
             (requests, 2 * requests, start.elapsed().as_secs_f64(), mean_ms, "-".to_string())
         }
-        Drive::Run | Drive::Frames => {
+        Drive::Run | Drive::Frames | Drive::Replay => {
             let mut sim = Simulation::new(&scenario, SEED);
-            if case.drive == Drive::Run {
+            let mut failed = None;
+            if let Some(rows) = source {
+                failed = Some(rows.error_slot());
+                sim.attach_trace(0, Box::new(rows)).map_err(|e| anyhow::anyhow!(e))?;
+            }
+            if case.drive != Drive::Frames {
                 sim.run();
+                if let Some(e) = failed.and_then(|slot| slot.lock().ok().and_then(|s| s.clone())) {
+                    bail!("the replay's trace is bad: {e}");
+                }
             } else {
                 sim.enable_series();
                 let mut snapshot = Snapshot::default();
@@ -210,6 +293,7 @@ fn child(name: &str, requests: u64) -> anyhow::Result<()> {
         peak_rss_mib: peak_rss_mib(),
         mean_ms,
         trace_hash,
+        cpu_s: cpu_time_s().zip(cpu_start).map(|(end, start)| end - start),
     };
     crate::out::stdout(&format!("{}\n", serde_json::to_string(&m)?))?;
     Ok(())
@@ -468,6 +552,7 @@ fn print_json(results: &[CaseResult<'_>], reference: Option<(f64, f64)>, runs: u
                 "requests_per_s": m.requests as f64 / m.wall_s,
                 "median_requests_per_s": m.requests as f64 / r.median_wall_s,
                 "events_per_s": m.events as f64 / m.wall_s, "peak_rss_mib": m.peak_rss_mib,
+                "cpu_s": m.cpu_s, "cpu_requests_per_s": m.cpu_s.filter(|&c| c > 0.0).map(|c| m.requests as f64 / c),
                 "mean_latency_ms": m.mean_ms, "trace_hash": m.trace_hash, "wasm_node": wasm,
             })
         })

@@ -267,16 +267,18 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let text = load::text(&args.file)?;
     let format = sim_core::Format::from_path(&args.file);
     let files = load::ScenarioFiles::beside(&args.file);
-    let base = files.load(&text, format, &base_sets).map_err(|e| user(e.with_file(&args.file)))?;
+    let mut base = files.load(&text, format, &base_sets).map_err(|e| user(e.with_file(&args.file)))?;
+    crate::replay::resolve(&mut base, &args.file)?;
     let mut seen: Vec<String> = sim_core::config::warnings(&base);
     let mut warnings = seen.clone();
     let mut scenarios = Vec::with_capacity(variants.len());
     for v in &variants {
         let mut sets = base_sets.clone();
         sets.extend(v.sets.iter().cloned());
-        let s = files
+        let mut s = files
             .load(&text, format, &sets)
             .map_err(|e| user(format!("variant {}: {}", v.name, e.with_file(&args.file))))?;
+        crate::replay::resolve(&mut s, &args.file)?;
         for w in sim_core::config::warnings(&s) {
             if !seen.contains(&w) {
                 warnings.push(format!("variant {}: {w}", v.name));

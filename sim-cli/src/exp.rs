@@ -25,6 +25,7 @@ pub struct Task {
 /// if stopped. Fails if a runtime limit stopped the run.
 pub fn simulate(scenario: &Scenario, seed: u64, stop: &AtomicBool) -> anyhow::Result<Option<Report>> {
     let mut sim = Simulation::new(scenario, seed);
+    let replays = crate::replay::attach(&mut sim)?;
     let chunk = (scenario.duration_ns / 100).max(1);
     let mut until = 0;
     while !sim.is_finished() {
@@ -33,6 +34,7 @@ pub fn simulate(scenario: &Scenario, seed: u64, stop: &AtomicBool) -> anyhow::Re
         }
         until = (until + chunk).max(sim.next_event_ns().unwrap_or(0));
         sim.step_until(until);
+        replays.check()?;
     }
     if let Some(why) = sim.aborted() {
         anyhow::bail!("{why}");

@@ -14,6 +14,7 @@ mod interrupt;
 mod load;
 mod out;
 mod plot;
+mod replay;
 mod run;
 mod stats;
 mod sweep;

@@ -82,8 +82,9 @@ impl ScenarioFiles {
 /// Reads and validates a scenario file with overrides.
 pub fn scenario(path: &str, sets: &[String]) -> anyhow::Result<Scenario> {
     let text = text(path)?;
-    let scenario =
+    let mut scenario =
         ScenarioFiles::beside(path).load(&text, Format::from_path(path), sets).map_err(|e| user(e.with_file(path)))?;
+    crate::replay::resolve(&mut scenario, path)?;
     for warning in sim_core::config::warnings(&scenario) {
         out::note(&format!("warning: {path}: {warning}"));
     }

@@ -121,8 +121,9 @@ fn run_split(
             None => Simulation::new(scenario, seed),
         };
         sim.set_window(from, to).map_err(user)?;
+        let replays = crate::replay::attach(&mut sim)?;
         let label = format!("{} (span {}/{})", scenario.name, i + 1, spans.len());
-        drive(&mut sim, &label, |_| Ok(()))?;
+        drive(&mut sim, &label, |_| replays.check())?;
         let report = sim.report();
         if args.format == OutputFormat::Table {
             let fmt = sim_core::config::units::format_duration;
@@ -202,6 +203,7 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
         let (from, to) = parse_window(text, &scenario)?;
         sim.set_window(from, to).map_err(|e| user(format!("--window {text}: {e}")))?;
     }
+    let replays = crate::replay::attach(&mut sim)?;
     let mut records: Vec<TraceRecord> = Vec::new();
     let mut events: Vec<TraceEvent> = Vec::new();
     let mut out = match trace.as_mut() {
@@ -210,6 +212,8 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     };
     let mut lines = 0u64;
     drive(&mut sim, &scenario.name, |sim| {
+        // A bad row met mid-run ends the run with its file:line (no report).
+        replays.check()?;
         if let Some(w) = out.as_mut() {
             sim.drain_trace(&mut records);
             sim.drain_trace_events(&mut events);
@@ -275,6 +279,7 @@ fn write_trace(
             attempt: r.attempt,
             conn: r.conn,
             session: r.session,
+            key: r.key.as_ref(),
         };
         serde_json::to_writer(&mut *w, &line)?;
         w.write_all(b"\n")?;
@@ -295,6 +300,7 @@ fn print_report(report: &Report, format: OutputFormat, sim: &Simulation) -> anyh
 
 pub fn check(args: CheckArgs) -> anyhow::Result<()> {
     let scenario = load::scenario(&args.file, &args.overrides.all())?;
+    let traces = crate::replay::describe(&scenario)?;
     let servers = scenario.initial_servers();
     let clients = scenario.total_clients();
     out::stdout(&format!(
@@ -306,7 +312,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<()> {
         scenario.balancer.algorithm.name(),
         sim_core::config::units::format_duration(scenario.duration_ns),
         sim_core::config::estimated_requests(&scenario)
-    ))
+    ))?;
+    for line in traces {
+        out::stdout(&format!("{line}\n"))?;
+    }
+    Ok(())
 }
 
 /// The width of the `algorithms` table when stdout is not a terminal (a pipe, a file): wide

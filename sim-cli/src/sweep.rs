@@ -284,10 +284,11 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
         crate::interrupt::check()?;
         let mut sets = base_sets.clone();
         sets.extend(params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)));
-        let s = files.load(&text, format, &sets).map_err(|e| {
+        let mut s = files.load(&text, format, &sets).map_err(|e| {
             let at: Vec<String> = params.iter().zip(point).map(|(p, v)| format!("{}={v}", p.key)).collect();
             user(format!("{} (at {}): {}", args.file, at.join(" "), e.with_file(&args.file)))
         })?;
+        crate::replay::resolve(&mut s, &args.file)?;
         scenarios.push(Arc::new(s));
     }
     let first_seed = args.seed.unwrap_or(scenarios[0].seed);

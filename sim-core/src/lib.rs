@@ -113,6 +113,7 @@ pub mod config;
 pub mod metrics;
 pub mod model;
 pub(crate) mod queue;
+pub mod replay;
 pub mod rng;
 pub mod scenario;
 pub(crate) mod slab;

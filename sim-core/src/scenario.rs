@@ -336,6 +336,11 @@ pub struct ClientGroup {
     pub start_ns: u64,
     /// Client starts spread over this long: client i of n starts at `start + ramp·i/n`.
     pub ramp_ns: u64,
+    /// Trace replay: the requests come from this CSV file, one per row, instead of `rate`
+    /// (the path as written; the caller opens it and hands the engine its rows through
+    /// [`crate::Simulation::attach_trace`] — the engine does no IO). Without a source
+    /// attached the group sends nothing.
+    pub trace: Option<String>,
     /// Closed loop: this many users per client, each sending one request, waiting for its
     /// outcome, thinking and sending again (`rate` and `arrival` are then unused). With a
     /// users `schedule`, the largest population it reaches. `None` = open loop.
@@ -992,6 +997,7 @@ impl ClientGroup {
             users: None,
             think_time: None,
             schedule: None,
+            trace: None,
         }
     }
 }

@@ -29,7 +29,22 @@ fn load(text: &str, format: &str) -> Result<Scenario, JsError> {
 /// Like [`load`], then applies `overrides`: `KEY=VALUE` lines exactly as `lbsim run --set`
 /// takes them (blank lines ignored), so an A/B variant differs from its base only there.
 fn load_with(text: &str, format: &str, overrides: &str) -> Result<Scenario, JsError> {
-    sim_core::config::load(text, format_of(format), &set_lines(overrides)).map_err(|e| config_error(&e))
+    let scenario =
+        sim_core::config::load(text, format_of(format), &set_lines(overrides)).map_err(|e| config_error(&e))?;
+    no_trace(&scenario).map_err(|e| JsError::new(&e))?;
+    Ok(scenario)
+}
+
+/// The page cannot read files: a client group with `trace` would send nothing here, so it is
+/// refused with a message that says where it does work.
+fn no_trace(scenario: &Scenario) -> Result<(), String> {
+    match scenario.clients.iter().position(|g| g.trace.is_some()) {
+        Some(i) => Err(format!(
+            "scenario: clients[{i}].trace: trace replay needs the lbsim CLI (the page cannot read the trace file); run \
+             it with `lbsim run`, or give the group a rate instead"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `KEY=VALUE` lines, trimmed, blank ones dropped.
@@ -84,7 +99,7 @@ pub fn run_with(scenario_text: &str, format: &str, seed: Option<f64>, overrides:
 #[wasm_bindgen(js_name = checkWith)]
 pub fn check_with(scenario_text: &str, format: &str, overrides: &str) -> String {
     match sim_core::config::load(scenario_text, format_of(format), &set_lines(overrides)) {
-        Ok(_) => String::new(),
+        Ok(s) => no_trace(&s).err().unwrap_or_default(),
         Err(e) => e.with_file("scenario"),
     }
 }
@@ -94,7 +109,7 @@ pub fn check_with(scenario_text: &str, format: &str, overrides: &str) -> String 
 #[wasm_bindgen]
 pub fn check(scenario_text: &str, format: &str) -> String {
     match sim_core::config::load(scenario_text, format_of(format), &[]) {
-        Ok(_) => String::new(),
+        Ok(s) => no_trace(&s).err().unwrap_or_default(),
         Err(e) => e.with_file("scenario"),
     }
 }

@@ -242,6 +242,9 @@ fn check_clients(s: &Scenario) -> Result<()> {
             ));
         }
         check_load(i, c)?;
+        if c.trace.is_some() {
+            check_replay(s, i, c)?;
+        }
     }
     Ok(())
 }
@@ -277,6 +280,38 @@ fn check_load(i: usize, c: &ClientGroup) -> Result<()> {
     }
     if let Some(j) = times.windows(2).position(|w| w[1] <= w[0]) {
         return Err(err(format!("{path}[{}].at", j + 1), "must be after the previous point's at"));
+    }
+    Ok(())
+}
+
+/// A trace group sends one request per row: nothing may generate arrivals for it too (the
+/// reader refuses these keys next to `trace`; this catches scenarios built in code and
+/// timeline actions).
+fn check_replay(s: &Scenario, i: usize, c: &ClientGroup) -> Result<()> {
+    let generated = [
+        ("rate", c.rate != 0.0),
+        ("rate_skew", c.rate_skew != 0.0),
+        ("arrival", c.arrival != Arrival::Poisson),
+        ("ramp", c.ramp_ns != 0),
+        ("users", c.users.is_some()),
+        ("schedule", c.schedule.is_some()),
+        ("think_time", c.think_time.is_some()),
+    ];
+    if let Some((key, _)) = generated.iter().find(|(_, set)| *set) {
+        return Err(err(
+            format!("clients[{i}].{key}"),
+            "not allowed with `trace`: a replay sends one request per row of the trace, at its time",
+        ));
+    }
+    for (j, e) in s.events.iter().enumerate() {
+        if let Action::SetRate { target, .. } = &e.action
+            && target == &c.name
+        {
+            return Err(err(
+                format!("events[{j}].target"),
+                format!("clients[{i}] (\"{}\") replays a trace: its rate cannot be set", c.name),
+            ));
+        }
     }
     Ok(())
 }
@@ -417,7 +452,9 @@ fn check_events(s: &Scenario) -> Result<()> {
 
 /// The most requests the scenario can send: every client group at its highest rate
 /// (initial or set on the timeline, or its schedule's) for the whole duration; a closed loop
-/// at its throughput bound.
+/// at its throughput bound. Trace groups count none: their rows are in a file the scenario
+/// does not hold (the file bounds them, and the run's `max_in_flight` still holds;
+/// `lbsim check` counts the rows).
 pub fn estimated_requests(s: &Scenario) -> f64 {
     s.clients.iter().map(|c| f64::from(c.count) * load_per_client(s, c) + burst_requests(s, c)).sum()
 }

@@ -69,6 +69,7 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "users",
     "think_time",
     "schedule",
+    "trace",
 ];
 
 /// One point of a client group's `schedule` (`rate` or `users`).

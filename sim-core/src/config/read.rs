@@ -820,10 +820,32 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     let mut t = o.keep(field.table(keys::CLIENT_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
-    // A closed loop (`users`) or a `schedule` gives the load instead of `rate`.
+    // Where the load comes from: `rate`, a closed loop (`users`), a `schedule`, or a replayed
+    // `trace` — one of them.
+    let trace = t.read("trace", o, trace_path);
     let users = t.read("users", o, |f| f.u32(1, MAX_USERS));
     let schedule = t.get("schedule", o).map(|f| (schedule(&f, o), f));
-    let rate = if users.is_some() || schedule.is_some() {
+    if trace.is_some() {
+        for key in ["users", "schedule", "think_time"] {
+            if let Some(f) = t.get(key, o) {
+                o.note(f.err(format!(
+                    "not allowed with `trace`: a replay sends one request per row of the trace, at its time \
+                     (remove `{key}`, or remove `trace` for generated traffic)"
+                )));
+            }
+        }
+    }
+    let rate = if trace.is_some() {
+        for key in ["rate", "rate_skew", "arrival", "ramp"] {
+            if let Some(f) = t.get(key, o) {
+                o.note(f.err(format!(
+                    "not allowed with `trace`: a replay sends one request per row of the trace, at its time \
+                     (remove `{key}`, or remove `trace` for generated traffic)"
+                )));
+            }
+        }
+        Some(0.0)
+    } else if users.is_some() || schedule.is_some() {
         if let Some(f) = t.get("rate", o) {
             let why = if users.is_some() {
                 "does not apply with users (a closed loop's rate is an output of the run); remove it"
@@ -837,23 +859,27 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
         t.require("rate", o).and_then(|f| o.keep(f.number(0.0, MAX_RATE)))
     };
     let mut g = ClientGroup::new("", 1, rate.unwrap_or(0.0));
-    match schedule {
-        Some((_, f)) if users.is_some() => {
-            o.note(f.err("does not apply with users: give the population at each point instead, e.g. [{ at = \"0s\", users = 10 }]"));
+    g.trace = trace.clone();
+    let mut closed = false;
+    if trace.is_none() {
+        match schedule {
+            Some((_, f)) if users.is_some() => {
+                o.note(f.err("does not apply with users: give the population at each point instead, e.g. [{ at = \"0s\", users = 10 }]"));
+            }
+            Some((Some(Schedule::Users(points)), _)) => {
+                g.users = Some(points.iter().map(|&(_, u)| u).max().unwrap_or(0));
+                g.schedule = Some(Schedule::Users(points));
+            }
+            Some((parsed, _)) => g.schedule = parsed,
+            None => g.users = users,
         }
-        Some((Some(Schedule::Users(points)), _)) => {
-            g.users = Some(points.iter().map(|&(_, u)| u).max().unwrap_or(0));
-            g.schedule = Some(Schedule::Users(points));
-        }
-        Some((parsed, _)) => g.schedule = parsed,
-        None => g.users = users,
-    }
-    let closed = g.users.is_some();
-    if let Some(f) = t.get("think_time", o) {
-        if closed {
-            g.think_time = service(&f, o);
-        } else {
-            o.note(f.err("applies only to a closed loop: set users (or a schedule of users) too"));
+        closed = g.users.is_some();
+        if let Some(f) = t.get("think_time", o) {
+            if closed {
+                g.think_time = service(&f, o);
+            } else {
+                o.note(f.err("applies only to a closed loop: set users (or a schedule of users) too"));
+            }
         }
     }
     if let Some(v) = t.read("count", o, |f| f.u32(0, MAX_COUNT)) {
@@ -1028,6 +1054,19 @@ fn schedule(field: &Field<'_>, o: &mut Reader) -> Option<Schedule> {
         return None;
     }
     Some(if users.is_empty() { Schedule::Rate(rates) } else { Schedule::Users(users) })
+}
+
+/// A trace file's path (`trace = "requests.csv"`), kept as written: relative paths are from
+/// the scenario file's directory, which only the caller knows.
+fn trace_path(f: &Field<'_>) -> Result<String> {
+    let path = f.str()?;
+    if path.trim().is_empty() {
+        return Err(f.err("must name a CSV file, e.g. trace = \"requests.csv\""));
+    }
+    if path.len() > 4096 || path.contains('\0') {
+        return Err(f.err("must be a file path of at most 4096 bytes without NUL characters"));
+    }
+    Ok(path.to_string())
 }
 
 /// A client group's request mix: path → weight.
@@ -1523,7 +1562,8 @@ mod tests {
                 "s.toml:9:1: clients[0].rat: unknown key \"rat\" (did you mean \"rate\"?); allowed keys here: name, \
                  count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
-                 client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule",
+                 client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule, \
+                 trace",
                 "s.toml:10:9: clients[0].count: must be at least 0, got -1",
                 "s.toml:11:12: clients[0].protocol: unknown value \"spdy\"; allowed: http1, http2, websocket",
             ]

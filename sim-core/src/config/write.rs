@@ -212,9 +212,13 @@ fn client_group(c: &ClientGroup) -> Value {
     put(&mut t, "protocol", c.protocol, d.protocol, |p| p.name().into());
     put(&mut t, "connections", c.connections, d.connections, |v| int(u64::from(v)));
     put(&mut t, "max_streams", c.max_streams, d.max_streams, |v| int(u64::from(v)));
-    // A closed loop or a schedule gives the load instead of `rate` (the reader refuses both).
-    match &c.schedule {
-        Some(schedule) => {
+    // A replay, a closed loop or a schedule gives the load instead of `rate` (the reader
+    // refuses more than one).
+    match (&c.trace, &c.schedule) {
+        (Some(path), _) => {
+            t.insert("trace".into(), path.clone().into());
+        }
+        (None, Some(schedule)) => {
             let points = match schedule {
                 Schedule::Rate(p) => {
                     p.iter().map(|&(at, r)| table(vec![("at", dur(at)), ("rate", Value::Float(r))])).collect()
@@ -225,7 +229,7 @@ fn client_group(c: &ClientGroup) -> Value {
             };
             t.insert("schedule".into(), Value::Array(points));
         }
-        None => match c.users {
+        (None, None) => match c.users {
             Some(users) => {
                 t.insert("users".into(), int(u64::from(users)));
             }

@@ -27,6 +27,19 @@ pub struct TraceRecord {
     pub conn: Option<u64>,
     /// The user session it belongs to, if any.
     pub session: Option<u64>,
+    /// Its key: its number in the group's `keys` (1 to `count`), or a replayed row's key string.
+    pub key: Option<TraceKey>,
+}
+
+/// A request's key in a trace record. Not part of the trace hash (which covers events and
+/// outcomes; the key changes the history only through the picks it leads to).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum TraceKey {
+    /// The key's number (1 to `count`) in the group's `keys` space: a number in the trace line.
+    Index(u64),
+    /// A replayed row's `key`: a string in the trace line.
+    Text(Box<str>),
 }
 
 /// A request record as written to a trace file.
@@ -50,6 +63,9 @@ pub struct TraceLine<'a> {
     pub conn: Option<u64>,
     /// The user session it belongs to (an added field).
     pub session: Option<u64>,
+    /// The request's key: a number (its number in the group's `keys`, 1 to `count`), a
+    /// string (a replayed row's `key`), or null (an added field).
+    pub key: Option<&'a TraceKey>,
 }
 
 /// A health or timeline event.

@@ -103,7 +103,7 @@ impl Simulation {
             client.users -= 1;
             return;
         }
-        self.send_new(c, true);
+        self.send_new(c, true, None);
     }
 
     /// A users schedule point: every started client of the group moves to the new
@@ -137,12 +137,13 @@ impl Simulation {
         }
         let gap = self.next_gap(c);
         self.schedule_arrival(c, gap);
-        self.send_new(c, false);
+        self.send_new(c, false, None);
     }
 
-    /// A client sends a new request (an arrival or a burst), unless the run is past its
-    /// limit of requests in flight (then the run stops).
-    pub(in crate::model) fn send_new(&mut self, c: u32, user: bool) {
+    /// A client sends a new request (an arrival, a burst, a closed-loop user's next request
+    /// or a replayed trace row), unless the run is past its limit of requests in flight (then
+    /// the run stops).
+    pub(in crate::model) fn send_new(&mut self, c: u32, user: bool, row: Option<crate::replay::TraceRow>) {
         if self.finished {
             return;
         }
@@ -156,7 +157,7 @@ impl Simulation {
             self.finished = true;
             return;
         }
-        self.new_request(c, user);
+        self.new_request(c, user, row);
     }
 
     /// Called once when the client starts (at t = 0, or at its group's `start` plus its

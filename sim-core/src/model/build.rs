@@ -251,6 +251,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         view_version: 0,
         ip_count: ip_base,
         has_rate_limits: sc.balancer.rate_limit.is_some() || sc.balancer.routes.iter().any(|r| r.rate_limit.is_some()),
+        replays: sc.clients.iter().map(|_| super::replay::Replay::default()).collect(),
         sc,
     };
     for r in 0..sim.sc.balancer.replicas {

@@ -7,7 +7,8 @@ use super::conn::Acquire;
 use super::conn::profile::Profile;
 use super::state::*;
 use crate::metrics::report::Outcome;
-use crate::metrics::trace::TraceRecord;
+use crate::metrics::trace::{TraceKey, TraceRecord};
+use crate::replay::TraceRow;
 use crate::rng::mix64;
 use crate::scenario::*;
 use crate::slab::Handle;
@@ -30,6 +31,19 @@ fn retryable(outcome: Outcome) -> bool {
     )
 }
 
+/// The index of a replayed row's path in the group's `paths`: the longest one that is a
+/// prefix of it (so `paths` with `/api` and `/static` classify `/api/users/7`), else the
+/// first. The path's route and pool follow from that entry; its `path` hash key is the row's
+/// own path.
+fn replayed_path(paths: &[(String, f64)], path: &str) -> usize {
+    paths
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, _))| path.starts_with(p.as_str()))
+        .max_by_key(|(_, (p, _))| p.len())
+        .map_or(0, |(i, _)| i)
+}
+
 /// Time to encode or decode `bytes` at `per_kb_ns` per 1,000 bytes (0 without a cost, the
 /// usual case, without a division). The product of the largest allowed values (1 s per KB,
 /// 1 TiB) does not fit in u64: it is taken in u128 and saturates (validation refuses
@@ -44,12 +58,15 @@ impl Simulation {
         &self.sc.clients[self.clients[client as usize].group as usize]
     }
 
-    /// Creates a request and sends its first attempt.
-    pub(in crate::model) fn new_request(&mut self, c: u32, user: bool) {
+    /// Creates a request (from a replayed trace row, if given; `user`: a closed-loop user's)
+    /// and sends its first attempt.
+    pub(in crate::model) fn new_request(&mut self, c: u32, user: bool, row: Option<TraceRow>) {
         let g = self.clients[c as usize].group as usize;
         let measured = self.measuring();
         // Fixed draws per request (path, key, size), whatever the balancer does: paired runs.
-        let (path, key_draw, size_u) = {
+        // A replayed row draws them too (same streams whatever the rows say), then what the
+        // row gives replaces them.
+        let (mut path, key_draw, size_u) = {
             let rt = &self.groups[g];
             let rng = &mut self.clients[c as usize].traffic_rng;
             let x = rng.uniform() * rt.path_cumulative.last().copied().unwrap_or(1.0);
@@ -58,14 +75,41 @@ impl Simulation {
             let size_u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
             (path, key_draw, size_u)
         };
+        let row_path = row.as_ref().and_then(|r| r.path.as_deref());
+        if let Some(p) = row_path {
+            path = replayed_path(&self.sc.clients[g].paths, p);
+        }
         let session = self.session_for_new_request(c, measured);
         let client = &self.clients[c as usize];
+        let row_key = row.as_ref().and_then(|r| r.key.as_deref());
         let key = match &self.sc.balancer.hash_key {
             HashKey::SourceIp => u64::from(client.ip),
             HashKey::Session => session.and_then(|s| self.sessions.get(s)).map_or(u64::from(c), |s| s.id),
-            HashKey::Path => self.groups[g].path_key[path],
-            HashKey::Header(_) => mix64(key_draw.unwrap_or(u64::from(c) + (1 << 40))),
+            HashKey::Path => row_path.map_or(self.groups[g].path_key[path], crate::replay::key_hash),
+            HashKey::Header(_) => match row_key {
+                Some(k) => crate::replay::key_hash(k),
+                None => mix64(key_draw.unwrap_or(u64::from(c) + (1 << 40))),
+            },
         };
+        let key_index = match (row_key, key_draw) {
+            (None, Some(k)) => k as u32,
+            _ => u32::MAX,
+        };
+        let replay = row.and_then(|r| {
+            // The key string is kept only for `--trace` records: without them a replay holds
+            // no string per request in flight.
+            let key = if self.trace.is_some() { r.key } else { None };
+            let any =
+                key.is_some() || r.service_ns.is_some() || r.request_bytes.is_some() || r.response_bytes.is_some();
+            any.then(|| {
+                Box::new(Replayed {
+                    key,
+                    service_ns: r.service_ns,
+                    request_bytes: r.request_bytes,
+                    response_bytes: r.response_bytes,
+                })
+            })
+        });
         let id = self.next_req_id;
         self.next_req_id += 1;
         let req = Req {
@@ -89,6 +133,8 @@ impl Simulation {
             via: 0,
             user,
             tried: Vec::new(),
+            key_index,
+            replay,
         };
         if measured {
             self.stats.sent += 1;
@@ -221,9 +267,10 @@ impl Simulation {
         let counted = self.before_window_end(created);
         let g = self.clients[c as usize].group as usize;
         let group = &self.sc.clients[g];
+        let (request_bytes, _) = self.reqs.get(h).expect("live request").bytes(group);
         let (hdr, _) = Profile::of(group.protocol).header_bytes;
-        let bytes = group.request_bytes + hdr;
-        let encode_ns = serialize_ns(group.serialize_per_kb_ns, group.request_bytes);
+        let bytes = request_bytes + hdr;
+        let encode_ns = serialize_ns(group.serialize_per_kb_ns, request_bytes);
         let tx = self.tx_ns(bytes);
         let (hop, up_hop) = (self.client_hop_ns(), self.upstream_hop_ns());
         let conn = self.conns.get_mut(ch).expect("live connection");
@@ -300,8 +347,9 @@ impl Simulation {
         let Some(req) = self.reqs.get(h) else { return };
         let (c, conn, counted) = (req.client, req.conn, self.before_window_end(req.created_ns));
         let group = self.group_of(c);
+        let (_, response_bytes) = req.bytes(group);
         let (_, hdr) = Profile::of(group.protocol).header_bytes;
-        let body = if outcome == Outcome::Ok || outcome == Outcome::SessionLost { group.response_bytes } else { 0 };
+        let body = if outcome == Outcome::Ok || outcome == Outcome::SessionLost { response_bytes } else { 0 };
         let decode_ns = serialize_ns(group.serialize_per_kb_ns, body);
         let bytes = body + hdr;
         let tx = self.tx_ns(bytes);
@@ -420,6 +468,11 @@ impl Simulation {
                 attempt: req.attempt,
                 conn,
                 session: session_id,
+                key: match req.replay.and_then(|r| r.key) {
+                    Some(text) => Some(TraceKey::Text(text)),
+                    None if req.key_index != u32::MAX => Some(TraceKey::Index(u64::from(req.key_index))),
+                    None => None,
+                },
             });
         }
     }

@@ -53,6 +53,7 @@ fn a_server_never_serves_more_than_its_workers() {
         server: 0,
         size_u: 0.5,
         extra_ns: 0,
+        given_ns: u64::MAX,
         measured: false,
         session_missing: false,
         error: false,

@@ -11,6 +11,7 @@ mod dns;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
+mod replay;
 mod report;
 mod server;
 mod session;
@@ -109,6 +110,8 @@ pub struct Simulation {
     pub(crate) ip_count: u32,
     /// Whether the gateway has any rate limit (global or per route).
     pub(crate) has_rate_limits: bool,
+    /// Per client group: its trace replay (empty for groups without `trace`).
+    pub(crate) replays: Vec<replay::Replay>,
 }
 
 impl Simulation {
@@ -311,6 +314,7 @@ impl Simulation {
             Ev::Start { client } => self.start_client(client),
             Ev::Think { client } => self.on_think(client),
             Ev::Population { group, point } => self.on_population(group, point),
+            Ev::Replay { group } => self.on_replay(group),
         }
     }
 

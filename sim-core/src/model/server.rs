@@ -166,6 +166,8 @@ impl Simulation {
         let Some(req) = self.reqs.get(h) else { return };
         let s = req.server;
         let (session, measured, size_u, c) = (req.session, req.measured, req.size_u, req.client);
+        let given_ns = req.replay.as_ref().and_then(|r| r.service_ns).unwrap_or(u64::MAX);
+        let (request_bytes, response_bytes) = req.bytes(self.group_of(c));
         let state = self.servers[s as usize].state;
         if !matches!(state, ServerState::Up | ServerState::Draining) {
             if state == ServerState::Down {
@@ -195,9 +197,10 @@ impl Simulation {
             }
         }
         let group = self.group_of(c);
-        extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, group.request_bytes + group.response_bytes)
+        extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
-        let job = Job { req: h, server: s, size_u, extra_ns, measured, session_missing, error: false, next: NONE };
+        let job =
+            Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false, next: NONE };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
@@ -252,7 +255,9 @@ impl Simulation {
         let s = job.server as usize;
         self.server_busy_change(job.server, 1);
         let dist = &self.sc.servers[self.servers[s].group as usize].service;
-        let base = service_ns(dist, job.size_u) * self.servers[s].slow;
+        // A replayed row's own work replaces the draw; a `slow` action still scales it.
+        let work = if job.given_ns == u64::MAX { service_ns(dist, job.size_u) } else { job.given_ns as f64 };
+        let base = work * self.servers[s].slow;
         let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
         if let Some(errors) = self.servers[s].errors.as_deref_mut()
             && errors.rate > 0.0

@@ -45,6 +45,8 @@ pub enum Ev {
     Timeline { index: u32 },
     /// A client starts (staggered starts: its group's `start` and `ramp`).
     Start { client: u32 },
+    /// A trace group's next row is due (`trace` replay).
+    Replay { group: u32 },
     /// A time-series bucket ends.
     Tick,
     /// Clients stop sending (the configured duration).
@@ -83,6 +85,7 @@ impl Ev {
             Ev::Start { client } => [17, u64::from(*client), 0],
             Ev::Think { client } => [18, u64::from(*client), 0],
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
+            Ev::Replay { group } => [20, u64::from(*group), 0],
         }
     }
 }
@@ -192,6 +195,37 @@ pub struct Req {
     pub user: bool,
     /// Servers the balancer already tried for this attempt (`retry_on_error`).
     pub tried: Vec<u32>,
+    /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
+    pub key_index: u32,
+    /// What a replayed trace row gave it (`None` for generated requests and rows with no
+    /// more than a time): boxed, so generated requests pay one word.
+    pub replay: Option<Box<Replayed>>,
+}
+
+/// What a trace row says about its request beyond its time.
+#[derive(Clone, Debug, Default)]
+pub struct Replayed {
+    /// Its key string, kept only while `--trace` records are kept.
+    pub key: Option<Box<str>>,
+    /// Its work at the server.
+    pub service_ns: Option<u64>,
+    /// Request payload size.
+    pub request_bytes: Option<u64>,
+    /// Response payload size.
+    pub response_bytes: Option<u64>,
+}
+
+impl Req {
+    /// The request's payload sizes (request, response): the row's, else the group's.
+    #[inline]
+    pub fn bytes(&self, group: &crate::scenario::ClientGroup) -> (u64, u64) {
+        match &self.replay {
+            None => (group.request_bytes, group.response_bytes),
+            Some(r) => {
+                (r.request_bytes.unwrap_or(group.request_bytes), r.response_bytes.unwrap_or(group.response_bytes))
+            }
+        }
+    }
 }
 
 /// Work at a server: one attempt, served even if the client has given up on it.
@@ -205,6 +239,8 @@ pub struct Job {
     pub size_u: f64,
     /// Serialization work (ns) on top of the service time.
     pub extra_ns: u64,
+    /// Work given by a trace row, used instead of `size_u` (`u64::MAX`: none).
+    pub given_ns: u64,
     /// Whether it counts in statistics.
     pub measured: bool,
     /// The server found no session state for it.

@@ -196,7 +196,7 @@ impl Simulation {
             self.groups[g].burst_next = self.groups[g].burst_next.wrapping_add(1);
             let c = first + i;
             self.start_client(c);
-            self.send_new(c, false);
+            self.send_new(c, false, None);
             if self.finished {
                 return;
             }

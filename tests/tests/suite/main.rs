@@ -13,6 +13,7 @@ mod health_algorithms;
 mod import;
 mod library;
 mod protocols;
+mod replay;
 mod robustness;
 mod sessions_gateway;
 mod theory;
