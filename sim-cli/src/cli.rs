@@ -47,9 +47,10 @@ pub enum Command {
     )]
     Bench(BenchArgs),
     /// Turn a real balancer's configuration into a commented scenario (printed on stdout;
-    /// warnings for what lbsim does not model on stderr).
+    /// warnings for what lbsim does not model on stderr), or an access log into a trace CSV,
+    /// a summary and a scenario that replays it (`import log`).
     #[command(
-        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
+        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n  lbsim import log access.log --format nginx > replay.toml && lbsim run replay.toml\n  lbsim import log haproxy.log --format haproxy -o trace.csv --json\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
     )]
     Import(ImportArgs),
 }
@@ -63,6 +64,9 @@ pub enum ImportProgram {
     Haproxy,
     /// Envoy v3 cluster configuration, YAML or JSON (a bootstrap, a `clusters:` list or one cluster).
     Envoy,
+    /// An access log (`--format nginx|haproxy`) or a trace CSV (`--format csv`): writes a trace
+    /// CSV and prints a summary and a scenario that replays it.
+    Log,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +87,24 @@ pub struct ImportArgs {
     /// Placeholder traffic: requests per second in total (the configuration does not say).
     #[arg(long, value_name = "R", default_value_t = 100.0)]
     pub rate: f64,
+    /// log: what FILE is (required with `log`).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::log::LogKind>,
+    /// log, nginx: the `log_format` the log was written with (as in nginx.conf, `$variables`
+    /// between literal text), or `combined`. Default: `combined`, or `combined` followed by
+    /// `$request_time $upstream_response_time $upstream_addr` when the first line has them.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// log: the trace CSV to write (default: FILE with the extension `.csv`; with
+    /// `--format csv`, none unless given: the input is only checked).
+    #[arg(short = 'o', long = "out", value_name = "TRACE.csv")]
+    pub out: Option<String>,
+    /// log: what becomes each row's `key`.
+    #[arg(long, value_enum, default_value_t = crate::import::log::KeyFrom::Path)]
+    pub key: crate::import::log::KeyFrom,
+    /// log: print the summary as JSON (with the scenario text in `scenario`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The largest seed: the range a scenario file's `seed` accepts (0 to 2^63 − 1).
