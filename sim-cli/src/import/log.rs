@@ -9,7 +9,7 @@
 //! therefore be a file that can be read twice (not a pipe).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::Path;
@@ -48,6 +48,7 @@ pub enum KeyFrom {
     /// The request URI with its query string.
     Uri,
     /// The client address (`$remote_addr`, HAProxy's client_ip).
+    #[value(name = "remote_addr")]
     RemoteAddr,
     /// The upstream server that answered.
     Upstream,
@@ -485,11 +486,11 @@ fn haproxy_row(line: &str) -> Result<Row, String> {
     // `haproxy[pid]:` (its `[` holds a number) come before it.
     let mut found = None;
     for (i, _) in line.match_indices('[') {
-        if let Some(close) = line[i..].find(']') {
-            if let Some(t) = clf_date(&line[i + 1..i + close]) {
-                found = Some((i, i + close, t));
-                break;
-            }
+        if let Some(close) = line[i..].find(']')
+            && let Some(t) = clf_date(&line[i + 1..i + close])
+        {
+            found = Some((i, i + close, t));
+            break;
         }
     }
     let (open, close, start) = found.ok_or("no accept date like [28/Nov/2026:10:00:00.123]")?;
@@ -781,7 +782,6 @@ struct Summary {
     /// Rows whose start is before an earlier row's (the file is not in start order).
     out_of_order: u64,
     max_start: Option<i64>,
-    sources: BTreeSet<String>,
 }
 
 impl Summary {
@@ -805,11 +805,6 @@ impl Summary {
             let class = if (100..600).contains(&s) { format!("{}xx", s / 100) } else { "other".into() };
             *self.statuses.entry(class).or_insert(0) += 1;
         }
-        if let Some(ip) = &row.source_ip {
-            if self.sources.len() < 100_000 {
-                self.sources.insert(ip.clone());
-            }
-        }
         self.max_lead = self.max_lead.max(row.logged - row.start);
         let m = self.max_logged.map_or(row.logged, |m| m.max(row.logged));
         self.max_back = self.max_back.max(m - row.logged);
@@ -832,11 +827,11 @@ impl Summary {
 fn duration(ns: u64) -> String {
     if ns == 0 {
         "0s".into()
-    } else if ns >= 1_000_000_000 && ns % 1_000_000 == 0 {
+    } else if ns >= 1_000_000_000 && ns.is_multiple_of(1_000_000) {
         format!("{}s", show_decimal(ns / 1_000_000, 3))
-    } else if ns >= 1_000_000 && ns % 1_000 == 0 {
+    } else if ns >= 1_000_000 && ns.is_multiple_of(1_000) {
         format!("{}ms", show_decimal(ns / 1_000, 3))
-    } else if ns % 1_000 == 0 {
+    } else if ns.is_multiple_of(1_000) {
         format!("{}us", ns / 1_000)
     } else {
         format!("{ns}ns")
@@ -949,7 +944,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
     let mut n = 0u64;
     while let Some(line) = next_line(&mut reader, &mut buf).with_context(|| format!("reading {file}"))? {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             crate::interrupt::check()?;
         }
         match parser.parse(&line).map_err(|e| user(format!("{file}:{n}: {e}")))? {
@@ -1029,7 +1024,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
     let mut n = 0u64;
     while let Some(line) = next_line(&mut reader, &mut buf).with_context(|| format!("reading {file}"))? {
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             crate::interrupt::check()?;
         }
         let Ok(Parsed::Row(mut row)) = parser.parse(&line) else { continue };
