@@ -786,18 +786,19 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
         if i % 40 == 9 {
             tr = 1500 + g.below(2000) as i64;
         }
-        let (srv, timers, status) = if i % 29 == 3 {
+        // (server, timers, status, Tt: HAProxy writes the line when the request ends)
+        let (srv, timers, status, tt) = if i % 29 == 3 {
             not_replayed += 1;
             *per_server.entry("app/web2".to_string()).or_insert(0u64) += 1;
-            ("app/web2".to_string(), format!("0/0/1/-1/{}", 30000), 504)
+            ("app/web2".to_string(), "0/0/1/-1/30000".to_string(), 504, 30_000)
         } else if i % 31 == 4 {
             not_replayed += 1;
-            ("app/<NOSRV>".to_string(), "0/-1/-1/-1/0".to_string(), 503)
+            ("app/<NOSRV>".to_string(), "0/-1/-1/-1/0".to_string(), 503, 0)
         } else {
             *per_server.entry(server.to_string()).or_insert(0u64) += 1;
             tr_values.push(tr as u64);
             starts.push(t);
-            (server.to_string(), format!("1/0/2/{tr}/{}", tr + 3), 200)
+            (server.to_string(), format!("1/0/2/{tr}/{}", tr + 3), 200, tr as u64 + 3)
         };
         let retries = if i % 23 == 1 {
             retried += 1;
@@ -807,7 +808,7 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
         };
         let prefix = if i % 2 == 0 { format!("Nov 28 10:00:{:02} lb1 ", (t / 1000) % 60) } else { String::new() };
         let headers = if i % 5 == 0 { "{example.com|Mozilla} {} " } else { "" };
-        lines.push(format!(
+        lines.push((t + tt, format!(
             "{prefix}haproxy[4242]: 192.0.2.{}:{} [{}.{:03}] www~ {srv} {timers} {status} {} - - ---- 5/5/2/1/{retries} 0/0 {headers}\"GET /p/{} HTTP/1.1\"",
             1 + g.below(50),
             40000 + g.below(20000),
@@ -815,8 +816,11 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
             t % 1000,
             100 + g.below(9000),
             g.below(100)
-        ));
+        )));
     }
+    // In the order requests end, so the accept dates (the starts) are out of order.
+    lines.sort_by_key(|l| l.0);
+    let mut lines: Vec<String> = lines.into_iter().map(|l| l.1).collect();
     lines.insert(50, "haproxy[4242]: 192.0.2.7:40001 [28/Nov/2026:10:00:01.000] www~ app/web1 1/0/2/7 200 10 - - ---- 1/1/1/1/0 0/0 \"GET / HTTP/1.1\"".into());
     lines.insert(120, "Nov 28 10:00:05 lb1 haproxy[4242]: Proxy www started.".into());
     lines.insert(200, lines[199][..70].to_string());
@@ -837,7 +841,8 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
     for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)] {
         assert_eq!(s["service_ms"]["quantiles"][name].as_f64(), Some(nearest_rank(&tr_values, q) as f64), "{name}");
     }
-    // The accept date is the start: the trace is the log's order, from its first replayed row.
+    // The accept date is the start: the trace is in start order, from the first replayed row.
+    starts.sort_unstable();
     let want: Vec<u64> = starts.iter().map(|x| x - starts[0]).collect();
     assert_eq!(trace_times_ms(&trace), want);
     assert!(trace.lines().nth(1).unwrap().contains(",192.0.2."), "the source address without its port");
