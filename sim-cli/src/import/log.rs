@@ -620,7 +620,7 @@ enum Line {
 }
 
 /// Reads the next line (without its `\n` or `\r\n`), never holding more than `MAX_LINE` bytes.
-fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, read: &mut u64) -> std::io::Result<Option<Line>> {
     buf.clear();
     let mut too_long = false;
     let mut any = false;
@@ -640,6 +640,7 @@ fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Op
             too_long = buf.len() > MAX_LINE + 1;
         }
         reader.consume(take);
+        *read += take as u64;
         if done {
             break;
         }
@@ -799,7 +800,13 @@ impl Summary {
             self.retried += 1;
         }
         if let Some(u) = &row.upstream {
-            *self.upstreams.entry(u.clone()).or_insert(0) += 1;
+            // No allocation per row for an upstream already seen.
+            match self.upstreams.get_mut(u) {
+                Some(c) => *c += 1,
+                None => {
+                    self.upstreams.insert(u.clone(), 1);
+                }
+            }
         }
         if let Some(s) = row.status {
             let class = if (100..600).contains(&s) { format!("{}xx", s / 100) } else { "other".into() };
@@ -940,12 +947,16 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
     // Pass 1: parse and summarise.
     let mut sum = Summary::default();
     let mut reader = open(file)?;
+    let size = reader.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress(file, 2 * size);
+    let mut read = 0u64;
     let mut buf = Vec::new();
     let mut n = 0u64;
-    while let Some(line) = next_line(&mut reader, &mut buf).with_context(|| format!("reading {file}"))? {
+    while let Some(line) = next_line(&mut reader, &mut buf, &mut read).with_context(|| format!("reading {file}"))? {
         n += 1;
         if n.is_multiple_of(65_536) {
             crate::interrupt::check()?;
+            bar.set_position(read);
         }
         match parser.parse(&line).map_err(|e| user(format!("{file}:{n}: {e}")))? {
             Parsed::Row(mut row) => {
@@ -1022,10 +1033,11 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
         p => p,
     };
     let mut n = 0u64;
-    while let Some(line) = next_line(&mut reader, &mut buf).with_context(|| format!("reading {file}"))? {
+    while let Some(line) = next_line(&mut reader, &mut buf, &mut read).with_context(|| format!("reading {file}"))? {
         n += 1;
         if n.is_multiple_of(65_536) {
             crate::interrupt::check()?;
+            bar.set_position(read);
         }
         let Ok(Parsed::Row(mut row)) = parser.parse(&line) else { continue };
         max_logged = max_logged.max(row.logged);
@@ -1056,6 +1068,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
         emit(top, &mut out)?;
         written += 1;
     }
+    bar.finish_and_clear();
     if let Some((mut f, w)) = out {
         let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
         f.writer().write_all(&bytes).context("cannot write the trace")?;
@@ -1096,12 +1109,30 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
     }
 }
 
-/// Picks `combined` or `combined` + upstream fields from the first line that is not empty.
+/// A progress bar over both passes (bytes read) on a terminal, for big logs.
+fn progress(file: &str, total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || total < 64 << 20 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:40}] {percent}% read")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(crate::out::escape(file).into_owned());
+    bar
+}
+
+/// Picks `combined` + upstream fields if one of the first 100 non-empty lines has them (the
+/// first line may be a malformed one), else `combined`.
 fn detect(file: &str) -> Result<Format> {
     let extended = Format::compile(COMBINED_UPSTREAM)?;
     let mut reader = open(file)?;
     let mut buf = Vec::new();
-    while let Some(line) = next_line(&mut reader, &mut buf).with_context(|| format!("reading {file}"))? {
+    let mut tried = 0;
+    while let Some(line) = next_line(&mut reader, &mut buf, &mut 0).with_context(|| format!("reading {file}"))? {
         if let Line::Text(t) = &line {
             if t.trim().is_empty() {
                 continue;
@@ -1109,6 +1140,9 @@ fn detect(file: &str) -> Result<Format> {
             if nginx_row(&extended, t).is_ok() {
                 return Ok(extended);
             }
+        }
+        tried += 1;
+        if tried == 100 {
             break;
         }
     }
