@@ -146,8 +146,12 @@ fn decimal(text: &str, digits: u32) -> Option<u64> {
     let int: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
     let mut f: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
     f *= 10u64.pow(digits - frac.len() as u32);
-    int.checked_mul(10u64.pow(digits))?.checked_add(f)
+    int.checked_mul(10u64.pow(digits))?.checked_add(f).filter(|&v| v <= LIMIT)
 }
+
+/// The largest number or time (in ns: 146 years, to 2116 since 1970) a log value may have, so
+/// times and their differences never overflow an i64.
+const LIMIT: u64 = 1 << 62;
 
 /// `n` (scaled by 10^digits) as a decimal with trailing zeros removed: 2500000 → `2.5`.
 fn show_decimal(n: u64, digits: u32) -> String {
@@ -189,7 +193,7 @@ fn civil_ns(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_ns: u64) -> O
         return None;
     }
     let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s);
-    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns as i64)
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns as i64).filter(|t| t.unsigned_abs() <= LIMIT)
 }
 
 /// `28/Nov/2026:10:00:00` with an optional `.123` fraction (HAProxy) — local time, no zone.
@@ -223,7 +227,7 @@ fn zone(text: &str) -> Option<i64> {
         _ => return None,
     };
     let digits: String = text[1..].chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || text[1..].len() > 5 {
+    if digits.len() != 4 || text[1..].len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (h, m): (i64, i64) = (num(&digits[..2])?, num(&digits[2..])?);
@@ -465,7 +469,7 @@ fn nginx_row(format: &Format, line: &str) -> Result<Row, String> {
     let end = end.ok_or("no time")?;
     row.logged = end;
     // nginx writes the line when the request ends; $request_time runs from its first byte.
-    row.start = end - request_time.unwrap_or(0) as i64;
+    row.start = end.saturating_sub(request_time.unwrap_or(0) as i64);
     Ok(row)
 }
 
@@ -534,7 +538,10 @@ fn haproxy_row(line: &str) -> Result<Row, String> {
     Ok(Row {
         start,
         logged: start,
-        service: (tr >= 0).then(|| tr as u64 * 1_000_000),
+        service: match tr {
+            ..0 => None,
+            ms => Some((ms as u64).checked_mul(1_000_000).filter(|&v| v <= LIMIT).ok_or("Tr is too large")?),
+        },
         no_service: tr < 0,
         upstream,
         retried: retries.unwrap_or(0) > 0,
@@ -812,9 +819,9 @@ impl Summary {
             let class = if (100..600).contains(&s) { format!("{}xx", s / 100) } else { "other".into() };
             *self.statuses.entry(class).or_insert(0) += 1;
         }
-        self.max_lead = self.max_lead.max(row.logged - row.start);
+        self.max_lead = self.max_lead.max(row.logged.saturating_sub(row.start));
         let m = self.max_logged.map_or(row.logged, |m| m.max(row.logged));
-        self.max_back = self.max_back.max(m - row.logged);
+        self.max_back = self.max_back.max(m.saturating_sub(row.logged));
         self.max_logged = Some(m);
         if self.max_start.is_some_and(|m| row.start < m) {
             self.out_of_order += 1;
@@ -996,7 +1003,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
         }));
     }
     let t0 = sum.first.unwrap_or(0);
-    let span = (sum.last.unwrap_or(t0) - t0) as u64;
+    let span = sum.last.unwrap_or(t0).saturating_sub(t0) as u64;
     let mut table = buckets(span);
 
     // Pass 2: write the rows in start order through a heap that holds a row until no later
@@ -1017,7 +1024,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
     let emit = |row: (i64, u64, String),
                 out: &mut Option<(crate::files::AtomicFile, std::io::BufWriter<Vec<u8>>)>|
      -> Result<()> {
-        let rel = (row.0 - t0) as u64;
+        let rel = row.0.saturating_sub(t0) as u64;
         if let Some((f, w)) = out {
             writeln!(w, "{}{}", show_decimal(rel, 9), row.2)?;
             if w.get_ref().len() > 1 << 20 {
@@ -1042,7 +1049,7 @@ pub fn import_log(opts: &LogOptions<'_>) -> Result<()> {
         let Ok(Parsed::Row(mut row)) = parser.parse(&line) else { continue };
         max_logged = max_logged.max(row.logged);
         // Every request counts in the rate table, replayed or not.
-        let rel = (row.start - t0) as u64;
+        let rel = row.start.saturating_sub(t0) as u64;
         let i = table.iter().position(|b| rel < b.to).unwrap_or(table.len() - 1);
         table[i].requests += 1;
         if row.no_service {

@@ -1007,3 +1007,59 @@ fn imported_log_scenario_checks_with_its_trace() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(code, 0, "{err}\n{scenario}");
 }
+
+/// Thousands of mutated log lines (bytes replaced, cut, multi-byte characters and huge numbers
+/// inserted) in each format: the import ends with exit 0 or 2 and a message, never a panic.
+#[test]
+fn mutated_log_lines_never_panic() {
+    let samples = [
+        (
+            "nginx",
+            "198.51.100.7 - - [28/Nov/2026:10:00:01 +0000] \"GET /a?b=1 HTTP/1.1\" 200 512 \"-\" \"curl/8\" 0.010 0.002, 0.004 : 0.003 10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80",
+        ),
+        (
+            "haproxy",
+            "Nov 28 10:00:01 lb1 haproxy[42]: 192.0.2.7:40001 [28/Nov/2026:10:00:01.250] www~ app/web1 1/0/2/7/10 200 10 - - ---- 1/1/1/1/+1 0/0 {a|b} \"GET /x HTTP/1.1\"",
+        ),
+        ("csv", "2026-11-28T10:00:01.5+01:00,k,2.5,10.0.0.1,/p,10,20"),
+    ];
+    let inserts = ["é", "€", "\u{202e}", "99999999999999999999", "-1", "[", "]", "\"", ", ", " : ", "+", ":", "/", "."];
+    let mut g = Gen(0xf00d);
+    for (format, sample) in samples {
+        let mut text = if format == "csv" {
+            "time,key,service_ms,source_ip,path,request_bytes,response_bytes\n".to_string()
+        } else {
+            String::new()
+        };
+        for _ in 0..3000 {
+            let mut line: Vec<char> = sample.chars().collect();
+            for _ in 0..1 + g.below(3) {
+                let at = g.below(line.len() as u64 + 1) as usize;
+                match g.below(4) {
+                    0 if at < line.len() => {
+                        line[at] = inserts[g.below(inserts.len() as u64) as usize].chars().next().unwrap()
+                    }
+                    1 => line.truncate(at),
+                    2 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => {
+                        let ins: Vec<char> = inserts[g.below(inserts.len() as u64) as usize].chars().collect();
+                        line.splice(at..at, ins);
+                    }
+                }
+            }
+            text.extend(line);
+            text.push('\n');
+        }
+        text.push_str(sample);
+        text.push('\n');
+        let (code, s, err, _, _dir) = import_log("m.log", text.as_bytes(), &["--format", format]);
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert_eq!(code, 0, "{format}: the valid line is still read: {err}");
+        assert!(
+            s["requests"].as_u64().unwrap() >= 1 && s["malformed"]["count"].as_u64().unwrap() > 100,
+            "{format}: {s}"
+        );
+    }
+}
