@@ -1416,32 +1416,40 @@ impl Report<'_> {
             "\n[balancer]\nalgorithm = \"round_robin\"   # try --set balancer.algorithm=least_connections (or peak_ewma)"
         );
         // The open-loop what-if.
-        let per_client = |r: f64| r / CLIENTS as f64;
+        let per_client = |r: f64| {
+            let r = r / CLIENTS as f64;
+            if r == 0.0 || r >= 0.001 { format!("{r:.3}") } else { format!("{r:e}") }
+        };
         let _ = writeln!(
             o,
-            "\n# What-if, open loop (at other rates, or without the file): replace the [[clients]] group\n# above with this one. Rates are per client ({CLIENTS} clients); the schedule follows the\n# log's rate over time."
+            "\n# What-if, open loop (at other rates, or without the file): replace the [[clients]] group\n# above with this one. Rates are per client ({CLIENTS} clients)."
         );
         let _ = writeln!(o, "# [[clients]]\n# name = \"open-loop\"\n# count = {CLIENTS}");
-        let _ = writeln!(o, "# rate = {:.3}   # the log's mean rate / {CLIENTS}", per_client(self.mean_rate()));
+        let _ = writeln!(o, "# rate = {}   # the log's mean rate / {CLIENTS}", per_client(self.mean_rate()));
+        let _ = writeln!(o, "# protocol = \"http2\"\n# max_streams = 100000");
         let points: Vec<String> = self
             .table
             .iter()
             .map(|b| {
-                format!("{{ at = \"{}\", rate = {:.3} }}", duration(b.from), per_client(b.requests as f64 / b.secs()))
+                format!("{{ at = \"{}\", rate = {} }}", duration(b.from), per_client(b.requests as f64 / b.secs()))
             })
             .collect();
-        let _ = writeln!(o, "# schedule = [{}]", points.join(", "));
-        let _ = writeln!(o, "# protocol = \"http2\"\n# max_streams = 100000");
+        let _ = writeln!(
+            o,
+            "# To follow the log's rate over time instead of its mean, put this in place of `rate`:\n# schedule = [{}]",
+            points.join(", ")
+        );
         if s.service.n > 0 {
+            // The percentiles 0.5, 1.5, …, 99.5: a hundred equally likely values.
             let samples: Vec<String> = (0..100)
                 .map(|i| {
                     let q = (f64::from(i) + 0.5) / 100.0;
-                    show_decimal(s.service.quantile(q).unwrap_or(0), 6)
+                    format!("\"{}\"", duration(s.service.quantile(q).unwrap_or(0).max(1)))
                 })
                 .collect();
             let _ = writeln!(
                 o,
-                "# An empirical service time in place of the lognormal (the log's percentiles, in ms):\n# service = {{ dist = \"empirical\", samples = [{}] }}",
+                "# To draw service times from the log's percentiles instead of the lognormal, give each server:\n# service = {{ dist = \"empirical\", samples = [{}] }}",
                 samples.join(", ")
             );
         }

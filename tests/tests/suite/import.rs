@@ -618,6 +618,37 @@ fn trace_times_ms(trace: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The printed scenario with its open-loop what-if uncommented in place of the replay group;
+/// with `alternatives`, its `schedule` in place of `rate` and the `empirical` service time in
+/// place of the lognormal.
+fn open_loop_variant(scenario: &str, alternatives: bool) -> String {
+    let lines: Vec<&str> = scenario.lines().collect();
+    let commented = |prefix: &str| lines.iter().find(|l| l.starts_with(prefix)).map(|l| &l[2..]);
+    let schedule = commented("# schedule = ").expect("a schedule");
+    let empirical = commented("# service = { dist = \"empirical\"").expect("an empirical service time");
+    let from = lines.iter().position(|l| *l == "# [[clients]]").expect("the what-if group");
+    let mut what_if: Vec<&str> =
+        lines[from..].iter().take_while(|l| !l.starts_with("# To ")).map(|l| &l[2..]).collect();
+    assert!(what_if.iter().any(|l| l.starts_with("rate = ")), "{what_if:?}");
+    let replay = lines.iter().position(|l| *l == "[[clients]]").expect("the replay group");
+    let balancer = lines.iter().position(|l| *l == "[balancer]").expect("the balancer");
+    if alternatives {
+        for l in &mut what_if {
+            if l.starts_with("rate = ") {
+                *l = schedule;
+            }
+        }
+    }
+    let mut out: Vec<&str> = lines[..replay]
+        .iter()
+        .map(|l| if alternatives && l.starts_with("service = { dist = \"lognormal\"") { empirical } else { l })
+        .collect();
+    out.extend(what_if);
+    out.push("");
+    out.extend(&lines[balancer..from]);
+    out.join("\n") + "\n"
+}
+
 /// The scenario `import log` printed passes `lbsim check` once its `trace =` line is replaced by
 /// a rate (this branch has no trace replay yet; `imported_log_scenario_checks_with_its_trace`
 /// checks it as printed).
@@ -629,6 +660,10 @@ fn assert_scenario_checks_without_trace(scenario: &str) {
         .collect::<Vec<_>>()
         .join("\n");
     assert_checks(&without);
+    // The open-loop what-if, uncommented in place of the replay group, checks too (its
+    // `schedule` and `empirical` alternatives need the parallel branches: see
+    // `imported_log_scenario_checks_with_its_trace`).
+    assert_checks(&open_loop_variant(scenario, false));
 }
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -981,10 +1016,11 @@ fn shipped_access_log_reimports_to_the_shipped_trace() {
     assert!(err.contains("access.log:701: ") && err.contains("access.log:1501: "), "{err}");
 }
 
-/// The printed scenario, `trace =` line and all, passes `lbsim check`.
-// TODO(lead): enable once trace replay (helper D, `clients[].trace`) is merged.
+/// The printed scenario, `trace =` line and all, runs; so does its open-loop what-if with the
+/// `schedule` and `empirical` alternatives.
+// TODO(lead): enable once trace replay (D), `schedule` (B) and `empirical` (A) are merged.
 #[test]
-#[ignore = "needs `clients[].trace` (trace replay) from the parallel branch"]
+#[ignore = "needs `clients[].trace`, `schedule` and `empirical` from the parallel branches"]
 fn imported_log_scenario_checks_with_its_trace() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("access.csv");
@@ -1000,12 +1036,17 @@ fn imported_log_scenario_checks_with_its_trace() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    // The trace path is relative to where import ran (the workspace root): save it there.
-    let path = root().join(format!("imported-{}.toml", std::process::id()));
+    // The trace path is the absolute -o path, so the scenario can be saved anywhere.
+    let path = dir.path().join("replay.toml");
     std::fs::write(&path, &scenario).unwrap();
     let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(code, 0, "{err}\n{scenario}");
+    // And so does the open-loop what-if with its `schedule` and `empirical` alternatives
+    // (helpers B and A).
+    let path = dir.path().join("open-loop.toml");
+    std::fs::write(&path, open_loop_variant(&scenario, true)).unwrap();
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{}", open_loop_variant(&scenario, true));
 }
 
 /// Thousands of mutated log lines (bytes replaced, cut, multi-byte characters and huge numbers
