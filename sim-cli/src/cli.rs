@@ -71,9 +71,9 @@ pub enum ImportProgram {
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The program whose configuration FILE is.
+    /// The program whose configuration FILE is, or `log` for an access log.
     pub program: ImportProgram,
-    /// The configuration file (`include`s are read relative to it).
+    /// The configuration file (`include`s are read relative to it), or the log.
     pub file: String,
     /// nginx: the upstream block to import (needed when the file has several).
     #[arg(long, value_name = "NAME")]
@@ -84,7 +84,8 @@ pub struct ImportArgs {
     /// envoy: the cluster to import (needed when the file has several).
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
-    /// Placeholder traffic: requests per second in total (the configuration does not say).
+    /// Configuration imports: placeholder traffic, requests per second in total (the
+    /// configuration does not say; `import log` takes the log's own).
     #[arg(long, value_name = "R", default_value_t = 100.0)]
     pub rate: f64,
     /// log: what FILE is (required with `log`).
@@ -92,7 +93,8 @@ pub struct ImportArgs {
     pub format: Option<crate::import::log::LogKind>,
     /// log, nginx: the `log_format` the log was written with (as in nginx.conf, `$variables`
     /// between literal text), or `combined`. Default: `combined`, or `combined` followed by
-    /// `$request_time $upstream_response_time $upstream_addr` when the first line has them.
+    /// `$request_time $upstream_response_time $upstream_addr` when one of the first 100 lines
+    /// has them.
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
     /// log: the trace CSV to write (default: FILE with the extension `.csv`; with
