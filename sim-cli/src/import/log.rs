@@ -1173,8 +1173,9 @@ fn fill_key(row: &mut Row, from: KeyFrom) {
     };
 }
 
-/// A value safe in the trace CSV (no quoting): `,` and control characters percent-encoded,
-/// `-` for a missing value.
+/// A value safe in the trace CSV (no quoting): `,` and control characters percent-encoded
+/// (`%2C`; a `%` stays as it is, so URL-encoded paths and keys are unchanged), `-` for a
+/// missing value.
 fn cell(s: Option<&str>) -> String {
     let s = s.unwrap_or("-");
     if s.is_empty() {
@@ -1182,7 +1183,7 @@ fn cell(s: Option<&str>) -> String {
     }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c == ',' || c == '%' || c.is_control() {
+        if c == ',' || c.is_control() {
             let mut b = [0; 4];
             for byte in c.encode_utf8(&mut b).bytes() {
                 let _ = write!(out, "%{byte:02X}");

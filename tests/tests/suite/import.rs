@@ -896,7 +896,7 @@ fn nginx_custom_log_format_uses_msec_and_refuses_unusable_formats() {
     let lines = [
         "1795860000.500|10.1.1.1|310|\"GET /a HTTP/1.1\" 200 900 rt=0.100 ut=0.090 ua=10.0.0.1:80 cache=MISS",
         "1795860000.300|10.1.1.2|320|\"POST /b?x=1 HTTP/2.0\" 201 901 rt=0.001 ut=0.001 ua=10.0.0.2:80 cache=-",
-        "1795860000.900|10.1.1.3|330|\"GET /c HTTP/1.1\" 200 902 rt=0.250 ut=0.004, 0.200 ua=10.0.0.1:80, 10.0.0.2:80 cache=HIT",
+        "1795860000.900|10.1.1.3|330|\"GET /c,d%20e HTTP/1.1\" 200 902 rt=0.250 ut=0.004, 0.200 ua=10.0.0.1:80, 10.0.0.2:80 cache=HIT",
     ];
     let (code, s, err, trace, _dir) = import_log(
         "custom.log",
@@ -912,7 +912,7 @@ fn nginx_custom_log_format_uses_msec_and_refuses_unusable_formats() {
         "time,key,service_ms,source_ip,path,request_bytes,response_bytes\n\
          0,10.1.1.2,1,10.1.1.2,/b,320,901\n\
          0.101,10.1.1.1,90,10.1.1.1,/a,310,900\n\
-         0.351,10.1.1.3,200,10.1.1.3,/c,330,902\n"
+         0.351,10.1.1.3,200,10.1.1.3,/c%2Cd%20e,330,902\n"
     );
     for (bad, why) in [
         ("$remote_addr \"$request\" $status", "needs `$msec`, `$time_local` or `$time_iso8601`"),
