@@ -780,8 +780,9 @@ struct Summary {
     service: Quantiles,
     no_service: u64,
     retried: u64,
-    upstreams: BTreeMap<String, u64>,
-    statuses: BTreeMap<String, u64>,
+    /// Per upstream: requests and their service times.
+    upstreams: BTreeMap<String, (u64, Quantiles)>,
+    statuses: BTreeMap<&'static str, u64>,
     /// Largest `logged − start` (nginx: the request time).
     max_lead: i64,
     /// Largest step back of `logged` against the running maximum.
@@ -808,15 +809,24 @@ impl Summary {
         }
         if let Some(u) = &row.upstream {
             // No allocation per row for an upstream already seen.
-            match self.upstreams.get_mut(u) {
-                Some(c) => *c += 1,
-                None => {
-                    self.upstreams.insert(u.clone(), 1);
-                }
+            let entry = match self.upstreams.get_mut(u) {
+                Some(e) => e,
+                None => self.upstreams.entry(u.clone()).or_default(),
+            };
+            entry.0 += 1;
+            if let Some(s) = row.service {
+                entry.1.add(s);
             }
         }
         if let Some(s) = row.status {
-            let class = if (100..600).contains(&s) { format!("{}xx", s / 100) } else { "other".into() };
+            let class = match s / 100 {
+                1 if s > 0 => "1xx",
+                2 => "2xx",
+                3 => "3xx",
+                4 => "4xx",
+                5 => "5xx",
+                _ => "other",
+            };
             *self.statuses.entry(class).or_insert(0) += 1;
         }
         self.max_lead = self.max_lead.max(row.logged.saturating_sub(row.start));
@@ -1262,7 +1272,11 @@ impl Report<'_> {
             "span_s": self.span as f64 / 1e9,
             "mean_rate": self.mean_rate(),
             "rate_over_time": self.table.iter().map(|b| json!({"from_s": b.from as f64 / 1e9, "to_s": b.to as f64 / 1e9, "requests": b.requests})).collect::<Vec<_>>(),
-            "upstreams": s.upstreams,
+            "upstreams": s.upstreams.iter().map(|(u, (n, _))| (u.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "upstream_service_ms": s.upstreams.iter().map(|(u, (_, q))| (u.clone(), json!({
+                "p50": q.quantile(0.5).map(|ns| ns as f64 / 1e6),
+                "p99": q.quantile(0.99).map(|ns| ns as f64 / 1e6),
+            }))).collect::<serde_json::Map<_, _>>(),
             "retried": s.retried,
             "status_classes": s.statuses,
             "service_ms": { "count": s.service.n, "mean": (s.service.n > 0).then(|| s.service.sum as f64 / s.service.n as f64 / 1e6), "quantiles": q },
@@ -1324,9 +1338,23 @@ impl Report<'_> {
             );
         }
         if !s.upstreams.is_empty() {
-            let _ = writeln!(o, "#\n# requests per upstream (the one that answered):");
-            for (u, c) in &s.upstreams {
-                let _ = writeln!(o, "#   {:<30} {:>10} {:>6.1}%", comment(u), c, 100.0 * *c as f64 / s.requests as f64);
+            let _ = writeln!(o, "#\n# requests per upstream (the one that answered), with its service times:");
+            let _ = writeln!(
+                o,
+                "#   {:<30} {:>10} {:>7} {:>10} {:>10}",
+                "upstream", "requests", "share", "p50 ms", "p99 ms"
+            );
+            for (u, (c, q)) in &s.upstreams {
+                let ms = |q: Option<u64>| q.map_or("-".to_string(), |ns| show_decimal(ns, 6));
+                let _ = writeln!(
+                    o,
+                    "#   {:<30} {:>10} {:>6.1}% {:>10} {:>10}",
+                    comment(u),
+                    c,
+                    100.0 * *c as f64 / s.requests as f64,
+                    ms(q.quantile(0.5)),
+                    ms(q.quantile(0.99))
+                );
             }
             if s.retried > 0 {
                 let _ = writeln!(o, "#   retried on another upstream: {} requests", s.retried);

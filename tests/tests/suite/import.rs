@@ -815,6 +815,7 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
     let mut tr_values = Vec::new();
     let mut starts = Vec::new();
     let mut per_server = std::collections::BTreeMap::new();
+    let mut per_server_tr = std::collections::BTreeMap::new();
     let (mut not_replayed, mut retried) = (0, 0);
     let mut t = 0u64;
     for i in 0..300u64 {
@@ -834,6 +835,7 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
             ("app/<NOSRV>".to_string(), "0/-1/-1/-1/0".to_string(), 503, 0)
         } else {
             *per_server.entry(server.to_string()).or_insert(0u64) += 1;
+            per_server_tr.entry(server.to_string()).or_insert_with(Vec::new).push(tr as u64);
             tr_values.push(tr as u64);
             starts.push(t);
             (server.to_string(), format!("1/0/2/{tr}/{}", tr + 3), 200, tr as u64 + 3)
@@ -875,6 +877,12 @@ fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
     assert_eq!(s["retried"], retried);
     let ups: std::collections::BTreeMap<String, u64> = serde_json::from_value(s["upstreams"].clone()).unwrap();
     assert_eq!(ups, per_server);
+    for (server, mut trs) in per_server_tr {
+        trs.sort_unstable();
+        let got = &s["upstream_service_ms"][&server];
+        assert_eq!(got["p50"].as_f64(), Some(nearest_rank(&trs, 0.5) as f64), "{server}");
+        assert_eq!(got["p99"].as_f64(), Some(nearest_rank(&trs, 0.99) as f64), "{server}");
+    }
     tr_values.sort_unstable();
     for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)] {
         assert_eq!(s["service_ms"]["quantiles"][name].as_f64(), Some(nearest_rank(&tr_values, q) as f64), "{name}");
