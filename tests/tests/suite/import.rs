@@ -906,7 +906,7 @@ fn nginx_custom_log_format_uses_msec_and_refuses_unusable_formats() {
         "1795860000.300|10.1.1.2|320|\"POST /b?x=1 HTTP/2.0\" 201 901 rt=0.001 ut=0.001 ua=10.0.0.2:80 cache=-",
         "1795860000.900|10.1.1.3|330|\"GET /c,d%20e HTTP/1.1\" 200 902 rt=0.250 ut=0.004, 0.200 ua=10.0.0.1:80, 10.0.0.2:80 cache=HIT",
     ];
-    let (code, s, err, trace, _dir) = import_log(
+    let (code, s, err, trace, dir) = import_log(
         "custom.log",
         (lines.join("\n") + "\n").as_bytes(),
         &["--format", "nginx", "--log-format", format, "--key", "remote_addr"],
@@ -922,6 +922,22 @@ fn nginx_custom_log_format_uses_msec_and_refuses_unusable_formats() {
          0.101,10.1.1.1,90,10.1.1.1,/a,310,900\n\
          0.351,10.1.1.3,200,10.1.1.3,/c%2Cd%20e,330,902\n"
     );
+    // Without -o the trace goes beside the log, named after it.
+    let log = dir.path().join("custom.log");
+    let (code, out, err) = lbsim_text(&[
+        "import",
+        "log",
+        log.to_str().unwrap(),
+        "--format",
+        "nginx",
+        "--log-format",
+        format,
+        "--key",
+        "remote_addr",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("custom.csv")).unwrap(), trace);
+    assert!(out.contains(&format!("trace = \"{}\"", dir.path().join("custom.csv").display())), "{out}");
     for (bad, why) in [
         ("$remote_addr \"$request\" $status", "needs `$msec`, `$time_local` or `$time_iso8601`"),
         ("$msec$status", "`$msec` and `$status` have no text between them"),
