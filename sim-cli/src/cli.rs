@@ -47,9 +47,10 @@ pub enum Command {
     )]
     Bench(BenchArgs),
     /// Turn a real balancer's configuration into a commented scenario (printed on stdout;
-    /// warnings for what lbsim does not model on stderr).
+    /// warnings for what lbsim does not model on stderr), or an access log into a trace CSV,
+    /// a summary and a scenario that replays it (`import log`).
     #[command(
-        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
+        after_help = "Examples:\n  lbsim import nginx /etc/nginx/nginx.conf > mine.toml\n  lbsim import nginx nginx.conf --upstream api --rate 500 > api.toml && lbsim check api.toml\n  lbsim import haproxy /etc/haproxy/haproxy.cfg --backend app > app.toml\n  lbsim import envoy envoy.yaml --cluster api > api.toml\n  lbsim import log access.log --format nginx > replay.toml && lbsim run replay.toml\n  lbsim import log haproxy.log --format haproxy -o trace.csv --json\n\nEach directive's treatment (supported, approximated, ignored) is listed in docs/directives.md."
     )]
     Import(ImportArgs),
     /// Write a scenario's balancer as a configuration for the real program (printed on stdout
@@ -69,13 +70,16 @@ pub enum ImportProgram {
     Haproxy,
     /// Envoy v3 cluster configuration, YAML or JSON (a bootstrap, a `clusters:` list or one cluster).
     Envoy,
+    /// An access log (`--format nginx|haproxy`) or a trace CSV (`--format csv`): writes a trace
+    /// CSV and prints a summary and a scenario that replays it.
+    Log,
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The program whose configuration FILE is.
+    /// The program whose configuration FILE is, or `log` for an access log.
     pub program: ImportProgram,
-    /// The configuration file (`include`s are read relative to it).
+    /// The configuration file (`include`s are read relative to it), or the log.
     pub file: String,
     /// nginx: the upstream block to import (needed when the file has several).
     #[arg(long, value_name = "NAME")]
@@ -86,15 +90,46 @@ pub struct ImportArgs {
     /// envoy: the cluster to import (needed when the file has several).
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
-    /// Placeholder traffic: requests per second in total (the configuration does not say).
+    /// Configuration imports: placeholder traffic, requests per second in total (the
+    /// configuration does not say; `import log` takes the log's own).
     #[arg(long, value_name = "R", default_value_t = 100.0)]
     pub rate: f64,
+    /// log: what FILE is (required with `log`).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::import::log::LogKind>,
+    /// log, nginx: the `log_format` the log was written with (as in nginx.conf, `$variables`
+    /// between literal text), or `combined`. Default: `combined`, or `combined` followed by
+    /// `$request_time $upstream_response_time $upstream_addr` when one of the first 100 lines
+    /// has them.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// log: the trace CSV to write (default: FILE with the extension `.csv`; with
+    /// `--format csv`, none unless given: the input is only checked).
+    #[arg(short = 'o', long = "out", value_name = "TRACE.csv")]
+    pub out: Option<String>,
+    /// log: what becomes each row's `key`.
+    #[arg(long, value_enum, default_value_t = crate::import::log::KeyFrom::Path)]
+    pub key: crate::import::log::KeyFrom,
+    /// log: print the summary as JSON (with the scenario text in `scenario`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The programs `lbsim export` writes configurations for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportProgram {
+    /// nginx.conf: an `upstream` per pool and a `server` that proxies to them.
+    Nginx,
+    /// haproxy.cfg: a `frontend` and a `backend` per pool.
+    Haproxy,
+    /// An Envoy v3 bootstrap (YAML): a listener and a cluster per pool.
+    Envoy,
 }
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// The program to write a configuration for.
-    pub program: ImportProgram,
+    pub program: ExportProgram,
     /// The scenario file.
     pub scenario: String,
     /// Server addresses, HOST:PORT separated by commas: one per server instance, in the order

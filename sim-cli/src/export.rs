@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use sim_core::scenario::{Algorithm, BalancerSpec, HashKey, Layer, Scenario, Sticky};
 
-use crate::cli::{ExportArgs, ImportProgram};
+use crate::cli::{ExportArgs, ExportProgram};
 use crate::error::user;
 
 /// One server instance of the scenario (`<group>-<i>`), where the exported config sends it.
@@ -38,9 +38,9 @@ pub fn export(args: ExportArgs) -> Result<()> {
     let pools = pools(&sc, args.addresses.as_deref())?;
     let mut e = Exporter { warnings: Vec::new(), notes: Vec::new() };
     let text = match args.program {
-        ImportProgram::Nginx => e.nginx(&sc, &pools, &listen_host, listen_port),
-        ImportProgram::Haproxy => e.haproxy(&sc, &pools, &listen_host, listen_port),
-        ImportProgram::Envoy => e.envoy(&sc, &pools, &listen_host, listen_port),
+        ExportProgram::Nginx => e.nginx(&sc, &pools, &listen_host, listen_port),
+        ExportProgram::Haproxy => e.haproxy(&sc, &pools, &listen_host, listen_port),
+        ExportProgram::Envoy => e.envoy(&sc, &pools, &listen_host, listen_port),
     };
     for w in &e.warnings {
         crate::out::note(&format!("warning: {w}"));

@@ -24,11 +24,13 @@ pub fn bundled(name: &str) -> Scenario {
     Scenario::from_toml(&text).unwrap_or_else(|e| panic!("{}", e.with_file(&path.display().to_string())))
 }
 
-/// Every bundled scenario as (file name, text), in file-name order.
+/// Every bundled scenario as (file name, text), in file-name order: the `.toml` files of
+/// `scenarios/` (not `scenarios/data/`, which holds the access log and trace they replay).
 pub fn bundled_texts() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = std::fs::read_dir(root().join("scenarios"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
         .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
         .collect();
     out.sort();

@@ -4,6 +4,7 @@
 
 mod envoy;
 mod haproxy;
+pub mod log;
 mod nginx;
 
 use std::fmt::Write as _;
@@ -349,6 +350,37 @@ const MAX_RATE: f64 = 1e9;
 
 /// `lbsim import PROGRAM FILE …`: prints the scenario on stdout, warnings on stderr.
 pub fn import(args: ImportArgs) -> Result<()> {
+    let log_only = [
+        (args.format.is_some(), "--format"),
+        (args.log_format.is_some(), "--log-format"),
+        (args.out.is_some(), "-o/--out"),
+        (args.key != log::KeyFrom::Path, "--key"),
+        (args.json, "--json"),
+    ];
+    if args.program == ImportProgram::Log {
+        let config_only = [
+            (args.upstream.is_some(), "--upstream"),
+            (args.backend.is_some(), "--backend"),
+            (args.cluster.is_some(), "--cluster"),
+        ];
+        if let Some((_, flag)) = config_only.iter().find(|(given, _)| *given) {
+            return Err(user(format!("{flag} is for configuration imports (nginx, haproxy, envoy), not `import log`")));
+        }
+        let Some(kind) = args.format else {
+            return Err(user("import log needs --format nginx, haproxy or csv (what the file is)"));
+        };
+        return log::import_log(&log::LogOptions {
+            file: &args.file,
+            kind,
+            log_format: args.log_format.as_deref(),
+            out: args.out.as_deref(),
+            key: args.key,
+            json: args.json,
+        });
+    }
+    if let Some((_, flag)) = log_only.iter().find(|(given, _)| *given) {
+        return Err(user(format!("{flag} is for `lbsim import log`")));
+    }
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE) {
         return Err(user(format!(
             "--rate {}: the placeholder rate is requests per second, more than 0 and at most 1e9",
@@ -380,6 +412,7 @@ pub fn import(args: ImportArgs) -> Result<()> {
             }
             envoy::import(&args.file, args.cluster.as_deref(), args.rate)?
         }
+        ImportProgram::Log => unreachable!("handled above"),
     };
     for warning in &imported.warnings {
         crate::out::note(&format!("warning: {warning}"));

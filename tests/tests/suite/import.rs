@@ -786,3 +786,566 @@ fn haproxy_stick_on_src_is_source_ip_stickiness_and_redispatch_1_retries_other_s
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("haproxy.cfg:4:") && err.contains("interval"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// `lbsim import log`: access logs generated here (deterministic), checked against a direct
+// computation of the same figures.
+
+/// A small deterministic generator (xorshift64*), so the logs are the same on every run.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The nearest-rank quantile (the smallest value with at least ⌈q·n⌉ values at or below it).
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// `lbsim import log … --json` into a temporary directory: (exit code, summary, stderr, trace).
+fn import_log(name: &str, text: &[u8], args: &[&str]) -> (i32, serde_json::Value, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(name);
+    std::fs::write(&log, text).unwrap();
+    let trace = dir.path().join("trace.csv");
+    let mut all = vec!["import", "log", log.to_str().unwrap(), "-o", trace.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = lbsim_text(&all);
+    let summary = if code == 0 {
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    } else {
+        serde_json::Value::Null
+    };
+    let trace = std::fs::read_to_string(&trace).unwrap_or_default();
+    (code, summary, err, trace, dir)
+}
+
+/// The trace's `time` column in ms (the generated logs have millisecond times).
+fn trace_times_ms(trace: &str) -> Vec<u64> {
+    trace
+        .lines()
+        .skip(1)
+        .map(|l| (l.split(',').next().unwrap().parse::<f64>().unwrap() * 1000.0).round() as u64)
+        .collect()
+}
+
+/// The printed scenario with its open-loop what-if uncommented in place of the replay group;
+/// with `alternatives`, its `schedule` in place of `rate` and the `empirical` service time in
+/// place of the lognormal.
+fn open_loop_variant(scenario: &str, alternatives: bool) -> String {
+    let lines: Vec<&str> = scenario.lines().collect();
+    let commented = |prefix: &str| lines.iter().find(|l| l.starts_with(prefix)).map(|l| &l[2..]);
+    let schedule = commented("# schedule = ").expect("a schedule");
+    let empirical = commented("# service = { dist = \"empirical\"").expect("an empirical service time");
+    let from = lines.iter().position(|l| *l == "# [[clients]]").expect("the what-if group");
+    let mut what_if: Vec<&str> =
+        lines[from..].iter().take_while(|l| !l.starts_with("# To ")).map(|l| &l[2..]).collect();
+    assert!(what_if.iter().any(|l| l.starts_with("rate = ")), "{what_if:?}");
+    let replay = lines.iter().position(|l| *l == "[[clients]]").expect("the replay group");
+    let balancer = lines.iter().position(|l| *l == "[balancer]").expect("the balancer");
+    if alternatives {
+        for l in &mut what_if {
+            if l.starts_with("rate = ") {
+                *l = schedule;
+            }
+        }
+    }
+    let mut out: Vec<&str> = lines[..replay]
+        .iter()
+        .map(|l| if alternatives && l.starts_with("service = { dist = \"lognormal\"") { empirical } else { l })
+        .collect();
+    out.extend(what_if);
+    out.push("");
+    out.extend(&lines[balancer..from]);
+    out.join("\n") + "\n"
+}
+
+/// The scenario `import log` printed passes `lbsim check` once its `trace =` line is replaced by
+/// a rate (this branch has no trace replay yet; `imported_log_scenario_checks_with_its_trace`
+/// checks it as printed).
+fn assert_scenario_checks_without_trace(scenario: &str) {
+    assert!(scenario.contains("\ntrace = \""), "the scenario replays the trace:\n{scenario}");
+    let without: String = scenario
+        .lines()
+        .map(|l| if l.starts_with("trace = ") { "rate = 1.0" } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_checks(&without);
+    // The open-loop what-if, uncommented in place of the replay group, checks too (its
+    // `schedule` and `empirical` alternatives need the parallel branches: see
+    // `imported_log_scenario_checks_with_its_trace`).
+    assert_checks(&open_loop_variant(scenario, false));
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `28/Nov/2026:10:00:05` for `secs` seconds after 2026-11-28T10:00:00 (the logs span minutes).
+fn clf(secs: u64) -> String {
+    format!("28/{}/2026:{:02}:{:02}:{:02}", MONTHS[10], 10 + secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// An nginx log in `combined` + `$request_time $upstream_response_time $upstream_addr`
+/// (whole-second `$time_local`), with retried upstream lists (`, ` and ` : `), requests nginx
+/// answered itself (`-`), and malformed lines: cut off, a bad status, a line over 64 KiB, and one
+/// that is not UTF-8. A blank line is not malformed.
+#[test]
+fn nginx_access_log_counts_quantiles_and_trace_match_a_direct_computation() {
+    let mut g = Gen(0x5eed_1507);
+    let upstreams = ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"];
+    // (end ms, line, start ms or None when not replayed)
+    let mut reqs: Vec<(u64, String)> = Vec::new();
+    let mut services = Vec::new(); // the last attempt's ms, for every request that has one
+    let mut starts = Vec::new(); // start ms as lbsim computes it: whole-second end − request_time
+    let mut per_upstream = std::collections::BTreeMap::new();
+    let (mut not_replayed, mut retried, mut s2, mut s4, mut s5) = (0, 0, 0, 0, 0);
+    let mut t = 0u64;
+    for i in 0..400u64 {
+        t += g.below(400);
+        let mut service = 1 + g.below(60);
+        if i % 50 == 7 {
+            service = 900 + g.below(3000); // the heavy tail
+        }
+        let ip = format!("198.51.100.{}", 1 + g.below(40));
+        let path = format!("/api/v1/items/{}?page={}", g.below(300), g.below(5));
+        let up = upstreams[(i % 3) as usize];
+        let (status, ups, addr, rt) = if i % 37 == 5 {
+            not_replayed += 1;
+            (404, "-".to_string(), "-".to_string(), 0)
+        } else if i % 41 == 3 {
+            retried += 1;
+            let other = upstreams[((i + 1) % 3) as usize];
+            *per_upstream.entry(other).or_insert(0u64) += 1;
+            services.push(service);
+            (200, format!("0.003, 0.{service:03}"), format!("{up}, {other}"), 3 + service + 1)
+        } else if i % 43 == 4 {
+            retried += 1;
+            *per_upstream.entry("unix:/run/fallback.sock").or_insert(0u64) += 1;
+            services.push(service);
+            (502, format!("0.002 : 0.{service:03}"), format!("{up} : unix:/run/fallback.sock"), 2 + service + 1)
+        } else {
+            *per_upstream.entry(up).or_insert(0u64) += 1;
+            services.push(service);
+            let st = if i % 19 == 0 { 500 } else { 200 };
+            (st, format!("{}.{:03}", service / 1000, service % 1000), up.to_string(), service + 1)
+        };
+        match status / 100 {
+            2 => s2 += 1,
+            4 => s4 += 1,
+            _ => s5 += 1,
+        }
+        let end = t + rt;
+        let line = format!(
+            "{ip} - - [{} +0000] \"GET {path} HTTP/1.1\" {status} {} \"-\" \"Mozilla/5.0 (X11; Linux x86_64)\" {}.{:03} {ups} {addr}",
+            clf(end / 1000),
+            200 + g.below(5000),
+            rt / 1000,
+            rt % 1000
+        );
+        if ups != "-" {
+            starts.push((end / 1000 * 1000) as i64 - rt as i64);
+        }
+        reqs.push((end, line));
+    }
+    reqs.sort_by_key(|r| r.0); // nginx writes a line when its request ends
+    let mut lines: Vec<Vec<u8>> = reqs.into_iter().map(|r| r.1.into_bytes()).collect();
+    // Malformed lines at known places (1-based line numbers after insertion), and a blank line.
+    let cut = lines[10][..50].to_vec();
+    lines.insert(20, cut);
+    let bad_status = String::from_utf8(lines[30].clone()).unwrap().replacen("\" 200 ", "\" 2x0 ", 1);
+    lines.insert(100, bad_status.into_bytes());
+    lines.insert(150, b"".to_vec());
+    let long = format!(
+        "198.51.100.1 - - [{} +0000] \"GET /{} HTTP/1.1\" 200 1 \"-\" \"x\" 0.001 0.001 10.0.0.1:8080",
+        clf(0),
+        "a".repeat(70_000)
+    );
+    lines.insert(200, long.into_bytes());
+    let mut not_utf8 = lines[40].clone();
+    not_utf8[5] = 0xff;
+    lines.insert(300, not_utf8);
+    // The first line is cut off too: the format is still detected from the lines after it.
+    let first_cut = lines[0][..30].to_vec();
+    lines.insert(0, first_cut);
+    let mut text = lines.join(&b'\n');
+    text.push(b'\n');
+
+    let (code, s, err, trace, _dir) = import_log("access.log", &text, &["--format", "nginx"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s["format"], "nginx combined + $request_time $upstream_response_time $upstream_addr");
+    assert_eq!(s["requests"], 400);
+    assert_eq!(s["lines"], 406);
+    assert_eq!(s["malformed"]["count"], 5);
+    let first: Vec<u64> =
+        s["malformed"]["first"].as_array().unwrap().iter().map(|p| p["line"].as_u64().unwrap()).collect();
+    assert_eq!(first, [1, 22, 102, 202, 302]);
+    let why: Vec<&str> =
+        s["malformed"]["first"].as_array().unwrap().iter().map(|p| p["problem"].as_str().unwrap()).collect();
+    assert!(why[2].contains("`$status` is \"2x0\""), "{why:?}");
+    assert!(why[3].contains("longer than 65536 bytes") && why[4].contains("not UTF-8"), "{why:?}");
+    for line in [1, 22, 102, 202, 302] {
+        assert!(err.contains(&format!("access.log:{line}: ")), "stderr names malformed line {line}:\n{err}");
+    }
+    assert_eq!(s["not_replayed"], not_replayed);
+    assert_eq!(s["retried"], retried);
+    let ups: std::collections::BTreeMap<String, u64> = serde_json::from_value(s["upstreams"].clone()).unwrap();
+    let want: std::collections::BTreeMap<String, u64> = per_upstream.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(ups, want);
+    assert_eq!(s["status_classes"], serde_json::json!({"2xx": s2, "4xx": s4, "5xx": s5}));
+    services.sort_unstable();
+    assert_eq!(s["service_ms"]["count"], services.len());
+    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)] {
+        assert_eq!(s["service_ms"]["quantiles"][name].as_f64(), Some(nearest_rank(&services, q) as f64), "{name}");
+    }
+    // The trace: the replayed requests in start order, times from the first start.
+    starts.sort_unstable();
+    let want: Vec<u64> = starts.iter().map(|&x| (x - starts[0]) as u64).collect();
+    assert_eq!(trace.lines().next(), Some("time,key,service_ms,source_ip,path,response_bytes"));
+    assert_eq!(trace_times_ms(&trace), want);
+    assert_eq!(s["trace"]["rows"], want.len());
+    // The key is the path without its query; the service is the last attempt's time.
+    let row = trace.lines().nth(1).unwrap();
+    let cells: Vec<&str> = row.split(',').collect();
+    assert!(cells[1].starts_with("/api/v1/items/") && !cells[1].contains('?') && cells[1] == cells[4], "{row}");
+    let mut traced: Vec<u64> = trace.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    traced.sort_unstable();
+    assert_eq!(traced, services, "every replayed row carries its last attempt's service time");
+    // The rate table counts every request (replayed or not).
+    let counted: u64 = s["rate_over_time"].as_array().unwrap().iter().map(|b| b["requests"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 400);
+    assert_scenario_checks_without_trace(s["scenario"].as_str().unwrap());
+    assert_eq!(s["scenario"].as_str().unwrap().matches("[[servers]]").count(), 4, "one server per upstream");
+}
+
+/// HAProxy's `option httplog` lines, with and without a syslog prefix, captured headers, `-1`
+/// timers (no server answered), `<NOSRV>`, retries, and malformed lines.
+#[test]
+fn haproxy_http_log_counts_quantiles_and_trace_match_a_direct_computation() {
+    let mut g = Gen(0xa11_0c8);
+    let servers = ["app/web1", "app/web2", "app/web3", "static/cdn1"];
+    let mut lines = Vec::new();
+    let mut tr_values = Vec::new();
+    let mut starts = Vec::new();
+    let mut per_server = std::collections::BTreeMap::new();
+    let mut per_server_tr = std::collections::BTreeMap::new();
+    let (mut not_replayed, mut retried) = (0, 0);
+    let mut t = 0u64;
+    for i in 0..300u64 {
+        t += g.below(300);
+        let server = servers[(g.below(4)) as usize];
+        let mut tr = g.below(80) as i64;
+        if i % 40 == 9 {
+            tr = 1500 + g.below(2000) as i64;
+        }
+        // (server, timers, status, Tt: HAProxy writes the line when the request ends)
+        let (srv, timers, status, tt) = if i % 29 == 3 {
+            not_replayed += 1;
+            *per_server.entry("app/web2".to_string()).or_insert(0u64) += 1;
+            ("app/web2".to_string(), "0/0/1/-1/30000".to_string(), 504, 30_000)
+        } else if i % 31 == 4 {
+            not_replayed += 1;
+            ("app/<NOSRV>".to_string(), "0/-1/-1/-1/0".to_string(), 503, 0)
+        } else {
+            *per_server.entry(server.to_string()).or_insert(0u64) += 1;
+            per_server_tr.entry(server.to_string()).or_insert_with(Vec::new).push(tr as u64);
+            tr_values.push(tr as u64);
+            starts.push(t);
+            (server.to_string(), format!("1/0/2/{tr}/{}", tr + 3), 200, tr as u64 + 3)
+        };
+        let retries = if i % 23 == 1 {
+            retried += 1;
+            "+1"
+        } else {
+            "0"
+        };
+        let prefix = if i % 2 == 0 { format!("Nov 28 10:00:{:02} lb1 ", (t / 1000) % 60) } else { String::new() };
+        let headers = if i % 5 == 0 { "{example.com|Mozilla} {} " } else { "" };
+        lines.push((t + tt, format!(
+            "{prefix}haproxy[4242]: 192.0.2.{}:{} [{}.{:03}] www~ {srv} {timers} {status} {} - - ---- 5/5/2/1/{retries} 0/0 {headers}\"GET /p/{} HTTP/1.1\"",
+            1 + g.below(50),
+            40000 + g.below(20000),
+            clf(t / 1000),
+            t % 1000,
+            100 + g.below(9000),
+            g.below(100)
+        )));
+    }
+    // In the order requests end, so the accept dates (the starts) are out of order.
+    lines.sort_by_key(|l| l.0);
+    let mut lines: Vec<String> = lines.into_iter().map(|l| l.1).collect();
+    lines.insert(50, "haproxy[4242]: 192.0.2.7:40001 [28/Nov/2026:10:00:01.000] www~ app/web1 1/0/2/7 200 10 - - ---- 1/1/1/1/0 0/0 \"GET / HTTP/1.1\"".into());
+    lines.insert(120, "Nov 28 10:00:05 lb1 haproxy[4242]: Proxy www started.".into());
+    lines.insert(200, lines[199][..70].to_string());
+    let text = lines.join("\n") + "\n";
+    let (code, s, err, trace, _dir) = import_log("haproxy.log", text.as_bytes(), &["--format", "haproxy"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s["requests"], 300);
+    assert_eq!(s["malformed"]["count"], 3);
+    let first: Vec<u64> =
+        s["malformed"]["first"].as_array().unwrap().iter().map(|p| p["line"].as_u64().unwrap()).collect();
+    assert_eq!(first, [51, 121, 201]);
+    assert!(s["malformed"]["first"][0]["problem"].as_str().unwrap().contains("Tq/Tw/Tc/Tr/Tt"), "{s}");
+    assert_eq!(s["not_replayed"], not_replayed);
+    assert_eq!(s["retried"], retried);
+    let ups: std::collections::BTreeMap<String, u64> = serde_json::from_value(s["upstreams"].clone()).unwrap();
+    assert_eq!(ups, per_server);
+    for (server, mut trs) in per_server_tr {
+        trs.sort_unstable();
+        let got = &s["upstream_service_ms"][&server];
+        assert_eq!(got["p50"].as_f64(), Some(nearest_rank(&trs, 0.5) as f64), "{server}");
+        assert_eq!(got["p99"].as_f64(), Some(nearest_rank(&trs, 0.99) as f64), "{server}");
+    }
+    tr_values.sort_unstable();
+    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999), ("max", 1.0)] {
+        assert_eq!(s["service_ms"]["quantiles"][name].as_f64(), Some(nearest_rank(&tr_values, q) as f64), "{name}");
+    }
+    // The accept date is the start: the trace is in start order, from the first replayed row.
+    starts.sort_unstable();
+    let want: Vec<u64> = starts.iter().map(|x| x - starts[0]).collect();
+    assert_eq!(trace_times_ms(&trace), want);
+    assert!(trace.lines().nth(1).unwrap().contains(",192.0.2."), "the source address without its port");
+    assert_scenario_checks_without_trace(s["scenario"].as_str().unwrap());
+}
+
+/// A user's `log_format` with `$msec` (milliseconds: the best time source), variables lbsim
+/// does not use, and the start computed as end − `$request_time`; formats without a time or
+/// with two variables touching are refused.
+#[test]
+fn nginx_custom_log_format_uses_msec_and_refuses_unusable_formats() {
+    let format = "$msec|$remote_addr|$request_length|\"$request\" $status $bytes_sent rt=$request_time ut=$upstream_response_time ua=$upstream_addr cache=$upstream_cache_status";
+    let lines = [
+        "1795860000.500|10.1.1.1|310|\"GET /a HTTP/1.1\" 200 900 rt=0.100 ut=0.090 ua=10.0.0.1:80 cache=MISS",
+        "1795860000.300|10.1.1.2|320|\"POST /b?x=1 HTTP/2.0\" 201 901 rt=0.001 ut=0.001 ua=10.0.0.2:80 cache=-",
+        "1795860000.900|10.1.1.3|330|\"GET /c,d%20e HTTP/1.1\" 200 902 rt=0.250 ut=0.004, 0.200 ua=10.0.0.1:80, 10.0.0.2:80 cache=HIT",
+    ];
+    let (code, s, err, trace, dir) = import_log(
+        "custom.log",
+        (lines.join("\n") + "\n").as_bytes(),
+        &["--format", "nginx", "--log-format", format, "--key", "remote_addr"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s["malformed"]["count"], 0);
+    assert!(s["start_times"].as_str().unwrap().contains("$msec"), "{s}");
+    // Starts: .500 − .100 = .400, .300 − .001 = .299, .900 − .250 = .650.
+    assert_eq!(
+        trace,
+        "time,key,service_ms,source_ip,path,request_bytes,response_bytes\n\
+         0,10.1.1.2,1,10.1.1.2,/b,320,901\n\
+         0.101,10.1.1.1,90,10.1.1.1,/a,310,900\n\
+         0.351,10.1.1.3,200,10.1.1.3,/c%2Cd%20e,330,902\n"
+    );
+    // Without -o the trace goes beside the log, named after it.
+    let log = dir.path().join("custom.log");
+    let (code, out, err) = lbsim_text(&[
+        "import",
+        "log",
+        log.to_str().unwrap(),
+        "--format",
+        "nginx",
+        "--log-format",
+        format,
+        "--key",
+        "remote_addr",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("custom.csv")).unwrap(), trace);
+    assert!(out.contains(&format!("trace = \"{}\"", dir.path().join("custom.csv").display())), "{out}");
+    for (bad, why) in [
+        ("$remote_addr \"$request\" $status", "needs `$msec`, `$time_local` or `$time_iso8601`"),
+        ("$msec$status", "`$msec` and `$status` have no text between them"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, lines[0]).unwrap();
+        let (code, _, err) =
+            lbsim_text(&["import", "log", log.to_str().unwrap(), "--format", "nginx", "--log-format", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+}
+
+/// Bad uses of `import log` exit 2 with a clear message: no --format, a config flag, a log that is
+/// all malformed (its first problems named with line numbers), something that is not a file.
+#[test]
+fn import_log_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("junk.log");
+    let junk: String = (0..20).map(|i| format!("garbage line {i}\n")).collect();
+    std::fs::write(&log, junk).unwrap();
+    let log = log.to_str().unwrap();
+    for (args, why) in [
+        (vec!["import", "log", log], "needs --format nginx, haproxy or csv"),
+        (vec!["import", "log", log, "--format", "nginx", "--upstream", "x"], "--upstream is for configuration imports"),
+        (
+            vec!["import", "log", log, "--format", "haproxy", "--log-format", "$msec"],
+            "--log-format is for --format nginx",
+        ),
+        (vec!["import", "nginx", log, "--format", "nginx"], "--format is for `lbsim import log`"),
+        (
+            vec!["import", "log", log, "--format", "nginx"],
+            "junk.log: none of its 20 lines is a nginx combined log line (20 malformed); the first problems:",
+        ),
+        (vec!["import", "log", log, "--format", "haproxy"], ":5: no accept date"),
+        (vec!["import", "log", "/dev/zero", "--format", "nginx", "--log-format", "$msec"], "not a regular file"),
+        (vec!["import", "log", log, "--format", "nginx", "-o", log], "writing it would destroy the input"),
+    ] {
+        let (code, out, err) = lbsim_text(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    assert!(!dir.path().join("junk.csv").exists(), "no trace is left behind by a failed import");
+}
+
+/// A trace CSV is validated and summarised; rows out of order are warned about (replay needs
+/// them sorted) and `-o` writes a sorted copy; an unknown column is an error with file:line.
+#[test]
+fn trace_csv_is_validated_summarised_and_sorted() {
+    let text = "# a trace\ntime,key,service_ms\n0,a,2\n0.5,b,1.5\n\n0.25,c,3\n0.75,d,x\n1,e,4\n";
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    std::fs::write(&csv, text).unwrap();
+    let (code, out, err) = lbsim_text(&["import", "log", csv.to_str().unwrap(), "--format", "csv", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["requests"], 4);
+    assert_eq!(s["malformed"]["first"][0]["line"], 7);
+    assert!(s["malformed"]["first"][0]["problem"].as_str().unwrap().contains("`service_ms` is \"x\""), "{s}");
+    assert_eq!(s["service_ms"]["quantiles"]["p50"], 2.0);
+    assert_eq!(s["trace"]["written"], false);
+    assert!(err.contains("1 rows start before an earlier row"), "{err}");
+    let sorted = dir.path().join("sorted.csv");
+    let (code, _, err) =
+        lbsim_text(&["import", "log", csv.to_str().unwrap(), "--format", "csv", "-o", sorted.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&sorted).unwrap(), "time,key,service_ms\n0,a,2\n0.25,c,3\n0.5,b,1.5\n1,e,4\n");
+    std::fs::write(&csv, "# x\ntime,kee\n0,a\n").unwrap();
+    let (code, _, err) = lbsim_text(&["import", "log", csv.to_str().unwrap(), "--format", "csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("t.csv:2: unknown column `kee`; the columns are time, key, service_ms"), "{err}");
+}
+
+/// The import command of the shipped access log (scripts/gen_access_log.py).
+const SHIPPED_FORMAT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $msec $request_time $upstream_response_time $upstream_addr";
+
+/// The shipped trace is what `lbsim import log` makes of the shipped log, byte for byte (the
+/// data is honest), and the summary matches what the generator put in.
+#[test]
+fn shipped_access_log_reimports_to_the_shipped_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("access.csv");
+    let (code, summary, err) = lbsim_text(&[
+        "import",
+        "log",
+        "scenarios/data/access.log",
+        "--format",
+        "nginx",
+        "--log-format",
+        SHIPPED_FORMAT,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let shipped = std::fs::read(root().join("scenarios/data/access.csv")).unwrap();
+    assert!(std::fs::read(&out).unwrap() == shipped, "scenarios/data/access.csv is not the import of access.log");
+    assert!(summary.contains("# lines: 2002   requests: 2000   malformed: 2"), "{summary}");
+    assert!(err.contains("access.log:701: ") && err.contains("access.log:1501: "), "{err}");
+}
+
+/// The printed scenario, `trace =` line and all, runs; so does its open-loop what-if with the
+/// `schedule` and `empirical` alternatives.
+// TODO(lead): enable once trace replay (D), `schedule` (B) and `empirical` (A) are merged.
+#[test]
+#[ignore = "needs `clients[].trace`, `schedule` and `empirical` from the parallel branches"]
+fn imported_log_scenario_checks_with_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("access.csv");
+    let (code, scenario, err) = lbsim_text(&[
+        "import",
+        "log",
+        "scenarios/data/access.log",
+        "--format",
+        "nginx",
+        "--log-format",
+        SHIPPED_FORMAT,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // The trace path is the absolute -o path, so the scenario can be saved anywhere.
+    let path = dir.path().join("replay.toml");
+    std::fs::write(&path, &scenario).unwrap();
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{scenario}");
+    // And so does the open-loop what-if with its `schedule` and `empirical` alternatives
+    // (helpers B and A).
+    let path = dir.path().join("open-loop.toml");
+    std::fs::write(&path, open_loop_variant(&scenario, true)).unwrap();
+    let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{}", open_loop_variant(&scenario, true));
+}
+
+/// Thousands of mutated log lines (bytes replaced, cut, multi-byte characters and huge numbers
+/// inserted) in each format: the import ends with exit 0 or 2 and a message, never a panic.
+#[test]
+fn mutated_log_lines_never_panic() {
+    let samples = [
+        (
+            "nginx",
+            "198.51.100.7 - - [28/Nov/2026:10:00:01 +0000] \"GET /a?b=1 HTTP/1.1\" 200 512 \"-\" \"curl/8\" 0.010 0.002, 0.004 : 0.003 10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80",
+        ),
+        (
+            "haproxy",
+            "Nov 28 10:00:01 lb1 haproxy[42]: 192.0.2.7:40001 [28/Nov/2026:10:00:01.250] www~ app/web1 1/0/2/7/10 200 10 - - ---- 1/1/1/1/+1 0/0 {a|b} \"GET /x HTTP/1.1\"",
+        ),
+        ("csv", "2026-11-28T10:00:01.5+01:00,k,2.5,10.0.0.1,/p,10,20"),
+    ];
+    let inserts = ["é", "€", "\u{202e}", "99999999999999999999", "-1", "[", "]", "\"", ", ", " : ", "+", ":", "/", "."];
+    let mut g = Gen(0xf00d);
+    for (format, sample) in samples {
+        let mut text = if format == "csv" {
+            "time,key,service_ms,source_ip,path,request_bytes,response_bytes\n".to_string()
+        } else {
+            String::new()
+        };
+        for _ in 0..3000 {
+            let mut line: Vec<char> = sample.chars().collect();
+            for _ in 0..1 + g.below(3) {
+                let at = g.below(line.len() as u64 + 1) as usize;
+                match g.below(4) {
+                    0 if at < line.len() => {
+                        line[at] = inserts[g.below(inserts.len() as u64) as usize].chars().next().unwrap()
+                    }
+                    1 => line.truncate(at),
+                    2 if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => {
+                        let ins: Vec<char> = inserts[g.below(inserts.len() as u64) as usize].chars().collect();
+                        line.splice(at..at, ins);
+                    }
+                }
+            }
+            text.extend(line);
+            text.push('\n');
+        }
+        text.push_str(sample);
+        text.push('\n');
+        let (code, s, err, _, _dir) = import_log("m.log", text.as_bytes(), &["--format", format]);
+        assert!(!err.contains("panicked"), "{format}: {err}");
+        assert_eq!(code, 0, "{format}: the valid line is still read: {err}");
+        assert!(
+            s["requests"].as_u64().unwrap() >= 1 && s["malformed"]["count"].as_u64().unwrap() > 100,
+            "{format}: {s}"
+        );
+    }
+}
