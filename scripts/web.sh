@@ -57,11 +57,15 @@ ensure_bindgen() {
 bundle_scenarios() {
   local dir=www/pkg/scenarios
   mkdir -p "$dir"
+  # Scenarios that read files beside them (a trace replay, empirical samples from a file)
+  # need the command line: the page does not offer them.
+  reads_files() { grep -qE '^\s*(trace\s*=|[^#]*\bfile\s*=\s*")' "$1"; }
   for f in scenarios/*.toml; do
+    reads_files "$f" && continue
     cmp -s "$f" "$dir/$(basename "$f")" || cp "$f" "$dir/"
   done
   for f in "$dir"/*.toml; do
-    [ -e "$f" ] && [ ! -e "scenarios/$(basename "$f")" ] && rm -f "$f"
+    [ -e "$f" ] && { [ ! -e "scenarios/$(basename "$f")" ] || reads_files "scenarios/$(basename "$f")"; } && rm -f "$f"
   done
   node - "$dir" <<'EOF'
 const fs = require('fs'), path = require('path');

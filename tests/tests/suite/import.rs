@@ -1263,9 +1263,7 @@ fn shipped_access_log_reimports_to_the_shipped_trace() {
 
 /// The printed scenario, `trace =` line and all, runs; so does its open-loop what-if with the
 /// `schedule` and `empirical` alternatives.
-// TODO(lead): enable once trace replay (D), `schedule` (B) and `empirical` (A) are merged.
 #[test]
-#[ignore = "needs `clients[].trace`, `schedule` and `empirical` from the parallel branches"]
 fn imported_log_scenario_checks_with_its_trace() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("access.csv");
