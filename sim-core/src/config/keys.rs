@@ -151,6 +151,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("clients[].paths", PATHS),
     ("clients[].keys", KEY_SPACE),
     ("clients[].think_time", SERVICE),
+    ("clients[].think_time.parts[]", MIXTURE_PART),
     ("clients[].schedule[]", SCHEDULE_POINT),
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
