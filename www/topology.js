@@ -336,7 +336,7 @@ export class TopologyView {
       /** @type {[string, string, string][]} */
       const lines = [
         [`${c.name} ×${fmtCount(c.count)}`, '600 12px system-ui, sans-serif', COLORS.text],
-        [`${c.protocol}${c.balancing === 'client' ? ' · client-side' : ''} · ${fmtRate(c.rate)}/s each`, '10.5px system-ui, sans-serif', COLORS.muted],
+        [`${c.protocol}${c.balancing === 'client' ? ' · client-side' : ''} · ${loadText(c)}`, '10.5px system-ui, sans-serif', COLORS.muted],
         [`in flight ${fmtCount(f.groupInFlight[i])} · waiting ${fmtCount(f.groupWaiting[i])}`, '10.5px system-ui, sans-serif', COLORS.text],
         [`connections ${fmtCount(f.groupConns[i])}`, '10.5px system-ui, sans-serif', COLORS.muted],
       ];
@@ -589,4 +589,15 @@ function textLines(ctx, boxes, lines, x, y, w, h) {
  */
 export function fmtRate(r) {
   return r >= 100 ? Math.round(r).toString() : Number(r.toPrecision(3)).toString();
+}
+
+/**
+ * What drives a client group's load, in a few words: its rate, its closed-loop users (their
+ * rate is an output of the run) or its schedule (the rate changes over time).
+ * @param {{ rate: number, users?: number | null, scheduled?: boolean }} c
+ */
+export function loadText(c) {
+  if (c.users) return `${fmtCount(c.users)} users each${c.scheduled ? ' (scheduled)' : ''}`;
+  if (c.scheduled) return 'scheduled rate';
+  return `${fmtRate(c.rate)}/s each`;
 }

@@ -11,7 +11,7 @@
 
 /**
  * One client group (sim-web `topology().clients[i]`).
- * @typedef {{ name: string, count: number, protocol: string, balancing: string, rate: number }} TopoClient
+ * @typedef {{ name: string, count: number, protocol: string, balancing: string, rate: number, users?: number | null, scheduled?: boolean }} TopoClient
  */
 
 /**

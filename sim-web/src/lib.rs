@@ -226,6 +226,8 @@ impl Sim {
                 serde_json::json!({
                     "name": c.name, "count": c.count, "protocol": format!("{:?}", c.protocol).to_lowercase(),
                     "balancing": format!("{:?}", c.balancing).to_lowercase(), "rate": c.rate,
+                    // A closed loop's rate is an output, a schedule's changes: the page says which.
+                    "users": c.users, "scheduled": c.schedule.is_some(),
                 })
             })
             .collect();

@@ -13,7 +13,7 @@ import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } f
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
 import { nextPick } from '../../www/inspector.js';
 import { overrideLines, tInterval } from '../../www/ab.js';
-import { along, fmtRate, status } from '../../www/topology.js';
+import { along, fmtRate, loadText, status } from '../../www/topology.js';
 
 // ---- util.js ----------------------------------------------------------------------------------
 
@@ -423,6 +423,13 @@ test('nextPick: backups only when no primary is eligible; null when nothing is',
 });
 
 // ---- topology.js --------------------------------------------------------------------------------
+
+test('loadText: a rate, a closed loop\'s users (its rate is an output) or a schedule', () => {
+  assert.equal(loadText({ rate: 5 }), `${fmtRate(5)}/s each`);
+  assert.equal(loadText({ rate: 0, users: 20 }), '20 users each');
+  assert.equal(loadText({ rate: 0, users: 20, scheduled: true }), '20 users each (scheduled)');
+  assert.equal(loadText({ rate: 0, users: null, scheduled: true }), 'scheduled rate');
+});
 
 test('status: each server state, marked down by replicas, slow', () => {
   const f = {
