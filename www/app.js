@@ -154,7 +154,7 @@ const charts = {
   latency: new TimeChart($as('chart-latency', HTMLCanvasElement), { title: 'Latency per second — p50 and p99 (ms)', unit: 'ms', hoverFmt: (v) => fmtMs(v), markerLabels: true }),
   served: new TimeChart($as('chart-served', HTMLCanvasElement), { title: 'Requests served per second, per server', unit: 'requests/s', hoverFmt: (v) => `${fmtNum(v)}/s` }),
   balance: new TimeChart($as('chart-balance', HTMLCanvasElement), { title: "Balance — Jain's index (1 = even load)", unit: 'Jain index', yMax: 1, hoverFmt: (v) => fmtNum(v, 4) }),
-  outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Request outcomes per second (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
+  outcomes: new TimeChart($as('chart-outcomes', HTMLCanvasElement), { title: 'Requests sent per second (line) and outcomes of those that ended (stacked)', unit: 'requests/s', stacked: true, hoverFmt: (v) => `${fmtNum(v)}/s` }),
 };
 app.labelBoxes = () => [topology, ...(app.ab ? [abTopology] : []), ...Object.values(charts)].map((v) => ({
   canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
@@ -673,7 +673,10 @@ function updateCharts() {
     ? [{ name: 'A Jain', color: '#7ee787', width: 2, values: jain(pts) }, { name: 'B Jain', color: '#ff7b29', width: 2, values: jain(bp) }]
     : [{ name: 'Jain index', color: '#7ee787', width: 2, values: jain(pts) }]);
   const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k])).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
-  charts.outcomes.setData(xs, shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })));
+  // The requests sent per second over the outcomes of those that ended: the offered load
+  // (a schedule's ramp, closed-loop users slowed down), and any gap between the two.
+  const sent = { name: 'sent', color: '#e6edf3', line: true, width: 1.5, values: pts.map((p) => (p.sent ?? NaN) / dt) };
+  charts.outcomes.setData(xs, [...shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })), sent]);
   for (const c of Object.values(charts)) {
     c.setXMax(xMax);
     c.setWarmup(s.warmupMs / 1000);

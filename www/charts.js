@@ -10,8 +10,10 @@ const M = { left: 56, right: 12, top: 42, bottom: 30 };
 const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
 
 /**
- * One line (or stacked area) of a chart: a value per x, NaN for a gap.
- * @typedef {{ name: string, color: string, values: number[], width?: number }} Series
+ * One line (or stacked area) of a chart: a value per x, NaN for a gap. `line`: in a stacked
+ * chart, drawn as a line over the areas instead of stacked (the requests sent, over the
+ * outcomes of those that ended).
+ * @typedef {{ name: string, color: string, values: number[], width?: number, line?: boolean }} Series
  */
 
 /**
@@ -125,6 +127,7 @@ export class TimeChart {
     if (o.stacked) {
       const acc = new Float64Array(n);
       stacks = this.series.map((s) => {
+        if (s.line) return s.values;
         const out = new Float64Array(n);
         for (let i = 0; i < n; i++) out[i] = acc[i] += s.values[i] || 0;
         return out;
@@ -247,6 +250,7 @@ export class TimeChart {
       for (let k = stacks.length - 1; k >= 0; k--) {
         const v = stacks[k];
         if (!n) break;
+        if (this.series[k].line) continue;
         ctx.beginPath();
         ctx.moveTo(xsPx[0], Y(0));
         for (let i = 0; i < n; i++) ctx.lineTo(xsPx[i], Y(v[i]));
@@ -257,10 +261,12 @@ export class TimeChart {
         ctx.fill();
       }
       ctx.globalAlpha = 1;
-    } else {
+    }
+    {
       ctx.lineJoin = 'round';
       for (let k = 0; k < this.series.length; k++) {
         const s = this.series[k], v = s.values;
+        if (o.stacked && !s.line) continue;
         ctx.strokeStyle = s.color;
         ctx.lineWidth = s.width ?? 1.5;
         ctx.beginPath();

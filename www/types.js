@@ -44,6 +44,7 @@
  * @property {number[]} served per server
  * @property {number[]} in_flight per server, at the bucket's end
  * @property {number} jain_index
+ * @property {number} sent requests sent (first attempts) in the bucket: the offered load
  */
 
 /**

@@ -47,7 +47,7 @@ test('every bundled scenario: wasm run() in Node.js = native lbsim run', async (
 });
 
 test('a seed argument matches lbsim run --seed', () => {
-  const path = join(ROOT, 'scenarios', files[0]);
+  const path = join(ROOT, 'scenarios', files.find((f) => !READS_FILES.test(readFileSync(join(ROOT, 'scenarios', f), 'utf8'))));
   const native = JSON.parse(execFileSync(LBSIM, ['run', path, '--seed', '99', '--format', 'json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const wasm = JSON.parse(web.run(readFileSync(path, 'utf8'), 99));
   assert.equal(wasm.trace_hash, native.trace_hash);

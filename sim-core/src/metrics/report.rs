@@ -351,6 +351,9 @@ pub struct SeriesPoint {
     pub in_flight: Vec<u32>,
     /// Jain's index over the servers' bucket counts (servers up in the bucket).
     pub jain_index: f64,
+    /// Requests sent (first attempts) in the bucket, whatever their outcome: the offered
+    /// load over time (a rate schedule, closed-loop users slowed by a slow server).
+    pub sent: u64,
 }
 
 /// Time series for charts.

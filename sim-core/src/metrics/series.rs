@@ -19,6 +19,7 @@ pub struct SeriesAcc {
     current_latency: LatencyHist<u32>,
     current_latency_failed: LatencyHist<u32>,
     current_served: Vec<u32>,
+    current_sent: u64,
     /// Timeline events (time, text).
     pub events: Vec<(u64, String)>,
     /// The most buckets kept: those of the duration and a quarter more (and one) for the drain
@@ -48,6 +49,7 @@ impl SeriesAcc {
             current_latency: LatencyHist::new(2),
             current_latency_failed: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
+            current_sent: 0,
             events: Vec::new(),
             max_points: {
                 let buckets = duration_ns.div_ceil(interval).clamp(1, cap);
@@ -78,6 +80,15 @@ impl SeriesAcc {
     /// Whether the current bucket holds anything (an ended or served request).
     pub fn has_pending(&self) -> bool {
         self.enabled && (self.current_outcomes.iter().any(|&c| c > 0) || self.current_served.iter().any(|&c| c > 0))
+    }
+
+    /// Counts a request a client sent (its first attempt): the offered load, which the ended
+    /// requests lag behind (and fall short of, when the system is overloaded).
+    #[inline]
+    pub fn sent(&mut self) {
+        if self.enabled {
+            self.current_sent += 1;
+        }
     }
 
     /// Counts a request a server finished.
@@ -112,6 +123,7 @@ impl SeriesAcc {
             served: std::mem::replace(&mut self.current_served, vec![0; in_flight.len()]),
             in_flight,
             jain_index: balance(&counts).jain_index,
+            sent: std::mem::take(&mut self.current_sent),
         };
         self.points.push(point);
         self.current_outcomes = [0; crate::metrics::report::Outcome::COUNT];

@@ -140,6 +140,7 @@ impl Simulation {
             self.stats.sent += 1;
             self.stats.groups[g].sent += 1;
         }
+        self.stats.series.sent();
         let h = self.reqs.insert(req);
         self.start_attempt(h);
     }
