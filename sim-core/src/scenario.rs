@@ -722,6 +722,52 @@ pub struct BalancerSpec {
     /// `proxy_next_upstream` lists `http_500 http_502 http_503 http_504`. nginx's default
     /// (`error timeout`) passes a 5xx to the client and counts it as a success: `false`.
     pub fail_on_server_error: bool,
+    /// Envoy's slow start: a host that joins or comes back has its weight ramped up over a
+    /// window (`round_robin`, `power_of_two`, `least_connections`); `None` = off.
+    pub slow_start: Option<SlowStart>,
+}
+
+/// Slow start, following Envoy's `slow_start_config` (`RoundRobinLbConfig` and
+/// `LeastRequestLbConfig`, `envoy/config/cluster/v3/cluster.proto`, and
+/// `EdfLoadBalancerBase::applySlowStartFactor` in
+/// `source/common/upstream/load_balancer_impl.cc`): for `window` after a host becomes healthy
+/// (added to the pool, or back from unhealthy), its weight is multiplied by
+/// `max(min_weight_percent / 100, time_factor^(1 / aggression))`, where
+/// `time_factor = max(1 ms, time in window) / window`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlowStart {
+    /// Envoy `slow_start_window`: how long a host's weight ramps (required).
+    pub window_ns: u64,
+    /// Envoy `aggression` (default 1.0, linear): above 1 the weight rises faster at first,
+    /// below 1 slower.
+    pub aggression: f64,
+    /// Envoy `min_weight_percent` (default 10): the weight never starts below this share of
+    /// the configured weight.
+    pub min_weight_percent: f64,
+}
+
+impl SlowStart {
+    /// Envoy's defaults for `aggression` (1.0) and `min_weight_percent` (10) over `window`.
+    pub fn new(window_ns: u64) -> SlowStart {
+        SlowStart { window_ns, aggression: 1.0, min_weight_percent: 10.0 }
+    }
+
+    /// The factor a host's weight is multiplied by `elapsed_ns` after it became healthy:
+    /// Envoy's `applySlowStartFactor` (1 once the window is over). Envoy measures the time
+    /// in whole milliseconds with a floor of 1 ms; the floor is kept, the time is exact.
+    pub fn factor(&self, elapsed_ns: u64) -> f64 {
+        if elapsed_ns >= self.window_ns {
+            return 1.0;
+        }
+        let time_factor = elapsed_ns.max(NS_PER_SEC / 1000) as f64 / self.window_ns as f64;
+        // Envoy's `applyAggressionFactor`: no `pow` for the linear case.
+        let ramped = if self.aggression == 1.0 || time_factor == 1.0 {
+            time_factor
+        } else {
+            libm::pow(time_factor, 1.0 / self.aggression)
+        };
+        ramped.max(self.min_weight_percent / 100.0).min(1.0)
+    }
 }
 
 /// Network costs. Nothing costs time unless set.
@@ -944,6 +990,7 @@ impl Default for BalancerSpec {
             dns_ttl_ns: 30 * NS_PER_SEC,
             retry_on_error: 0,
             fail_on_server_error: false,
+            slow_start: None,
         }
     }
 }

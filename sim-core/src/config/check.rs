@@ -1137,13 +1137,15 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let b = &s.balancer;
     let d = BalancerSpec::default();
     let used = algorithms(s);
-    let params: [(bool, &str, &[Algorithm]); 6] = [
+    let params: [(bool, &str, &[Algorithm]); 7] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
         (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),
         (b.peak_ewma != d.peak_ewma, "balancer.peak_ewma", &[PeakEwma]),
+        // Envoy ramps ROUND_ROBIN and LEAST_REQUEST; nginx Plus also least_conn.
+        (b.slow_start.is_some(), "balancer.slow_start", &[RoundRobin, PowerOfTwo, LeastConnections]),
     ];
     for (set, key, readers) in params {
         if set && !used.iter().any(|a| readers.contains(a)) {

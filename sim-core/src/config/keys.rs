@@ -108,7 +108,11 @@ pub(super) const BALANCER: &[&str] = &[
     "dns_ttl",
     "retry_on_error",
     "fail_on_server_error",
+    "slow_start",
 ];
+
+/// `[balancer.slow_start]` (Envoy `slow_start_config`).
+pub(super) const SLOW_START: &[&str] = &["window", "aggression", "min_weight_percent"];
 
 /// `[balancer.health_check]`.
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
@@ -159,6 +163,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),
     ("balancer.peak_ewma", PEAK_EWMA),
+    ("balancer.slow_start", SLOW_START),
     ("network", NETWORK),
     ("session_store", SESSION_STORE),
     ("events[]", EVENT),

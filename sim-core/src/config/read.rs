@@ -1256,6 +1256,32 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         }
         p.finish(o);
     }
+    if let Some(f) = t.get("slow_start", o)
+        && let Some(mut ss) = o.keep(f.table(keys::SLOW_START))
+    {
+        // Envoy requires `slow_start_window`; `aggression` defaults to 1.0 and
+        // `min_weight_percent` to 10.
+        let window = ss.require("window", o).and_then(|f| o.keep(f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)));
+        let mut slow = SlowStart::new(window.unwrap_or(NS_PER_SEC));
+        if let Some(v) = ss.read("aggression", o, |f| {
+            let v = f.number(0.0, 1_000.0)?;
+            if v <= 0.0 {
+                return Err(
+                    f.err(format!("must be more than 0 (Envoy refuses 0 and below; 1.0 ramps linearly), got {v}"))
+                );
+            }
+            Ok(v)
+        }) {
+            slow.aggression = v;
+        }
+        if let Some(v) = ss.read("min_weight_percent", o, |f| f.number(0.0, 100.0)) {
+            slow.min_weight_percent = v;
+        }
+        ss.finish(o);
+        if window.is_some() {
+            b.slow_start = Some(slow);
+        }
+    }
     if let Some(v) = t.read("dns_ttl", o, |f| f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)) {
         b.dns_ttl_ns = v;
     }

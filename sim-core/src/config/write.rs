@@ -343,6 +343,16 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
+    if let Some(ss) = b.slow_start {
+        t.insert(
+            "slow_start".into(),
+            table(vec![
+                ("window", dur(ss.window_ns)),
+                ("aggression", Value::Float(ss.aggression)),
+                ("min_weight_percent", Value::Float(ss.min_weight_percent)),
+            ]),
+        );
+    }
     t
 }
 

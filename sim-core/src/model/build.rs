@@ -117,6 +117,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         }
     }
     let weights: Vec<u32> = servers.iter().map(|s| sc.servers[s.group as usize].weight).collect();
+    let ramp = sc.balancer.slow_start.map(|spec| Box::new(super::slow_start::Ramp::new(spec, &weights)));
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
 
     // Clients, with their address plan: each group draws `source_ips` public addresses.
@@ -252,6 +253,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         ip_count: ip_base,
         has_rate_limits: sc.balancer.rate_limit.is_some() || sc.balancer.routes.iter().any(|r| r.rate_limit.is_some()),
         replays: sc.clients.iter().map(|_| super::replay::Replay::default()).collect(),
+        ramp,
         sc,
     };
     for r in 0..sim.sc.balancer.replicas {

@@ -15,6 +15,7 @@ mod replay;
 mod report;
 mod server;
 mod session;
+mod slow_start;
 pub mod snapshot;
 pub(crate) mod state;
 mod timeline;
@@ -112,6 +113,8 @@ pub struct Simulation {
     pub(crate) has_rate_limits: bool,
     /// Per client group: its trace replay (empty for groups without `trace`).
     pub(crate) replays: Vec<replay::Replay>,
+    /// Slow start's ramped weights (`None` without `[balancer.slow_start]`).
+    pub(crate) ramp: Option<Box<slow_start::Ramp>>,
 }
 
 impl Simulation {

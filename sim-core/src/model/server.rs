@@ -487,6 +487,11 @@ impl Simulation {
         }
         self.servers[s as usize].crash = None;
         self.set_server_state(s, ServerState::Up);
+        if self.sc.balancer.health_check.is_none() {
+            // Without active checks nothing else tells the balancer it is back (with them, a
+            // passing check starts the window: Envoy's `lastHcPassTime`).
+            self.start_slow_start(s);
+        }
     }
 
     /// Scale out: the server joins its pool.
@@ -499,6 +504,7 @@ impl Simulation {
         list.insert(at, s);
         self.pools[p].version += 1;
         self.invalidate_views();
+        self.start_slow_start(s);
     }
 
     /// Scale in: the server leaves its pool at once (no new picks), tells its clients to go
