@@ -204,6 +204,9 @@ impl Exporter {
         if b.panic_threshold.is_some() {
             self.approx("nginx", "balancer.panic_threshold (Envoy's panic mode) has no nginx equivalent");
         }
+        if b.slow_start.is_some() {
+            self.approx("nginx", "balancer.slow_start: open source nginx has no slow start (nginx Plus: the `slow_start=` server parameter, a linear ramp)");
+        }
         let retry = if l4 {
             if b.retry_on_error == 0 {
                 "proxy_next_upstream off;".to_string()
@@ -315,6 +318,9 @@ impl Exporter {
         }
         if b.panic_threshold.is_some() {
             self.approx("haproxy", "balancer.panic_threshold (Envoy's panic mode) has no HAProxy equivalent");
+        }
+        if let Some(ss) = b.slow_start {
+            self.approx("haproxy", &format!("balancer.slow_start: HAProxy's closest is `default-server slowstart {}` (a linear ramp from almost 0, roundrobin and leastconn only; no aggression or minimum weight); not exported", seconds(ss.window_ns)));
         }
         self.flush_notes(&mut out, "    ");
         let default = pools.iter().find(|p| p.name == "default").unwrap_or(&pools[0]);
@@ -522,11 +528,30 @@ impl Exporter {
 
     /// The cluster's `lb_policy` and its config lines.
     fn envoy_policy(&mut self, b: &BalancerSpec) -> (&'static str, Vec<String>) {
+        // Envoy's `slow_start_config` lives in the ROUND_ROBIN and LEAST_REQUEST configs.
+        let slow = b.slow_start.map_or(String::new(), |ss| {
+            format!(
+                "slow_start_config: {{ slow_start_window: {}, aggression: {{ default_value: {:?}, runtime_key: lbsim.slow_start.aggression }}, min_weight_percent: {{ value: {:?} }} }}",
+                proto_seconds(ss.window_ns),
+                ss.aggression,
+                ss.min_weight_percent
+            )
+        });
+        if b.slow_start.is_some() && !matches!(b.algorithm, Algorithm::RoundRobin | Algorithm::PowerOfTwo) {
+            self.approx(
+                "envoy",
+                "balancer.slow_start: Envoy ramps only ROUND_ROBIN and LEAST_REQUEST hosts; not exported",
+            );
+        }
         match b.algorithm {
+            Algorithm::RoundRobin if !slow.is_empty() => {
+                ("ROUND_ROBIN", vec![format!("round_robin_lb_config: {{ {slow} }}")])
+            }
             Algorithm::RoundRobin => ("ROUND_ROBIN", vec![]),
             Algorithm::Random => ("RANDOM", vec![]),
             Algorithm::PowerOfTwo => {
-                ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {} }}", b.choices)])
+                let extra = if slow.is_empty() { String::new() } else { format!(", {slow}") };
+                ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {}{extra} }}", b.choices)])
             }
             Algorithm::LeastConnections | Algorithm::PeakEwma => {
                 self.approx(

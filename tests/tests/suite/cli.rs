@@ -698,3 +698,74 @@ fn service_distributions_and_sample_files() {
     assert!(stderr.contains("missing.csv"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+// Slow start (issue 16, Envoy `slow_start_config`): bad values exit 2 with the line and key
+// path; a run with it is fine.
+#[test]
+fn slow_start_keys_refuse_bad_values() {
+    let balancer = |extra: &str| format!("{GOOD}\n[balancer]\nslow_start = {{ {extra} }}\n");
+    check(&balancer(""), &[], 2, &[":17:", "balancer.slow_start.window", "is required but missing"]);
+    check(&balancer("window = 5"), &[], 2, &["balancer.slow_start.window", "needs a unit"]);
+    check(&balancer("window = \"0s\""), &[], 2, &["balancer.slow_start.window", "at least"]);
+    check(&balancer("window = \"10s\", aggression = 0"), &[], 2, &["balancer.slow_start.aggression", "more than 0"]);
+    check(&balancer("window = \"10s\", aggression = -1"), &[], 2, &["balancer.slow_start.aggression"]);
+    check(
+        &balancer("window = \"10s\", min_weight_percent = 101"),
+        &[],
+        2,
+        &["balancer.slow_start.min_weight_percent", "must be at most 100"],
+    );
+    check(&balancer("window = \"10s\", speed = 2"), &[], 2, &["balancer.slow_start.speed"]);
+    check(&balancer("window = \"10s\", aggression = 2.5, min_weight_percent = 0"), &[], 0, &[]);
+    // Read only by the algorithms Envoy (and nginx Plus) ramp: a warning elsewhere.
+    let (code, _, stderr) = {
+        let (_dir, path) = scenario_file(&balancer("window = \"10s\""), "toml");
+        lbsim_text(&["check", path.to_str().unwrap(), "--set", "balancer.algorithm=maglev"])
+    };
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("balancer.slow_start has no effect"), "{stderr}");
+}
+
+/// Slow start through the binary: a server added at 10 s gets its weight ramped from 10 % to
+/// 100 % over a 10 s window, so its share of each second's requests climbs from
+/// 0.1 / 4.1 ≈ 2.4 % to 1/5 (without slow start it has 1/5 from the first second).
+#[test]
+fn a_new_server_ramps_up_over_the_slow_start_window() {
+    let text = |slow: &str, algorithm: &str| {
+        format!(
+            "name = \"ramp\"\nseed = 3\nduration = \"25s\"\n\n[[servers]]\nname = \"api\"\ncount = 4\nworkers = 100\n\
+             service = {{ dist = \"constant\", value = \"1ms\" }}\n\n[[clients]]\nname = \"web\"\ncount = 10\nrate = 100\n\
+             protocol = \"http2\"\n\n[balancer]\nalgorithm = \"{algorithm}\"\n{slow}\n\n[[events]]\nat = \"10s\"\n\
+             action = \"add\"\ntarget = \"api\"\ncount = 1\n"
+        )
+    };
+    let shares = |text: &str| -> Vec<f64> {
+        let (_dir, path) = scenario_file(text, "toml");
+        let (code, json, stderr) = lbsim_text(&["run", path.to_str().unwrap(), "--series", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let names = r["series"]["servers"].as_array().unwrap();
+        let i = names.iter().position(|n| n == "api-5").unwrap();
+        r["series"]["points"].as_array().unwrap()[10..22]
+            .iter()
+            .map(|p| {
+                let served: Vec<f64> = p["served"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                served[i] / served.iter().sum::<f64>()
+            })
+            .collect()
+    };
+    let window = "slow_start = { window = \"10s\" }";
+    for algorithm in ["round_robin", "power_of_two", "least_connections"] {
+        let ramped = shares(&text(window, algorithm));
+        let full = shares(&text("", algorithm));
+        // The first second: weight 10 %; the middle (14–15 s): about 45 %; after: all of it.
+        assert!(ramped[0] < 0.06, "{algorithm}: {ramped:?}");
+        assert!((0.07..0.13).contains(&ramped[4]), "{algorithm}: {ramped:?}");
+        assert!(ramped.windows(2).take(9).all(|w| w[1] > w[0] - 0.01), "{algorithm} climbs: {ramped:?}");
+        assert!(ramped[11] > 0.17, "{algorithm}: {ramped:?}");
+        assert!(full[0] > 0.17, "{algorithm} without slow start: {full:?}");
+    }
+    // round_robin is exact: 0.1 / 4.1 in the first second.
+    let rr = shares(&text(window, "round_robin"));
+    assert!((rr[0] - 0.1 / 4.1).abs() < 0.002, "{rr:?}");
+}
