@@ -68,6 +68,79 @@ pub struct ServerGroup {
     /// How long an error takes at the server (a worker is busy for it); `None` = the request's
     /// service time, as if the server did the work and then failed.
     pub error_latency_ns: Option<u64>,
+    /// A Kubernetes-style horizontal autoscaler for the group (`None` = a fixed count).
+    pub autoscale: Option<Autoscale>,
+}
+
+/// What the autoscaler measures against its target.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScaleMetric {
+    /// Busy workers / workers, averaged over the group's ready servers and the last interval
+    /// (HPA's CPU `averageUtilization`), 0 to 1.
+    Utilization(f64),
+    /// Requests at a server (in service and queued), averaged over the group's ready
+    /// servers and the last interval (an `AverageValue` pods metric).
+    InFlight(f64),
+}
+
+/// A horizontal autoscaler, following the Kubernetes HPA algorithm ("Algorithm details",
+/// <https://kubernetes.io/docs/concepts/workloads/autoscale/horizontal-pod-autoscale/>, and
+/// `pkg/controller/podautoscaler/replica_calculator.go`): every `interval` it computes
+/// `desired = ceil(ready × metric / target)`, keeps the current count while
+/// `|metric / target − 1| ≤ tolerance`, scales down only to the highest recommendation of the
+/// last `scale_down_stabilization`, and stays within `min..=max`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Autoscale {
+    /// `minReplicas`.
+    pub min: u32,
+    /// `maxReplicas`.
+    pub max: u32,
+    /// The metric and its target.
+    pub metric: ScaleMetric,
+    /// The controller's sync period (`--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub interval_ns: u64,
+    /// `--horizontal-pod-autoscaler-tolerance` (0.1).
+    pub tolerance: f64,
+    /// From a scale-up decision until the new server is ready (scheduling, image pull,
+    /// start-up, readiness probe).
+    pub provision_delay_ns: u64,
+    /// `behavior.scaleDown.stabilizationWindowSeconds` (300 s).
+    pub scale_down_stabilization_ns: u64,
+}
+
+impl Autoscale {
+    /// Kubernetes' defaults around `min`, `max` and a metric: 15 s sync, tolerance 0.1,
+    /// 300 s scale-down stabilization; servers ready 30 s after a scale-up.
+    pub fn new(min: u32, max: u32, metric: ScaleMetric) -> Autoscale {
+        Autoscale {
+            min,
+            max,
+            metric,
+            interval_ns: 15 * NS_PER_SEC,
+            tolerance: 0.1,
+            provision_delay_ns: 30 * NS_PER_SEC,
+            scale_down_stabilization_ns: 300 * NS_PER_SEC,
+        }
+    }
+
+    /// The HPA's recommendation for `ready` servers measuring `metric` on average (before
+    /// stabilization and the `min`/`max` bounds): `ceil(ready × metric / target)`, or `current`
+    /// within the tolerance. No ready server, no measurement: `current`.
+    pub fn recommend(&self, current: u32, ready: u32, metric: f64) -> u32 {
+        let target = match self.metric {
+            ScaleMetric::Utilization(t) | ScaleMetric::InFlight(t) => t,
+        };
+        if ready == 0 || !(metric.is_finite() && target > 0.0) {
+            return current;
+        }
+        let ratio = metric / target;
+        if (ratio - 1.0).abs() <= self.tolerance {
+            return current;
+        }
+        // A tiny epsilon keeps an exact product (3 × 0.6 / 0.6) from rounding up past itself.
+        let want = libm::ceil(ratio * f64::from(ready) - 1e-9);
+        want.clamp(0.0, f64::from(u32::MAX)) as u32
+    }
 }
 
 /// A service time distribution.
@@ -1010,6 +1083,7 @@ impl ServerGroup {
             max_connection_age_ns: None,
             error_rate: 0.0,
             error_latency_ns: None,
+            autoscale: None,
         }
     }
 }

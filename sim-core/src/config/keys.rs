@@ -31,6 +31,19 @@ pub(super) const SERVER_GROUP: &[&str] = &[
     "max_connection_age",
     "error_rate",
     "error_latency",
+    "autoscale",
+];
+
+/// A server group's `[servers.autoscale]` (Kubernetes HPA).
+pub(super) const AUTOSCALE: &[&str] = &[
+    "min",
+    "max",
+    "target_utilization",
+    "target_in_flight",
+    "interval",
+    "tolerance",
+    "provision_delay",
+    "scale_down_stabilization",
 ];
 
 /// A server group's `service` distribution (each `dist` takes only its own parameters).
@@ -151,6 +164,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("servers[]", SERVER_GROUP),
     ("servers[].service", SERVICE),
     ("servers[].service.parts[]", MIXTURE_PART),
+    ("servers[].autoscale", AUTOSCALE),
     ("clients[]", CLIENT_GROUP),
     ("clients[].paths", PATHS),
     ("clients[].keys", KEY_SPACE),

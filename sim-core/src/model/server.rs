@@ -312,6 +312,7 @@ impl Simulation {
         let now = self.now;
         let server = &mut self.servers[s as usize];
         server.queue_area += u128::from(server.queued) * u128::from(overlap(server.queue_since_ns, now, warmup, end));
+        server.queue_all += u128::from(server.queued) * u128::from(now - server.queue_since_ns);
         server.queue_since_ns = now;
         server.queued = (i64::from(server.queued) + i64::from(delta)).max(0) as u32;
     }
@@ -322,6 +323,7 @@ impl Simulation {
         let now = self.now;
         let server = &mut self.servers[s as usize];
         server.busy_area += u128::from(server.busy) * u128::from(overlap(server.busy_since_ns, now, warmup, end));
+        server.busy_all += u128::from(server.busy) * u128::from(now - server.busy_since_ns);
         server.busy_since_ns = now;
         server.busy = (i64::from(server.busy) + i64::from(delta)).max(0) as u32;
     }

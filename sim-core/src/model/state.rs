@@ -55,6 +55,10 @@ pub enum Ev {
     Think { client: u32 },
     /// A users `schedule` point: the group's population per client changes.
     Population { group: u32, point: u32 },
+    /// An autoscaled server group's controller runs (every `interval`).
+    Autoscale { group: u32 },
+    /// A server the autoscaler asked for is ready (`provision_delay` later).
+    Provisioned { server: u32 },
 }
 
 impl Ev {
@@ -86,6 +90,8 @@ impl Ev {
             Ev::Think { client } => [18, u64::from(*client), 0],
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
             Ev::Replay { group } => [20, u64::from(*group), 0],
+            Ev::Autoscale { group } => [28, u64::from(*group), 0],
+            Ev::Provisioned { server } => [29, u64::from(*server), 0],
         }
     }
 }
@@ -372,6 +378,10 @@ impl ServerState {
 pub struct Server {
     /// Busy-worker time integrated so far (ns·workers), within the measured window.
     pub busy_area: u128,
+    /// Busy-worker and queued-request time integrated over the whole run (ns·workers,
+    /// ns·requests), up to `busy_since_ns` and `queue_since_ns`: the autoscaler's metrics.
+    pub busy_all: u128,
+    pub queue_all: u128,
     /// When `busy` last changed.
     pub busy_since_ns: u64,
     /// Service-time multiplier.

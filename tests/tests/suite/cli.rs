@@ -769,3 +769,77 @@ fn a_new_server_ramps_up_over_the_slow_start_window() {
     let rr = shares(&text(window, "round_robin"));
     assert!((rr[0] - 0.1 / 4.1).abs() < 0.002, "{rr:?}");
 }
+
+// Autoscaling (issue 16, Kubernetes HPA): bad values exit 2 with the line and key path.
+#[test]
+fn autoscale_keys_refuse_bad_values() {
+    let service = "service = { dist = \"exponential\", mean = \"5ms\" }";
+    let scaled = |extra: &str| GOOD.replacen(service, &format!("{service}\nautoscale = {{ {extra} }}"), 1);
+    check(&scaled("max = 4"), &[], 2, &[":9:", "servers[0].autoscale", "needs a target"]);
+    check(&scaled("target_utilization = 0.6"), &[], 2, &["servers[0].autoscale.max", "is required but missing"]);
+    check(
+        &scaled("max = 4, target_utilization = 0"),
+        &[],
+        2,
+        &["servers[0].autoscale.target_utilization", "more than 0"],
+    );
+    check(&scaled("max = 4, target_utilization = 1.5"), &[], 2, &["target_utilization", "must be at most 1"]);
+    check(&scaled("max = 4, target_in_flight = -2"), &[], 2, &["servers[0].autoscale.target_in_flight"]);
+    check(
+        &scaled("max = 4, target_utilization = 0.5, target_in_flight = 3"),
+        &[],
+        2,
+        &["servers[0].autoscale", "not both"],
+    );
+    check(&scaled("min = 5, max = 4, target_utilization = 0.5"), &[], 2, &["min (5) is more than max (4)"]);
+    check(&scaled("min = 3, max = 4, target_utilization = 0.5"), &[], 2, &["servers[0].count", "min 3 to max 4"]);
+    check(
+        &scaled("max = 4, target_utilization = 0.5, interval = 15"),
+        &[],
+        2,
+        &["servers[0].autoscale.interval", "needs a unit"],
+    );
+    check(&scaled("max = 4, target_utilization = 0.5, tolerance = -1"), &[], 2, &["servers[0].autoscale.tolerance"]);
+    check(&scaled("max = 4, target_utilization = 0.5, cooldown = \"1m\""), &[], 2, &["servers[0].autoscale.cooldown"]);
+    check(
+        &scaled("max = 200000, target_utilization = 0.5"),
+        &[],
+        2,
+        &["servers[0].autoscale.max", "must be at most 100000"],
+    );
+    check(&scaled("max = 90000, target_utilization = 0.5"), &["--set", "limits.max_servers=1000"], 2, &["max_servers"]);
+    check(&scaled("max = 4, target_in_flight = 8, provision_delay = \"0s\""), &[], 0, &[]);
+}
+
+/// The HPA through the binary on the catalogue's ramp: servers are added one by one as the
+/// load rises, and removed only once the 5-minute stabilization window has forgotten the
+/// peak; every decision follows the formula from the metric it reports.
+#[test]
+fn the_autoscaler_follows_a_ramp_up_and_stabilizes_down() {
+    let (code, json, stderr) = lbsim_text(&["run", "scenarios/autoscale-ramp.toml", "--format", "json", "--series"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let decisions = r["autoscaler"].as_array().unwrap();
+    let field = |d: &serde_json::Value, k: &str| d[k].as_f64().unwrap();
+    let ups: Vec<_> = decisions.iter().filter(|d| field(d, "desired") > field(d, "current")).collect();
+    let downs: Vec<_> = decisions.iter().filter(|d| field(d, "desired") < field(d, "current")).collect();
+    assert_eq!((ups.len(), downs.len()), (6, 6), "{decisions:?}");
+    for d in &ups {
+        // desired = ceil(ready × utilization / 0.6), outside the tolerance (a server still
+        // provisioning counts in `current`, not in `ready`).
+        let (ready, metric) = (field(d, "ready"), field(d, "metric"));
+        assert!(metric / 0.6 > 1.1, "{d}");
+        assert_eq!(field(d, "desired"), (ready * metric / 0.6).ceil(), "{d}");
+    }
+    // The load peaks until 10 min and falls until 12: the first scale-down comes only after
+    // the stabilization window (5 min) no longer holds a recommendation of 8.
+    let first_down = field(downs[0], "at_s");
+    assert!(first_down > 600.0 + 300.0, "{first_down}");
+    assert!(downs.iter().all(|d| field(d, "at_s") > field(ups[5], "at_s")));
+    // Every decision is a timeline event of the series.
+    let events = r["series"]["events"].as_array().unwrap();
+    let scale_events = events.iter().filter(|e| e[1].as_str().unwrap().starts_with("autoscale api ")).count();
+    assert_eq!(scale_events, 12, "{events:?}");
+    // Removed servers drained: nothing failed.
+    assert_eq!(r["requests"]["failed"].as_u64(), Some(0));
+}
