@@ -378,10 +378,6 @@ impl ServerState {
 pub struct Server {
     /// Busy-worker time integrated so far (ns·workers), within the measured window.
     pub busy_area: u128,
-    /// Busy-worker and queued-request time integrated over the whole run (ns·workers,
-    /// ns·requests), up to `busy_since_ns` and `queue_since_ns`: the autoscaler's metrics.
-    pub busy_all: u128,
-    pub queue_all: u128,
     /// When `busy` last changed.
     pub busy_since_ns: u64,
     /// Service-time multiplier.
@@ -413,6 +409,11 @@ pub struct Server {
     pub queue_area: u128,
     /// When `queued` last changed.
     pub queue_since_ns: u64,
+    /// Busy-worker time integrated over the whole run (ns·workers) up to `busy_since_ns`:
+    /// an autoscaler's metric, kept only in runs with one (past the first cache line).
+    pub busy_all: u128,
+    /// Waiting-job time integrated over the whole run up to `queue_since_ns` (likewise).
+    pub queue_all: u128,
     /// Open connections.
     pub conns_open: u64,
     /// Sessions whose state it holds.
