@@ -131,7 +131,14 @@ impl Exporter {
     }
 
     /// Settings no target here has: said once, for every program.
-    fn common_notes(&mut self, program: &str, b: &BalancerSpec) {
+    fn common_notes(&mut self, program: &str, sc: &Scenario) {
+        let b = &sc.balancer;
+        for g in sc.servers.iter().filter(|g| g.autoscale.is_some()) {
+            self.approx(
+                program,
+                &format!("servers[].autoscale of group {}: an autoscaler (Kubernetes HPA) adds and removes servers outside the balancer's configuration; the {} it starts with are listed", g.name, g.count),
+            );
+        }
         if b.replicas > 1 {
             self.approx(
                 program,
@@ -154,7 +161,7 @@ impl Exporter {
     fn nginx(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("nginx", b);
+        self.common_notes("nginx", sc);
         let mut out = header("nginx", sc);
         // One worker: nginx keeps round-robin and least_conn state per worker unless the
         // upstream has a `zone`; the zone below shares it, one worker keeps it exact.
@@ -302,7 +309,7 @@ impl Exporter {
     fn haproxy(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("haproxy", b);
+        self.common_notes("haproxy", sc);
         let mut out = header("haproxy", sc);
         out.push_str("global\n    maxconn 4096\n\ndefaults\n");
         let _ = writeln!(out, "    mode {}", if l4 { "tcp" } else { "http" });
@@ -421,7 +428,7 @@ impl Exporter {
     fn envoy(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("envoy", b);
+        self.common_notes("envoy", sc);
         if let Some(p) = b.passive {
             self.approx("envoy", &format!("nginx-style passive checks (max_fails {}, fail_timeout {}) are not Envoy's; its closest is outlier_detection (consecutive_5xx, base_ejection_time)", p.max_fails, seconds(p.fail_timeout_ns)));
         }
