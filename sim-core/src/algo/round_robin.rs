@@ -53,6 +53,9 @@ impl SwrrState {
             if peer.effective == i64::MIN {
                 peer.effective = weight;
             }
+            // A weight lowered since (slow start ramping a host that came back) caps the
+            // effective weight at once; with fixed weights it never exceeds them (nginx).
+            peer.effective = peer.effective.min(weight);
             peer.current += peer.effective;
             total += peer.effective;
             if peer.effective < weight {

@@ -843,3 +843,40 @@ fn the_autoscaler_follows_a_ramp_up_and_stabilizes_down() {
     // Removed servers drained: nothing failed.
     assert_eq!(r["requests"]["failed"].as_u64(), Some(0));
 }
+
+/// Slow start for a server back from a crash: without active checks its window starts at
+/// `recover` (share 0.1 / 3.1 in the first second back, not 1/4); with them, when a check
+/// marks it up again (Envoy's `lastHcPassTime`), so it serves nothing until then.
+#[test]
+fn a_recovered_server_ramps_from_its_recovery_or_its_first_passing_check() {
+    let text = |checks: &str| {
+        format!(
+            "name = \"rec\"\nseed = 3\nduration = \"25s\"\n\n[[servers]]\nname = \"api\"\ncount = 4\nworkers = 100\n\
+             service = {{ dist = \"constant\", value = \"1ms\" }}\n\n[[clients]]\nname = \"web\"\ncount = 10\nrate = 100\n\
+             protocol = \"http2\"\n\n[balancer]\nalgorithm = \"round_robin\"\nslow_start = {{ window = \"10s\" }}\n{checks}\n\n\
+             [[events]]\nat = \"5s\"\naction = \"crash\"\ntarget = \"api-1\"\n\n[[events]]\nat = \"10s\"\naction = \"recover\"\n\
+             target = \"api-1\"\n"
+        )
+    };
+    let shares = |text: &str| -> Vec<f64> {
+        let (_dir, path) = scenario_file(text, "toml");
+        let (code, json, stderr) = lbsim_text(&["run", path.to_str().unwrap(), "--series", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        r["series"]["points"].as_array().unwrap()[10..24]
+            .iter()
+            .map(|p| {
+                let served: Vec<f64> = p["served"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                served[0] / served.iter().sum::<f64>()
+            })
+            .collect()
+    };
+    let unchecked = shares(&text(""));
+    assert!((unchecked[0] - 0.1 / 3.1).abs() < 0.003, "{unchecked:?}");
+    assert!((0.1..0.16).contains(&unchecked[4]), "{unchecked:?}");
+    assert!(unchecked[13] > 0.24, "{unchecked:?}");
+    let checked = shares(&text("health_check = { interval = \"1s\", rise = 2, fall = 2 }"));
+    assert_eq!(checked[0], 0.0, "down until two checks pass: {checked:?}");
+    assert!(checked[1] > 0.0 && checked[1] < 0.05, "{checked:?}");
+    assert!(checked.windows(2).take(11).all(|w| w[1] >= w[0]), "{checked:?}");
+}
