@@ -53,9 +53,13 @@ impl SwrrState {
             if peer.effective == i64::MIN {
                 peer.effective = weight;
             }
-            // A weight lowered since (slow start ramping a host that came back) caps the
-            // effective weight at once; with fixed weights it never exceeds them (nginx).
-            peer.effective = peer.effective.min(weight);
+            // Under slow start (weights in hundredths) a weight lowered since — a host that
+            // came back ramps again — caps the effective weight at once, as Envoy rebuilds
+            // its schedule with the new weights. Otherwise nginx's rule: the effective weight
+            // only climbs back towards the weight.
+            if step > 1 {
+                peer.effective = peer.effective.min(weight);
+            }
             peer.current += peer.effective;
             total += peer.effective;
             if peer.effective < weight {
