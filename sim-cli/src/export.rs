@@ -131,7 +131,14 @@ impl Exporter {
     }
 
     /// Settings no target here has: said once, for every program.
-    fn common_notes(&mut self, program: &str, b: &BalancerSpec) {
+    fn common_notes(&mut self, program: &str, sc: &Scenario) {
+        let b = &sc.balancer;
+        for g in sc.servers.iter().filter(|g| g.autoscale.is_some()) {
+            self.approx(
+                program,
+                &format!("servers[].autoscale of group {}: an autoscaler (Kubernetes HPA) adds and removes servers outside the balancer's configuration; the {} it starts with are listed", g.name, g.count),
+            );
+        }
         if b.replicas > 1 {
             self.approx(
                 program,
@@ -154,7 +161,7 @@ impl Exporter {
     fn nginx(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("nginx", b);
+        self.common_notes("nginx", sc);
         let mut out = header("nginx", sc);
         // One worker: nginx keeps round-robin and least_conn state per worker unless the
         // upstream has a `zone`; the zone below shares it, one worker keeps it exact.
@@ -203,6 +210,9 @@ impl Exporter {
         }
         if b.panic_threshold.is_some() {
             self.approx("nginx", "balancer.panic_threshold (Envoy's panic mode) has no nginx equivalent");
+        }
+        if b.slow_start.is_some() {
+            self.approx("nginx", "balancer.slow_start: open source nginx has no slow start (nginx Plus: the `slow_start=` server parameter, a linear ramp)");
         }
         let retry = if l4 {
             if b.retry_on_error == 0 {
@@ -299,7 +309,7 @@ impl Exporter {
     fn haproxy(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("haproxy", b);
+        self.common_notes("haproxy", sc);
         let mut out = header("haproxy", sc);
         out.push_str("global\n    maxconn 4096\n\ndefaults\n");
         let _ = writeln!(out, "    mode {}", if l4 { "tcp" } else { "http" });
@@ -315,6 +325,9 @@ impl Exporter {
         }
         if b.panic_threshold.is_some() {
             self.approx("haproxy", "balancer.panic_threshold (Envoy's panic mode) has no HAProxy equivalent");
+        }
+        if let Some(ss) = b.slow_start {
+            self.approx("haproxy", &format!("balancer.slow_start: HAProxy's closest is `default-server slowstart {}` (a linear ramp from almost 0, roundrobin and leastconn only; no aggression or minimum weight); not exported", seconds(ss.window_ns)));
         }
         self.flush_notes(&mut out, "    ");
         let default = pools.iter().find(|p| p.name == "default").unwrap_or(&pools[0]);
@@ -415,7 +428,7 @@ impl Exporter {
     fn envoy(&mut self, sc: &Scenario, pools: &[Pool], host: &str, port: u16) -> String {
         let b = &sc.balancer;
         let l4 = b.layer == Layer::L4;
-        self.common_notes("envoy", b);
+        self.common_notes("envoy", sc);
         if let Some(p) = b.passive {
             self.approx("envoy", &format!("nginx-style passive checks (max_fails {}, fail_timeout {}) are not Envoy's; its closest is outlier_detection (consecutive_5xx, base_ejection_time)", p.max_fails, seconds(p.fail_timeout_ns)));
         }
@@ -522,11 +535,30 @@ impl Exporter {
 
     /// The cluster's `lb_policy` and its config lines.
     fn envoy_policy(&mut self, b: &BalancerSpec) -> (&'static str, Vec<String>) {
+        // Envoy's `slow_start_config` lives in the ROUND_ROBIN and LEAST_REQUEST configs.
+        let slow = b.slow_start.map_or(String::new(), |ss| {
+            format!(
+                "slow_start_config: {{ slow_start_window: {}, aggression: {{ default_value: {:?}, runtime_key: lbsim.slow_start.aggression }}, min_weight_percent: {{ value: {:?} }} }}",
+                proto_seconds(ss.window_ns),
+                ss.aggression,
+                ss.min_weight_percent
+            )
+        });
+        if b.slow_start.is_some() && !matches!(b.algorithm, Algorithm::RoundRobin | Algorithm::PowerOfTwo) {
+            self.approx(
+                "envoy",
+                "balancer.slow_start: Envoy ramps only ROUND_ROBIN and LEAST_REQUEST hosts; not exported",
+            );
+        }
         match b.algorithm {
+            Algorithm::RoundRobin if !slow.is_empty() => {
+                ("ROUND_ROBIN", vec![format!("round_robin_lb_config: {{ {slow} }}")])
+            }
             Algorithm::RoundRobin => ("ROUND_ROBIN", vec![]),
             Algorithm::Random => ("RANDOM", vec![]),
             Algorithm::PowerOfTwo => {
-                ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {} }}", b.choices)])
+                let extra = if slow.is_empty() { String::new() } else { format!(", {slow}") };
+                ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {}{extra} }}", b.choices)])
             }
             Algorithm::LeastConnections | Algorithm::PeakEwma => {
                 self.approx(

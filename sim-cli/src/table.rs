@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
-use sim_core::metrics::report::CrashReport;
+use sim_core::metrics::report::{CrashReport, ScaleDecision};
 use sim_core::scenario::{Balancing, ClientAlgorithm};
 use sim_core::{Outcome, Report, Scenario};
 
@@ -229,7 +229,23 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
         let _ = writeln!(out, "{t}");
     }
     crash_lines(&mut out, &r.crashes);
+    scale_lines(&mut out, &r.autoscaler);
     out
+}
+
+/// The autoscalers' decisions, one per line up to a cap (a flapping autoscaler over a week
+/// decides tens of thousands of times), then a count.
+fn scale_lines(out: &mut String, decisions: &[ScaleDecision]) {
+    for d in decisions.iter().take(MAX_CRASH_LINES) {
+        let _ = writeln!(
+            out,
+            "autoscale: {} {} → {} at {:.1}s (metric {:.2} over {} ready)",
+            d.group, d.current, d.desired, d.at_s, d.metric, d.ready
+        );
+    }
+    if let Some(rest) = decisions.get(MAX_CRASH_LINES..).filter(|r| !r.is_empty()) {
+        let _ = writeln!(out, "… {} more autoscaler decisions (the JSON report lists them all)", rest.len());
+    }
 }
 
 /// The most crashes listed one per line; the rest are summarised in one line, as the server

@@ -68,6 +68,79 @@ pub struct ServerGroup {
     /// How long an error takes at the server (a worker is busy for it); `None` = the request's
     /// service time, as if the server did the work and then failed.
     pub error_latency_ns: Option<u64>,
+    /// A Kubernetes-style horizontal autoscaler for the group (`None` = a fixed count).
+    pub autoscale: Option<Autoscale>,
+}
+
+/// What the autoscaler measures against its target.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScaleMetric {
+    /// Busy workers / workers, averaged over the group's ready servers and the last interval
+    /// (HPA's CPU `averageUtilization`), 0 to 1.
+    Utilization(f64),
+    /// Requests at a server (in service and queued), averaged over the group's ready
+    /// servers and the last interval (an `AverageValue` pods metric).
+    InFlight(f64),
+}
+
+/// A horizontal autoscaler, following the Kubernetes HPA algorithm ("Algorithm details",
+/// <https://kubernetes.io/docs/concepts/workloads/autoscale/horizontal-pod-autoscale/>, and
+/// `pkg/controller/podautoscaler/replica_calculator.go`): every `interval` it computes
+/// `desired = ceil(ready × metric / target)`, keeps the current count while
+/// `|metric / target − 1| ≤ tolerance`, scales down only to the highest recommendation of the
+/// last `scale_down_stabilization`, and stays within `min..=max`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Autoscale {
+    /// `minReplicas`.
+    pub min: u32,
+    /// `maxReplicas`.
+    pub max: u32,
+    /// The metric and its target.
+    pub metric: ScaleMetric,
+    /// The controller's sync period (`--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub interval_ns: u64,
+    /// `--horizontal-pod-autoscaler-tolerance` (0.1).
+    pub tolerance: f64,
+    /// From a scale-up decision until the new server is ready (scheduling, image pull,
+    /// start-up, readiness probe).
+    pub provision_delay_ns: u64,
+    /// `behavior.scaleDown.stabilizationWindowSeconds` (300 s).
+    pub scale_down_stabilization_ns: u64,
+}
+
+impl Autoscale {
+    /// Kubernetes' defaults around `min`, `max` and a metric: 15 s sync, tolerance 0.1,
+    /// 300 s scale-down stabilization; servers ready 30 s after a scale-up.
+    pub fn new(min: u32, max: u32, metric: ScaleMetric) -> Autoscale {
+        Autoscale {
+            min,
+            max,
+            metric,
+            interval_ns: 15 * NS_PER_SEC,
+            tolerance: 0.1,
+            provision_delay_ns: 30 * NS_PER_SEC,
+            scale_down_stabilization_ns: 300 * NS_PER_SEC,
+        }
+    }
+
+    /// The HPA's recommendation for `ready` servers measuring `metric` on average (before
+    /// stabilization and the `min`/`max` bounds): `ceil(ready × metric / target)`, or `current`
+    /// within the tolerance. No ready server, no measurement: `current`.
+    pub fn recommend(&self, current: u32, ready: u32, metric: f64) -> u32 {
+        let target = match self.metric {
+            ScaleMetric::Utilization(t) | ScaleMetric::InFlight(t) => t,
+        };
+        if ready == 0 || !(metric.is_finite() && target > 0.0) {
+            return current;
+        }
+        let ratio = metric / target;
+        if (ratio - 1.0).abs() <= self.tolerance {
+            return current;
+        }
+        // A tiny epsilon keeps an exact product (3 × 0.6 / 0.6) from rounding up past itself.
+        let want = libm::ceil(ratio * f64::from(ready) - 1e-9);
+        want.clamp(0.0, f64::from(u32::MAX)) as u32
+    }
 }
 
 /// A service time distribution.
@@ -722,6 +795,52 @@ pub struct BalancerSpec {
     /// `proxy_next_upstream` lists `http_500 http_502 http_503 http_504`. nginx's default
     /// (`error timeout`) passes a 5xx to the client and counts it as a success: `false`.
     pub fail_on_server_error: bool,
+    /// Envoy's slow start: a host that joins or comes back has its weight ramped up over a
+    /// window (`round_robin`, `power_of_two`, `least_connections`); `None` = off.
+    pub slow_start: Option<SlowStart>,
+}
+
+/// Slow start, following Envoy's `slow_start_config` (`RoundRobinLbConfig` and
+/// `LeastRequestLbConfig`, `envoy/config/cluster/v3/cluster.proto`, and
+/// `EdfLoadBalancerBase::applySlowStartFactor` in
+/// `source/common/upstream/load_balancer_impl.cc`): for `window` after a host becomes healthy
+/// (added to the pool, or back from unhealthy), its weight is multiplied by
+/// `max(min_weight_percent / 100, time_factor^(1 / aggression))`, where
+/// `time_factor = max(1 ms, time in window) / window`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlowStart {
+    /// Envoy `slow_start_window`: how long a host's weight ramps (required).
+    pub window_ns: u64,
+    /// Envoy `aggression` (default 1.0, linear): above 1 the weight rises faster at first,
+    /// below 1 slower.
+    pub aggression: f64,
+    /// Envoy `min_weight_percent` (default 10): the weight never starts below this share of
+    /// the configured weight.
+    pub min_weight_percent: f64,
+}
+
+impl SlowStart {
+    /// Envoy's defaults for `aggression` (1.0) and `min_weight_percent` (10) over `window`.
+    pub fn new(window_ns: u64) -> SlowStart {
+        SlowStart { window_ns, aggression: 1.0, min_weight_percent: 10.0 }
+    }
+
+    /// The factor a host's weight is multiplied by `elapsed_ns` after it became healthy:
+    /// Envoy's `applySlowStartFactor` (1 once the window is over). Envoy measures the time
+    /// in whole milliseconds with a floor of 1 ms; the floor is kept, the time is exact.
+    pub fn factor(&self, elapsed_ns: u64) -> f64 {
+        if elapsed_ns >= self.window_ns {
+            return 1.0;
+        }
+        let time_factor = elapsed_ns.max(NS_PER_SEC / 1000) as f64 / self.window_ns as f64;
+        // Envoy's `applyAggressionFactor`: no `pow` for the linear case.
+        let ramped = if self.aggression == 1.0 || time_factor == 1.0 {
+            time_factor
+        } else {
+            libm::pow(time_factor, 1.0 / self.aggression)
+        };
+        ramped.max(self.min_weight_percent / 100.0).min(1.0)
+    }
 }
 
 /// Network costs. Nothing costs time unless set.
@@ -944,6 +1063,7 @@ impl Default for BalancerSpec {
             dns_ttl_ns: 30 * NS_PER_SEC,
             retry_on_error: 0,
             fail_on_server_error: false,
+            slow_start: None,
         }
     }
 }
@@ -963,6 +1083,7 @@ impl ServerGroup {
             max_connection_age_ns: None,
             error_rate: 0.0,
             error_latency_ns: None,
+            autoscale: None,
         }
     }
 }

@@ -317,6 +317,27 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
                 s.balancer.choices = choices.max(1);
                 s.balancer.overhead_ns = overhead_us * 1_000;
                 s.balancer.panic_threshold = panic;
+                // An autoscaler on the first group of a fifth of them (the same way), reacting
+                // within the run.
+                if seed % 5 == 1 {
+                    let count = s.servers[0].count;
+                    let interval = (duration_ms * MS / 4).max(MS);
+                    s.servers[0].autoscale = Some(Autoscale {
+                        interval_ns: interval,
+                        provision_delay_ns: interval / 2,
+                        scale_down_stabilization_ns: 2 * interval,
+                        ..Autoscale::new(1, count + 2, ScaleMetric::InFlight(1.0))
+                    });
+                }
+                // Slow start on a quarter of the scenarios, derived from the seed so that the
+                // strategies draw what they drew before (saved regressions stay valid).
+                if seed % 4 == 0 {
+                    s.balancer.slow_start = Some(SlowStart {
+                        window_ns: (duration_ms * MS / 2).max(MS),
+                        aggression: [1.0, 0.5, 2.0][(seed / 4 % 3) as usize],
+                        min_weight_percent: (seed / 12 % 50) as f64,
+                    });
+                }
                 s.balancer.health_check = health.map(|(interval_ms, rise, fall)| HealthCheck {
                     interval_ns: interval_ms * MS,
                     timeout_ns: 50 * MS,

@@ -393,6 +393,41 @@ impl Mapper<'_> {
         })
     }
 
+    /// `slow_start_config` (`envoy.config.cluster.v3.Cluster.SlowStartConfig`) as the
+    /// `[balancer]` line `slow_start = { … }`: `slow_start_window`, `aggression` (a runtime
+    /// double: its `default_value`, 1.0 when absent) and `min_weight_percent` (10 when absent).
+    fn slow_start(&mut self, n: &Node) -> Result<String> {
+        let (mut window, mut aggression, mut min_percent) = (None, 1.0, 10.0);
+        for (k, v) in self.map_of("slow_start_config", n)? {
+            match k.as_str() {
+                "slow_start_window" => {
+                    window = Some(self.duration(k, v, 1_000_000, 365 * 24 * 3600 * 1_000_000_000)?)
+                }
+                "aggression" => {
+                    let value = v.get("default_value").unwrap_or(v);
+                    aggression = self.number("aggression.default_value", value, -1e9, 1_000.0)?;
+                    if aggression <= 0.0 {
+                        // Envoy logs an error and ramps linearly.
+                        self.ignore("slow_start_config.aggression", v, "Envoy uses 1.0 for an aggression of 0 or less");
+                        aggression = 1.0;
+                    }
+                }
+                "min_weight_percent" => min_percent = self.number("min_weight_percent", v, 0.0, 100.0)?,
+                other => self.ignore(&format!("slow_start_config.{other}"), v, "not modeled by lbsim"),
+            }
+        }
+        let Some(window) = window else {
+            // Envoy: without a window slow start is off.
+            self.ignore("slow_start_config", n, "without slow_start_window slow start is off");
+            return Ok(String::new());
+        };
+        Ok(format!(
+            "# {} slow_start_config\nslow_start = {{ window = \"{}\", aggression = {aggression:?}, min_weight_percent = {min_percent:?} }}\n",
+            self.src.at(n),
+            duration_text(window)
+        ))
+    }
+
     fn endpoints<'n>(&mut self, la: &'n Node) -> Result<Vec<Endpoint<'n>>> {
         let mut out = Vec::new();
         for (k, v) in self.map_of("load_assignment", la)? {
@@ -488,6 +523,7 @@ impl Mapper<'_> {
         let mut lb_policy: Option<&Node> = None;
         let mut lr_config: Option<&Node> = None;
         let mut ring_config: Option<&Node> = None;
+        let mut rr_config: Option<&Node> = None;
         let mut maglev_config: Option<&Node> = None;
         let mut assignment: Option<&Node> = None;
         let mut health: Option<&Node> = None;
@@ -498,6 +534,7 @@ impl Mapper<'_> {
                 "name" | "@type" => {}
                 "lb_policy" => lb_policy = Some(v),
                 "least_request_lb_config" => lr_config = Some(v),
+                "round_robin_lb_config" => rr_config = Some(v),
                 "ring_hash_lb_config" => ring_config = Some(v),
                 "maglev_lb_config" => maglev_config = Some(v),
                 "load_assignment" => assignment = Some(v),
@@ -647,10 +684,24 @@ impl Mapper<'_> {
             }
         };
         match policy.as_str() {
-            "ROUND_ROBIN" => bal.push_str("algorithm = \"round_robin\"\n"),
+            "ROUND_ROBIN" => {
+                bal.push_str("algorithm = \"round_robin\"\n");
+                if let Some(cfg) = rr_config {
+                    for (k, v) in self.map_of("round_robin_lb_config", cfg)? {
+                        match k.as_str() {
+                            "slow_start_config" => {
+                                let line = self.slow_start(v)?;
+                                bal.push_str(&line);
+                            }
+                            other => self.ignore(&format!("round_robin_lb_config.{other}"), v, "not modeled by lbsim"),
+                        }
+                    }
+                }
+            }
             "RANDOM" => bal.push_str("algorithm = \"random\"\n"),
             "LEAST_REQUEST" => {
                 let mut choices = 2;
+                let mut slow = String::new();
                 if let Some(cfg) = lr_config {
                     for (k, v) in self.map_of("least_request_lb_config", cfg)? {
                         match k.as_str() {
@@ -668,6 +719,7 @@ impl Mapper<'_> {
                                     );
                                 }
                             }
+                            "slow_start_config" => slow = self.slow_start(v)?,
                             other => {
                                 self.ignore(&format!("least_request_lb_config.{other}"), v, "not modeled by lbsim")
                             }
@@ -676,6 +728,7 @@ impl Mapper<'_> {
                 }
                 bal.push_str("algorithm = \"power_of_two\"\n");
                 let _ = writeln!(bal, "choices = {choices}");
+                bal.push_str(&slow);
                 if weighted {
                     self.approx(
                         &mut bal,
@@ -773,6 +826,7 @@ impl Mapper<'_> {
         }
         for (key, cfg, used) in [
             ("least_request_lb_config", lr_config, policy == "LEAST_REQUEST"),
+            ("round_robin_lb_config", rr_config, policy == "ROUND_ROBIN"),
             ("ring_hash_lb_config", ring_config, policy == "RING_HASH"),
             ("maglev_lb_config", maglev_config, policy == "MAGLEV"),
         ] {

@@ -257,6 +257,12 @@ pub const DIRECTIVES: &[Directive] = &[
     ),
     d(
         "envoy",
+        "round_robin_lb_config / least_request_lb_config: slow_start_config",
+        Supported,
+        "`[balancer.slow_start]`: `window` = `slow_start_window`, `aggression` = `aggression.default_value` (default 1.0; 0 or less is 1.0, as Envoy does, warning), `min_weight_percent` (default 10). Without a window it is off (warning).",
+    ),
+    d(
+        "envoy",
         "lb_policy: RANDOM",
         Supported,
         "`algorithm = \"random\"`; Envoy's RANDOM picks uniformly, ignoring endpoint weights, so they are left out (warning).",

@@ -41,6 +41,7 @@ pub struct PickView<'a> {
     pub(crate) eligible: &'a [u32],
     pub(crate) available: &'a [bool],
     pub(crate) weights: &'a [u32],
+    pub(crate) weight_scale: u32,
     pub(crate) active: &'a [u32],
     pub(crate) version: u64,
     pub(crate) members_version: u64,
@@ -71,9 +72,17 @@ impl<'a> PickView<'a> {
         self.available.get(server as usize).copied().unwrap_or(false)
     }
 
-    /// Configured weight of a server.
+    /// Weight of a server: its configured weight × [`PickView::weight_scale`], ramped
+    /// down while it is in slow start (`[balancer.slow_start]`).
     pub fn weight(&self, server: u32) -> u32 {
         self.weights[server as usize]
+    }
+
+    /// The weight of one configured unit: 1, or 100 with slow start (weights then move in
+    /// hundredths so a ramped host can have a fraction of its configured weight). nginx's
+    /// round robin steps its effective weight back by one unit per round.
+    pub fn weight_scale(&self) -> u32 {
+        self.weight_scale
     }
 
     /// Requests (L7) or connections (L4) this replica has in flight to a server.
@@ -213,6 +222,7 @@ impl StaticView {
             eligible: &self.eligible,
             available: &self.available,
             weights: &self.weights,
+            weight_scale: 1,
             active: &self.active,
             version: self.version ^ weights_print,
             members_version: self.members_version,

@@ -24,11 +24,14 @@ struct Peer {
 pub(crate) struct SwrrState {
     peers: Vec<Peer>,
     max_fails: u32,
+    /// The view's weight unit (1, or 100 with slow start): nginx's steps of one weight unit
+    /// are steps of `scale` here.
+    scale: u32,
 }
 
 impl SwrrState {
     pub(crate) fn new(max_fails: u32) -> SwrrState {
-        SwrrState { peers: Vec::new(), max_fails }
+        SwrrState { peers: Vec::new(), max_fails, scale: 1 }
     }
 
     fn ensure(&mut self, n: usize) {
@@ -40,6 +43,8 @@ impl SwrrState {
     /// One smooth-WRR round over `candidates` (in configuration order); returns the winner.
     pub(crate) fn round(&mut self, view: &PickView<'_>, candidates: impl Iterator<Item = u32>) -> Option<u32> {
         self.ensure(view.server_count());
+        self.scale = view.weight_scale().max(1);
+        let step = i64::from(self.scale);
         let mut best: Option<(u32, i64)> = None;
         let mut total: i64 = 0;
         for s in candidates {
@@ -48,10 +53,18 @@ impl SwrrState {
             if peer.effective == i64::MIN {
                 peer.effective = weight;
             }
+            // Under slow start (weights in hundredths) a weight lowered since — a host that
+            // came back ramps again — caps the effective weight at once, as Envoy rebuilds
+            // its schedule with the new weights. Otherwise nginx's rule: the effective weight
+            // only climbs back towards the weight.
+            if step > 1 {
+                peer.effective = peer.effective.min(weight);
+            }
             peer.current += peer.effective;
             total += peer.effective;
             if peer.effective < weight {
-                peer.effective += 1;
+                // One unit per round; at scale 1 this never passes `weight` (nginx exactly).
+                peer.effective = (peer.effective + step).min(weight);
             }
             if best.is_none_or(|(_, current)| peer.current > current) {
                 best = Some((s, peer.current));
@@ -72,7 +85,9 @@ impl SwrrState {
         if peer.effective == i64::MIN {
             peer.effective = i64::from(weight);
         }
-        peer.effective = (peer.effective - i64::from(weight / self.max_fails)).max(0);
+        // In whole configured units, as nginx divides integers (weight 1, max_fails 2: none).
+        let penalty = weight / self.scale / self.max_fails * self.scale;
+        peer.effective = (peer.effective - i64::from(penalty)).max(0);
     }
 
     pub(crate) fn current_weight(&self, server: u32) -> Option<f64> {

@@ -20,6 +20,7 @@ pub(crate) fn check(s: &Scenario) -> Result<()> {
     check_layer(s)?;
     check_clients(s)?;
     check_events(s)?;
+    check_autoscale(s)?;
     check_rate_limits(s)?;
     // The horizon first: past it, the other estimates (drains of millennia) mean nothing.
     check_horizon(s)?;
@@ -326,7 +327,30 @@ fn max_instances(s: &Scenario) -> Vec<u64> {
             n[gi] += u64::from(*count);
         }
     }
+    // An autoscaled group's instances up to `max` are built in advance.
+    for (gi, g) in s.servers.iter().enumerate() {
+        if let Some(a) = g.autoscale {
+            n[gi] += u64::from(a.max.saturating_sub(g.count));
+        }
+    }
     n
+}
+
+/// An autoscaled group starts within its bounds (the HPA would move it there at once).
+fn check_autoscale(s: &Scenario) -> Result<()> {
+    for (i, g) in s.servers.iter().enumerate() {
+        let Some(a) = g.autoscale else { continue };
+        if g.count < a.min || g.count > a.max {
+            return Err(err(
+                format!("servers[{i}].count"),
+                format!(
+                    "{} is outside the autoscaler's bounds, min {} to max {}: start the group within them",
+                    g.count, a.min, a.max
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_events(s: &Scenario) -> Result<()> {
@@ -1137,13 +1161,15 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let b = &s.balancer;
     let d = BalancerSpec::default();
     let used = algorithms(s);
-    let params: [(bool, &str, &[Algorithm]); 6] = [
+    let params: [(bool, &str, &[Algorithm]); 7] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
         (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),
         (b.peak_ewma != d.peak_ewma, "balancer.peak_ewma", &[PeakEwma]),
+        // Envoy ramps ROUND_ROBIN and LEAST_REQUEST; nginx Plus also least_conn.
+        (b.slow_start.is_some(), "balancer.slow_start", &[RoundRobin, PowerOfTwo, LeastConnections]),
     ];
     for (set, key, readers) in params {
         if set && !used.iter().any(|a| readers.contains(a)) {

@@ -31,6 +31,19 @@ pub(super) const SERVER_GROUP: &[&str] = &[
     "max_connection_age",
     "error_rate",
     "error_latency",
+    "autoscale",
+];
+
+/// A server group's `[servers.autoscale]` (Kubernetes HPA).
+pub(super) const AUTOSCALE: &[&str] = &[
+    "min",
+    "max",
+    "target_utilization",
+    "target_in_flight",
+    "interval",
+    "tolerance",
+    "provision_delay",
+    "scale_down_stabilization",
 ];
 
 /// A server group's `service` distribution (each `dist` takes only its own parameters).
@@ -108,7 +121,11 @@ pub(super) const BALANCER: &[&str] = &[
     "dns_ttl",
     "retry_on_error",
     "fail_on_server_error",
+    "slow_start",
 ];
+
+/// `[balancer.slow_start]` (Envoy `slow_start_config`).
+pub(super) const SLOW_START: &[&str] = &["window", "aggression", "min_weight_percent"];
 
 /// `[balancer.health_check]`.
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
@@ -147,6 +164,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("servers[]", SERVER_GROUP),
     ("servers[].service", SERVICE),
     ("servers[].service.parts[]", MIXTURE_PART),
+    ("servers[].autoscale", AUTOSCALE),
     ("clients[]", CLIENT_GROUP),
     ("clients[].paths", PATHS),
     ("clients[].keys", KEY_SPACE),
@@ -160,6 +178,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),
     ("balancer.peak_ewma", PEAK_EWMA),
+    ("balancer.slow_start", SLOW_START),
     ("network", NETWORK),
     ("session_store", SESSION_STORE),
     ("events[]", EVENT),

@@ -811,10 +811,73 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     if let Some(v) = t.read("max_connection_age", o, |f| f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)) {
         g.max_connection_age_ns = Some(v);
     }
+    if let Some(f) = t.get("autoscale", o) {
+        g.autoscale = autoscale(&f, o);
+    }
     t.finish(o);
     g.name = group_name?;
     g.service = service?;
     Some(g)
+}
+
+/// A server group's `[servers.autoscale]` (Kubernetes HPA): `min`, `max`, one target
+/// (`target_utilization` or `target_in_flight`), and the controller's timings.
+fn autoscale(field: &Field<'_>, o: &mut Reader) -> Option<Autoscale> {
+    let mut t = o.keep(field.table(keys::AUTOSCALE))?;
+    let min = t.read("min", o, |f| f.u32(1, 100_000));
+    let max = t.require("max", o).and_then(|f| o.keep(f.u32(1, 100_000)));
+    let utilization = t.read("target_utilization", o, |f| {
+        let v = f.number(0.0, 1.0)?;
+        if v <= 0.0 {
+            return Err(f.err(format!("must be more than 0 (a fraction of the workers busy, e.g. 0.6), got {v}")));
+        }
+        Ok(v)
+    });
+    let in_flight = t.read("target_in_flight", o, |f| {
+        let v = f.number(0.0, 1e9)?;
+        if v <= 0.0 {
+            return Err(f.err(format!("must be more than 0 (requests at a server on average), got {v}")));
+        }
+        Ok(v)
+    });
+    let metric = match (utilization, in_flight) {
+        (Some(u), None) => Some(ScaleMetric::Utilization(u)),
+        (None, Some(n)) => Some(ScaleMetric::InFlight(n)),
+        (Some(_), Some(_)) => {
+            o.note(field.err("give one target: target_utilization or target_in_flight, not both"));
+            None
+        }
+        (None, None) => {
+            o.note(field.err(
+                "needs a target: target_utilization (busy workers / workers, e.g. 0.6) or target_in_flight \
+                 (requests at a server, e.g. 8)",
+            ));
+            None
+        }
+    };
+    let mut a = Autoscale::new(min.unwrap_or(1), max.unwrap_or(1), ScaleMetric::Utilization(1.0));
+    if let Some(v) = t.read("interval", o, |f| f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC)) {
+        a.interval_ns = v;
+    }
+    if let Some(v) = t.read("tolerance", o, |f| f.number(0.0, 10.0)) {
+        a.tolerance = v;
+    }
+    if let Some(v) = t.read("provision_delay", o, |f| f.duration(0, 24 * 3600 * NS_PER_SEC)) {
+        a.provision_delay_ns = v;
+    }
+    if let Some(v) = t.read("scale_down_stabilization", o, |f| f.duration(0, 24 * 3600 * NS_PER_SEC)) {
+        a.scale_down_stabilization_ns = v;
+    }
+    t.finish(o);
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        o.note(field.err(format!("min ({lo}) is more than max ({hi})")));
+        return None;
+    }
+    a.metric = metric?;
+    max?;
+    Some(a)
 }
 
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
@@ -1255,6 +1318,32 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
             b.peak_ewma.default_rtt_ns = v;
         }
         p.finish(o);
+    }
+    if let Some(f) = t.get("slow_start", o)
+        && let Some(mut ss) = o.keep(f.table(keys::SLOW_START))
+    {
+        // Envoy requires `slow_start_window`; `aggression` defaults to 1.0 and
+        // `min_weight_percent` to 10.
+        let window = ss.require("window", o).and_then(|f| o.keep(f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)));
+        let mut slow = SlowStart::new(window.unwrap_or(NS_PER_SEC));
+        if let Some(v) = ss.read("aggression", o, |f| {
+            let v = f.number(0.0, 1_000.0)?;
+            if v <= 0.0 {
+                return Err(
+                    f.err(format!("must be more than 0 (Envoy refuses 0 and below; 1.0 ramps linearly), got {v}"))
+                );
+            }
+            Ok(v)
+        }) {
+            slow.aggression = v;
+        }
+        if let Some(v) = ss.read("min_weight_percent", o, |f| f.number(0.0, 100.0)) {
+            slow.min_weight_percent = v;
+        }
+        ss.finish(o);
+        if window.is_some() {
+            b.slow_start = Some(slow);
+        }
     }
     if let Some(v) = t.read("dns_ttl", o, |f| f.duration(NS_PER_SEC / 1000, MAX_DURATION_NS)) {
         b.dns_ttl_ns = v;

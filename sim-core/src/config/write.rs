@@ -194,6 +194,24 @@ fn server_group(g: &ServerGroup) -> Value {
     t.insert("service".into(), service(&g.service));
     put(&mut t, "backup", g.backup, false, Value::Boolean);
     put(&mut t, "error_rate", g.error_rate, 0.0, Value::Float);
+    if let Some(a) = g.autoscale {
+        let target = match a.metric {
+            ScaleMetric::Utilization(v) => ("target_utilization", Value::Float(v)),
+            ScaleMetric::InFlight(v) => ("target_in_flight", Value::Float(v)),
+        };
+        t.insert(
+            "autoscale".into(),
+            table(vec![
+                ("min", int(u64::from(a.min))),
+                ("max", int(u64::from(a.max))),
+                target,
+                ("interval", dur(a.interval_ns)),
+                ("tolerance", Value::Float(a.tolerance)),
+                ("provision_delay", dur(a.provision_delay_ns)),
+                ("scale_down_stabilization", dur(a.scale_down_stabilization_ns)),
+            ]),
+        );
+    }
     if let Some(l) = g.error_latency_ns {
         t.insert("error_latency".into(), dur(l));
     }
@@ -343,6 +361,16 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
+    if let Some(ss) = b.slow_start {
+        t.insert(
+            "slow_start".into(),
+            table(vec![
+                ("window", dur(ss.window_ns)),
+                ("aggression", Value::Float(ss.aggression)),
+                ("min_weight_percent", Value::Float(ss.min_weight_percent)),
+            ]),
+        );
+    }
     t
 }
 

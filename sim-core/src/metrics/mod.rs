@@ -72,6 +72,8 @@ pub struct Stats {
     pub session_requests: u64,
     /// Crashes: server, time, first detection, sessions lost.
     pub crashes: Vec<(u32, u64, Option<u64>, u64)>,
+    /// The autoscalers' decisions, in order.
+    pub scale_decisions: Vec<crate::metrics::report::ScaleDecision>,
     /// Time series.
     pub series: series::SeriesAcc,
     /// When the last request ended.
@@ -114,6 +116,7 @@ impl Stats {
             sessions_lost: 0,
             session_requests: 0,
             crashes: Vec::new(),
+            scale_decisions: Vec::new(),
             series,
             last_end_ns: 0,
             picks_ineligible: 0,

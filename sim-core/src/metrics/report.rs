@@ -417,6 +417,28 @@ pub struct Report {
     /// Time series (only with `--series`; `null` otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series: Option<Series>,
+    /// Every scaling decision of the server groups' autoscalers (absent without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub autoscaler: Vec<ScaleDecision>,
+}
+
+/// One decision of a server group's autoscaler (`[servers.autoscale]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ScaleDecision {
+    /// When, in seconds from the start.
+    pub at_s: f64,
+    /// The server group.
+    pub group: String,
+    /// Servers before (ready, crashed or provisioning).
+    pub current: u32,
+    /// Of those, the ready ones (the metric is their average).
+    pub ready: u32,
+    /// Servers asked for.
+    pub desired: u32,
+    /// The metric's average over the ready servers and the last interval (utilization or
+    /// requests in flight).
+    pub metric: f64,
 }
 
 impl Report {

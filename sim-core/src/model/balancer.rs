@@ -227,6 +227,7 @@ impl Simulation {
         c: u32,
         request: Option<(&[u32], Option<Handle>)>,
     ) -> Option<u32> {
+        self.update_slow_start();
         self.refresh_views(r);
         let (tried, session) = request.unwrap_or((&[], None));
         let p = pool as usize;
@@ -254,6 +255,12 @@ impl Simulation {
         }
         let now = self.now;
         let source_ip = self.clients[c as usize].ip;
+        let (weights, weight_scale) = match self.ramp.as_deref() {
+            Some(ramp) if self.custom.is_none() && super::slow_start::ramps(self.algorithm) => {
+                (&ramp.weights[..], super::slow_start::SCALE)
+            }
+            _ => (&self.weights[..], 1),
+        };
         let Replica { balancers, rng, active, available, views, .. } = &mut self.replicas[r as usize];
         let pool_info = &self.pools[p];
         let mut panic = false;
@@ -298,7 +305,8 @@ impl Simulation {
             members,
             eligible,
             available,
-            weights: &self.weights,
+            weights,
+            weight_scale,
             active,
             version,
             members_version: (pool_info.version << 2) | tier,

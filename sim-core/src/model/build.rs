@@ -72,7 +72,9 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     let mut servers = Vec::new();
     for (gi, g) in sc.servers.iter().enumerate() {
         let pool = pool_names.iter().position(|p| p == &g.pool).expect("pool of a group") as u16;
-        for i in 0..g.count + adds[gi] {
+        // An autoscaled group's instances up to `max` exist from the start, not yet added.
+        let scaled = g.autoscale.map_or(0, |a| a.max.saturating_sub(g.count));
+        for i in 0..g.count + adds[gi] + scaled {
             let id = servers.len() as u64;
             servers.push(Server {
                 name: format!("{}-{}", g.name, i + 1),
@@ -96,6 +98,8 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 busy_since_ns: 0,
                 queue_area: 0,
                 queue_since_ns: 0,
+                busy_all: 0,
+                queue_all: 0,
                 up_whole_window: i < g.count,
                 errors: (g.error_rate > 0.0).then(|| {
                     Box::new(ServerErrors {
@@ -117,6 +121,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         }
     }
     let weights: Vec<u32> = servers.iter().map(|s| sc.servers[s.group as usize].weight).collect();
+    let ramp = sc.balancer.slow_start.map(|spec| Box::new(super::slow_start::Ramp::new(spec, &weights)));
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
 
     // Clients, with their address plan: each group draws `source_ips` public addresses.
@@ -252,6 +257,8 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         ip_count: ip_base,
         has_rate_limits: sc.balancer.rate_limit.is_some() || sc.balancer.routes.iter().any(|r| r.rate_limit.is_some()),
         replays: sc.clients.iter().map(|_| super::replay::Replay::default()).collect(),
+        ramp,
+        scalers: Vec::new(),
         sc,
     };
     for r in 0..sim.sc.balancer.replicas {
@@ -277,6 +284,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         }
     }
     sim.queue.push(sim.sc.duration_ns, Ev::End);
+    sim.start_autoscalers();
     for (g, group) in sim.sc.clients.iter().enumerate() {
         if let Some(Schedule::Users(points)) = &group.schedule {
             for (j, &(at, _)) in points.iter().enumerate() {

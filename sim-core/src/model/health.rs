@@ -63,6 +63,8 @@ impl Simulation {
             self.replicas[r as usize].dirty = true;
             if !ok {
                 self.note_detection(s);
+            } else {
+                self.start_slow_start(s);
             }
             let detail = if ok { "up" } else { "down" };
             self.hasher.words(&[now, 0x4845_414c, u64::from(r), u64::from(s), u64::from(ok)]);

@@ -3,6 +3,7 @@
 //! (clients, balancer, servers, health, timeline); this file owns time and the loop.
 
 mod arrivals;
+mod autoscale;
 mod balancer;
 mod build;
 mod client;
@@ -15,6 +16,7 @@ mod replay;
 mod report;
 mod server;
 mod session;
+mod slow_start;
 pub mod snapshot;
 pub(crate) mod state;
 mod timeline;
@@ -112,6 +114,10 @@ pub struct Simulation {
     pub(crate) has_rate_limits: bool,
     /// Per client group: its trace replay (empty for groups without `trace`).
     pub(crate) replays: Vec<replay::Replay>,
+    /// Slow start's ramped weights (`None` without `[balancer.slow_start]`).
+    pub(crate) ramp: Option<Box<slow_start::Ramp>>,
+    /// One controller per autoscaled server group (empty without `autoscale`).
+    pub(crate) scalers: Vec<autoscale::Scaler>,
 }
 
 impl Simulation {
@@ -314,6 +320,8 @@ impl Simulation {
             Ev::Start { client } => self.start_client(client),
             Ev::Think { client } => self.on_think(client),
             Ev::Population { group, point } => self.on_population(group, point),
+            Ev::Autoscale { group } => self.on_autoscale(group),
+            Ev::Provisioned { server } => self.on_provisioned(server),
             Ev::Replay { group } => self.on_replay(group),
         }
     }

@@ -230,6 +230,7 @@ impl Simulation {
             latency_all_ms: Latency::of(&all),
             window: Window { from_s: from_ns as f64 / 1e9, to_s: to_ns as f64 / 1e9 },
             series,
+            autoscaler: st.scale_decisions.clone(),
         }
     }
 }

@@ -309,9 +309,12 @@ impl Simulation {
     /// Accounts a change of a server's waiting jobs (the time-averaged queue within the window).
     fn server_queue_change(&mut self, s: u32, delta: i32) {
         let (warmup, end) = self.window_ns();
-        let now = self.now;
+        let (now, scaled) = (self.now, !self.scalers.is_empty());
         let server = &mut self.servers[s as usize];
         server.queue_area += u128::from(server.queued) * u128::from(overlap(server.queue_since_ns, now, warmup, end));
+        if scaled {
+            server.queue_all += u128::from(server.queued) * u128::from(now - server.queue_since_ns);
+        }
         server.queue_since_ns = now;
         server.queued = (i64::from(server.queued) + i64::from(delta)).max(0) as u32;
     }
@@ -319,9 +322,12 @@ impl Simulation {
     /// Accounts a change of a server's busy workers (utilization within the window).
     fn server_busy_change(&mut self, s: u32, delta: i32) {
         let (warmup, end) = self.window_ns();
-        let now = self.now;
+        let (now, scaled) = (self.now, !self.scalers.is_empty());
         let server = &mut self.servers[s as usize];
         server.busy_area += u128::from(server.busy) * u128::from(overlap(server.busy_since_ns, now, warmup, end));
+        if scaled {
+            server.busy_all += u128::from(server.busy) * u128::from(now - server.busy_since_ns);
+        }
         server.busy_since_ns = now;
         server.busy = (i64::from(server.busy) + i64::from(delta)).max(0) as u32;
     }
@@ -487,6 +493,11 @@ impl Simulation {
         }
         self.servers[s as usize].crash = None;
         self.set_server_state(s, ServerState::Up);
+        if self.sc.balancer.health_check.is_none() {
+            // Without active checks nothing else tells the balancer it is back (with them, a
+            // passing check starts the window: Envoy's `lastHcPassTime`).
+            self.start_slow_start(s);
+        }
     }
 
     /// Scale out: the server joins its pool.
@@ -499,6 +510,7 @@ impl Simulation {
         list.insert(at, s);
         self.pools[p].version += 1;
         self.invalidate_views();
+        self.start_slow_start(s);
     }
 
     /// Scale in: the server leaves its pool at once (no new picks), tells its clients to go

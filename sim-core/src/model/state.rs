@@ -55,6 +55,10 @@ pub enum Ev {
     Think { client: u32 },
     /// A users `schedule` point: the group's population per client changes.
     Population { group: u32, point: u32 },
+    /// An autoscaled server group's controller runs (every `interval`).
+    Autoscale { group: u32 },
+    /// A server the autoscaler asked for is ready (`provision_delay` later).
+    Provisioned { server: u32 },
 }
 
 impl Ev {
@@ -86,6 +90,8 @@ impl Ev {
             Ev::Think { client } => [18, u64::from(*client), 0],
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
             Ev::Replay { group } => [20, u64::from(*group), 0],
+            Ev::Autoscale { group } => [28, u64::from(*group), 0],
+            Ev::Provisioned { server } => [29, u64::from(*server), 0],
         }
     }
 }
@@ -403,6 +409,11 @@ pub struct Server {
     pub queue_area: u128,
     /// When `queued` last changed.
     pub queue_since_ns: u64,
+    /// Busy-worker time integrated over the whole run (ns·workers) up to `busy_since_ns`:
+    /// an autoscaler's metric, kept only in runs with one (past the first cache line).
+    pub busy_all: u128,
+    /// Waiting-job time integrated over the whole run up to `queue_since_ns` (likewise).
+    pub queue_all: u128,
     /// Open connections.
     pub conns_open: u64,
     /// Sessions whose state it holds.

@@ -54,6 +54,17 @@ impl Simulation {
         Target::Nothing
     }
 
+    /// Removes one server (scale in: it drains); its gRPC clients re-resolve, as they do
+    /// when a server sends GOAWAY.
+    pub(super) fn remove_one(&mut self, s: u32) {
+        let mut direct: Vec<u32> =
+            self.conns.iter().filter(|(_, c)| c.server == s && c.replica == NONE).map(|(_, c)| c.client).collect();
+        direct.sort_unstable();
+        direct.dedup();
+        self.remove_server(s);
+        direct.into_iter().for_each(|c| self.resolve_servers(c));
+    }
+
     /// Applies an action now.
     pub(super) fn apply(&mut self, action: &Action) {
         self.note_timeline(action);
@@ -112,17 +123,7 @@ impl Simulation {
                         .take(if single { 1 } else { *count as usize })
                         .collect();
                     for s in live {
-                        // gRPC clients re-resolve when a server sends GOAWAY.
-                        let mut direct: Vec<u32> = self
-                            .conns
-                            .iter()
-                            .filter(|(_, c)| c.server == s && c.replica == NONE)
-                            .map(|(_, c)| c.client)
-                            .collect();
-                        direct.sort_unstable();
-                        direct.dedup();
-                        self.remove_server(s);
-                        direct.into_iter().for_each(|c| self.resolve_servers(c));
+                        self.remove_one(s);
                     }
                 }
             }

@@ -698,3 +698,185 @@ fn service_distributions_and_sample_files() {
     assert!(stderr.contains("missing.csv"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+// Slow start (issue 16, Envoy `slow_start_config`): bad values exit 2 with the line and key
+// path; a run with it is fine.
+#[test]
+fn slow_start_keys_refuse_bad_values() {
+    let balancer = |extra: &str| format!("{GOOD}\n[balancer]\nslow_start = {{ {extra} }}\n");
+    check(&balancer(""), &[], 2, &[":17:", "balancer.slow_start.window", "is required but missing"]);
+    check(&balancer("window = 5"), &[], 2, &["balancer.slow_start.window", "needs a unit"]);
+    check(&balancer("window = \"0s\""), &[], 2, &["balancer.slow_start.window", "at least"]);
+    check(&balancer("window = \"10s\", aggression = 0"), &[], 2, &["balancer.slow_start.aggression", "more than 0"]);
+    check(&balancer("window = \"10s\", aggression = -1"), &[], 2, &["balancer.slow_start.aggression"]);
+    check(
+        &balancer("window = \"10s\", min_weight_percent = 101"),
+        &[],
+        2,
+        &["balancer.slow_start.min_weight_percent", "must be at most 100"],
+    );
+    check(&balancer("window = \"10s\", speed = 2"), &[], 2, &["balancer.slow_start.speed"]);
+    check(&balancer("window = \"10s\", aggression = 2.5, min_weight_percent = 0"), &[], 0, &[]);
+    // Read only by the algorithms Envoy (and nginx Plus) ramp: a warning elsewhere.
+    let (code, _, stderr) = {
+        let (_dir, path) = scenario_file(&balancer("window = \"10s\""), "toml");
+        lbsim_text(&["check", path.to_str().unwrap(), "--set", "balancer.algorithm=maglev"])
+    };
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("balancer.slow_start has no effect"), "{stderr}");
+}
+
+/// Slow start through the binary: a server added at 10 s gets its weight ramped from 10 % to
+/// 100 % over a 10 s window, so its share of each second's requests climbs from
+/// 0.1 / 4.1 ≈ 2.4 % to 1/5 (without slow start it has 1/5 from the first second).
+#[test]
+fn a_new_server_ramps_up_over_the_slow_start_window() {
+    let text = |slow: &str, algorithm: &str| {
+        format!(
+            "name = \"ramp\"\nseed = 3\nduration = \"25s\"\n\n[[servers]]\nname = \"api\"\ncount = 4\nworkers = 100\n\
+             service = {{ dist = \"constant\", value = \"1ms\" }}\n\n[[clients]]\nname = \"web\"\ncount = 10\nrate = 100\n\
+             protocol = \"http2\"\n\n[balancer]\nalgorithm = \"{algorithm}\"\n{slow}\n\n[[events]]\nat = \"10s\"\n\
+             action = \"add\"\ntarget = \"api\"\ncount = 1\n"
+        )
+    };
+    let shares = |text: &str| -> Vec<f64> {
+        let (_dir, path) = scenario_file(text, "toml");
+        let (code, json, stderr) = lbsim_text(&["run", path.to_str().unwrap(), "--series", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let names = r["series"]["servers"].as_array().unwrap();
+        let i = names.iter().position(|n| n == "api-5").unwrap();
+        r["series"]["points"].as_array().unwrap()[10..22]
+            .iter()
+            .map(|p| {
+                let served: Vec<f64> = p["served"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                served[i] / served.iter().sum::<f64>()
+            })
+            .collect()
+    };
+    let window = "slow_start = { window = \"10s\" }";
+    for algorithm in ["round_robin", "power_of_two", "least_connections"] {
+        let ramped = shares(&text(window, algorithm));
+        let full = shares(&text("", algorithm));
+        // The first second: weight 10 %; the middle (14–15 s): about 45 %; after: all of it.
+        assert!(ramped[0] < 0.06, "{algorithm}: {ramped:?}");
+        assert!((0.07..0.13).contains(&ramped[4]), "{algorithm}: {ramped:?}");
+        assert!(ramped.windows(2).take(9).all(|w| w[1] > w[0] - 0.01), "{algorithm} climbs: {ramped:?}");
+        assert!(ramped[11] > 0.17, "{algorithm}: {ramped:?}");
+        assert!(full[0] > 0.17, "{algorithm} without slow start: {full:?}");
+    }
+    // round_robin is exact: 0.1 / 4.1 in the first second.
+    let rr = shares(&text(window, "round_robin"));
+    assert!((rr[0] - 0.1 / 4.1).abs() < 0.002, "{rr:?}");
+}
+
+// Autoscaling (issue 16, Kubernetes HPA): bad values exit 2 with the line and key path.
+#[test]
+fn autoscale_keys_refuse_bad_values() {
+    let service = "service = { dist = \"exponential\", mean = \"5ms\" }";
+    let scaled = |extra: &str| GOOD.replacen(service, &format!("{service}\nautoscale = {{ {extra} }}"), 1);
+    check(&scaled("max = 4"), &[], 2, &[":9:", "servers[0].autoscale", "needs a target"]);
+    check(&scaled("target_utilization = 0.6"), &[], 2, &["servers[0].autoscale.max", "is required but missing"]);
+    check(
+        &scaled("max = 4, target_utilization = 0"),
+        &[],
+        2,
+        &["servers[0].autoscale.target_utilization", "more than 0"],
+    );
+    check(&scaled("max = 4, target_utilization = 1.5"), &[], 2, &["target_utilization", "must be at most 1"]);
+    check(&scaled("max = 4, target_in_flight = -2"), &[], 2, &["servers[0].autoscale.target_in_flight"]);
+    check(
+        &scaled("max = 4, target_utilization = 0.5, target_in_flight = 3"),
+        &[],
+        2,
+        &["servers[0].autoscale", "not both"],
+    );
+    check(&scaled("min = 5, max = 4, target_utilization = 0.5"), &[], 2, &["min (5) is more than max (4)"]);
+    check(&scaled("min = 3, max = 4, target_utilization = 0.5"), &[], 2, &["servers[0].count", "min 3 to max 4"]);
+    check(
+        &scaled("max = 4, target_utilization = 0.5, interval = 15"),
+        &[],
+        2,
+        &["servers[0].autoscale.interval", "needs a unit"],
+    );
+    check(&scaled("max = 4, target_utilization = 0.5, tolerance = -1"), &[], 2, &["servers[0].autoscale.tolerance"]);
+    check(&scaled("max = 4, target_utilization = 0.5, cooldown = \"1m\""), &[], 2, &["servers[0].autoscale.cooldown"]);
+    check(
+        &scaled("max = 200000, target_utilization = 0.5"),
+        &[],
+        2,
+        &["servers[0].autoscale.max", "must be at most 100000"],
+    );
+    check(&scaled("max = 90000, target_utilization = 0.5"), &["--set", "limits.max_servers=1000"], 2, &["max_servers"]);
+    check(&scaled("max = 4, target_in_flight = 8, provision_delay = \"0s\""), &[], 0, &[]);
+}
+
+/// The HPA through the binary on the catalogue's ramp: servers are added one by one as the
+/// load rises, and removed only once the 5-minute stabilization window has forgotten the
+/// peak; every decision follows the formula from the metric it reports.
+#[test]
+fn the_autoscaler_follows_a_ramp_up_and_stabilizes_down() {
+    let (code, json, stderr) = lbsim_text(&["run", "scenarios/autoscale-ramp.toml", "--format", "json", "--series"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let decisions = r["autoscaler"].as_array().unwrap();
+    let field = |d: &serde_json::Value, k: &str| d[k].as_f64().unwrap();
+    let ups: Vec<_> = decisions.iter().filter(|d| field(d, "desired") > field(d, "current")).collect();
+    let downs: Vec<_> = decisions.iter().filter(|d| field(d, "desired") < field(d, "current")).collect();
+    assert_eq!((ups.len(), downs.len()), (6, 6), "{decisions:?}");
+    for d in &ups {
+        // desired = ceil(ready × utilization / 0.6), outside the tolerance (a server still
+        // provisioning counts in `current`, not in `ready`).
+        let (ready, metric) = (field(d, "ready"), field(d, "metric"));
+        assert!(metric / 0.6 > 1.1, "{d}");
+        assert_eq!(field(d, "desired"), (ready * metric / 0.6).ceil(), "{d}");
+    }
+    // The load peaks until 10 min and falls until 12: the first scale-down comes only after
+    // the stabilization window (5 min) no longer holds a recommendation of 8.
+    let first_down = field(downs[0], "at_s");
+    assert!(first_down > 600.0 + 300.0, "{first_down}");
+    assert!(downs.iter().all(|d| field(d, "at_s") > field(ups[5], "at_s")));
+    // Every decision is a timeline event of the series.
+    let events = r["series"]["events"].as_array().unwrap();
+    let scale_events = events.iter().filter(|e| e[1].as_str().unwrap().starts_with("autoscale api ")).count();
+    assert_eq!(scale_events, 12, "{events:?}");
+    // Removed servers drained: nothing failed.
+    assert_eq!(r["requests"]["failed"].as_u64(), Some(0));
+}
+
+/// Slow start for a server back from a crash: without active checks its window starts at
+/// `recover` (share 0.1 / 3.1 in the first second back, not 1/4); with them, when a check
+/// marks it up again (Envoy's `lastHcPassTime`), so it serves nothing until then.
+#[test]
+fn a_recovered_server_ramps_from_its_recovery_or_its_first_passing_check() {
+    let text = |checks: &str| {
+        format!(
+            "name = \"rec\"\nseed = 3\nduration = \"25s\"\n\n[[servers]]\nname = \"api\"\ncount = 4\nworkers = 100\n\
+             service = {{ dist = \"constant\", value = \"1ms\" }}\n\n[[clients]]\nname = \"web\"\ncount = 10\nrate = 100\n\
+             protocol = \"http2\"\n\n[balancer]\nalgorithm = \"round_robin\"\nslow_start = {{ window = \"10s\" }}\n{checks}\n\n\
+             [[events]]\nat = \"5s\"\naction = \"crash\"\ntarget = \"api-1\"\n\n[[events]]\nat = \"10s\"\naction = \"recover\"\n\
+             target = \"api-1\"\n"
+        )
+    };
+    let shares = |text: &str| -> Vec<f64> {
+        let (_dir, path) = scenario_file(text, "toml");
+        let (code, json, stderr) = lbsim_text(&["run", path.to_str().unwrap(), "--series", "--format", "json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+        r["series"]["points"].as_array().unwrap()[10..24]
+            .iter()
+            .map(|p| {
+                let served: Vec<f64> = p["served"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                served[0] / served.iter().sum::<f64>()
+            })
+            .collect()
+    };
+    let unchecked = shares(&text(""));
+    assert!((unchecked[0] - 0.1 / 3.1).abs() < 0.003, "{unchecked:?}");
+    assert!((0.1..0.16).contains(&unchecked[4]), "{unchecked:?}");
+    assert!(unchecked[13] > 0.24, "{unchecked:?}");
+    let checked = shares(&text("health_check = { interval = \"1s\", rise = 2, fall = 2 }"));
+    assert_eq!(checked[0], 0.0, "down until two checks pass: {checked:?}");
+    assert!(checked[1] > 0.0 && checked[1] < 0.05, "{checked:?}");
+    assert!(checked.windows(2).take(11).all(|w| w[1] >= w[0]), "{checked:?}");
+}

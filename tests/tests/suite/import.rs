@@ -1347,3 +1347,43 @@ fn mutated_log_lines_never_panic() {
         );
     }
 }
+
+/// Slow start round-trips through Envoy (`slow_start_config` in `round_robin_lb_config` and
+/// `least_request_lb_config`), and the programs without it say so when exporting.
+#[test]
+fn slow_start_goes_through_envoy_and_is_noted_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = root().join("scenarios/slow-start.toml");
+    let sets = ["balancer.slow_start.aggression=2.5", "balancer.slow_start.min_weight_percent=0"];
+    for algorithm in ["round_robin", "power_of_two"] {
+        let out = dir.path().join(format!("{algorithm}.yaml"));
+        let algo = format!("balancer.algorithm={algorithm}");
+        let mut args = vec!["export", "envoy", file.to_str().unwrap(), "-o", out.to_str().unwrap(), "--set", &algo];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let (code, _, err) = lbsim_text(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("slow_start"), "Envoy expresses it: {err}");
+        let (imported, warnings) = import_ok(&["import", "envoy", out.to_str().unwrap(), "--cluster", "default"]);
+        assert!(!warnings.contains("slow_start"), "{warnings}");
+        let back = Scenario::from_toml(&imported).unwrap();
+        let slow = back.balancer.slow_start.expect("slow start imported");
+        assert_eq!((slow.window_ns, slow.aggression, slow.min_weight_percent), (30_000_000_000, 2.5, 0.0));
+    }
+    for (program, ext, hint) in [("nginx", "conf", "nginx Plus"), ("haproxy", "cfg", "slowstart 30s")] {
+        let out = dir.path().join(format!("x.{ext}"));
+        let (code, _, err) = lbsim_text(&["export", program, file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("balancer.slow_start") && err.contains(hint), "{program}: {err}");
+    }
+    // An Envoy aggression of 0 is Envoy's linear ramp, with a warning.
+    let yaml = std::fs::read_to_string(dir.path().join("round_robin.yaml"))
+        .unwrap()
+        .replace("default_value: 2.5", "default_value: 0");
+    let path = dir.path().join("zero.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let (imported, warnings) = import_ok(&["import", "envoy", path.to_str().unwrap(), "--cluster", "default"]);
+    assert!(warnings.contains("Envoy uses 1.0 for an aggression of 0 or less"), "{warnings}");
+    assert_eq!(Scenario::from_toml(&imported).unwrap().balancer.slow_start.unwrap().aggression, 1.0);
+}
