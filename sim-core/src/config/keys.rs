@@ -108,6 +108,7 @@ pub(super) const BALANCER: &[&str] = &[
     "dns_ttl",
     "retry_on_error",
     "fail_on_server_error",
+    "outlier_detection",
 ];
 
 /// `[balancer.health_check]`.
@@ -115,6 +116,22 @@ pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"
 
 /// `[balancer.passive]`.
 pub(super) const PASSIVE: &[&str] = &["max_fails", "fail_timeout"];
+
+/// `[balancer.outlier_detection]` (Envoy's names).
+pub(super) const OUTLIER_DETECTION: &[&str] = &[
+    "consecutive_5xx",
+    "consecutive_gateway_failure",
+    "enforcing_consecutive_5xx",
+    "enforcing_consecutive_gateway_failure",
+    "interval",
+    "base_ejection_time",
+    "max_ejection_time",
+    "max_ejection_percent",
+    "success_rate_minimum_hosts",
+    "success_rate_request_volume",
+    "success_rate_stdev_factor",
+    "enforcing_success_rate",
+];
 
 /// One `[[balancer.routes]]` entry.
 pub(super) const ROUTE: &[&str] = &["prefix", "pool", "rate_limit"];
@@ -155,6 +172,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),
+    ("balancer.outlier_detection", OUTLIER_DETECTION),
     ("balancer.rate_limit", RATE_LIMIT),
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),

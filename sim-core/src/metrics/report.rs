@@ -235,6 +235,12 @@ pub struct ServerReport {
     pub mean_in_flight: f64,
     /// Time-averaged requests waiting in its queue (not yet in service), over the same time.
     pub mean_queue: f64,
+    /// Times outlier detection ejected it (every replica's detector), within the measured
+    /// window.
+    pub ejections: u64,
+    /// Seconds it was ejected within the measured window, averaged over replicas (like
+    /// `marked_down_s`).
+    pub ejected_s: f64,
 }
 
 /// Balance of per-server request counts.

@@ -144,6 +144,9 @@ impl Simulation {
             Outcome::ServerError if self.sc.balancer.fail_on_server_error => OutcomeKind::Failed,
             _ => OutcomeKind::Answered,
         };
+        if self.sc.balancer.outlier_detection.is_some() {
+            self.outlier_result(r, s, outcome);
+        }
         let observed = crate::algo::Outcome { server: s, sent_ns: sent, now_ns: self.now, kind };
         self.replicas[r as usize].balancers[pool as usize].observe(&observed);
         if kind.is_failure() {
@@ -191,6 +194,9 @@ impl Simulation {
                 for &s in members {
                     let i = s as usize;
                     if checks && !replica.health[i].up {
+                        continue;
+                    }
+                    if replica.outlier.get(i).is_some_and(|h| h.ejected) {
                         continue;
                     }
                     if let Some(pv) = passive {

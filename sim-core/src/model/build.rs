@@ -276,6 +276,12 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             }
         }
     }
+    if let Some(od) = sim.sc.balancer.outlier_detection {
+        // Envoy arms the detector's interval timer when the cluster starts.
+        for r in 0..sim.replicas.len() as u32 {
+            sim.queue.push(od.interval_ns, Ev::OutlierInterval { replica: r });
+        }
+    }
     sim.queue.push(sim.sc.duration_ns, Ev::End);
     for (g, group) in sim.sc.clients.iter().enumerate() {
         if let Some(Schedule::Users(points)) = &group.schedule {
@@ -341,6 +347,11 @@ impl Simulation {
             passive_expiry_ns: 0,
             health: vec![HealthState { health: rise, up: true, down_since_ns: 0 }; n],
             passive: vec![PassiveState::default(); n],
+            outlier: match self.sc.balancer.outlier_detection {
+                Some(_) => vec![OutlierHost { unejected_ns: u64::MAX, ..OutlierHost::default() }; n],
+                None => Vec::new(),
+            },
+            outlier_rng: SimRng::stream(self.seed, Purpose::Outlier, u64::from(r)),
             upstream: vec![Upstream::default(); n],
             stick: vec![NONE; self.ip_count as usize],
             rate_counters,

@@ -11,6 +11,7 @@ mod dns;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
+mod outlier;
 mod replay;
 mod report;
 mod server;
@@ -315,6 +316,7 @@ impl Simulation {
             Ev::Think { client } => self.on_think(client),
             Ev::Population { group, point } => self.on_population(group, point),
             Ev::Replay { group } => self.on_replay(group),
+            Ev::OutlierInterval { replica } => self.on_outlier_interval(replica),
         }
     }
 

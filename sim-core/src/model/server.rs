@@ -582,6 +582,9 @@ impl Simulation {
                 }
             }
         }
+        if self.sc.balancer.outlier_detection.is_some() {
+            self.outlier_close_accounts(now.max(end));
+        }
     }
 }
 

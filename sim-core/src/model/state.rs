@@ -55,6 +55,8 @@ pub enum Ev {
     Think { client: u32 },
     /// A users `schedule` point: the group's population per client changes.
     Population { group: u32, point: u32 },
+    /// A replica's outlier detector sweeps (Envoy's `interval` timer).
+    OutlierInterval { replica: u32 },
 }
 
 impl Ev {
@@ -86,6 +88,7 @@ impl Ev {
             Ev::Think { client } => [18, u64::from(*client), 0],
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
             Ev::Replay { group } => [20, u64::from(*group), 0],
+            Ev::OutlierInterval { replica } => [21, u64::from(*replica), 0],
         }
     }
 }
@@ -444,6 +447,28 @@ pub struct PassiveState {
     pub checked_ns: u64,
 }
 
+/// Envoy's outlier-detection state of one host, as one replica's detector sees it
+/// (`DetectorHostMonitorImpl`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutlierHost {
+    /// Consecutive 5xx results.
+    pub consecutive_5xx: u32,
+    /// Consecutive gateway failures.
+    pub consecutive_gateway: u32,
+    /// Whether it is ejected (Envoy's `FAILED_OUTLIER_CHECK` health flag).
+    pub ejected: bool,
+    /// The ejection-time multiplier (Envoy's `ejectTimeBackoff`).
+    pub backoff: u32,
+    /// When it was last ejected.
+    pub ejected_ns: u64,
+    /// When it was last returned (`u64::MAX`: never ejected).
+    pub unejected_ns: u64,
+    /// Results in the current interval (for success-rate ejection).
+    pub total: u32,
+    /// Of which successes.
+    pub successes: u32,
+}
+
 /// HAProxy's health counter of one server, as one replica sees it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HealthState {
@@ -512,6 +537,10 @@ pub struct Replica {
     pub health: Vec<HealthState>,
     /// Passive failure state per server.
     pub passive: Vec<PassiveState>,
+    /// Outlier-detection state per server (empty without `outlier_detection`).
+    pub outlier: Vec<OutlierHost>,
+    /// Outlier detection's enforcement draws (`Purpose::Outlier`).
+    pub outlier_rng: SimRng,
     /// Upstream connections per server (L7).
     pub upstream: Vec<Upstream>,
     /// Stick table: server per source address (`sticky = "source_ip"`).
