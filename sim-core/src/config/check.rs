@@ -193,6 +193,7 @@ fn check_layer(s: &Scenario) -> Result<()> {
             (b.rate_limit.is_some(), "balancer.rate_limit", "rate limiting"),
             (b.auth_ns > 0, "balancer.auth", "request authentication"),
             (b.sticky == Sticky::Cookie, "balancer.sticky", "cookie stickiness"),
+            (b.outlier_detection.is_some(), "balancer.outlier_detection", "outlier detection (of upstream answers)"),
             (
                 matches!(b.hash_key, HashKey::Path | HashKey::Header(_) | HashKey::Session),
                 "balancer.hash_key",
@@ -442,6 +443,12 @@ fn check_events(s: &Scenario) -> Result<()> {
                     return Err(err(
                         format!("{path}.layer"),
                         "this balancer routes or rate-limits, which needs layer l7",
+                    ));
+                }
+                if *layer == Layer::L4 && s.balancer.outlier_detection.is_some() {
+                    return Err(err(
+                        format!("{path}.layer"),
+                        "this balancer has outlier_detection, which judges upstream answers and needs layer l7",
                     ));
                 }
             }
