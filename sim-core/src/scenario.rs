@@ -706,6 +706,28 @@ impl Default for OutlierDetection {
     }
 }
 
+/// Envoy's cluster circuit breakers (`config.cluster.v3.CircuitBreakers.Thresholds`, default
+/// priority), per replica and per pool (each Envoy process keeps its own counts per cluster).
+/// What they refuse ends at once with the outcome `overflow` (Envoy answers 503 with
+/// `x-envoy-overloaded`). Of Envoy's four thresholds, `max_connections` and
+/// `max_pending_requests` are not modelled: lbsim's replica opens upstream connections without
+/// limit, so no request ever waits for one (nothing is "pending").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitBreakers {
+    /// Requests of the pool in flight from the replica to servers (sent, not yet answered), at
+    /// most (Envoy: 1024).
+    pub max_requests: u32,
+    /// Retries of the pool outstanding at once (`retry_on_error`'s tries of another server),
+    /// at most (Envoy: 3); a retry over it is not made and the failure goes to the client.
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakers {
+    fn default() -> CircuitBreakers {
+        CircuitBreakers { max_requests: 1024, max_retries: 3 }
+    }
+}
+
 /// An L7 route: requests whose path starts with `prefix` go to `pool`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
@@ -778,6 +800,8 @@ pub struct BalancerSpec {
     pub fail_on_server_error: bool,
     /// Envoy outlier detection; `None` = off.
     pub outlier_detection: Option<OutlierDetection>,
+    /// Envoy circuit breakers; `None` = off.
+    pub circuit_breakers: Option<CircuitBreakers>,
 }
 
 /// Network costs. Nothing costs time unless set.
@@ -1001,6 +1025,7 @@ impl Default for BalancerSpec {
             retry_on_error: 0,
             fail_on_server_error: false,
             outlier_detection: None,
+            circuit_breakers: None,
         }
     }
 }

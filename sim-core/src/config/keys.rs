@@ -109,7 +109,11 @@ pub(super) const BALANCER: &[&str] = &[
     "retry_on_error",
     "fail_on_server_error",
     "outlier_detection",
+    "circuit_breakers",
 ];
+
+/// `[balancer.circuit_breakers]` (Envoy's names).
+pub(super) const CIRCUIT_BREAKERS: &[&str] = &["max_requests", "max_retries"];
 
 /// `[balancer.health_check]`.
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
@@ -173,6 +177,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),
     ("balancer.outlier_detection", OUTLIER_DETECTION),
+    ("balancer.circuit_breakers", CIRCUIT_BREAKERS),
     ("balancer.rate_limit", RATE_LIMIT),
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),

@@ -1271,6 +1271,19 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         b.outlier_detection = Some(outlier_detection(&mut od, o));
         od.finish(o);
     }
+    if let Some(f) = t.get("circuit_breakers", o)
+        && let Some(mut cb) = o.keep(f.table(keys::CIRCUIT_BREAKERS))
+    {
+        let mut breakers = CircuitBreakers::default();
+        if let Some(v) = cb.read("max_requests", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_requests = v;
+        }
+        if let Some(v) = cb.read("max_retries", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_retries = v;
+        }
+        cb.finish(o);
+        b.circuit_breakers = Some(breakers);
+    }
     t.finish(o);
     Some(b)
 }

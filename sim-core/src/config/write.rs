@@ -343,6 +343,15 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
+    if let Some(cb) = b.circuit_breakers {
+        t.insert(
+            "circuit_breakers".into(),
+            table(vec![
+                ("max_requests", int(u64::from(cb.max_requests))),
+                ("max_retries", int(u64::from(cb.max_retries))),
+            ]),
+        );
+    }
     if let Some(od) = b.outlier_detection {
         let n = |v: u32| int(u64::from(v));
         t.insert(

@@ -352,6 +352,16 @@ impl Simulation {
                 None => Vec::new(),
             },
             outlier_rng: SimRng::stream(self.seed, Purpose::Outlier, u64::from(r)),
+            pool_requests: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![0; self.pools.len()],
+                None => Vec::new(),
+            },
+            pool_retries: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![0; self.pools.len()],
+                None => Vec::new(),
+            },
+            overflows: 0,
+            retries_overflowed: 0,
             upstream: vec![Upstream::default(); n],
             stick: vec![NONE; self.ip_count as usize],
             rate_counters,
@@ -376,6 +386,8 @@ impl Simulation {
         new.busy_since_ns = old.busy_since_ns;
         new.routed = old.routed;
         new.rate_limited = old.rate_limited;
+        new.overflows = old.overflows;
+        new.retries_overflowed = old.retries_overflowed;
         new.down_ns = old.down_ns;
         new.down_since_ns = old.down_since_ns;
     }

@@ -4,6 +4,7 @@
 
 mod arrivals;
 mod balancer;
+mod breakers;
 mod build;
 mod client;
 pub(crate) mod conn;

@@ -172,6 +172,8 @@ impl Simulation {
                     None => 0.0,
                 },
                 down_s: replica.down_ns as f64 / 1e9,
+                overflows: replica.overflows,
+                retries_overflowed: replica.retries_overflowed,
             })
             .collect();
         let crashes = st

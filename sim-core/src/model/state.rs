@@ -153,6 +153,8 @@ pub mod hold {
     pub const STREAM: u8 = 1;
     /// An active count at its replica for its server (unary L7 requests).
     pub const ACTIVE: u8 = 2;
+    /// One of its pool's outstanding retries at its replica (`max_retries`).
+    pub const RETRY: u8 = 4;
 }
 
 /// A request (a client's logical request; attempts re-arm its handle).
@@ -541,6 +543,14 @@ pub struct Replica {
     pub outlier: Vec<OutlierHost>,
     /// Outlier detection's enforcement draws (`Purpose::Outlier`).
     pub outlier_rng: SimRng,
+    /// Circuit breakers: requests in flight to servers per pool (empty without breakers).
+    pub pool_requests: Vec<u32>,
+    /// Circuit breakers: retries outstanding per pool.
+    pub pool_retries: Vec<u32>,
+    /// Requests its circuit breakers refused, after warmup.
+    pub overflows: u64,
+    /// Retries `max_retries` did not allow, after warmup.
+    pub retries_overflowed: u64,
     /// Upstream connections per server (L7).
     pub upstream: Vec<Upstream>,
     /// Stick table: server per source address (`sticky = "source_ip"`).

@@ -629,8 +629,18 @@ fn failing_server_keys_refuse_bad_values() {
 fn outlier_detection_keys_refuse_bad_values() {
     let od = |extra: &str| format!("{GOOD}\n[balancer.outlier_detection]\n{extra}\n");
     check(&od("consecutive_5xx = -1"), &[], 2, &["balancer.outlier_detection.consecutive_5xx", "at least 0"]);
-    check(&od("consecutive_gateway_failure = 1.5"), &[], 2, &["balancer.outlier_detection.consecutive_gateway_failure"]);
-    for key in ["enforcing_consecutive_5xx", "enforcing_consecutive_gateway_failure", "enforcing_success_rate", "max_ejection_percent"] {
+    check(
+        &od("consecutive_gateway_failure = 1.5"),
+        &[],
+        2,
+        &["balancer.outlier_detection.consecutive_gateway_failure"],
+    );
+    for key in [
+        "enforcing_consecutive_5xx",
+        "enforcing_consecutive_gateway_failure",
+        "enforcing_success_rate",
+        "max_ejection_percent",
+    ] {
         check(&od(&format!("{key} = 101")), &[], 2, &[&format!("balancer.outlier_detection.{key}"), "at most 100"]);
     }
     check(&od("interval = 10"), &[], 2, &["balancer.outlier_detection.interval", "needs a unit"]);
@@ -642,13 +652,30 @@ fn outlier_detection_keys_refuse_bad_values() {
         2,
         &["balancer.outlier_detection.max_ejection_time", "must be at least base_ejection_time (60s), got 30s"],
     );
-    check(&od("success_rate_stdev_factor = \"high\""), &[], 2, &["balancer.outlier_detection.success_rate_stdev_factor"]);
-    check(&od("consecutive_errors = 5"), &[], 2, &["balancer.outlier_detection", "consecutive_errors", "consecutive_5xx"]);
-    check(&format!("{GOOD}\n[balancer]\nlayer = \"l4\"\noutlier_detection = {{}}\n"), &[], 2, &["balancer.outlier_detection", "needs layer = \"l7\""]);
+    check(
+        &od("success_rate_stdev_factor = \"high\""),
+        &[],
+        2,
+        &["balancer.outlier_detection.success_rate_stdev_factor"],
+    );
+    check(
+        &od("consecutive_errors = 5"),
+        &[],
+        2,
+        &["balancer.outlier_detection", "consecutive_errors", "consecutive_5xx"],
+    );
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\noutlier_detection = {{}}\n"),
+        &[],
+        2,
+        &["balancer.outlier_detection", "needs layer = \"l7\""],
+    );
     // The good forms: an empty table takes Envoy's defaults.
     check(&od(""), &[], 0, &[]);
     check(
-        &od("consecutive_5xx = 3\ninterval = \"1s\"\nbase_ejection_time = \"5s\"\nmax_ejection_percent = 50\nsuccess_rate_stdev_factor = 1000"),
+        &od(
+            "consecutive_5xx = 3\ninterval = \"1s\"\nbase_ejection_time = \"5s\"\nmax_ejection_percent = 50\nsuccess_rate_stdev_factor = 1000",
+        ),
         &[],
         0,
         &[],
