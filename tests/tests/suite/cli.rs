@@ -645,12 +645,12 @@ fn outlier_detection_keys_refuse_bad_values() {
     }
     check(&od("interval = 10"), &[], 2, &["balancer.outlier_detection.interval", "needs a unit"]);
     check(&od("interval = \"0s\""), &[], 2, &["balancer.outlier_detection.interval", "at least 1ms"]);
-    check(&od("base_ejection_time = \"2d\""), &[], 2, &["balancer.outlier_detection.base_ejection_time", "at most"]);
+    check(&od("base_ejection_time = \"25h\""), &[], 2, &["balancer.outlier_detection.base_ejection_time", "at most"]);
     check(
         &od("base_ejection_time = \"60s\"\nmax_ejection_time = \"30s\""),
         &[],
         2,
-        &["balancer.outlier_detection.max_ejection_time", "must be at least base_ejection_time (60s), got 30s"],
+        &["balancer.outlier_detection.max_ejection_time", "must be at least base_ejection_time (1m), got 30s"],
     );
     check(
         &od("success_rate_stdev_factor = \"high\""),
@@ -670,6 +670,18 @@ fn outlier_detection_keys_refuse_bad_values() {
         2,
         &["balancer.outlier_detection", "needs layer = \"l7\""],
     );
+    // Circuit breakers: the same rules.
+    let cb = |extra: &str| format!("{GOOD}\n[balancer.circuit_breakers]\n{extra}\n");
+    check(&cb("max_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_requests", "at least 0"]);
+    check(&cb("max_retries = \"3\""), &[], 2, &["balancer.circuit_breakers.max_retries"]);
+    check(&cb("max_connections = 10"), &[], 2, &["balancer.circuit_breakers", "max_connections", "max_requests"]);
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\ncircuit_breakers = {{ max_requests = 5 }}\n"),
+        &[],
+        2,
+        &["balancer.circuit_breakers", "needs layer = \"l7\""],
+    );
+    check(&cb("max_requests = 10\nmax_retries = 0"), &[], 0, &[]);
     // The good forms: an empty table takes Envoy's defaults.
     check(&od(""), &[], 0, &[]);
     check(
