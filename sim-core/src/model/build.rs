@@ -352,6 +352,7 @@ impl Simulation {
                 None => Vec::new(),
             },
             outlier_rng: SimRng::stream(self.seed, Purpose::Outlier, u64::from(r)),
+            outlier_armed: self.sc.balancer.outlier_detection.is_some(),
             pool_requests: match self.sc.balancer.circuit_breakers {
                 Some(_) => vec![0; self.pools.len()],
                 None => Vec::new(),
@@ -387,6 +388,8 @@ impl Simulation {
         new.routed = old.routed;
         new.rate_limited = old.rate_limited;
         new.overflows = old.overflows;
+        // Its detector's sweep (if one is scheduled) is still in the queue.
+        new.outlier_armed = old.outlier_armed;
         new.retries_overflowed = old.retries_overflowed;
         new.down_ns = old.down_ns;
         new.down_since_ns = old.down_since_ns;

@@ -44,6 +44,14 @@ impl Simulation {
     /// Counts one upstream result of server `s` at replica `r`.
     pub(super) fn outlier_result(&mut self, r: u32, s: u32, outcome: Outcome) {
         let Some(od) = self.sc.balancer.outlier_detection else { return };
+        if !self.replicas[r as usize].outlier_armed {
+            // The timer rests while sweeps have nothing to do; it wakes at the sweep it would
+            // have had next (a multiple of `interval` from the start), so the sweeps happen at
+            // the same times as with a timer that never stops.
+            self.replicas[r as usize].outlier_armed = true;
+            let next = (self.now / od.interval_ns + 1) * od.interval_ns;
+            self.schedule(next - self.now, Ev::OutlierInterval { replica: r });
+        }
         let (is_5xx, is_gateway) = match outcome {
             Outcome::Rejected | Outcome::ConnectionError => (true, true),
             Outcome::ServerError | Outcome::StoreUnavailable => (true, false),
@@ -146,9 +154,9 @@ impl Simulation {
     pub(super) fn on_outlier_interval(&mut self, r: u32) {
         let Some(od) = self.sc.balancer.outlier_detection else { return };
         if self.finished {
+            self.replicas[r as usize].outlier_armed = false;
             return;
         }
-        self.schedule(od.interval_ns, Ev::OutlierInterval { replica: r });
         let now = self.now;
         for s in 0..self.servers.len() as u32 {
             let host = self.replicas[r as usize].outlier[s as usize];
@@ -168,9 +176,19 @@ impl Simulation {
         for p in 0..self.pools.len() {
             self.success_rate_sweep(r, p, &od);
         }
-        for host in &mut self.replicas[r as usize].outlier {
+        // The next sweep, unless it would find nothing to do: no host out, no backoff to
+        // decay, no result in this interval (so none in the next until one arrives, and
+        // `outlier_result` re-arms the timer then). A run whose last requests take hours
+        // would otherwise sweep every `interval` until they end.
+        let replica = &mut self.replicas[r as usize];
+        let idle = replica.outlier.iter().all(|h| !h.ejected && h.backoff == 0 && h.total == 0);
+        for host in &mut replica.outlier {
             host.total = 0;
             host.successes = 0;
+        }
+        replica.outlier_armed = !idle;
+        if !idle {
+            self.schedule(od.interval_ns, Ev::OutlierInterval { replica: r });
         }
     }
 

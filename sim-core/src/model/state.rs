@@ -543,6 +543,8 @@ pub struct Replica {
     pub outlier: Vec<OutlierHost>,
     /// Outlier detection's enforcement draws (`Purpose::Outlier`).
     pub outlier_rng: SimRng,
+    /// Whether its detector's next sweep is scheduled (see `on_outlier_interval`).
+    pub outlier_armed: bool,
     /// Circuit breakers: requests in flight to servers per pool (empty without breakers).
     pub pool_requests: Vec<u32>,
     /// Circuit breakers: retries outstanding per pool.
