@@ -291,9 +291,12 @@ mod tests {
         Scenario::from_toml(&text).expect("valid test scenario")
     }
 
+    /// (time, server, ejected) at replica 0.
+    type Change = (u64, u32, bool);
+
     /// Steps the run to its end, recording each (time, server, ejected) change at replica 0
     /// and, at each ejection, the host's results and successes in the interval so far.
-    fn transitions(sc: &Scenario) -> (Vec<(u64, u32, bool)>, Vec<(u32, u32)>, Simulation) {
+    fn transitions(sc: &Scenario) -> (Vec<Change>, Vec<(u32, u32)>, Simulation) {
         let mut sim = Simulation::new(sc, sc.seed);
         let n = sim.servers.len();
         let mut was = vec![false; n];
