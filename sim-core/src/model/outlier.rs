@@ -365,6 +365,41 @@ mod tests {
         }
     }
 
+    /// `enforcing_consecutive_5xx = 0`: detected, never ejected (Envoy's "detected" vs
+    /// "enforced" ejections).
+    #[test]
+    fn enforcing_zero_detects_without_ejecting() {
+        let (changes, _, _) = transitions(&scenario(3, 1, 1.0, "enforcing_consecutive_5xx = 0", "20s"));
+        assert_eq!(changes, vec![]);
+    }
+
+    /// Panic mode: Envoy counts an ejected host as unhealthy. With one of two hosts ejected
+    /// (50% healthy) and `panic_threshold = 60`, the replica balances over both again, so the
+    /// ejected host keeps getting requests; without panic mode it gets none while ejected.
+    #[test]
+    fn an_ejected_host_counts_as_unhealthy_for_panic_mode() {
+        let errors_while_ejected = |panic: &str| {
+            let mut sc = scenario(1, 1, 1.0, "", "30s");
+            if !panic.is_empty() {
+                sc.balancer.panic_threshold = Some(panic.parse().unwrap());
+            }
+            let mut sim = Simulation::new(&sc, sc.seed);
+            let (mut at_ejection, mut last) = (None, 0);
+            while sim.step() {
+                let h = sim.replicas[0].outlier[1];
+                if h.ejected && at_ejection.is_none() {
+                    at_ejection = Some(sim.stats.server_errors[1]);
+                }
+                if h.ejected {
+                    last = sim.stats.server_errors[1];
+                }
+            }
+            last - at_ejection.expect("ejected")
+        };
+        assert!(errors_while_ejected("") <= 1, "no picks of an ejected host");
+        assert!(errors_while_ejected("60") > 100, "panic mode picks it again");
+    }
+
     /// Success rate: five hosts with the request volume, one failing 60 % of its requests
     /// (consecutive ejection off): it falls below mean − 1.9 σ and is ejected at the first
     /// sweep (10 s), the others never are. With four hosts (below the minimum of 5) nobody is.
