@@ -398,6 +398,11 @@ impl Simulation {
         // Every request ends before the run does (the queue only runs dry once clients have
         // stopped and nothing is in flight).
         debug_assert!(self.aborted.is_some() || self.reqs.is_empty(), "{} requests never ended", self.reqs.len());
+        // Only requests hold retries (`max_retries`): with every request ended, none is held.
+        debug_assert!(
+            self.aborted.is_some() || self.replicas.iter().all(|r| r.pool_retries.iter().all(|&n| n == 0)),
+            "retries still counted against max_retries after every request ended"
+        );
         self.finished = true;
         self.settle_time_accounts();
         self.close_last_bucket();
