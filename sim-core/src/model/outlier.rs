@@ -365,6 +365,27 @@ mod tests {
         }
     }
 
+    /// Gateway failures: a full queue's 503 (`rejected`) is one. A one-worker server with no
+    /// queue at 5× its capacity rejects most requests: with consecutive 5xx off, Envoy's
+    /// default `enforcing_consecutive_gateway_failure = 0` detects without ejecting, 100 ejects.
+    #[test]
+    fn rejections_are_gateway_failures() {
+        let ejections = |enforcing: u32| {
+            let od = format!("consecutive_5xx = 0\nenforcing_consecutive_gateway_failure = {enforcing}");
+            let mut sc = scenario(3, 1, 0.0, &od, "20s");
+            let bad = &mut sc.servers[1];
+            bad.workers = 1;
+            bad.queue = Some(0);
+            bad.service = crate::scenario::ServiceDist::Exponential { mean_ns: 200_000_000 };
+            let (changes, _, sim) = transitions(&sc);
+            assert!(changes.iter().all(|c| c.1 == 3), "{changes:?}");
+            assert!(sim.stats.rejected[3] > 0);
+            sim.report().servers[3].ejections
+        };
+        assert_eq!(ejections(0), 0);
+        assert!(ejections(100) >= 1);
+    }
+
     /// `enforcing_consecutive_5xx = 0`: detected, never ejected (Envoy's "detected" vs
     /// "enforced" ejections).
     #[test]
