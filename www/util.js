@@ -109,7 +109,7 @@ export function fmtTime(ms) {
 }
 
 /** Report outcome names, in the order of the time series' `outcomes` and of `totals`. */
-export const OUTCOMES = ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error'];
+export const OUTCOMES = ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error', 'overflow'];
 
 /** @type {Record<string, string>} */
 export const OUTCOME_COLORS = {
@@ -122,6 +122,7 @@ export const OUTCOME_COLORS = {
   session_lost: '#79c0ff',
   store_unavailable: '#d2a8ff',
   server_error: '#ff7b72',
+  overflow: '#8b949e',
 };
 
 /** Colours of client groups (dots, connection lines). */

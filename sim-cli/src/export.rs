@@ -154,6 +154,15 @@ impl Exporter {
                 "the balancer's own costs (overhead, auth, workers) describe the proxy's speed, not its configuration",
             );
         }
+        // Envoy's own mechanisms: exported for Envoy, only noted for the others.
+        if program != "envoy" {
+            if b.outlier_detection.is_some() {
+                self.approx(program, "Envoy's outlier_detection is not exported (nginx max_fails and HAProxy observe are passive checks of their own kind)");
+            }
+            if b.circuit_breakers.is_some() {
+                self.approx(program, "Envoy's circuit_breakers are not exported (nginx and HAProxy queue at maxconn instead of refusing)");
+            }
+        }
     }
 
     // ---- nginx -----------------------------------------------------------------------------
@@ -440,6 +449,9 @@ impl Exporter {
         if b.algorithm == Algorithm::Random && sc.servers.iter().any(|g| g.weight != 1) {
             self.approx("envoy", "weights: Envoy's RANDOM ignores load_balancing_weight (lbsim's random is weighted)");
         }
+        if b.circuit_breakers.is_some() {
+            self.approx("envoy", "circuit_breakers: Envoy's max_connections and max_pending_requests (default 1024) apply too; lbsim does not model them");
+        }
         let (policy, config) = self.envoy_policy(b);
         let hash_policy = self.envoy_hash_policy(b, l4);
         let mut out = header("envoy", sc);
@@ -509,6 +521,31 @@ impl Exporter {
                     proto_seconds(h.interval_ns),
                     h.fall,
                     h.rise
+                );
+            }
+            if let Some(od) = &b.outlier_detection {
+                let _ = writeln!(
+                    out,
+                    "    outlier_detection:\n      consecutive_5xx: {}\n      consecutive_gateway_failure: {}\n      enforcing_consecutive_5xx: {}\n      enforcing_consecutive_gateway_failure: {}\n      interval: {}\n      base_ejection_time: {}\n      max_ejection_time: {}\n      max_ejection_percent: {}\n      success_rate_minimum_hosts: {}\n      success_rate_request_volume: {}\n      success_rate_stdev_factor: {}\n      enforcing_success_rate: {}",
+                    od.consecutive_5xx,
+                    od.consecutive_gateway_failure,
+                    od.enforcing_consecutive_5xx,
+                    od.enforcing_consecutive_gateway_failure,
+                    proto_seconds(od.interval_ns),
+                    proto_seconds(od.base_ejection_time_ns),
+                    proto_seconds(od.max_ejection_time_ns),
+                    od.max_ejection_percent,
+                    od.success_rate_minimum_hosts,
+                    od.success_rate_request_volume,
+                    od.success_rate_stdev_factor,
+                    od.enforcing_success_rate
+                );
+            }
+            if let Some(cb) = &b.circuit_breakers {
+                let _ = writeln!(
+                    out,
+                    "    circuit_breakers:\n      thresholds:\n      - max_requests: {}\n        max_retries: {}",
+                    cb.max_requests, cb.max_retries
                 );
             }
             let _ = writeln!(out, "    load_assignment:\n      cluster_name: {}\n      endpoints:", pool.name);

@@ -551,6 +551,7 @@ fn outcomes_over_time<DB: DrawingBackend>(
             Outcome::SessionLost => color(8),
             Outcome::StoreUnavailable => color(9),
             Outcome::ServerError => RGBColor(140, 20, 20),
+            Outcome::Overflow => RGBColor(110, 84, 148),
         };
         chart
             .draw_series(std::iter::once(Polygon::new(polygon, c.mix(0.6).filled())))

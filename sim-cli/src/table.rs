@@ -140,6 +140,10 @@ pub fn report(r: &Report, scenario: &Scenario) -> String {
         if s.down_s > 0.0 {
             state = format!("{state}, down {:.1}s", s.down_s);
         }
+        if s.ejections > 0 {
+            // Outlier detection: how often and how long (averaged over replicas) it was out.
+            state = format!("{state}, ejected {}× {:.1}s", s.ejections, s.ejected_s);
+        }
         let mut row = vec![
             s.name.clone(),
             s.requests.to_string(),

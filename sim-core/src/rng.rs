@@ -32,6 +32,8 @@ pub enum Purpose {
     Think = 9,
     /// Which requests a failing server answers with an error, one stream per server.
     Errors = 10,
+    /// Outlier detection's enforcement draws (`enforcing_*` below 100), one per replica.
+    Outlier = 11,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

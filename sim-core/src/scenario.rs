@@ -725,6 +725,82 @@ pub struct Passive {
     pub fail_timeout_ns: u64,
 }
 
+/// Envoy outlier detection (`config.cluster.v3.OutlierDetection`, implemented in
+/// `source/common/upstream/outlier_detection_impl.cc`): a passive check that ejects a host
+/// after consecutive 5xx or gateway failures, or when its success rate over an `interval` is
+/// an outlier among the pool's hosts. Names and defaults are Envoy's. Each replica has its
+/// own detector (each Envoy does); a pool is Envoy's cluster.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlierDetection {
+    /// Consecutive 5xx answers (local-origin errors included) that eject a host (Envoy: 5;
+    /// 0 = off).
+    pub consecutive_5xx: u32,
+    /// Consecutive gateway failures (502, 503, 504; here `rejected` and `connection_error`)
+    /// that eject a host (Envoy: 5; 0 = off).
+    pub consecutive_gateway_failure: u32,
+    /// Percent chance a consecutive-5xx detection ejects (Envoy: 100).
+    pub enforcing_consecutive_5xx: u32,
+    /// Percent chance a consecutive-gateway-failure detection ejects (Envoy: 0).
+    pub enforcing_consecutive_gateway_failure: u32,
+    /// Time between ejection sweeps: unejection and success-rate ejection (Envoy: 10 s).
+    pub interval_ns: u64,
+    /// Ejection time per ejection of the host (Envoy: 30 s).
+    pub base_ejection_time_ns: u64,
+    /// The longest ejection (Envoy: 300 s, or `base_ejection_time` if larger).
+    pub max_ejection_time_ns: u64,
+    /// Most hosts of a pool ejected at once, in percent (Envoy: 10; one host may always be).
+    pub max_ejection_percent: u32,
+    /// Hosts with enough requests needed for success-rate ejection (Envoy: 5).
+    pub success_rate_minimum_hosts: u32,
+    /// Requests in an interval a host needs to count for success-rate ejection (Envoy: 100).
+    pub success_rate_request_volume: u32,
+    /// Ejection threshold: mean − stdev × factor / 1000 (Envoy: 1900).
+    pub success_rate_stdev_factor: u32,
+    /// Percent chance a success-rate detection ejects (Envoy: 100).
+    pub enforcing_success_rate: u32,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> OutlierDetection {
+        OutlierDetection {
+            consecutive_5xx: 5,
+            consecutive_gateway_failure: 5,
+            enforcing_consecutive_5xx: 100,
+            enforcing_consecutive_gateway_failure: 0,
+            interval_ns: 10 * NS_PER_SEC,
+            base_ejection_time_ns: 30 * NS_PER_SEC,
+            max_ejection_time_ns: 300 * NS_PER_SEC,
+            max_ejection_percent: 10,
+            success_rate_minimum_hosts: 5,
+            success_rate_request_volume: 100,
+            success_rate_stdev_factor: 1900,
+            enforcing_success_rate: 100,
+        }
+    }
+}
+
+/// Envoy's cluster circuit breakers (`config.cluster.v3.CircuitBreakers.Thresholds`, default
+/// priority), per replica and per pool (each Envoy process keeps its own counts per cluster).
+/// What they refuse ends at once with the outcome `overflow` (Envoy answers 503 with
+/// `x-envoy-overloaded`). Of Envoy's four thresholds, `max_connections` and
+/// `max_pending_requests` are not modelled: lbsim's replica opens upstream connections without
+/// limit, so no request ever waits for one (nothing is "pending").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitBreakers {
+    /// Requests of the pool in flight from the replica to servers (sent, not yet answered), at
+    /// most (Envoy: 1024).
+    pub max_requests: u32,
+    /// Retries of the pool outstanding at once (`retry_on_error`'s tries of another server),
+    /// at most (Envoy: 3); a retry over it is not made and the failure goes to the client.
+    pub max_retries: u32,
+}
+
+impl Default for CircuitBreakers {
+    fn default() -> CircuitBreakers {
+        CircuitBreakers { max_requests: 1024, max_retries: 3 }
+    }
+}
+
 /// An L7 route: requests whose path starts with `prefix` go to `pool`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Route {
@@ -795,6 +871,10 @@ pub struct BalancerSpec {
     /// `proxy_next_upstream` lists `http_500 http_502 http_503 http_504`. nginx's default
     /// (`error timeout`) passes a 5xx to the client and counts it as a success: `false`.
     pub fail_on_server_error: bool,
+    /// Envoy outlier detection; `None` = off.
+    pub outlier_detection: Option<OutlierDetection>,
+    /// Envoy circuit breakers; `None` = off.
+    pub circuit_breakers: Option<CircuitBreakers>,
     /// Envoy's slow start: a host that joins or comes back has its weight ramped up over a
     /// window (`round_robin`, `power_of_two`, `least_connections`); `None` = off.
     pub slow_start: Option<SlowStart>,
@@ -1064,6 +1144,8 @@ impl Default for BalancerSpec {
             retry_on_error: 0,
             fail_on_server_error: false,
             slow_start: None,
+            outlier_detection: None,
+            circuit_breakers: None,
         }
     }
 }

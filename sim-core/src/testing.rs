@@ -51,6 +51,9 @@ pub struct Bounds {
     pub algorithms: Vec<Algorithm>,
     /// Whether to generate failures (crashes, removals, replica crashes, store outages).
     pub failures: bool,
+    /// Whether L7 scenarios get the resilience mechanisms (issue 16: failing servers, outlier
+    /// detection, circuit breakers, `retry_on_error`), drawn from the scenario's seed.
+    pub resilience: bool,
 }
 
 impl Default for Bounds {
@@ -65,6 +68,7 @@ impl Default for Bounds {
             max_events: 5,
             algorithms: Algorithm::ALL.to_vec(),
             failures: true,
+            resilience: false,
         }
     }
 }
@@ -369,6 +373,9 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
                 if algorithm == Algorithm::IpHash {
                     s.servers.iter_mut().for_each(|g| g.backup = false);
                 }
+                if bounds.resilience && !l4 {
+                    resilience(&mut s, seed);
+                }
                 for c in clients.iter_mut() {
                     c.source_ips = c.count.max(1);
                 }
@@ -383,6 +390,34 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
             },
         )
         .boxed()
+}
+
+/// Turns on issue 16's mechanisms with settings drawn from `bits` (the scenario's seed, so the
+/// strategy's shape and shrinking stay as they were): small thresholds and short times, so a
+/// short run ejects, returns, overflows and refuses retries.
+fn resilience(s: &mut Scenario, bits: u64) {
+    let pick = |shift: u32, n: u64| (bits >> shift) % n;
+    if pick(0, 2) == 0 {
+        s.servers[0].error_rate = [0.2, 0.5, 1.0][pick(1, 3) as usize];
+    }
+    s.balancer.fail_on_server_error = pick(3, 2) == 0;
+    s.balancer.retry_on_error = pick(4, 3) as u32;
+    s.balancer.outlier_detection = Some(OutlierDetection {
+        consecutive_5xx: 1 + pick(6, 5) as u32,
+        consecutive_gateway_failure: 1 + pick(9, 5) as u32,
+        enforcing_consecutive_gateway_failure: [0, 50, 100][pick(12, 3) as usize],
+        interval_ns: (50 + pick(14, 300)) * MS,
+        base_ejection_time_ns: (50 + pick(23, 500)) * MS,
+        max_ejection_time_ns: 2_000 * MS,
+        max_ejection_percent: pick(32, 101) as u32,
+        success_rate_minimum_hosts: 1 + pick(39, 4) as u32,
+        success_rate_request_volume: 1 + pick(41, 20) as u32,
+        success_rate_stdev_factor: 500 + pick(46, 2000) as u32,
+        enforcing_success_rate: [0, 50, 100][pick(57, 3) as usize],
+        ..OutlierDetection::default()
+    });
+    s.balancer.circuit_breakers =
+        Some(CircuitBreakers { max_requests: 1 + pick(59, 16) as u32, max_retries: pick(62, 3) as u32 });
 }
 
 /// The fuzz target's body: arbitrary bytes through the whole pipeline — parsed as TOML and as

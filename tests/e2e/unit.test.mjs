@@ -64,7 +64,7 @@ test('serverColor: golden-angle hues, distinct for neighbours', () => {
 });
 
 test('OUTCOMES are the report order and each has a colour', () => {
-  assert.deepEqual(OUTCOMES, ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error']);
+  assert.deepEqual(OUTCOMES, ['ok', 'timeout', 'rejected', 'no_server', 'connection_error', 'rate_limited', 'session_lost', 'store_unavailable', 'server_error', 'overflow']);
   assert.deepEqual(Object.keys(OUTCOME_COLORS), OUTCOMES);
 });
 

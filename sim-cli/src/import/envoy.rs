@@ -228,6 +228,11 @@ fn duration_ns(node: &Node) -> Option<u64> {
 }
 
 /// A scenario duration in the largest unit that keeps it exact.
+/// `{ a = 1, b = 2 }`, or `{}` (Envoy's defaults, which are lbsim's).
+fn inline_table(fields: &[String]) -> String {
+    if fields.is_empty() { "{}".to_string() } else { format!("{{ {} }}", fields.join(", ")) }
+}
+
 fn duration_text(ns: u64) -> String {
     for (unit, per) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
         if ns.is_multiple_of(per) {
@@ -528,6 +533,8 @@ impl Mapper<'_> {
         let mut assignment: Option<&Node> = None;
         let mut health: Option<&Node> = None;
         let mut common: Option<&Node> = None;
+        let mut outlier: Option<&Node> = None;
+        let mut breakers: Option<&Node> = None;
         let Kind::Map(entries) = &c.kind else { unreachable!("checked by the caller") };
         for (k, v) in entries {
             match k.as_str() {
@@ -552,14 +559,8 @@ impl Mapper<'_> {
                         comment(&t)
                     );
                 }
-                "outlier_detection" => self.ignore(
-                    k,
-                    v,
-                    "not modeled yet (passive ejection by consecutive errors is part of the resilience issue)",
-                ),
-                "circuit_breakers" => {
-                    self.ignore(k, v, "not modeled yet (lbsim's balancer has no connection or request limits)")
-                }
+                "outlier_detection" => outlier = Some(v),
+                "circuit_breakers" => breakers = Some(v),
                 "connect_timeout" | "per_connection_buffer_limit_bytes" => {
                     self.ignore(k, v, "lbsim's balancer has no upstream timeouts or buffers")
                 }
@@ -886,6 +887,70 @@ impl Mapper<'_> {
                     self.ignore("health_checks[]", extra, "lbsim runs one health check; the first one is used");
                 }
             }
+        }
+
+        // Outlier detection: the same names and defaults; only what the file sets is written.
+        if let Some(od) = outlier {
+            let mut fields = Vec::new();
+            for (k, v) in self.map_of("outlier_detection", od)? {
+                match k.as_str() {
+                    "consecutive_5xx"
+                    | "consecutive_gateway_failure"
+                    | "success_rate_minimum_hosts"
+                    | "success_rate_request_volume"
+                    | "success_rate_stdev_factor" => fields.push(format!("{k} = {}", self.uint(k, v, 0..=1_000_000)?)),
+                    "enforcing_consecutive_5xx"
+                    | "enforcing_consecutive_gateway_failure"
+                    | "enforcing_success_rate"
+                    | "max_ejection_percent" => fields.push(format!("{k} = {}", self.uint(k, v, 0..=100)?)),
+                    "interval" | "base_ejection_time" | "max_ejection_time" => {
+                        let ns = self.duration(k, v, 1_000_000, 86_400_000_000_000)?;
+                        fields.push(format!("{k} = \"{}\"", duration_text(ns)));
+                    }
+                    other => self.ignore(&format!("outlier_detection.{other}"), v, "not modeled by lbsim"),
+                }
+            }
+            let _ = writeln!(bal, "# {} outlier_detection: Envoy's, per replica", self.src.at(od));
+            let _ = writeln!(bal, "outlier_detection = {}", inline_table(&fields));
+        }
+        // Circuit breakers: the DEFAULT priority's thresholds (lbsim has one priority).
+        if let Some(cb) = breakers {
+            let mut fields = Vec::new();
+            for (k, v) in self.map_of("circuit_breakers", cb)? {
+                if k != "thresholds" {
+                    self.ignore(&format!("circuit_breakers.{k}"), v, "not modeled by lbsim");
+                    continue;
+                }
+                for t in self.seq_of("circuit_breakers.thresholds", v)? {
+                    let entries = self.map_of("thresholds[]", t)?;
+                    let high = entries
+                        .iter()
+                        .any(|(k, v)| k == "priority" && matches!(&v.kind, Kind::Scalar(s) if s == "HIGH"));
+                    if high {
+                        self.ignore(
+                            "circuit_breakers.thresholds[] (priority HIGH)",
+                            t,
+                            "lbsim's routes have one priority, DEFAULT",
+                        );
+                        continue;
+                    }
+                    for (k, v) in entries {
+                        match k.as_str() {
+                            "priority" => {}
+                            "max_requests" | "max_retries" => {
+                                fields.push(format!("{k} = {}", self.uint(k, v, 0..=100_000_000)?))
+                            }
+                            other => self.ignore(
+                                &format!("circuit_breakers.thresholds[].{other}"),
+                                v,
+                                "not modeled by lbsim (its upstream connections are unlimited, so nothing is pending)",
+                            ),
+                        }
+                    }
+                }
+            }
+            let _ = writeln!(bal, "# {} circuit_breakers: Envoy's, per replica", self.src.at(cb));
+            let _ = writeln!(bal, "circuit_breakers = {}", inline_table(&fields));
         }
 
         // Panic mode: Envoy balances over every host when too few are healthy (50% by default).

@@ -321,12 +321,17 @@ pub const DIRECTIVES: &[Directive] = &[
         Approximated,
         "On RING_HASH or MAGLEV: `algorithm = \"bounded_load_hash\"` with `balance_factor` = the percentage / 100 (lbsim bounds loads on its own ring).",
     ),
-    d("envoy", "outlier_detection", Ignored, "Not modeled yet (warning)."),
+    d(
+        "envoy",
+        "outlier_detection",
+        Supported,
+        "`balancer.outlier_detection`, the same fields (`consecutive_5xx`, `interval`, `base_ejection_time`, `max_ejection_percent`, success rate …); the local-origin and failure-percentage fields are ignored with a warning.",
+    ),
     d(
         "envoy",
         "circuit_breakers",
-        Ignored,
-        "Not modeled yet: lbsim's balancer has no connection or request limits (warning).",
+        Supported,
+        "`balancer.circuit_breakers`: the DEFAULT priority's `max_requests` and `max_retries`; `max_connections` and `max_pending_requests` are ignored with a warning (lbsim's upstream connections are unlimited).",
     ),
     d("envoy", "connect_timeout", Ignored, "lbsim's balancer has no upstream timeouts (warning)."),
     d(

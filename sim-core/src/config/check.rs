@@ -194,6 +194,8 @@ fn check_layer(s: &Scenario) -> Result<()> {
             (b.rate_limit.is_some(), "balancer.rate_limit", "rate limiting"),
             (b.auth_ns > 0, "balancer.auth", "request authentication"),
             (b.sticky == Sticky::Cookie, "balancer.sticky", "cookie stickiness"),
+            (b.outlier_detection.is_some(), "balancer.outlier_detection", "outlier detection (of upstream answers)"),
+            (b.circuit_breakers.is_some(), "balancer.circuit_breakers", "circuit breakers (on requests)"),
             (
                 matches!(b.hash_key, HashKey::Path | HashKey::Header(_) | HashKey::Session),
                 "balancer.hash_key",
@@ -466,6 +468,14 @@ fn check_events(s: &Scenario) -> Result<()> {
                     return Err(err(
                         format!("{path}.layer"),
                         "this balancer routes or rate-limits, which needs layer l7",
+                    ));
+                }
+                if *layer == Layer::L4
+                    && (s.balancer.outlier_detection.is_some() || s.balancer.circuit_breakers.is_some())
+                {
+                    return Err(err(
+                        format!("{path}.layer"),
+                        "this balancer has outlier_detection or circuit_breakers, which work on requests and need layer l7",
                     ));
                 }
             }

@@ -122,16 +122,37 @@ pub(super) const BALANCER: &[&str] = &[
     "retry_on_error",
     "fail_on_server_error",
     "slow_start",
+    "outlier_detection",
+    "circuit_breakers",
 ];
 
 /// `[balancer.slow_start]` (Envoy `slow_start_config`).
 pub(super) const SLOW_START: &[&str] = &["window", "aggression", "min_weight_percent"];
+
+/// `[balancer.circuit_breakers]` (Envoy's names).
+pub(super) const CIRCUIT_BREAKERS: &[&str] = &["max_requests", "max_retries"];
 
 /// `[balancer.health_check]`.
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
 
 /// `[balancer.passive]`.
 pub(super) const PASSIVE: &[&str] = &["max_fails", "fail_timeout"];
+
+/// `[balancer.outlier_detection]` (Envoy's names).
+pub(super) const OUTLIER_DETECTION: &[&str] = &[
+    "consecutive_5xx",
+    "consecutive_gateway_failure",
+    "enforcing_consecutive_5xx",
+    "enforcing_consecutive_gateway_failure",
+    "interval",
+    "base_ejection_time",
+    "max_ejection_time",
+    "max_ejection_percent",
+    "success_rate_minimum_hosts",
+    "success_rate_request_volume",
+    "success_rate_stdev_factor",
+    "enforcing_success_rate",
+];
 
 /// One `[[balancer.routes]]` entry.
 pub(super) const ROUTE: &[&str] = &["prefix", "pool", "rate_limit"];
@@ -174,6 +195,8 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),
+    ("balancer.outlier_detection", OUTLIER_DETECTION),
+    ("balancer.circuit_breakers", CIRCUIT_BREAKERS),
     ("balancer.rate_limit", RATE_LIMIT),
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),

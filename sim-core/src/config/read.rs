@@ -1354,8 +1354,77 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("retry_on_error", o, |f| f.u32(0, 100)) {
         b.retry_on_error = v;
     }
+    if let Some(f) = t.get("outlier_detection", o)
+        && let Some(mut od) = o.keep(f.table(keys::OUTLIER_DETECTION))
+    {
+        b.outlier_detection = Some(outlier_detection(&mut od, o));
+        od.finish(o);
+    }
+    if let Some(f) = t.get("circuit_breakers", o)
+        && let Some(mut cb) = o.keep(f.table(keys::CIRCUIT_BREAKERS))
+    {
+        let mut breakers = CircuitBreakers::default();
+        if let Some(v) = cb.read("max_requests", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_requests = v;
+        }
+        if let Some(v) = cb.read("max_retries", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_retries = v;
+        }
+        cb.finish(o);
+        b.circuit_breakers = Some(breakers);
+    }
     t.finish(o);
     Some(b)
+}
+
+/// `[balancer.outlier_detection]`: Envoy's names, defaults and ranges (percentages 0–100).
+fn outlier_detection(t: &mut Table<'_>, o: &mut Reader) -> OutlierDetection {
+    let mut od = OutlierDetection::default();
+    let counts: [(&str, &mut u32); 5] = [
+        ("consecutive_5xx", &mut od.consecutive_5xx),
+        ("consecutive_gateway_failure", &mut od.consecutive_gateway_failure),
+        ("success_rate_minimum_hosts", &mut od.success_rate_minimum_hosts),
+        ("success_rate_request_volume", &mut od.success_rate_request_volume),
+        ("success_rate_stdev_factor", &mut od.success_rate_stdev_factor),
+    ];
+    for (key, slot) in counts {
+        if let Some(v) = t.read(key, o, |f| f.u32(0, 1_000_000)) {
+            *slot = v;
+        }
+    }
+    let percents: [(&str, &mut u32); 4] = [
+        ("enforcing_consecutive_5xx", &mut od.enforcing_consecutive_5xx),
+        ("enforcing_consecutive_gateway_failure", &mut od.enforcing_consecutive_gateway_failure),
+        ("enforcing_success_rate", &mut od.enforcing_success_rate),
+        ("max_ejection_percent", &mut od.max_ejection_percent),
+    ];
+    for (key, slot) in percents {
+        if let Some(v) = t.read(key, o, |f| f.u32(0, 100)) {
+            *slot = v;
+        }
+    }
+    if let Some(v) = t.read("interval", o, |f| f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC)) {
+        od.interval_ns = v;
+    }
+    if let Some(v) = t.read("base_ejection_time", o, |f| f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC)) {
+        od.base_ejection_time_ns = v;
+    }
+    // Envoy: unset, the longest ejection is 300 s or `base_ejection_time`, whichever is larger.
+    od.max_ejection_time_ns = od.max_ejection_time_ns.max(od.base_ejection_time_ns);
+    if let Some(f) = t.get("max_ejection_time", o)
+        && let Some(v) = o.keep(f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC))
+    {
+        if v < od.base_ejection_time_ns {
+            o.note(f.err(format!(
+                "must be at least base_ejection_time ({}), got {}",
+                format_duration(od.base_ejection_time_ns),
+                format_duration(v)
+            )));
+        } else {
+            od.max_ejection_time_ns = v;
+        }
+    }
+    od
 }
 
 fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {

@@ -361,6 +361,35 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
+    if let Some(cb) = b.circuit_breakers {
+        t.insert(
+            "circuit_breakers".into(),
+            table(vec![
+                ("max_requests", int(u64::from(cb.max_requests))),
+                ("max_retries", int(u64::from(cb.max_retries))),
+            ]),
+        );
+    }
+    if let Some(od) = b.outlier_detection {
+        let n = |v: u32| int(u64::from(v));
+        t.insert(
+            "outlier_detection".into(),
+            table(vec![
+                ("consecutive_5xx", n(od.consecutive_5xx)),
+                ("consecutive_gateway_failure", n(od.consecutive_gateway_failure)),
+                ("enforcing_consecutive_5xx", n(od.enforcing_consecutive_5xx)),
+                ("enforcing_consecutive_gateway_failure", n(od.enforcing_consecutive_gateway_failure)),
+                ("interval", dur(od.interval_ns)),
+                ("base_ejection_time", dur(od.base_ejection_time_ns)),
+                ("max_ejection_time", dur(od.max_ejection_time_ns)),
+                ("max_ejection_percent", n(od.max_ejection_percent)),
+                ("success_rate_minimum_hosts", n(od.success_rate_minimum_hosts)),
+                ("success_rate_request_volume", n(od.success_rate_request_volume)),
+                ("success_rate_stdev_factor", n(od.success_rate_stdev_factor)),
+                ("enforcing_success_rate", n(od.enforcing_success_rate)),
+            ]),
+        );
+    }
     if let Some(ss) = b.slow_start {
         t.insert(
             "slow_start".into(),

@@ -62,6 +62,10 @@ pub struct Stats {
     /// Time marked down within the window, summed over replicas, per server (u128: 1,000
     /// replicas × a year of window pass u64 nanoseconds).
     pub marked_down_ns: Vec<u128>,
+    /// Outlier ejections per server (every replica's), within the window.
+    pub ejections: Vec<u64>,
+    /// Time ejected within the window, summed over replicas, per server.
+    pub ejected_ns: Vec<u128>,
     /// Sessions started, completed, lost after warmup; requests in completed sessions.
     pub sessions_started: u64,
     /// Completed sessions.
@@ -111,6 +115,8 @@ impl Stats {
             while_down: vec![0; servers],
             down_ns: vec![0; servers],
             marked_down_ns: vec![0; servers],
+            ejections: vec![0; servers],
+            ejected_ns: vec![0; servers],
             sessions_started: 0,
             sessions_completed: 0,
             sessions_lost: 0,

@@ -25,6 +25,8 @@ pub enum Outcome {
     StoreUnavailable,
     /// The server answered with an error (a 5xx: `error_rate`, the `errors` action).
     ServerError,
+    /// A circuit breaker of its replica refused it (Envoy's 503 with `x-envoy-overloaded`).
+    Overflow,
 }
 
 impl Outcome {
@@ -39,10 +41,11 @@ impl Outcome {
         Outcome::SessionLost,
         Outcome::StoreUnavailable,
         Outcome::ServerError,
+        Outcome::Overflow,
     ];
 
     /// How many outcomes there are (the length of per-outcome arrays).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// The outcome's name in reports and traces.
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Outcome {
             Outcome::SessionLost => "session_lost",
             Outcome::StoreUnavailable => "store_unavailable",
             Outcome::ServerError => "server_error",
+            Outcome::Overflow => "overflow",
         }
     }
 
@@ -87,6 +91,8 @@ pub struct Outcomes {
     pub store_unavailable: u64,
     /// The server answered with an error.
     pub server_error: u64,
+    /// Refused by a circuit breaker.
+    pub overflow: u64,
 }
 
 impl Outcomes {
@@ -102,6 +108,7 @@ impl Outcomes {
             session_lost: c[6],
             store_unavailable: c[7],
             server_error: c[8],
+            overflow: c[9],
         }
     }
 
@@ -117,6 +124,7 @@ impl Outcomes {
             Outcome::SessionLost => self.session_lost,
             Outcome::StoreUnavailable => self.store_unavailable,
             Outcome::ServerError => self.server_error,
+            Outcome::Overflow => self.overflow,
         }
     }
 }
@@ -235,6 +243,12 @@ pub struct ServerReport {
     pub mean_in_flight: f64,
     /// Time-averaged requests waiting in its queue (not yet in service), over the same time.
     pub mean_queue: f64,
+    /// Times outlier detection ejected it (every replica's detector), within the measured
+    /// window.
+    pub ejections: u64,
+    /// Seconds it was ejected within the measured window, averaged over replicas (like
+    /// `marked_down_s`).
+    pub ejected_s: f64,
 }
 
 /// Balance of per-server request counts.
@@ -307,6 +321,10 @@ pub struct ReplicaReport {
     pub utilization: f64,
     /// Seconds it was crashed within the measured window.
     pub down_s: f64,
+    /// Requests its circuit breakers refused (`overflow`), after warmup.
+    pub overflows: u64,
+    /// Retries its `max_retries` circuit breaker did not allow, after warmup.
+    pub retries_overflowed: u64,
 }
 
 /// How long the balancer took to notice a crash.

@@ -88,6 +88,10 @@ impl Simulation {
             self.forward(h, s);
             return;
         }
+        if !self.breaker_admits(r, pool) {
+            self.overflow(h, r);
+            return;
+        }
         let pick = if req.tried.is_empty() {
             self.pick(r, pool, key, c, Some((&[], session)))
         } else {
@@ -134,9 +138,15 @@ impl Simulation {
         let Some(req) = self.reqs.get_mut(h) else { return };
         let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);
         let session = req.session;
+        let retry_held = req.holds & hold::RETRY != 0;
         if req.holds & hold::ACTIVE != 0 {
             req.holds &= !hold::ACTIVE;
             self.release_active(r, s);
+        }
+        if retry_held {
+            // The retry's try is answered: it no longer counts against `max_retries`.
+            self.reqs.get_mut(h).expect("live").holds &= !hold::RETRY;
+            self.release_retry(r, pool);
         }
         self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
         let kind = match outcome {
@@ -144,13 +154,17 @@ impl Simulation {
             Outcome::ServerError if self.sc.balancer.fail_on_server_error => OutcomeKind::Failed,
             _ => OutcomeKind::Answered,
         };
+        if self.sc.balancer.outlier_detection.is_some() {
+            self.outlier_result(r, s, outcome);
+        }
         let observed = crate::algo::Outcome { server: s, sent_ns: sent, now_ns: self.now, kind };
         self.replicas[r as usize].balancers[pool as usize].observe(&observed);
         if kind.is_failure() {
             self.passive_failure(r, s);
             let tries = self.reqs.get(h).map_or(0, |q| q.tried.len() as u32);
-            if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up {
+            if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up && self.can_retry(r, pool) {
                 // nginx proxy_next_upstream: try another server for the same attempt.
+                self.hold_retry(h);
                 self.reqs.get_mut(h).expect("live").tried.push(s);
                 self.route(h);
                 return;
@@ -191,6 +205,9 @@ impl Simulation {
                 for &s in members {
                     let i = s as usize;
                     if checks && !replica.health[i].up {
+                        continue;
+                    }
+                    if replica.outlier.get(i).is_some_and(|h| h.ejected) {
                         continue;
                     }
                     if let Some(pv) = passive {

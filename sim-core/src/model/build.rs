@@ -283,6 +283,12 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             }
         }
     }
+    if let Some(od) = sim.sc.balancer.outlier_detection {
+        // Envoy arms the detector's interval timer when the cluster starts.
+        for r in 0..sim.replicas.len() as u32 {
+            sim.queue.push(od.interval_ns, Ev::OutlierInterval { replica: r });
+        }
+    }
     sim.queue.push(sim.sc.duration_ns, Ev::End);
     sim.start_autoscalers();
     for (g, group) in sim.sc.clients.iter().enumerate() {
@@ -349,6 +355,22 @@ impl Simulation {
             passive_expiry_ns: 0,
             health: vec![HealthState { health: rise, up: true, down_since_ns: 0 }; n],
             passive: vec![PassiveState::default(); n],
+            outlier: match self.sc.balancer.outlier_detection {
+                Some(_) => vec![OutlierHost { unejected_ns: u64::MAX, ..OutlierHost::default() }; n],
+                None => Vec::new(),
+            },
+            outlier_rng: SimRng::stream(self.seed, Purpose::Outlier, u64::from(r)),
+            outlier_armed: self.sc.balancer.outlier_detection.is_some(),
+            pool_requests: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![0; self.pools.len()],
+                None => Vec::new(),
+            },
+            pool_retries: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![0; self.pools.len()],
+                None => Vec::new(),
+            },
+            overflows: 0,
+            retries_overflowed: 0,
             upstream: vec![Upstream::default(); n],
             stick: vec![NONE; self.ip_count as usize],
             rate_counters,
@@ -373,6 +395,10 @@ impl Simulation {
         new.busy_since_ns = old.busy_since_ns;
         new.routed = old.routed;
         new.rate_limited = old.rate_limited;
+        new.overflows = old.overflows;
+        // Its detector's sweep (if one is scheduled) is still in the queue.
+        new.outlier_armed = old.outlier_armed;
+        new.retries_overflowed = old.retries_overflowed;
         new.down_ns = old.down_ns;
         new.down_since_ns = old.down_since_ns;
     }

@@ -27,7 +27,12 @@ pub(crate) mod via {
 fn retryable(outcome: Outcome) -> bool {
     matches!(
         outcome,
-        Outcome::Timeout | Outcome::Rejected | Outcome::ConnectionError | Outcome::NoServer | Outcome::ServerError
+        Outcome::Timeout
+            | Outcome::Rejected
+            | Outcome::ConnectionError
+            | Outcome::NoServer
+            | Outcome::ServerError
+            | Outcome::Overflow
     )
 }
 
@@ -323,6 +328,9 @@ impl Simulation {
                 };
                 self.replicas[r as usize].balancers[pool as usize].observe(&outcome);
             }
+        }
+        if holds & hold::RETRY != 0 {
+            self.release_retry(r, pool);
         }
         if holds & hold::STREAM != 0
             && let Some(ch) = conn

@@ -77,3 +77,29 @@ fn active_counts_never_go_negative() {
     sim.replicas[0].active[1] = 0;
     sim.release_holds(h, false);
 }
+
+#[test]
+#[should_panic(expected = "retries went negative")]
+fn retry_counts_never_go_negative() {
+    let mut s = Scenario::reference_queueing(2, 0.5, Algorithm::RoundRobin, 2_000);
+    s.balancer.circuit_breakers = Some(CircuitBreakers::default());
+    let mut sim = Simulation::new(&s, 1);
+    sim.step_until(50_000_000);
+    let (h, _) = sim.reqs.iter().next().unwrap();
+    let req = sim.reqs.get_mut(h).unwrap();
+    req.holds |= hold::RETRY;
+    req.replica = 0;
+    sim.release_holds(h, false);
+}
+
+#[test]
+#[should_panic(expected = "retries still counted")]
+fn no_retry_is_held_past_the_end() {
+    let mut s = Scenario::reference_queueing(2, 0.5, Algorithm::RoundRobin, 2_000);
+    s.balancer.circuit_breakers = Some(CircuitBreakers::default());
+    let mut sim = Simulation::new(&s, 1);
+    sim.run();
+    sim.finished = false;
+    sim.replicas[0].pool_retries[0] = 1;
+    sim.finish();
+}

@@ -5,6 +5,7 @@
 mod arrivals;
 mod autoscale;
 mod balancer;
+mod breakers;
 mod build;
 mod client;
 pub(crate) mod conn;
@@ -12,6 +13,7 @@ mod dns;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
+mod outlier;
 mod replay;
 mod report;
 mod server;
@@ -323,6 +325,7 @@ impl Simulation {
             Ev::Autoscale { group } => self.on_autoscale(group),
             Ev::Provisioned { server } => self.on_provisioned(server),
             Ev::Replay { group } => self.on_replay(group),
+            Ev::OutlierInterval { replica } => self.on_outlier_interval(replica),
         }
     }
 
@@ -403,6 +406,11 @@ impl Simulation {
         // Every request ends before the run does (the queue only runs dry once clients have
         // stopped and nothing is in flight).
         debug_assert!(self.aborted.is_some() || self.reqs.is_empty(), "{} requests never ended", self.reqs.len());
+        // Only requests hold retries (`max_retries`): with every request ended, none is held.
+        debug_assert!(
+            self.aborted.is_some() || self.replicas.iter().all(|r| r.pool_retries.iter().all(|&n| n == 0)),
+            "retries still counted against max_retries after every request ended"
+        );
         self.finished = true;
         self.settle_time_accounts();
         self.close_last_bucket();

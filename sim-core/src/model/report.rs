@@ -128,6 +128,8 @@ impl Simulation {
                 mean_in_flight: (server.busy_area + server.queue_area) as f64
                     / (window_ns - st.absent_ns[s] as f64).max(1.0),
                 mean_queue: server.queue_area as f64 / (window_ns - st.absent_ns[s] as f64).max(1.0),
+                ejections: st.ejections[s],
+                ejected_s: st.ejected_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
             })
             .collect();
         let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();
@@ -170,6 +172,8 @@ impl Simulation {
                     None => 0.0,
                 },
                 down_s: replica.down_ns as f64 / 1e9,
+                overflows: replica.overflows,
+                retries_overflowed: replica.retries_overflowed,
             })
             .collect();
         let crashes = st

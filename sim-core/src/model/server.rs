@@ -594,6 +594,9 @@ impl Simulation {
                 }
             }
         }
+        if self.sc.balancer.outlier_detection.is_some() {
+            self.outlier_close_accounts(now.max(end));
+        }
     }
 }
 

@@ -212,7 +212,7 @@ impl Simulation {
             }
             _ => true,
         };
-        checks_ok && passive_ok
+        checks_ok && passive_ok && !Simulation::ejected(replica, s)
     }
 
     /// The balancer state of replica `r` for the inspector.

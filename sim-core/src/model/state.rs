@@ -59,6 +59,8 @@ pub enum Ev {
     Autoscale { group: u32 },
     /// A server the autoscaler asked for is ready (`provision_delay` later).
     Provisioned { server: u32 },
+    /// A replica's outlier detector sweeps (Envoy's `interval` timer).
+    OutlierInterval { replica: u32 },
 }
 
 impl Ev {
@@ -92,6 +94,7 @@ impl Ev {
             Ev::Replay { group } => [20, u64::from(*group), 0],
             Ev::Autoscale { group } => [28, u64::from(*group), 0],
             Ev::Provisioned { server } => [29, u64::from(*server), 0],
+            Ev::OutlierInterval { replica } => [21, u64::from(*replica), 0],
         }
     }
 }
@@ -156,6 +159,8 @@ pub mod hold {
     pub const STREAM: u8 = 1;
     /// An active count at its replica for its server (unary L7 requests).
     pub const ACTIVE: u8 = 2;
+    /// One of its pool's outstanding retries at its replica (`max_retries`).
+    pub const RETRY: u8 = 4;
 }
 
 /// A request (a client's logical request; attempts re-arm its handle).
@@ -455,6 +460,28 @@ pub struct PassiveState {
     pub checked_ns: u64,
 }
 
+/// Envoy's outlier-detection state of one host, as one replica's detector sees it
+/// (`DetectorHostMonitorImpl`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutlierHost {
+    /// Consecutive 5xx results.
+    pub consecutive_5xx: u32,
+    /// Consecutive gateway failures.
+    pub consecutive_gateway: u32,
+    /// Whether it is ejected (Envoy's `FAILED_OUTLIER_CHECK` health flag).
+    pub ejected: bool,
+    /// The ejection-time multiplier (Envoy's `ejectTimeBackoff`).
+    pub backoff: u32,
+    /// When it was last ejected.
+    pub ejected_ns: u64,
+    /// When it was last returned (`u64::MAX`: never ejected).
+    pub unejected_ns: u64,
+    /// Results in the current interval (for success-rate ejection).
+    pub total: u32,
+    /// Of which successes.
+    pub successes: u32,
+}
+
 /// HAProxy's health counter of one server, as one replica sees it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HealthState {
@@ -523,6 +550,20 @@ pub struct Replica {
     pub health: Vec<HealthState>,
     /// Passive failure state per server.
     pub passive: Vec<PassiveState>,
+    /// Outlier-detection state per server (empty without `outlier_detection`).
+    pub outlier: Vec<OutlierHost>,
+    /// Outlier detection's enforcement draws (`Purpose::Outlier`).
+    pub outlier_rng: SimRng,
+    /// Whether its detector's next sweep is scheduled (see `on_outlier_interval`).
+    pub outlier_armed: bool,
+    /// Circuit breakers: requests in flight to servers per pool (empty without breakers).
+    pub pool_requests: Vec<u32>,
+    /// Circuit breakers: retries outstanding per pool.
+    pub pool_retries: Vec<u32>,
+    /// Requests its circuit breakers refused, after warmup.
+    pub overflows: u64,
+    /// Retries `max_retries` did not allow, after warmup.
+    pub retries_overflowed: u64,
     /// Upstream connections per server (L7).
     pub upstream: Vec<Upstream>,
     /// Stick table: server per source address (`sticky = "source_ip"`).

@@ -623,6 +623,77 @@ fn failing_server_keys_refuse_bad_values() {
     check(&errors("target = \"api\"\nrate = 1\nlatency = \"500us\"\n"), &[], 0, &[]);
 }
 
+// Outlier detection (issue 16): each key refuses a bad value with exit code 2, its line and
+// key path; `max_ejection_time` below `base_ejection_time` and an L4 balancer are refused.
+#[test]
+fn outlier_detection_keys_refuse_bad_values() {
+    let od = |extra: &str| format!("{GOOD}\n[balancer.outlier_detection]\n{extra}\n");
+    check(&od("consecutive_5xx = -1"), &[], 2, &["balancer.outlier_detection.consecutive_5xx", "at least 0"]);
+    check(
+        &od("consecutive_gateway_failure = 1.5"),
+        &[],
+        2,
+        &["balancer.outlier_detection.consecutive_gateway_failure"],
+    );
+    for key in [
+        "enforcing_consecutive_5xx",
+        "enforcing_consecutive_gateway_failure",
+        "enforcing_success_rate",
+        "max_ejection_percent",
+    ] {
+        check(&od(&format!("{key} = 101")), &[], 2, &[&format!("balancer.outlier_detection.{key}"), "at most 100"]);
+    }
+    check(&od("interval = 10"), &[], 2, &["balancer.outlier_detection.interval", "needs a unit"]);
+    check(&od("interval = \"0s\""), &[], 2, &["balancer.outlier_detection.interval", "at least 1ms"]);
+    check(&od("base_ejection_time = \"25h\""), &[], 2, &["balancer.outlier_detection.base_ejection_time", "at most"]);
+    check(
+        &od("base_ejection_time = \"60s\"\nmax_ejection_time = \"30s\""),
+        &[],
+        2,
+        &["balancer.outlier_detection.max_ejection_time", "must be at least base_ejection_time (1m), got 30s"],
+    );
+    check(
+        &od("success_rate_stdev_factor = \"high\""),
+        &[],
+        2,
+        &["balancer.outlier_detection.success_rate_stdev_factor"],
+    );
+    check(
+        &od("consecutive_errors = 5"),
+        &[],
+        2,
+        &["balancer.outlier_detection", "consecutive_errors", "consecutive_5xx"],
+    );
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\noutlier_detection = {{}}\n"),
+        &[],
+        2,
+        &["balancer.outlier_detection", "needs layer = \"l7\""],
+    );
+    // Circuit breakers: the same rules.
+    let cb = |extra: &str| format!("{GOOD}\n[balancer.circuit_breakers]\n{extra}\n");
+    check(&cb("max_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_requests", "at least 0"]);
+    check(&cb("max_retries = \"3\""), &[], 2, &["balancer.circuit_breakers.max_retries"]);
+    check(&cb("max_connections = 10"), &[], 2, &["balancer.circuit_breakers", "max_connections", "max_requests"]);
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\ncircuit_breakers = {{ max_requests = 5 }}\n"),
+        &[],
+        2,
+        &["balancer.circuit_breakers", "needs layer = \"l7\""],
+    );
+    check(&cb("max_requests = 10\nmax_retries = 0"), &[], 0, &[]);
+    // The good forms: an empty table takes Envoy's defaults.
+    check(&od(""), &[], 0, &[]);
+    check(
+        &od(
+            "consecutive_5xx = 3\ninterval = \"1s\"\nbase_ejection_time = \"5s\"\nmax_ejection_percent = 50\nsuccess_rate_stdev_factor = 1000",
+        ),
+        &[],
+        0,
+        &[],
+    );
+}
+
 /// The new service-time distributions: a bad value names the file, line, column and key
 /// path and what is allowed (exit 2); an empirical sample file is read from the scenario's
 /// directory (whatever the working directory), and a bad line in it names `file:line`.

@@ -401,6 +401,9 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         "# envoy.yaml:25 http_health_check: lbsim's checks succeed",
         "# envoy.yaml:17 healthy_panic_threshold: 40",
         "panic_threshold = 40.0",
+        // Issue 16: Envoy's outlier detection and circuit breakers, as they are.
+        "outlier_detection = { consecutive_5xx = 5, base_ejection_time = \"30s\" }",
+        "circuit_breakers = {}",
         "placeholder traffic",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -411,8 +414,7 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         format!("warning: {f}:11: `connect_timeout`"),
         format!("warning: {f}:15: `least_request_lb_config.active_request_bias`"),
         format!("warning: {f}:24: `health_checks[].interval_jitter`: not modeled"),
-        format!("warning: {f}:27: `outlier_detection`: not modeled yet"),
-        format!("warning: {f}:30: `circuit_breakers`: not modeled yet"),
+        format!("warning: {f}:32: `circuit_breakers.thresholds[].max_connections`: not modeled by lbsim"),
         format!("warning: {f}:49: `priority 1`: approximated: Envoy spills traffic"),
         format!("warning: {f}:12: `lb_policy: LEAST_REQUEST`: approximated: with unequal weights"),
     ] {
@@ -585,6 +587,8 @@ struct Semantics {
     retry_on_error: Option<u32>,
     sticky: Option<Sticky>,
     panic_threshold: Option<Option<u64>>,
+    /// Envoy's outlier detection and circuit breakers (exported to Envoy only).
+    resilience: Option<(Option<sim_core::scenario::OutlierDetection>, Option<sim_core::scenario::CircuitBreakers>)>,
 }
 
 /// The semantics of `pool` in `sc` that `program`'s configuration can carry and its importer
@@ -632,6 +636,7 @@ fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantic
         // Panic mode starts only when health checks mark hosts down: without checks it is moot.
         panic_threshold: (program == "envoy" && b.health_check.is_some())
             .then(|| b.panic_threshold.map(|p| (p * 1000.0).round() as u64)),
+        resilience: (program == "envoy").then_some((b.outlier_detection, b.circuit_breakers)),
     }
 }
 
@@ -699,6 +704,16 @@ fn export_of_every_bundled_scenario_passes_the_real_program_and_imports_back_the
             cases.push(("backup-failover.toml".into(), backup_text.clone(), sets));
         }
     }
+    // Issue 16: Envoy's outlier detection and circuit breakers go to Envoy and come back.
+    let resilience = [
+        "balancer.outlier_detection.consecutive_5xx=3",
+        "balancer.outlier_detection.interval=2500ms",
+        "balancer.outlier_detection.max_ejection_percent=50",
+        "balancer.outlier_detection.success_rate_stdev_factor=1000",
+        "balancer.circuit_breakers.max_requests=200",
+        "balancer.circuit_breakers.max_retries=1",
+    ];
+    cases.push(("backup-failover.toml".into(), backup_text.clone(), resilience.map(String::from).to_vec()));
     for (name, text, sets) in cases {
         let sc = match sim_core::config::load(&text, sim_core::Format::Toml, &sets) {
             Ok(sc) => sc,

@@ -206,6 +206,29 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: stress_cases(100), ..ProptestConfig::default() })]
+
+    /// The same with issue 16's mechanisms on: failing servers, outlier detection (ejections
+    /// and returns), circuit breakers (overflows, refused retries) and `retry_on_error`: every
+    /// request still ends exactly once (and the model's own checks — a retry or request count
+    /// released twice panics — hold).
+    #[test]
+    fn every_request_ends_exactly_once_with_resilience(
+        s in scenarios(Bounds { resilience: true, ..Bounds::default() })
+    ) {
+        s.validate().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let (r, records) = trace(&s, s.seed);
+        prop_assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed);
+        let mut ids: Vec<u64> = records.iter().map(|r| r.id).collect();
+        let total = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), total, "a request ended twice");
+        prop_assert_eq!(total as u64, ids.last().map_or(0, |l| l + 1), "a request never ended");
+    }
+}
+
 // Report figures that never hide failures (issue 21): latency over every request, balance
 // over the measured window whenever servers were added, `--window`, quantiles within the max.
 

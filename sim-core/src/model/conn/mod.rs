@@ -334,7 +334,12 @@ impl Simulation {
     /// gRPC stream pinned by its first message (`Stream::replica`); each releases it once,
     /// through [`Simulation::release_active`].
     pub(in crate::model) fn hold_active(&mut self, r: u32, s: u32) {
-        self.replicas[r as usize].active[s as usize] += 1;
+        let replica = &mut self.replicas[r as usize];
+        replica.active[s as usize] += 1;
+        // Circuit breakers count a pool's requests in flight (`pool_requests` is empty without).
+        if let Some(n) = replica.pool_requests.get_mut(self.servers[s as usize].pool as usize) {
+            *n += 1;
+        }
     }
 
     /// Releases a count taken by [`Simulation::hold_active`]. A release without a hold is a
@@ -347,5 +352,8 @@ impl Simulation {
             self.now
         );
         *active -= 1;
+        if let Some(n) = self.replicas[r as usize].pool_requests.get_mut(self.servers[s as usize].pool as usize) {
+            *n -= 1;
+        }
     }
 }
