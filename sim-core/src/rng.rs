@@ -32,6 +32,9 @@ pub enum Purpose {
     Think = 9,
     /// Which requests a failing server answers with an error, one stream per server.
     Errors = 10,
+    /// Client retries: backoff jitter and fresh work for a retry (`retry_same_work =
+    /// false`), one stream per client, only for groups that use them.
+    Retry = 12,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

@@ -2,6 +2,7 @@
 //! every duration an integer count of nanoseconds. Scenario files are read into this type
 //! (`config`), code builds it directly, and [`Scenario::to_toml`] writes it back.
 
+use crate::metrics::report::Outcome;
 use std::sync::Arc;
 
 /// One simulated nanosecond is the unit of time everywhere.
@@ -349,6 +350,97 @@ pub struct ClientGroup {
     pub think_time: Option<ServiceDist>,
     /// Load that changes over time (replaces `rate`, or `users` for a closed loop).
     pub schedule: Option<Schedule>,
+    /// gRPC's client retry policy (`[clients.retry]`, gRFC A6), instead of `retries`.
+    pub retry: Option<RetryPolicy>,
+    /// A retried request asks its server for the same work as the attempt before it (`true`,
+    /// the default: a retry repeats the same call) or for fresh work drawn from the service
+    /// distribution (`false`: the slowness was the server's, not the call's).
+    pub retry_same_work: bool,
+}
+
+/// gRPC's client retry policy, after gRFC A6 "gRPC Retry Design"
+/// (<https://github.com/grpc/proposal/blob/master/A6-client-retries.md>): the service
+/// config's `retryPolicy` (`maxAttempts`, `initialBackoff`, `maxBackoff`,
+/// `backoffMultiplier`, `retryableStatusCodes`) and the channel's `retryThrottling`
+/// (`maxTokens`, `tokenRatio`), under their snake-case names.
+///
+/// Attempt n + 1 (n ≥ 1 attempts done) waits `random(0, min(initial_backoff ·
+/// backoff_multiplier^(n−1), max_backoff))`. One difference from gRPC: lbsim's `timeout` is
+/// per attempt (as with `retries`), where a gRPC deadline covers every attempt of the call.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included: 2 to 5 (gRPC treats more than 5 as 5).
+    pub max_attempts: u32,
+    /// Backoff before the first retry, at most (A6's example value: 100 ms).
+    pub initial_backoff_ns: u64,
+    /// Backoff cap (A6's example value: 1 s).
+    pub max_backoff_ns: u64,
+    /// Growth of the backoff bound per attempt (A6's example value: 2).
+    pub backoff_multiplier: f64,
+    /// Outcomes that are retried, indexed by `Outcome::index` (gRPC's
+    /// `retryableStatusCodes`; UNAVAILABLE ≈ `connection_error`, `no_server`, `server_error`).
+    pub retryable: [bool; Outcome::COUNT],
+    /// Retry throttling, per client (a client is one gRPC channel to one server name).
+    pub throttling: Option<RetryThrottling>,
+}
+
+/// gRPC retry throttling (A6): a client's token count starts at `max_tokens`; each attempt
+/// that fails with a retryable outcome takes 1, each success gives `token_ratio` (at most up
+/// to `max_tokens`); a retry is allowed only while the count is above `max_tokens / 2`.
+/// Counted in thousandths, as gRPC's `ServerRetryThrottleData` does (`token_ratio` keeps
+/// three decimals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryThrottling {
+    /// Tokens at the start and at most, in thousandths (gRPC: `maxTokens` in (0, 1000]).
+    pub max_milli_tokens: u32,
+    /// Tokens a success gives back, in thousandths (gRPC: `tokenRatio` > 0, three decimals).
+    pub milli_token_ratio: u32,
+}
+
+impl RetryPolicy {
+    /// A policy of `max_attempts` with A6's example backoff (100 ms, 1 s, ×2), retrying what
+    /// gRPC's UNAVAILABLE stands for (`connection_error`, `no_server`, `server_error`).
+    pub fn new(max_attempts: u32) -> RetryPolicy {
+        let mut retryable = [false; Outcome::COUNT];
+        for o in [Outcome::ConnectionError, Outcome::NoServer, Outcome::ServerError] {
+            retryable[o.index()] = true;
+        }
+        RetryPolicy {
+            max_attempts,
+            initial_backoff_ns: NS_PER_SEC / 10,
+            max_backoff_ns: NS_PER_SEC,
+            backoff_multiplier: 2.0,
+            retryable,
+            throttling: None,
+        }
+    }
+
+    /// The upper bound of the backoff before attempt `n + 1`, after `n ≥ 1` attempts:
+    /// `min(initial_backoff · backoff_multiplier^(n−1), max_backoff)`.
+    pub fn backoff_bound_ns(&self, n: u32) -> u64 {
+        let bound = self.initial_backoff_ns as f64 * libm::pow(self.backoff_multiplier, f64::from(n.max(1) - 1));
+        if bound >= self.max_backoff_ns as f64 { self.max_backoff_ns } else { bound as u64 }
+    }
+}
+
+impl RetryThrottling {
+    /// An attempt failed with a retryable outcome: one token less (never below 0). Whether a
+    /// retry is still allowed: the count above half of `max_tokens` (gRPC's `RecordFailure`).
+    pub fn record_failure(&self, milli_tokens: &mut u32) -> bool {
+        *milli_tokens = milli_tokens.saturating_sub(1000);
+        self.allows(*milli_tokens)
+    }
+
+    /// An attempt succeeded: `token_ratio` more, up to `max_tokens` (gRPC's `RecordSuccess`).
+    pub fn record_success(&self, milli_tokens: &mut u32) {
+        *milli_tokens = milli_tokens.saturating_add(self.milli_token_ratio).min(self.max_milli_tokens);
+    }
+
+    /// Whether a count allows retries: strictly above `max_tokens / 2`.
+    pub fn allows(&self, milli_tokens: u32) -> bool {
+        milli_tokens > self.max_milli_tokens / 2
+    }
 }
 
 /// Load that changes over time, per client of the group; point times are from the start of
@@ -998,6 +1090,16 @@ impl ClientGroup {
             think_time: None,
             schedule: None,
             trace: None,
+            retry: None,
+            retry_same_work: true,
+        }
+    }
+
+    /// The most retries one request may get (`retries`, or the retry policy's attempts − 1).
+    pub fn max_retries(&self) -> u32 {
+        match &self.retry {
+            Some(p) => p.max_attempts - 1,
+            None => self.retries,
         }
     }
 }
@@ -1060,6 +1162,58 @@ mod tests {
     use super::*;
 
     const S: u64 = NS_PER_SEC;
+
+    /// gRPC's own test of retry throttling (`retry_throttle_test.cc`, "Basic"): max 4 tokens
+    /// (threshold 2), ratio 1.6, starting full.
+    #[test]
+    fn retry_throttling_counts_tokens_as_grpc_does() {
+        let t = RetryThrottling { max_milli_tokens: 4000, milli_token_ratio: 1600 };
+        let mut tokens = t.max_milli_tokens;
+        assert!(t.record_failure(&mut tokens)); // 3: above the threshold
+        t.record_success(&mut tokens); // 4: not beyond the maximum
+        assert_eq!(tokens, 4000);
+        assert!(t.record_failure(&mut tokens)); // 3
+        assert!(!t.record_failure(&mut tokens)); // 2: at the threshold, no retries
+        assert!(!t.record_failure(&mut tokens)); // 1
+        t.record_success(&mut tokens); // 2.6: above the threshold again
+        assert_eq!(tokens, 2600);
+        assert!(t.allows(tokens));
+        assert!(!t.record_failure(&mut tokens)); // 1.6
+        for _ in 0..10 {
+            t.record_failure(&mut tokens);
+        }
+        assert_eq!(tokens, 0, "never below zero");
+    }
+
+    /// A6: the bound before attempt n + 1 is min(initial · multiplier^(n−1), max).
+    #[test]
+    fn retry_backoff_bound_grows_to_its_cap() {
+        let mut p = RetryPolicy::new(5);
+        assert_eq!((p.initial_backoff_ns, p.max_backoff_ns, p.backoff_multiplier), (S / 10, S, 2.0));
+        let bounds: Vec<u64> = (1..=5).map(|n| p.backoff_bound_ns(n)).collect();
+        assert_eq!(bounds, [S / 10, S / 5, 2 * S / 5, 4 * S / 5, S]);
+        p.backoff_multiplier = 1.0;
+        assert_eq!(p.backoff_bound_ns(4), S / 10);
+        let names: Vec<&str> = Outcome::ALL.iter().filter(|o| p.retryable[o.index()]).map(|o| o.name()).collect();
+        assert_eq!(names, ["no_server", "connection_error", "server_error"], "gRPC's UNAVAILABLE");
+    }
+
+    /// A retry policy, throttling and `retry_same_work` survive writing and reading back.
+    #[test]
+    fn retry_policy_round_trips() {
+        let mut p = RetryPolicy::new(4);
+        p.initial_backoff_ns = 25 * S / 1000;
+        p.max_backoff_ns = 3 * S;
+        p.backoff_multiplier = 1.5;
+        p.retryable[Outcome::Timeout.index()] = true;
+        p.throttling = Some(RetryThrottling { max_milli_tokens: 10_000, milli_token_ratio: 100 });
+        let mut c = ClientGroup::new("web", 2, 10.0);
+        c.retry = Some(p);
+        c.retry_same_work = false;
+        let sc = Scenario::new("r", S, ServerGroup::new("api", 2, ServiceDist::Constant { value_ns: S / 1000 }), c);
+        let back = Scenario::from_toml(&sc.to_toml()).unwrap();
+        assert_eq!(back.clients, sc.clients, "{}", sc.to_toml());
+    }
 
     fn ramp() -> Schedule {
         // 10/s until 10 s, rising to 30/s at 20 s, down to 0 at 30 s, then nothing.

@@ -138,6 +138,20 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                     c.max_streams = max_streams;
                     c.timeout_ns = timeout_ms.map(|ms| ms * MS);
                     c.retries = retries;
+                    if retries == 2 && bytes % 2 == 0 {
+                        // gRPC's retry policy instead: backoff, a timeout retried, sometimes
+                        // throttling, sometimes fresh work per retry.
+                        let mut p = RetryPolicy::new(3);
+                        p.initial_backoff_ns = MS;
+                        p.max_backoff_ns = 10 * MS;
+                        p.retryable[crate::Outcome::Timeout.index()] = true;
+                        if constant {
+                            p.throttling = Some(RetryThrottling { max_milli_tokens: 3000, milli_token_ratio: 500 });
+                        }
+                        c.retries = 0;
+                        c.retry = Some(p);
+                        c.retry_same_work = bytes % 4 != 0;
+                    }
                     c.session_requests = session;
                     c.request_bytes = bytes;
                     c.response_bytes = bytes * 3;

@@ -70,7 +70,13 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "think_time",
     "schedule",
     "trace",
+    "retry",
+    "retry_same_work",
 ];
+
+/// A client group's `retry` (gRPC's retry policy and retry throttling, gRFC A6).
+pub(super) const CLIENT_RETRY: &[&str] =
+    &["max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier", "retryable", "max_tokens", "token_ratio"];
 
 /// One point of a client group's `schedule` (`rate` or `users`).
 pub(super) const SCHEDULE_POINT: &[&str] = &["at", "rate", "users"];
@@ -152,6 +158,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("clients[].keys", KEY_SPACE),
     ("clients[].think_time", SERVICE),
     ("clients[].schedule[]", SCHEDULE_POINT),
+    ("clients[].retry", CLIENT_RETRY),
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),

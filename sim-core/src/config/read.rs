@@ -6,6 +6,7 @@ use super::keys;
 use super::node::{Key, Node, Origin, Value};
 use super::units::{BANDWIDTH_HELP, DURATION_HELP, TOO_LARGE, format_duration, parse_bandwidth_bps, parse_duration_ns};
 use super::{ConfigError, Files, Origins, quote};
+use crate::metrics::report::Outcome;
 use crate::scenario::*;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -975,10 +976,113 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     if let Some(v) = t.read("ramp", o, |f| f.duration(0, MAX_DURATION_NS)) {
         g.ramp_ns = v;
     }
+    if let Some(f) = t.get("retry", o) {
+        if g.retries > 0 {
+            o.note(f.err(
+                "cannot be combined with retries (two retry policies for one client); keep one: \
+                 retries = N retries at once, [clients.retry] is gRPC's policy with backoff and throttling",
+            ));
+        } else {
+            g.retry = retry_policy(&f, o);
+        }
+    }
+    if let Some(v) = t.read("retry_same_work", o, |f| f.bool()) {
+        g.retry_same_work = v;
+    }
     t.finish(o);
     g.name = group_name?;
     g.rate = rate?;
     Some(g)
+}
+
+/// A client group's `retry` table: gRPC's retry policy and retry throttling (gRFC A6).
+/// `None` after noting any problem.
+fn retry_policy(field: &Field<'_>, o: &mut Reader) -> Option<RetryPolicy> {
+    let mut t = o.keep(field.table(keys::CLIENT_RETRY))?;
+    let max_attempts = t.require("max_attempts", o).and_then(|f| {
+        o.keep(
+            f.u32(2, 5)
+                .map_err(|e| f.err(format!("{}; gRPC allows 2 to 5 attempts in all, the first included", e.message))),
+        )
+    });
+    let mut p = RetryPolicy::new(2);
+    let mut ok = true;
+    let initial_backoff = t.get("initial_backoff", o);
+    if let Some(f) = &initial_backoff
+        && let Some(v) = o.keep(f.duration(1, 3600 * NS_PER_SEC))
+    {
+        p.initial_backoff_ns = v;
+    }
+    let max_backoff = t.get("max_backoff", o);
+    if let Some(f) = &max_backoff
+        && let Some(v) = o.keep(f.duration(1, 3600 * NS_PER_SEC))
+    {
+        p.max_backoff_ns = v;
+    }
+    if let Some(v) = t.read("backoff_multiplier", o, |f| f.number(1.0, 100.0)) {
+        p.backoff_multiplier = v;
+    }
+    if let Some(f) = t.get("retryable", o) {
+        match outcome_set(&f, o) {
+            Some(set) => p.retryable = set,
+            None => ok = false,
+        }
+    }
+    if let Some(f) = t.get("max_tokens", o) {
+        let max = o.keep(f.number(0.001, 1000.0));
+        let ratio = t.read("token_ratio", o, |f| f.number(0.001, 1000.0)).unwrap_or(0.1);
+        match max {
+            // gRPC keeps both in thousandths (`ServerRetryThrottleData`).
+            Some(max) => {
+                p.throttling = Some(RetryThrottling {
+                    max_milli_tokens: libm::round(max * 1000.0) as u32,
+                    milli_token_ratio: libm::round(ratio * 1000.0) as u32,
+                })
+            }
+            None => ok = false,
+        }
+    } else if let Some(f) = t.get("token_ratio", o) {
+        o.note(f.err("applies only to retry throttling: set max_tokens too (gRPC's retryThrottling needs both)"));
+        ok = false;
+    }
+    if p.max_backoff_ns < p.initial_backoff_ns {
+        let (initial, max) = (format_duration(p.initial_backoff_ns), format_duration(p.max_backoff_ns));
+        match (max_backoff, initial_backoff) {
+            (Some(f), _) => o.note(f.err(format!("must be at least initial_backoff ({initial}), got {max}"))),
+            (None, Some(f)) => o.note(
+                f.err(format!("is above max_backoff (default {max}); set max_backoff to {initial} or more as well")),
+            ),
+            (None, None) => {}
+        }
+        ok = false;
+    }
+    t.finish(o);
+    p.max_attempts = max_attempts?;
+    ok.then_some(p)
+}
+
+/// A list of outcome names (`retryable`), as flags indexed by `Outcome::index`; `ok` is not
+/// a failure and cannot be listed. `None` after noting any problem.
+fn outcome_set(field: &Field<'_>, o: &mut Reader) -> Option<[bool; Outcome::COUNT]> {
+    let items = o.keep(field.array())?;
+    let names: Vec<(&str, Outcome)> =
+        Outcome::ALL.iter().filter(|&&x| x != Outcome::Ok).map(|&x| (x.name(), x)).collect();
+    let mut set = [false; Outcome::COUNT];
+    let mut bad = false;
+    for item in &items {
+        match o.keep(item.choice(&names)) {
+            Some(x) => set[x.index()] = true,
+            None => bad = true,
+        }
+    }
+    if !bad && items.is_empty() {
+        o.note(field.err(format!(
+            "needs at least one outcome name; allowed: {}",
+            names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )));
+        bad = true;
+    }
+    (!bad).then_some(set)
 }
 
 /// Closed-loop users per client, at most (each is a counter and at most one request in

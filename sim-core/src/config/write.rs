@@ -5,6 +5,7 @@
 use toml::{Table, Value};
 
 use super::units::{format_bandwidth, format_duration};
+use crate::metrics::report::Outcome;
 use crate::scenario::*;
 
 fn dur(ns: u64) -> Value {
@@ -275,6 +276,22 @@ fn client_group(c: &ClientGroup) -> Value {
     }
     put(&mut t, "start", c.start_ns, 0, dur);
     put(&mut t, "ramp", c.ramp_ns, 0, dur);
+    if let Some(p) = &c.retry {
+        let retryable = Outcome::ALL.iter().filter(|o| p.retryable[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![
+            ("max_attempts", int(u64::from(p.max_attempts))),
+            ("initial_backoff", dur(p.initial_backoff_ns)),
+            ("max_backoff", dur(p.max_backoff_ns)),
+            ("backoff_multiplier", Value::Float(p.backoff_multiplier)),
+            ("retryable", Value::Array(retryable)),
+        ];
+        if let Some(th) = p.throttling {
+            r.push(("max_tokens", Value::Float(f64::from(th.max_milli_tokens) / 1000.0)));
+            r.push(("token_ratio", Value::Float(f64::from(th.milli_token_ratio) / 1000.0)));
+        }
+        t.insert("retry".into(), table(r));
+    }
+    put(&mut t, "retry_same_work", c.retry_same_work, true, Value::Boolean);
     Value::Table(t)
 }
 

@@ -29,6 +29,8 @@ pub struct Stats {
     pub sent: u64,
     /// Retries after warmup.
     pub retries: u64,
+    /// Retries gRPC retry throttling refused, after warmup.
+    pub retries_throttled: u64,
     /// Per outcome.
     pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Latency of `ok` requests.
@@ -95,6 +97,7 @@ impl Stats {
         Stats {
             sent: 0,
             retries: 0,
+            retries_throttled: 0,
             outcomes: [0; crate::metrics::report::Outcome::COUNT],
             latency: LatencyHist::new(3),
             latency_failed: LatencyHist::new(3),

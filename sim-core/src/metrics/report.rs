@@ -135,6 +135,15 @@ pub struct Requests {
     pub outcomes: Outcomes,
     /// Attempts beyond the first (retries), after warmup.
     pub retries: u64,
+    /// Every attempt (`sent` + `retries`), after warmup: what the servers were asked to do.
+    pub attempts: u64,
+    /// Retries that gRPC retry throttling refused (`[clients.retry]` with `max_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries_throttled: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Latency summary in milliseconds.

@@ -202,6 +202,9 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 started: false,
                 users: 0,
                 users_target: 0,
+                retry_rng: (g.retry.is_some() || !g.retry_same_work)
+                    .then(|| Box::new(SimRng::stream(seed, Purpose::Retry, id))),
+                retry_milli_tokens: g.retry.as_ref().and_then(|p| p.throttling).map_or(0, |t| t.max_milli_tokens),
             });
         }
         ip_base += g.source_ips.max(1);

@@ -383,28 +383,77 @@ impl Simulation {
     /// Ends an attempt: retries it if allowed, else ends the request.
     pub(in crate::model) fn finish_attempt(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get(h) else { return };
-        let c = req.client;
-        let retries = self.group_of(c).retries;
-        if outcome != Outcome::Ok && retryable(outcome) && req.attempt <= retries && !self.finished {
-            self.release_holds(h, false);
-            let h2 = self.reqs.rearm(h).expect("live request");
-            let req = self.reqs.get_mut(h2).expect("live request");
-            let measured = req.measured;
-            req.attempt += 1;
-            req.server = NONE;
-            req.replica = NONE;
-            req.conn = None;
-            req.via = 0;
-            req.tried.clear();
-            if let Some(sh) = req.stream.take() {
-                self.stream_message_done(sh);
+        let (c, attempt, measured) = (req.client, req.attempt, req.measured);
+        let group = self.group_of(c);
+        // The backoff before the retry (`None`: no retry).
+        let backoff = match &group.retry {
+            None => (outcome != Outcome::Ok && retryable(outcome) && attempt <= group.retries).then_some(None),
+            Some(p) => {
+                let (max_attempts, listed, throttling) = (p.max_attempts, p.retryable[outcome.index()], p.throttling);
+                let bound = p.backoff_bound_ns(attempt);
+                let client = &mut self.clients[c as usize];
+                // gRPC: every attempt's end moves the client's tokens, a retry needs enough.
+                let allowed = match throttling {
+                    Some(t) if outcome == Outcome::Ok => {
+                        t.record_success(&mut client.retry_milli_tokens);
+                        false
+                    }
+                    Some(t) if listed => t.record_failure(&mut client.retry_milli_tokens),
+                    _ => true,
+                };
+                let wanted = outcome != Outcome::Ok && listed && attempt < max_attempts;
+                if wanted && !allowed && measured && !self.finished {
+                    self.stats.retries_throttled += 1;
+                }
+                (wanted && allowed).then(|| {
+                    // random(0, bound), as gRPC draws it.
+                    let rng = client.retry_rng.as_mut().expect("a retry policy's client has its stream");
+                    Some((rng.uniform() * bound as f64) as u64)
+                })
             }
-            if measured {
-                self.stats.retries += 1;
-            }
-            self.start_attempt(h2);
-        } else {
-            self.finish_request(h, outcome);
+        };
+        match backoff {
+            Some(delay) if !self.finished => self.retry(h, delay),
+            _ => self.finish_request(h, outcome),
+        }
+    }
+
+    /// Starts the request's next attempt, after `backoff` (`None`: at once, as `retries` does).
+    fn retry(&mut self, h: Handle, backoff: Option<u64>) {
+        self.release_holds(h, false);
+        let h2 = self.reqs.rearm(h).expect("live request");
+        let req = self.reqs.get_mut(h2).expect("live request");
+        let (measured, c) = (req.measured, req.client);
+        req.attempt += 1;
+        req.server = NONE;
+        req.replica = NONE;
+        req.conn = None;
+        req.via = 0;
+        req.tried.clear();
+        if !self.group_of(c).retry_same_work {
+            // Fresh work: a new quantile of the service time (a replayed row's given work is
+            // the call's and stays).
+            let rng = self.clients[c as usize].retry_rng.as_mut().expect("retry_same_work = false has its stream");
+            let u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+            self.reqs.get_mut(h2).expect("live request").size_u = u;
+        }
+        if let Some(sh) = self.reqs.get_mut(h2).and_then(|r| r.stream.take()) {
+            self.stream_message_done(sh);
+        }
+        if measured {
+            self.stats.retries += 1;
+        }
+        match backoff {
+            None => self.start_attempt(h2),
+            Some(delay) => self.schedule(delay, Ev::Retry { req: h2 }),
+        }
+    }
+
+    /// A retry's backoff is over: its attempt starts (unless the run was cut short).
+    #[inline(never)]
+    pub(in crate::model) fn on_retry(&mut self, h: Handle) {
+        if self.reqs.get(h).is_some() {
+            self.start_attempt(h);
         }
     }
 

@@ -315,6 +315,7 @@ impl Simulation {
             Ev::Think { client } => self.on_think(client),
             Ev::Population { group, point } => self.on_population(group, point),
             Ev::Replay { group } => self.on_replay(group),
+            Ev::Retry { req } => self.on_retry(req),
         }
     }
 

@@ -206,6 +206,8 @@ impl Simulation {
                 failed,
                 outcomes: Outcomes::from_counts(&st.outcomes),
                 retries: st.retries,
+                attempts: st.sent + st.retries,
+                retries_throttled: st.retries_throttled,
             },
             latency_ms: Latency::of(&st.latency),
             servers,

@@ -55,6 +55,8 @@ pub enum Ev {
     Think { client: u32 },
     /// A users `schedule` point: the group's population per client changes.
     Population { group: u32, point: u32 },
+    /// A retry's backoff (`[clients.retry]`) is over: its attempt starts.
+    Retry { req: Handle },
 }
 
 impl Ev {
@@ -86,6 +88,7 @@ impl Ev {
             Ev::Think { client } => [18, u64::from(*client), 0],
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
             Ev::Replay { group } => [20, u64::from(*group), 0],
+            Ev::Retry { req } => [24, h(req), 0],
         }
     }
 }
@@ -335,6 +338,11 @@ pub struct Client {
     /// Closed loop: the population the group's `users` or `schedule` asks for now; users
     /// beyond it leave at their next end of request or think.
     pub users_target: u32,
+    /// Retry backoff jitter and fresh work for retries (`Purpose::Retry`); `None` for groups
+    /// without `[clients.retry]` or `retry_same_work = false`, which draw nothing for retries.
+    pub retry_rng: Option<Box<SimRng>>,
+    /// gRPC retry throttling's token count, in thousandths (`RetryThrottling`).
+    pub retry_milli_tokens: u32,
 }
 
 /// A server's state.

@@ -698,3 +698,180 @@ fn service_distributions_and_sample_files() {
     assert!(stderr.contains("missing.csv"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+// Client retries (issue 16): gRPC's retry policy and retry throttling (`[clients.retry]`,
+// gRFC A6) and `retry_same_work` refuse bad values with exit code 2, the line and the key path.
+#[test]
+fn client_retry_keys_refuse_bad_values() {
+    let with = |extra: &str| format!("{GOOD}{extra}\n");
+    let retry = |body: &str| with(&format!("retry = {{ {body} }}"));
+    check(
+        &retry("max_attempts = 6"),
+        &[],
+        2,
+        &[":15:", "clients[0].retry.max_attempts", "at most 5", "gRPC allows 2 to 5"],
+    );
+    check(&retry("max_attempts = 1"), &[], 2, &["clients[0].retry.max_attempts", "at least 2"]);
+    check(&retry("initial_backoff = \"1s\""), &[], 2, &["clients[0].retry.max_attempts", "is required but missing"]);
+    check(
+        &retry("max_attempts = 3, initial_backoff = 5"),
+        &[],
+        2,
+        &["clients[0].retry.initial_backoff", "needs a unit"],
+    );
+    check(
+        &retry("max_attempts = 3, initial_backoff = \"2s\", max_backoff = \"1s\""),
+        &[],
+        2,
+        &["clients[0].retry.max_backoff", "must be at least initial_backoff (2s), got 1s"],
+    );
+    check(
+        &retry("max_attempts = 3, initial_backoff = \"2s\""),
+        &[],
+        2,
+        &["clients[0].retry.initial_backoff", "is above max_backoff (default 1s)"],
+    );
+    check(
+        &retry("max_attempts = 3, backoff_multiplier = 0.5"),
+        &[],
+        2,
+        &["clients[0].retry.backoff_multiplier", "at least 1"],
+    );
+    check(
+        &retry("max_attempts = 3, retryable = [\"ok\"]"),
+        &[],
+        2,
+        &["clients[0].retry.retryable[0]", "unknown value \"ok\"", "allowed: timeout, rejected"],
+    );
+    check(&retry("max_attempts = 3, retryable = [\"timeuot\"]"), &[], 2, &["retryable[0]", "did you mean"]);
+    check(&retry("max_attempts = 3, retryable = []"), &[], 2, &["clients[0].retry.retryable", "at least one outcome"]);
+    check(
+        &retry("max_attempts = 3, retryable = \"timeout\""),
+        &[],
+        2,
+        &["clients[0].retry.retryable", "expected an array"],
+    );
+    check(&retry("max_attempts = 3, max_tokens = 0"), &[], 2, &["clients[0].retry.max_tokens", "at least 0.001"]);
+    check(&retry("max_attempts = 3, max_tokens = 1001"), &[], 2, &["clients[0].retry.max_tokens", "at most 1000"]);
+    check(&retry("max_attempts = 3, max_tokens = 10, token_ratio = -1"), &[], 2, &["clients[0].retry.token_ratio"]);
+    check(
+        &retry("max_attempts = 3, token_ratio = 0.1"),
+        &[],
+        2,
+        &["clients[0].retry.token_ratio", "set max_tokens too"],
+    );
+    check(&retry("max_attempts = 3, hedge = 1"), &[], 2, &["clients[0].retry.hedge", "unknown key"]);
+    check(
+        &with("retries = 2\nretry = { max_attempts = 3 }"),
+        &[],
+        2,
+        &["clients[0].retry", "cannot be combined with retries"],
+    );
+    check(&with("retry_same_work = \"no\""), &[], 2, &["clients[0].retry_same_work", "true or false"]);
+    // The good forms.
+    check(
+        &retry(
+            "max_attempts = 5, initial_backoff = \"10ms\", max_backoff = \"80ms\", backoff_multiplier = 1.5, \
+             retryable = [\"timeout\", \"server_error\"], max_tokens = 10, token_ratio = 0.1",
+        ),
+        &[],
+        0,
+        &[],
+    );
+    check(&with("retries = 1\nretry_same_work = false"), &[], 0, &[]);
+}
+
+/// A scenario whose servers answer every request with an error at once, so a request's
+/// latency is the sum of its retries' backoffs.
+const ALWAYS_FAILING: &str = r#"
+name = "always-failing"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 2
+workers = 100
+error_rate = 1.0
+error_latency = "0s"
+service = { dist = "constant", value = "1ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 20
+"#;
+
+fn run_json(text: &str, args: &[&str]) -> serde_json::Value {
+    let (_dir, path) = scenario_file(text, "toml");
+    let mut all = vec!["run", path.to_str().unwrap(), "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = lbsim_text(&all);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// gRPC's backoff (A6): attempt n + 1 waits uniform[0, min(initial·multiplier^(n−1), max)).
+/// With answers that take no time, a request's latency is the sum of its backoffs: with 3
+/// attempts, 100 ms and a 150 ms cap, U(0, 100 ms) + U(0, 150 ms): mean 125 ms, under 250 ms.
+/// Every try is an attempt: `attempts` = `sent` + `retries` = 3 × `sent`.
+#[test]
+fn client_retry_backoff_follows_grpc() {
+    let text = format!(
+        "{ALWAYS_FAILING}retry = {{ max_attempts = 3, initial_backoff = \"100ms\", max_backoff = \"150ms\", retryable = [\"server_error\"] }}\n"
+    );
+    let r = run_json(&text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert!(sent > 3500, "{q}");
+    assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["retries"].as_u64(), Some(2 * sent), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    // The mean of ~4000 sums of two uniforms (sd ≈ 52 ms): 125 ± 4 ms is over 4 standard errors.
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 250.0, "{all}");
+    assert!(all["max"].as_f64().unwrap() > 200.0, "{all}");
+    // The first retry alone: U(0, 100 ms), mean 50 ms, below 100 ms.
+    let r = run_json(&text, &["--set", "clients[0].retry.max_attempts=2"]);
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    assert!((mean - 50.0).abs() < 2.5, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 100.0, "{all}");
+    // The multiplier: the bound for the second retry is 100 ms × 1.5 = 150 ms (the cap is
+    // higher): mean 50 + 75 ms.
+    let r = run_json(
+        &text,
+        &["--set", "clients[0].retry.max_backoff=\"1s\"", "--set", "clients[0].retry.backoff_multiplier=1.5"],
+    );
+    let mean = r["latency_all_ms"]["mean"].as_f64().unwrap();
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}");
+    // Not listed as retryable: no retry at all.
+    let r = run_json(&text, &["--set", "clients[0].retry.retryable=[\"timeout\"]"]);
+    assert_eq!(r["requests"]["retries"].as_u64(), Some(0));
+}
+
+/// gRPC retry throttling (A6): every client starts with `max_tokens` = 10; each failed
+/// attempt takes one; a retry needs more than 5 left. Against servers that always fail, each
+/// client gets exactly 4 retries (after the failures leaving 9, 8, 7 and 6 tokens), then
+/// none: every later failure that wanted a retry counts in `retries_throttled`.
+#[test]
+fn client_retry_throttling_stops_retries_as_grpc_does() {
+    let text = format!(
+        "{ALWAYS_FAILING}retry = {{ max_attempts = 5, initial_backoff = \"10ms\", retryable = [\"server_error\"], max_tokens = 10, token_ratio = 0.5 }}\n"
+    );
+    let q = run_json(&text, &[])["requests"].clone();
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(q["retries"].as_u64(), Some(40), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(sent + 40), "{q}");
+    // Every attempt but the retries allowed and the requests' 5th attempts (which want no
+    // retry) was refused one: at least sent − 10 (each client ran at most one 5-attempt request).
+    let throttled = q["retries_throttled"].as_u64().unwrap();
+    assert!(throttled >= sent - 10 && throttled <= sent, "{throttled} of {sent}: {q}");
+    // Without throttling every request gets its 4 retries.
+    let text = text.replace(", max_tokens = 10, token_ratio = 0.5", "");
+    let q = run_json(&text, &[])["requests"].clone();
+    assert_eq!(q["retries"].as_u64(), Some(4 * q["sent"].as_u64().unwrap()), "{q}");
+    assert_eq!(q.get("retries_throttled"), None, "{q}");
+}
