@@ -875,3 +875,44 @@ fn client_retry_throttling_stops_retries_as_grpc_does() {
     assert_eq!(q["retries"].as_u64(), Some(4 * q["sent"].as_u64().unwrap()), "{q}");
     assert_eq!(q.get("retries_throttled"), None, "{q}");
 }
+
+/// `retry_same_work`: one request in ten is a 1 s call, the rest take 1 ms, and the client
+/// gives up after 100 ms and retries twice. Retrying the same call (the default) times out all
+/// three times, so ≈ 10% of requests fail; drawing fresh work for each retry fails only when
+/// three draws are slow in a row (≈ 0.1%).
+#[test]
+fn retry_same_work_chooses_whether_a_retry_repeats_the_work() {
+    let text = r#"
+name = "same-work"
+seed = 5
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 2
+workers = 1000
+service = { dist = "mixture", parts = [{ weight = 9, dist = "constant", value = "1ms" }, { weight = 1, dist = "constant", value = "1s" }] }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 50
+protocol = "http2"
+timeout = "100ms"
+retries = 2
+"#;
+    let share = |r: serde_json::Value| {
+        let q = &r["requests"];
+        q["outcomes"]["timeout"].as_f64().unwrap() / q["sent"].as_f64().unwrap()
+    };
+    let same = share(run_json(text, &[]));
+    assert!((same - 0.1).abs() < 0.015, "{same}");
+    let fresh = share(run_json(text, &["--set", "clients[0].retry_same_work=false"]));
+    assert!(fresh < 0.004, "{fresh}");
+    // The same with gRPC's retry policy.
+    let grpc = text.replace("retries = 2", "retry = { max_attempts = 3, retryable = [\"timeout\"] }");
+    let same = share(run_json(&grpc, &[]));
+    assert!((same - 0.1).abs() < 0.015, "{same}");
+    let fresh = share(run_json(&grpc, &["--set", "clients[0].retry_same_work=false"]));
+    assert!(fresh < 0.004, "{fresh}");
+}
