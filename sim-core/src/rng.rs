@@ -35,6 +35,8 @@ pub enum Purpose {
     /// Client retries: backoff jitter and fresh work for a retry (`retry_same_work =
     /// false`), one stream per client, only for groups that use them.
     Retry = 12,
+    /// Balancer retries' backoff jitter (`[balancer.retry]`), one stream per replica.
+    BalancerRetry = 13,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

@@ -814,6 +814,90 @@ pub struct BalancerSpec {
     /// `proxy_next_upstream` lists `http_500 http_502 http_503 http_504`. nginx's default
     /// (`error timeout`) passes a 5xx to the client and counts it as a success: `false`.
     pub fail_on_server_error: bool,
+    /// Envoy's route retry policy (`[balancer.retry]`), instead of `retry_on_error`.
+    pub retry: Option<BalancerRetry>,
+}
+
+/// Envoy's route retry policy and the cluster's retry budget, at each balancer replica:
+/// `RetryPolicy` (`num_retries`, `retry_on`, `retry_back_off` with `base_interval` and
+/// `max_interval`, `retry_host_predicate`) from
+/// <https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/route/v3/route_components.proto#config-route-v3-retrypolicy>
+/// and `CircuitBreakers.Thresholds.RetryBudget` (`budget_percent`, `min_retry_concurrency`)
+/// from <https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/circuit_breaker.proto>.
+///
+/// Retry n waits a uniform draw from [0, min(base_interval · 2^(n−1), max_interval)), as
+/// Envoy's `JitteredExponentialBackOffStrategy::nextBackOffMs` returns `random() %
+/// next_interval_` with `next_interval_` starting at the base and doubling up to the maximum.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BalancerRetry {
+    /// Retries per request at the balancer (Envoy's default: 1).
+    pub num_retries: u32,
+    /// Outcomes of a try that are retried, indexed by `Outcome::index` (Envoy's `retry_on`;
+    /// its `5xx` ≈ `server_error`, `rejected`, `connection_error`).
+    pub retry_on: [bool; Outcome::COUNT],
+    /// Backoff base (Envoy's default: 25 ms).
+    pub base_interval_ns: u64,
+    /// Backoff cap (Envoy's default: 10 × `base_interval`).
+    pub max_interval_ns: u64,
+    /// Envoy's `previous_hosts` retry host predicate: a retry avoids the hosts already tried.
+    pub previous_hosts: bool,
+    /// The retry budget (`None`: no limit on concurrent retries here; Envoy's `max_retries`
+    /// circuit breaker, default 3, is the circuit breakers' business).
+    pub budget: Option<RetryBudget>,
+}
+
+/// Envoy's retry budget: at most `max(min_retry_concurrency, budget_percent % × (active +
+/// pending requests))` retries outstanding at once, per replica (Envoy: per cluster and
+/// priority, per Envoy instance).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    /// Percent of active and pending requests (Envoy's default: 20).
+    pub budget_percent: f64,
+    /// The limit never goes below this (Envoy's default: 3).
+    pub min_retry_concurrency: u32,
+}
+
+impl BalancerRetry {
+    /// Envoy's defaults: 1 retry on `5xx` (`server_error`, `rejected`, `connection_error`),
+    /// 25 ms base interval, 250 ms cap, no host predicate, no budget.
+    pub fn new() -> BalancerRetry {
+        let mut retry_on = [false; Outcome::COUNT];
+        for o in [Outcome::ServerError, Outcome::Rejected, Outcome::ConnectionError] {
+            retry_on[o.index()] = true;
+        }
+        BalancerRetry {
+            num_retries: 1,
+            retry_on,
+            base_interval_ns: 25_000_000,
+            max_interval_ns: 250_000_000,
+            previous_hosts: false,
+            budget: None,
+        }
+    }
+
+    /// The upper bound (exclusive) of retry n's backoff (n ≥ 1).
+    pub fn backoff_bound_ns(&self, n: u32) -> u64 {
+        let shift = n.max(1) - 1;
+        if shift >= 63 {
+            return self.max_interval_ns;
+        }
+        self.base_interval_ns.saturating_mul(1 << shift).min(self.max_interval_ns)
+    }
+}
+
+impl Default for BalancerRetry {
+    fn default() -> Self {
+        BalancerRetry::new()
+    }
+}
+
+impl RetryBudget {
+    /// Retries allowed outstanding at once with `active` + `pending` requests.
+    pub fn limit(&self, active_and_pending: u64) -> u64 {
+        let share = libm::floor(self.budget_percent / 100.0 * active_and_pending as f64) as u64;
+        share.max(u64::from(self.min_retry_concurrency))
+    }
 }
 
 /// Network costs. Nothing costs time unless set.
@@ -1036,6 +1120,7 @@ impl Default for BalancerSpec {
             dns_ttl_ns: 30 * NS_PER_SEC,
             retry_on_error: 0,
             fail_on_server_error: false,
+            retry: None,
         }
     }
 }
@@ -1198,6 +1283,25 @@ mod tests {
         assert_eq!(names, ["no_server", "connection_error", "server_error"], "gRPC's UNAVAILABLE");
     }
 
+    /// Envoy's defaults and backoff bounds: 25 ms doubling up to 250 ms; the retry budget's
+    /// limit is max(min_retry_concurrency, budget_percent % of active + pending).
+    #[test]
+    fn envoy_retry_defaults_backoff_and_budget() {
+        let p = BalancerRetry::new();
+        assert_eq!((p.num_retries, p.base_interval_ns, p.max_interval_ns), (1, 25_000_000, 250_000_000));
+        let bounds: Vec<u64> = (1..=6).map(|n| p.backoff_bound_ns(n) / 1_000_000).collect();
+        assert_eq!(bounds, [25, 50, 100, 200, 250, 250]);
+        assert_eq!(p.backoff_bound_ns(200), 250_000_000);
+        let b = RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 };
+        assert_eq!(b.limit(0), 3);
+        assert_eq!(b.limit(10), 3);
+        assert_eq!(b.limit(100), 20);
+        assert_eq!(b.limit(104), 20);
+        assert_eq!(b.limit(105), 21);
+        let b = RetryBudget { budget_percent: 25.0, min_retry_concurrency: 0 };
+        assert_eq!(b.limit(100), 25, "Envoy's example: 100 active requests, 25%: 25 retries");
+    }
+
     /// A retry policy, throttling and `retry_same_work` survive writing and reading back.
     #[test]
     fn retry_policy_round_trips() {
@@ -1211,8 +1315,16 @@ mod tests {
         c.retry = Some(p);
         c.retry_same_work = false;
         let sc = Scenario::new("r", S, ServerGroup::new("api", 2, ServiceDist::Constant { value_ns: S / 1000 }), c);
+        let mut sc = sc;
+        let mut b = BalancerRetry::new();
+        b.num_retries = 3;
+        b.previous_hosts = true;
+        b.max_interval_ns = S;
+        b.budget = Some(RetryBudget { budget_percent: 12.5, min_retry_concurrency: 7 });
+        sc.balancer.retry = Some(b);
         let back = Scenario::from_toml(&sc.to_toml()).unwrap();
         assert_eq!(back.clients, sc.clients, "{}", sc.to_toml());
+        assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
     }
 
     fn ramp() -> Schedule {

@@ -114,6 +114,18 @@ pub(super) const BALANCER: &[&str] = &[
     "dns_ttl",
     "retry_on_error",
     "fail_on_server_error",
+    "retry",
+];
+
+/// `[balancer.retry]` (Envoy's route retry policy and the cluster's retry budget).
+pub(super) const BALANCER_RETRY: &[&str] = &[
+    "num_retries",
+    "retry_on",
+    "base_interval",
+    "max_interval",
+    "retry_host_predicate",
+    "budget_percent",
+    "min_retry_concurrency",
 ];
 
 /// `[balancer.health_check]`.
@@ -166,6 +178,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer.routes[]", ROUTE),
     ("balancer.routes[].rate_limit", RATE_LIMIT),
     ("balancer.peak_ewma", PEAK_EWMA),
+    ("balancer.retry", BALANCER_RETRY),
     ("network", NETWORK),
     ("session_store", SESSION_STORE),
     ("events[]", EVENT),

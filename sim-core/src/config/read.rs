@@ -1369,8 +1369,92 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("retry_on_error", o, |f| f.u32(0, 100)) {
         b.retry_on_error = v;
     }
+    if let Some(f) = t.get("retry", o) {
+        if b.retry_on_error > 0 {
+            o.note(f.err(
+                "cannot be combined with retry_on_error (two retry policies at the balancer); keep one: \
+                 retry_on_error is nginx's proxy_next_upstream, [balancer.retry] Envoy's retry policy",
+            ));
+        } else if b.layer == Layer::L4 {
+            o.note(f.err("applies to layer = \"l7\" only (an L4 balancer relays bytes and sees no answers)"));
+        } else {
+            b.retry = balancer_retry(&f, o);
+        }
+    }
     t.finish(o);
     Some(b)
+}
+
+/// `[balancer.retry]`: Envoy's retry policy and retry budget. `None` after noting any problem.
+fn balancer_retry(field: &Field<'_>, o: &mut Reader) -> Option<BalancerRetry> {
+    let mut t = o.keep(field.table(keys::BALANCER_RETRY))?;
+    let mut p = BalancerRetry::new();
+    let mut ok = true;
+    if let Some(v) = t.read("num_retries", o, |f| f.u32(1, 100)) {
+        p.num_retries = v;
+    }
+    if let Some(f) = t.get("retry_on", o) {
+        // What a balancer can see come back from a server.
+        const AT_BALANCER: [Outcome; 5] = [
+            Outcome::ServerError,
+            Outcome::Rejected,
+            Outcome::ConnectionError,
+            Outcome::SessionLost,
+            Outcome::StoreUnavailable,
+        ];
+        match outcome_set(&f, o) {
+            Some(set) => {
+                let local: Vec<&str> = Outcome::ALL
+                    .iter()
+                    .filter(|x| set[x.index()] && !AT_BALANCER.contains(x))
+                    .map(|x| x.name())
+                    .collect();
+                if local.is_empty() {
+                    p.retry_on = set;
+                } else {
+                    o.note(f.err(format!(
+                        "{} cannot be retried at the balancer (it never comes back from a server); allowed: {}",
+                        local.join(", "),
+                        AT_BALANCER.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                    )));
+                    ok = false;
+                }
+            }
+            None => ok = false,
+        }
+    }
+    let base = t.get("base_interval", o);
+    if let Some(f) = &base
+        && let Some(v) = o.keep(f.duration(1_000_000, 3600 * NS_PER_SEC))
+    {
+        p.base_interval_ns = v;
+        p.max_interval_ns = v.saturating_mul(10);
+    }
+    if let Some(f) = t.get("max_interval", o) {
+        match o.keep(f.duration(1_000_000, 10 * 3600 * NS_PER_SEC)) {
+            Some(v) if v < p.base_interval_ns => {
+                o.note(f.err(format!(
+                    "must be at least base_interval ({}), got {}",
+                    format_duration(p.base_interval_ns),
+                    format_duration(v)
+                )));
+                ok = false;
+            }
+            Some(v) => p.max_interval_ns = v,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = t.read("retry_host_predicate", o, |f| f.choice(&[("previous_hosts", true)])) {
+        p.previous_hosts = v;
+    }
+    let percent = t.read("budget_percent", o, |f| f.number(0.0, 100.0));
+    let min = t.read("min_retry_concurrency", o, |f| f.u32(0, 1_000_000));
+    if percent.is_some() || min.is_some() {
+        p.budget =
+            Some(RetryBudget { budget_percent: percent.unwrap_or(20.0), min_retry_concurrency: min.unwrap_or(3) });
+    }
+    t.finish(o);
+    ok.then_some(p)
 }
 
 fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {

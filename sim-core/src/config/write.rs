@@ -359,6 +359,23 @@ fn balancer(b: &BalancerSpec) -> Table {
     }
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
+    if let Some(p) = &b.retry {
+        let retry_on = Outcome::ALL.iter().filter(|o| p.retry_on[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![
+            ("num_retries", int(u64::from(p.num_retries))),
+            ("retry_on", Value::Array(retry_on)),
+            ("base_interval", dur(p.base_interval_ns)),
+            ("max_interval", dur(p.max_interval_ns)),
+        ];
+        if p.previous_hosts {
+            r.push(("retry_host_predicate", "previous_hosts".into()));
+        }
+        if let Some(budget) = p.budget {
+            r.push(("budget_percent", Value::Float(budget.budget_percent)));
+            r.push(("min_retry_concurrency", int(u64::from(budget.min_retry_concurrency))));
+        }
+        t.insert("retry".into(), table(r));
+    }
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
     t
 }

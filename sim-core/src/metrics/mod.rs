@@ -31,6 +31,10 @@ pub struct Stats {
     pub retries: u64,
     /// Retries gRPC retry throttling refused, after warmup.
     pub retries_throttled: u64,
+    /// Retries made by the balancer (`retry_on_error`, `[balancer.retry]`), after warmup.
+    pub balancer_retries: u64,
+    /// Balancer retries the retry budget refused, after warmup.
+    pub retries_over_budget: u64,
     /// Per outcome.
     pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Latency of `ok` requests.
@@ -98,6 +102,8 @@ impl Stats {
             sent: 0,
             retries: 0,
             retries_throttled: 0,
+            balancer_retries: 0,
+            retries_over_budget: 0,
             outcomes: [0; crate::metrics::report::Outcome::COUNT],
             latency: LatencyHist::new(3),
             latency_failed: LatencyHist::new(3),

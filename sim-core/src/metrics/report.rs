@@ -135,11 +135,17 @@ pub struct Requests {
     pub outcomes: Outcomes,
     /// Attempts beyond the first (retries), after warmup.
     pub retries: u64,
-    /// Every attempt (`sent` + `retries`), after warmup: what the servers were asked to do.
+    /// Every try (`sent` + `retries` + `balancer_retries`), after warmup.
     pub attempts: u64,
     /// Retries that gRPC retry throttling refused (`[clients.retry]` with `max_tokens`).
     #[serde(skip_serializing_if = "is_zero")]
     pub retries_throttled: u64,
+    /// Tries the balancer made again within one attempt (`retry_on_error`, `[balancer.retry]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub balancer_retries: u64,
+    /// Balancer retries the retry budget refused (`[balancer.retry]` with a budget).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries_over_budget: u64,
 }
 
 fn is_zero(v: &u64) -> bool {

@@ -353,6 +353,13 @@ impl Simulation {
             busy_since_ns: self.now,
             down_since_ns: 0,
             down_ns: 0,
+            active_retries: 0,
+            retry_rng: self
+                .sc
+                .balancer
+                .retry
+                .is_some()
+                .then(|| Box::new(SimRng::stream(self.seed, Purpose::BalancerRetry, u64::from(r)))),
         }
     }
 

@@ -133,6 +133,7 @@ impl Simulation {
             via: 0,
             user,
             tried: Vec::new(),
+            lb_retries: 0,
             key_index,
             replay,
         };
@@ -323,6 +324,9 @@ impl Simulation {
                 self.replicas[r as usize].balancers[pool as usize].observe(&outcome);
             }
         }
+        if holds & hold::RETRY != 0 {
+            self.release_retry(r);
+        }
         if holds & hold::STREAM != 0
             && let Some(ch) = conn
         {
@@ -430,6 +434,7 @@ impl Simulation {
         req.conn = None;
         req.via = 0;
         req.tried.clear();
+        req.lb_retries = 0;
         if !self.group_of(c).retry_same_work {
             // Fresh work: a new quantile of the service time (a replayed row's given work is
             // the call's and stays).

@@ -316,6 +316,7 @@ impl Simulation {
             Ev::Population { group, point } => self.on_population(group, point),
             Ev::Replay { group } => self.on_replay(group),
             Ev::Retry { req } => self.on_retry(req),
+            Ev::BalancerRetry { req } => self.on_balancer_retry(req),
         }
     }
 

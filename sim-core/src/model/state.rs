@@ -57,6 +57,8 @@ pub enum Ev {
     Population { group: u32, point: u32 },
     /// A retry's backoff (`[clients.retry]`) is over: its attempt starts.
     Retry { req: Handle },
+    /// A balancer retry's backoff (`[balancer.retry]`) is over: the replica routes it again.
+    BalancerRetry { req: Handle },
 }
 
 impl Ev {
@@ -89,6 +91,7 @@ impl Ev {
             Ev::Population { group, point } => [19, u64::from(*group), u64::from(*point)],
             Ev::Replay { group } => [20, u64::from(*group), 0],
             Ev::Retry { req } => [24, h(req), 0],
+            Ev::BalancerRetry { req } => [25, h(req), 0],
         }
     }
 }
@@ -153,6 +156,8 @@ pub mod hold {
     pub const STREAM: u8 = 1;
     /// An active count at its replica for its server (unary L7 requests).
     pub const ACTIVE: u8 = 2;
+    /// One of its replica's outstanding retries (`[balancer.retry]`'s budget).
+    pub const RETRY: u8 = 4;
 }
 
 /// A request (a client's logical request; attempts re-arm its handle).
@@ -196,8 +201,11 @@ pub struct Req {
     pub via: u8,
     /// A closed-loop user's request: its end starts the user's next think.
     pub user: bool,
-    /// Servers the balancer already tried for this attempt (`retry_on_error`).
+    /// Servers the balancer already tried for this attempt (`retry_on_error`, `[balancer.retry]`
+    /// with `previous_hosts`).
     pub tried: Vec<u32>,
+    /// Retries the balancer made for this attempt (`[balancer.retry]`).
+    pub lb_retries: u32,
     /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
     pub key_index: u32,
     /// What a replayed trace row gave it (`None` for generated requests and rows with no
@@ -538,6 +546,10 @@ pub struct Replica {
     pub down_since_ns: u64,
     /// Time down within the measured window.
     pub down_ns: u64,
+    /// Retries outstanding (`[balancer.retry]`: in backoff or being tried), for the budget.
+    pub active_retries: u32,
+    /// Backoff jitter of `[balancer.retry]` (`Purpose::BalancerRetry`); `None` without it.
+    pub retry_rng: Option<Box<SimRng>>,
 }
 
 #[cfg(test)]

@@ -916,3 +916,209 @@ retries = 2
     let fresh = share(run_json(&grpc, &["--set", "clients[0].retry_same_work=false"]));
     assert!(fresh < 0.004, "{fresh}");
 }
+
+// Balancer retries (issue 16): Envoy's retry policy and retry budget (`[balancer.retry]`)
+// refuse bad values with exit code 2, the line and the key path.
+#[test]
+fn balancer_retry_keys_refuse_bad_values() {
+    let retry = |body: &str| format!("{GOOD}\n[balancer]\nretry = {{ {body} }}\n");
+    check(&retry("num_retries = 0"), &[], 2, &[":17:", "balancer.retry.num_retries", "at least 1"]);
+    check(
+        &retry("retry_on = [\"timeout\"]"),
+        &[],
+        2,
+        &["balancer.retry.retry_on", "timeout cannot be retried at the balancer", "allowed: server_error"],
+    );
+    check(&retry("retry_on = [\"5xx\"]"), &[], 2, &["balancer.retry.retry_on[0]", "unknown value \"5xx\""]);
+    check(&retry("base_interval = \"0s\""), &[], 2, &["balancer.retry.base_interval", "at least 1ms"]);
+    check(
+        &retry("base_interval = \"100ms\", max_interval = \"50ms\""),
+        &[],
+        2,
+        &["balancer.retry.max_interval", "at least base_interval (100ms), got 50ms"],
+    );
+    check(
+        &retry("retry_host_predicate = \"other\""),
+        &[],
+        2,
+        &["balancer.retry.retry_host_predicate", "allowed: previous_hosts"],
+    );
+    check(&retry("budget_percent = 120"), &[], 2, &["balancer.retry.budget_percent", "at most 100"]);
+    check(&retry("min_retry_concurrency = -1"), &[], 2, &["balancer.retry.min_retry_concurrency", "at least 0"]);
+    check(&retry("per_try = 1"), &[], 2, &["balancer.retry.per_try", "unknown key"]);
+    check(
+        &format!("{GOOD}\n[balancer]\nretry_on_error = 1\nretry = {{ num_retries = 1 }}\n"),
+        &[],
+        2,
+        &["balancer.retry", "cannot be combined with retry_on_error"],
+    );
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\nretry = {{ num_retries = 1 }}\n"),
+        &[],
+        2,
+        &["balancer.retry", "layer = \"l7\" only"],
+    );
+    // The good forms.
+    check(
+        &retry(
+            "num_retries = 3, retry_on = [\"server_error\", \"rejected\"], base_interval = \"10ms\", \
+             max_interval = \"1s\", retry_host_predicate = \"previous_hosts\", budget_percent = 25, min_retry_concurrency = 2",
+        ),
+        &[],
+        0,
+        &[],
+    );
+}
+
+/// Envoy's retry policy at the balancer: retry n waits uniform[0, min(base · 2^(n−1), max))
+/// (`JitteredExponentialBackOffStrategy`): with 2 retries, 100 ms and a 150 ms cap, a request
+/// to servers that always fail at once takes U(0, 100) + U(0, 150) ms, mean 125 ms; both
+/// retries count in `balancer_retries` and `attempts`. With `previous_hosts` a retry avoids
+/// the host that failed: one bad host of four costs no request; without it, round robin may
+/// send the retry back to it.
+#[test]
+fn balancer_retry_backs_off_as_envoy_and_avoids_previous_hosts() {
+    let text = r#"
+name = "lb-retry"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 100
+service = { dist = "constant", value = "1ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 20
+protocol = "http2"
+
+[balancer]
+algorithm = "round_robin"
+retry = { num_retries = 2, base_interval = "100ms", max_interval = "150ms" }
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api"
+rate = 1.0
+latency = "0s"
+"#;
+    let r = run_json(text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["balancer_retries"].as_u64(), Some(2 * sent), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 251.0, "{all}");
+    // Envoy's defaults: one retry, 25 ms base: U(0, 25 ms), mean 12.5 ms.
+    let r = run_json(&text.replace("num_retries = 2, base_interval = \"100ms\", max_interval = \"150ms\"", ""), &[]);
+    assert_eq!(r["requests"]["balancer_retries"].as_u64(), r["requests"]["sent"].as_u64());
+    let mean = r["latency_all_ms"]["mean"].as_f64().unwrap();
+    assert!((mean - 12.5).abs() < 1.0, "mean {mean}");
+    // One failing host of four.
+    let one = ["--set", "events[0].target=\"api-1\""];
+    let with = run_json(text, &[one[0], one[1], "--set", "balancer.retry.retry_host_predicate=\"previous_hosts\""]);
+    assert_eq!(with["requests"]["outcomes"]["server_error"].as_u64(), Some(0), "{}", with["requests"]);
+    let without = run_json(text, &one);
+    assert!(without["requests"]["outcomes"]["server_error"].as_u64().unwrap() > 0, "{}", without["requests"]);
+}
+
+/// Envoy's retry budget: at most max(min_retry_concurrency, budget_percent % × (active +
+/// pending)) retries outstanding per replica. Half of 1,000 requests/s fail after 100 ms; a
+/// retry waits U(0, 1 s) and then 100 ms of work, so it is outstanding 0.6 s on average.
+/// With the budget at its floor of 5 concurrent retries, 5 / 0.6 s ≈ 8.3 retries/s get
+/// through (≈ 167 in 20 s); at 20% of ≈ 104 active requests, ≈ 20 / 0.6 s ≈ 34/s (≈ 690).
+/// The rest count in `retries_over_budget`.
+#[test]
+fn balancer_retry_budget_limits_concurrent_retries() {
+    let text = r#"
+name = "lb-budget"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 1000
+service = { dist = "constant", value = "100ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 100
+protocol = "http2"
+
+[balancer]
+algorithm = "round_robin"
+retry = { num_retries = 1, base_interval = "1s", max_interval = "1s", budget_percent = 0, min_retry_concurrency = 5 }
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api"
+rate = 0.5
+latency = "100ms"
+"#;
+    let q = run_json(text, &[])["requests"].clone();
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries - 167.0).abs() < 167.0 * 0.1, "{q}");
+    let failed_tries = q["outcomes"]["server_error"].as_u64().unwrap() + q["balancer_retries"].as_u64().unwrap() / 2;
+    assert!(q["retries_over_budget"].as_u64().unwrap() > failed_tries / 2, "{q}");
+    let q = run_json(text, &["--set", "balancer.retry.budget_percent=20"])["requests"].clone();
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries - 690.0).abs() < 690.0 * 0.12, "{q}");
+    // Without a budget every failed try is retried once.
+    let q = run_json(&text.replace(", budget_percent = 0, min_retry_concurrency = 5", ""), &[])["requests"].clone();
+    assert_eq!(q.get("retries_over_budget"), None, "{q}");
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries / q["sent"].as_f64().unwrap() - 0.5).abs() < 0.02, "{q}");
+}
+
+/// A retry at the balancer must not go back to a server it already tried: `least_connections`
+/// cached its eligible list by the view's version and the number of servers tried, so a
+/// request that had tried api-1 and one that had tried api-3 shared the cache, and the second
+/// could be sent to api-3 again (a debug-build panic, "picked an ineligible server"). Several
+/// servers failing, nginx's `retry_on_error` and Envoy's `previous_hosts` alike.
+#[test]
+fn balancer_retries_never_pick_a_server_already_tried() {
+    let text = r#"
+name = "tried"
+duration = "3s"
+
+[[servers]]
+name = "api"
+count = 3
+workers = 2
+error_rate = 0.2
+error_latency = "2ms"
+service = { dist = "exponential", mean = "5ms" }
+
+[[clients]]
+name = "web"
+count = 4
+rate = 80
+protocol = "http2"
+
+[balancer]
+algorithm = "least_connections"
+fail_on_server_error = true
+retry_on_error = 2
+"#;
+    for seed in ["1", "2", "3"] {
+        let r = run_json(text, &["--seed", seed]);
+        assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
+        assert!(r["requests"]["balancer_retries"].as_u64().unwrap() > 50, "{}", r["requests"]);
+        let envoy = text.replace(
+            "retry_on_error = 2",
+            "retry = { num_retries = 2, base_interval = \"1ms\", retry_host_predicate = \"previous_hosts\" }",
+        );
+        let r = run_json(&envoy, &["--seed", seed]);
+        assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
+    }
+}
