@@ -356,6 +356,35 @@ pub struct ClientGroup {
     /// the default: a retry repeats the same call) or for fresh work drawn from the service
     /// distribution (`false`: the slowness was the server's, not the call's).
     pub retry_same_work: bool,
+    /// gRPC's hedging policy (`[clients.hedging]`, gRFC A6), instead of retries.
+    pub hedging: Option<Hedging>,
+}
+
+/// gRPC's hedging policy, after gRFC A6 (the service config's `hedgingPolicy`:
+/// `maxAttempts`, `hedgingDelay`, `nonFatalStatusCodes`): the first attempt goes out, then
+/// another every `hedging_delay` while none has answered, up to `max_attempts`. The first
+/// answer that is not `non_fatal` wins (an `ok` or a fatal failure) and the others are
+/// cancelled; a `non_fatal` failure sends the next hedge at once. A cancelled attempt frees
+/// its client's stream (an HTTP/1 connection closes, as a reset does) and its replica's count;
+/// the server is not told and finishes its work, as with a timeout (gRPC cancels the stream,
+/// but a server's handler runs on unless it checks its context).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Hedging {
+    /// Attempts in all, the first included: 2 to 5 (gRPC treats more than 5 as 5).
+    pub max_attempts: u32,
+    /// The wait before each further attempt (gRPC's default: 0, all at once).
+    pub hedging_delay_ns: u64,
+    /// Failures that do not end the call (gRPC's `nonFatalStatusCodes`, default none),
+    /// indexed by `Outcome::index`.
+    pub non_fatal: [bool; Outcome::COUNT],
+}
+
+impl Hedging {
+    /// `max_attempts` attempts, all at once, every failure fatal (gRPC's defaults).
+    pub fn new(max_attempts: u32) -> Hedging {
+        Hedging { max_attempts, hedging_delay_ns: 0, non_fatal: [false; Outcome::COUNT] }
+    }
 }
 
 /// gRPC's client retry policy, after gRFC A6 "gRPC Retry Design"
@@ -1177,14 +1206,17 @@ impl ClientGroup {
             trace: None,
             retry: None,
             retry_same_work: true,
+            hedging: None,
         }
     }
 
-    /// The most retries one request may get (`retries`, or the retry policy's attempts − 1).
+    /// The most attempts beyond the first one request may make (`retries`, or the retry or
+    /// hedging policy's attempts − 1).
     pub fn max_retries(&self) -> u32 {
-        match &self.retry {
-            Some(p) => p.max_attempts - 1,
-            None => self.retries,
+        match (&self.retry, &self.hedging) {
+            (Some(p), _) => p.max_attempts - 1,
+            (None, Some(h)) => h.max_attempts - 1,
+            (None, None) => self.retries,
         }
     }
 }

@@ -203,6 +203,19 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                         c.stream_messages = stream_messages;
                         c.resolve_interval_ns = 500 * MS;
                     }
+                    if retries == 1
+                        && bytes % 3 == 0
+                        && c.session_requests.is_none()
+                        && c.stream_messages.is_none()
+                        && c.protocol != Protocol::WebSocket
+                    {
+                        // gRPC hedging instead (unary calls without sessions).
+                        let mut h = Hedging::new(2 + (bytes % 2) as u32);
+                        h.hedging_delay_ns = (bytes % 5) * MS;
+                        h.non_fatal[crate::Outcome::ServerError.index()] = constant;
+                        c.retries = 0;
+                        c.hedging = Some(h);
+                    }
                     c
                 },
             )

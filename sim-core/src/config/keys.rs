@@ -72,7 +72,11 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "trace",
     "retry",
     "retry_same_work",
+    "hedging",
 ];
+
+/// A client group's `hedging` (gRPC's hedging policy, gRFC A6).
+pub(super) const HEDGING: &[&str] = &["max_attempts", "hedging_delay", "non_fatal"];
 
 /// A client group's `retry` (gRPC's retry policy and retry throttling, gRFC A6).
 pub(super) const CLIENT_RETRY: &[&str] =
@@ -171,6 +175,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("clients[].think_time", SERVICE),
     ("clients[].schedule[]", SCHEDULE_POINT),
     ("clients[].retry", CLIENT_RETRY),
+    ("clients[].hedging", HEDGING),
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),

@@ -989,6 +989,25 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     if let Some(v) = t.read("retry_same_work", o, |f| f.bool()) {
         g.retry_same_work = v;
     }
+    if let Some(f) = t.get("hedging", o) {
+        let refuse = if g.retries > 0 || g.retry.is_some() {
+            Some(
+                "cannot be combined with retries or retry (gRPC: a method has a retry policy or a hedging policy, not both)",
+            )
+        } else if g.session_requests.is_some() {
+            Some("cannot be combined with session_requests (a session's requests go one after another)")
+        } else if g.stream_messages.is_some() {
+            Some("cannot be combined with stream_messages (gRPC hedges unary calls, not a stream's messages)")
+        } else if g.protocol == Protocol::WebSocket {
+            Some("applies to http1 and http2 requests, not WebSocket messages")
+        } else {
+            None
+        };
+        match refuse {
+            Some(why) => o.note(f.err(why)),
+            None => g.hedging = hedging(&f, o),
+        }
+    }
     t.finish(o);
     g.name = group_name?;
     g.rate = rate?;
@@ -1059,6 +1078,32 @@ fn retry_policy(field: &Field<'_>, o: &mut Reader) -> Option<RetryPolicy> {
     t.finish(o);
     p.max_attempts = max_attempts?;
     ok.then_some(p)
+}
+
+/// A client group's `hedging` table: gRPC's hedging policy (gRFC A6). `None` after noting any
+/// problem.
+fn hedging(field: &Field<'_>, o: &mut Reader) -> Option<Hedging> {
+    let mut t = o.keep(field.table(keys::HEDGING))?;
+    let max_attempts = t.require("max_attempts", o).and_then(|f| {
+        o.keep(
+            f.u32(2, 5)
+                .map_err(|e| f.err(format!("{}; gRPC allows 2 to 5 attempts in all, the first included", e.message))),
+        )
+    });
+    let mut h = Hedging::new(2);
+    let mut ok = true;
+    if let Some(v) = t.read("hedging_delay", o, |f| f.duration(0, 3600 * NS_PER_SEC)) {
+        h.hedging_delay_ns = v;
+    }
+    if let Some(f) = t.get("non_fatal", o) {
+        match outcome_set(&f, o) {
+            Some(set) => h.non_fatal = set,
+            None => ok = false,
+        }
+    }
+    t.finish(o);
+    h.max_attempts = max_attempts?;
+    ok.then_some(h)
 }
 
 /// A list of outcome names (`retryable`), as flags indexed by `Outcome::index`; `ok` is not

@@ -292,6 +292,14 @@ fn client_group(c: &ClientGroup) -> Value {
         t.insert("retry".into(), table(r));
     }
     put(&mut t, "retry_same_work", c.retry_same_work, true, Value::Boolean);
+    if let Some(h) = &c.hedging {
+        let non_fatal = Outcome::ALL.iter().filter(|o| h.non_fatal[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![("max_attempts", int(u64::from(h.max_attempts))), ("hedging_delay", dur(h.hedging_delay_ns))];
+        if h.non_fatal.iter().any(|&x| x) {
+            r.push(("non_fatal", Value::Array(non_fatal)));
+        }
+        t.insert("hedging".into(), table(r));
+    }
     Value::Table(t)
 }
 

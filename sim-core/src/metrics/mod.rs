@@ -35,6 +35,10 @@ pub struct Stats {
     pub balancer_retries: u64,
     /// Balancer retries the retry budget refused, after warmup.
     pub retries_over_budget: u64,
+    /// Hedged attempts sent (beyond each request's first), after warmup.
+    pub hedges: u64,
+    /// Attempts cancelled because another attempt of their request won, after warmup.
+    pub hedges_cancelled: u64,
     /// Per outcome.
     pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Latency of `ok` requests.
@@ -104,6 +108,8 @@ impl Stats {
             retries_throttled: 0,
             balancer_retries: 0,
             retries_over_budget: 0,
+            hedges: 0,
+            hedges_cancelled: 0,
             outcomes: [0; crate::metrics::report::Outcome::COUNT],
             latency: LatencyHist::new(3),
             latency_failed: LatencyHist::new(3),

@@ -135,7 +135,7 @@ pub struct Requests {
     pub outcomes: Outcomes,
     /// Attempts beyond the first (retries), after warmup.
     pub retries: u64,
-    /// Every try (`sent` + `retries` + `balancer_retries`), after warmup.
+    /// Every try (`sent` + `retries` + `balancer_retries` + `hedges`), after warmup.
     pub attempts: u64,
     /// Retries that gRPC retry throttling refused (`[clients.retry]` with `max_tokens`).
     #[serde(skip_serializing_if = "is_zero")]
@@ -146,6 +146,12 @@ pub struct Requests {
     /// Balancer retries the retry budget refused (`[balancer.retry]` with a budget).
     #[serde(skip_serializing_if = "is_zero")]
     pub retries_over_budget: u64,
+    /// Hedged attempts sent beyond each request's first (`[clients.hedging]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges: u64,
+    /// Attempts cancelled because another attempt of the same request won.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges_cancelled: u64,
 }
 
 fn is_zero(v: &u64) -> bool {

@@ -239,6 +239,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         store_up: true,
         store_factor: 1.0,
         reqs: Slab::default(),
+        hedges: Slab::default(),
         jobs: Slab::default(),
         conns: Slab::default(),
         sessions: Slab::default(),

@@ -91,6 +91,8 @@ pub struct Simulation {
     /// The session store's latency multiplier (`store_slow`; 1 = normal).
     pub(crate) store_factor: f64,
     pub(crate) reqs: Slab<Req>,
+    /// Hedged requests (`[clients.hedging]`).
+    pub(crate) hedges: Slab<Hedge>,
     pub(crate) jobs: Slab<Job>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) sessions: Slab<Session>,
@@ -317,6 +319,7 @@ impl Simulation {
             Ev::Replay { group } => self.on_replay(group),
             Ev::Retry { req } => self.on_retry(req),
             Ev::BalancerRetry { req } => self.on_balancer_retry(req),
+            Ev::Hedge { hedge, attempt } => self.on_hedge(hedge, attempt),
         }
     }
 

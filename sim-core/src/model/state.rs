@@ -59,6 +59,9 @@ pub enum Ev {
     Retry { req: Handle },
     /// A balancer retry's backoff (`[balancer.retry]`) is over: the replica routes it again.
     BalancerRetry { req: Handle },
+    /// A hedged request's `hedging_delay` passed: attempt `attempt` goes out unless it has
+    /// (a non-fatal failure sends it early) or the request ended.
+    Hedge { hedge: Handle, attempt: u32 },
 }
 
 impl Ev {
@@ -92,6 +95,7 @@ impl Ev {
             Ev::Replay { group } => [20, u64::from(*group), 0],
             Ev::Retry { req } => [24, h(req), 0],
             Ev::BalancerRetry { req } => [25, h(req), 0],
+            Ev::Hedge { hedge, attempt } => [26, h(hedge), u64::from(*attempt)],
         }
     }
 }
@@ -206,11 +210,23 @@ pub struct Req {
     pub tried: Vec<u32>,
     /// Retries the balancer made for this attempt (`[balancer.retry]`).
     pub lb_retries: u32,
+    /// Its hedged request's attempts (`[clients.hedging]`), if it is one of them.
+    pub hedge: Option<Handle>,
     /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
     pub key_index: u32,
     /// What a replayed trace row gave it (`None` for generated requests and rows with no
     /// more than a time): boxed, so generated requests pay one word.
     pub replay: Option<Box<Replayed>>,
+}
+
+/// A hedged request (`[clients.hedging]`): its attempts in flight, each a `Req` of its own
+/// with the request's id; the one that ends it ends the request, the others are cancelled.
+#[derive(Clone, Debug, Default)]
+pub struct Hedge {
+    /// Its attempts in flight.
+    pub live: Vec<Handle>,
+    /// Attempts sent so far.
+    pub sent: u32,
 }
 
 /// What a trace row says about its request beyond its time.

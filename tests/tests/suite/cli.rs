@@ -1122,3 +1122,112 @@ retry_on_error = 2
         assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
     }
 }
+
+// Hedging (issue 16): gRPC's hedging policy (`[clients.hedging]`) refuses bad values and the
+// combinations gRPC or the model does not have, with exit code 2 and the key path.
+#[test]
+fn hedging_keys_refuse_bad_values() {
+    let hedging = |extra: &str, body: &str| format!("{GOOD}{extra}\nhedging = {{ {body} }}\n");
+    check(&hedging("", "max_attempts = 6"), &[], 2, &[":16:", "clients[0].hedging.max_attempts", "gRPC allows 2 to 5"]);
+    check(
+        &hedging("", "hedging_delay = \"10ms\""),
+        &[],
+        2,
+        &["clients[0].hedging.max_attempts", "is required but missing"],
+    );
+    check(
+        &hedging("", "max_attempts = 2, hedging_delay = 10"),
+        &[],
+        2,
+        &["clients[0].hedging.hedging_delay", "needs a unit"],
+    );
+    check(
+        &hedging("", "max_attempts = 2, non_fatal = [\"ok\"]"),
+        &[],
+        2,
+        &["clients[0].hedging.non_fatal[0]", "unknown value \"ok\""],
+    );
+    check(&hedging("", "max_attempts = 2, delay = \"1s\""), &[], 2, &["clients[0].hedging.delay", "unknown key"]);
+    check(
+        &hedging("retries = 1", "max_attempts = 2"),
+        &[],
+        2,
+        &["clients[0].hedging", "a retry policy or a hedging policy, not both"],
+    );
+    check(&hedging("session_requests = 3", "max_attempts = 2"), &[], 2, &["clients[0].hedging", "session_requests"]);
+    check(&hedging("stream_messages = 3", "max_attempts = 2"), &[], 2, &["clients[0].hedging", "stream_messages"]);
+    // The good form.
+    check(
+        &hedging("", "max_attempts = 3, hedging_delay = \"5ms\", non_fatal = [\"server_error\", \"timeout\"]"),
+        &[],
+        0,
+        &[],
+    );
+}
+
+/// gRPC hedging (A6): the first answer wins and the others are cancelled and counted; each
+/// request ends with exactly one outcome; a `non_fatal` failure sends the next hedge at once
+/// instead of ending the call. One server of four fails every call in 1 ms; calls take 10 ms.
+#[test]
+fn hedging_first_answer_wins_and_non_fatal_failures_send_the_next() {
+    let text = r#"
+name = "hedge"
+seed = 2
+duration = "10s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 100
+service = { dist = "constant", value = "10ms" }
+
+[[clients]]
+name = "web"
+count = 10
+rate = 20
+protocol = "http2"
+hedging = { max_attempts = 3, hedging_delay = "1s", non_fatal = ["server_error"] }
+
+[balancer]
+algorithm = "round_robin"
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api-1"
+rate = 1.0
+latency = "1ms"
+"#;
+    let outcomes = |q: &serde_json::Value| -> u64 {
+        q["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
+    };
+    // Non-fatal: a failure from api-1 sends the next attempt at once; no call fails, and
+    // none waits for the 1 s delay (the error took 1 ms, the next answer 10 ms).
+    let r = run_json(text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(outcomes(q), sent, "one outcome per request: {q}");
+    assert_eq!(q["outcomes"]["ok"].as_u64(), Some(sent), "{q}");
+    let hedges = q["hedges"].as_u64().unwrap();
+    assert!(hedges > sent / 5 && hedges < sent / 2, "about a quarter of calls meet api-1 first: {q}");
+    assert_eq!(q["attempts"].as_u64(), Some(sent + hedges), "{q}");
+    assert_eq!(q.get("hedges_cancelled"), None, "a dropped non-fatal attempt is not a cancelled one: {q}");
+    assert!(r["latency_ms"]["max"].as_f64().unwrap() < 13.0, "{}", r["latency_ms"]);
+    // Fatal (the default): api-1's error ends the call — a quarter fail, no hedge is sent.
+    let r = run_json(text, &["--set", "clients[0].hedging.non_fatal=[\"timeout\"]"]);
+    let q = &r["requests"];
+    assert_eq!(outcomes(q), sent, "{q}");
+    let failed = q["outcomes"]["server_error"].as_u64().unwrap();
+    assert!((failed as f64 / sent as f64 - 0.25).abs() < 0.02, "{q}");
+    assert_eq!(q.get("hedges"), None, "{q}");
+    // All at once (delay 0): 3 attempts per call, the first answer wins, two are cancelled
+    // (a fast error from api-1 is non-fatal and only drops its own attempt).
+    let r = run_json(text, &["--set", "clients[0].hedging.hedging_delay=\"0s\""]);
+    let q = &r["requests"];
+    assert_eq!(outcomes(q), sent, "{q}");
+    assert_eq!(q["outcomes"]["ok"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["hedges"].as_u64(), Some(2 * sent), "{q}");
+    let cancelled = q["hedges_cancelled"].as_u64().unwrap();
+    let dropped = 3 * sent - sent - cancelled;
+    assert!(dropped > sent / 2 && dropped < sent, "the attempts api-1 failed: {dropped} of {sent} calls: {q}");
+}
