@@ -1796,7 +1796,7 @@ mod tests {
                  count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
                  client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule, \
-                 trace",
+                 trace, retry, retry_same_work, hedging",
                 "s.toml:10:9: clients[0].count: must be at least 0, got -1",
                 "s.toml:11:12: clients[0].protocol: unknown value \"spdy\"; allowed: http1, http2, websocket",
             ]
