@@ -65,6 +65,10 @@ pub struct Stats {
     pub rejected: Vec<u64>,
     /// Error answers per server (`server_error`), after warmup.
     pub server_errors: Vec<u64>,
+    /// Tries per server that were retries (the client's or the balancer's), after warmup.
+    pub server_retries: Vec<u64>,
+    /// Tries per server that were hedges, after warmup.
+    pub server_hedges: Vec<u64>,
     /// Requests reaching a crashed server.
     pub while_down: Vec<u64>,
     /// Time crashed within the window, per server.
@@ -118,6 +122,8 @@ impl Stats {
             group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },
             served: vec![0; servers],
             server_errors: vec![0; servers],
+            server_retries: vec![0; servers],
+            server_hedges: vec![0; servers],
             accepted: vec![0; servers],
             conns_max: vec![0; servers],
             rejected: vec![0; servers],

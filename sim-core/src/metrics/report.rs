@@ -256,6 +256,13 @@ pub struct ServerReport {
     pub mean_in_flight: f64,
     /// Time-averaged requests waiting in its queue (not yet in service), over the same time.
     pub mean_queue: f64,
+    /// Tries that reached it as retries (a client's `retries`/`retry`, the balancer's
+    /// `retry_on_error`/`retry`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u64,
+    /// Tries that reached it as hedges (`[clients.hedging]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges: u64,
 }
 
 /// Balance of per-server request counts.

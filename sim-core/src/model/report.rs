@@ -125,6 +125,8 @@ impl Simulation {
                 },
                 lifetime_s: (window_ns - st.absent_ns[s] as f64).max(0.0) / 1e9,
                 errors: st.server_errors[s],
+                retries: st.server_retries[s],
+                hedges: st.server_hedges[s],
                 mean_in_flight: (server.busy_area + server.queue_area) as f64
                     / (window_ns - st.absent_ns[s] as f64).max(1.0),
                 mean_queue: server.queue_area as f64 / (window_ns - st.absent_ns[s] as f64).max(1.0),

@@ -827,6 +827,9 @@ fn client_retry_backoff_follows_grpc() {
     assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
     assert_eq!(q["retries"].as_u64(), Some(2 * sent), "{q}");
     assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    // Each retry counts at the server it reached.
+    let at_servers: u64 = r["servers"].as_array().unwrap().iter().map(|s| s["retries"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(at_servers, 2 * sent);
     let all = &r["latency_all_ms"];
     let mean = all["mean"].as_f64().unwrap();
     // The mean of ~4000 sums of two uniforms (sd ≈ 52 ms): 125 ± 4 ms is over 4 standard errors.
@@ -1012,6 +1015,8 @@ latency = "0s"
     assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
     assert_eq!(q["balancer_retries"].as_u64(), Some(2 * sent), "{q}");
     assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    let at_servers: u64 = r["servers"].as_array().unwrap().iter().map(|s| s["retries"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(at_servers, 2 * sent);
     let all = &r["latency_all_ms"];
     let mean = all["mean"].as_f64().unwrap();
     assert!((mean - 125.0).abs() < 4.0, "mean {mean}: {all}");
@@ -1211,6 +1216,9 @@ latency = "1ms"
     let hedges = q["hedges"].as_u64().unwrap();
     assert!(hedges > sent / 5 && hedges < sent / 2, "about a quarter of calls meet api-1 first: {q}");
     assert_eq!(q["attempts"].as_u64(), Some(sent + hedges), "{q}");
+    let servers = r["servers"].as_array().unwrap();
+    assert_eq!(servers.iter().map(|s| s["hedges"].as_u64().unwrap_or(0)).sum::<u64>(), hedges);
+    assert!(servers.iter().all(|s| s.get("retries").is_none()), "a hedge is not a retry");
     assert_eq!(q.get("hedges_cancelled"), None, "a dropped non-fatal attempt is not a cancelled one: {q}");
     assert!(r["latency_ms"]["max"].as_f64().unwrap() < 13.0, "{}", r["latency_ms"]);
     // Fatal (the default): api-1's error ends the call — a quarter fail, no hedge is sent.
