@@ -1239,3 +1239,29 @@ latency = "1ms"
     let dropped = 3 * sent - sent - cancelled;
     assert!(dropped > sent / 2 && dropped < sent, "the attempts api-1 failed: {dropped} of {sent} calls: {q}");
 }
+
+/// With every retry mechanism on at once (gRPC retries with throttling, hedging with
+/// non-fatal failures, Envoy balancer retries with a budget and previous_hosts, crashes,
+/// errors, full queues, timeouts, closed-loop users), every request ends with exactly one
+/// outcome and the tries add up: attempts = sent + retries + balancer retries + hedges ≥ sent.
+#[test]
+fn every_request_ends_once_with_every_retry_mechanism_on() {
+    for file in [
+        "fuzz/corpus/scenario/s16-client-retry.toml",
+        "fuzz/corpus/scenario/s16-hedging.toml",
+        "fuzz/corpus/scenario/s16-balancer-retry.toml",
+    ] {
+        for seed in ["1", "2", "3"] {
+            let (code, out, err) = lbsim_text(&["run", file, "--seed", seed, "--format", "json"]);
+            assert_eq!(code, 0, "{file}: {err}");
+            let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let q = &r["requests"];
+            let n = |k: &str| q[k].as_u64().unwrap_or(0);
+            let outcomes: u64 = q["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+            assert_eq!(outcomes, n("sent"), "{file} seed {seed}: {q}");
+            assert_eq!(n("attempts"), n("sent") + n("retries") + n("balancer_retries") + n("hedges"), "{file}: {q}");
+            assert!(n("attempts") > n("sent"), "{file}: {q}");
+            assert!(n("hedges_cancelled") <= n("hedges"), "{file}: {q}");
+        }
+    }
+}
