@@ -704,7 +704,10 @@ pub fn estimated_events(s: &Scenario) -> f64 {
 fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
     let span = s.duration_ns as f64 + estimated_drain_ns(s);
     let servers: u64 = max_instances(s).iter().sum();
-    let per_request = 12.0 * (1.0 + s.clients.iter().map(|c| f64::from(c.max_retries())).fold(0.0, f64::max));
+    // Each try may be retried at the balancer too (`[balancer.retry]`).
+    let balancer_tries = 1.0 + s.balancer.retry.as_ref().map_or(0.0, |r| f64::from(r.num_retries));
+    let per_request =
+        12.0 * balancer_tries * (1.0 + s.clients.iter().map(|c| f64::from(c.max_retries())).fold(0.0, f64::max));
     let checks = s
         .balancer
         .health_check
