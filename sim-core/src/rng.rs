@@ -34,6 +34,11 @@ pub enum Purpose {
     Errors = 10,
     /// Outlier detection's enforcement draws (`enforcing_*` below 100), one per replica.
     Outlier = 11,
+    /// Client retries: backoff jitter and fresh work for a retry (`retry_same_work =
+    /// false`), one stream per client, only for groups that use them.
+    Retry = 12,
+    /// Balancer retries' backoff jitter (`[balancer.retry]`), one stream per replica.
+    BalancerRetry = 13,
 }
 
 /// SplitMix64's finaliser: a bijective mix of 64 bits.

@@ -2,6 +2,7 @@
 //! every duration an integer count of nanoseconds. Scenario files are read into this type
 //! (`config`), code builds it directly, and [`Scenario::to_toml`] writes it back.
 
+use crate::metrics::report::Outcome;
 use std::sync::Arc;
 
 /// One simulated nanosecond is the unit of time everywhere.
@@ -422,6 +423,126 @@ pub struct ClientGroup {
     pub think_time: Option<ServiceDist>,
     /// Load that changes over time (replaces `rate`, or `users` for a closed loop).
     pub schedule: Option<Schedule>,
+    /// gRPC's client retry policy (`[clients.retry]`, gRFC A6), instead of `retries`.
+    pub retry: Option<RetryPolicy>,
+    /// A retried request asks its server for the same work as the attempt before it (`true`,
+    /// the default: a retry repeats the same call) or for fresh work drawn from the service
+    /// distribution (`false`: the slowness was the server's, not the call's).
+    pub retry_same_work: bool,
+    /// gRPC's hedging policy (`[clients.hedging]`, gRFC A6), instead of retries.
+    pub hedging: Option<Hedging>,
+}
+
+/// gRPC's hedging policy, after gRFC A6 (the service config's `hedgingPolicy`:
+/// `maxAttempts`, `hedgingDelay`, `nonFatalStatusCodes`): the first attempt goes out, then
+/// another every `hedging_delay` while none has answered, up to `max_attempts`. The first
+/// answer that is not `non_fatal` wins (an `ok` or a fatal failure) and the others are
+/// cancelled; a `non_fatal` failure sends the next hedge at once. A cancelled attempt frees
+/// its client's stream (an HTTP/1 connection closes, as a reset does) and its replica's count;
+/// the server is not told and finishes its work, as with a timeout (gRPC cancels the stream,
+/// but a server's handler runs on unless it checks its context).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Hedging {
+    /// Attempts in all, the first included: 2 to 5 (gRPC treats more than 5 as 5).
+    pub max_attempts: u32,
+    /// The wait before each further attempt (gRPC's default: 0, all at once).
+    pub hedging_delay_ns: u64,
+    /// Failures that do not end the call (gRPC's `nonFatalStatusCodes`, default none),
+    /// indexed by `Outcome::index`.
+    pub non_fatal: [bool; Outcome::COUNT],
+}
+
+impl Hedging {
+    /// `max_attempts` attempts, all at once, every failure fatal (gRPC's defaults).
+    pub fn new(max_attempts: u32) -> Hedging {
+        Hedging { max_attempts, hedging_delay_ns: 0, non_fatal: [false; Outcome::COUNT] }
+    }
+}
+
+/// gRPC's client retry policy, after gRFC A6 "gRPC Retry Design"
+/// (<https://github.com/grpc/proposal/blob/master/A6-client-retries.md>): the service
+/// config's `retryPolicy` (`maxAttempts`, `initialBackoff`, `maxBackoff`,
+/// `backoffMultiplier`, `retryableStatusCodes`) and the channel's `retryThrottling`
+/// (`maxTokens`, `tokenRatio`), under their snake-case names.
+///
+/// Attempt n + 1 (n ≥ 1 attempts done) waits `random(0, min(initial_backoff ·
+/// backoff_multiplier^(n−1), max_backoff))`. One difference from gRPC: lbsim's `timeout` is
+/// per attempt (as with `retries`), where a gRPC deadline covers every attempt of the call.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included: 2 to 5 (gRPC treats more than 5 as 5).
+    pub max_attempts: u32,
+    /// Backoff before the first retry, at most (A6's example value: 100 ms).
+    pub initial_backoff_ns: u64,
+    /// Backoff cap (A6's example value: 1 s).
+    pub max_backoff_ns: u64,
+    /// Growth of the backoff bound per attempt (A6's example value: 2).
+    pub backoff_multiplier: f64,
+    /// Outcomes that are retried, indexed by `Outcome::index` (gRPC's
+    /// `retryableStatusCodes`; UNAVAILABLE ≈ `connection_error`, `no_server`, `server_error`).
+    pub retryable: [bool; Outcome::COUNT],
+    /// Retry throttling, per client (a client is one gRPC channel to one server name).
+    pub throttling: Option<RetryThrottling>,
+}
+
+/// gRPC retry throttling (A6): a client's token count starts at `max_tokens`; each attempt
+/// that fails with a retryable outcome takes 1, each success gives `token_ratio` (at most up
+/// to `max_tokens`); a retry is allowed only while the count is above `max_tokens / 2`.
+/// Counted in thousandths, as gRPC's `ServerRetryThrottleData` does (`token_ratio` keeps
+/// three decimals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryThrottling {
+    /// Tokens at the start and at most, in thousandths (gRPC: `maxTokens` in (0, 1000]).
+    pub max_milli_tokens: u32,
+    /// Tokens a success gives back, in thousandths (gRPC: `tokenRatio` > 0, three decimals).
+    pub milli_token_ratio: u32,
+}
+
+impl RetryPolicy {
+    /// A policy of `max_attempts` with A6's example backoff (100 ms, 1 s, ×2), retrying what
+    /// gRPC's UNAVAILABLE stands for (`connection_error`, `no_server`, `server_error`).
+    pub fn new(max_attempts: u32) -> RetryPolicy {
+        let mut retryable = [false; Outcome::COUNT];
+        for o in [Outcome::ConnectionError, Outcome::NoServer, Outcome::ServerError] {
+            retryable[o.index()] = true;
+        }
+        RetryPolicy {
+            max_attempts,
+            initial_backoff_ns: NS_PER_SEC / 10,
+            max_backoff_ns: NS_PER_SEC,
+            backoff_multiplier: 2.0,
+            retryable,
+            throttling: None,
+        }
+    }
+
+    /// The upper bound of the backoff before attempt `n + 1`, after `n ≥ 1` attempts:
+    /// `min(initial_backoff · backoff_multiplier^(n−1), max_backoff)`.
+    pub fn backoff_bound_ns(&self, n: u32) -> u64 {
+        let bound = self.initial_backoff_ns as f64 * libm::pow(self.backoff_multiplier, f64::from(n.max(1) - 1));
+        if bound >= self.max_backoff_ns as f64 { self.max_backoff_ns } else { bound as u64 }
+    }
+}
+
+impl RetryThrottling {
+    /// An attempt failed with a retryable outcome: one token less (never below 0). Whether a
+    /// retry is still allowed: the count above half of `max_tokens` (gRPC's `RecordFailure`).
+    pub fn record_failure(&self, milli_tokens: &mut u32) -> bool {
+        *milli_tokens = milli_tokens.saturating_sub(1000);
+        self.allows(*milli_tokens)
+    }
+
+    /// An attempt succeeded: `token_ratio` more, up to `max_tokens` (gRPC's `RecordSuccess`).
+    pub fn record_success(&self, milli_tokens: &mut u32) {
+        *milli_tokens = milli_tokens.saturating_add(self.milli_token_ratio).min(self.max_milli_tokens);
+    }
+
+    /// Whether a count allows retries: strictly above `max_tokens / 2`.
+    pub fn allows(&self, milli_tokens: u32) -> bool {
+        milli_tokens > self.max_milli_tokens / 2
+    }
 }
 
 /// Load that changes over time, per client of the group; point times are from the start of
@@ -878,6 +999,8 @@ pub struct BalancerSpec {
     /// Envoy's slow start: a host that joins or comes back has its weight ramped up over a
     /// window (`round_robin`, `power_of_two`, `least_connections`); `None` = off.
     pub slow_start: Option<SlowStart>,
+    /// Envoy's route retry policy (`[balancer.retry]`), instead of `retry_on_error`.
+    pub retry: Option<BalancerRetry>,
 }
 
 /// Slow start, following Envoy's `slow_start_config` (`RoundRobinLbConfig` and
@@ -920,6 +1043,88 @@ impl SlowStart {
             libm::pow(time_factor, 1.0 / self.aggression)
         };
         ramped.max(self.min_weight_percent / 100.0).min(1.0)
+    }
+}
+
+/// Envoy's route retry policy and the cluster's retry budget, at each balancer replica:
+/// `RetryPolicy` (`num_retries`, `retry_on`, `retry_back_off` with `base_interval` and
+/// `max_interval`, `retry_host_predicate`) from
+/// <https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/route/v3/route_components.proto#config-route-v3-retrypolicy>
+/// and `CircuitBreakers.Thresholds.RetryBudget` (`budget_percent`, `min_retry_concurrency`)
+/// from <https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/circuit_breaker.proto>.
+///
+/// Retry n waits a uniform draw from [0, min(base_interval · 2^(n−1), max_interval)), as
+/// Envoy's `JitteredExponentialBackOffStrategy::nextBackOffMs` returns `random() %
+/// next_interval_` with `next_interval_` starting at the base and doubling up to the maximum.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BalancerRetry {
+    /// Retries per request at the balancer (Envoy's default: 1).
+    pub num_retries: u32,
+    /// Outcomes of a try that are retried, indexed by `Outcome::index` (Envoy's `retry_on`;
+    /// its `5xx` ≈ `server_error`, `rejected`, `connection_error`).
+    pub retry_on: [bool; Outcome::COUNT],
+    /// Backoff base (Envoy's default: 25 ms).
+    pub base_interval_ns: u64,
+    /// Backoff cap (Envoy's default: 10 × `base_interval`).
+    pub max_interval_ns: u64,
+    /// Envoy's `previous_hosts` retry host predicate: a retry avoids the hosts already tried.
+    pub previous_hosts: bool,
+    /// The retry budget (`None`: no limit on concurrent retries here; Envoy's `max_retries`
+    /// circuit breaker, default 3, is the circuit breakers' business).
+    pub budget: Option<RetryBudget>,
+}
+
+/// Envoy's retry budget: at most `max(min_retry_concurrency, budget_percent % × (active +
+/// pending requests))` retries outstanding at once, per replica (Envoy: per cluster and
+/// priority, per Envoy instance).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    /// Percent of active and pending requests (Envoy's default: 20).
+    pub budget_percent: f64,
+    /// The limit never goes below this (Envoy's default: 3).
+    pub min_retry_concurrency: u32,
+}
+
+impl BalancerRetry {
+    /// Envoy's defaults: 1 retry on `5xx` (`server_error`, `rejected`, `connection_error`),
+    /// 25 ms base interval, 250 ms cap, no host predicate, no budget.
+    pub fn new() -> BalancerRetry {
+        let mut retry_on = [false; Outcome::COUNT];
+        for o in [Outcome::ServerError, Outcome::Rejected, Outcome::ConnectionError] {
+            retry_on[o.index()] = true;
+        }
+        BalancerRetry {
+            num_retries: 1,
+            retry_on,
+            base_interval_ns: 25_000_000,
+            max_interval_ns: 250_000_000,
+            previous_hosts: false,
+            budget: None,
+        }
+    }
+
+    /// The upper bound (exclusive) of retry n's backoff (n ≥ 1).
+    pub fn backoff_bound_ns(&self, n: u32) -> u64 {
+        let shift = n.max(1) - 1;
+        if shift >= 63 {
+            return self.max_interval_ns;
+        }
+        self.base_interval_ns.saturating_mul(1 << shift).min(self.max_interval_ns)
+    }
+}
+
+impl Default for BalancerRetry {
+    fn default() -> Self {
+        BalancerRetry::new()
+    }
+}
+
+impl RetryBudget {
+    /// Retries allowed outstanding at once with `active` + `pending` requests.
+    pub fn limit(&self, active_and_pending: u64) -> u64 {
+        let share = libm::floor(self.budget_percent / 100.0 * active_and_pending as f64) as u64;
+        share.max(u64::from(self.min_retry_concurrency))
     }
 }
 
@@ -1146,6 +1351,7 @@ impl Default for BalancerSpec {
             slow_start: None,
             outlier_detection: None,
             circuit_breakers: None,
+            retry: None,
         }
     }
 }
@@ -1201,6 +1407,19 @@ impl ClientGroup {
             think_time: None,
             schedule: None,
             trace: None,
+            retry: None,
+            retry_same_work: true,
+            hedging: None,
+        }
+    }
+
+    /// The most attempts beyond the first one request may make (`retries`, or the retry or
+    /// hedging policy's attempts − 1).
+    pub fn max_retries(&self) -> u32 {
+        match (&self.retry, &self.hedging) {
+            (Some(p), _) => p.max_attempts - 1,
+            (None, Some(h)) => h.max_attempts - 1,
+            (None, None) => self.retries,
         }
     }
 }
@@ -1263,6 +1482,85 @@ mod tests {
     use super::*;
 
     const S: u64 = NS_PER_SEC;
+
+    /// gRPC's own test of retry throttling (`retry_throttle_test.cc`, "Basic"): max 4 tokens
+    /// (threshold 2), ratio 1.6, starting full.
+    #[test]
+    fn retry_throttling_counts_tokens_as_grpc_does() {
+        let t = RetryThrottling { max_milli_tokens: 4000, milli_token_ratio: 1600 };
+        let mut tokens = t.max_milli_tokens;
+        assert!(t.record_failure(&mut tokens)); // 3: above the threshold
+        t.record_success(&mut tokens); // 4: not beyond the maximum
+        assert_eq!(tokens, 4000);
+        assert!(t.record_failure(&mut tokens)); // 3
+        assert!(!t.record_failure(&mut tokens)); // 2: at the threshold, no retries
+        assert!(!t.record_failure(&mut tokens)); // 1
+        t.record_success(&mut tokens); // 2.6: above the threshold again
+        assert_eq!(tokens, 2600);
+        assert!(t.allows(tokens));
+        assert!(!t.record_failure(&mut tokens)); // 1.6
+        for _ in 0..10 {
+            t.record_failure(&mut tokens);
+        }
+        assert_eq!(tokens, 0, "never below zero");
+    }
+
+    /// A6: the bound before attempt n + 1 is min(initial · multiplier^(n−1), max).
+    #[test]
+    fn retry_backoff_bound_grows_to_its_cap() {
+        let mut p = RetryPolicy::new(5);
+        assert_eq!((p.initial_backoff_ns, p.max_backoff_ns, p.backoff_multiplier), (S / 10, S, 2.0));
+        let bounds: Vec<u64> = (1..=5).map(|n| p.backoff_bound_ns(n)).collect();
+        assert_eq!(bounds, [S / 10, S / 5, 2 * S / 5, 4 * S / 5, S]);
+        p.backoff_multiplier = 1.0;
+        assert_eq!(p.backoff_bound_ns(4), S / 10);
+        let names: Vec<&str> = Outcome::ALL.iter().filter(|o| p.retryable[o.index()]).map(|o| o.name()).collect();
+        assert_eq!(names, ["no_server", "connection_error", "server_error"], "gRPC's UNAVAILABLE");
+    }
+
+    /// Envoy's defaults and backoff bounds: 25 ms doubling up to 250 ms; the retry budget's
+    /// limit is max(min_retry_concurrency, budget_percent % of active + pending).
+    #[test]
+    fn envoy_retry_defaults_backoff_and_budget() {
+        let p = BalancerRetry::new();
+        assert_eq!((p.num_retries, p.base_interval_ns, p.max_interval_ns), (1, 25_000_000, 250_000_000));
+        let bounds: Vec<u64> = (1..=6).map(|n| p.backoff_bound_ns(n) / 1_000_000).collect();
+        assert_eq!(bounds, [25, 50, 100, 200, 250, 250]);
+        assert_eq!(p.backoff_bound_ns(200), 250_000_000);
+        let b = RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 };
+        assert_eq!(b.limit(0), 3);
+        assert_eq!(b.limit(10), 3);
+        assert_eq!(b.limit(100), 20);
+        assert_eq!(b.limit(104), 20);
+        assert_eq!(b.limit(105), 21);
+        let b = RetryBudget { budget_percent: 25.0, min_retry_concurrency: 0 };
+        assert_eq!(b.limit(100), 25, "Envoy's example: 100 active requests, 25%: 25 retries");
+    }
+
+    /// A retry policy, throttling and `retry_same_work` survive writing and reading back.
+    #[test]
+    fn retry_policy_round_trips() {
+        let mut p = RetryPolicy::new(4);
+        p.initial_backoff_ns = 25 * S / 1000;
+        p.max_backoff_ns = 3 * S;
+        p.backoff_multiplier = 1.5;
+        p.retryable[Outcome::Timeout.index()] = true;
+        p.throttling = Some(RetryThrottling { max_milli_tokens: 10_000, milli_token_ratio: 100 });
+        let mut c = ClientGroup::new("web", 2, 10.0);
+        c.retry = Some(p);
+        c.retry_same_work = false;
+        let sc = Scenario::new("r", S, ServerGroup::new("api", 2, ServiceDist::Constant { value_ns: S / 1000 }), c);
+        let mut sc = sc;
+        let mut b = BalancerRetry::new();
+        b.num_retries = 3;
+        b.previous_hosts = true;
+        b.max_interval_ns = S;
+        b.budget = Some(RetryBudget { budget_percent: 12.5, min_retry_concurrency: 7 });
+        sc.balancer.retry = Some(b);
+        let back = Scenario::from_toml(&sc.to_toml()).unwrap();
+        assert_eq!(back.clients, sc.clients, "{}", sc.to_toml());
+        assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
+    }
 
     fn ramp() -> Schedule {
         // 10/s until 10 s, rising to 30/s at 20 s, down to 0 at 30 s, then nothing.

@@ -142,6 +142,20 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                     c.max_streams = max_streams;
                     c.timeout_ns = timeout_ms.map(|ms| ms * MS);
                     c.retries = retries;
+                    if retries == 2 && bytes % 2 == 0 {
+                        // gRPC's retry policy instead: backoff, a timeout retried, sometimes
+                        // throttling, sometimes fresh work per retry.
+                        let mut p = RetryPolicy::new(3);
+                        p.initial_backoff_ns = MS;
+                        p.max_backoff_ns = 10 * MS;
+                        p.retryable[crate::Outcome::Timeout.index()] = true;
+                        if constant {
+                            p.throttling = Some(RetryThrottling { max_milli_tokens: 3000, milli_token_ratio: 500 });
+                        }
+                        c.retries = 0;
+                        c.retry = Some(p);
+                        c.retry_same_work = bytes % 4 != 0;
+                    }
                     c.session_requests = session;
                     c.request_bytes = bytes;
                     c.response_bytes = bytes * 3;
@@ -192,6 +206,19 @@ pub fn traffic(b: &Bounds) -> BoxedStrategy<Vec<ClientGroup>> {
                         }
                         c.stream_messages = stream_messages;
                         c.resolve_interval_ns = 500 * MS;
+                    }
+                    if retries == 1
+                        && bytes % 3 == 0
+                        && c.session_requests.is_none()
+                        && c.stream_messages.is_none()
+                        && c.protocol != Protocol::WebSocket
+                    {
+                        // gRPC hedging instead (unary calls without sessions).
+                        let mut h = Hedging::new(2 + (bytes % 2) as u32);
+                        h.hedging_delay_ns = (bytes % 5) * MS;
+                        h.non_fatal[crate::Outcome::ServerError.index()] = constant;
+                        c.retries = 0;
+                        c.hedging = Some(h);
                     }
                     c
                 },

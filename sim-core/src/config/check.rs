@@ -661,7 +661,10 @@ fn estimated_drain_ns(s: &Scenario) -> f64 {
             let backlog = link_drain + server_drain;
             match c.timeout_ns {
                 Some(t) => {
-                    backlog.min(t as f64 * (1.0 + f64::from(c.retries)) + f64::from(c.retries) * NS_PER_SEC as f64)
+                    // Each retry may wait its backoff first (at most `max_backoff`).
+                    let wait = c.retry.as_ref().map_or(0, |p| p.max_backoff_ns) as f64;
+                    let retries = f64::from(c.max_retries());
+                    backlog.min(t as f64 * (1.0 + retries) + retries * (NS_PER_SEC as f64 + wait))
                 }
                 None => backlog,
             }
@@ -735,7 +738,10 @@ pub fn estimated_events(s: &Scenario) -> f64 {
 fn estimated_work(s: &Scenario) -> [(&'static str, f64); 4] {
     let span = s.duration_ns as f64 + estimated_drain_ns(s);
     let servers: u64 = max_instances(s).iter().sum();
-    let per_request = 12.0 * (1.0 + s.clients.iter().map(|c| f64::from(c.retries)).fold(0.0, f64::max));
+    // Each try may be retried at the balancer too (`[balancer.retry]`).
+    let balancer_tries = 1.0 + s.balancer.retry.as_ref().map_or(0.0, |r| f64::from(r.num_retries));
+    let per_request =
+        12.0 * balancer_tries * (1.0 + s.clients.iter().map(|c| f64::from(c.max_retries())).fold(0.0, f64::max));
     let checks = s
         .balancer
         .health_check
@@ -987,7 +993,7 @@ fn peak_rate(s: &Scenario, c: &ClientGroup) -> f64 {
 /// attempt retried as often as allowed, and at least one.
 fn requests_per_client(s: &Scenario, c: &ClientGroup) -> f64 {
     let bursts = (burst_requests(s, c) / f64::from(c.count.max(1))).ceil();
-    (load_per_client(s, c).max(1.0) + bursts) * (1.0 + f64::from(c.retries))
+    (load_per_client(s, c).max(1.0) + bursts) * (1.0 + f64::from(c.max_retries()))
 }
 
 /// Refuses scenarios whose simulated times could pass [`HORIZON_NS`]: transfers queued on a

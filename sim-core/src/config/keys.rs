@@ -83,7 +83,17 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "think_time",
     "schedule",
     "trace",
+    "retry",
+    "retry_same_work",
+    "hedging",
 ];
+
+/// A client group's `hedging` (gRPC's hedging policy, gRFC A6).
+pub(super) const HEDGING: &[&str] = &["max_attempts", "hedging_delay", "non_fatal"];
+
+/// A client group's `retry` (gRPC's retry policy and retry throttling, gRFC A6).
+pub(super) const CLIENT_RETRY: &[&str] =
+    &["max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier", "retryable", "max_tokens", "token_ratio"];
 
 /// One point of a client group's `schedule` (`rate` or `users`).
 pub(super) const SCHEDULE_POINT: &[&str] = &["at", "rate", "users"];
@@ -124,6 +134,18 @@ pub(super) const BALANCER: &[&str] = &[
     "slow_start",
     "outlier_detection",
     "circuit_breakers",
+    "retry",
+];
+
+/// `[balancer.retry]` (Envoy's route retry policy and the cluster's retry budget).
+pub(super) const BALANCER_RETRY: &[&str] = &[
+    "num_retries",
+    "retry_on",
+    "base_interval",
+    "max_interval",
+    "retry_host_predicate",
+    "budget_percent",
+    "min_retry_concurrency",
 ];
 
 /// `[balancer.slow_start]` (Envoy `slow_start_config`).
@@ -192,6 +214,8 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("clients[].think_time", SERVICE),
     ("clients[].think_time.parts[]", MIXTURE_PART),
     ("clients[].schedule[]", SCHEDULE_POINT),
+    ("clients[].retry", CLIENT_RETRY),
+    ("clients[].hedging", HEDGING),
     ("balancer", BALANCER),
     ("balancer.health_check", HEALTH_CHECK),
     ("balancer.passive", PASSIVE),
@@ -202,6 +226,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("balancer.routes[].rate_limit", RATE_LIMIT),
     ("balancer.peak_ewma", PEAK_EWMA),
     ("balancer.slow_start", SLOW_START),
+    ("balancer.retry", BALANCER_RETRY),
     ("network", NETWORK),
     ("session_store", SESSION_STORE),
     ("events[]", EVENT),

@@ -6,6 +6,7 @@ use super::keys;
 use super::node::{Key, Node, Origin, Value};
 use super::units::{BANDWIDTH_HELP, DURATION_HELP, TOO_LARGE, format_duration, parse_bandwidth_bps, parse_duration_ns};
 use super::{ConfigError, Files, Origins, quote};
+use crate::metrics::report::Outcome;
 use crate::scenario::*;
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -1038,10 +1039,158 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     if let Some(v) = t.read("ramp", o, |f| f.duration(0, MAX_DURATION_NS)) {
         g.ramp_ns = v;
     }
+    if let Some(f) = t.get("retry", o) {
+        if g.retries > 0 {
+            o.note(f.err(
+                "cannot be combined with retries (two retry policies for one client); keep one: \
+                 retries = N retries at once, [clients.retry] is gRPC's policy with backoff and throttling",
+            ));
+        } else {
+            g.retry = retry_policy(&f, o);
+        }
+    }
+    if let Some(v) = t.read("retry_same_work", o, |f| f.bool()) {
+        g.retry_same_work = v;
+    }
+    if let Some(f) = t.get("hedging", o) {
+        let refuse = if g.retries > 0 || g.retry.is_some() {
+            Some(
+                "cannot be combined with retries or retry (gRPC: a method has a retry policy or a hedging policy, not both)",
+            )
+        } else if g.session_requests.is_some() {
+            Some("cannot be combined with session_requests (a session's requests go one after another)")
+        } else if g.stream_messages.is_some() {
+            Some("cannot be combined with stream_messages (gRPC hedges unary calls, not a stream's messages)")
+        } else if g.protocol == Protocol::WebSocket {
+            Some("applies to http1 and http2 requests, not WebSocket messages")
+        } else {
+            None
+        };
+        match refuse {
+            Some(why) => o.note(f.err(why)),
+            None => g.hedging = hedging(&f, o),
+        }
+    }
     t.finish(o);
     g.name = group_name?;
     g.rate = rate?;
     Some(g)
+}
+
+/// A client group's `retry` table: gRPC's retry policy and retry throttling (gRFC A6).
+/// `None` after noting any problem.
+fn retry_policy(field: &Field<'_>, o: &mut Reader) -> Option<RetryPolicy> {
+    let mut t = o.keep(field.table(keys::CLIENT_RETRY))?;
+    let max_attempts = t.require("max_attempts", o).and_then(|f| {
+        o.keep(
+            f.u32(2, 5)
+                .map_err(|e| f.err(format!("{}; gRPC allows 2 to 5 attempts in all, the first included", e.message))),
+        )
+    });
+    let mut p = RetryPolicy::new(2);
+    let mut ok = true;
+    let initial_backoff = t.get("initial_backoff", o);
+    if let Some(f) = &initial_backoff
+        && let Some(v) = o.keep(f.duration(1, 3600 * NS_PER_SEC))
+    {
+        p.initial_backoff_ns = v;
+    }
+    let max_backoff = t.get("max_backoff", o);
+    if let Some(f) = &max_backoff
+        && let Some(v) = o.keep(f.duration(1, 3600 * NS_PER_SEC))
+    {
+        p.max_backoff_ns = v;
+    }
+    if let Some(v) = t.read("backoff_multiplier", o, |f| f.number(1.0, 100.0)) {
+        p.backoff_multiplier = v;
+    }
+    if let Some(f) = t.get("retryable", o) {
+        match outcome_set(&f, o) {
+            Some(set) => p.retryable = set,
+            None => ok = false,
+        }
+    }
+    if let Some(f) = t.get("max_tokens", o) {
+        let max = o.keep(f.number(0.001, 1000.0));
+        let ratio = t.read("token_ratio", o, |f| f.number(0.001, 1000.0)).unwrap_or(0.1);
+        match max {
+            // gRPC keeps both in thousandths (`ServerRetryThrottleData`).
+            Some(max) => {
+                p.throttling = Some(RetryThrottling {
+                    max_milli_tokens: libm::round(max * 1000.0) as u32,
+                    milli_token_ratio: libm::round(ratio * 1000.0) as u32,
+                })
+            }
+            None => ok = false,
+        }
+    } else if let Some(f) = t.get("token_ratio", o) {
+        o.note(f.err("applies only to retry throttling: set max_tokens too (gRPC's retryThrottling needs both)"));
+        ok = false;
+    }
+    if p.max_backoff_ns < p.initial_backoff_ns {
+        let (initial, max) = (format_duration(p.initial_backoff_ns), format_duration(p.max_backoff_ns));
+        match (max_backoff, initial_backoff) {
+            (Some(f), _) => o.note(f.err(format!("must be at least initial_backoff ({initial}), got {max}"))),
+            (None, Some(f)) => o.note(
+                f.err(format!("is above max_backoff (default {max}); set max_backoff to {initial} or more as well")),
+            ),
+            (None, None) => {}
+        }
+        ok = false;
+    }
+    t.finish(o);
+    p.max_attempts = max_attempts?;
+    ok.then_some(p)
+}
+
+/// A client group's `hedging` table: gRPC's hedging policy (gRFC A6). `None` after noting any
+/// problem.
+fn hedging(field: &Field<'_>, o: &mut Reader) -> Option<Hedging> {
+    let mut t = o.keep(field.table(keys::HEDGING))?;
+    let max_attempts = t.require("max_attempts", o).and_then(|f| {
+        o.keep(
+            f.u32(2, 5)
+                .map_err(|e| f.err(format!("{}; gRPC allows 2 to 5 attempts in all, the first included", e.message))),
+        )
+    });
+    let mut h = Hedging::new(2);
+    let mut ok = true;
+    if let Some(v) = t.read("hedging_delay", o, |f| f.duration(0, 3600 * NS_PER_SEC)) {
+        h.hedging_delay_ns = v;
+    }
+    if let Some(f) = t.get("non_fatal", o) {
+        match outcome_set(&f, o) {
+            Some(set) => h.non_fatal = set,
+            None => ok = false,
+        }
+    }
+    t.finish(o);
+    h.max_attempts = max_attempts?;
+    ok.then_some(h)
+}
+
+/// A list of outcome names (`retryable`), as flags indexed by `Outcome::index`; `ok` is not
+/// a failure and cannot be listed. `None` after noting any problem.
+fn outcome_set(field: &Field<'_>, o: &mut Reader) -> Option<[bool; Outcome::COUNT]> {
+    let items = o.keep(field.array())?;
+    let names: Vec<(&str, Outcome)> =
+        Outcome::ALL.iter().filter(|&&x| x != Outcome::Ok).map(|&x| (x.name(), x)).collect();
+    let mut set = [false; Outcome::COUNT];
+    let mut bad = false;
+    for item in &items {
+        match o.keep(item.choice(&names)) {
+            Some(x) => set[x.index()] = true,
+            None => bad = true,
+        }
+    }
+    if !bad && items.is_empty() {
+        o.note(field.err(format!(
+            "needs at least one outcome name; allowed: {}",
+            names.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        )));
+        bad = true;
+    }
+    (!bad).then_some(set)
 }
 
 /// Closed-loop users per client, at most (each is a counter and at most one request in
@@ -1373,6 +1522,18 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         cb.finish(o);
         b.circuit_breakers = Some(breakers);
     }
+    if let Some(f) = t.get("retry", o) {
+        if b.retry_on_error > 0 {
+            o.note(f.err(
+                "cannot be combined with retry_on_error (two retry policies at the balancer); keep one: \
+                 retry_on_error is nginx's proxy_next_upstream, [balancer.retry] Envoy's retry policy",
+            ));
+        } else if b.layer == Layer::L4 {
+            o.note(f.err("applies to layer = \"l7\" only (an L4 balancer relays bytes and sees no answers)"));
+        } else {
+            b.retry = balancer_retry(&f, o);
+        }
+    }
     t.finish(o);
     Some(b)
 }
@@ -1425,6 +1586,78 @@ fn outlier_detection(t: &mut Table<'_>, o: &mut Reader) -> OutlierDetection {
         }
     }
     od
+}
+
+/// `[balancer.retry]`: Envoy's retry policy and retry budget. `None` after noting any problem.
+fn balancer_retry(field: &Field<'_>, o: &mut Reader) -> Option<BalancerRetry> {
+    let mut t = o.keep(field.table(keys::BALANCER_RETRY))?;
+    let mut p = BalancerRetry::new();
+    let mut ok = true;
+    if let Some(v) = t.read("num_retries", o, |f| f.u32(1, 100)) {
+        p.num_retries = v;
+    }
+    if let Some(f) = t.get("retry_on", o) {
+        // What a balancer can see come back from a server.
+        const AT_BALANCER: [Outcome; 5] = [
+            Outcome::ServerError,
+            Outcome::Rejected,
+            Outcome::ConnectionError,
+            Outcome::SessionLost,
+            Outcome::StoreUnavailable,
+        ];
+        match outcome_set(&f, o) {
+            Some(set) => {
+                let local: Vec<&str> = Outcome::ALL
+                    .iter()
+                    .filter(|x| set[x.index()] && !AT_BALANCER.contains(x))
+                    .map(|x| x.name())
+                    .collect();
+                if local.is_empty() {
+                    p.retry_on = set;
+                } else {
+                    o.note(f.err(format!(
+                        "{} cannot be retried at the balancer (it never comes back from a server); allowed: {}",
+                        local.join(", "),
+                        AT_BALANCER.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                    )));
+                    ok = false;
+                }
+            }
+            None => ok = false,
+        }
+    }
+    let base = t.get("base_interval", o);
+    if let Some(f) = &base
+        && let Some(v) = o.keep(f.duration(1_000_000, 3600 * NS_PER_SEC))
+    {
+        p.base_interval_ns = v;
+        p.max_interval_ns = v.saturating_mul(10);
+    }
+    if let Some(f) = t.get("max_interval", o) {
+        match o.keep(f.duration(1_000_000, 10 * 3600 * NS_PER_SEC)) {
+            Some(v) if v < p.base_interval_ns => {
+                o.note(f.err(format!(
+                    "must be at least base_interval ({}), got {}",
+                    format_duration(p.base_interval_ns),
+                    format_duration(v)
+                )));
+                ok = false;
+            }
+            Some(v) => p.max_interval_ns = v,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = t.read("retry_host_predicate", o, |f| f.choice(&[("previous_hosts", true)])) {
+        p.previous_hosts = v;
+    }
+    let percent = t.read("budget_percent", o, |f| f.number(0.0, 100.0));
+    let min = t.read("min_retry_concurrency", o, |f| f.u32(0, 1_000_000));
+    if percent.is_some() || min.is_some() {
+        p.budget =
+            Some(RetryBudget { budget_percent: percent.unwrap_or(20.0), min_retry_concurrency: min.unwrap_or(3) });
+    }
+    t.finish(o);
+    ok.then_some(p)
 }
 
 fn route(item: &Field<'_>, o: &mut Reader) -> Option<Route> {
@@ -1721,7 +1954,7 @@ mod tests {
                  count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
                  client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule, \
-                 trace",
+                 trace, retry, retry_same_work, hedging",
                 "s.toml:10:9: clients[0].count: must be at least 0, got -1",
                 "s.toml:11:12: clients[0].protocol: unknown value \"spdy\"; allowed: http1, http2, websocket",
             ]

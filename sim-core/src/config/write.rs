@@ -5,6 +5,7 @@
 use toml::{Table, Value};
 
 use super::units::{format_bandwidth, format_duration};
+use crate::metrics::report::Outcome;
 use crate::scenario::*;
 
 fn dur(ns: u64) -> Value {
@@ -293,6 +294,30 @@ fn client_group(c: &ClientGroup) -> Value {
     }
     put(&mut t, "start", c.start_ns, 0, dur);
     put(&mut t, "ramp", c.ramp_ns, 0, dur);
+    if let Some(p) = &c.retry {
+        let retryable = Outcome::ALL.iter().filter(|o| p.retryable[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![
+            ("max_attempts", int(u64::from(p.max_attempts))),
+            ("initial_backoff", dur(p.initial_backoff_ns)),
+            ("max_backoff", dur(p.max_backoff_ns)),
+            ("backoff_multiplier", Value::Float(p.backoff_multiplier)),
+            ("retryable", Value::Array(retryable)),
+        ];
+        if let Some(th) = p.throttling {
+            r.push(("max_tokens", Value::Float(f64::from(th.max_milli_tokens) / 1000.0)));
+            r.push(("token_ratio", Value::Float(f64::from(th.milli_token_ratio) / 1000.0)));
+        }
+        t.insert("retry".into(), table(r));
+    }
+    put(&mut t, "retry_same_work", c.retry_same_work, true, Value::Boolean);
+    if let Some(h) = &c.hedging {
+        let non_fatal = Outcome::ALL.iter().filter(|o| h.non_fatal[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![("max_attempts", int(u64::from(h.max_attempts))), ("hedging_delay", dur(h.hedging_delay_ns))];
+        if h.non_fatal.iter().any(|&x| x) {
+            r.push(("non_fatal", Value::Array(non_fatal)));
+        }
+        t.insert("hedging".into(), table(r));
+    }
     Value::Table(t)
 }
 
@@ -360,6 +385,23 @@ fn balancer(b: &BalancerSpec) -> Table {
     }
     put(&mut t, "dns_ttl", b.dns_ttl_ns, d.dns_ttl_ns, dur);
     put(&mut t, "retry_on_error", b.retry_on_error, 0, |v| int(u64::from(v)));
+    if let Some(p) = &b.retry {
+        let retry_on = Outcome::ALL.iter().filter(|o| p.retry_on[o.index()]).map(|o| o.name().into()).collect();
+        let mut r = vec![
+            ("num_retries", int(u64::from(p.num_retries))),
+            ("retry_on", Value::Array(retry_on)),
+            ("base_interval", dur(p.base_interval_ns)),
+            ("max_interval", dur(p.max_interval_ns)),
+        ];
+        if p.previous_hosts {
+            r.push(("retry_host_predicate", "previous_hosts".into()));
+        }
+        if let Some(budget) = p.budget {
+            r.push(("budget_percent", Value::Float(budget.budget_percent)));
+            r.push(("min_retry_concurrency", int(u64::from(budget.min_retry_concurrency))));
+        }
+        t.insert("retry".into(), table(r));
+    }
     put(&mut t, "fail_on_server_error", b.fail_on_server_error, false, Value::Boolean);
     if let Some(cb) = b.circuit_breakers {
         t.insert(

@@ -29,6 +29,16 @@ pub struct Stats {
     pub sent: u64,
     /// Retries after warmup.
     pub retries: u64,
+    /// Retries gRPC retry throttling refused, after warmup.
+    pub retries_throttled: u64,
+    /// Retries made by the balancer (`retry_on_error`, `[balancer.retry]`), after warmup.
+    pub balancer_retries: u64,
+    /// Balancer retries the retry budget refused, after warmup.
+    pub retries_over_budget: u64,
+    /// Hedged attempts sent (beyond each request's first), after warmup.
+    pub hedges: u64,
+    /// Attempts cancelled because another attempt of their request won, after warmup.
+    pub hedges_cancelled: u64,
     /// Per outcome.
     pub outcomes: [u64; crate::metrics::report::Outcome::COUNT],
     /// Latency of `ok` requests.
@@ -55,6 +65,10 @@ pub struct Stats {
     pub rejected: Vec<u64>,
     /// Error answers per server (`server_error`), after warmup.
     pub server_errors: Vec<u64>,
+    /// Tries per server that were retries (the client's or the balancer's), after warmup.
+    pub server_retries: Vec<u64>,
+    /// Tries per server that were hedges, after warmup.
+    pub server_hedges: Vec<u64>,
     /// Requests reaching a crashed server.
     pub while_down: Vec<u64>,
     /// Time crashed within the window, per server.
@@ -101,6 +115,11 @@ impl Stats {
         Stats {
             sent: 0,
             retries: 0,
+            retries_throttled: 0,
+            balancer_retries: 0,
+            retries_over_budget: 0,
+            hedges: 0,
+            hedges_cancelled: 0,
             outcomes: [0; crate::metrics::report::Outcome::COUNT],
             latency: LatencyHist::new(3),
             latency_failed: LatencyHist::new(3),
@@ -109,6 +128,8 @@ impl Stats {
             group_latency: if groups > 1 { (0..groups).map(|_| LatencyHist::new(2)).collect() } else { Vec::new() },
             served: vec![0; servers],
             server_errors: vec![0; servers],
+            server_retries: vec![0; servers],
+            server_hedges: vec![0; servers],
             accepted: vec![0; servers],
             conns_max: vec![0; servers],
             rejected: vec![0; servers],

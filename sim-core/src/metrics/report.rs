@@ -143,6 +143,27 @@ pub struct Requests {
     pub outcomes: Outcomes,
     /// Attempts beyond the first (retries), after warmup.
     pub retries: u64,
+    /// Every try (`sent` + `retries` + `balancer_retries` + `hedges`), after warmup.
+    pub attempts: u64,
+    /// Retries that gRPC retry throttling refused (`[clients.retry]` with `max_tokens`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries_throttled: u64,
+    /// Tries the balancer made again within one attempt (`retry_on_error`, `[balancer.retry]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub balancer_retries: u64,
+    /// Balancer retries the retry budget refused (`[balancer.retry]` with a budget).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries_over_budget: u64,
+    /// Hedged attempts sent beyond each request's first (`[clients.hedging]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges: u64,
+    /// Attempts cancelled because another attempt of the same request won.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges_cancelled: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Latency summary in milliseconds.
@@ -249,6 +270,13 @@ pub struct ServerReport {
     /// Seconds it was ejected within the measured window, averaged over replicas (like
     /// `marked_down_s`).
     pub ejected_s: f64,
+    /// Tries that reached it as retries (a client's `retries`/`retry`, the balancer's
+    /// `retry_on_error`/`retry`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: u64,
+    /// Tries that reached it as hedges (`[clients.hedging]`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hedges: u64,
 }
 
 /// Balance of per-server request counts.

@@ -138,14 +138,14 @@ impl Simulation {
         let Some(req) = self.reqs.get_mut(h) else { return };
         let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);
         let session = req.session;
-        let retry_held = req.holds & hold::RETRY != 0;
-        if req.holds & hold::ACTIVE != 0 {
-            req.holds &= !hold::ACTIVE;
+        let holds = req.holds;
+        // The retry (if this try was one) is over too, whatever it brought back: it no longer
+        // counts against `max_retries` or the retry budget.
+        req.holds &= !(hold::ACTIVE | hold::RETRY);
+        if holds & hold::ACTIVE != 0 {
             self.release_active(r, s);
         }
-        if retry_held {
-            // The retry's try is answered: it no longer counts against `max_retries`.
-            self.reqs.get_mut(h).expect("live").holds &= !hold::RETRY;
+        if holds & hold::RETRY != 0 {
             self.release_retry(r, pool);
         }
         self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
@@ -166,6 +166,9 @@ impl Simulation {
                 // nginx proxy_next_upstream: try another server for the same attempt.
                 self.hold_retry(h);
                 self.reqs.get_mut(h).expect("live").tried.push(s);
+                if self.measuring() {
+                    self.stats.balancer_retries += 1;
+                }
                 self.route(h);
                 return;
             }
@@ -179,7 +182,75 @@ impl Simulation {
                 }
             }
         }
+        if self.sc.balancer.retry.is_some() && self.balancer_retry(h, r, s, outcome) {
+            return;
+        }
         self.answer_client(h, outcome, false);
+    }
+
+    /// Envoy's route retry policy: retries a try whose outcome is in `retry_on` after a
+    /// jittered backoff, if retries are left and the retry budget allows it. Whether it did.
+    fn balancer_retry(&mut self, h: Handle, r: u32, s: u32, outcome: Outcome) -> bool {
+        let Some(p) = &self.sc.balancer.retry else { return false };
+        let (budget, previous_hosts) = (p.budget, p.previous_hosts);
+        let Some(req) = self.reqs.get(h) else { return false };
+        let n = req.lb_retries + 1;
+        if !p.retry_on[outcome.index()] || n > p.num_retries || !self.replicas[r as usize].up || self.finished {
+            return false;
+        }
+        let bound = p.backoff_bound_ns(n);
+        let measured = self.measuring();
+        if let Some(b) = budget {
+            // Envoy: active and pending requests of the cluster (here: the replica's requests
+            // at its servers and those waiting for one of its workers).
+            let replica = &self.replicas[r as usize];
+            let active: u64 = replica.active.iter().map(|&a| u64::from(a)).sum();
+            let pending = replica.queue.len() as u64;
+            if u64::from(replica.active_retries) >= b.limit(active + pending) {
+                if measured {
+                    self.stats.retries_over_budget += 1;
+                }
+                return false;
+            }
+        }
+        // The circuit breakers' `max_retries`: a retry they refuse ends the attempt with its
+        // outcome.
+        let pool = self.reqs.get(h).expect("live").pool;
+        if !self.can_retry(r, pool) {
+            return false;
+        }
+        self.hold_retry(h);
+        let replica = &mut self.replicas[r as usize];
+        let rng = replica.retry_rng.as_mut().expect("a replica with a retry policy has its stream");
+        let delay = rng.next_u64() % bound.max(1);
+        let req = self.reqs.get_mut(h).expect("live");
+        req.lb_retries = n;
+        if previous_hosts {
+            req.tried.push(s);
+        }
+        if measured {
+            self.stats.balancer_retries += 1;
+        }
+        self.schedule(delay, Ev::BalancerRetry { req: h });
+        true
+    }
+
+    /// A balancer retry's backoff is over: route the request again (avoiding the hosts tried,
+    /// with `previous_hosts`, until every host of its pool has been tried).
+    #[inline(never)]
+    pub(super) fn on_balancer_retry(&mut self, h: Handle) {
+        let Some(req) = self.reqs.get(h) else { return };
+        let (r, pool) = (req.replica, req.pool as usize);
+        if !self.replicas[r as usize].up {
+            self.answer_client(h, Outcome::ConnectionError, false);
+            return;
+        }
+        let members = self.pools[pool].primaries.len() + self.pools[pool].backups.len();
+        let req = self.reqs.get_mut(h).expect("live");
+        if req.tried.len() >= members {
+            req.tried.clear();
+        }
+        self.route(h);
     }
 
     /// Refreshes a replica's eligible lists if anything changed or a passive block expired.
@@ -315,7 +386,15 @@ impl Simulation {
         if eligible.is_empty() {
             return None;
         }
-        let version = views[p].version ^ ((tried.len() as u64) << 56) ^ if panic { 1 << 63 } else { 0 };
+        // The servers tried change what is eligible: they are part of the version, by content
+        // (two lists of the same length at the same view version differ: by length alone an
+        // algorithm's cache of the eligible list went stale and picked a tried server).
+        let tried_key = if tried.is_empty() {
+            0
+        } else {
+            tried.iter().fold(tried.len() as u64, |k, &s| crate::rng::mix64(k ^ u64::from(s))) & !(1 << 63)
+        };
+        let version = views[p].version ^ tried_key ^ if panic { 1 << 63 } else { 0 };
         let tier = u64::from(use_backups) | (u64::from(panic) << 1);
         let view = PickView {
             now_ns: now,

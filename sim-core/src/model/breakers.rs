@@ -48,23 +48,26 @@ impl Simulation {
 
     /// Counts request `h`'s retry as outstanding at its replica until its try is answered.
     pub(crate) fn hold_retry(&mut self, h: Handle) {
-        if self.sc.balancer.circuit_breakers.is_none() {
-            return;
-        }
         let Some(req) = self.reqs.get_mut(h) else { return };
         if req.holds & hold::RETRY != 0 {
             return;
         }
         req.holds |= hold::RETRY;
         let (r, pool) = (req.replica, req.pool);
-        self.replicas[r as usize].pool_retries[pool as usize] += 1;
+        // One count for `max_retries` (per pool) and one for the retry budget (per replica).
+        let replica = &mut self.replicas[r as usize];
+        replica.pool_retries[pool as usize] += 1;
+        replica.active_retries += 1;
     }
 
     /// Releases a retry taken by [`Simulation::hold_retry`] (`holds` had `hold::RETRY`).
     pub(super) fn release_retry(&mut self, r: u32, pool: u16) {
-        let n = &mut self.replicas[r as usize].pool_retries[pool as usize];
+        let replica = &mut self.replicas[r as usize];
+        let n = &mut replica.pool_retries[pool as usize];
         assert!(*n > 0, "replica {r}: retries went negative for pool {pool} at t={} ns", self.now);
         *n -= 1;
+        assert!(replica.active_retries > 0, "replica {r}: retries went negative at t={} ns", self.now);
+        replica.active_retries -= 1;
     }
 
     /// Refuses request `h` at replica `r`: its circuit breaker is open.

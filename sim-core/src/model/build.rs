@@ -207,6 +207,9 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 started: false,
                 users: 0,
                 users_target: 0,
+                retry_rng: (g.retry.is_some() || !g.retry_same_work)
+                    .then(|| Box::new(SimRng::stream(seed, Purpose::Retry, id))),
+                retry_milli_tokens: g.retry.as_ref().and_then(|p| p.throttling).map_or(0, |t| t.max_milli_tokens),
             });
         }
         ip_base += g.source_ips.max(1);
@@ -241,6 +244,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         store_up: true,
         store_factor: 1.0,
         reqs: Slab::default(),
+        hedges: Slab::default(),
         jobs: Slab::default(),
         conns: Slab::default(),
         sessions: Slab::default(),
@@ -380,6 +384,13 @@ impl Simulation {
             busy_since_ns: self.now,
             down_since_ns: 0,
             down_ns: 0,
+            active_retries: 0,
+            retry_rng: self
+                .sc
+                .balancer
+                .retry
+                .is_some()
+                .then(|| Box::new(SimRng::stream(self.seed, Purpose::BalancerRetry, u64::from(r)))),
         }
     }
 

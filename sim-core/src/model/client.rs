@@ -138,6 +138,8 @@ impl Simulation {
             via: 0,
             user,
             tried: Vec::new(),
+            lb_retries: 0,
+            hedge: None,
             key_index,
             replay,
         };
@@ -147,7 +149,106 @@ impl Simulation {
         }
         self.stats.series.sent();
         let h = self.reqs.insert(req);
+        if let Some(delay) = self.sc.clients[g].hedging.as_ref().map(|p| p.hedging_delay_ns) {
+            let hh = self.hedges.insert(Hedge { live: vec![h], sent: 1 });
+            self.reqs.get_mut(h).expect("live request").hedge = Some(hh);
+            // Scheduled before the first attempt starts, so a zero delay sends the hedges
+            // right after it.
+            self.schedule(delay, Ev::Hedge { hedge: hh, attempt: 2 });
+        }
         self.start_attempt(h);
+    }
+
+    /// Sends attempt `attempt` of a hedged request, unless it went out already (a non-fatal
+    /// failure sent it early) or the request ended; then schedules the next.
+    #[inline(never)]
+    pub(in crate::model) fn on_hedge(&mut self, hh: Handle, attempt: u32) {
+        let Some(hedge) = self.hedges.get(hh) else { return };
+        let template = self.reqs.get(hedge.live[0]).expect("a hedge's attempt").clone();
+        let Some(p) = self.group_of(template.client).hedging.as_ref() else { return };
+        let (max, delay) = (p.max_attempts, p.hedging_delay_ns);
+        if hedge.sent >= attempt || hedge.sent >= max || self.finished {
+            return;
+        }
+        if attempt < max {
+            self.schedule(delay, Ev::Hedge { hedge: hh, attempt: attempt + 1 });
+        }
+        self.send_hedge(hh, template);
+    }
+
+    /// Sends one more attempt of a hedged request: a fresh copy of `req`, one of its attempts.
+    /// The attempt may end before this returns, and with it the request.
+    fn send_hedge(&mut self, hh: Handle, mut req: Req) {
+        let hedge = self.hedges.get_mut(hh).expect("live hedge");
+        hedge.sent += 1;
+        req.attempt = hedge.sent;
+        req.server = NONE;
+        req.replica = NONE;
+        req.conn = None;
+        req.conn_id = None;
+        req.sent_to_server_ns = 0;
+        req.holds = 0;
+        req.via = 0;
+        req.tried.clear();
+        req.lb_retries = 0;
+        if !self.sc.clients[self.clients[req.client as usize].group as usize].retry_same_work {
+            // Fresh work, as for a retry: the slowness was the server's, not the call's.
+            let rng =
+                self.clients[req.client as usize].retry_rng.as_mut().expect("retry_same_work = false has its stream");
+            req.size_u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+        }
+        if req.measured {
+            self.stats.hedges += 1;
+        }
+        let h = self.reqs.insert(req);
+        self.hedges.get_mut(hh).expect("live hedge").live.push(h);
+        self.start_attempt(h);
+    }
+
+    /// Takes an attempt of a hedged request out without an outcome (`cancelled`: another
+    /// attempt won; else a non-fatal failure, dropped).
+    fn drop_attempt(&mut self, h: Handle, cancelled: bool) {
+        let Some(measured) = self.reqs.get(h).map(|r| r.measured) else { return };
+        self.release_holds(h, cancelled);
+        self.reqs.remove(h);
+        if cancelled && measured {
+            self.stats.hedges_cancelled += 1;
+        }
+    }
+
+    /// An attempt of a hedged request ended. The first answer that is not a `non_fatal`
+    /// failure ends the request and cancels the other attempts; a non-fatal failure sends the
+    /// next attempt at once (gRPC), and ends the request only when it was the last one out.
+    /// Whether the request ended with this attempt's outcome (else the attempt was dropped).
+    ///
+    /// Sending or cancelling an attempt can end another before it returns (an answer that
+    /// takes no time; a freed slot that sends a waiting attempt): so everything about this
+    /// attempt is settled first, and an attempt whose request already ended is cancelled.
+    fn hedged_attempt_ended(&mut self, h: Handle, hh: Handle, outcome: Outcome) -> bool {
+        let Some(hedge) = self.hedges.get_mut(hh) else {
+            self.drop_attempt(h, true);
+            return false;
+        };
+        hedge.live.retain(|&x| x != h);
+        let (sent, others) = (hedge.sent, hedge.live.len());
+        let c = self.reqs.get(h).expect("live request").client;
+        let p = self.group_of(c).hedging.as_ref().expect("a hedged request's group hedges");
+        let (non_fatal, max) = (outcome != Outcome::Ok && p.non_fatal[outcome.index()], p.max_attempts);
+        if non_fatal && !self.finished && (sent < max || others > 0) {
+            let template = (sent < max).then(|| self.reqs.get(h).expect("live request").clone());
+            self.drop_attempt(h, false);
+            if let Some(req) = template {
+                self.send_hedge(hh, req);
+            }
+            return false;
+        }
+        // The winner: cancel the others.
+        let others = std::mem::take(&mut self.hedges.get_mut(hh).expect("live hedge").live);
+        self.hedges.remove(hh);
+        for other in others {
+            self.drop_attempt(other, true);
+        }
+        true
     }
 
     /// Starts the attempt the handle currently names: arms its timeout and dispatches it.
@@ -392,28 +493,84 @@ impl Simulation {
     /// Ends an attempt: retries it if allowed, else ends the request.
     pub(in crate::model) fn finish_attempt(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get(h) else { return };
-        let c = req.client;
-        let retries = self.group_of(c).retries;
-        if outcome != Outcome::Ok && retryable(outcome) && req.attempt <= retries && !self.finished {
-            self.release_holds(h, false);
-            let h2 = self.reqs.rearm(h).expect("live request");
-            let req = self.reqs.get_mut(h2).expect("live request");
-            let measured = req.measured;
-            req.attempt += 1;
-            req.server = NONE;
-            req.replica = NONE;
-            req.conn = None;
-            req.via = 0;
-            req.tried.clear();
-            if let Some(sh) = req.stream.take() {
-                self.stream_message_done(sh);
+        if let Some(hh) = req.hedge {
+            if self.hedged_attempt_ended(h, hh, outcome) {
+                self.finish_request(h, outcome);
             }
-            if measured {
-                self.stats.retries += 1;
+            return;
+        }
+        let (c, attempt, measured) = (req.client, req.attempt, req.measured);
+        let group = self.group_of(c);
+        // The backoff before the retry (`None`: no retry).
+        let backoff = match &group.retry {
+            None => (outcome != Outcome::Ok && retryable(outcome) && attempt <= group.retries).then_some(None),
+            Some(p) => {
+                let (max_attempts, listed, throttling) = (p.max_attempts, p.retryable[outcome.index()], p.throttling);
+                let bound = p.backoff_bound_ns(attempt);
+                let client = &mut self.clients[c as usize];
+                // gRPC: every attempt's end moves the client's tokens, a retry needs enough.
+                let allowed = match throttling {
+                    Some(t) if outcome == Outcome::Ok => {
+                        t.record_success(&mut client.retry_milli_tokens);
+                        false
+                    }
+                    Some(t) if listed => t.record_failure(&mut client.retry_milli_tokens),
+                    _ => true,
+                };
+                let wanted = outcome != Outcome::Ok && listed && attempt < max_attempts;
+                if wanted && !allowed && measured && !self.finished {
+                    self.stats.retries_throttled += 1;
+                }
+                (wanted && allowed).then(|| {
+                    // random(0, bound), as gRPC draws it.
+                    let rng = client.retry_rng.as_mut().expect("a retry policy's client has its stream");
+                    Some((rng.uniform() * bound as f64) as u64)
+                })
             }
-            self.start_attempt(h2);
-        } else {
-            self.finish_request(h, outcome);
+        };
+        match backoff {
+            Some(delay) if !self.finished => self.retry(h, delay),
+            _ => self.finish_request(h, outcome),
+        }
+    }
+
+    /// Starts the request's next attempt, after `backoff` (`None`: at once, as `retries` does).
+    fn retry(&mut self, h: Handle, backoff: Option<u64>) {
+        self.release_holds(h, false);
+        let h2 = self.reqs.rearm(h).expect("live request");
+        let req = self.reqs.get_mut(h2).expect("live request");
+        let (measured, c) = (req.measured, req.client);
+        req.attempt += 1;
+        req.server = NONE;
+        req.replica = NONE;
+        req.conn = None;
+        req.via = 0;
+        req.tried.clear();
+        req.lb_retries = 0;
+        if !self.group_of(c).retry_same_work {
+            // Fresh work: a new quantile of the service time (a replayed row's given work is
+            // the call's and stays).
+            let rng = self.clients[c as usize].retry_rng.as_mut().expect("retry_same_work = false has its stream");
+            let u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+            self.reqs.get_mut(h2).expect("live request").size_u = u;
+        }
+        if let Some(sh) = self.reqs.get_mut(h2).and_then(|r| r.stream.take()) {
+            self.stream_message_done(sh);
+        }
+        if measured {
+            self.stats.retries += 1;
+        }
+        match backoff {
+            None => self.start_attempt(h2),
+            Some(delay) => self.schedule(delay, Ev::Retry { req: h2 }),
+        }
+    }
+
+    /// A retry's backoff is over: its attempt starts (unless the run was cut short).
+    #[inline(never)]
+    pub(in crate::model) fn on_retry(&mut self, h: Handle) {
+        if self.reqs.get(h).is_some() {
+            self.start_attempt(h);
         }
     }
 

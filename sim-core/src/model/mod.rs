@@ -95,6 +95,8 @@ pub struct Simulation {
     /// The session store's latency multiplier (`store_slow`; 1 = normal).
     pub(crate) store_factor: f64,
     pub(crate) reqs: Slab<Req>,
+    /// Hedged requests (`[clients.hedging]`).
+    pub(crate) hedges: Slab<Hedge>,
     pub(crate) jobs: Slab<Job>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) sessions: Slab<Session>,
@@ -326,6 +328,9 @@ impl Simulation {
             Ev::Provisioned { server } => self.on_provisioned(server),
             Ev::Replay { group } => self.on_replay(group),
             Ev::OutlierInterval { replica } => self.on_outlier_interval(replica),
+            Ev::Retry { req } => self.on_retry(req),
+            Ev::BalancerRetry { req } => self.on_balancer_retry(req),
+            Ev::Hedge { hedge, attempt } => self.on_hedge(hedge, attempt),
         }
     }
 

@@ -61,6 +61,13 @@ pub enum Ev {
     Provisioned { server: u32 },
     /// A replica's outlier detector sweeps (Envoy's `interval` timer).
     OutlierInterval { replica: u32 },
+    /// A retry's backoff (`[clients.retry]`) is over: its attempt starts.
+    Retry { req: Handle },
+    /// A balancer retry's backoff (`[balancer.retry]`) is over: the replica routes it again.
+    BalancerRetry { req: Handle },
+    /// A hedged request's `hedging_delay` passed: attempt `attempt` goes out unless it has
+    /// (a non-fatal failure sends it early) or the request ended.
+    Hedge { hedge: Handle, attempt: u32 },
 }
 
 impl Ev {
@@ -95,6 +102,9 @@ impl Ev {
             Ev::Autoscale { group } => [28, u64::from(*group), 0],
             Ev::Provisioned { server } => [29, u64::from(*server), 0],
             Ev::OutlierInterval { replica } => [21, u64::from(*replica), 0],
+            Ev::Retry { req } => [24, h(req), 0],
+            Ev::BalancerRetry { req } => [25, h(req), 0],
+            Ev::Hedge { hedge, attempt } => [26, h(hedge), u64::from(*attempt)],
         }
     }
 }
@@ -159,7 +169,8 @@ pub mod hold {
     pub const STREAM: u8 = 1;
     /// An active count at its replica for its server (unary L7 requests).
     pub const ACTIVE: u8 = 2;
-    /// One of its pool's outstanding retries at its replica (`max_retries`).
+    /// One of its pool's outstanding retries at its replica: `max_retries` (circuit breakers)
+    /// and the `[balancer.retry]` budget count these.
     pub const RETRY: u8 = 4;
 }
 
@@ -204,13 +215,28 @@ pub struct Req {
     pub via: u8,
     /// A closed-loop user's request: its end starts the user's next think.
     pub user: bool,
-    /// Servers the balancer already tried for this attempt (`retry_on_error`).
+    /// Servers the balancer already tried for this attempt (`retry_on_error`, `[balancer.retry]`
+    /// with `previous_hosts`).
     pub tried: Vec<u32>,
+    /// Retries the balancer made for this attempt (`[balancer.retry]`).
+    pub lb_retries: u32,
+    /// Its hedged request's attempts (`[clients.hedging]`), if it is one of them.
+    pub hedge: Option<Handle>,
     /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
     pub key_index: u32,
     /// What a replayed trace row gave it (`None` for generated requests and rows with no
     /// more than a time): boxed, so generated requests pay one word.
     pub replay: Option<Box<Replayed>>,
+}
+
+/// A hedged request (`[clients.hedging]`): its attempts in flight, each a `Req` of its own
+/// with the request's id; the one that ends it ends the request, the others are cancelled.
+#[derive(Clone, Debug, Default)]
+pub struct Hedge {
+    /// Its attempts in flight.
+    pub live: Vec<Handle>,
+    /// Attempts sent so far.
+    pub sent: u32,
 }
 
 /// What a trace row says about its request beyond its time.
@@ -346,6 +372,11 @@ pub struct Client {
     /// Closed loop: the population the group's `users` or `schedule` asks for now; users
     /// beyond it leave at their next end of request or think.
     pub users_target: u32,
+    /// Retry backoff jitter and fresh work for retries (`Purpose::Retry`); `None` for groups
+    /// without `[clients.retry]` or `retry_same_work = false`, which draw nothing for retries.
+    pub retry_rng: Option<Box<SimRng>>,
+    /// gRPC retry throttling's token count, in thousandths (`RetryThrottling`).
+    pub retry_milli_tokens: u32,
 }
 
 /// A server's state.
@@ -582,6 +613,10 @@ pub struct Replica {
     pub down_since_ns: u64,
     /// Time down within the measured window.
     pub down_ns: u64,
+    /// Retries outstanding (`[balancer.retry]`: in backoff or being tried), for the budget.
+    pub active_retries: u32,
+    /// Backoff jitter of `[balancer.retry]` (`Purpose::BalancerRetry`); `None` without it.
+    pub retry_rng: Option<Box<SimRng>>,
 }
 
 #[cfg(test)]

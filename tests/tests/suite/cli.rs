@@ -951,3 +951,570 @@ fn a_recovered_server_ramps_from_its_recovery_or_its_first_passing_check() {
     assert!(checked[1] > 0.0 && checked[1] < 0.05, "{checked:?}");
     assert!(checked.windows(2).take(11).all(|w| w[1] >= w[0]), "{checked:?}");
 }
+
+// Client retries (issue 16): gRPC's retry policy and retry throttling (`[clients.retry]`,
+// gRFC A6) and `retry_same_work` refuse bad values with exit code 2, the line and the key path.
+#[test]
+fn client_retry_keys_refuse_bad_values() {
+    let with = |extra: &str| format!("{GOOD}{extra}\n");
+    let retry = |body: &str| with(&format!("retry = {{ {body} }}"));
+    check(
+        &retry("max_attempts = 6"),
+        &[],
+        2,
+        &[":15:", "clients[0].retry.max_attempts", "at most 5", "gRPC allows 2 to 5"],
+    );
+    check(&retry("max_attempts = 1"), &[], 2, &["clients[0].retry.max_attempts", "at least 2"]);
+    check(&retry("initial_backoff = \"1s\""), &[], 2, &["clients[0].retry.max_attempts", "is required but missing"]);
+    check(
+        &retry("max_attempts = 3, initial_backoff = 5"),
+        &[],
+        2,
+        &["clients[0].retry.initial_backoff", "needs a unit"],
+    );
+    check(
+        &retry("max_attempts = 3, initial_backoff = \"2s\", max_backoff = \"1s\""),
+        &[],
+        2,
+        &["clients[0].retry.max_backoff", "must be at least initial_backoff (2s), got 1s"],
+    );
+    check(
+        &retry("max_attempts = 3, initial_backoff = \"2s\""),
+        &[],
+        2,
+        &["clients[0].retry.initial_backoff", "is above max_backoff (default 1s)"],
+    );
+    check(
+        &retry("max_attempts = 3, backoff_multiplier = 0.5"),
+        &[],
+        2,
+        &["clients[0].retry.backoff_multiplier", "at least 1"],
+    );
+    check(
+        &retry("max_attempts = 3, retryable = [\"ok\"]"),
+        &[],
+        2,
+        &["clients[0].retry.retryable[0]", "unknown value \"ok\"", "allowed: timeout, rejected"],
+    );
+    check(&retry("max_attempts = 3, retryable = [\"timeuot\"]"), &[], 2, &["retryable[0]", "did you mean"]);
+    check(&retry("max_attempts = 3, retryable = []"), &[], 2, &["clients[0].retry.retryable", "at least one outcome"]);
+    check(
+        &retry("max_attempts = 3, retryable = \"timeout\""),
+        &[],
+        2,
+        &["clients[0].retry.retryable", "expected an array"],
+    );
+    check(&retry("max_attempts = 3, max_tokens = 0"), &[], 2, &["clients[0].retry.max_tokens", "at least 0.001"]);
+    check(&retry("max_attempts = 3, max_tokens = 1001"), &[], 2, &["clients[0].retry.max_tokens", "at most 1000"]);
+    check(&retry("max_attempts = 3, max_tokens = 10, token_ratio = -1"), &[], 2, &["clients[0].retry.token_ratio"]);
+    check(
+        &retry("max_attempts = 3, token_ratio = 0.1"),
+        &[],
+        2,
+        &["clients[0].retry.token_ratio", "set max_tokens too"],
+    );
+    check(&retry("max_attempts = 3, hedge = 1"), &[], 2, &["clients[0].retry.hedge", "unknown key"]);
+    check(
+        &with("retries = 2\nretry = { max_attempts = 3 }"),
+        &[],
+        2,
+        &["clients[0].retry", "cannot be combined with retries"],
+    );
+    check(&with("retry_same_work = \"no\""), &[], 2, &["clients[0].retry_same_work", "true or false"]);
+    // The good forms.
+    check(
+        &retry(
+            "max_attempts = 5, initial_backoff = \"10ms\", max_backoff = \"80ms\", backoff_multiplier = 1.5, \
+             retryable = [\"timeout\", \"server_error\"], max_tokens = 10, token_ratio = 0.1",
+        ),
+        &[],
+        0,
+        &[],
+    );
+    check(&with("retries = 1\nretry_same_work = false"), &[], 0, &[]);
+}
+
+/// A scenario whose servers answer every request with an error at once, so a request's
+/// latency is the sum of its retries' backoffs.
+const ALWAYS_FAILING: &str = r#"
+name = "always-failing"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 2
+workers = 100
+error_rate = 1.0
+error_latency = "0s"
+service = { dist = "constant", value = "1ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 20
+"#;
+
+fn run_json(text: &str, args: &[&str]) -> serde_json::Value {
+    let (_dir, path) = scenario_file(text, "toml");
+    let mut all = vec!["run", path.to_str().unwrap(), "--format", "json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = lbsim_text(&all);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// gRPC's backoff (A6): attempt n + 1 waits uniform[0, min(initial·multiplier^(n−1), max)).
+/// With answers that take no time, a request's latency is the sum of its backoffs: with 3
+/// attempts, 100 ms and a 150 ms cap, U(0, 100 ms) + U(0, 150 ms): mean 125 ms, under 250 ms.
+/// Every try is an attempt: `attempts` = `sent` + `retries` = 3 × `sent`.
+#[test]
+fn client_retry_backoff_follows_grpc() {
+    let text = format!(
+        "{ALWAYS_FAILING}retry = {{ max_attempts = 3, initial_backoff = \"100ms\", max_backoff = \"150ms\", retryable = [\"server_error\"] }}\n"
+    );
+    let r = run_json(&text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert!(sent > 3500, "{q}");
+    assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["retries"].as_u64(), Some(2 * sent), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    // Each retry counts at the server it reached.
+    let at_servers: u64 = r["servers"].as_array().unwrap().iter().map(|s| s["retries"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(at_servers, 2 * sent);
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    // The mean of ~4000 sums of two uniforms (sd ≈ 52 ms): 125 ± 4 ms is over 4 standard errors.
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 250.0, "{all}");
+    assert!(all["max"].as_f64().unwrap() > 200.0, "{all}");
+    // The first retry alone: U(0, 100 ms), mean 50 ms, below 100 ms.
+    let r = run_json(&text, &["--set", "clients[0].retry.max_attempts=2"]);
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    assert!((mean - 50.0).abs() < 2.5, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 100.0, "{all}");
+    // The multiplier: the bound for the second retry is 100 ms × 1.5 = 150 ms (the cap is
+    // higher): mean 50 + 75 ms.
+    let r = run_json(
+        &text,
+        &["--set", "clients[0].retry.max_backoff=\"1s\"", "--set", "clients[0].retry.backoff_multiplier=1.5"],
+    );
+    let mean = r["latency_all_ms"]["mean"].as_f64().unwrap();
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}");
+    // Not listed as retryable: no retry at all.
+    let r = run_json(&text, &["--set", "clients[0].retry.retryable=[\"timeout\"]"]);
+    assert_eq!(r["requests"]["retries"].as_u64(), Some(0));
+}
+
+/// gRPC retry throttling (A6): every client starts with `max_tokens` = 10; each failed
+/// attempt takes one; a retry needs more than 5 left. Against servers that always fail, each
+/// client gets exactly 4 retries (after the failures leaving 9, 8, 7 and 6 tokens), then
+/// none: every later failure that wanted a retry counts in `retries_throttled`.
+#[test]
+fn client_retry_throttling_stops_retries_as_grpc_does() {
+    let text = format!(
+        "{ALWAYS_FAILING}retry = {{ max_attempts = 5, initial_backoff = \"10ms\", retryable = [\"server_error\"], max_tokens = 10, token_ratio = 0.5 }}\n"
+    );
+    let q = run_json(&text, &[])["requests"].clone();
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(q["retries"].as_u64(), Some(40), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(sent + 40), "{q}");
+    // Every attempt but the retries allowed and the requests' 5th attempts (which want no
+    // retry) was refused one: at least sent − 10 (each client ran at most one 5-attempt request).
+    let throttled = q["retries_throttled"].as_u64().unwrap();
+    assert!(throttled >= sent - 10 && throttled <= sent, "{throttled} of {sent}: {q}");
+    // Without throttling every request gets its 4 retries.
+    let text = text.replace(", max_tokens = 10, token_ratio = 0.5", "");
+    let q = run_json(&text, &[])["requests"].clone();
+    assert_eq!(q["retries"].as_u64(), Some(4 * q["sent"].as_u64().unwrap()), "{q}");
+    assert_eq!(q.get("retries_throttled"), None, "{q}");
+}
+
+/// `retry_same_work`: one request in ten is a 1 s call, the rest take 1 ms, and the client
+/// gives up after 100 ms and retries twice. Retrying the same call (the default) times out all
+/// three times, so ≈ 10% of requests fail; drawing fresh work for each retry fails only when
+/// three draws are slow in a row (≈ 0.1%).
+#[test]
+fn retry_same_work_chooses_whether_a_retry_repeats_the_work() {
+    let text = r#"
+name = "same-work"
+seed = 5
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 2
+workers = 1000
+service = { dist = "mixture", parts = [{ weight = 9, dist = "constant", value = "1ms" }, { weight = 1, dist = "constant", value = "1s" }] }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 50
+protocol = "http2"
+timeout = "100ms"
+retries = 2
+"#;
+    let share = |r: serde_json::Value| {
+        let q = &r["requests"];
+        q["outcomes"]["timeout"].as_f64().unwrap() / q["sent"].as_f64().unwrap()
+    };
+    let same = share(run_json(text, &[]));
+    assert!((same - 0.1).abs() < 0.015, "{same}");
+    let fresh = share(run_json(text, &["--set", "clients[0].retry_same_work=false"]));
+    assert!(fresh < 0.004, "{fresh}");
+    // The same with gRPC's retry policy.
+    let grpc = text.replace("retries = 2", "retry = { max_attempts = 3, retryable = [\"timeout\"] }");
+    let same = share(run_json(&grpc, &[]));
+    assert!((same - 0.1).abs() < 0.015, "{same}");
+    let fresh = share(run_json(&grpc, &["--set", "clients[0].retry_same_work=false"]));
+    assert!(fresh < 0.004, "{fresh}");
+}
+
+// Balancer retries (issue 16): Envoy's retry policy and retry budget (`[balancer.retry]`)
+// refuse bad values with exit code 2, the line and the key path.
+#[test]
+fn balancer_retry_keys_refuse_bad_values() {
+    let retry = |body: &str| format!("{GOOD}\n[balancer]\nretry = {{ {body} }}\n");
+    check(&retry("num_retries = 0"), &[], 2, &[":17:", "balancer.retry.num_retries", "at least 1"]);
+    check(
+        &retry("retry_on = [\"timeout\"]"),
+        &[],
+        2,
+        &["balancer.retry.retry_on", "timeout cannot be retried at the balancer", "allowed: server_error"],
+    );
+    check(&retry("retry_on = [\"5xx\"]"), &[], 2, &["balancer.retry.retry_on[0]", "unknown value \"5xx\""]);
+    check(&retry("base_interval = \"0s\""), &[], 2, &["balancer.retry.base_interval", "at least 1ms"]);
+    check(
+        &retry("base_interval = \"100ms\", max_interval = \"50ms\""),
+        &[],
+        2,
+        &["balancer.retry.max_interval", "at least base_interval (100ms), got 50ms"],
+    );
+    check(
+        &retry("retry_host_predicate = \"other\""),
+        &[],
+        2,
+        &["balancer.retry.retry_host_predicate", "allowed: previous_hosts"],
+    );
+    check(&retry("budget_percent = 120"), &[], 2, &["balancer.retry.budget_percent", "at most 100"]);
+    check(&retry("min_retry_concurrency = -1"), &[], 2, &["balancer.retry.min_retry_concurrency", "at least 0"]);
+    check(&retry("per_try = 1"), &[], 2, &["balancer.retry.per_try", "unknown key"]);
+    check(
+        &format!("{GOOD}\n[balancer]\nretry_on_error = 1\nretry = {{ num_retries = 1 }}\n"),
+        &[],
+        2,
+        &["balancer.retry", "cannot be combined with retry_on_error"],
+    );
+    check(
+        &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\nretry = {{ num_retries = 1 }}\n"),
+        &[],
+        2,
+        &["balancer.retry", "layer = \"l7\" only"],
+    );
+    // The good forms.
+    check(
+        &retry(
+            "num_retries = 3, retry_on = [\"server_error\", \"rejected\"], base_interval = \"10ms\", \
+             max_interval = \"1s\", retry_host_predicate = \"previous_hosts\", budget_percent = 25, min_retry_concurrency = 2",
+        ),
+        &[],
+        0,
+        &[],
+    );
+}
+
+/// Envoy's retry policy at the balancer: retry n waits uniform[0, min(base · 2^(n−1), max))
+/// (`JitteredExponentialBackOffStrategy`): with 2 retries, 100 ms and a 150 ms cap, a request
+/// to servers that always fail at once takes U(0, 100) + U(0, 150) ms, mean 125 ms; both
+/// retries count in `balancer_retries` and `attempts`. With `previous_hosts` a retry avoids
+/// the host that failed: one bad host of four costs no request; without it, round robin may
+/// send the retry back to it.
+#[test]
+fn balancer_retry_backs_off_as_envoy_and_avoids_previous_hosts() {
+    let text = r#"
+name = "lb-retry"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 100
+service = { dist = "constant", value = "1ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 20
+protocol = "http2"
+
+[balancer]
+algorithm = "round_robin"
+retry = { num_retries = 2, base_interval = "100ms", max_interval = "150ms" }
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api"
+rate = 1.0
+latency = "0s"
+"#;
+    let r = run_json(text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(q["outcomes"]["server_error"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["balancer_retries"].as_u64(), Some(2 * sent), "{q}");
+    assert_eq!(q["attempts"].as_u64(), Some(3 * sent), "{q}");
+    let at_servers: u64 = r["servers"].as_array().unwrap().iter().map(|s| s["retries"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(at_servers, 2 * sent);
+    let all = &r["latency_all_ms"];
+    let mean = all["mean"].as_f64().unwrap();
+    assert!((mean - 125.0).abs() < 4.0, "mean {mean}: {all}");
+    assert!(all["max"].as_f64().unwrap() < 251.0, "{all}");
+    // Envoy's defaults: one retry, 25 ms base: U(0, 25 ms), mean 12.5 ms.
+    let r = run_json(&text.replace("num_retries = 2, base_interval = \"100ms\", max_interval = \"150ms\"", ""), &[]);
+    assert_eq!(r["requests"]["balancer_retries"].as_u64(), r["requests"]["sent"].as_u64());
+    let mean = r["latency_all_ms"]["mean"].as_f64().unwrap();
+    assert!((mean - 12.5).abs() < 1.0, "mean {mean}");
+    // One failing host of four.
+    let one = ["--set", "events[0].target=\"api-1\""];
+    let with = run_json(text, &[one[0], one[1], "--set", "balancer.retry.retry_host_predicate=\"previous_hosts\""]);
+    assert_eq!(with["requests"]["outcomes"]["server_error"].as_u64(), Some(0), "{}", with["requests"]);
+    let without = run_json(text, &one);
+    assert!(without["requests"]["outcomes"]["server_error"].as_u64().unwrap() > 0, "{}", without["requests"]);
+}
+
+/// Envoy's retry budget: at most max(min_retry_concurrency, budget_percent % × (active +
+/// pending)) retries outstanding per replica. Half of 1,000 requests/s fail after 100 ms; a
+/// retry waits U(0, 1 s) and then 100 ms of work, so it is outstanding 0.6 s on average.
+/// With the budget at its floor of 5 concurrent retries, 5 / 0.6 s ≈ 8.3 retries/s get
+/// through (≈ 167 in 20 s); at 20% of ≈ 104 active requests, ≈ 20 / 0.6 s ≈ 34/s (≈ 690).
+/// The rest count in `retries_over_budget`.
+#[test]
+fn balancer_retry_budget_limits_concurrent_retries() {
+    let text = r#"
+name = "lb-budget"
+seed = 3
+duration = "20s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 1000
+service = { dist = "constant", value = "100ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 100
+protocol = "http2"
+
+[balancer]
+algorithm = "round_robin"
+retry = { num_retries = 1, base_interval = "1s", max_interval = "1s", budget_percent = 0, min_retry_concurrency = 5 }
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api"
+rate = 0.5
+latency = "100ms"
+"#;
+    let q = run_json(text, &[])["requests"].clone();
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries - 167.0).abs() < 167.0 * 0.1, "{q}");
+    let failed_tries = q["outcomes"]["server_error"].as_u64().unwrap() + q["balancer_retries"].as_u64().unwrap() / 2;
+    assert!(q["retries_over_budget"].as_u64().unwrap() > failed_tries / 2, "{q}");
+    let q = run_json(text, &["--set", "balancer.retry.budget_percent=20"])["requests"].clone();
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries - 690.0).abs() < 690.0 * 0.12, "{q}");
+    // Without a budget every failed try is retried once.
+    let q = run_json(&text.replace(", budget_percent = 0, min_retry_concurrency = 5", ""), &[])["requests"].clone();
+    assert_eq!(q.get("retries_over_budget"), None, "{q}");
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries / q["sent"].as_f64().unwrap() - 0.5).abs() < 0.02, "{q}");
+}
+
+/// A retry at the balancer must not go back to a server it already tried: `least_connections`
+/// cached its eligible list by the view's version and the number of servers tried, so a
+/// request that had tried api-1 and one that had tried api-3 shared the cache, and the second
+/// could be sent to api-3 again (a debug-build panic, "picked an ineligible server"). Several
+/// servers failing, nginx's `retry_on_error` and Envoy's `previous_hosts` alike.
+#[test]
+fn balancer_retries_never_pick_a_server_already_tried() {
+    let text = r#"
+name = "tried"
+duration = "3s"
+
+[[servers]]
+name = "api"
+count = 3
+workers = 2
+error_rate = 0.2
+error_latency = "2ms"
+service = { dist = "exponential", mean = "5ms" }
+
+[[clients]]
+name = "web"
+count = 4
+rate = 80
+protocol = "http2"
+
+[balancer]
+algorithm = "least_connections"
+fail_on_server_error = true
+retry_on_error = 2
+"#;
+    for seed in ["1", "2", "3"] {
+        let r = run_json(text, &["--seed", seed]);
+        assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
+        assert!(r["requests"]["balancer_retries"].as_u64().unwrap() > 50, "{}", r["requests"]);
+        let envoy = text.replace(
+            "retry_on_error = 2",
+            "retry = { num_retries = 2, base_interval = \"1ms\", retry_host_predicate = \"previous_hosts\" }",
+        );
+        let r = run_json(&envoy, &["--seed", seed]);
+        assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
+    }
+}
+
+// Hedging (issue 16): gRPC's hedging policy (`[clients.hedging]`) refuses bad values and the
+// combinations gRPC or the model does not have, with exit code 2 and the key path.
+#[test]
+fn hedging_keys_refuse_bad_values() {
+    let hedging = |extra: &str, body: &str| format!("{GOOD}{extra}\nhedging = {{ {body} }}\n");
+    check(&hedging("", "max_attempts = 6"), &[], 2, &[":16:", "clients[0].hedging.max_attempts", "gRPC allows 2 to 5"]);
+    check(
+        &hedging("", "hedging_delay = \"10ms\""),
+        &[],
+        2,
+        &["clients[0].hedging.max_attempts", "is required but missing"],
+    );
+    check(
+        &hedging("", "max_attempts = 2, hedging_delay = 10"),
+        &[],
+        2,
+        &["clients[0].hedging.hedging_delay", "needs a unit"],
+    );
+    check(
+        &hedging("", "max_attempts = 2, non_fatal = [\"ok\"]"),
+        &[],
+        2,
+        &["clients[0].hedging.non_fatal[0]", "unknown value \"ok\""],
+    );
+    check(&hedging("", "max_attempts = 2, delay = \"1s\""), &[], 2, &["clients[0].hedging.delay", "unknown key"]);
+    check(
+        &hedging("retries = 1", "max_attempts = 2"),
+        &[],
+        2,
+        &["clients[0].hedging", "a retry policy or a hedging policy, not both"],
+    );
+    check(&hedging("session_requests = 3", "max_attempts = 2"), &[], 2, &["clients[0].hedging", "session_requests"]);
+    check(&hedging("stream_messages = 3", "max_attempts = 2"), &[], 2, &["clients[0].hedging", "stream_messages"]);
+    // The good form.
+    check(
+        &hedging("", "max_attempts = 3, hedging_delay = \"5ms\", non_fatal = [\"server_error\", \"timeout\"]"),
+        &[],
+        0,
+        &[],
+    );
+}
+
+/// gRPC hedging (A6): the first answer wins and the others are cancelled and counted; each
+/// request ends with exactly one outcome; a `non_fatal` failure sends the next hedge at once
+/// instead of ending the call. One server of four fails every call in 1 ms; calls take 10 ms.
+#[test]
+fn hedging_first_answer_wins_and_non_fatal_failures_send_the_next() {
+    let text = r#"
+name = "hedge"
+seed = 2
+duration = "10s"
+
+[[servers]]
+name = "api"
+count = 4
+workers = 100
+service = { dist = "constant", value = "10ms" }
+
+[[clients]]
+name = "web"
+count = 10
+rate = 20
+protocol = "http2"
+hedging = { max_attempts = 3, hedging_delay = "1s", non_fatal = ["server_error"] }
+
+[balancer]
+algorithm = "round_robin"
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api-1"
+rate = 1.0
+latency = "1ms"
+"#;
+    let outcomes = |q: &serde_json::Value| -> u64 {
+        q["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum()
+    };
+    // Non-fatal: a failure from api-1 sends the next attempt at once; no call fails, and
+    // none waits for the 1 s delay (the error took 1 ms, the next answer 10 ms).
+    let r = run_json(text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_u64().unwrap();
+    assert_eq!(outcomes(q), sent, "one outcome per request: {q}");
+    assert_eq!(q["outcomes"]["ok"].as_u64(), Some(sent), "{q}");
+    let hedges = q["hedges"].as_u64().unwrap();
+    assert!(hedges > sent / 5 && hedges < sent / 2, "about a quarter of calls meet api-1 first: {q}");
+    assert_eq!(q["attempts"].as_u64(), Some(sent + hedges), "{q}");
+    let servers = r["servers"].as_array().unwrap();
+    assert_eq!(servers.iter().map(|s| s["hedges"].as_u64().unwrap_or(0)).sum::<u64>(), hedges);
+    assert!(servers.iter().all(|s| s.get("retries").is_none()), "a hedge is not a retry");
+    assert_eq!(q.get("hedges_cancelled"), None, "a dropped non-fatal attempt is not a cancelled one: {q}");
+    assert!(r["latency_ms"]["max"].as_f64().unwrap() < 13.0, "{}", r["latency_ms"]);
+    // Fatal (the default): api-1's error ends the call — a quarter fail, no hedge is sent.
+    let r = run_json(text, &["--set", "clients[0].hedging.non_fatal=[\"timeout\"]"]);
+    let q = &r["requests"];
+    assert_eq!(outcomes(q), sent, "{q}");
+    let failed = q["outcomes"]["server_error"].as_u64().unwrap();
+    assert!((failed as f64 / sent as f64 - 0.25).abs() < 0.02, "{q}");
+    assert_eq!(q.get("hedges"), None, "{q}");
+    // All at once (delay 0): 3 attempts per call, the first answer wins, two are cancelled
+    // (a fast error from api-1 is non-fatal and only drops its own attempt).
+    let r = run_json(text, &["--set", "clients[0].hedging.hedging_delay=\"0s\""]);
+    let q = &r["requests"];
+    assert_eq!(outcomes(q), sent, "{q}");
+    assert_eq!(q["outcomes"]["ok"].as_u64(), Some(sent), "{q}");
+    assert_eq!(q["hedges"].as_u64(), Some(2 * sent), "{q}");
+    let cancelled = q["hedges_cancelled"].as_u64().unwrap();
+    let dropped = 3 * sent - sent - cancelled;
+    assert!(dropped > sent / 2 && dropped < sent, "the attempts api-1 failed: {dropped} of {sent} calls: {q}");
+}
+
+/// With every retry mechanism on at once (gRPC retries with throttling, hedging with
+/// non-fatal failures, Envoy balancer retries with a budget and previous_hosts, crashes,
+/// errors, full queues, timeouts, closed-loop users), every request ends with exactly one
+/// outcome and the tries add up: attempts = sent + retries + balancer retries + hedges ≥ sent.
+#[test]
+fn every_request_ends_once_with_every_retry_mechanism_on() {
+    for file in [
+        "fuzz/corpus/scenario/s16-client-retry.toml",
+        "fuzz/corpus/scenario/s16-hedging.toml",
+        "fuzz/corpus/scenario/s16-balancer-retry.toml",
+    ] {
+        for seed in ["1", "2", "3"] {
+            let (code, out, err) = lbsim_text(&["run", file, "--seed", seed, "--format", "json"]);
+            assert_eq!(code, 0, "{file}: {err}");
+            let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let q = &r["requests"];
+            let n = |k: &str| q[k].as_u64().unwrap_or(0);
+            let outcomes: u64 = q["outcomes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+            assert_eq!(outcomes, n("sent"), "{file} seed {seed}: {q}");
+            assert_eq!(n("attempts"), n("sent") + n("retries") + n("balancer_retries") + n("hedges"), "{file}: {q}");
+            assert!(n("attempts") > n("sent"), "{file}: {q}");
+            assert!(n("hedges_cancelled") <= n("hedges"), "{file}: {q}");
+        }
+    }
+}
