@@ -140,12 +140,50 @@ fn cases() -> Vec<Case> {
             drive: Drive::Replay,
         },
         Case {
+            name: "resilience-100",
+            what: "p2c-100 with every resilience mechanism on: 1% fast errors, outlier detection, circuit \
+                   breakers, Envoy retries with a budget, gRPC client retries with throttling, slow start, \
+                   an autoscaler (compare with p2c-100: within 1.5×)",
+            build: |n| resilience_scenario(n, true),
+            drive: Drive::Run,
+        },
+        Case {
             name: "snapshot-100",
             what: "p2c-100 as the browser runs it: series on, 20,000-event frames, a snapshot per frame",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Frames,
         },
     ]
+}
+
+/// p2c-100 (`on = false`) or the same with every resilience mechanism of issue 16 on: each
+/// server fails 1% of requests in 1 ms, Envoy outlier detection and circuit breakers, an Envoy
+/// retry policy with a budget, gRPC A6 client retries with throttling, slow start, and an
+/// autoscaler that keeps the group between 90 and 110 servers.
+fn resilience_scenario(n: u64, on: bool) -> Scenario {
+    use sim_core::scenario::{
+        Autoscale, BalancerRetry, CircuitBreakers, OutlierDetection, RetryBudget, RetryPolicy, RetryThrottling,
+        ScaleMetric, SlowStart,
+    };
+    let mut s = Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n);
+    if !on {
+        return s;
+    }
+    let g = &mut s.servers[0];
+    g.error_rate = 0.01;
+    g.error_latency_ns = Some(1_000_000);
+    g.autoscale = Some(Autoscale::new(90, 110, ScaleMetric::Utilization(0.9)));
+    let b = &mut s.balancer;
+    b.outlier_detection = Some(OutlierDetection::default());
+    b.circuit_breakers = Some(CircuitBreakers::default());
+    let mut retry = BalancerRetry::new();
+    retry.budget = Some(RetryBudget { budget_percent: 20.0, min_retry_concurrency: 3 });
+    b.retry = Some(retry);
+    b.slow_start = Some(SlowStart::new(10_000_000_000));
+    let mut client_retry = RetryPolicy::new(3);
+    client_retry.throttling = Some(RetryThrottling { max_milli_tokens: 10_000, milli_token_ratio: 100 });
+    s.clients[0].retry = Some(client_retry);
+    s
 }
 
 /// The replay case's scenario: 8 servers as `reference_queueing` at load 0.9, the client

@@ -369,10 +369,8 @@ impl Simulation {
                 Some(_) => vec![0; self.pools.len()],
                 None => Vec::new(),
             },
-            pool_retries: match self.sc.balancer.circuit_breakers {
-                Some(_) => vec![0; self.pools.len()],
-                None => Vec::new(),
-            },
+            // Retries outstanding are counted whatever limits them (`max_retries`, the budget).
+            pool_retries: vec![0; self.pools.len()],
             overflows: 0,
             retries_overflowed: 0,
             upstream: vec![Upstream::default(); n],
