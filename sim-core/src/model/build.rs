@@ -116,7 +116,19 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     let mut ip_base = 0u32;
     for (gi, g) in sc.clients.iter().enumerate() {
         let mut addr_rng = SimRng::stream(seed, Purpose::Addresses, gi as u64);
-        let ips: Vec<u32> = (0..g.source_ips).map(|_| public_ipv4(&mut addr_rng)).collect();
+        // Explicit addresses (`source_addresses`) replace the drawn ones; a repeated address
+        // is one source (one per-IP counter), as a real balancer sees it.
+        let ips: Vec<u32> = if g.source_addresses.is_empty() {
+            (0..g.source_ips).map(|_| public_ipv4(&mut addr_rng)).collect()
+        } else {
+            g.source_addresses.clone()
+        };
+        let ip_ids: Vec<u32> = if g.source_addresses.is_empty() {
+            (0..ips.len() as u32).collect()
+        } else {
+            let mut first = std::collections::BTreeMap::new();
+            ips.iter().enumerate().map(|(k, &a)| *first.entry(a).or_insert(k as u32)).collect()
+        };
         let total: f64 = g.paths.iter().map(|(_, w)| *w).sum();
         let mut acc = 0.0;
         let path_cumulative = g
@@ -159,11 +171,11 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         });
         for i in 0..g.count {
             let id = clients.len() as u64;
-            let ip_index = i % g.source_ips.max(1);
+            let ip_index = i % (ips.len() as u32).max(1);
             clients.push(Client {
                 group: gi as u16,
                 index: i,
-                ip_id: ip_base + ip_index,
+                ip_id: ip_base + ip_ids[ip_index as usize],
                 ip: ips[ip_index as usize],
                 mean_gap_ns: mean_gap_ns(g.rate * skew_weight(i, g.count, g.rate_skew)),
                 arrival_generation: 0,
@@ -184,7 +196,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 started: false,
             });
         }
-        ip_base += g.source_ips.max(1);
+        ip_base += (ips.len() as u32).max(1);
     }
 
     let series_on = false;
