@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The conformance suite: lbsim against the real nginx and HAProxy (conformance/README: what each
+# case checks). For each case in conformance/*.toml and each program: `lbsim export` writes the
+# proxy's configuration, real backends (conformance/backend.py) and the proxy start on
+# 127.0.0.1 only, a bounded open-loop load runs (conformance/driver.py), everything stops, and
+# `lbsim run` of the same scenario is compared; the table goes to conformance/results.md.
+# Usage: scripts/conformance.sh [--quick] [--only NAME]   (exit 1 when a verdict fails)
+# Needs bash and Python 3.11+ (standard library only). LBSIM=path skips the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=()
+only=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=(--quick) ;;
+    --only) only=(--only "$2"); shift ;;
+    *) echo "usage: scripts/conformance.sh [--quick] [--only NAME]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+py=python3
+if [ -x .venv/bin/python ]; then py=.venv/bin/python; fi
+"$py" -c 'import sys, tomllib; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || { echo "conformance.sh: needs Python 3.11 or newer (tomllib)" >&2; exit 2; }
+
+if [ -z "${LBSIM:-}" ]; then
+  cargo build --release -p sim-cli --quiet
+  LBSIM="${CARGO_TARGET_DIR:-target}/release/lbsim"
+fi
+LBSIM=$(realpath "$LBSIM")
+
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+if [ ! -x "$nginx" ] || [ ! -x "$haproxy" ]; then
+  scripts/setup.sh
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+fi
+versions="$("$nginx" -v 2>&1 | sed 's/^nginx version: //'), HAProxy $("$haproxy" -v | head -1 | awk '{print $3}')"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/lbsim-conformance.XXXXXX")
+pids="$work/pids"
+: >"$pids"
+# No process left behind, whatever happens: every process the runner starts is in $pids.
+cleanup() {
+  local rc=$?
+  [ -n "${runner:-}" ] && kill "$runner" 2>/dev/null || true
+  while read -r pid; do
+    kill "$pid" 2>/dev/null || true
+  done <"$pids"
+  sleep 0.5
+  while read -r pid; do
+    kill -9 "$pid" 2>/dev/null || true
+  done <"$pids"
+  if [ "${KEEP:-0}" = 1 ]; then echo "conformance.sh: work files kept in $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$py" conformance/suite.py --lbsim "$LBSIM" --nginx "$nginx" --haproxy "$haproxy" --work "$work" \
+  --pids "$pids" --versions "$versions" "${quick[@]}" "${only[@]}" &
+runner=$!
+wait "$runner"
