@@ -439,7 +439,7 @@ def main():
     failed = t.failed()
     for r in failed:
         print("FAIL: " + " | ".join(str(x) for x in r), file=sys.stderr)
-    print(f"{len(t.rows)} comparisons, {len(failed)} failed; table: {os.path.relpath(args.out)}")
+    print(f"{len(t.rows)} comparisons, {len(failed)} failed; table: {args.out}")
     sys.exit(1 if failed else 0)
 
 

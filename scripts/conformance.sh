@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The conformance suite: lbsim against the real nginx and HAProxy (conformance/README: what each
-# case checks). For each case in conformance/*.toml and each program: `lbsim export` writes the
-# proxy's configuration, real backends (conformance/backend.py) and the proxy start on
-# 127.0.0.1 only, a bounded open-loop load runs (conformance/driver.py), everything stops, and
-# `lbsim run` of the same scenario is compared; the table goes to conformance/results.md.
+# The conformance suite: lbsim against the real nginx and HAProxy (README, "Conformance"; each
+# case file in conformance/ says what it checks). For each case in conformance/*.toml and each
+# program: `lbsim export` writes the proxy's configuration, real backends
+# (conformance/backend.py) and the proxy start on 127.0.0.1 only, a bounded open-loop load runs
+# (conformance/driver.py), everything stops, and `lbsim run` of the same scenario is compared
+# (conformance/suite.py); the table goes to conformance/results.md.
 # Usage: scripts/conformance.sh [--quick] [--only NAME]   (exit 1 when a verdict fails)
+# --quick: the cases marked `quick` (about a minute); --only NAME: the cases whose file name
+# contains NAME. Both print their table rather than replace conformance/results.md.
 # Needs bash and Python 3.11+ (standard library only). LBSIM=path skips the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +63,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The full suite's table is the one kept (conformance/results.md, copied into the README); a
+# quick or partial run prints its table instead of replacing it.
+out=conformance/results.md
+if [ ${#quick[@]} -gt 0 ] || [ ${#only[@]} -gt 0 ]; then out="$work/results.md"; fi
+status=0
 "$py" conformance/suite.py --lbsim "$LBSIM" --nginx "$nginx" --haproxy "$haproxy" --work "$work" \
-  --pids "$pids" --versions "$versions" "${quick[@]}" "${only[@]}" &
+  --pids "$pids" --versions "$versions" --out "$out" "${quick[@]}" "${only[@]}" &
 runner=$!
-wait "$runner"
+wait "$runner" || status=$?
+runner=
+if [ "$out" != conformance/results.md ] && [ -f "$out" ]; then cat "$out"; fi
+exit "$status"
