@@ -1193,7 +1193,11 @@ mod tests {
         // Bad input: the entry and what an address looks like; the two keys exclude each other.
         let e = error(&text.replace("\"127.0.2.1\"", "\"127.0.2\""), &[]);
         assert_eq!(e.path, "clients[0].source_addresses[1]");
-        assert!(e.message.contains("\"127.0.2\" is not an IPv4 address; expected four decimal numbers"), "{}", e.message);
+        assert!(
+            e.message.contains("\"127.0.2\" is not an IPv4 address; expected four decimal numbers"),
+            "{}",
+            e.message
+        );
         let e = error(&text.replace("count = 4\n", "count = 4\nsource_ips = 2\n"), &[]);
         assert_eq!(e.path, "clients[0].source_addresses");
         assert!(e.message.starts_with("cannot be given with source_ips"), "{}", e.message);
