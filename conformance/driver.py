@@ -2,7 +2,9 @@
 """Load driver for the conformance suite: bounded open-loop HTTP/1.1 load, as lbsim's clients.
 
 Like lbsim (docs/scenario-format.md, `[[clients]]`): each client sends requests at its own
-Poisson (or constant-gap) rate and has a keep-alive pool of `connections` connections; a request
+Poisson (or constant-gap) rate — drawn here, or replayed from the send times lbsim's own run
+drew (its trace), so both sides see the same arrivals — and has a keep-alive pool of
+`connections` connections; a request
 waits at the client for a free connection, and that wait is part of its latency. Each client's
 connections are bound to its source address (any 127.x.y.z on Linux), so a balancer hashing the
 client address sees distinct sources. Arrival gaps come from a seeded random.Random per client.
@@ -36,14 +38,26 @@ class Client:
         self.paths = [p for p, _ in paths]
         self.weights = [w for _, w in paths]
 
-    async def arrivals(self):
-        """Issues requests until the duration (or the shared budget) is spent."""
+    def times(self):
+        """The client's send times: given (lbsim's own arrivals, replayed), or drawn here."""
+        given = self.spec.get("times")
+        if given is not None:
+            yield from given
+            return
         rate = self.spec["rate"]
         if rate <= 0:
             return
         gap = 1.0 / rate
         t = self.rng.uniform(0, gap) if self.spec.get("arrival") == "constant" else self.rng.expovariate(rate)
-        while t < self.plan["duration_s"] and self.budget[0] > 0:
+        while True:
+            yield t
+            t += gap if self.spec.get("arrival") == "constant" else self.rng.expovariate(rate)
+
+    async def arrivals(self):
+        """Issues requests until the duration (or the shared budget) is spent."""
+        for t in self.times():
+            if t >= self.plan["duration_s"] or self.budget[0] <= 0:
+                break
             self.budget[0] -= 1
             delay = self.t0 + t - time.time()
             if delay > 0:
@@ -53,7 +67,6 @@ class Client:
                    "send": time.time() - self.t0, "answer": None, "backend": None, "status": -1}
             self.records.append(rec)
             await self.queue.put(rec)
-            t += gap if self.spec.get("arrival") == "constant" else self.rng.expovariate(rate)
 
     async def connection(self):
         """One keep-alive connection of the pool: takes waiting requests in order."""
@@ -109,7 +122,8 @@ class Client:
 async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plan", required=True,
-                   help="JSON: {target, seed, duration_s, clients: [{name, source, rate, connections, arrival, paths}]}")
+                   help="JSON: {target, seed, duration_s, clients: [{name, source, rate, connections, arrival, "
+                        "paths, times (optional: the send times, seconds)}]}")
     p.add_argument("--t0", type=float, required=True, help="start time, epoch seconds")
     p.add_argument("--max-requests", type=int, required=True)
     p.add_argument("--time-limit", type=float, required=True, help="seconds after --t0")

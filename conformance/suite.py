@@ -159,7 +159,7 @@ class Case:
         return [(seconds(e["at"]), e["target"]) for e in self.sc.get("events", []) if e["action"] == "crash"]
 
 
-def run_real(case, program, args, procs, work):
+def run_real(case, program, args, procs, work, sim):
     """One program on one case: the records of every request (dicts from driver.py)."""
     d = os.path.join(work, f"{case.name}-{program}")
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
@@ -201,6 +201,13 @@ def run_real(case, program, args, procs, work):
         if time.time() > t0 - 0.2:
             raise RuntimeError("start-up took longer than the 3 s allowed before the load")
         clients = case.clients()
+        # The same arrivals as lbsim's run: each client's send times from its trace (the
+        # arrivals do not depend on the balancer or the network, so one run serves all).
+        sends = {}
+        for r in sim:
+            sends.setdefault(r["client"], []).append(r["send"])
+        for c in clients:
+            c["times"] = sorted(sends.get(c["name"], []))
         with open(os.path.join(d, "load.json"), "w") as f:
             json.dump({"target": f"127.0.0.1:{listen}", "seed": case.sc.get("seed", 1),
                        "duration_s": duration, "clients": clients}, f)
@@ -411,7 +418,7 @@ def main():
             for program in case.programs:
                 t0 = time.time()
                 try:
-                    real = run_real(case, program, args, procs, args.work)
+                    real = run_real(case, program, args, procs, args.work, sim)
                 except (RuntimeError, subprocess.CalledProcessError) as e:
                     t.add(case, program, "run", "", "", "", "FAIL", str(e))
                     continue
