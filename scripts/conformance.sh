@@ -41,7 +41,8 @@ if [ ! -x "$nginx" ] || [ ! -x "$haproxy" ]; then
   nginx=$(command -v nginx || echo /usr/sbin/nginx)
   haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 fi
-versions="$("$nginx" -v 2>&1 | sed 's/^nginx version: //'), HAProxy $("$haproxy" -v | head -1 | awk '{print $3}')"
+# (sed reads all of the output: `head` would close the pipe early, a SIGPIPE under pipefail)
+versions="$("$nginx" -v 2>&1 | sed -n '1s/^nginx version: //p'), HAProxy $("$haproxy" -v 2>&1 | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p')"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lbsim-conformance.XXXXXX")
 pids="$work/pids"
