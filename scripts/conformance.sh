@@ -17,7 +17,7 @@ only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=(--quick) ;;
-    --only) only=(--only "$2"); shift ;;
+    --only) only=("--only=${2:?--only needs a name}"); shift ;;
     *) echo "usage: scripts/conformance.sh [--quick] [--only NAME]" >&2; exit 2 ;;
   esac
   shift
