@@ -390,6 +390,10 @@ def write_results(t, path, args, started):
              f"lbsim against the real programs (`scripts/conformance.sh{' --quick' if args.quick else ''}`), "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, on {os.uname().nodename} "
              f"({os.cpu_count()} CPUs), {args.versions}.", "",
+             "Verdicts: `pass`; `FAIL`; `differs (known)`: a disagreement that is understood and lies in lbsim's "
+             "model or in what the export can express, declared in the case file with its reason (the note); "
+             "`info`: reported without a verdict (the note says why). Every case file in `conformance/` says "
+             "what it checks.", "",
              "| case | program | metric | real | lbsim | ratio or diff | verdict | note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in t.rows:
@@ -397,6 +401,23 @@ def write_results(t, path, args, started):
     lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
+    return lines
+
+
+README_MARK = "<!-- conformance results -->"
+
+
+def copy_to_readme(lines, readme):
+    """The full suite's table also goes into the README, after its marker, up to the next
+    section, so the README shows the latest results."""
+    text = open(readme).read()
+    if README_MARK not in text:
+        return
+    head, rest = text.split(README_MARK, 1)
+    tail = rest[rest.index("\n## "):] if "\n## " in rest else "\n"
+    table = "\n".join(lines[2:]).strip()
+    with open(readme, "w") as f:
+        f.write(f"{head}{README_MARK}\n\n{table}\n{tail}")
 
 
 def main():
@@ -452,7 +473,9 @@ def main():
                       f"{'ok' if not bad else f'{bad} FAILED'}", flush=True)
     finally:
         procs.stop_all()
-    write_results(t, args.out, args, started)
+    lines = write_results(t, args.out, args, started)
+    if os.path.abspath(args.out) == os.path.join(HERE, "results.md"):
+        copy_to_readme(lines, os.path.join(os.path.dirname(HERE), "README.md"))
     failed = t.failed()
     for r in failed:
         print("FAIL: " + " | ".join(str(x) for x in r), file=sys.stderr)
