@@ -6,8 +6,9 @@ Each backend is an HTTP/1.1 keep-alive server with a fixed number of workers (an
 asyncio.Semaphore of the scenario's `workers`; waiters are served first come, first served, like
 lbsim's FIFO queue) and service times drawn from the scenario's distribution with a seeded
 random.Random per backend. Every answer carries `X-Backend: <lbsim server name>` so the driver
-can say which backend served it. `--kill NAME@T` crashes a backend at wall-clock time T (epoch
-seconds): its listening socket closes and its connections are reset, as when a process dies.
+can say which backend served it. `--kill NAME@T` crashes a backend T seconds after the load's
+start (read from --t0-file once the suite writes it): its listening socket closes and its
+connections are reset, as when a process dies.
 
 Standard library only. Stops by itself after --lifetime seconds (a bound even if the suite that
 started it dies without stopping it).
@@ -131,7 +132,9 @@ class Backend:
 async def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plan", required=True, help="JSON: {seed, backends: [{name, port, workers, service}]}")
-    p.add_argument("--kill", action="append", default=[], help="NAME@EPOCH_SECONDS: crash a backend then")
+    p.add_argument("--kill", action="append", default=[],
+                   help="NAME@SECONDS: crash a backend that long after the load's start (see --t0-file)")
+    p.add_argument("--t0-file", help="where the load's start time (epoch seconds) appears once it is known")
     p.add_argument("--ready", required=True, help="file written once every socket listens")
     p.add_argument("--lifetime", type=float, default=600.0, help="exit after this many seconds regardless")
     args = p.parse_args()
@@ -144,11 +147,26 @@ async def main():
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    kills = []
     for k in args.kill:
         name, _, at = k.rpartition("@")
         if name not in backends:
             raise SystemExit(f"backend.py: --kill {k}: no backend {name!r}")
-        loop.call_later(max(0.0, float(at) - time.time()), backends[name].kill)
+        kills.append((float(at), backends[name]))
+
+    async def schedule_kills():
+        # The start time is written once the proxy is ready; wait for it (bounded by --lifetime).
+        while not os.path.exists(args.t0_file):
+            await asyncio.sleep(0.05)
+        with open(args.t0_file) as f:
+            t0 = float(f.read())
+        for at, b in kills:
+            loop.call_later(max(0.0, t0 + at - time.time()), b.kill)
+
+    if kills:
+        if not args.t0_file:
+            raise SystemExit("backend.py: --kill needs --t0-file")
+        killer = asyncio.create_task(schedule_kills())  # noqa: F841 (kept referenced while it runs)
     with open(args.ready + ".tmp", "w") as f:
         f.write(str(os.getpid()))
     os.replace(args.ready + ".tmp", args.ready)
