@@ -6,7 +6,7 @@ Each backend is an HTTP/1.1 keep-alive server with a fixed number of workers (an
 asyncio.Semaphore of the scenario's `workers`; waiters are served first come, first served, like
 lbsim's FIFO queue) and service times drawn from the scenario's distribution with a seeded
 random.Random per backend. Every answer carries `X-Backend: <lbsim server name>` so the driver
-can say which backend served it. `--kill NAME@T` crashes a backend T seconds after the load's
+can say which backend served it, and `X-Service-Ms` with the service time drawn for it. `--kill NAME@T` crashes a backend T seconds after the load's
 start (read from --t0-file once the suite writes it): its listening socket closes and its
 connections are reset, as when a process dies.
 
@@ -99,6 +99,7 @@ class Backend:
                         close = True
                 if length:
                     await reader.readexactly(length)
+                t = 0.0
                 async with self.slots:
                     if self.dead:
                         break
@@ -112,6 +113,8 @@ class Backend:
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Backend: "
                     + self.name.encode()
+                    + b"\r\nX-Service-Ms: "
+                    + f"{t * 1e3:.4f}".encode()
                     + b"\r\nContent-Length: "
                     + str(len(body)).encode()
                     + (b"\r\nConnection: close" if close else b"")

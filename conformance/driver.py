@@ -12,7 +12,8 @@ client address sees distinct sources. Arrival gaps come from a seeded random.Ran
 Bounded: at most --max-requests requests, none issued after the scenario's duration, and a hard
 --time-limit after which unanswered requests are recorded as such and the driver exits.
 One JSON line per request: client, source, path, send and answer times (seconds since the
-start), the X-Backend header, the status (0: connection error or reset, -1: unanswered).
+start), the X-Backend header, the service time the backend drew (X-Service-Ms, in seconds),
+the status (0: connection error or reset, -1: unanswered).
 """
 
 import argparse
@@ -94,6 +95,8 @@ class Client:
                         close = True
                     elif k == "x-backend":
                         backend = v
+                    elif k == "x-service-ms":
+                        rec["service"] = float(v) / 1e3
                 if length is None:
                     await reader.read(MAX_RESPONSE_BYTES)
                     close = True

@@ -18,6 +18,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=(--quick) ;;
     --only) only=("--only=${2:?--only needs a name}"); shift ;;
+    --only=*) only=("$1") ;;
     *) echo "usage: scripts/conformance.sh [--quick] [--only NAME]" >&2; exit 2 ;;
   esac
   shift
