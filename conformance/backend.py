@@ -166,10 +166,12 @@ async def main():
         for at, b in kills:
             loop.call_later(max(0.0, t0 + at - time.time()), b.kill)
 
+    # A reference to each background task, so none is collected while it runs.
+    background = []
     if kills:
         if not args.t0_file:
             raise SystemExit("backend.py: --kill needs --t0-file")
-        killer = asyncio.create_task(schedule_kills())  # noqa: F841 (kept referenced while it runs)
+        background.append(asyncio.create_task(schedule_kills()))
     with open(args.ready + ".tmp", "w") as f:
         f.write(str(os.getpid()))
     os.replace(args.ready + ".tmp", args.ready)

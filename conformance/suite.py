@@ -165,6 +165,14 @@ class Case:
         return [(seconds(e["at"]), e["target"]) for e in self.sc.get("events", []) if e["action"] == "crash"]
 
 
+def tail(path, n=5):
+    """The last lines of a log, for an error message (the work directory is removed after)."""
+    try:
+        return " / ".join(open(path, errors="replace").read().strip().splitlines()[-n:])
+    except OSError:
+        return ""
+
+
 def run_real(case, program, args, procs, work, sim):
     """One program on one case: the records of every request (dicts from driver.py)."""
     d = os.path.join(work, f"{case.name}-{program}")
@@ -194,7 +202,7 @@ def run_real(case, program, args, procs, work, sim):
         end = time.time() + 10
         while not os.path.exists(ready):
             if time.time() > end or backend.poll() is not None:
-                raise RuntimeError(f"backends did not start (see {d}/backend.log)")
+                raise RuntimeError(f"backends did not start: {tail(os.path.join(d, 'backend.log'))}")
             time.sleep(0.05)
         if program == "nginx":
             main = f"daemon off; pid {d}/nginx.pid; error_log {d}/logs/error.log warn;"
@@ -206,7 +214,7 @@ def run_real(case, program, args, procs, work, sim):
             argv = [args.haproxy, "-f", cfg, "-db"]
         proxy = procs.start(argv, os.path.join(d, f"{program}.log"))
         if not wait_listening(listen, 10) or proxy.poll() is not None:
-            raise RuntimeError(f"{program} did not start (see {d}/{program}.log)")
+            raise RuntimeError(f"{program} did not start: {tail(os.path.join(d, program + '.log'))}")
         # The load starts shortly after everything is ready; the backends learn when (for kills).
         t0 = time.time() + 0.5
         with open(t0_file + ".tmp", "w") as f:
@@ -234,7 +242,7 @@ def run_real(case, program, args, procs, work, sim):
             procs.stop(driver)
             raise RuntimeError("the driver overran its time limit")
         if driver.returncode != 0:
-            raise RuntimeError(f"the driver failed (see {d}/driver.log)")
+            raise RuntimeError(f"the driver failed: {tail(os.path.join(d, 'driver.log'))}")
         return [json.loads(line) for line in open(out)]
     finally:
         if proxy is not None:

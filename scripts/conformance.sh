@@ -8,7 +8,8 @@
 # Usage: scripts/conformance.sh [--quick] [--only NAME]   (exit 1 when a verdict fails)
 # --quick: the cases marked `quick` (about a minute); --only NAME: the cases whose file name
 # contains NAME. Both print their table rather than replace conformance/results.md.
-# Needs bash and Python 3.11+ (standard library only). LBSIM=path skips the release build.
+# Needs bash and Python 3.11+ (standard library only). LBSIM=path skips the release build;
+# KEEP=1 keeps the work directory (configurations, logs, every request of both sides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
