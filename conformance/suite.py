@@ -173,6 +173,19 @@ def tail(path, n=5):
         return ""
 
 
+def local_paths(nginx, cfg, d):
+    """nginx writes its access log and creates the temporary directories it was built with
+    (/var/log/nginx, /var/lib/nginx/…) at start: point them into the work directory, so a run
+    leaves nothing behind and works without root."""
+    built = subprocess.run([nginx, "-V"], capture_output=True, text=True, timeout=30).stderr
+    names = re.findall(r"--http-([a-z-]+)-temp-path=", built)
+    lines = f"    access_log {d}/logs/access.log;\n"
+    lines += "".join(f"    {n.replace('-', '_')}_temp_path {d}/temp-{n};\n" for n in names)
+    text = open(cfg).read()
+    with open(cfg, "w") as f:
+        f.write(re.sub(r"^http \{\n", lambda m: m.group(0) + lines, text, count=1, flags=re.M))
+
+
 def run_real(case, program, args, procs, work, sim):
     """One program on one case: the records of every request (dicts from driver.py)."""
     d = os.path.join(work, f"{case.name}-{program}")
@@ -205,6 +218,7 @@ def run_real(case, program, args, procs, work, sim):
                 raise RuntimeError(f"backends did not start: {tail(os.path.join(d, 'backend.log'))}")
             time.sleep(0.05)
         if program == "nginx":
+            local_paths(args.nginx, cfg, d)
             main = f"daemon off; pid {d}/nginx.pid; error_log {d}/logs/error.log warn;"
             # A `stream` block needs the stream module; Debian builds it as a dynamic module.
             if re.search(r"^stream \{", open(cfg).read(), re.M) and os.path.exists(args.stream_module):
