@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check the project has: formatting, lints, all tests (unit, integration,
 # property, theory, CLI-through-the-binary), the browser tests (wasm in Node.js, the page in
-# headless Chromium) and the benchmark in its quick mode.
+# headless Chromium), the benchmark in its quick mode and the conformance suite against the real
+# nginx and HAProxy in its quick mode.
 # This is the README's test command and what CI runs after installing what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,9 @@ if [ "$web" -eq 0 ]; then
 else
   ./target/release/lbsim bench --quick
 fi
+
+step "conformance, quick mode: lbsim against the real nginx and HAProxy (127.0.0.1 only)"
+LBSIM=./target/release/lbsim scripts/conformance.sh --quick
 
 echo
 echo "all checks passed"

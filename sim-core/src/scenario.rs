@@ -369,6 +369,11 @@ pub struct ClientGroup {
     pub count: u32,
     /// Distinct source addresses seen by the balancer (1 = all behind one NAT).
     pub source_ips: u32,
+    /// Explicit IPv4 source addresses (as big-endian `u32`s); client `i` uses
+    /// `source_addresses[i % len]`. Empty: `source_ips` random public addresses per seed.
+    /// Given, it overrides `source_ips` (set to the addresses in use), so an `ip_hash` or
+    /// `source_ip` hash can be compared with a real balancer's mapping exactly.
+    pub source_addresses: Vec<u32>,
     /// Application protocol.
     pub protocol: Protocol,
     /// HTTP/1 pool size; HTTP/2 and WebSocket connections per client.
@@ -1383,6 +1388,7 @@ impl ClientGroup {
             name: name.to_string(),
             count,
             source_ips: count,
+            source_addresses: Vec::new(),
             protocol: Protocol::Http1,
             connections: 1,
             max_streams: 100,

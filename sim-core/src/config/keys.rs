@@ -59,6 +59,7 @@ pub(super) const CLIENT_GROUP: &[&str] = &[
     "name",
     "count",
     "source_ips",
+    "source_addresses",
     "protocol",
     "connections",
     "max_streams",

@@ -881,6 +881,35 @@ fn autoscale(field: &Field<'_>, o: &mut Reader) -> Option<Autoscale> {
     Some(a)
 }
 
+/// The most addresses `clients[].source_addresses` lists.
+const MAX_SOURCE_ADDRESSES: usize = 100_000;
+
+/// `clients[].source_addresses`: dotted IPv4 addresses, client `i` taking entry `i % len`.
+fn source_addresses(f: &Field<'_>, ips_given: bool) -> Result<Vec<u32>> {
+    if ips_given {
+        return Err(f.err("cannot be given with source_ips (the list decides the addresses); remove one of them"));
+    }
+    let items = f.array()?;
+    if items.is_empty() {
+        return Err(f.err("needs at least one address, e.g. [\"127.0.1.1\", \"127.0.2.1\"]"));
+    }
+    if items.len() > MAX_SOURCE_ADDRESSES {
+        return Err(f.err(format!("has {} addresses; at most {MAX_SOURCE_ADDRESSES} are allowed", items.len())));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let text = item.str()?;
+            text.parse::<std::net::Ipv4Addr>().map(u32::from).map_err(|_| {
+                item.err(format!(
+                    "{} is not an IPv4 address; expected four decimal numbers 0 to 255 joined by dots, e.g. \"127.0.1.1\"",
+                    quote(text)
+                ))
+            })
+        })
+        .collect()
+}
+
 fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     let mut t = o.keep(field.table(keys::CLIENT_GROUP))?;
     let group_name = t.require("name", o).and_then(|f| o.keep(name(&f)));
@@ -951,14 +980,21 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     }
     g.source_ips = g.count.max(1);
     let count = g.count;
-    if let Some(v) = t.read("source_ips", o, |f| {
+    let ips_given = t.read("source_ips", o, |f| {
         let ips = f.u32(1, MAX_COUNT)?;
         if ips > count.max(1) {
             return Err(f.err(format!("must be at most count ({count}): each client has one address")));
         }
         Ok(ips)
-    }) {
+    });
+    if let Some(v) = ips_given {
         g.source_ips = v;
+    }
+    if let Some(v) = t.read("source_addresses", o, |f| source_addresses(f, ips_given.is_some())) {
+        // The distinct addresses the group's clients use (client i has list[i % len]).
+        let used = &v[..v.len().min(count.max(1) as usize)];
+        g.source_ips = used.iter().collect::<std::collections::BTreeSet<_>>().len() as u32;
+        g.source_addresses = v;
     }
     if let Some(v) = t.read("protocol", o, |f| f.choice(&Protocol::ALL)) {
         g.protocol = v;
@@ -1892,6 +1928,52 @@ mod tests {
     }
 
     #[test]
+    fn source_addresses_give_each_client_its_address_and_ip_hash_follows_them() {
+        // Four clients over three addresses in distinct /24s: client i has list[i % 3], so
+        // web-1 and web-4 share 127.0.1.1 (one source).
+        let text = GOOD.replace(
+            "rate = 5",
+            "rate = 5\ncount = 4\nsource_addresses = [\"127.0.1.1\", \"127.0.2.1\", \"127.0.3.1\"]",
+        ) + "\n[balancer]\nalgorithm = \"ip_hash\"\n";
+        let text = text.replace("name = \"api\"\n", "name = \"api\"\ncount = 5\n");
+        let sc = load(&text, Format::Toml, &[]).unwrap();
+        let want = [0x7f00_0101u32, 0x7f00_0201, 0x7f00_0301];
+        assert_eq!(sc.clients[0].source_addresses, want);
+        assert_eq!(sc.clients[0].source_ips, 3, "the distinct addresses in use");
+        // Written back as the same list (and no source_ips), read back to the same scenario.
+        let written = sc.to_toml();
+        assert!(written.contains("source_addresses = [\"127.0.1.1\", \"127.0.2.1\", \"127.0.3.1\"]"), "{written}");
+        assert!(!written.contains("source_ips"), "{written}");
+        assert_eq!(load(&written, Format::Toml, &[]).unwrap(), sc);
+        // Each client's requests all go where nginx's ip_hash puts its address (89, then
+        // h = (h * 113 + octet) % 6271 over the first three octets; h % 5 over five peers).
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        assert!(trace.len() > 20);
+        for r in &trace {
+            let octets = want[r.client as usize % 3].to_be_bytes();
+            let h = octets[..3].iter().fold(89u32, |h, &o| (h * 113 + u32::from(o)) % 6271);
+            assert_eq!(r.server, Some(h % 5), "client {} request {}", r.client, r.id);
+        }
+        // Bad input: the entry and what an address looks like; the two keys exclude each other.
+        let e = error(&text.replace("\"127.0.2.1\"", "\"127.0.2\""), &[]);
+        assert_eq!(e.path, "clients[0].source_addresses[1]");
+        assert!(
+            e.message.contains("\"127.0.2\" is not an IPv4 address; expected four decimal numbers"),
+            "{}",
+            e.message
+        );
+        let e = error(&text.replace("count = 4\n", "count = 4\nsource_ips = 2\n"), &[]);
+        assert_eq!(e.path, "clients[0].source_addresses");
+        assert!(e.message.starts_with("cannot be given with source_ips"), "{}", e.message);
+        let e = error(&text.replace("[\"127.0.1.1\", \"127.0.2.1\", \"127.0.3.1\"]", "[]"), &[]);
+        assert!(e.message.starts_with("needs at least one address"), "{}", e.message);
+    }
+
+    #[test]
     fn a_key_of_another_dist_is_named_as_such() {
         let text = GOOD.replace("value = \"10ms\"", "value = \"10ms\", mean = \"3ms\"");
         let e = error(&text, &[]);
@@ -1951,7 +2033,7 @@ mod tests {
             [
                 "s.toml:1:1: name: is required but missing",
                 "s.toml:9:1: clients[0].rat: unknown key \"rat\" (did you mean \"rate\"?); allowed keys here: name, \
-                 count, source_ips, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
+                 count, source_ips, source_addresses, protocol, connections, max_streams, rate, rate_skew, arrival, timeout, retries, \
                  request_bytes, response_bytes, serialize_per_kb, session_requests, paths, balancing, \
                  client_algorithm, resolve_interval, stream_messages, keys, start, ramp, users, think_time, schedule, \
                  trace, retry, retry_same_work, hedging",

@@ -227,7 +227,12 @@ fn client_group(c: &ClientGroup) -> Value {
     let mut t = Table::new();
     t.insert("name".into(), c.name.clone().into());
     t.insert("count".into(), int(u64::from(c.count)));
-    put(&mut t, "source_ips", c.source_ips, c.count.max(1), |v| int(u64::from(v)));
+    if c.source_addresses.is_empty() {
+        put(&mut t, "source_ips", c.source_ips, c.count.max(1), |v| int(u64::from(v)));
+    } else {
+        let list = c.source_addresses.iter().map(|&a| std::net::Ipv4Addr::from(a).to_string().into()).collect();
+        t.insert("source_addresses".into(), Value::Array(list));
+    }
     put(&mut t, "protocol", c.protocol, d.protocol, |p| p.name().into());
     put(&mut t, "connections", c.connections, d.connections, |v| int(u64::from(v)));
     put(&mut t, "max_streams", c.max_streams, d.max_streams, |v| int(u64::from(v)));

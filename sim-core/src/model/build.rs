@@ -130,7 +130,19 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     let mut ip_base = 0u32;
     for (gi, g) in sc.clients.iter().enumerate() {
         let mut addr_rng = SimRng::stream(seed, Purpose::Addresses, gi as u64);
-        let ips: Vec<u32> = (0..g.source_ips).map(|_| public_ipv4(&mut addr_rng)).collect();
+        // Explicit addresses (`source_addresses`) replace the drawn ones; a repeated address
+        // is one source (one per-IP counter), as a real balancer sees it.
+        let ips: Vec<u32> = if g.source_addresses.is_empty() {
+            (0..g.source_ips).map(|_| public_ipv4(&mut addr_rng)).collect()
+        } else {
+            g.source_addresses.clone()
+        };
+        let ip_ids: Vec<u32> = if g.source_addresses.is_empty() {
+            (0..ips.len() as u32).collect()
+        } else {
+            let mut first = std::collections::BTreeMap::new();
+            ips.iter().enumerate().map(|(k, &a)| *first.entry(a).or_insert(k as u32)).collect()
+        };
         let total: f64 = g.paths.iter().map(|(_, w)| *w).sum();
         let mut acc = 0.0;
         let path_cumulative = g
@@ -173,11 +185,11 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         });
         for i in 0..g.count {
             let id = clients.len() as u64;
-            let ip_index = i % g.source_ips.max(1);
+            let ip_index = i % (ips.len() as u32).max(1);
             clients.push(Client {
                 group: gi as u16,
                 index: i,
-                ip_id: ip_base + ip_index,
+                ip_id: ip_base + ip_ids[ip_index as usize],
                 ip: ips[ip_index as usize],
                 // A rate schedule draws gaps of the unit-rate process (scaled by the client's
                 // share) and maps them through the schedule's cumulative rate.
@@ -212,7 +224,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 retry_milli_tokens: g.retry.as_ref().and_then(|p| p.throttling).map_or(0, |t| t.max_milli_tokens),
             });
         }
-        ip_base += g.source_ips.max(1);
+        ip_base += (ips.len() as u32).max(1);
     }
 
     let series_on = false;

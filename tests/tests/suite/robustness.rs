@@ -278,6 +278,26 @@ fn each_limit_refuses_before_work() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// `clients[].source_addresses`: a bad entry, a clash with `source_ips` and too long a list each
+/// exit 2 naming the key path, what is wrong and what is allowed.
+#[test]
+fn bad_source_addresses_are_refused_with_the_entry() {
+    let with = |list: &str| BASE.replace("rate = 10", &format!("rate = 10\ncount = 2\nsource_addresses = {list}"));
+    check_refused(
+        &with("[\"127.0.1.1\", \"127.0.1.300\"]"),
+        &["clients[0].source_addresses[1]", "\"127.0.1.300\" is not an IPv4 address", "e.g. \"127.0.1.1\""],
+    );
+    check_refused(&with("[\"127.0.1.1\", 7]"), &["clients[0].source_addresses[1]", "expected a string"]);
+    check_refused(&with("\"127.0.1.1\""), &["clients[0].source_addresses", "expected an array"]);
+    check_refused(&with("[]"), &["clients[0].source_addresses", "needs at least one address"]);
+    check_refused(
+        &with("[\"127.0.1.1\"]").replace("count = 2", "count = 2\nsource_ips = 1"),
+        &["clients[0].source_addresses", "cannot be given with source_ips"],
+    );
+    let many = vec!["\"127.0.0.1\""; 100_001].join(",");
+    check_refused(&with(&format!("[{many}]")), &["has 100001 addresses; at most 100000 are allowed"]);
+}
+
 fn long_scenario(dir: &Path) -> PathBuf {
     let path = dir.join("long.toml");
     std::fs::write(
