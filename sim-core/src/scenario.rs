@@ -247,7 +247,7 @@ impl ServiceDist {
         }
     }
 
-    /// The second moment E[S²] in ns² (the Pollaczek–Khinchine formula needs it):
+    /// The second moment E\[S²\] in ns² (the Pollaczek–Khinchine formula needs it):
     /// `f64::INFINITY` for Pareto with `alpha ≤ 2` (and whenever it exceeds the f64 range).
     /// Like [`ServiceDist::mean_ns`] it ignores the 24 h cap on draws.
     pub fn second_moment_ns2(&self) -> f64 {
