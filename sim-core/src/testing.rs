@@ -90,8 +90,12 @@ fn service() -> impl Strategy<Value = ServiceDist> {
         (0u64..20).prop_map(|ms| ServiceDist::Constant { value_ns: ms * MS }),
         (0u64..10, 1u64..20).prop_map(|(a, b)| ServiceDist::Uniform { min_ns: a * MS, max_ns: (a + b) * MS }),
         (1u64..10, 2u64..10).prop_map(|(p50, k)| ServiceDist::Lognormal { p50_ns: p50 * MS, p99_ns: p50 * k * MS }),
-        (1u64..10, 11u32..40).prop_map(|(min, a)| ServiceDist::Pareto { min_ns: min * MS, alpha: f64::from(a) / 10.0 }),
-        (1u32..30, 1u64..20).prop_map(|(k, ms)| ServiceDist::Weibull { shape: f64::from(k) / 10.0, scale_ns: ms * MS }),
+        // Tails heavy enough to matter, light enough that a generated run stays bounded: a
+        // Weibull of shape 0.1 has a mean of 3.6 million × its scale, and a Pareto of alpha 1.1
+        // draws a 10 s service time from a 1 ms minimum once in 25,000 requests (then health
+        // checks tick through the drain until the run hits its event bound).
+        (1u64..10, 15u32..40).prop_map(|(min, a)| ServiceDist::Pareto { min_ns: min * MS, alpha: f64::from(a) / 10.0 }),
+        (5u32..30, 1u64..20).prop_map(|(k, ms)| ServiceDist::Weibull { shape: f64::from(k) / 10.0, scale_ns: ms * MS }),
         (1u32..40, 1u64..20).prop_map(|(k, ms)| ServiceDist::Gamma { shape: f64::from(k) / 4.0, mean_ns: ms * MS }),
         proptest::collection::vec(0u64..50, 1..8).prop_map(|ms| {
             let mut samples: Vec<u64> = ms.into_iter().map(|v| v * MS).collect();
