@@ -229,11 +229,14 @@ impl Exporter {
             } else {
                 format!("proxy_next_upstream on;\n        proxy_next_upstream_tries {};", b.retry_on_error + 1)
             }
-        } else if b.retry_on_error == 0 {
+        } else if b.retry_on_error == 0 && !b.fail_on_server_error {
             "proxy_next_upstream off;".to_string()
         } else {
+            // `fail_on_server_error`: a 5xx is an unsuccessful attempt (retried, and counted by
+            // max_fails): nginx's `http_5xx` conditions.
+            let http = if b.fail_on_server_error { " http_500 http_502 http_503 http_504" } else { "" };
             format!(
-                "proxy_next_upstream error timeout;\n            proxy_next_upstream_tries {};",
+                "proxy_next_upstream error timeout{http};\n            proxy_next_upstream_tries {};",
                 b.retry_on_error + 1
             )
         };

@@ -119,7 +119,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "nginx",
         "proxy_next_upstream",
         Supported,
-        "From the location (or its server or http block) that proxies to the upstream: `off` → `retry_on_error = 0`; `error` → retries on connection errors; `timeout`, `invalid_header`, `http_*` and `non_idempotent` are not modeled (warning). nginx's default is `error timeout`.",
+        "From the location (or its server or http block) that proxies to the upstream: `off` → `retry_on_error = 0`; `error` → retries on connection errors; `http_500`/`http_502`/`http_503`/`http_504` → `fail_on_server_error = true` (a server's 5xx is a failed attempt: retried, counted by max_fails); `timeout`, `invalid_header`, other `http_*` and `non_idempotent` are not modeled (warning). nginx's default is `error timeout`.",
     ),
     d(
         "nginx",

@@ -699,6 +699,9 @@ impl Mapper {
                 let next = inherited(&chain, "proxy_next_upstream");
                 let tries = inherited(&chain, "proxy_next_upstream_tries");
                 let _ = writeln!(bal, "# {} {}", pass.at(), pass.text());
+                // `http_500 http_502 http_503 http_504`: a 5xx answer is an unsuccessful attempt
+                // too (retried, and counted by max_fails): lbsim's `fail_on_server_error`.
+                let mut fail_5xx = false;
                 let on_error = match next {
                     None => {
                         let _ = writeln!(
@@ -718,11 +721,28 @@ impl Mapper {
                                     self.warnings.push(format!("{}: `proxy_next_upstream {a}`: not modeled: lbsim retries on connection errors only", n.loc()));
                                     let _ = writeln!(bal, "# ignored: `{a}`: lbsim retries on connection errors only");
                                 }
+                                "http_500" | "http_502" | "http_503" | "http_504" => {
+                                    fail_5xx = true;
+                                    on = true;
+                                    let all = ["http_500", "http_502", "http_503", "http_504"]
+                                        .iter()
+                                        .all(|h| n.args.iter().any(|x| x == h));
+                                    if !all {
+                                        self.warnings.push(format!(
+                                            "{}: `proxy_next_upstream {a}`: approximated: lbsim's server_error stands for every 5xx; nginx retries only the codes listed",
+                                            n.loc()
+                                        ));
+                                        let _ = writeln!(
+                                            bal,
+                                            "# approximated: `{a}`: lbsim's server_error stands for every 5xx"
+                                        );
+                                    }
+                                }
                                 other if other.starts_with("http_") => {
-                                    self.warnings.push(format!("{}: `proxy_next_upstream {other}`: not modeled: lbsim servers do not answer with HTTP errors", n.loc()));
+                                    self.warnings.push(format!("{}: `proxy_next_upstream {other}`: not modeled: lbsim's server errors are 5xx (`server_error`)", n.loc()));
                                     let _ = writeln!(
                                         bal,
-                                        "# ignored: `{}`: lbsim servers do not answer with HTTP errors",
+                                        "# ignored: `{}`: lbsim's server errors are 5xx (`server_error`)",
                                         comment(other)
                                     );
                                 }
@@ -769,6 +789,9 @@ impl Mapper {
                     }
                 };
                 let _ = writeln!(bal, "retry_on_error = {retries}");
+                if fail_5xx {
+                    bal.push_str("# http_5xx in proxy_next_upstream: a server's 5xx is a failed attempt\nfail_on_server_error = true\n");
+                }
                 for name in [
                     "proxy_next_upstream_timeout",
                     "proxy_connect_timeout",

@@ -61,6 +61,8 @@ fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
         "passive = { max_fails = 2, fail_timeout = \"30s\" }",
         "# nginx.conf:15 proxy_next_upstream_tries 3",
         "retry_on_error = 2",
+        // `http_502`: a server's 5xx is a failed attempt (approximated: every 5xx, a warning).
+        "fail_on_server_error = true",
         "layer = \"l7\"",
         "# upstreams.conf:3 zone api_backend 64k: ignored",
         "rate = 1.0",
@@ -585,6 +587,7 @@ struct Semantics {
     passive: Option<Option<(u32, u64)>>,
     health: Option<Option<(u64, u32, u32)>>,
     retry_on_error: Option<u32>,
+    fail_on_server_error: Option<bool>,
     sticky: Option<Sticky>,
     panic_threshold: Option<Option<u64>>,
     /// Envoy's outlier detection and circuit breakers (exported to Envoy only).
@@ -632,6 +635,8 @@ fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantic
             .then(|| b.passive.filter(|p| p.max_fails > 0).map(|p| (p.max_fails, p.fail_timeout_ns))),
         health: (program != "nginx").then(|| b.health_check.map(|h| (h.interval_ns, h.rise, h.fall))),
         retry_on_error: (program != "envoy").then_some(b.retry_on_error),
+        // An L4 balancer sees no answers: a 5xx means nothing there.
+        fail_on_server_error: (program == "nginx" && b.layer == Layer::L7).then_some(b.fail_on_server_error),
         sticky: (program == "haproxy" && !warned.contains("stickiness")).then_some(b.sticky),
         // Panic mode starts only when health checks mark hosts down: without checks it is moot.
         panic_threshold: (program == "envoy" && b.health_check.is_some())
@@ -699,6 +704,8 @@ fn export_of_every_bundled_scenario_passes_the_real_program_and_imports_back_the
                 Algorithm::PowerOfTwo => sets.push("balancer.choices=3".into()),
                 Algorithm::BoundedLoadHash => sets.push("balancer.balance_factor=1.25".into()),
                 Algorithm::RingHash => sets.push("balancer.ring_size=4096".into()),
+                // A 5xx as a failed attempt: nginx's `proxy_next_upstream … http_5xx`.
+                Algorithm::LeastConnections => sets.push("balancer.fail_on_server_error=true".into()),
                 _ => {}
             }
             cases.push(("backup-failover.toml".into(), backup_text.clone(), sets));
