@@ -308,6 +308,23 @@ function applyAction(action) {
   return null;
 }
 
+/**
+ * The timeline with the autoscalers' decisions so far, each at its time (the core's typed
+ * records: group, servers before, desired, the metric that decided).
+ * @param {import('./types.js').TimelineItem[]} items
+ * @param {import('./session.js').Session} s
+ */
+function withScaleDecisions(items, s) {
+  /** @type {import('./types.js').ScaleDecision[]} */
+  const decisions = JSON.parse(s.sim.scaleDecisionsFrom(0));
+  if (!decisions.length) return items;
+  const scaled = decisions.map((d) => ({
+    atNs: BigInt(Math.round(d.at_s * 1e9)), who: /** @type {const} */ ('autoscaler'), fired: true,
+    text: `autoscale ${d.group} ${d.current} → ${d.desired} (${d.ready} ready, metric ${fmtNum(d.metric, 3)})`,
+  }));
+  return [...items, ...scaled].sort((a, b) => (a.atNs < b.atNs ? -1 : a.atNs > b.atNs ? 1 : 0));
+}
+
 /** @param {Action} a */
 function describeShort(a) {
   return Object.entries(a).map(([k, v]) => (k === 'action' ? v : `${k}=${v}`)).join(' ');
@@ -403,6 +420,11 @@ function snapshot(sim = current().sim) {
     replicaUp: sim.replicaUp(), replicaBusy: sim.replicaBusy(),
     groupInFlight: sim.groupInFlight(), groupWaiting: sim.groupWaiting(), groupConns: sim.groupConns(),
     edges: sim.edges(), flows: sim.flows(), flowsToReplica: sim.flowsToReplica(), totals: sim.totals(),
+    ejected: sim.serverEjected(), ejectedUntilMs: sim.serverEjectedUntilMs(), sessions: sim.serverSessions(),
+    sessionsLost: sim.serverSessionsLost(), errors: sim.serverErrors(), retries: sim.serverRetries(),
+    hedges: sim.serverHedges(), latencyMs: sim.serverLatencyMs(), replicaOpen: sim.replicaOpenRequests(),
+    replicaOverflows: sim.replicaOverflows(), maxRequests: sim.maxRequests(), store: sim.storeState(),
+    storeLatencyMs: sim.storeLatencyMs(), retriesTotal: sim.retries(), hedgesTotal: sim.hedges(),
   };
 }
 
@@ -435,7 +457,7 @@ function refresh(ts, force = false) {
   }
   if (force || ts - app.lastTimeline > 250) {
     app.lastTimeline = ts;
-    app.timeline = s.timeline();
+    app.timeline = withScaleDecisions(s.timeline(), s);
     const live = liveSettings();
     topology.setLabels(live);
     actions.setCurrent(live);
@@ -572,6 +594,7 @@ function refreshInspector() {
 const COUNTERS = [
   ['sent', 'requests sent', '#4fa3ff'],
   ...OUTCOMES.map((o) => [o, o.replace('_', ' '), OUTCOME_COLORS[o]]),
+  ['retries', 'retries / hedges', '#d2a8ff'],
   ['inflight', 'in flight now', '#8b98a9'],
   ['sessions', 'sessions started / lost', '#79c0ff'],
   ['events', 'events processed', '#8b98a9'],
@@ -599,6 +622,7 @@ function updateCounters(snap) {
   setCounter('sent', fmtCount(t[0]));
   OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
   setCounter('inflight', fmtCount(snap.groupInFlight.reduce((a, b) => a + b, 0)));
+  setCounter('retries', `${fmtCount(snap.retriesTotal)} / ${fmtCount(snap.hedgesTotal)}`);
   const n = 1 + OUTCOMES.length;
   setCounter('sessions', `${fmtCount(t[n])} / ${fmtCount(t[n + 1])}`);
   setCounter('events', fmtCount(s.sim.events()));
@@ -607,14 +631,18 @@ function updateCounters(snap) {
 /** The canvas's text alternative (screen readers, tests): each server's state and load. */
 function updateTopologyText() {
   const list = $('topo-text');
-  const items = topology.summary();
+  const store = topology.storeSummary();
+  const items = [...topology.summary(), ...(store ? [{ name: '', store: store.state, state: store.state, text: store.text }] : [])];
   if (list.children.length !== items.length) {
     list.replaceChildren(...items.map(() => el('li')));
   }
   items.forEach((it, i) => {
     const li = /** @type {HTMLLIElement} */ (list.children[i]);
     if (li.textContent !== it.text) li.textContent = it.text;
-    li.dataset.server = it.name;
+    if ('store' in it) {
+      li.dataset.store = it.state;
+      delete li.dataset.server;
+    } else li.dataset.server = it.name;
     li.dataset.state = it.state;
   });
 }
@@ -665,18 +693,39 @@ function updateCharts() {
     { name: 'p99', color: '#f778ba', values: pts.map((p) => okOr(p, p.p99_ms)), width: 2 },
   ]);
   const n = pts.length ? pts[0].served.length : s.topo.servers.length;
-  charts.served.setData(xs, Array.from({ length: n }, (_, i) => ({
-    name: s.topo.servers[i]?.name ?? `server ${i + 1}`, color: serverColor(i), width: n > 12 ? 1 : 1.6,
-    values: pts.map((p) => p.served[i] / dt),
-  })));
+  const perServer = (/** @type {import('./types.js').SeriesPoint[]} */ ps, /** @type {string} */ prefix, /** @type {number[] | undefined} */ dash) =>
+    Array.from({ length: n }, (_, i) => ({
+      name: `${prefix}${s.topo.servers[i]?.name ?? `server ${i + 1}`}`, color: serverColor(i), width: n > 12 ? 1 : 1.6, dash,
+      values: ps.map((p) => (p.served[i] ?? NaN) / dt),
+    }));
+  // A/B: B's servers dashed over A's, in the same colours (B has A's servers unless its
+  // overrides add some).
+  charts.served.setData(xs, b ? [...perServer(pts, 'A ', undefined), ...perServer(bp, 'B ', [5, 4])] : perServer(pts, '', undefined));
   charts.balance.setData(xs, b
     ? [{ name: 'A Jain', color: '#7ee787', width: 2, values: jain(pts) }, { name: 'B Jain', color: '#ff7b29', width: 2, values: jain(bp) }]
     : [{ name: 'Jain index', color: '#7ee787', width: 2, values: jain(pts) }]);
-  const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k])).filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0));
+  const shown = OUTCOMES.map((o, k) => /** @type {[string, number]} */ ([o, k]))
+    .filter(([, k]) => k === 0 || pts.some((p) => p.outcomes[k] > 0) || bp.some((p) => p.outcomes[k] > 0));
   // The requests sent per second over the outcomes of those that ended: the offered load
-  // (a schedule's ramp, closed-loop users slowed down), and any gap between the two.
-  const sent = { name: 'sent', color: '#e6edf3', line: true, width: 1.5, values: pts.map((p) => (p.sent ?? NaN) / dt) };
-  charts.outcomes.setData(xs, [...shown.map(([o, k]) => ({ name: o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) })), sent]);
+  // (a schedule's ramp, closed-loop users slowed down), and any gap between the two. With
+  // retries or hedges, the attempts (sent + retries + hedges reaching servers) dashed above
+  // it: the load the servers see, which a retry storm multiplies.
+  const sentLine = (/** @type {import('./types.js').SeriesPoint[]} */ ps, /** @type {string} */ name, /** @type {string} */ color, /** @type {number[] | undefined} */ dash) =>
+    ({ name, color, line: true, width: 1.5, dash, values: ps.map((p) => (p.sent ?? NaN) / dt) });
+  const attemptsLine = (/** @type {import('./types.js').SeriesPoint[]} */ ps, /** @type {string} */ name, /** @type {string} */ color) =>
+    ({ name, color, line: true, width: 1.5, dash: [2, 3], values: ps.map((p) => ((p.sent ?? NaN) + (p.retries ?? 0) + (p.hedges ?? 0)) / dt) });
+  const retried = (/** @type {import('./types.js').SeriesPoint[]} */ ps) => ps.some((p) => (p.retries ?? 0) + (p.hedges ?? 0) > 0);
+  const areas = shown.map(([o, k]) => ({ name: b ? `A ${o}` : o, color: OUTCOME_COLORS[o], values: pts.map((p) => p.outcomes[k] / dt) }));
+  /** @type {import('./charts.js').Series[]} */
+  const lines = [sentLine(pts, b ? 'A sent' : 'sent', '#e6edf3', undefined)];
+  if (retried(pts)) lines.push(attemptsLine(pts, b ? 'A attempts' : 'attempts', '#d2a8ff'));
+  if (b) {
+    // B's outcomes as dashed lines over A's stacked areas, and its sent and attempts.
+    for (const [o, k] of shown) lines.push({ name: `B ${o}`, color: OUTCOME_COLORS[o], line: true, width: 1.5, dash: [5, 4], values: bp.map((p) => p.outcomes[k] / dt) });
+    lines.push(sentLine(bp, 'B sent', '#ff7b29', [5, 4]));
+    if (retried(bp)) lines.push(attemptsLine(bp, 'B attempts', '#ffa657'));
+  }
+  charts.outcomes.setData(xs, [...areas, ...lines]);
   for (const c of Object.values(charts)) {
     c.setXMax(xMax);
     c.setWarmup(s.warmupMs / 1000);

@@ -13,7 +13,8 @@ const GRID = '#232d3a', AXIS = '#8b98a9', TEXT = '#dbe3ec';
  * One line (or stacked area) of a chart: a value per x, NaN for a gap. `line`: in a stacked
  * chart, drawn as a line over the areas instead of stacked (the requests sent, over the
  * outcomes of those that ended).
- * @typedef {{ name: string, color: string, values: number[], width?: number, line?: boolean }} Series
+ * `dash`: a dashed line (side B of an A/B comparison, the attempts over the sent line).
+ * @typedef {{ name: string, color: string, values: number[], width?: number, line?: boolean, dash?: number[] }} Series
  */
 
 /**
@@ -269,6 +270,7 @@ export class TimeChart {
         if (o.stacked && !s.line) continue;
         ctx.strokeStyle = s.color;
         ctx.lineWidth = s.width ?? 1.5;
+        ctx.setLineDash(s.dash ?? []);
         ctx.beginPath();
         let pen = false;
         for (let i = 0; i < n; i++) {
@@ -279,6 +281,7 @@ export class TimeChart {
         }
         ctx.stroke();
       }
+      ctx.setLineDash([]);
     }
     ctx.restore();
 

@@ -1,7 +1,8 @@
 // The balancer inspector: one replica's own state at the current instant — per server whether
 // it may be picked, active requests/connections, health counters, nginx failures, the
 // algorithm's number (smooth-WRR current weight, peak-EWMA estimate) and hash ring / Maglev
-// shares — with a sentence on why the next pick goes where it goes.
+// shares, outlier ejections with their end — with a sentence on why the next pick goes where it
+// goes, and the replica's circuit breakers (open requests against max_requests, overflows).
 // @ts-check
 
 import { el, fmtNum } from './util.js';
@@ -11,7 +12,7 @@ import { el, fmtNum } from './util.js';
 
 /**
  * Which optional columns the table shows.
- * @typedef {{ weight: boolean, health: boolean, fails: boolean, state: boolean, cost: boolean, share: boolean }} Columns
+ * @typedef {{ weight: boolean, health: boolean, fails: boolean, ejected: boolean, state: boolean, cost: boolean, share: boolean }} Columns
  */
 
 /**
@@ -23,6 +24,7 @@ import { el, fmtNum } from './util.js';
  * @property {HTMLTableCellElement} [weight]
  * @property {HTMLTableCellElement} [health]
  * @property {HTMLTableCellElement} [fails]
+ * @property {HTMLTableCellElement} [ejected]
  * @property {HTMLTableCellElement} [state]
  * @property {HTMLTableCellElement} [cost]
  * @property {{ td: HTMLTableCellElement, text: HTMLSpanElement, bar: HTMLElement }} [share]
@@ -46,6 +48,7 @@ export class Inspector {
     /** @type {Set<string>} */
     this.backup = new Set();
     this.hadFails = false;
+    this.hadEjected = false;
     // Built by setTopology and #build (update() is called only after setTopology).
     /** @type {import('./types.js').Topology} */ this.topo;
     /** @type {Cells[]} */ this.cells;
@@ -73,11 +76,13 @@ export class Inspector {
       weight: servers.some((s) => s.weight !== 1),
       health: servers.some((s) => s.health !== null),
       fails: servers.some((s) => s.fails > 0) || this.hadFails,
+      ejected: servers.some((s) => s.ejected) || this.hadEjected,
       state: servers.some((s) => s.algorithm_state !== null),
       cost: info.algorithm === 'peak_ewma',
       share: servers.some((s) => s.hash_share !== null),
     };
     this.hadFails = cols.fails;
+    this.hadEjected = cols.ejected;
     const key = `${info.algorithm}|${servers.map((s) => s.name).join(',')}|${JSON.stringify(cols)}|${this.topo.replicas}`;
     if (key !== this.key) this.#build(info, cols, key);
 
@@ -91,6 +96,9 @@ export class Inspector {
       if (c.weight) set(c.weight, String(s.weight));
       if (c.health) set(c.health, s.health === null ? '–' : `${s.health} ${s.checks_up ? '▲' : '▼'}`, s.checks_up ? 'ok' : 'bad');
       if (c.fails) set(c.fails, String(s.fails), s.fails ? 'bad' : '');
+      if (c.ejected) {
+        set(c.ejected, s.ejected ? `ejected until ${((s.ejected_until_ms ?? 0) / 1000).toFixed(1)} s` : '–', s.ejected ? 'bad' : '');
+      }
       if (c.state) set(c.state, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state, 4));
       if (c.cost) set(c.cost, s.algorithm_state === null ? '–' : fmtNum(s.algorithm_state * (s.active + 1), 4));
       if (c.share) {
@@ -99,7 +107,11 @@ export class Inspector {
       }
       c.row.className = `${s.name === next?.name ? 'next' : ''} ${s.eligible ? '' : 'no'}`;
     });
-    this.head.textContent = `${info.replica}${info.up ? '' : ' (DOWN)'} · ${info.algorithm}`;
+    const cb = info.circuit_breakers;
+    const breakers = cb
+      ? ` · breakers ${cb.open_requests}/${cb.max_requests} open${cb.open_requests >= cb.max_requests ? ' (full)' : ''}, ${cb.overflows} overflowed`
+      : '';
+    this.head.textContent = `${info.replica}${info.up ? '' : ' (DOWN)'} · ${info.algorithm}${breakers}`;
   }
 
   /**
@@ -120,6 +132,7 @@ export class Inspector {
       cols.weight && th('weight'),
       cols.health && th('health', 'HAProxy rise/fall counter of the active checks; ▲ up, ▼ down'),
       cols.fails && th('fails', 'nginx passive failures counted (max_fails within fail_timeout)'),
+      cols.ejected && th('outlier', "Envoy outlier detection: ejected until its ejection time has passed (it returns at the detector's next sweep)"),
       cols.state && th(stateName, meaning),
       cols.cost && th('cost', 'peak EWMA × (active + 1): the lower of two random picks wins'),
       cols.share && th('key share', 'share of the hash ring / Maglev table owned by the server'),
@@ -131,6 +144,7 @@ export class Inspector {
       if (cols.weight) c.weight = el('td');
       if (cols.health) c.health = el('td');
       if (cols.fails) c.fails = el('td');
+      if (cols.ejected) c.ejected = el('td');
       if (cols.state) c.state = el('td');
       if (cols.cost) c.cost = el('td');
       if (cols.share) {
@@ -138,7 +152,7 @@ export class Inspector {
         c.share = { td: el('td', {}, text, el('span', { class: 'share' }, bar)), text, bar };
       }
       c.row.append(el('td', {}, s.name + (this.backup.has(s.name) ? ' (backup)' : '')), c.eligible, c.active,
-        c.weight ?? '', c.health ?? '', c.fails ?? '', c.state ?? '', c.cost ?? '', c.share?.td ?? '');
+        c.weight ?? '', c.health ?? '', c.fails ?? '', c.ejected ?? '', c.state ?? '', c.cost ?? '', c.share?.td ?? '');
       this.cells.push(c);
       return c.row;
     });

@@ -1,10 +1,15 @@
 // The topology view: client groups → balancer replicas → servers on one canvas. Connections are
 // lines (width = open streams), requests in flight are dots moving along their path (capped in
 // number, drawn in one batched path per client group), each server row has in-service and
-// queue bars and a health colour. Drawn every animation frame from the core's snapshot.
+// queue bars and a health colour (crashed, marked down by health checks, ejected by outlier
+// detection and until when, provisioning by an autoscaler, draining, slow), its sessions, mean
+// latency and errors; a lost session flashes its server. The balancer boxes show their circuit
+// breakers (open requests against max_requests, overflows), and a session store is a node of
+// its own (up, down or slow, with its latency) — a store outage is not a server crash. Drawn
+// every animation frame from the core's snapshot.
 // @ts-check
 
-import { GROUP_COLORS, drawText, fitCanvas, fmtCount } from './util.js';
+import { GROUP_COLORS, OUTCOMES, drawText, fitCanvas, fmtCount, fmtMs } from './util.js';
 
 /** @typedef {import('./types.js').Frame} Frame */
 /** @typedef {import('./types.js').Topology} Topology */
@@ -25,19 +30,25 @@ import { GROUP_COLORS, drawText, fitCanvas, fmtCount } from './util.js';
  * @property {number} numW width of the numbers at the right (0 when rows are too thin)
  * @property {number} nameW width of the server names
  * @property {boolean} narrow a phone-sized canvas: narrower columns, fewer numbers
+ * @property {boolean} wide room for the latency and error columns
  * @property {{ x: number, y: number, w: number, h: number, ax: number, ay: number, direct: boolean }[]} groups
  *   client group boxes; (ax, ay) where their lines leave; direct: client-side balancing
  * @property {{ x: number, y: number, w: number, h: number, lx: number, rx: number, ay: number }[]} replicas
  * @property {{ y: number, cy: number }[]} servers rows: top and centre
+ * @property {{ x: number, y: number, w: number, h: number } | null} store the session store's box
  * @property {number} fontPx
  * @property {Map<string, Point[]>} [directs] client-side paths (group → server), made when first drawn
  */
 
 const NONE = 4294967295;
 const MAX_DOTS = 700; // dots drawn at most per frame; beyond that each dot stands for several requests
-const STATE = { NOT_ADDED: 0, UP: 1, DOWN: 2, DRAINING: 3, REMOVED: 4 };
+const STATE = { NOT_ADDED: 0, UP: 1, DOWN: 2, DRAINING: 3, REMOVED: 4, PROVISIONING: 5 };
+const STORE = { NONE: 0, UP: 1, DOWN: 2, SLOW: 3 };
+/** How long a server flashes after it lost sessions (ms of wall time). */
+const FLASH_MS = 1500;
 const COLORS = {
   up: '#3fb950', down: '#f85149', marked: '#e3b341', draining: '#d18616', slow: '#a371f7', off: '#48505c',
+  ejected: '#db61a2', provisioning: '#39c5cf', lost: '#ff7b72', store: '#79c0ff',
   busy: '#4fa3ff', queue: '#f0883e', text: '#dbe3ec', muted: '#8b98a9', box: '#1c2430', boxLine: '#34404f',
   upstream: 'rgba(160, 180, 205, 0.45)',
 };
@@ -68,6 +79,14 @@ export class TopologyView {
     this.layoutKey = '';
     /** @type {import('./util.js').DrawnBox[]} the text and boxes of the last drawing */
     this.boxes = [];
+    /** @type {Float64Array} sessions lost per server at the last update (to see new losses) */
+    this.lostSeen = new Float64Array(0);
+    /** @type {Float64Array} until when (performance.now() ms) each server flashes */
+    this.flashUntil = new Float64Array(0);
+    /** @type {Float64Array} how many sessions each server lost in its current flash */
+    this.flashCount = new Float64Array(0);
+    /** Lost-session flashes so far (tests and the curious). */
+    this.flashes = 0;
     canvas.addEventListener('click', (e) => {
       const name = this.serverAt(e.offsetX, e.offsetY);
       if (name && onPickServer) onPickServer(name);
@@ -89,6 +108,9 @@ export class TopologyView {
     this.layoutKey = '';
     this.barScale = 4;
     this.active = null;
+    this.lostSeen = new Float64Array(topo.servers.length);
+    this.flashUntil = new Float64Array(topo.servers.length);
+    this.flashCount = new Float64Array(topo.servers.length);
   }
 
   /**
@@ -101,6 +123,24 @@ export class TopologyView {
     for (let i = 0; i < frame.busy.length; i++) peak = Math.max(peak, frame.busy[i] + frame.queue[i]);
     // The bar scale grows with the busiest server and shrinks back slowly.
     this.barScale = Math.max(this.maxWorkers ?? 4, peak, this.barScale * 0.995);
+    // A session lost at a server (its crash, or a request sent elsewhere) flashes the server.
+    const lost = frame.sessionsLost;
+    if (lost && lost.length === this.lostSeen.length) {
+      const now = performance.now();
+      for (let s = 0; s < lost.length; s++) {
+        if (lost[s] > this.lostSeen[s]) {
+          this.flashCount[s] = (this.flashUntil[s] > now ? this.flashCount[s] : 0) + lost[s] - this.lostSeen[s];
+          this.flashUntil[s] = now + FLASH_MS;
+          this.flashes++;
+        }
+        this.lostSeen[s] = lost[s];
+      }
+    }
+  }
+
+  /** Whether server s is flashing for lost sessions now. @param {number} s */
+  flashing(s) {
+    return (this.flashUntil[s] ?? 0) > performance.now();
   }
 
   /** @param {number[][]} matrix replica × server active counts */
@@ -117,8 +157,30 @@ export class TopologyView {
     if (!f || !t) return [];
     return t.servers.map((srv, s) => {
       const { note, word } = status(f, s, t.replicas);
-      return { name: srv.name, state: word, text: `${srv.name}: ${note || 'up'} — ${f.busy[s]} in service, ${f.queue[s]} queued, ${f.conns[s]} connections, ${f.served[s]} served` };
+      const extra = [
+        f.latencyMs?.[s] ? `mean ${fmtMs(f.latencyMs[s])}` : '',
+        f.errors?.[s] ? `${fmtCount(f.errors[s])} errors` : '',
+        f.retries?.[s] ? `${fmtCount(f.retries[s])} retries` : '',
+        f.hedges?.[s] ? `${fmtCount(f.hedges[s])} hedges` : '',
+        f.sessions?.[s] || f.sessionsLost?.[s] ? `${fmtCount(f.sessions?.[s] ?? 0)} sessions` : '',
+        f.sessionsLost?.[s] ? `${fmtCount(f.sessionsLost[s])} sessions lost${this.flashing(s) ? ' (just now)' : ''}` : '',
+      ].filter(Boolean);
+      return {
+        name: srv.name, state: word,
+        text: `${srv.name}: ${note || 'up'} — ${f.busy[s]} in service, ${f.queue[s]} queued, ${f.conns[s]} connections, ${f.served[s]} served${extra.length ? ', ' + extra.join(', ') : ''}`,
+      };
     });
+  }
+
+  /**
+   * The session store as text (the canvas's fallback), or null without one.
+   * @returns {{ state: string, text: string } | null}
+   */
+  storeSummary() {
+    const f = this.frame;
+    if (!f || !f.store) return null;
+    const { word, note } = storeStatus(f);
+    return { state: word, text: `session store: ${note}` };
   }
 
   /**
@@ -152,14 +214,20 @@ export class TopologyView {
     const cw = narrow ? Math.round((w - 2 * pad) * 0.25) : Math.min(190, Math.max(130, w * 0.17));
     const rw = narrow ? Math.round((w - 2 * pad) * 0.19) : Math.min(165, Math.max(118, w * 0.15));
     const rx = narrow ? pad + cw + 10 : Math.max(pad + cw + 24, Math.round(w * 0.37 - rw / 2));
-    const sx = narrow ? rx + rw + 16 : Math.max(rx + rw + 24, Math.round(w * 0.56));
+    // Wide canvases also give each server's mean latency and errors a column (the server
+    // column starts further left to keep room for the bars and the notes on them).
+    const wide = w >= 860;
+    const sx = narrow ? rx + rw + 16 : Math.max(rx + rw + 24, Math.round(w * (wide ? 0.5 : 0.56)));
     const avail = h - top - pad;
     const rowH = Math.max(3, Math.min(34, avail / Math.max(1, n)));
     const sY0 = top + Math.max(0, (avail - rowH * n) / 2);
     const gH = Math.min(92, (avail - 10 * (g - 1)) / Math.max(1, g));
     const gY0 = top + (avail - (gH * g + 10 * (g - 1))) / 2;
-    const rH = Math.min(74, (avail - 12 * (r - 1)) / Math.max(1, r));
-    const rY0 = top + (avail - (rH * r + 12 * (r - 1))) / 2;
+    // A session store sits under the balancer column: the replicas share what is above it.
+    const storeH = t.session_store ? Math.min(62, Math.max(34, avail * 0.22)) : 0;
+    const rAvail = avail - (storeH ? storeH + 14 : 0);
+    const rH = Math.min(74, (rAvail - 12 * (r - 1)) / Math.max(1, r));
+    const rY0 = top + (rAvail - (rH * r + 12 * (r - 1))) / 2;
     const groups = t.clients.map((c, i) => {
       const y = gY0 + i * (gH + 10);
       return { x: pad, y, w: cw, h: gH, ax: pad + cw, ay: y + gH / 2, direct: c.balancing === 'client' };
@@ -169,11 +237,12 @@ export class TopologyView {
       return { x: rx, y, w: rw, h: rH, lx: rx, rx: rx + rw, ay: y + rH / 2 };
     });
     const nameW = rowH >= 9 ? (narrow ? 46 : 64) : 8;
-    const numW = rowH >= 9 ? (narrow ? 40 : 150) : 0;
+    const numW = rowH >= 9 ? (narrow ? 40 : wide ? 210 : 150) : 0;
     const barX = sx + 12 + nameW;
     const barW = Math.max(30, w - pad - numW - barX);
     const servers = t.servers.map((_, i) => ({ y: sY0 + i * rowH, cy: sY0 + i * rowH + rowH / 2 }));
-    this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, nameW, narrow, groups, replicas, servers, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
+    const store = storeH ? { x: rx, y: top + avail - storeH, w: rw, h: storeH } : null;
+    this.L = { w, h, pad, top: sY0, n, rowH, sx, barX, barW, numW, nameW, narrow, wide, groups, replicas, servers, store, fontPx: Math.max(8, Math.min(12, rowH - 2)) };
     return this.L;
   }
 
@@ -199,7 +268,7 @@ export class TopologyView {
     const serversW = drawText(ctx, B, 'SERVERS', L.sx, 12, L.w - L.pad - L.sx);
     if (L.numW) {
       ctx.textAlign = 'right';
-      drawText(ctx, B, L.narrow ? 'now' : 'in service+queued · conns · served', L.w - L.pad, 12, L.w - L.pad - (L.sx + serversW + 10));
+      drawText(ctx, B, L.narrow ? 'now' : L.wide ? 'in service+queued · conns · served · mean · errors' : 'in service+queued · conns · served', L.w - L.pad, 12, L.w - L.pad - (L.sx + serversW + 10));
     }
     ctx.textAlign = 'left';
     ctx.font = '10px system-ui, sans-serif';
@@ -209,6 +278,7 @@ export class TopologyView {
     this.#drawConnections(ctx, L, f);
     this.#drawUpstream(ctx, L, f);
     this.#drawGroups(ctx, L, f, t);
+    this.#drawStore(ctx, L, f);
     this.#drawReplicas(ctx, L, f);
     this.#drawServers(ctx, L, f, t);
     this.#drawDots(ctx, L, f, animClock);
@@ -360,8 +430,66 @@ export class TopologyView {
         [`balancer-${i + 1}`, '600 12px system-ui, sans-serif', COLORS.text],
         [up ? (used ? `busy ${f.replicaBusy[i]}` : 'unused (client-side)') : 'DOWN', '10.5px system-ui, sans-serif', up ? COLORS.muted : COLORS.down],
       ];
+      if (f.maxRequests && up) {
+        // Circuit breakers: open requests against max_requests (per pool), and what overflowed.
+        const open = f.replicaOpen[i], full = open >= f.maxRequests;
+        lines.push([`open ${fmtCount(open)}/${fmtCount(f.maxRequests)}${full ? ' FULL' : ''}`, '10.5px system-ui, sans-serif', full ? COLORS.down : COLORS.text]);
+        lines.push([`overflow ${fmtCount(f.replicaOverflows[i])}`, '10.5px system-ui, sans-serif', f.replicaOverflows[i] > 0 ? COLORS.queue : COLORS.muted]);
+      }
       textLines(ctx, this.boxes, lines, R.x + 8, R.y, R.w - 16, R.h);
     });
+  }
+
+  /**
+   * The session store: a node under the balancers, dashed lines to the servers that read
+   * sessions from it; red and crossed out when down (the servers stay up: requests that touch
+   * a session fail store_unavailable), violet when slow.
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {Layout} L
+   * @param {Frame} f
+   */
+  #drawStore(ctx, L, f) {
+    const S = L.store;
+    if (!S || !f.store) return;
+    const { color, word } = storeStatus(f);
+    const down = f.store === STORE.DOWN;
+    ctx.save();
+    ctx.setLineDash([3, 4]);
+    ctx.strokeStyle = color;
+    ctx.globalAlpha = down ? 0.7 : 0.35;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    const x0 = S.x + S.w, y0 = S.y + S.h / 2, x1 = L.sx - 4;
+    ctx.moveTo(x0, y0);
+    ctx.lineTo(x1 - 8, y0);
+    if (L.servers.length) {
+      ctx.moveTo(x1 - 8, Math.min(y0, L.servers[0].cy));
+      ctx.lineTo(x1 - 8, Math.max(y0, L.servers[L.servers.length - 1].cy));
+    }
+    ctx.stroke();
+    ctx.restore();
+    box(ctx, S.x, S.y, S.w, S.h, down ? '#2d1416' : COLORS.box, color);
+    if (down) {
+      // Crossed out (faintly, under its text): the store, not a server, is what failed.
+      ctx.strokeStyle = COLORS.down;
+      ctx.globalAlpha = 0.35;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(S.x + 4, S.y + 4);
+      ctx.lineTo(S.x + S.w - 4, S.y + S.h - 4);
+      ctx.moveTo(S.x + S.w - 4, S.y + 4);
+      ctx.lineTo(S.x + 4, S.y + S.h - 4);
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
+    this.boxes.push({ kind: 'box', text: 'session store', x: S.x, y: S.y, w: S.w, h: S.h });
+    const failed = f.totals[1 + OUTCOMES.indexOf('store_unavailable')] ?? 0;
+    /** @type {[string, string, string][]} */
+    const lines = [
+      ['session store', '600 12px system-ui, sans-serif', COLORS.text],
+      [down ? `DOWN · ${fmtCount(failed)} failed` : `${word} · ${fmtMs(f.storeLatencyMs)}`, '10.5px system-ui, sans-serif', down ? COLORS.down : color],
+    ];
+    textLines(ctx, this.boxes, lines, S.x + 8, S.y, S.w - 16, S.h);
   }
 
   /**
@@ -407,10 +535,34 @@ export class TopologyView {
       const st = f.state[s], cy = L.servers[s].cy;
       const full = status(f, s, replicas), color = full.color;
       // On a phone the one-word state fits where the longer note would be cut ("crashed…").
-      const note = L.narrow && full.word !== 'slow' && full.note ? full.word : full.note;
-      const off = st === STATE.NOT_ADDED || st === STATE.REMOVED;
+      let note = L.narrow && full.word !== 'slow' && full.note ? full.word : full.note;
+      let noteColor = color;
+      if (this.flashing(s)) {
+        // For the flash the loss replaces the state note (the square keeps the state's colour).
+        note = `−${fmtCount(this.flashCount[s])} session${this.flashCount[s] === 1 ? '' : 's'} lost`;
+        noteColor = COLORS.lost;
+      } else if (!note && f.sessions?.[s]) {
+        note = `${fmtCount(f.sessions[s])} sessions`;
+        noteColor = COLORS.store;
+      }
+      const off = st === STATE.NOT_ADDED || st === STATE.REMOVED || st === STATE.PROVISIONING;
       ctx.fillStyle = color;
-      if (off) {
+      if (this.flashing(s)) {
+        // Sessions lost here just now: a ring around the square that fades out.
+        const left = (this.flashUntil[s] - performance.now()) / FLASH_MS;
+        ctx.strokeStyle = COLORS.lost;
+        ctx.globalAlpha = Math.max(0.25, left);
+        ctx.lineWidth = 2;
+        ctx.strokeRect(L.sx - 3, cy - sq / 2 - 3, sq + 6, sq + 6);
+        ctx.globalAlpha = 1;
+      }
+      if (st === STATE.PROVISIONING) {
+        ctx.strokeStyle = color;
+        ctx.lineWidth = 1;
+        ctx.setLineDash([2, 2]);
+        ctx.strokeRect(L.sx + 0.5, cy - sq / 2 + 0.5, sq - 1, sq - 1);
+        ctx.setLineDash([]);
+      } else if (off) {
         ctx.strokeStyle = color;
         ctx.lineWidth = 1;
         ctx.strokeRect(L.sx + 0.5, cy - sq / 2 + 0.5, sq - 1, sq - 1);
@@ -423,8 +575,9 @@ export class TopologyView {
         drawText(ctx, this.boxes, t.servers[s].name, L.sx + 14, cy, L.barX - L.sx - 18);
         ctx.textAlign = 'right';
         ctx.fillStyle = COLORS.muted;
+        const base = `${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(5)} ${fmtCount(f.served[s]).padStart(7)}`;
         const nums = L.narrow ? `${f.busy[s]}+${f.queue[s]}`
-          : `${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(5)} ${fmtCount(f.served[s]).padStart(7)}`;
+          : L.wide ? `${f.busy[s]}+${f.queue[s]} ${fmtCount(f.conns[s]).padStart(4)} ${fmtCount(f.served[s]).padStart(6)} ${(f.latencyMs?.[s] ? fmtMs(f.latencyMs[s]) : '–').padStart(7)} ${fmtCount(f.errors?.[s] ?? 0).padStart(4)}` : base;
         const numsW = drawText(ctx, this.boxes, nums, L.w - L.pad, cy, L.w - L.pad - L.barX);
         if (note) {
           // After the bar, but never into the numbers ("slow ×5" printed over the queue count).
@@ -435,7 +588,7 @@ export class TopologyView {
           // On a dark backing: the note often lies over the orange queue bar.
           ctx.fillStyle = 'rgba(13,17,23,0.8)';
           ctx.fillRect(x - 2, cy - L.fontPx / 2 - 1, Math.min(ctx.measureText(note).width, end - x) + 4, L.fontPx + 2);
-          ctx.fillStyle = color;
+          ctx.fillStyle = noteColor;
           drawText(ctx, this.boxes, note, x, cy, end - x);
         }
       }
@@ -498,7 +651,7 @@ export class TopologyView {
 
 /**
  * A server's health colour, a short note on anything unusual and its state in one word.
- * @param {Pick<Frame, 'state' | 'markedDown' | 'slow'>} f
+ * @param {Pick<Frame, 'state' | 'markedDown' | 'slow'> & Partial<Pick<Frame, 'ejected' | 'ejectedUntilMs'>>} f
  * @param {number} s server index
  * @param {number} replicas balancer replicas
  * @returns {{ color: string, note: string, word: string }}
@@ -507,11 +660,27 @@ export function status(f, s, replicas) {
   const st = f.state[s], marked = f.markedDown[s] > 0;
   if (st === STATE.NOT_ADDED) return { color: COLORS.off, note: 'not added', word: 'not added' };
   if (st === STATE.REMOVED) return { color: COLORS.off, note: 'removed', word: 'removed' };
+  if (st === STATE.PROVISIONING) return { color: COLORS.provisioning, note: 'provisioning', word: 'provisioning' };
   if (st === STATE.DRAINING) return { color: COLORS.draining, note: 'draining', word: 'draining' };
-  if (st === STATE.DOWN) return { color: COLORS.down, note: marked ? 'crashed · marked down' : 'crashed · still picked', word: 'crashed' };
+  const ejected = f.ejected?.[s] ?? 0;
+  // Ejected by outlier detection: out until its ejection time has passed (it returns at the
+  // detector's next sweep from then), unlike a health check's "marked down".
+  const until = ejected ? ` until ${((f.ejectedUntilMs?.[s] ?? 0) / 1000).toFixed(1)} s` : '';
+  if (st === STATE.DOWN) return { color: COLORS.down, note: ejected ? `crashed · ejected${until}` : marked ? 'crashed · marked down' : 'crashed · still picked', word: 'crashed' };
+  if (ejected) return { color: COLORS.ejected, note: `ejected${replicas > 1 ? ` by ${ejected}/${replicas}` : ''}${until}`, word: 'ejected' };
   if (marked) return { color: COLORS.marked, note: replicas > 1 ? `marked down by ${f.markedDown[s]}/${replicas}` : 'marked down', word: 'marked down' };
   if (f.slow[s] !== 1) return { color: COLORS.slow, note: `slow ×${f.slow[s]}`, word: 'slow' };
   return { color: COLORS.up, note: '', word: 'up' };
+}
+
+/**
+ * The session store's colour, state word and a note with its latency.
+ * @param {Pick<Frame, 'store' | 'storeLatencyMs'>} f
+ */
+export function storeStatus(f) {
+  if (f.store === STORE.DOWN) return { color: COLORS.down, word: 'down', note: 'down — requests that touch a session fail store_unavailable' };
+  if (f.store === STORE.SLOW) return { color: COLORS.slow, word: 'slow', note: `slow — ${fmtMs(f.storeLatencyMs)} per session request` };
+  return { color: COLORS.store, word: 'up', note: `up — ${fmtMs(f.storeLatencyMs)} per session request` };
 }
 
 /** @param {number} x */

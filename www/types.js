@@ -45,6 +45,8 @@
  * @property {number[]} in_flight per server, at the bucket's end
  * @property {number} jain_index
  * @property {number} sent requests sent (first attempts) in the bucket: the offered load
+ * @property {number} [retries] retries that reached a server in the bucket
+ * @property {number} [hedges] hedges that reached a server in the bucket
  */
 
 /**
@@ -60,6 +62,13 @@
  * @property {number} fails
  * @property {number | null} algorithm_state
  * @property {number | null} hash_share
+ * @property {boolean} [ejected] this replica's outlier detection has it ejected
+ * @property {number | null} [ejected_until_ms] when that ejection ends (ms); null when not ejected
+ */
+
+/**
+ * A replica's circuit breakers (sim-core `BreakerState`).
+ * @typedef {{ open_requests: number, max_requests: number, open_retries: number, max_retries: number, overflows: number, retries_overflowed: number }} BreakerState
  */
 
 /**
@@ -70,6 +79,7 @@
  * @property {string} algorithm
  * @property {string} state_meaning
  * @property {InspectServer[]} servers
+ * @property {BreakerState | null} [circuit_breakers] when the scenario has them
  */
 
 /**
@@ -102,7 +112,7 @@
 
 /**
  * One entry of the timeline (Session.timeline()).
- * @typedef {{ atNs: bigint, text: string, who: 'scenario' | 'you', fired: boolean }} TimelineItem
+ * @typedef {{ atNs: bigint, text: string, who: 'scenario' | 'you' | 'autoscaler', fired: boolean }} TimelineItem
  */
 
 /**
@@ -131,6 +141,26 @@
  * @property {Uint32Array} flows groups × servers, row-major
  * @property {Uint32Array} flowsToReplica groups × replicas, row-major
  * @property {Float64Array} totals sent, each outcome, sessions started, sessions lost
+ * @property {Uint32Array} ejected replicas whose outlier detection has each server ejected
+ * @property {Float64Array} ejectedUntilMs when each server's longest ejection ends (ms; 0: none)
+ * @property {Uint32Array} sessions sessions whose state each server holds
+ * @property {Float64Array} sessionsLost sessions lost at each server so far
+ * @property {Float64Array} errors error answers, rejections and requests reaching it crashed, per server
+ * @property {Float64Array} retries retries that reached each server
+ * @property {Float64Array} hedges hedges that reached each server
+ * @property {Float64Array} latencyMs mean latency of each server's ok requests (ms)
+ * @property {Uint32Array} replicaOpen requests each replica has in flight to servers
+ * @property {Float64Array} replicaOverflows requests each replica's circuit breakers refused
+ * @property {number} maxRequests circuit breakers' max_requests (0: none)
+ * @property {number} store session store: 0 none, 1 up, 2 down, 3 slow
+ * @property {number} storeLatencyMs the store's latency now (ms)
+ * @property {number} retriesTotal retries so far (clients' and balancer's)
+ * @property {number} hedgesTotal hedges so far
+ */
+
+/**
+ * One autoscaler decision (sim-core `ScaleDecision`, sim-web `scaleDecisionsFrom()`).
+ * @typedef {{ at_s: number, group: string, current: number, ready: number, desired: number, metric: number }} ScaleDecision
  */
 
 export {};

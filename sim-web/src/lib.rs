@@ -283,6 +283,66 @@ impl Sim {
         self.snap.server_slow.clone()
     }
 
+    /// Replicas whose outlier detection has each server ejected.
+    #[wasm_bindgen(js_name = serverEjected)]
+    pub fn server_ejected(&self) -> Vec<u32> {
+        self.snap.server_ejected.clone()
+    }
+
+    /// When each server's longest ejection ends (ms; 0: not ejected).
+    #[wasm_bindgen(js_name = serverEjectedUntilMs)]
+    pub fn server_ejected_until_ms(&self) -> Vec<f64> {
+        self.snap.server_ejected_until_ms.clone()
+    }
+
+    /// Sessions whose state each server holds.
+    #[wasm_bindgen(js_name = serverSessions)]
+    pub fn server_sessions(&self) -> Vec<u32> {
+        self.snap.server_sessions.clone()
+    }
+
+    /// Sessions lost at each server so far (after warmup).
+    #[wasm_bindgen(js_name = serverSessionsLost)]
+    pub fn server_sessions_lost(&self) -> Vec<f64> {
+        self.snap.server_sessions_lost.clone()
+    }
+
+    /// Error answers, rejections and requests reaching it crashed, per server (after warmup).
+    #[wasm_bindgen(js_name = serverErrors)]
+    pub fn server_errors(&self) -> Vec<f64> {
+        self.snap.server_errors.clone()
+    }
+
+    /// Retries that reached each server (after warmup).
+    #[wasm_bindgen(js_name = serverRetries)]
+    pub fn server_retries(&self) -> Vec<f64> {
+        self.snap.server_retries.clone()
+    }
+
+    /// Hedges that reached each server (after warmup).
+    #[wasm_bindgen(js_name = serverHedges)]
+    pub fn server_hedges(&self) -> Vec<f64> {
+        self.snap.server_hedges.clone()
+    }
+
+    /// Mean latency of each server's ok requests (ms).
+    #[wasm_bindgen(js_name = serverLatencyMs)]
+    pub fn server_latency_ms(&self) -> Vec<f64> {
+        self.snap.server_latency_ms.clone()
+    }
+
+    /// Requests each replica has in flight to servers (circuit breakers).
+    #[wasm_bindgen(js_name = replicaOpenRequests)]
+    pub fn replica_open_requests(&self) -> Vec<u32> {
+        self.snap.replica_open_requests.clone()
+    }
+
+    /// Requests each replica's circuit breakers refused (after warmup).
+    #[wasm_bindgen(js_name = replicaOverflows)]
+    pub fn replica_overflows(&self) -> Vec<f64> {
+        self.snap.replica_overflows.clone()
+    }
+
     #[wasm_bindgen(js_name = replicaUp)]
     pub fn replica_up(&self) -> Vec<u8> {
         self.snap.replica_up.clone()
@@ -335,6 +395,42 @@ impl Sim {
     /// rate_limited, session_lost, store_unavailable, sessions started, sessions lost.
     pub fn totals(&self) -> Vec<f64> {
         self.snap.totals.clone()
+    }
+
+    /// `[balancer.circuit_breakers] max_requests` (0: no circuit breakers).
+    #[wasm_bindgen(js_name = maxRequests)]
+    pub fn max_requests(&self) -> u32 {
+        self.snap.max_requests
+    }
+
+    /// The session store's state: 0 none, 1 up, 2 down, 3 slow (from the last snapshot).
+    #[wasm_bindgen(js_name = storeState)]
+    pub fn store_state(&self) -> u8 {
+        self.snap.store
+    }
+
+    /// The session store's latency now (ms).
+    #[wasm_bindgen(js_name = storeLatencyMs)]
+    pub fn store_latency_ms(&self) -> f64 {
+        self.snap.store_latency_ms
+    }
+
+    /// Retries so far (the clients' and the balancer's), after warmup.
+    pub fn retries(&self) -> f64 {
+        self.snap.retries
+    }
+
+    /// Hedged attempts so far, after warmup.
+    pub fn hedges(&self) -> f64 {
+        self.snap.hedges
+    }
+
+    /// The autoscalers' decisions from index `from` on (JSON array: `at_s`, `group`,
+    /// `current`, `ready`, `desired`, `metric`).
+    #[wasm_bindgen(js_name = scaleDecisionsFrom)]
+    pub fn scale_decisions_from(&self, from: usize) -> String {
+        let all = self.sim.scale_decisions();
+        serde_json::to_string(all.get(from..).unwrap_or(&[])).unwrap_or_else(|_| "[]".into())
     }
 
     /// Time-series points from index `from` on (JSON array of the report's series points).

@@ -665,6 +665,191 @@ test('a malformed permalink shows an error and the page stays usable', async () 
   }
 });
 
+/** Opens scenario text as "Run this scenario" does, and waits for its topology. */
+async function runText(page, text) {
+  await page.locator('#editor').fill(text);
+  await page.click('#run-edited');
+  await page.waitForFunction(() => document.querySelectorAll('#topo-text li').length > 0);
+}
+
+/** The texts drawn on a canvas (the boxes it reports through window.lbsim.labelBoxes()). */
+async function drawnTexts(page, canvas) {
+  return page.evaluate((id) => window.lbsim.labelBoxes().find((c) => c.canvas === id).boxes.filter((b) => b.kind !== 'box').map((b) => b.text), canvas);
+}
+
+const scenarioText = (name) => readFileSync(join(ROOT, 'scenarios', `${name}.toml`), 'utf8');
+
+test('resilience states: ejected until when, circuit breakers overflowing, autoscaler provisioning and decisions, retries and attempts', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+
+  // Outlier detection ejects the fast-failing api-4 (distinct from a health check's "marked
+  // down"): the topology and the inspector say "ejected" and until when (Envoy: 30 s after).
+  await runText(page, `${scenarioText('fast-failing-server')}\n[balancer.outlier_detection]\nconsecutive_5xx = 5\n`);
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-server="api-4"]')?.dataset.state === 'ejected', null, { timeout: 30000 });
+  const ejected = await page.textContent('#topo-text li[data-server="api-4"]');
+  const until = Number(/ejected until ([0-9.]+) s/.exec(ejected)?.[1]);
+  assert.ok(until >= 40 && until <= 41, `ejected 30 s from its ejection just after 10 s: ${ejected}`);
+  const drawnEjected = await drawnTexts(page, 'topology');
+  assert.ok(drawnEjected.some((t) => /^ejected until 4[01]\.\d s$/.test(t)), `drawn on the topology: ${drawnEjected.join(' | ')}`);
+  await page.waitForFunction(() => [...document.querySelectorAll('#inspector-body tr')].some((tr) => tr.cells[0].textContent === 'api-4' && /ejected until 4[01]\.\d s/.test(tr.textContent)));
+  await page.click('#play');
+  await top(page);
+  await shot(page, '08-ejected.png');
+
+  // Circuit breakers: the balancer shows its open requests against max_requests and its
+  // overflows once the slowdown at 20 s pushes the pool over the limit.
+  await runText(page, `${scenarioText('circuit-breaker-shedding')}\n[balancer.circuit_breakers]\nmax_requests = 32\n`);
+  await page.click('#play');
+  await page.waitForFunction(() => /breakers \d+\/32 open.*, [1-9]\d* overflowed/.test(document.getElementById('inspector-head').textContent), null, { timeout: 40000 });
+  const drawn = await drawnTexts(page, 'topology');
+  assert.ok(drawn.some((t) => /^open \d+\/32( FULL)?$/.test(t)), `open requests vs max_requests drawn: ${drawn.join(' | ')}`);
+  assert.ok(drawn.some((t) => /^overflow [1-9]/.test(t)), 'overflows drawn');
+  await page.waitForFunction(() => Number(document.querySelector('#count-overflow .v').textContent.replace(/\D/g, '')) > 0);
+  await page.click('#play');
+  await top(page);
+  await shot(page, '09-circuit-breakers.png');
+
+  // Autoscaler: at 75% utilization against a 60% target it asks for a third server at 15 s;
+  // the server is drawn provisioning for its 30 s provision_delay, then up, and the decision
+  // is on the timeline at its time.
+  await runText(page, `name = "autoscale-probe"
+seed = 1
+duration = "2m"
+[[servers]]
+name = "api"
+count = 2
+workers = 4
+service = { dist = "exponential", mean = "20ms" }
+[servers.autoscale]
+min = 2
+max = 6
+target_utilization = 0.6
+provision_delay = "30s"
+[[clients]]
+name = "web"
+count = 10
+protocol = "http2"
+max_streams = 100000
+rate = 30
+[balancer]
+algorithm = "round_robin"
+`);
+  assert.equal(await serverState(page, 'api-3'), 'not added');
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-server="api-3"]')?.dataset.state === 'provisioning', null, { timeout: 30000 });
+  assert.ok((await simTime(page)) < 45, 'provisioning during its delay');
+  await page.waitForFunction(() => [...document.querySelectorAll('#timeline-list li')].some((li) => /^15\.000 s.*autoscale api 2 → 3/.test(li.textContent)));
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-server="api-3"]')?.dataset.state === 'up', null, { timeout: 30000 });
+  assert.ok((await simTime(page)) >= 45, 'ready once provision_delay has passed');
+  await page.click('#play');
+
+  // Retries: a retry storm's attempts drawn over the sent line, counted, and per server.
+  await runText(page, scenarioText('retry-storm').replace(/^warmup = .*$/m, 'warmup = "1s"'));
+  await page.click('#play');
+  await waitForSimTime(page, 16, 60000);
+  await page.click('#play');
+  assert.ok((await page.textContent('#count-retries .v')).split('/').map((x) => Number(x.replace(/\D/g, '')))[0] > 0, 'retries counted');
+  assert.match(await page.textContent('#topo-text li[data-server="api-1"]'), /[0-9.k]+ retries/);
+  await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'chart-outcomes').boxes.some((b) => b.text === 'attempts'));
+  const series = await page.evaluate(() => window.lbsim.session.points.map((p) => [p.sent, p.retries]));
+  assert.ok(series.some(([sent, retries]) => retries > sent), 'a bucket where the retries outnumber the requests sent');
+  await top(page);
+  await shot(page, '10-retry-storm.png');
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('sessions and the store drawn: store node up/down/slow, sessions per server, a lost session flashes, per-server latency and errors', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+  await page.selectOption('#scenario', 'session-store-crash');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('session-store-crash'));
+  await page.click('#play');
+  await waitForSimTime(page, 8);
+  assert.equal(await page.getAttribute('#topo-text li[data-store]', 'data-store'), 'up');
+  assert.match(await page.textContent('#topo-text li[data-store]'), /session store: up — 1(\.0+)? ms/);
+  assert.ok((await drawnTexts(page, 'topology')).includes('session store'), 'the store is a node of the topology');
+  const api1 = await page.textContent('#topo-text li[data-server="api-1"]');
+  assert.match(api1, /mean [0-9.]+ (ms|µs)/, `per-server latency: ${api1}`);
+  assert.doesNotMatch(api1, /sessions/, `with a store, no server holds sessions: ${api1}`);
+
+  // Taking the store down is not a server crash: every server stays up, the store is drawn
+  // down, and store_unavailable grows.
+  await page.click('#act-store-down');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-store]')?.dataset.store === 'down');
+  await waitForSimTime(page, (await simTime(page)) + 2);
+  const states = await page.evaluate(() => [...document.querySelectorAll('#topo-text li[data-server]')].map((li) => li.dataset.state));
+  assert.deepEqual(states, ['up', 'up', 'up', 'up'], 'no server looks crashed');
+  assert.ok((await counter(page, 'store_unavailable')) > 0);
+  await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'topology').boxes.some((b) => /^DOWN · [1-9][0-9.,k]* failed$/.test(b.text)));
+  await top(page);
+  await shot(page, '11-store-down.png');
+  await page.click('#act-store-up');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-store]')?.dataset.store === 'up');
+  await page.click('#play');
+
+  // A slow store: its latency multiplied, drawn as slow with the new latency.
+  await runText(page, `${scenarioText('session-store-crash')}\n[[events]]\nat = "2s"\naction = "store_slow"\nfactor = 20\n`);
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#topo-text li[data-store]')?.dataset.store === 'slow', null, { timeout: 20000 });
+  assert.match(await page.textContent('#topo-text li[data-store]'), /session store: slow — 20(\.0+)? ms/);
+  assert.ok((await drawnTexts(page, 'topology')).some((t) => /^slow · 20(\.0+)? ms$/.test(t)), 'drawn slow with its latency');
+  await page.click('#play');
+
+  // Without a store, a crash loses the sessions its server held: the server flashes with the
+  // count lost, which also stays in its text, and the sessions counter shows them.
+  await page.selectOption('#scenario', 'sticky-cookie-crash');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('sticky-cookie-crash'));
+  assert.equal(await page.locator('#topo-text li[data-store]').count(), 0, 'no store here');
+  await page.click('#play');
+  await waitForSimTime(page, 8);
+  assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9]\d* sessions/, 'sessions per server');
+  await page.waitForFunction(() => /sessions lost \(just now\)/.test(document.querySelector('#topo-text li[data-server="api-2"]').textContent), null, { timeout: 40000 });
+  assert.ok((await drawnTexts(page, 'topology')).some((t) => /^−[1-9][0-9.,k]* sessions? lost$/.test(t)), 'the flash is drawn with the count');
+  await top(page);
+  await shot(page, '12-sessions-lost.png');
+  const lost = Number((await page.textContent('#count-sessions .v')).split('/')[1].replace(/\D/g, ''));
+  assert.ok(lost > 0, 'the counter counts them');
+  await waitForSimTime(page, (await simTime(page)) + 20);
+  assert.doesNotMatch(await page.textContent('#topo-text li[data-server="api-2"]'), /just now/, 'the flash ends');
+  assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9][0-9.,k]* sessions lost/);
+  assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9][0-9.,k]* errors/, 'per-server errors');
+  await page.click('#play');
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
+test('A/B mode overlays B on the per-server and outcome charts too', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#speed', '10');
+  await page.selectOption('#scenario', 'slow-server');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('slow-server'));
+  await page.fill('#ab-set', 'balancer.algorithm=least_connections');
+  await page.click('#ab-start');
+  await page.waitForSelector('#ab-table');
+  await page.click('#play');
+  await waitForSimTime(page, 8);
+  await page.click('#play');
+  await page.click('#chart-tables-toggle');
+  const heads = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#chart-tables table')].map((t) =>
+    [t.caption.textContent, [...t.tHead.rows[0].cells].slice(1).map((c) => c.textContent)])));
+  const served = Object.entries(heads).find(([k]) => k.startsWith('Requests served'))[1];
+  const outcomes = Object.entries(heads).find(([k]) => k.startsWith('Requests sent'))[1];
+  assert.ok(served.includes('A backend-1') && served.includes('B backend-1'), `served per server, A and B: ${served}`);
+  assert.equal(served.filter((n) => n.startsWith('B ')).length, served.length / 2);
+  for (const n of ['A ok', 'A sent', 'B ok', 'B sent']) assert.ok(outcomes.includes(n), `outcomes chart has ${n}: ${outcomes}`);
+  // B's values are B's own: its served counts per server differ from A's (another algorithm).
+  const [a, b] = await page.evaluate(() => [window.lbsim.session.points, window.lbsim.ab.points].map((ps) => ps.map((p) => p.served.join(',')).join(';')));
+  assert.notEqual(a, b);
+  await page.locator('#chart-served').scrollIntoViewIfNeeded();
+  await shot(page, '13-ab-overlays.png');
+  await page.click('#ab-stop').catch(() => {});
+  assert.deepEqual(errors, [], 'no console or page errors');
+  await page.close();
+});
+
 test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async () => {
   const { page, errors } = await openPage(browser.context, url);
   await page.locator('#editor').fill(readFileSync(join(ROOT, 'tests/e2e/scenarios/perf-1000x50.toml'), 'utf8'));

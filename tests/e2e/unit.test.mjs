@@ -452,6 +452,25 @@ test('status: each server state, marked down by replicas, slow', () => {
   assert.notEqual(status(f, 0, 1).color, status(f, 1, 1).color);
 });
 
+test('status: ejected by outlier detection (until when) and provisioning are their own states', () => {
+  const f = {
+    state: Uint8Array.from([1, 1, 2, 5]),
+    markedDown: Uint32Array.from([1, 2, 1, 0]),
+    slow: Float64Array.from([1, 1, 1, 1]),
+    ejected: Uint32Array.from([1, 1, 1, 0]),
+    ejectedUntilMs: Float64Array.from([40000, 41234, 50000, 0]),
+  };
+  const words = (replicas) => Array.from(f.state, (_, s) => status(f, s, replicas)).map((x) => [x.word, x.note]);
+  assert.deepEqual(words(1), [
+    ['ejected', 'ejected until 40.0 s'],
+    ['ejected', 'ejected until 41.2 s'],
+    ['crashed', 'crashed · ejected until 50.0 s'],
+    ['provisioning', 'provisioning'],
+  ]);
+  assert.equal(words(2)[0][1], 'ejected by 1/2 until 40.0 s');
+  assert.notEqual(status(f, 0, 1).color, status({ ...f, ejected: Uint32Array.from([0, 0, 0, 0]) }, 0, 1).color, 'ejected is not drawn as marked down');
+});
+
 test('along: the point at a fraction of a polyline\'s length', () => {
   const pts = [[0, 0], [10, 0], [10, 10]];
   assert.deepEqual(along(pts, 0), [0, 0]);

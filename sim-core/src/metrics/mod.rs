@@ -69,6 +69,9 @@ pub struct Stats {
     pub server_retries: Vec<u64>,
     /// Tries per server that were hedges, after warmup.
     pub server_hedges: Vec<u64>,
+    /// Sessions whose state was lost at each server (it crashed, or the session moved away
+    /// from it), after warmup: the page flashes the server when this grows.
+    pub server_sessions_lost: Vec<u64>,
     /// Requests reaching a crashed server.
     pub while_down: Vec<u64>,
     /// Time crashed within the window, per server.
@@ -130,6 +133,7 @@ impl Stats {
             server_errors: vec![0; servers],
             server_retries: vec![0; servers],
             server_hedges: vec![0; servers],
+            server_sessions_lost: vec![0; servers],
             accepted: vec![0; servers],
             conns_max: vec![0; servers],
             rejected: vec![0; servers],

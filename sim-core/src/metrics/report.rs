@@ -400,6 +400,11 @@ pub struct SeriesPoint {
     /// Requests sent (first attempts) in the bucket, whatever their outcome: the offered
     /// load over time (a rate schedule, closed-loop users slowed by a slow server).
     pub sent: u64,
+    /// Retries (the client's or the balancer's) that reached a server in the bucket.
+    pub retries: u64,
+    /// Hedged tries that reached a server in the bucket. `sent + retries + hedges` are the
+    /// attempts: the load the servers see beyond the offered load.
+    pub hedges: u64,
 }
 
 /// Time series for charts.

@@ -20,6 +20,8 @@ pub struct SeriesAcc {
     current_latency_failed: LatencyHist<u32>,
     current_served: Vec<u32>,
     current_sent: u64,
+    current_retries: u64,
+    current_hedges: u64,
     /// Timeline events (time, text).
     pub events: Vec<(u64, String)>,
     /// The most buckets kept: those of the duration and a quarter more (and one) for the drain
@@ -50,6 +52,8 @@ impl SeriesAcc {
             current_latency_failed: LatencyHist::new(2),
             current_served: if enabled { vec![0; servers] } else { Vec::new() },
             current_sent: 0,
+            current_retries: 0,
+            current_hedges: 0,
             events: Vec::new(),
             max_points: {
                 let buckets = duration_ns.div_ceil(interval).clamp(1, cap);
@@ -91,6 +95,19 @@ impl SeriesAcc {
         }
     }
 
+    /// Counts a try beyond its request's first that reached a server: a retry (the client's
+    /// or the balancer's) or, with `hedge`, a hedge. With `sent` it gives the attempts made.
+    #[inline]
+    pub fn retried(&mut self, hedge: bool) {
+        if self.enabled {
+            if hedge {
+                self.current_hedges += 1;
+            } else {
+                self.current_retries += 1;
+            }
+        }
+    }
+
     /// Counts a request a server finished.
     #[inline]
     pub fn served(&mut self, server: u32) {
@@ -124,6 +141,8 @@ impl SeriesAcc {
             in_flight,
             jain_index: balance(&counts).jain_index,
             sent: std::mem::take(&mut self.current_sent),
+            retries: std::mem::take(&mut self.current_retries),
+            hedges: std::mem::take(&mut self.current_hedges),
         };
         self.points.push(point);
         self.current_outcomes = [0; crate::metrics::report::Outcome::COUNT];

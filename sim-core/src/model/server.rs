@@ -178,6 +178,9 @@ impl Simulation {
             let counts = if again == 2 { &mut self.stats.server_hedges } else { &mut self.stats.server_retries };
             counts[s as usize] += 1;
         }
+        if again > 0 {
+            self.stats.series.retried(again == 2);
+        }
         let state = self.servers[s as usize].state;
         if !matches!(state, ServerState::Up | ServerState::Draining) {
             if state == ServerState::Down {
@@ -256,6 +259,7 @@ impl Simulation {
         self.servers[s as usize].sessions += 1;
         if newly_lost {
             self.stats.sessions_lost += 1;
+            self.stats.server_sessions_lost[old as usize] += 1;
         }
         had_home
     }
@@ -470,6 +474,7 @@ impl Simulation {
                 sess.lost = true;
                 lost += 1;
                 self.stats.sessions_lost += 1;
+                self.stats.server_sessions_lost[s as usize] += 1;
             }
         }
         self.servers[s as usize].sessions = 0;
