@@ -354,6 +354,8 @@ export class ChartGroup {
   constructor(charts, { onBrush }) {
     this.charts = charts;
     this.onBrush = onBrush;
+    /** Where the next draw() starts looking for a changed chart (round robin). */
+    this.next = 0;
     /** @type {Brush} */
     this.brush = null;
     for (const c of charts) this.#wire(c);
@@ -394,7 +396,21 @@ export class ChartGroup {
     this.onBrush(b, final);
   }
 
-  draw() { for (const c of this.charts) c.draw(); }
+  /**
+   * Redraws the charts whose data or view changed, at most `limit` of them (the page draws
+   * one a frame, so four fresh charts do not all land in one frame), oldest change first.
+   * @param {number} [limit]
+   */
+  draw(limit = Infinity) {
+    let drawn = 0;
+    for (let k = 0; k < this.charts.length && drawn < limit; k++) {
+      const c = this.charts[(this.next + k) % this.charts.length];
+      if (!c.dirty) continue;
+      c.draw();
+      drawn++;
+      this.next = (this.charts.indexOf(c) + 1) % this.charts.length;
+    }
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { brotliDecompressSync, deflateRawSync, gunzipSync } from 'node:zlib';
 import { serve } from './static-server.mjs';
@@ -434,6 +434,23 @@ test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and
     }
     await page.screenshot({ path: join(ARTIFACTS, `layout-${width}.png`), fullPage: true });
     console.log(`  ${width} px: ${canvases.reduce((a, c) => a + c.boxes.length, 0)} drawn boxes on ${canvases.length} canvases, none overlapping; ${fired.length} event labels`);
+  }
+  // The session store's node and the circuit breakers' lines fit too (a store taken down).
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.locator('#editor').fill(`${readFileSync(join(ROOT, 'scenarios/session-store-crash.toml'), 'utf8')}\n[balancer.circuit_breakers]\nmax_requests = 64\n`);
+  await page.click('#run-edited');
+  await page.click('#play');
+  await waitForSimTime(page, 6);
+  await page.click('#act-store-down');
+  await waitForSimTime(page, 8);
+  await page.click('#play');
+  for (const width of [390, 768, 1440]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.waitForTimeout(700);
+    const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
+    const texts = canvases.find((c) => c.canvas === 'topology').boxes.map((b) => b.text);
+    assert.ok(texts.includes('session store') && texts.some((t) => t.startsWith('open')), `${width} px: store and breakers drawn (${texts.join(' | ')})`);
+    assert.deepEqual(layoutFaults(canvases), [], `${width} px: overlapping or clipped text with a store and breakers`);
   }
   await page.setViewportSize({ width: 1440, height: 900 });
   assert.deepEqual(errors, [], 'no console or page errors');
@@ -868,8 +885,15 @@ test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async
   const dt = frames.map((f) => f.dt).sort((a, b) => a - b);
   const work = frames.map((f) => f.work).sort((a, b) => a - b);
   const total = frames.reduce((a, f) => a + f.dt, 0);
+  const late = frames.filter((f) => f.dt > 20).length;
   const result = {
     scenario: 'tests/e2e/scenarios/perf-1000x50.toml (1,000 clients, 50 servers, 5,000 requests/s)',
+    // The frame interval is the time between animation frames: a frame whose work (the page's
+    // script, then Chromium's style, layout, paint and raster) misses a 60 Hz vsync shows as
+    // 33 ms. Other processes taking the CPU make frames late too, so the load is reported.
+    load_average_1min: loadavg()[0],
+    cores: cpus().length,
+    late_frames_percent: (100 * late) / frames.length,
     seconds: total / 1000,
     frames: frames.length,
     fps: (1000 * frames.length) / total,
@@ -880,9 +904,22 @@ test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async
   writeFileSync(join(ARTIFACTS, 'frame-times.json'), JSON.stringify(result, null, 2) + '\n');
   const f = (x) => x.toFixed(1);
   console.log(`  frame interval p50 ${f(result.frame_interval_ms.p50)} ms, p95 ${f(result.frame_interval_ms.p95)} ms, max ${f(result.frame_interval_ms.max)} ms — ${f(result.fps)} fps over ${f(result.seconds)} s`);
+  console.log(`  late frames (interval > 20 ms) ${f(result.late_frames_percent)}%; load average ${f(result.load_average_1min)} on ${result.cores} cores`);
   console.log(`  work per frame (simulate + snapshot + draw) p50 ${f(result.work_per_frame_ms.p50)} ms, p95 ${f(result.work_per_frame_ms.p95)} ms, max ${f(result.work_per_frame_ms.max)} ms`);
   assert.ok(frames.length > seconds * 30, 'the animation ran');
   assert.ok(result.frame_interval_ms.p50 < 20, `median frame interval ${result.frame_interval_ms.p50} ms (60 fps is 16.7 ms)`);
+  // The page's own work per frame (simulate, snapshot, draw, the views it refreshes) stays far
+  // below a frame, and no frame carries the few-times-a-second views all at once.
+  assert.ok(result.work_per_frame_ms.p95 < 8, `work per frame p95 ${result.work_per_frame_ms.p95} ms`);
+  // Issue 17's budget: a 95th-percentile frame interval within one 60 Hz frame (≤ 17 ms).
+  // Whether a frame is on time also depends on the CPU the page gets: on a machine busy with
+  // other work (load average above its cores) frames miss vsync whatever the page does, so
+  // there the interval is reported but not held to the budget.
+  if (result.load_average_1min < result.cores) {
+    assert.ok(result.frame_interval_ms.p95 <= 17, `95th-percentile frame interval ${result.frame_interval_ms.p95} ms (budget 17 ms)`);
+  } else {
+    console.log(`  load average ${f(result.load_average_1min)} on ${result.cores} cores: the interval budget is not asserted on a busy machine`);
+  }
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
 });

@@ -26,6 +26,9 @@ test('fmtCount: thousands separators, millions from ten million on, a dash for n
   assert.equal(fmtCount(123456789), '123 M');
   assert.equal(fmtCount(-12345678), '-12.3 M');
   assert.equal(fmtCount(NaN), '–');
+  for (const n of [1, 999, 1000, 1001, 65536, 100000, 999999, 1000000, -1, -999, -1000, -123456, 4.4, 999.5]) {
+    assert.equal(fmtCount(n), Math.round(n).toLocaleString('en-US'), `as toLocaleString for ${n}`);
+  }
   assert.equal(fmtCount(Infinity), '–');
 });
 
