@@ -60,6 +60,7 @@ export class Inspector {
     this.topo = topo;
     this.backup = new Set(topo.servers.filter((s) => s.backup).map((s) => s.name));
     this.key = '';
+    this.hadEjected = false; // the outlier column belongs to the session that ejected
     if (this.replica >= topo.replicas) this.replica = 0;
   }
 

@@ -713,7 +713,7 @@ test('resilience states: ejected until when, circuit breakers overflowing, autos
   await page.waitForFunction(() => [...document.querySelectorAll('#inspector-body tr')].some((tr) => tr.cells[0].textContent === 'api-4' && /ejected until 4[01]\.\d s/.test(tr.textContent)));
   await page.click('#play');
   await top(page);
-  await shot(page, '08-ejected.png');
+  await shot(page, '10-ejected.png');
 
   // Circuit breakers: the balancer shows its open requests against max_requests and its
   // overflows once the slowdown at 20 s pushes the pool over the limit.
@@ -726,7 +726,7 @@ test('resilience states: ejected until when, circuit breakers overflowing, autos
   await page.waitForFunction(() => Number(document.querySelector('#count-overflow .v').textContent.replace(/\D/g, '')) > 0);
   await page.click('#play');
   await top(page);
-  await shot(page, '09-circuit-breakers.png');
+  await shot(page, '11-circuit-breakers.png');
 
   // Autoscaler: at 75% utilization against a 60% target it asks for a third server at 15 s;
   // the server is drawn provisioning for its 30 s provision_delay, then up, and the decision
@@ -773,7 +773,7 @@ algorithm = "round_robin"
   const series = await page.evaluate(() => window.lbsim.session.points.map((p) => [p.sent, p.retries]));
   assert.ok(series.some(([sent, retries]) => retries > sent), 'a bucket where the retries outnumber the requests sent');
   await top(page);
-  await shot(page, '10-retry-storm.png');
+  await shot(page, '12-retry-storm.png');
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
 });
@@ -802,7 +802,7 @@ test('sessions and the store drawn: store node up/down/slow, sessions per server
   assert.ok((await counter(page, 'store_unavailable')) > 0);
   await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'topology').boxes.some((b) => /^DOWN · [1-9][0-9.,k]* failed$/.test(b.text)));
   await top(page);
-  await shot(page, '11-store-down.png');
+  await shot(page, '13-store-down.png');
   await page.click('#act-store-up');
   await page.waitForFunction(() => document.querySelector('#topo-text li[data-store]')?.dataset.store === 'up');
   await page.click('#play');
@@ -826,7 +826,7 @@ test('sessions and the store drawn: store node up/down/slow, sessions per server
   await page.waitForFunction(() => /sessions lost \(just now\)/.test(document.querySelector('#topo-text li[data-server="api-2"]').textContent), null, { timeout: 40000 });
   assert.ok((await drawnTexts(page, 'topology')).some((t) => /^−[1-9][0-9.,k]* sessions? lost$/.test(t)), 'the flash is drawn with the count');
   await top(page);
-  await shot(page, '12-sessions-lost.png');
+  await shot(page, '14-sessions-lost.png');
   const lost = Number((await page.textContent('#count-sessions .v')).split('/')[1].replace(/\D/g, ''));
   assert.ok(lost > 0, 'the counter counts them');
   await waitForSimTime(page, (await simTime(page)) + 20);
@@ -861,7 +861,7 @@ test('A/B mode overlays B on the per-server and outcome charts too', async () =>
   const [a, b] = await page.evaluate(() => [window.lbsim.session.points, window.lbsim.ab.points].map((ps) => ps.map((p) => p.served.join(',')).join(';')));
   assert.notEqual(a, b);
   await page.locator('#chart-served').scrollIntoViewIfNeeded();
-  await shot(page, '13-ab-overlays.png');
+  await shot(page, '15-ab-overlays.png');
   await page.click('#ab-stop').catch(() => {});
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
@@ -908,17 +908,16 @@ test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async
   console.log(`  work per frame (simulate + snapshot + draw) p50 ${f(result.work_per_frame_ms.p50)} ms, p95 ${f(result.work_per_frame_ms.p95)} ms, max ${f(result.work_per_frame_ms.max)} ms`);
   assert.ok(frames.length > seconds * 30, 'the animation ran');
   assert.ok(result.frame_interval_ms.p50 < 20, `median frame interval ${result.frame_interval_ms.p50} ms (60 fps is 16.7 ms)`);
-  // The page's own work per frame (simulate, snapshot, draw, the views it refreshes) stays far
-  // below a frame, and no frame carries the few-times-a-second views all at once.
-  assert.ok(result.work_per_frame_ms.p95 < 8, `work per frame p95 ${result.work_per_frame_ms.p95} ms`);
-  // Issue 17's budget: a 95th-percentile frame interval within one 60 Hz frame (≤ 17 ms).
-  // Whether a frame is on time also depends on the CPU the page gets: on a machine busy with
-  // other work (load average above its cores) frames miss vsync whatever the page does, so
-  // there the interval is reported but not held to the budget.
+  // Issue 17's budget: a 95th-percentile frame interval within one 60 Hz frame (≤ 17 ms), with
+  // the page's own work per frame (simulate, snapshot, draw, the one view it refreshes) far
+  // below a frame. Both are wall times: on a machine busy with other work (load average above
+  // its cores) the page's threads wait for a core and frames miss vsync whatever the page
+  // does, so there they are reported but not held to the budget.
   if (result.load_average_1min < result.cores) {
+    assert.ok(result.work_per_frame_ms.p95 < 8, `work per frame p95 ${result.work_per_frame_ms.p95} ms`);
     assert.ok(result.frame_interval_ms.p95 <= 17, `95th-percentile frame interval ${result.frame_interval_ms.p95} ms (budget 17 ms)`);
   } else {
-    console.log(`  load average ${f(result.load_average_1min)} on ${result.cores} cores: the interval budget is not asserted on a busy machine`);
+    console.log(`  load average ${f(result.load_average_1min)} on ${result.cores} cores: the budget is reported, not asserted, on a busy machine`);
   }
   assert.deepEqual(errors, [], 'no console or page errors');
   await page.close();
