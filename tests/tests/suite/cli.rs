@@ -562,7 +562,9 @@ fn algorithm_aliases_and_the_algorithms_table() {
     for (alias, name) in [
         ("least_conn", "least_connections"),
         ("leastconn", "least_connections"),
-        ("roundrobin", "round_robin"),
+        ("roundrobin", "haproxy_round_robin"),
+        ("static-rr", "static_rr"),
+        ("random_two_least_conn", "random_two"),
         ("LEAST_REQUEST", "power_of_two"),
         ("p2c", "power_of_two"),
         ("ROUND_ROBIN", "round_robin"),
@@ -581,8 +583,8 @@ fn algorithm_aliases_and_the_algorithms_table() {
         let (code, _, err) = lbsim_text(&["check", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{alias} in a file: {err}");
     }
-    // HAProxy `source` is not nginx ip_hash; nginx `random two` is not power_of_two.
-    for other in ["source", "random_two"] {
+    // HAProxy `source` is not nginx ip_hash; HAProxy `random` is random_draws, not random.
+    for other in ["source", "random(2)"] {
         check(GOOD, &["--set", &format!("balancer.algorithm={other}")], 2, &["unknown algorithm"]);
     }
     let (code, out, _) = lbsim_text(&["algorithms"]);
