@@ -644,10 +644,7 @@ impl Exporter {
                 ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {n} }}")])
             }
             Algorithm::StaticRr | Algorithm::HaproxyRoundRobin | Algorithm::First => {
-                self.approx(
-                    "envoy",
-                    &format!("algorithm {}: Envoy's ROUND_ROBIN stands in", b.algorithm.name()),
-                );
+                self.approx("envoy", &format!("algorithm {}: Envoy's ROUND_ROBIN stands in", b.algorithm.name()));
                 ("ROUND_ROBIN", vec![])
             }
             Algorithm::LeastConnections | Algorithm::PeakEwma => {

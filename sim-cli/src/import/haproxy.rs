@@ -362,9 +362,7 @@ impl Mapper {
                         None => other.to_string(),
                     };
                     let why = match other {
-                        "maxqueue" | "minconn" => {
-                            "lbsim has no per-server connection limit at the balancer"
-                        }
+                        "maxqueue" | "minconn" => "lbsim has no per-server connection limit at the balancer",
                         _ => "not modeled by lbsim",
                     };
                     self.warnings.push(format!("{}: `{} {server}` `{shown}`: {why}", l.loc(), l.name()));
@@ -384,8 +382,7 @@ impl Mapper {
     }
 
     fn map(mut self, file: &str, head: &Line, name: &str, body: &[(&Line, bool)], rate: f64) -> Result<Imported> {
-        let mut p =
-            Params {
+        let mut p = Params {
             weight: 1,
             check: false,
             inter_ms: 2000,
@@ -506,7 +503,11 @@ impl Mapper {
                         let live: Vec<&(&Line, Params)> = servers.iter().filter(|(_, p)| !p.disabled).collect();
                         let max = live.first().and_then(|(_, p)| p.maxconn).unwrap_or(0);
                         if live.iter().any(|(_, p)| p.maxconn.unwrap_or(0) != max) {
-                            self.approx(&mut bal, l, "servers differ in `maxconn`; lbsim's max_conns is one value, the first server's");
+                            self.approx(
+                                &mut bal,
+                                l,
+                                "servers differ in `maxconn`; lbsim's max_conns is one value, the first server's",
+                            );
                         }
                         if max == 0 {
                             bal.push_str("# no server `maxconn`: the first server takes every request\n");
@@ -584,8 +585,14 @@ impl Mapper {
         if algo != "first" {
             for (l, sp) in &servers {
                 if let Some(n) = sp.maxconn.filter(|&n| n > 0) {
-                    let why = "lbsim has no per-server connection limit at the balancer (only `balance first` reads it)";
-                    self.warnings.push(format!("{}: `{} {}` `maxconn {n}`: {why}", l.loc(), l.name(), l.word(1).unwrap_or("")));
+                    let why =
+                        "lbsim has no per-server connection limit at the balancer (only `balance first` reads it)";
+                    self.warnings.push(format!(
+                        "{}: `{} {}` `maxconn {n}`: {why}",
+                        l.loc(),
+                        l.name(),
+                        l.word(1).unwrap_or("")
+                    ));
                     let _ = writeln!(
                         self.head,
                         "# {} {} {}: ignored: `maxconn {n}`: {why}",

@@ -73,10 +73,7 @@ impl HaproxyRoundRobin {
     /// (Re)builds the trees over the tier's members, as `fwrr_init_server_groups` does.
     fn build(&mut self, view: &PickView<'_>) {
         self.srv.clear();
-        self.srv.resize(
-            view.server_count(),
-            Srv { eweight: 0, npos: 0, rweight: 0, tree: Tree::None, key: (0, 0, 0) },
-        );
+        self.srv.resize(view.server_count(), Srv { eweight: 0, npos: 0, rweight: 0, tree: Tree::None, key: (0, 0, 0) });
         self.curr.clear();
         self.trees = Default::default();
         self.init = 0;
@@ -131,10 +128,7 @@ impl HaproxyRoundRobin {
     /// falls beyond this window and the next one.
     fn queue_srv(&mut self, s: u32) {
         let srv = self.srv[s as usize];
-        if srv.eweight == 0
-            || srv.npos >= 2 * self.curr_weight
-            || srv.npos >= self.curr_weight + self.next_weight
-        {
+        if srv.eweight == 0 || srv.npos >= 2 * self.curr_weight || srv.npos >= self.curr_weight + self.next_weight {
             self.srv[s as usize].npos = srv.npos.saturating_sub(self.curr_weight);
             self.queue_by_weight(1 - self.init, s);
         } else {
@@ -178,7 +172,6 @@ impl HaproxyRoundRobin {
             srv.npos += 1;
         }
     }
-
 }
 
 impl Balancer for HaproxyRoundRobin {

@@ -5,8 +5,8 @@
 //! the reduced total `tot`. Slot by slot, every server adds its weight to a score, and the
 //! first server (in configuration order) with the highest `(score + tot) / tot` takes the
 //! slot and loses `tot`. A pick takes the next slot (`rr_idx`), so it costs O(1); the map is
-//! built once per member list (O(tot · n), as in HAProxy; equal weights give the identity
-//! order directly). Weights 5, 1, 1 give `a a b a a c a`... (see the tests).
+//! built once per member list, in O((tot + n) log n) rather than HAProxy's O(tot · n) loop
+//! (the same map: a proptest compares the two). Weights 5, 1, 1 give `a a b a a c a`... (see the tests).
 //!
 //! lbsim difference: HAProxy rebuilds the map without a server that goes down; lbsim keeps
 //! it and skips slots whose server is not eligible (down, failed, or already tried by this
@@ -32,15 +32,52 @@ pub(crate) fn server_map(servers: &[(u32, u64)]) -> Vec<u32> {
     if tot == 0 {
         return Vec::new();
     }
-    if servers.iter().all(|&(_, w)| w == 1) {
-        // Each slot goes to the first server whose score has not yet been spent: in order
-        // (O(n) rather than O(n²) for a large pool of equal weights).
-        return servers.iter().map(|&(s, _)| s).collect();
+    if tot == 1 {
+        return servers.iter().filter(|&&(_, w)| w > 0).map(|&(s, _)| s).take(1).collect();
     }
-    naive_map(servers, tot)
+    // After k slots a server's score is k·w − tot·c (c: slots it took), so its `(score + tot)
+    // / tot` is ⌊k·w / tot⌋ + 1 − c: the slot goes to the first server with the highest
+    // d = ⌊k·w / tot⌋ − c. d only moves when a server takes a slot (−1) or when k·w crosses a
+    // multiple of tot (+1, tot times in all), so an ordered set of (−d, position) and a queue
+    // of each server's next crossing build the map in O((tot + n) log n), not O(tot · n).
+    use std::cmp::Reverse;
+    use std::collections::{BTreeSet, BinaryHeap};
+    let n = servers.len();
+    let mut d = vec![0i64; n];
+    let mut order: BTreeSet<(i64, usize)> = BTreeSet::new();
+    // (Reverse(next k at which ⌊k·w/tot⌋ grows), position).
+    let mut crossings: BinaryHeap<(Reverse<u64>, usize)> = BinaryHeap::new();
+    for (i, &(_, w)) in servers.iter().enumerate() {
+        if w > 0 {
+            order.insert((0, i));
+            crossings.push((Reverse(tot.div_ceil(w)), i));
+        }
+    }
+    let mut map = Vec::with_capacity(tot as usize);
+    for k in 1..=tot {
+        while let Some(&(Reverse(at), i)) = crossings.peek() {
+            if at > k {
+                break;
+            }
+            crossings.pop();
+            order.remove(&(-d[i], i));
+            d[i] += 1;
+            order.insert((-d[i], i));
+            let w = servers[i].1;
+            let next = ((k * w / tot) + 1) * tot;
+            crossings.push((Reverse(next.div_ceil(w)), i));
+        }
+        let Some(&(key, i)) = order.first() else { break };
+        order.remove(&(key, i));
+        d[i] -= 1;
+        order.insert((-d[i], i));
+        map.push(servers[i].0);
+    }
+    map
 }
 
-/// The map slot by slot, exactly as `recalc_server_map` loops.
+/// The map slot by slot, exactly as `recalc_server_map` loops (O(tot · n): the reference).
+#[cfg(test)]
 fn naive_map(servers: &[(u32, u64)], tot: u64) -> Vec<u32> {
     let mut score = vec![0i64; servers.len()];
     let tot_i = tot as i64;
@@ -174,11 +211,12 @@ mod tests {
     }
 
     proptest! {
-        /// Equal weights take the shortcut; it is the loop's result.
+        /// The O((tot + n) log n) construction is HAProxy's slot-by-slot loop's result.
         #[test]
-        fn uniform_shortcut_matches_the_loop(n in 1u32..60) {
-            let servers: Vec<(u32, u64)> = (0..n).map(|i| (i, 1)).collect();
-            prop_assert_eq!(server_map(&servers), naive_map(&servers, u64::from(n)));
+        fn map_matches_haproxys_loop(weights in proptest::collection::vec(0u64..40, 1..20)) {
+            let servers: Vec<(u32, u64)> = weights.iter().enumerate().map(|(i, &w)| (i as u32, w)).collect();
+            let tot = weights.iter().sum();
+            prop_assert_eq!(server_map(&servers), naive_map(&servers, tot));
         }
 
         /// The uniform shortcut and the map agree, and the map gives each server exactly
