@@ -29,6 +29,9 @@ const SCALE: u64 = 16;
 /// HAProxy's `SRV_EWGHT_MAX` (256 × 16): the init tree sorts by `MAX − eweight`.
 const EWGHT_MAX: i64 = 4096;
 
+/// An eb32 tree of servers: `((key, sub-key, insertion order), server)`.
+type EbTree = BTreeSet<((i64, i64, u64), u32)>;
+
 /// Which tree a server is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tree {
@@ -53,9 +56,9 @@ struct Srv {
 pub struct HaproxyRoundRobin {
     srv: Vec<Srv>,
     /// The current tree: `(npos, (4096 + rweight − eweight) / 16, insertion order)`.
-    curr: BTreeSet<((i64, i64, u64), u32)>,
+    curr: EbTree,
     /// The two weight trees: `(4096 − eweight, 0, insertion order)`.
-    trees: [BTreeSet<((i64, i64, u64), u32)>; 2],
+    trees: [EbTree; 2],
     /// Which of `trees` is "init" (the other is "next").
     init: usize,
     curr_pos: u64,
@@ -138,12 +141,10 @@ impl HaproxyRoundRobin {
     }
 
     /// `fwrr_get_server_from_group`.
-    fn from_group(&mut self) -> Option<u32> {
+    fn server_from_group(&mut self) -> Option<u32> {
         let s1 = self.curr.first().map(|&(_, s)| s);
-        if let Some(s) = s1 {
-            if self.srv[s as usize].npos <= self.curr_pos {
-                return Some(s);
-            }
+        if s1.is_some_and(|s| self.srv[s as usize].npos <= self.curr_pos) {
+            return s1;
         }
         if let Some(&(_, s)) = self.trees[self.init].first() {
             // `fwrr_get_srv_init`.
@@ -195,7 +196,7 @@ impl Balancer for HaproxyRoundRobin {
                 self.curr_weight = self.next_weight;
             }
             let s = loop {
-                if let Some(s) = self.from_group() {
+                if let Some(s) = self.server_from_group() {
                     break Some(s);
                 }
                 if switched {
@@ -316,11 +317,9 @@ mod tests {
         for _ in 0..n {
             let mut switched = false;
             let pick = loop {
-                if let Some((_, _, s)) = first(&curr) {
-                    if srv[s].npos <= pos {
-                        curr.retain(|x| x.2 != s);
-                        break s;
-                    }
+                if let Some((_, _, s)) = first(&curr).filter(|&(_, _, s)| srv[s].npos <= pos) {
+                    curr.retain(|x| x.2 != s);
+                    break s;
                 }
                 if let Some((_, _, s)) = first(&init) {
                     srv[s].npos = 0;
@@ -338,9 +337,6 @@ mod tests {
                 cw = total;
                 pos = cw;
             };
-            if next.iter().any(|x| x.2 == pick) {
-                unreachable!();
-            }
             let s = &mut srv[pick];
             if s.npos == 0 {
                 s.npos = pos;

@@ -73,7 +73,7 @@ impl MemberDraw {
     }
 
     /// Number of members.
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn members(&self) -> usize {
         self.ranges.len()
     }
 }
@@ -102,7 +102,7 @@ impl Balancer for RandomTwo {
             return None;
         }
         self.draws.refresh(view);
-        if self.draws.len() < 2 {
+        if self.draws.members() < 2 {
             return self.fallback.round(view, view.eligible().iter().copied());
         }
         let mut prev: Option<u32> = None;
