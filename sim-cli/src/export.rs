@@ -284,13 +284,16 @@ impl Exporter {
             Algorithm::RoundRobin => String::new(),
             Algorithm::Random => "random".into(),
             Algorithm::LeastConnections => "least_conn".into(),
-            Algorithm::PowerOfTwo => {
-                if b.choices != 2 {
-                    self.approx(
-                        "nginx",
-                        &format!("algorithm power_of_two with choices = {}: nginx draws two", b.choices),
-                    );
-                }
+            Algorithm::RandomTwo => "random two least_conn".into(),
+            Algorithm::PowerOfTwo | Algorithm::RandomDraws => {
+                self.approx(
+                    "nginx",
+                    &format!(
+                        "algorithm {} with choices = {}: nginx's `random two least_conn` (two distinct draws, the algorithm random_two) stands in",
+                        b.algorithm.name(),
+                        b.choices
+                    ),
+                );
                 "random two least_conn".into()
             }
             Algorithm::IpHash if !l4 => "ip_hash".into(),
@@ -305,13 +308,21 @@ impl Exporter {
                         ("consistent hashing (ketama)", "another consistent hash")
                     }
                     Algorithm::BoundedLoadHash => ("consistent hashing (ketama)", "nginx has no bounded loads"),
+                    Algorithm::StaticRr | Algorithm::HaproxyRoundRobin => {
+                        ("round robin", "nginx's smooth WRR interleaves weights in another order")
+                    }
+                    Algorithm::First => ("round robin", "nginx has no fill-in-order method"),
                     _ => ("least_conn", "nginx open source has no latency-aware method (nginx Plus: least_time)"),
                 };
                 self.approx(
                     "nginx",
                     &format!("algorithm {} is not in nginx ({why}): {instead} stands in", other.name()),
                 );
-                if instead == "least_conn" { "least_conn".into() } else { format!("hash {} consistent", key(self)) }
+                match instead {
+                    "least_conn" => "least_conn".into(),
+                    "round robin" => String::new(),
+                    _ => format!("hash {} consistent", key(self)),
+                }
             }
         }
     }
@@ -382,7 +393,14 @@ impl Exporter {
                 let weight = if s.weight != 1 { format!(" weight {}", s.weight) } else { String::new() };
                 let backup = if s.backup { " backup" } else { "" };
                 let ck = if cookie { format!(" cookie {}", s.name) } else { String::new() };
-                let _ = writeln!(out, "    server {} {}:{}{weight}{check}{backup}{ck}", s.name, s.host, s.port);
+                // `balance first` fills a server up to its maxconn before the next.
+                let maxconn = if b.algorithm == Algorithm::First && b.max_conns > 0 {
+                    format!(" maxconn {}", b.max_conns)
+                } else {
+                    String::new()
+                };
+                let _ =
+                    writeln!(out, "    server {} {}:{}{weight}{check}{backup}{ck}{maxconn}", s.name, s.host, s.port);
             }
         }
         out
@@ -407,10 +425,24 @@ impl Exporter {
         };
         let consistent = |k: String| (k, vec!["hash-type consistent".to_string()]);
         match b.algorithm {
-            Algorithm::RoundRobin => ("roundrobin".into(), vec![]),
+            Algorithm::RoundRobin => {
+                self.approx("haproxy", "algorithm round_robin: HAProxy's `roundrobin` (haproxy_round_robin) stands in; it interleaves unequal weights in another order (5,1,1: a a a b a a c, nginx: a a b a c a a)");
+                ("roundrobin".into(), vec![])
+            }
+            Algorithm::HaproxyRoundRobin => ("roundrobin".into(), vec![]),
+            Algorithm::StaticRr => ("static-rr".into(), vec![]),
+            Algorithm::First => ("first".into(), vec![]),
             Algorithm::Random => ("random(1)".into(), vec![]),
             Algorithm::LeastConnections => ("leastconn".into(), vec![]),
-            Algorithm::PowerOfTwo => (format!("random({})", b.choices), vec![]),
+            Algorithm::RandomDraws => (format!("random({})", b.choices), vec![]),
+            Algorithm::PowerOfTwo => {
+                self.approx("haproxy", &format!("algorithm power_of_two: HAProxy's `random({})` (random_draws) stands in: weighted draws where Envoy schedules unequal weights, ties to the later draw", b.choices));
+                (format!("random({})", b.choices), vec![])
+            }
+            Algorithm::RandomTwo => {
+                self.approx("haproxy", "algorithm random_two: HAProxy's `random(2)` (random_draws) stands in; its two draws may be the same server");
+                ("random(2)".into(), vec![])
+            }
             Algorithm::IpHash => {
                 self.approx("haproxy", "algorithm ip_hash: nginx's ip_hash (first three octets) is not HAProxy's `balance source` (the whole address, map-based)");
                 ("source".into(), vec![])
@@ -599,6 +631,21 @@ impl Exporter {
             Algorithm::PowerOfTwo => {
                 let extra = if slow.is_empty() { String::new() } else { format!(", {slow}") };
                 ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {}{extra} }}", b.choices)])
+            }
+            Algorithm::RandomTwo | Algorithm::RandomDraws => {
+                self.approx(
+                    "envoy",
+                    &format!(
+                        "algorithm {}: Envoy's LEAST_REQUEST (draws with replacement, fewest active requests) stands in",
+                        b.algorithm.name()
+                    ),
+                );
+                let n = if b.algorithm == Algorithm::RandomTwo { 2 } else { b.choices };
+                ("LEAST_REQUEST", vec![format!("least_request_lb_config: {{ choice_count: {n} }}")])
+            }
+            Algorithm::StaticRr | Algorithm::HaproxyRoundRobin | Algorithm::First => {
+                self.approx("envoy", &format!("algorithm {}: Envoy's ROUND_ROBIN stands in", b.algorithm.name()));
+                ("ROUND_ROBIN", vec![])
             }
             Algorithm::LeastConnections | Algorithm::PeakEwma => {
                 self.approx(

@@ -689,11 +689,21 @@ pub enum Algorithm {
     BoundedLoadHash,
     /// Linkerd/Finagle peak EWMA.
     PeakEwma,
+    /// nginx `random two [least_conn]`: two distinct weighted draws, the less loaded wins.
+    RandomTwo,
+    /// HAProxy `random(N)`: N weighted draws, the least loaded wins.
+    RandomDraws,
+    /// HAProxy `first`: the first server below `max_conns`.
+    First,
+    /// HAProxy `static-rr`: a precomputed weighted map.
+    StaticRr,
+    /// HAProxy `roundrobin`: fast weighted round robin.
+    HaproxyRoundRobin,
 }
 
 impl Algorithm {
     /// Every built-in algorithm, in catalogue order.
-    pub const ALL: [Algorithm; 10] = [
+    pub const ALL: [Algorithm; 15] = [
         Algorithm::RoundRobin,
         Algorithm::Random,
         Algorithm::LeastConnections,
@@ -704,6 +714,11 @@ impl Algorithm {
         Algorithm::Maglev,
         Algorithm::BoundedLoadHash,
         Algorithm::PeakEwma,
+        Algorithm::RandomTwo,
+        Algorithm::RandomDraws,
+        Algorithm::First,
+        Algorithm::StaticRr,
+        Algorithm::HaproxyRoundRobin,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -719,15 +734,22 @@ impl Algorithm {
             Algorithm::Maglev => "maglev",
             Algorithm::BoundedLoadHash => "bounded_load_hash",
             Algorithm::PeakEwma => "peak_ewma",
+            Algorithm::RandomTwo => "random_two",
+            Algorithm::RandomDraws => "random_draws",
+            Algorithm::First => "first",
+            Algorithm::StaticRr => "static_rr",
+            Algorithm::HaproxyRoundRobin => "haproxy_round_robin",
         }
     }
 
     /// Other names for the same algorithms, as nginx, HAProxy and Envoy spell them: each
-    /// names the same semantics as its target. Left out on purpose: nginx `random two`
-    /// (two *distinct* picks), HAProxy `source` (a map-based hash, not nginx's ip_hash) and
-    /// HAProxy `random` (two draws by default, not weighted random).
-    pub const ALIASES: [(&'static str, Algorithm, &'static str); 5] = [
-        ("roundrobin", Algorithm::RoundRobin, "HAProxy balance roundrobin"),
+    /// names the same semantics as its target. Left out on purpose: HAProxy `source` (a
+    /// map-based hash, not nginx's ip_hash) and HAProxy `random` (two draws by default, not
+    /// weighted random; see `random_draws`).
+    pub const ALIASES: [(&'static str, Algorithm, &'static str); 7] = [
+        ("roundrobin", Algorithm::HaproxyRoundRobin, "HAProxy balance roundrobin"),
+        ("random_two_least_conn", Algorithm::RandomTwo, "nginx random two least_conn"),
+        ("static-rr", Algorithm::StaticRr, "HAProxy balance static-rr"),
         ("least_conn", Algorithm::LeastConnections, "nginx least_conn"),
         ("leastconn", Algorithm::LeastConnections, "HAProxy balance leastconn"),
         ("least_request", Algorithm::PowerOfTwo, "Envoy LEAST_REQUEST"),
@@ -955,8 +977,11 @@ pub struct BalancerSpec {
     pub layer: Layer,
     /// Balancing algorithm.
     pub algorithm: Algorithm,
-    /// Sample size for power_of_two.
+    /// Sample size for power_of_two; draws for random_draws (HAProxy `random(N)`).
     pub choices: u32,
+    /// HAProxy `first`: requests (L7) or connections (L4) a server takes from one replica
+    /// before the next server is used; 0 = unlimited (HAProxy's server `maxconn`).
+    pub max_conns: u32,
     /// What hash algorithms hash.
     pub hash_key: HashKey,
     /// Balancer instances; clients spread over them by DNS round robin.
@@ -1335,6 +1360,7 @@ impl Default for BalancerSpec {
             layer: Layer::L7,
             algorithm: Algorithm::RoundRobin,
             choices: 2,
+            max_conns: 0,
             hash_key: HashKey::SourceIp,
             replicas: 1,
             overhead_ns: 0,

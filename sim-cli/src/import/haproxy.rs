@@ -303,6 +303,8 @@ struct Params {
     fall: u64,
     backup: bool,
     disabled: bool,
+    /// `maxconn N` (read by `balance first`; 0 = unlimited).
+    maxconn: Option<u64>,
 }
 
 impl Mapper {
@@ -349,6 +351,7 @@ impl Mapper {
                 "no-check" => p.check = false,
                 "backup" => p.backup = true,
                 "no-backup" => p.backup = false,
+                "maxconn" => p.maxconn = Some(number(0..=1_000_000)?),
                 "disabled" => p.disabled = true,
                 "enabled" => p.disabled = false,
                 // The server's value for `cookie NAME insert`: part of the stickiness lbsim models.
@@ -359,9 +362,7 @@ impl Mapper {
                         None => other.to_string(),
                     };
                     let why = match other {
-                        "maxconn" | "maxqueue" | "minconn" => {
-                            "lbsim has no per-server connection limit at the balancer"
-                        }
+                        "maxqueue" | "minconn" => "lbsim has no per-server connection limit at the balancer",
                         _ => "not modeled by lbsim",
                     };
                     self.warnings.push(format!("{}: `{} {server}` `{shown}`: {why}", l.loc(), l.name()));
@@ -381,8 +382,16 @@ impl Mapper {
     }
 
     fn map(mut self, file: &str, head: &Line, name: &str, body: &[(&Line, bool)], rate: f64) -> Result<Imported> {
-        let mut p =
-            Params { weight: 1, check: false, inter_ms: 2000, rise: 2, fall: 3, backup: false, disabled: false };
+        let mut p = Params {
+            weight: 1,
+            check: false,
+            inter_ms: 2000,
+            rise: 2,
+            fall: 3,
+            backup: false,
+            disabled: false,
+            maxconn: None,
+        };
         let mut servers: Vec<(&Line, Params)> = Vec::new();
         let mut mode: Option<&Line> = None;
         let mut balance: Option<&Line> = None;
@@ -486,11 +495,26 @@ impl Mapper {
                     (String::new(), vec![format!("hash_key = {}", toml_str(key))])
                 };
                 let (a, mut e) = match how {
-                    "roundrobin" | "static-rr" => ("round_robin".to_string(), vec![]),
+                    "roundrobin" => ("haproxy_round_robin".to_string(), vec![]),
+                    "static-rr" => ("static_rr".to_string(), vec![]),
                     "leastconn" => ("least_connections".to_string(), vec![]),
                     "first" => {
-                        self.approx(&mut bal, l, "lbsim has no `first` (fill servers in id order up to maxconn); least_connections stands in");
-                        ("least_connections".to_string(), vec![])
+                        // HAProxy's `first` reads each server's `maxconn`; lbsim has one value.
+                        let live: Vec<&(&Line, Params)> = servers.iter().filter(|(_, p)| !p.disabled).collect();
+                        let max = live.first().and_then(|(_, p)| p.maxconn).unwrap_or(0);
+                        if live.iter().any(|(_, p)| p.maxconn.unwrap_or(0) != max) {
+                            self.approx(
+                                &mut bal,
+                                l,
+                                "servers differ in `maxconn`; lbsim's max_conns is one value, the first server's",
+                            );
+                        }
+                        if max == 0 {
+                            bal.push_str("# no server `maxconn`: the first server takes every request\n");
+                            ("first".to_string(), vec![])
+                        } else {
+                            ("first".to_string(), vec![format!("max_conns = {max}")])
+                        }
                     }
                     "source" => hashed("source_ip"),
                     "uri" => hashed("path"),
@@ -505,7 +529,7 @@ impl Mapper {
                         keys = true;
                         hashed(&format!("header:{}", &h[4..h.len() - 1]))
                     }
-                    "random" => ("power_of_two".to_string(), vec!["choices = 2".to_string()]),
+                    "random" => ("random_draws".to_string(), vec!["choices = 2".to_string()]),
                     r if r.starts_with("random(") && r.ends_with(')') => {
                         let n: u64 =
                             r[7..r.len() - 1].parse().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
@@ -514,7 +538,7 @@ impl Mapper {
                         if n == 1 {
                             ("random".to_string(), vec![])
                         } else {
-                            ("power_of_two".to_string(), vec![format!("choices = {n}")])
+                            ("random_draws".to_string(), vec![format!("choices = {n}")])
                         }
                     }
                     "rdp-cookie" | "hash" | "sticky" => {
@@ -528,9 +552,6 @@ impl Mapper {
                         )));
                     }
                 };
-                if a == "power_of_two" {
-                    self.approx(&mut bal, l, "HAProxy draws N servers and keeps the least loaded; lbsim's power_of_two does the same but samples with replacement");
-                }
                 if a.is_empty() {
                     // A hash of a request attribute.
                     let factor =
@@ -561,6 +582,27 @@ impl Mapper {
                 }
             }
         };
+        if algo != "first" {
+            for (l, sp) in &servers {
+                if let Some(n) = sp.maxconn.filter(|&n| n > 0) {
+                    let why =
+                        "lbsim has no per-server connection limit at the balancer (only `balance first` reads it)";
+                    self.warnings.push(format!(
+                        "{}: `{} {}` `maxconn {n}`: {why}",
+                        l.loc(),
+                        l.name(),
+                        l.word(1).unwrap_or("")
+                    ));
+                    let _ = writeln!(
+                        self.head,
+                        "# {} {} {}: ignored: `maxconn {n}`: {why}",
+                        l.at(),
+                        l.name(),
+                        comment(l.word(1).unwrap_or(""))
+                    );
+                }
+            }
+        }
         let _ = writeln!(bal, "algorithm = {}", toml_str(&algo));
         for e in &extra {
             let _ = writeln!(bal, "{e}");

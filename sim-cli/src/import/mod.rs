@@ -100,8 +100,8 @@ pub const DIRECTIVES: &[Directive] = &[
     d(
         "nginx",
         "random two [least_conn]",
-        Approximated,
-        "`algorithm = \"power_of_two\"`, `choices = 2`: nginx picks two distinct servers, lbsim samples with replacement.",
+        Supported,
+        "`algorithm = \"random_two\"`: two distinct weighted draws (down and failed peers keep their share of the draws and are redrawn), the lower conns/weight wins, ties to the second.",
     ),
     d("nginx", "random two least_time=", Ignored, "Commercial; mapped as `random two` with a warning."),
     d("nginx", "least_time", Ignored, "Commercial; not modeled (round robin is kept)."),
@@ -144,12 +144,23 @@ pub const DIRECTIVES: &[Directive] = &[
     d("haproxy", "mode tcp|http", Supported, "`balancer.layer = \"l4\"` or `\"l7\"`; HAProxy's default is tcp."),
     d(
         "haproxy",
-        "balance roundrobin / static-rr",
+        "balance roundrobin",
         Supported,
-        "`algorithm = \"round_robin\"` (lbsim's weights never change at run time, so both are the same).",
+        "`algorithm = \"haproxy_round_robin\"`: HAProxy's fast weighted round robin (lb_fwrr.c), whose order differs from nginx's smooth WRR (weights 5,1,1: a a a b a a c).",
+    ),
+    d(
+        "haproxy",
+        "balance static-rr",
+        Supported,
+        "`algorithm = \"static_rr\"`: HAProxy's precomputed map of gcd-reduced weights (lb_map.c).",
     ),
     d("haproxy", "balance leastconn", Supported, "`algorithm = \"least_connections\"`."),
-    d("haproxy", "balance first", Approximated, "`least_connections` (lbsim has no fill-in-order algorithm)."),
+    d(
+        "haproxy",
+        "balance first",
+        Supported,
+        "`algorithm = \"first\"` with `max_conns` = the servers' `maxconn` (one value: differing values are approximated by the first server's).",
+    ),
     d(
         "haproxy",
         "balance source / uri / url_param / hdr(NAME)",
@@ -159,8 +170,8 @@ pub const DIRECTIVES: &[Directive] = &[
     d(
         "haproxy",
         "balance random[(N)]",
-        Approximated,
-        "`power_of_two` with `choices = N` (2 by default; `random(1)` is `random`); lbsim samples with replacement.",
+        Supported,
+        "`algorithm = \"random_draws\"` with `choices = N` (2 by default; `random(1)` is `random`): N weighted draws, the least served/weight wins.",
     ),
     d("haproxy", "balance rdp-cookie / hash", Ignored, "Round robin stands in (warning)."),
     d(
@@ -199,7 +210,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "haproxy",
         "server maxconn / maxqueue / minconn",
         Ignored,
-        "lbsim has no per-server connection limit at the balancer.",
+        "lbsim has no per-server connection limit at the balancer; only `balance first` reads `maxconn` (as `max_conns`).",
     ),
     d("haproxy", "other server parameters", Ignored, "A warning names each."),
     d("haproxy", "default-server", Supported, "Its parameters are the defaults of every `server` line."),

@@ -565,7 +565,7 @@ impl Mapper {
             None => ("round_robin".to_string(), None),
         };
         if servers.iter().any(|s| s.backup)
-            && matches!(algo_name.as_str(), "ip_hash" | "consistent_hash" | "random" | "power_of_two")
+            && matches!(algo_name.as_str(), "ip_hash" | "consistent_hash" | "random" | "random_two")
         {
             let b = servers.iter().find(|s| s.backup).expect("a backup");
             return Err(user(format!(
@@ -643,9 +643,6 @@ impl Mapper {
             let _ = writeln!(bal, "# {note}");
         }
         let _ = writeln!(bal, "algorithm = {}", toml_str(&algo_name));
-        if algo_name == "power_of_two" {
-            let _ = writeln!(bal, "choices = 2");
-        }
         let mut needs_keys = false;
         if let Some(n) = algo_node.filter(|n| n.name == "hash") {
             let key = self.hash_key(n, in_stream);
@@ -900,12 +897,7 @@ impl Mapper {
                     }
                     _ => return Err(bad("`random [two [least_conn|least_time=header|least_time=last_byte]]`")),
                 }
-                self.approximate(n, "nginx picks two distinct servers, lbsim's power_of_two samples with replacement");
-                notes.push(
-                    "approximated: nginx picks two DISTINCT servers; lbsim's power_of_two samples two with replacement"
-                        .into(),
-                );
-                "power_of_two".into()
+                "random_two".into()
             }
             ("random", _) => return Err(bad("`random [two [least_conn]]`")),
             ("least_time", _) => {

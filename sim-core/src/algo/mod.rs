@@ -3,6 +3,8 @@
 //! keeps its own state (weights, rings, estimates) and learns outcomes through [`Outcome`]s.
 
 mod bounded_load;
+mod first;
+mod haproxy_rr;
 mod ip_hash;
 mod ketama;
 mod least_conn;
@@ -10,11 +12,16 @@ mod maglev;
 mod peak_ewma;
 mod power_of_two;
 mod random;
+mod random_draws;
+mod random_two;
 mod ring_hash;
 mod round_robin;
+mod static_rr;
 mod subchannel;
 
 pub use bounded_load::BoundedLoadHash;
+pub use first::FirstAvailable;
+pub use haproxy_rr::HaproxyRoundRobin;
 pub use ip_hash::IpHash;
 pub use ketama::KetamaHash;
 pub use least_conn::LeastConnections;
@@ -22,8 +29,11 @@ pub use maglev::Maglev;
 pub use peak_ewma::PeakEwma;
 pub use power_of_two::PowerOfTwo;
 pub use random::WeightedRandom;
+pub use random_draws::RandomDraws;
+pub use random_two::RandomTwo;
 pub use ring_hash::RingHash;
 pub use round_robin::SmoothWeightedRoundRobin;
+pub use static_rr::StaticRoundRobin;
 pub use subchannel::{PickFirst, RoundRobin, SubchannelPolicy};
 
 use crate::rng::SimRng;
@@ -318,6 +328,8 @@ pub(crate) struct BuiltInParams {
     /// nginx `max_fails` (0 = passive checks off): a failure lowers a server's effective
     /// weight by `weight / max_fails` in the round-robin family.
     pub max_fails: u32,
+    /// HAProxy `first`: connections per server before the next one is used (0 = unlimited).
+    pub max_conns: u32,
 }
 
 impl BuiltInParams {
@@ -331,6 +343,7 @@ impl BuiltInParams {
             decay_ns: b.peak_ewma.decay_ns,
             default_rtt_ns: b.peak_ewma.default_rtt_ns,
             max_fails: b.passive.map_or(0, |p| p.max_fails),
+            max_conns: b.max_conns,
         }
     }
 }
@@ -358,6 +371,16 @@ pub(crate) enum AnyBalancer {
     BoundedLoadHash(BoundedLoadHash),
     /// Linkerd peak EWMA.
     PeakEwma(PeakEwma),
+    /// nginx random two least_conn.
+    RandomTwo(RandomTwo),
+    /// HAProxy random(N).
+    RandomDraws(RandomDraws),
+    /// HAProxy first.
+    First(FirstAvailable),
+    /// HAProxy static-rr.
+    StaticRr(StaticRoundRobin),
+    /// HAProxy roundrobin.
+    HaproxyRoundRobin(HaproxyRoundRobin),
     /// A user's own policy.
     Custom(Box<dyn Balancer>),
 }
@@ -376,6 +399,11 @@ impl AnyBalancer {
             Algorithm::Maglev => AnyBalancer::Maglev(Maglev::new(params.table_size)),
             Algorithm::BoundedLoadHash => AnyBalancer::BoundedLoadHash(BoundedLoadHash::new(params.balance_factor)),
             Algorithm::PeakEwma => AnyBalancer::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
+            Algorithm::RandomTwo => AnyBalancer::RandomTwo(RandomTwo::new(params.max_fails)),
+            Algorithm::RandomDraws => AnyBalancer::RandomDraws(RandomDraws::new(params.choices)),
+            Algorithm::First => AnyBalancer::First(FirstAvailable::new(params.max_conns)),
+            Algorithm::StaticRr => AnyBalancer::StaticRr(StaticRoundRobin::default()),
+            Algorithm::HaproxyRoundRobin => AnyBalancer::HaproxyRoundRobin(HaproxyRoundRobin::default()),
         }
     }
 
@@ -393,6 +421,11 @@ impl AnyBalancer {
             AnyBalancer::Maglev(a) => a.pick(view, rng),
             AnyBalancer::BoundedLoadHash(a) => a.pick(view, rng),
             AnyBalancer::PeakEwma(a) => a.pick(view, rng),
+            AnyBalancer::RandomTwo(a) => a.pick(view, rng),
+            AnyBalancer::RandomDraws(a) => a.pick(view, rng),
+            AnyBalancer::First(a) => a.pick(view, rng),
+            AnyBalancer::StaticRr(a) => a.pick(view, rng),
+            AnyBalancer::HaproxyRoundRobin(a) => a.pick(view, rng),
             AnyBalancer::Custom(a) => a.pick(view, rng),
         }
     }
@@ -422,6 +455,11 @@ impl AnyBalancer {
             AnyBalancer::Maglev(a) => a,
             AnyBalancer::BoundedLoadHash(a) => a,
             AnyBalancer::PeakEwma(a) => a,
+            AnyBalancer::RandomTwo(a) => a,
+            AnyBalancer::RandomDraws(a) => a,
+            AnyBalancer::First(a) => a,
+            AnyBalancer::StaticRr(a) => a,
+            AnyBalancer::HaproxyRoundRobin(a) => a,
             AnyBalancer::Custom(a) => a.as_ref(),
         }
     }
@@ -441,6 +479,11 @@ pub fn built_in(algorithm: Algorithm, spec: &BalancerSpec) -> Box<dyn Balancer> 
         AnyBalancer::Maglev(a) => Box::new(a),
         AnyBalancer::BoundedLoadHash(a) => Box::new(a),
         AnyBalancer::PeakEwma(a) => Box::new(a),
+        AnyBalancer::RandomTwo(a) => Box::new(a),
+        AnyBalancer::RandomDraws(a) => Box::new(a),
+        AnyBalancer::First(a) => Box::new(a),
+        AnyBalancer::StaticRr(a) => Box::new(a),
+        AnyBalancer::HaproxyRoundRobin(a) => Box::new(a),
         AnyBalancer::Custom(a) => a,
     }
 }
@@ -487,6 +530,26 @@ pub fn catalogue() -> Vec<(Algorithm, &'static str, &'static str)> {
                 Algorithm::PeakEwma => (
                     "Linkerd/tower peak EWMA: cost = EWMA latency (peak-sensitive) × (pending+1), P2C over two distinct hosts",
                     "balancer.peak_ewma.decay (10s), balancer.peak_ewma.default_rtt (30ms)",
+                ),
+                Algorithm::RandomTwo => (
+                    "nginx `random two [least_conn]`: two DISTINCT weighted draws, lower conns/weight wins, ties to the second",
+                    "servers[].weight",
+                ),
+                Algorithm::RandomDraws => (
+                    "HAProxy `random(N)`: N weighted draws (with replacement), least served/weight wins, ties to the later",
+                    "balancer.choices (default 2), servers[].weight",
+                ),
+                Algorithm::First => (
+                    "HAProxy `first` (lb_fas.c): the first server in order with fewer than max_conns connections",
+                    "balancer.max_conns (0 = unlimited)",
+                ),
+                Algorithm::StaticRr => (
+                    "HAProxy `static-rr` (lb_map.c): a precomputed map of gcd-reduced weights; weights 5,1,1 pick a a a b a a c",
+                    "servers[].weight",
+                ),
+                Algorithm::HaproxyRoundRobin => (
+                    "HAProxy `roundrobin` (lb_fwrr.c, fast weighted round robin); weights 5,1,1 pick a a a b a a c",
+                    "servers[].weight",
                 ),
             };
             (a, source, params)

@@ -1177,8 +1177,9 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let b = &s.balancer;
     let d = BalancerSpec::default();
     let used = algorithms(s);
-    let params: [(bool, &str, &[Algorithm]); 7] = [
-        (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
+    let params: [(bool, &str, &[Algorithm]); 8] = [
+        (b.choices != d.choices, "balancer.choices", &[PowerOfTwo, RandomDraws]),
+        (b.max_conns != d.max_conns, "balancer.max_conns", &[First]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),

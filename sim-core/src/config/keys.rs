@@ -114,6 +114,7 @@ pub(super) const BALANCER: &[&str] = &[
     "layer",
     "algorithm",
     "choices",
+    "max_conns",
     "hash_key",
     "replicas",
     "overhead",

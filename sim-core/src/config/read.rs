@@ -1413,6 +1413,9 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("choices", o, |f| f.u32(1, 100)) {
         b.choices = v;
     }
+    if let Some(v) = t.read("max_conns", o, |f| f.u32(0, 1_000_000)) {
+        b.max_conns = v;
+    }
     if let Some(v) = t.read("hash_key", o, hash_key) {
         b.hash_key = v;
     }

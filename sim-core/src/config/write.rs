@@ -332,6 +332,7 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "layer", b.layer, d.layer, layer);
     put(&mut t, "algorithm", b.algorithm, d.algorithm, |a| a.name().into());
     put(&mut t, "choices", b.choices, d.choices, |v| int(u64::from(v)));
+    put(&mut t, "max_conns", b.max_conns, d.max_conns, |v| int(u64::from(v)));
     put(&mut t, "hash_key", &b.hash_key, &d.hash_key, hash_key);
     put(&mut t, "replicas", b.replicas, d.replicas, |v| int(u64::from(v)));
     put(&mut t, "overhead", b.overhead_ns, 0, dur);

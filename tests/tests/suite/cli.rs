@@ -449,7 +449,7 @@ fn long_values_and_huge_numbers_are_cut_in_messages() {
 fn settings_without_effect_are_warned_about() {
     let text = GOOD
         .replace("protocol = \"http2\"", "protocol = \"http1\"\nmax_streams = 10\nclient_algorithm = \"round_robin\"")
-        + "\n[balancer]\nalgorithm = \"round_robin\"\nhash_key = \"path\"\nchoices = 3\nsticky = \"cookie\"\n\
+        + "\n[balancer]\nalgorithm = \"round_robin\"\nhash_key = \"path\"\nchoices = 3\nmax_conns = 5\nsticky = \"cookie\"\n\
            \n[[events]]\nat = \"1s\"\naction = \"set_layer\"\nlayer = \"l4\"\n";
     let (code, _, err) = run_on(&text, &["check"]);
     assert_eq!(code, 0, "{err}");
@@ -459,7 +459,9 @@ fn settings_without_effect_are_warned_about() {
         "clients[0].client_algorithm has no effect with balancing = \"proxy\"",
         "balancer.hash_key has no effect: it is read only by consistent_hash, ring_hash, maglev, bounded_load_hash, \
          and this scenario uses round_robin",
-        "balancer.choices has no effect: it is read only by power_of_two",
+        "balancer.choices has no effect: it is read only by power_of_two, random_draws,",
+        // Issue 14: HAProxy `first`'s maxconn.
+        "balancer.max_conns has no effect: it is read only by first,",
         "events[0] sets layer l4 at 1s: cookie stickiness has no effect from then on",
     ] {
         assert!(err.contains(want), "stderr lacks {want:?}:\n{err}");
@@ -562,7 +564,9 @@ fn algorithm_aliases_and_the_algorithms_table() {
     for (alias, name) in [
         ("least_conn", "least_connections"),
         ("leastconn", "least_connections"),
-        ("roundrobin", "round_robin"),
+        ("roundrobin", "haproxy_round_robin"),
+        ("static-rr", "static_rr"),
+        ("random_two_least_conn", "random_two"),
         ("LEAST_REQUEST", "power_of_two"),
         ("p2c", "power_of_two"),
         ("ROUND_ROBIN", "round_robin"),
@@ -581,10 +585,12 @@ fn algorithm_aliases_and_the_algorithms_table() {
         let (code, _, err) = lbsim_text(&["check", path.to_str().unwrap()]);
         assert_eq!(code, 0, "{alias} in a file: {err}");
     }
-    // HAProxy `source` is not nginx ip_hash; nginx `random two` is not power_of_two.
-    for other in ["source", "random_two"] {
+    // HAProxy `source` is not nginx ip_hash; HAProxy `random` is random_draws, not random.
+    for other in ["source", "random(2)"] {
         check(GOOD, &["--set", &format!("balancer.algorithm={other}")], 2, &["unknown algorithm"]);
     }
+    // `first`'s max_conns is bounded like every count.
+    check(GOOD, &["--set", "balancer.max_conns=2000000"], 2, &["balancer.max_conns", "at most 1000000"]);
     let (code, out, _) = lbsim_text(&["algorithms"]);
     assert_eq!(code, 0);
     for piece in ["least_conn", "leastconn", "roundrobin", "least_request", "p2c", "case-insensitive"] {

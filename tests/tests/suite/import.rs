@@ -102,7 +102,7 @@ fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
 }
 
 #[test]
-fn nginx_random_two_is_approximated_and_several_upstreams_need_a_choice() {
+fn nginx_random_two_is_random_two_and_several_upstreams_need_a_choice() {
     let file = fixture("nginx-random-two.conf");
     let (code, _, err) = lbsim_text(&["import", "nginx", &file]);
     assert_eq!(code, 2);
@@ -112,11 +112,12 @@ fn nginx_random_two_is_approximated_and_several_upstreams_need_a_choice() {
     assert!(err.contains("no `upstream nope` block; the file has: web, other"), "{err}");
 
     let (out, err) = import_ok(&["import", "nginx", &file, "--upstream", "web", "--rate", "500"]);
-    assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 2"), "{out}");
-    assert!(out.contains("approximated: nginx picks two DISTINCT servers"), "{out}");
+    // Issue 14: nginx's own algorithm (two distinct draws), no longer approximated.
+    assert!(out.contains("algorithm = \"random_two\"\n"), "{out}");
+    assert!(!out.contains("power_of_two") && !out.contains("choices"), "{out}");
     assert!(out.contains("# nginx-random-two.conf:9 proxy_next_upstream off\nretry_on_error = 0"), "{out}");
     assert!(out.contains("rate = 5.0"), "--rate is the total over 100 clients: {out}");
-    assert!(err.contains("nginx-random-two.conf:3: `random two least_conn`: approximated"), "{err}");
+    assert!(!err.contains("nginx-random-two.conf:3"), "`random two least_conn` is modelled: {err}");
     assert!(err.contains("nginx-random-two.conf:6: `sticky cookie srv_id`: not modeled"), "{err}");
     // Per-server max_fails differ: lbsim has one setting, so that is approximated and said.
     assert!(err.contains("nginx-random-two.conf:5: `server 192.168.1.12 weight=2 max_fails=0`: approximated"), "{err}");
@@ -313,13 +314,46 @@ fn haproxy_tcp_source_hash_with_balance_factor_is_bounded_load() {
     assert_checks(&out);
 }
 
+/// Issue 14: HAProxy `roundrobin`, `static-rr` and `first` import as lbsim's algorithms of the
+/// same names, `first` with the servers' `maxconn` (differing values approximated); `maxconn`
+/// with another method is still a warning.
+#[test]
+fn haproxy_roundrobin_static_rr_and_first_are_first_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("roundrobin", "", "algorithm = \"haproxy_round_robin\"\n", Some("`maxconn 50`: lbsim has no per-server")),
+        ("static-rr", "", "algorithm = \"static_rr\"\n", Some("`maxconn 50`: lbsim has no per-server")),
+        ("first", "", "algorithm = \"first\"\nmax_conns = 50\n", None),
+        ("first", " maxconn 20", "algorithm = \"first\"\nmax_conns = 50\n", Some("servers differ in `maxconn`")),
+    ];
+    for (balance, other, expect, warning) in cases {
+        let cfg = format!(
+            "backend b\n  mode http\n  balance {balance}\n  server a 10.0.0.1:80 weight 5 maxconn 50\n  server b 10.0.0.2:80{other}\n  server c 10.0.0.3:80 maxconn 50\n"
+        );
+        let cfg = if other.is_empty() { cfg.replace("10.0.0.2:80\n", "10.0.0.2:80 maxconn 50\n") } else { cfg };
+        let path = dir.path().join("h.cfg");
+        std::fs::write(&path, &cfg).unwrap();
+        let (out, err) = import_ok(&["import", "haproxy", path.to_str().unwrap()]);
+        assert!(out.contains(expect), "{balance}: missing {expect:?} in:\n{out}");
+        match warning {
+            Some(w) => assert!(err.contains(w), "{balance}: missing {w:?} in {err}"),
+            None => assert!(!err.contains("approximated") && !err.contains("maxconn"), "{balance}: {err}"),
+        }
+        if !warning.is_some_and(|w| w.contains("differ")) {
+            assert!(!err.contains(&format!("`balance {balance}`")), "`balance {balance}` is modelled: {err}");
+        }
+        assert_checks(&out);
+    }
+}
+
 #[test]
 fn haproxy_random_draws_and_default_tcp_mode() {
     let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-random.cfg")]);
     assert!(out.contains("# no `mode`: HAProxy's default, tcp\nlayer = \"l4\""), "{out}");
-    assert!(out.contains("algorithm = \"power_of_two\"\nchoices = 3"), "{out}");
+    // Issue 14: HAProxy's own random(N) draws, no longer approximated.
+    assert!(out.contains("algorithm = \"random_draws\"\nchoices = 3"), "{out}");
     assert!(out.contains("weight 0 takes no balanced traffic: left out"), "{out}");
-    assert!(err.contains("haproxy-random.cfg:2: `balance random(3)`: approximated"), "{err}");
+    assert!(!err.contains("haproxy-random.cfg:2"), "`balance random(3)` is modelled: {err}");
     // Settings that have no effect with this configuration are said, not dropped.
     let conf = "defaults\n  hash-type consistent\n  timeout check 2s\nbackend b\n  balance roundrobin\n  option httpchk\n  server a 10.0.0.1:80\n";
     let dir = tempfile::tempdir().unwrap();
@@ -607,14 +641,21 @@ fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantic
     let nginx_hash_backup = program == "nginx"
         && matches!(
             b.algorithm,
-            Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::Random | Algorithm::PowerOfTwo
+            Algorithm::IpHash | Algorithm::ConsistentHash | Algorithm::Random | Algorithm::RandomTwo
         );
     let no_backup = warned.contains("`backup` cannot be used") || nginx_hash_backup;
     let no_weights = warned.contains("ignores load_balancing_weight");
     Semantics {
         layer: (program != "envoy").then_some(b.layer),
-        algorithm: (!warned.contains("algorithm "))
-            .then_some((b.algorithm, if b.algorithm == Algorithm::PowerOfTwo { b.choices } else { 0 })),
+        // With its parameter: power_of_two's and random_draws' choices, first's max_conns.
+        algorithm: (!warned.contains("algorithm ")).then_some((
+            b.algorithm,
+            match b.algorithm {
+                Algorithm::PowerOfTwo | Algorithm::RandomDraws => b.choices,
+                Algorithm::First => b.max_conns,
+                _ => 0,
+            },
+        )),
         hash_key: (program != "envoy" && hashing && !warned.contains("hashing") && !warned.contains("algorithm "))
             .then(|| b.hash_key.clone()),
         balance_factor: (b.algorithm == Algorithm::BoundedLoadHash && program != "nginx")
@@ -701,7 +742,8 @@ fn export_of_every_bundled_scenario_passes_the_real_program_and_imports_back_the
                 sets.push("servers[1].backup=false".into());
             }
             match a {
-                Algorithm::PowerOfTwo => sets.push("balancer.choices=3".into()),
+                Algorithm::PowerOfTwo | Algorithm::RandomDraws => sets.push("balancer.choices=3".into()),
+                Algorithm::First => sets.push("balancer.max_conns=7".into()),
                 Algorithm::BoundedLoadHash => sets.push("balancer.balance_factor=1.25".into()),
                 Algorithm::RingHash => sets.push("balancer.ring_size=4096".into()),
                 // A 5xx as a failed attempt: nginx's `proxy_next_upstream … http_5xx`.
