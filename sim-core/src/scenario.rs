@@ -71,6 +71,46 @@ pub struct ServerGroup {
     pub error_latency_ns: Option<u64>,
     /// A Kubernetes-style horizontal autoscaler for the group (`None` = a fixed count).
     pub autoscale: Option<Autoscale>,
+    /// The instances' addresses as the real balancer's config names them (`host:port`);
+    /// hash rings hash these instead of the instance names (`None` = the names).
+    pub address: Option<ServerAddress>,
+}
+
+/// Where a server group's instances listen, as a real balancer's config writes them: nginx's
+/// `hash … consistent` hashes the `server` line's text, so with addresses lbsim's ring is the
+/// real program's ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddress {
+    /// `address = "10.0.0.1:8080"`: instance i (0-based) listens on the IPv4 address + i,
+    /// on the same port (consecutive addresses).
+    Consecutive {
+        /// The first instance's address (big-endian).
+        ip: u32,
+        /// The port every instance listens on.
+        port: u16,
+    },
+    /// `addresses = ["127.0.0.1:8001", …]`: one `host:port` per instance, in order.
+    List(Vec<String>),
+}
+
+impl ServerAddress {
+    /// Instance `i`'s (0-based) address text, or `None` past a list's end.
+    pub fn instance(&self, i: u32) -> Option<String> {
+        match self {
+            ServerAddress::Consecutive { ip, port } => {
+                Some(format!("{}:{port}", std::net::Ipv4Addr::from(ip.wrapping_add(i))))
+            }
+            ServerAddress::List(list) => list.get(i as usize).cloned(),
+        }
+    }
+
+    /// How many instances have an address (`u32::MAX`: any number).
+    pub fn capacity(&self) -> u32 {
+        match self {
+            ServerAddress::Consecutive { ip, .. } => (u32::MAX - ip).saturating_add(1),
+            ServerAddress::List(list) => list.len() as u32,
+        }
+    }
 }
 
 /// What the autoscaler measures against its target.
@@ -1377,6 +1417,7 @@ impl ServerGroup {
             error_rate: 0.0,
             error_latency_ns: None,
             autoscale: None,
+            address: None,
         }
     }
 }

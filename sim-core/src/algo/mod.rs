@@ -4,7 +4,7 @@
 
 mod bounded_load;
 mod ip_hash;
-mod ketama;
+pub(crate) mod ketama;
 mod least_conn;
 mod maglev;
 mod peak_ewma;
@@ -118,7 +118,8 @@ impl<'a> PickView<'a> {
         self.key
     }
 
-    /// A server's instance name (`api-2`), which hash rings hash.
+    /// What hash rings hash for a server: its address (`10.0.0.1:8080`, the real balancer's
+    /// `server` line) where the scenario gives addresses, else its instance name (`api-2`).
     pub fn name(&self, server: u32) -> &'a str {
         &self.names[server as usize]
     }

@@ -32,6 +32,8 @@ pub(super) const SERVER_GROUP: &[&str] = &[
     "error_rate",
     "error_latency",
     "autoscale",
+    "address",
+    "addresses",
 ];
 
 /// A server group's `[servers.autoscale]` (Kubernetes HPA).

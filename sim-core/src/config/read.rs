@@ -815,10 +815,68 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     if let Some(f) = t.get("autoscale", o) {
         g.autoscale = autoscale(&f, o);
     }
+    let base = t.read("address", o, |f| {
+        let (host, port) = host_port(f, f.str()?)?;
+        let ip = host.parse::<std::net::Ipv4Addr>().map_err(|_| {
+            f.err(format!(
+                "{} is not an IPv4 address: a group's base address is counted up for its instances \
+                 (list names in `addresses` instead)",
+                quote(host)
+            ))
+        })?;
+        Ok(ServerAddress::Consecutive { ip: u32::from(ip), port })
+    });
+    let count = g.count;
+    let list = t.read("addresses", o, |f| server_addresses(f, count, base.is_some()));
+    g.address = list.or(base);
     t.finish(o);
     g.name = group_name?;
     g.service = service?;
     Some(g)
+}
+
+/// The most addresses `servers[].addresses` lists.
+const MAX_SERVER_ADDRESSES: usize = 100_000;
+
+/// A server address `host:port` as a real balancer's config writes it: a non-empty host
+/// without spaces, a colon, and a port 1 to 65535.
+fn host_port<'t>(f: &Field<'_>, text: &'t str) -> Result<(&'t str, u16)> {
+    let bad = |why: &str| {
+        f.err(format!("{} is not a server address: {why}; expected host:port, e.g. \"10.0.0.1:8080\"", quote(text)))
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no `:port`"))?;
+    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("the host must be 1 to 253 characters without spaces"));
+    }
+    let port = port.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| bad("the port must be 1 to 65535"))?;
+    Ok((host, port))
+}
+
+/// `servers[].addresses`: one `host:port` per instance, at least `count` of them.
+fn server_addresses(f: &Field<'_>, count: u32, base_given: bool) -> Result<ServerAddress> {
+    if base_given {
+        return Err(f.err("cannot be given with address (a base address counted up); remove one of them"));
+    }
+    let items = f.array()?;
+    if items.len() > MAX_SERVER_ADDRESSES {
+        return Err(f.err(format!("has {} addresses; at most {MAX_SERVER_ADDRESSES} are allowed", items.len())));
+    }
+    if items.len() < count as usize {
+        return Err(f.err(format!(
+            "has {} addresses for {count} instances: give one host:port per instance (or a base `address`)",
+            items.len()
+        )));
+    }
+    let mut list = Vec::with_capacity(items.len());
+    for item in &items {
+        let text = item.str()?;
+        host_port(item, text)?;
+        if list.iter().any(|a: &String| a == text) {
+            return Err(item.err(format!("{} is listed twice: each instance has its own address", quote(text))));
+        }
+        list.push(text.to_string());
+    }
+    Ok(ServerAddress::List(list))
 }
 
 /// A server group's `[servers.autoscale]` (Kubernetes HPA): `min`, `max`, one target
@@ -1925,6 +1983,70 @@ mod tests {
     fn error(text: &str, sets: &[&str]) -> ConfigError {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         load(text, Format::Toml, &sets).unwrap_err()
+    }
+
+    #[test]
+    fn server_addresses_name_the_instances_and_the_ring_hashes_them() {
+        let base = GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n")
+            + "\n[balancer]\nalgorithm = \"consistent_hash\"\n";
+        let sc = load(&base, Format::Toml, &[]).unwrap();
+        let a = sc.servers[0].address.clone().unwrap();
+        let got: Vec<String> = (0..3).filter_map(|i| a.instance(i)).collect();
+        assert_eq!(got, ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]);
+        let written = sc.to_toml();
+        assert!(written.contains("address = \"10.0.0.1:80\""), "{written}");
+        assert_eq!(load(&written, Format::Toml, &[]).unwrap(), sc);
+        // The ring is nginx's over those server lines: each server's share of the ring is the
+        // share a ring built from the address texts gives it, not one from api-1, api-2, api-3.
+        let share = |sc: &crate::Scenario| -> Vec<f64> {
+            let mut sim = crate::Simulation::new(sc, 1);
+            sim.run();
+            sim.inspect(0).unwrap().servers.iter().map(|s| s.hash_share.unwrap()).collect()
+        };
+        let listed = base.replace(
+            "address = \"10.0.0.1:80\"",
+            "addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]",
+        );
+        let by_list = load(&listed, Format::Toml, &[]).unwrap();
+        assert!(by_list.to_toml().contains("addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]"));
+        let plain = load(&base.replace("address = \"10.0.0.1:80\"\n", ""), Format::Toml, &[]).unwrap();
+        let mut v = crate::algo::StaticView::new(&[1, 1, 1]);
+        v.names = got.clone();
+        let ring = crate::algo::ketama::KetamaRing::build(&v.view(), &[0, 1, 2]);
+        let want: Vec<f64> = (0..3u32)
+            .map(|s| {
+                crate::algo::ring_share(ring.points.iter().map(|&(p, x)| (u64::from(p), x)), s, 4_294_967_296.0)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(share(&sc), want);
+        assert_eq!(share(&by_list), want);
+        assert_ne!(share(&plain), want);
+        // Bad input names the key and what an address looks like.
+        for (bad, path, what) in [
+            ("address = \"10.0.0.1\"", "servers[0].address", "no `:port`"),
+            ("address = \"web:80\"", "servers[0].address", "is not an IPv4 address"),
+            ("address = \"10.0.0.1:0\"", "servers[0].address", "the port must be 1 to 65535"),
+            ("addresses = [\"a:1\", \"b:2\"]", "servers[0].addresses", "has 2 addresses for 3 instances"),
+            ("addresses = [\"a:1\", \"b:2\", \"a:1\"]", "servers[0].addresses[2]", "listed twice"),
+            ("addresses = [\"a:1\", \"b:2\", \"c d:3\"]", "servers[0].addresses[2]", "without spaces"),
+        ] {
+            let e = error(&base.replace("address = \"10.0.0.1:80\"", bad), &[]);
+            assert_eq!(e.path, path, "{bad}: {e}");
+            assert!(e.to_string().contains(what), "{bad}: {e}");
+        }
+        let both = base.replace("address = \"10.0.0.1:80\"", "address = \"10.0.0.1:80\"\naddresses = [\"a:1\", \"b:2\", \"c:3\"]");
+        assert!(error(&both, &[]).to_string().contains("cannot be given with address"));
+        // Instances added later need addresses too; two groups cannot share one.
+        let added = format!("{base}\n[[events]]\nat = \"1s\"\naction = \"add\"\ntarget = \"api\"\ncount = 1\n");
+        let listed_added = added.replace("address = \"10.0.0.1:80\"", "addresses = [\"a:1\", \"b:2\", \"c:3\"]");
+        let e = error(&listed_added, &[]);
+        assert!(e.path == "servers[0].addresses" && e.to_string().contains("up to 4 instances"), "{e}");
+        assert!(load(&added, Format::Toml, &[]).is_ok(), "a base address counts on");
+        let clash = base.clone()
+            + "\n[[servers]]\nname = \"more\"\naddress = \"10.0.0.3:80\"\nservice = { dist = \"constant\", value = \"1ms\" }\n";
+        let e = error(&clash, &[]);
+        assert!(e.to_string().contains("\"10.0.0.3:80\" too, as instance 3 of group api"), "{e}");
     }
 
     #[test]

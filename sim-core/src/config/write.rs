@@ -219,6 +219,15 @@ fn server_group(g: &ServerGroup) -> Value {
     if let Some(age) = g.max_connection_age_ns {
         t.insert("max_connection_age".into(), dur(age));
     }
+    match &g.address {
+        Some(ServerAddress::Consecutive { ip, port }) => {
+            t.insert("address".into(), format!("{}:{port}", std::net::Ipv4Addr::from(*ip)).into());
+        }
+        Some(ServerAddress::List(list)) => {
+            t.insert("addresses".into(), Value::Array(list.iter().map(|a| a.clone().into()).collect()));
+        }
+        None => {}
+    }
     Value::Table(t)
 }
 

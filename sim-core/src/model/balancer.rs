@@ -408,7 +408,7 @@ impl Simulation {
             members_version: (pool_info.version << 2) | tier,
             source_ip,
             key,
-            names: &self.names,
+            names: &self.ring_names,
         };
         let pick = balancers[p].pick(&view, rng)?;
         let eligible_pick = view.is_available(pick)
