@@ -609,10 +609,12 @@ impl Mapper<'_> {
         }
         let mut servers = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         for e in &eps {
             let g = group_name(&e.address, &mut taken);
             let _ = writeln!(servers, "# {} endpoint {}", self.src.at(e.node), comment(&e.address));
             let _ = writeln!(servers, "[[servers]]\nname = {}\ncount = 1", toml_str(&g));
+            servers.push_str(&super::address_line(&e.address, &mut seen));
             if e.weight != 1 && unweighted {
                 let _ = writeln!(servers, "# load_balancing_weight {}: Envoy's RANDOM ignores it", e.weight);
             } else if e.weight != 1 {

@@ -698,6 +698,7 @@ impl Mapper {
         // Servers.
         let mut out = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         let live = servers.iter().filter(|(_, p)| !p.disabled && p.weight > 0).count();
         if live > MAX_GROUPS {
             return Err(user(format!(
@@ -725,6 +726,9 @@ impl Mapper {
             let g = group_name(sname, &mut taken);
             let _ = writeln!(out, "# {} {}", l.at(), l.text());
             let _ = writeln!(out, "[[servers]]\nname = {}\ncount = 1", toml_str(&g));
+            if let Some(addr) = l.word(2) {
+                out.push_str(&super::address_line(addr, &mut seen));
+            }
             if sp.weight != 1 {
                 let _ = writeln!(out, "weight = {}", sp.weight);
             }

@@ -592,6 +592,7 @@ impl Mapper {
         // Servers.
         let mut body = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         for s in &servers {
             if s.down {
                 let _ = writeln!(body, "# {} {}: marked `down`: left out\n", s.node.at(), s.node.text());
@@ -600,6 +601,7 @@ impl Mapper {
             let name = group_name(&s.address, &mut taken);
             let _ = writeln!(body, "# {} {}", s.node.at(), s.node.text());
             let _ = writeln!(body, "[[servers]]\nname = {}\ncount = 1", toml_str(&name));
+            body.push_str(&super::address_line(&s.address, &mut seen));
             if s.weight != 1 {
                 let _ = writeln!(body, "weight = {}", s.weight);
             }
@@ -679,7 +681,12 @@ impl Mapper {
         );
         let _ = writeln!(
             bal,
-            "passive = {{ max_fails = {}, fail_timeout = \"{}\" }}",
+            "# nginx keeps `checked` and `now` in whole seconds (ngx_time()): a failed server is tried again \
+             fail_timeout + 1 s after its last check"
+        );
+        let _ = writeln!(
+            bal,
+            "passive = {{ max_fails = {}, fail_timeout = \"{}\", clock_granularity = \"1s\" }}",
             first.max_fails,
             duration(first.fail_timeout_ms)
         );

@@ -115,7 +115,7 @@ impl Balancer for KetamaHash {
     }
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
-        self.pick_hash(view, key_crc(view.key()))
+        self.pick_hash(view, view.key_crc())
     }
 
     fn hash_share(&self, server: u32) -> Option<f64> {

@@ -1225,9 +1225,10 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let b = &s.balancer;
     let d = BalancerSpec::default();
     let used = algorithms(s);
-    let params: [(bool, &str, &[Algorithm]); 7] = [
+    let params: [(bool, &str, &[Algorithm]); 8] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
+        (b.hash_key_text, "balancer.hash_key_text", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
         (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),
@@ -1275,6 +1276,12 @@ fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
                      re-resolve the balancer every balancer.dns_ttl"
                 ));
             }
+        }
+        if c.keys.as_ref().is_some_and(|k| k.template.is_some()) && !s.balancer.hash_key_text {
+            out.push(format!(
+                "clients[{i}].keys.template has no effect: keys are hashed as text only with \
+                 balancer.hash_key_text = true"
+            ));
         }
         if c.keys.is_some() && !header_hashing {
             out.push(format!(

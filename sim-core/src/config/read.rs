@@ -870,7 +870,15 @@ fn server_addresses(f: &Field<'_>, count: u32, base_given: bool) -> Result<Serve
     let mut list = Vec::with_capacity(items.len());
     for item in &items {
         let text = item.str()?;
-        host_port(item, text)?;
+        // As the real config writes it (nginx hashes the text: a name without a port, or a
+        // `unix:` socket, is hashed as written).
+        if text.is_empty() || text.len() > 300 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(item.err(format!(
+                "{} is not a server address: expected 1 to 300 characters without spaces, as the balancer's \
+                 config writes it, e.g. \"10.0.0.1:8080\"",
+                quote(text)
+            )));
+        }
         if list.iter().any(|a: &String| a == text) {
             return Err(item.err(format!("{} is listed twice: each instance has its own address", quote(text))));
         }
@@ -1122,9 +1130,20 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     {
         let count = k.require("count", o).and_then(|f| o.keep(f.u32(1, 100_000_000)));
         let skew = k.read("skew", o, |f| f.number(0.0, 10.0)).unwrap_or(0.0);
+        let template = k.read("template", o, |f| {
+            let text = f.str()?;
+            if text.len() > 200 || text.chars().any(|c| c.is_control()) || text.matches("{i}").count() != 1 {
+                return Err(f.err(format!(
+                    "{} is not a key template: expected text with `{{i}}` once (the key's number, 1 to count), \
+                     at most 200 characters, e.g. \"k{{i}}\"",
+                    quote(text)
+                )));
+            }
+            Ok(text.to_string())
+        });
         k.finish(o);
         if let Some(count) = count {
-            g.keys = Some(KeySpace { count, skew });
+            g.keys = Some(KeySpace { count, skew, template });
         }
     }
     if let Some(v) = t.read("start", o, |f| f.duration(0, MAX_DURATION_NS)) {
@@ -1474,6 +1493,9 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("hash_key", o, hash_key) {
         b.hash_key = v;
     }
+    if let Some(v) = t.read("hash_key_text", o, |f| f.bool()) {
+        b.hash_key_text = v;
+    }
     if let Some(v) = t.read("replicas", o, |f| f.u32(1, 1_000)) {
         b.replicas = v;
     }
@@ -1508,12 +1530,15 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(f) = t.get("passive", o)
         && let Some(mut p) = o.keep(f.table(keys::PASSIVE))
     {
-        let mut passive = Passive { max_fails: 1, fail_timeout_ns: 10 * NS_PER_SEC };
+        let mut passive = Passive::new(1, 10 * NS_PER_SEC);
         if let Some(v) = p.read("max_fails", o, |f| f.u32(0, 1_000_000)) {
             passive.max_fails = v;
         }
         if let Some(v) = p.read("fail_timeout", o, |f| f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC)) {
             passive.fail_timeout_ns = v;
+        }
+        if let Some(v) = p.read("clock_granularity", o, |f| f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)) {
+            passive.clock_ns = v;
         }
         p.finish(o);
         b.passive = Some(passive);
@@ -1985,6 +2010,114 @@ mod tests {
         load(text, Format::Toml, &sets).unwrap_err()
     }
 
+    /// nginx `hash $arg_k consistent` over `server 10.0.0.1:80` … : with `hash_key_text`,
+    /// key `k7` goes where nginx sends it: the first ring point ≥ crc32("k7"), the ring being
+    /// crc32(host \0 port prev) chained 160 times per server (computed here from scratch).
+    #[test]
+    fn text_keys_are_hashed_as_nginx_hashes_them() {
+        let text = GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n").replace(
+            "rate = 5",
+            "count = 4\nrate = 50\nkeys = { count = 40, template = \"k{i}\" }",
+        ) + "\n[balancer]\nalgorithm = \"consistent_hash\"\nhash_key = \"header:x-k\"\nhash_key_text = true\n";
+        let mut ring: Vec<(u32, u32)> = Vec::new();
+        for s in 0..3u32 {
+            let mut prev = 0u32;
+            for _ in 0..160 {
+                let mut h = crc32fast::Hasher::new();
+                h.update(format!("10.0.0.{}\0{}", s + 1, 80).as_bytes());
+                h.update(&prev.to_le_bytes());
+                prev = h.finalize();
+                ring.push((prev, s));
+            }
+        }
+        ring.sort_unstable();
+        let nginx = |key: &str| {
+            let h = crc32fast::hash(key.as_bytes());
+            ring.iter().find(|&&(p, _)| p >= h).unwrap_or(&ring[0]).1
+        };
+        let sc = load(&text, Format::Toml, &[]).unwrap();
+        assert_eq!(sc.clients[0].keys.as_ref().unwrap().template.as_deref(), Some("k{i}"));
+        assert_eq!(load(&sc.to_toml(), Format::Toml, &[]).unwrap(), sc, "round trip");
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        let mut keys = std::collections::BTreeSet::new();
+        for r in &trace {
+            let Some(crate::metrics::trace::TraceKey::Index(k)) = r.key else { panic!("{r:?}") };
+            assert_eq!(r.server, Some(nginx(&format!("k{k}"))), "k{k}");
+            keys.insert(k);
+        }
+        assert!(keys.len() > 30, "{}", keys.len());
+        // `hash $remote_addr consistent`: the dotted text.
+        let by_addr = text.replace("hash_key = \"header:x-k\"", "hash_key = \"source_ip\"").replace(
+            "keys = { count = 40, template = \"k{i}\" }",
+            "source_addresses = [\"192.168.0.1\", \"192.168.0.2\", \"192.168.0.3\", \"192.168.0.4\"]",
+        );
+        let sc = load(&by_addr, Format::Toml, &[]).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        for r in &trace {
+            assert_eq!(r.server, Some(nginx(&format!("192.168.0.{}", r.client % 4 + 1))), "client {}", r.client);
+        }
+        // Without hash_key_text, a template is said to have no effect; a bad one is refused.
+        let e = error(&text.replace("k{i}", "key"), &[]);
+        assert_eq!(e.path, "clients[0].keys.template", "{e}");
+        assert!(e.to_string().contains("`{i}` once"), "{e}");
+    }
+
+    /// nginx's one-second clock (`ngx_time()` in ngx_http_upstream_round_robin.c): with
+    /// `clock_granularity = "1s"` a dead server is tried again when the whole seconds since its
+    /// last check exceed fail_timeout: every fail_timeout + 1 s, the first time sooner (the
+    /// failure's second is rounded down). An exact clock tries it every fail_timeout.
+    #[test]
+    fn passive_clock_granularity_rounds_checks_to_whole_seconds_as_nginx() {
+        let text =
+            GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\n").replace("rate = 5", "count = 10\nrate = 5")
+                + "\n[balancer]\npassive = { max_fails = 1, fail_timeout = \"3s\" }\n\
+               [[events]]\nat = \"4500ms\"\naction = \"crash\"\ntarget = \"api-2\"\n";
+        let text = text.replace("duration = \"2s\"", "duration = \"20s\"");
+        let failures = |text: &str| -> Vec<u64> {
+            let sc = load(text, Format::Toml, &[]).unwrap();
+            let mut sim = crate::Simulation::new(&sc, 1);
+            sim.enable_trace();
+            sim.run();
+            let mut trace = Vec::new();
+            sim.drain_trace(&mut trace);
+            let mut t: Vec<u64> = trace
+                .iter()
+                .filter(|r| r.server == Some(1) && r.outcome != crate::metrics::report::Outcome::Ok)
+                .map(|r| r.start_ns / 1_000_000)
+                .collect();
+            t.sort_unstable();
+            t
+        };
+        let exact = failures(&text);
+        let nginx =
+            failures(&text.replace("fail_timeout = \"3s\"", "fail_timeout = \"3s\", clock_granularity = \"1s\""));
+        // Failures after the crash at 4.5 s, each the first request to reach the server once
+        // it is back in the rotation (10 clients × 5/s: one request every 20 ms on average).
+        let near =
+            |t: &[u64], want: &[u64]| t.len() == want.len() && t.iter().zip(want).all(|(&a, &b)| a >= b && a < b + 200);
+        // Exact: back 3 s after each failure (and the next request it is picked for).
+        assert!(
+            exact.len() == 6 && exact.windows(2).all(|w| (3000..3200).contains(&(w[1] - w[0]))),
+            "exact: {exact:?}"
+        );
+        // Checked at second 4 (4.5 rounded down): back when now − 4 > 3, at 8 s; then 12, 16.
+        assert!(near(&nginx[1..], &[8000, 12000, 16000]) && nginx[0] >= 4400, "nginx's clock: {nginx:?}");
+        let sc = load(&text.replace("\"3s\" }", "\"3s\", clock_granularity = \"1s\" }"), Format::Toml, &[]).unwrap();
+        assert_eq!(sc.balancer.passive.unwrap().clock_ns, 1_000_000_000);
+        assert!(sc.to_toml().contains("clock_granularity = \"1s\""));
+        assert_eq!(load(&sc.to_toml(), Format::Toml, &[]).unwrap(), sc);
+        let e = error(&text.replace("\"3s\" }", "\"3s\", clock_granularity = \"0s\" }"), &[]);
+        assert_eq!(e.path, "balancer.passive.clock_granularity", "{e}");
+    }
+
     #[test]
     fn server_addresses_name_the_instances_and_the_ring_hashes_them() {
         let base = GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n")
@@ -2003,10 +2136,8 @@ mod tests {
             sim.run();
             sim.inspect(0).unwrap().servers.iter().map(|s| s.hash_share.unwrap()).collect()
         };
-        let listed = base.replace(
-            "address = \"10.0.0.1:80\"",
-            "addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]",
-        );
+        let listed = base
+            .replace("address = \"10.0.0.1:80\"", "addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]");
         let by_list = load(&listed, Format::Toml, &[]).unwrap();
         assert!(by_list.to_toml().contains("addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]"));
         let plain = load(&base.replace("address = \"10.0.0.1:80\"\n", ""), Format::Toml, &[]).unwrap();
@@ -2030,12 +2161,14 @@ mod tests {
             ("addresses = [\"a:1\", \"b:2\"]", "servers[0].addresses", "has 2 addresses for 3 instances"),
             ("addresses = [\"a:1\", \"b:2\", \"a:1\"]", "servers[0].addresses[2]", "listed twice"),
             ("addresses = [\"a:1\", \"b:2\", \"c d:3\"]", "servers[0].addresses[2]", "without spaces"),
+            ("addresses = [\"a:1\", \"b:2\", \"\"]", "servers[0].addresses[2]", "1 to 300 characters"),
         ] {
             let e = error(&base.replace("address = \"10.0.0.1:80\"", bad), &[]);
             assert_eq!(e.path, path, "{bad}: {e}");
             assert!(e.to_string().contains(what), "{bad}: {e}");
         }
-        let both = base.replace("address = \"10.0.0.1:80\"", "address = \"10.0.0.1:80\"\naddresses = [\"a:1\", \"b:2\", \"c:3\"]");
+        let both = base
+            .replace("address = \"10.0.0.1:80\"", "address = \"10.0.0.1:80\"\naddresses = [\"a:1\", \"b:2\", \"c:3\"]");
         assert!(error(&both, &[]).to_string().contains("cannot be given with address"));
         // Instances added later need addresses too; two groups cannot share one.
         let added = format!("{base}\n[[events]]\nat = \"1s\"\naction = \"add\"\ntarget = \"api\"\ncount = 1\n");

@@ -190,7 +190,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             path_pool,
             path_route,
             path_key: g.paths.iter().map(|(p, _)| path_key(p)).collect(),
-            zipf: g.keys.map(|k| Zipf::new(u64::from(k.count), k.skew)),
+            zipf: g.keys.as_ref().map(|k| Zipf::new(u64::from(k.count), k.skew)),
             first_client: clients.len() as u32,
             burst_next: 0,
         });
