@@ -614,7 +614,6 @@ impl Mapper<'_> {
             let g = group_name(&e.address, &mut taken);
             let _ = writeln!(servers, "# {} endpoint {}", self.src.at(e.node), comment(&e.address));
             let _ = writeln!(servers, "[[servers]]\nname = {}\ncount = 1", toml_str(&g));
-            servers.push_str(&super::address_line(&e.address, &mut seen));
             if e.weight != 1 && unweighted {
                 let _ = writeln!(servers, "# load_balancing_weight {}: Envoy's RANDOM ignores it", e.weight);
             } else if e.weight != 1 {
@@ -624,6 +623,7 @@ impl Mapper<'_> {
                 let _ = writeln!(servers, "# priority {}", e.priority);
                 servers.push_str("backup = true\n");
             }
+            servers.push_str(&super::address_line(&e.address, &mut seen));
             servers
                 .push_str("# placeholder: the cluster does not say how fast the server is; measure it and set this\n");
             servers.push_str("service = { dist = \"exponential\", mean = \"10ms\" }\n\n");

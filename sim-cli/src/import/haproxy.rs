@@ -726,14 +726,14 @@ impl Mapper {
             let g = group_name(sname, &mut taken);
             let _ = writeln!(out, "# {} {}", l.at(), l.text());
             let _ = writeln!(out, "[[servers]]\nname = {}\ncount = 1", toml_str(&g));
-            if let Some(addr) = l.word(2) {
-                out.push_str(&super::address_line(addr, &mut seen));
-            }
             if sp.weight != 1 {
                 let _ = writeln!(out, "weight = {}", sp.weight);
             }
             if sp.backup {
                 out.push_str("backup = true\n");
+            }
+            if let Some(addr) = l.word(2) {
+                out.push_str(&super::address_line(addr, &mut seen));
             }
             out.push_str("# placeholder: haproxy.cfg does not say how fast the server is; measure it and set this\n");
             out.push_str("service = { dist = \"exponential\", mean = \"10ms\" }\n\n");

@@ -88,7 +88,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "nginx",
         "hash KEY consistent",
         Supported,
-        "`algorithm = \"consistent_hash\"`; `$remote_addr` → `hash_key = \"source_ip\"`, `$uri`/`$request_uri` → `\"path\"`, `$http_X`/`$cookie_X`/`$arg_X` → `\"header:X\"` with placeholder `clients[].keys`; other keys are approximated by `source_ip`.",
+        "`algorithm = \"consistent_hash\"` with `hash_key_text = true` (the key's text hashed with crc32, as nginx does); `$remote_addr` → `hash_key = \"source_ip\"` (its dotted text), `$uri`/`$request_uri` → `\"path\"`, `$http_X`/`$cookie_X`/`$arg_X` → `\"header:X\"` with placeholder `clients[].keys` (`k1`…`k1000`); other keys are approximated by `source_ip`.",
     ),
     d(
         "nginx",

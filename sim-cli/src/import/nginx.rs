@@ -601,13 +601,13 @@ impl Mapper {
             let name = group_name(&s.address, &mut taken);
             let _ = writeln!(body, "# {} {}", s.node.at(), s.node.text());
             let _ = writeln!(body, "[[servers]]\nname = {}\ncount = 1", toml_str(&name));
-            body.push_str(&super::address_line(&s.address, &mut seen));
             if s.weight != 1 {
                 let _ = writeln!(body, "weight = {}", s.weight);
             }
             if s.backup {
                 let _ = writeln!(body, "backup = true");
             }
+            body.push_str(&super::address_line(&s.address, &mut seen));
             let _ = writeln!(
                 body,
                 "# placeholder: nginx.conf does not say how fast the server is; measure it and set this"
@@ -653,9 +653,12 @@ impl Mapper {
             let key = self.hash_key(n, in_stream);
             needs_keys = key.starts_with("header:");
             let _ = writeln!(bal, "hash_key = {}", toml_str(&key));
+            // nginx hashes the key's text (ngx_crc32_long): lbsim does the same with this.
+            let _ = writeln!(bal, "# nginx hashes the key's text with crc32: so does lbsim with hash_key_text");
+            let _ = writeln!(bal, "hash_key_text = true");
         }
         if needs_keys {
-            body.push_str("# placeholder: the hash key's values (the `hash` directive hashes a request attribute)\nkeys = { count = 1000, skew = 0 }\n");
+            body.push_str("# placeholder: the hash key's values (the `hash` directive hashes a request attribute)\nkeys = { count = 1000, skew = 0, template = \"k{i}\" }\n");
         }
 
         // Passive health: nginx always has it (max_fails=1 fail_timeout=10s by default).

@@ -2015,10 +2015,10 @@ mod tests {
     /// crc32(host \0 port prev) chained 160 times per server (computed here from scratch).
     #[test]
     fn text_keys_are_hashed_as_nginx_hashes_them() {
-        let text = GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n").replace(
-            "rate = 5",
-            "count = 4\nrate = 50\nkeys = { count = 40, template = \"k{i}\" }",
-        ) + "\n[balancer]\nalgorithm = \"consistent_hash\"\nhash_key = \"header:x-k\"\nhash_key_text = true\n";
+        let text = GOOD
+            .replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n")
+            .replace("rate = 5", "count = 4\nrate = 50\nkeys = { count = 40, template = \"k{i}\" }")
+            + "\n[balancer]\nalgorithm = \"consistent_hash\"\nhash_key = \"header:x-k\"\nhash_key_text = true\n";
         let mut ring: Vec<(u32, u32)> = Vec::new();
         for s in 0..3u32 {
             let mut prev = 0u32;
@@ -2050,6 +2050,27 @@ mod tests {
             keys.insert(k);
         }
         assert!(keys.len() > 30, "{}", keys.len());
+        // A replayed trace's `key` column: the row's text.
+        let replayed = text.replace("rate = 50\nkeys = { count = 40, template = \"k{i}\" }", "trace = \"rows.csv\"");
+        let sc = load(&replayed, Format::Toml, &[]).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        let rows: Vec<crate::replay::TraceRow> = (0..60u64)
+            .map(|i| crate::replay::TraceRow {
+                time_ns: i * 10_000_000,
+                key: Some(format!("user-{}", i * 7 % 23).into()),
+                ..Default::default()
+            })
+            .collect();
+        sim.attach_trace(0, Box::new(rows.into_iter())).unwrap();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        assert_eq!(trace.len(), 60);
+        for r in &trace {
+            let Some(crate::metrics::trace::TraceKey::Text(k)) = &r.key else { panic!("{r:?}") };
+            assert_eq!(r.server, Some(nginx(k)), "{k}");
+        }
         // `hash $remote_addr consistent`: the dotted text.
         let by_addr = text.replace("hash_key = \"header:x-k\"", "hash_key = \"source_ip\"").replace(
             "keys = { count = 40, template = \"k{i}\" }",

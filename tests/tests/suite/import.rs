@@ -58,7 +58,8 @@ fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
         "weight = 3",
         "backup = true",
         "# upstreams.conf:8 server 10.0.0.9:8080 down: marked `down`: left out",
-        "passive = { max_fails = 2, fail_timeout = \"30s\" }",
+        // nginx's clock for passive checks is whole seconds (issue 14).
+        "passive = { max_fails = 2, fail_timeout = \"30s\", clock_granularity = \"1s\" }",
         "# nginx.conf:15 proxy_next_upstream_tries 3",
         "retry_on_error = 2",
         // `http_502`: a server's 5xx is a failed attempt (approximated: every 5xx, a warning).
@@ -146,7 +147,8 @@ fn nginx_hash_of_a_header_gets_placeholder_keys() {
     let (code, out, err, _dir) = import_text(&[("n.conf", conf)], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("hash_key = \"header:x_user\""), "{out}");
-    assert!(out.contains("keys = { count = 1000, skew = 0 }"), "{out}");
+    assert!(out.contains("keys = { count = 1000, skew = 0, template = \"k{i}\" }"), "{out}");
+    assert!(out.contains("hash_key_text = true"), "{out}");
     assert!(err.contains("n.conf:3: `hash $http_x_user`: approximated"), "{err}");
     assert_checks(&out);
 }
