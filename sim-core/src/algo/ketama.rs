@@ -8,7 +8,9 @@
 //! nginx's `server` line, e.g. `10.0.0.1:8080`), or its name without one (`api-1`: no port). Points are
 //! sorted and de-duplicated. A request goes to the first point ≥ `crc32(key)`, wrapping
 //! around; if that server cannot be used, the walk goes on clockwise point by point, at most
-//! 20 more, then nginx falls back to round robin. The key is the request key as decimal text.
+//! 20 more, then nginx falls back to round robin. The key's crc32 is of its text with
+//! `hash_key_text` (the path, header value, dotted address: what nginx hashes), else of the
+//! request key as decimal text.
 //! Because a server's points depend only on its own name and weight, adding a server moves
 //! only the keys that now land on its points: about 1/(n+1) of them.
 
