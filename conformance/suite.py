@@ -15,6 +15,7 @@ runner dies; every wait is bounded.
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -111,6 +112,9 @@ class Case:
         self.quick = False
         self.known = {}
         self.about = ""
+        self.ports = {}
+        self.ports_added = {}
+        self.ports_added_last = []
         for line in text.splitlines():
             if not line.startswith("#"):
                 continue
@@ -136,16 +140,17 @@ class Case:
                 else:
                     raise SystemExit(f"{path}: unknown conformance setting {key.strip()!r}")
 
-    def backends(self):
-        """Server instances in export order: [[servers]] and their count."""
+    def backends(self, added=0):
+        """Server instances in export order: [[servers]] and their count (the first group with
+        `added` more)."""
         out = []
-        for g in self.sc["servers"]:
+        for gi, g in enumerate(self.sc["servers"]):
             svc = dict(g["service"])
             spec = {"dist": svc["dist"]}
             for k in ("value", "mean", "min", "max", "p50", "p99"):
                 if k in svc:
                     spec[k + "_s"] = seconds(svc[k])
-            for i in range(1, g.get("count", 1) + 1):
+            for i in range(1, g.get("count", 1) + (added if gi == 0 else 0) + 1):
                 out.append({"name": f"{g['name']}-{i}", "workers": g.get("workers", 1), "service": spec})
         return out
 
@@ -186,18 +191,27 @@ def local_paths(nginx, cfg, d):
         f.write(re.sub(r"^http \{\n", lambda m: m.group(0) + lines, text, count=1, flags=re.M))
 
 
-def run_real(case, program, args, procs, work, sim):
-    """One program on one case: the records of every request (dicts from driver.py)."""
-    d = os.path.join(work, f"{case.name}-{program}")
+def run_real(case, program, args, procs, work, sim, added=0, tag=""):
+    """One program on one case: the records of every request (dicts from driver.py). With
+    `added`, the first group gets that many more servers; the others keep the ports of the
+    program's previous run (so a consistent hash ring keeps their points)."""
+    d = os.path.join(work, f"{case.name}-{program}{tag}")
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    backends = case.backends()
-    ports = free_ports(len(backends) + 1)
+    backends = case.backends(added)
+    kept = case.ports.get(program, []) if added else []
+    ports = kept[:len(backends)] + [p for p in free_ports(len(backends) + 1 + len(kept)) if p not in kept]
+    ports = ports[:len(backends) + 1]
     for b, port in zip(backends, ports):
         b["port"] = port
     listen = ports[-1]
+    if not added:
+        case.ports[program] = ports[:-1]
+    else:
+        case.ports_added_last = ports[len(kept):len(backends)]
     cfg = os.path.join(d, f"{program}.conf")
     addresses = ",".join(f"127.0.0.1:{b['port']}" for b in backends)
-    subprocess.run([args.lbsim, "export", program, case.path, "--addresses", addresses, "--listen",
+    sets = ["--set", f"servers[0].count={case.sc['servers'][0].get('count', 1) + added}"] if added else []
+    subprocess.run([args.lbsim, "export", program, case.path, *sets, "--addresses", addresses, "--listen",
                     f"127.0.0.1:{listen}", "-o", cfg], check=True, timeout=60, stderr=subprocess.DEVNULL)
     with open(os.path.join(d, "backends.json"), "w") as f:
         json.dump({"seed": case.sc.get("seed", 1), "backends": backends}, f)
@@ -229,8 +243,10 @@ def run_real(case, program, args, procs, work, sim):
         proxy = procs.start(argv, os.path.join(d, f"{program}.log"))
         if not wait_listening(listen, 10) or proxy.poll() is not None:
             raise RuntimeError(f"{program} did not start: {tail(os.path.join(d, program + '.log'))}")
-        # The load starts shortly after everything is ready; the backends learn when (for kills).
-        t0 = time.time() + 0.5
+        # The load starts shortly after everything is ready, on a whole second of the wall clock
+        # (nginx's passive checks count whole seconds of it, and lbsim's one-second clock ticks
+        # at whole seconds of the run); the backends learn when (for kills).
+        t0 = float(math.ceil(time.time() + 0.5))
         with open(t0_file + ".tmp", "w") as f:
             f.write(repr(t0))
         os.replace(t0_file + ".tmp", t0_file)
@@ -286,6 +302,58 @@ def run_lbsim(case, args, work, sets=(), tag="lbsim"):
                      "outcome": t["outcome"], "id": t["id"]})
     recs.sort(key=lambda r: (r["send"], r["id"]))
     return report, recs
+
+
+def lbsim_key_map(case, args, work, program, added=0):
+    """Where lbsim sends each of the case's paths with the servers at the program's real
+    addresses: a one-request-per-path trace replayed through the case's balancer. The
+    case's first group only (the hash cases have one)."""
+    d = os.path.join(work, f"{case.name}-lbsim-map-{program}-{added}")
+    os.makedirs(d, exist_ok=True)
+    g = case.sc["servers"][0]
+    n = g.get("count", 1) + added
+    ports = case.ports[program][:n]
+    if len(ports) < n:
+        ports = ports + case.ports_added.get(program, [])[:n - len(ports)]
+    paths = [p for p, _ in sorted(case.sc["clients"][0]["paths"].items())]
+    with open(os.path.join(d, "keys.csv"), "w") as f:
+        f.write("time,path\n")
+        for i, p in enumerate(paths):
+            f.write(f"{i * 0.01:.2f},{p}\n")
+    b = case.sc["balancer"]
+    addresses = ", ".join(f'"127.0.0.1:{p}"' for p in ports)
+    path_weights = ", ".join('"%s" = 1' % p for p in paths)
+    with open(os.path.join(d, "map.toml"), "w") as f:
+        f.write(f'name = "key-map"\nduration = "{len(paths) * 0.01 + 1:.2f}s"\n[[servers]]\nname = "{g["name"]}"\n'
+                f'count = {n}\naddresses = [{addresses}]\nservice = {{ dist = "constant", value = "1ms" }}\n'
+                f'[[clients]]\nname = "map"\ncount = 1\ntrace = "keys.csv"\n'
+                f'paths = {{ {path_weights} }}\n'
+                f'[balancer]\nalgorithm = "{b["algorithm"]}"\nhash_key = "{b.get("hash_key", "source_ip")}"\n'
+                f'hash_key_text = {str(b.get("hash_key_text", False)).lower()}\n')
+    trace = os.path.join(d, "trace.jsonl")
+    r = subprocess.run([args.lbsim, "run", os.path.join(d, "map.toml"), "--trace", trace, "--format", "json"],
+                       timeout=120, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"suite.py: lbsim run of {d}/map.toml failed:\n{r.stderr}")
+    out = {}
+    for line in open(trace):
+        t = json.loads(line)
+        out[paths[round(t["start_ms"] / 10)]] = t["server"]
+    return out
+
+
+def key_map_rows(case, program, real, sim_map, t, what):
+    """Compares the real program's path → backend with lbsim's: exact."""
+    m = {}
+    for r in real:
+        if ok(r):
+            m.setdefault(r["path"], set()).add(r["backend"])
+    keys = sorted(set(m) | set(sim_map), key=lambda k: (len(k), k))
+    same = sum(1 for k in keys if m.get(k) == {sim_map.get(k)})
+    diff = [f"{k}→{'/'.join(sorted(m.get(k, ['-'])))} vs {sim_map.get(k, '-')}" for k in keys if m.get(k) != {sim_map.get(k)}]
+    t.add(case, program, what, f"{len(keys)} keys", f"{same} identical", f"{same}/{len(keys)}",
+          "pass" if same == len(keys) and keys else "FAIL", "; ".join(diff[:4]) + (" …" if len(diff) > 4 else ""))
+    return {k: next(iter(v)) for k, v in m.items() if len(v) == 1}
 
 
 def quantile(xs, q):
@@ -498,6 +566,23 @@ def main():
                 elif "latency" in case.checks:
                     note = "no overhead measured (the overhead case did not run): lbsim without network latency"
                 measured = compare(case, program, real, sim_here, t, note)
+                if "key_map" in case.checks:
+                    before_map = key_map_rows(case, program, real, lbsim_key_map(case, args, args.work, program), t,
+                                              "consistent hash key → server (exact)")
+                    # One server more, the others on the same addresses: which keys move, in
+                    # the real program and in lbsim.
+                    real2 = run_real(case, program, args, procs, args.work, sim, added=1, tag="-added")
+                    case.ports_added[program] = case.ports_added_last
+                    after_map = key_map_rows(case, program, real2, lbsim_key_map(case, args, args.work, program, 1), t,
+                                             "key → server with a server added (exact)")
+                    sim_before = lbsim_key_map(case, args, args.work, program)
+                    sim_after = lbsim_key_map(case, args, args.work, program, 1)
+                    moved_real = sorted(k for k in before_map if after_map.get(k, before_map[k]) != before_map[k])
+                    moved_sim = sorted(k for k in sim_before if sim_after.get(k) != sim_before[k])
+                    t.add(case, program, "keys moved when a server is added", str(len(moved_real)),
+                          str(len(moved_sim)), "same keys" if moved_real == moved_sim else "other keys",
+                          "pass" if moved_real == moved_sim else "FAIL",
+                          "moved: " + " ".join(moved_real[:12]) + (" …" if len(moved_real) > 12 else ""))
                 if measured is not None:
                     overhead[program] = measured
                 bad = sum(1 for r in t.rows[before:] if r[6] == "FAIL")

@@ -70,7 +70,8 @@ fn address(text: &str, what: &str) -> Result<(String, u16)> {
 }
 
 /// The scenario's pools, in the order their first server group appears, each with its
-/// instances and their addresses: `--addresses` in instance order, else 127.0.0.1:8001 on.
+/// instances and their addresses: `--addresses` in instance order, else the scenario's
+/// `servers[].address(es)`, else 127.0.0.1:8001 on (counting every instance).
 fn pools(sc: &Scenario, addresses: Option<&str>) -> Result<Vec<Pool>> {
     let total: u64 = sc.servers.iter().map(|g| u64::from(g.count)).sum();
     if total == 0 {
@@ -95,9 +96,15 @@ fn pools(sc: &Scenario, addresses: Option<&str>) -> Result<Vec<Pool>> {
     let mut index = 0usize;
     for g in &sc.servers {
         for i in 1..=g.count {
-            let (host, port) = match &given {
-                Some(list) => list[index].clone(),
-                None => ("127.0.0.1".to_string(), 8001u16.saturating_add(index as u16)),
+            let own = g.address.as_ref().and_then(|a| a.instance(i - 1));
+            let (host, port) = match (&given, own) {
+                (Some(list), _) => list[index].clone(),
+                (None, Some(text)) => {
+                    address(&text, &format!("servers.{}.address(es) entry", g.name)).map_err(|e| {
+                        user(format!("{e} (this program's config needs host:port; give --addresses to override)"))
+                    })?
+                }
+                (None, None) => ("127.0.0.1".to_string(), 8001u16.saturating_add(index as u16)),
             };
             index += 1;
             let inst = Instance { name: format!("{}-{i}", g.name), host, port, weight: g.weight, backup: g.backup };
@@ -177,6 +184,14 @@ impl Exporter {
         out.push_str("worker_processes 1;\nevents { worker_connections 4096; }\n\n");
         if l4 {
             out.push_str("# `stream` needs nginx's stream module: built in from nginx.org; on Debian and Ubuntu add\n# `load_module modules/ngx_stream_module.so;` here (package libnginx-mod-stream).\n");
+        }
+        if let Some(p) = b.passive.filter(|p| p.max_fails > 0 && p.clock_ns != 1_000_000_000) {
+            let clock =
+                if p.clock_ns == 1 { "an exact clock".to_string() } else { format!("a {} clock", seconds(p.clock_ns)) };
+            self.approx(
+                "nginx",
+                &format!("the passive checks use {clock}; nginx's is whole seconds (balancer.passive.clock_granularity = \"1s\"), so it re-tries a failed server fail_timeout + 1 s after its last check"),
+            );
         }
         let _ = writeln!(out, "{} {{", if l4 { "stream" } else { "http" });
         for pool in pools {

@@ -71,6 +71,46 @@ pub struct ServerGroup {
     pub error_latency_ns: Option<u64>,
     /// A Kubernetes-style horizontal autoscaler for the group (`None` = a fixed count).
     pub autoscale: Option<Autoscale>,
+    /// The instances' addresses as the real balancer's config names them (`host:port`);
+    /// hash rings hash these instead of the instance names (`None` = the names).
+    pub address: Option<ServerAddress>,
+}
+
+/// Where a server group's instances listen, as a real balancer's config writes them: nginx's
+/// `hash … consistent` hashes the `server` line's text, so with addresses lbsim's ring is the
+/// real program's ring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddress {
+    /// `address = "10.0.0.1:8080"`: instance i (0-based) listens on the IPv4 address + i,
+    /// on the same port (consecutive addresses).
+    Consecutive {
+        /// The first instance's address (big-endian).
+        ip: u32,
+        /// The port every instance listens on.
+        port: u16,
+    },
+    /// `addresses = ["127.0.0.1:8001", …]`: one `host:port` per instance, in order.
+    List(Vec<String>),
+}
+
+impl ServerAddress {
+    /// Instance `i`'s (0-based) address text, or `None` past a list's end.
+    pub fn instance(&self, i: u32) -> Option<String> {
+        match self {
+            ServerAddress::Consecutive { ip, port } => {
+                Some(format!("{}:{port}", std::net::Ipv4Addr::from(ip.wrapping_add(i))))
+            }
+            ServerAddress::List(list) => list.get(i as usize).cloned(),
+        }
+    }
+
+    /// How many instances have an address (`u32::MAX`: any number).
+    pub fn capacity(&self) -> u32 {
+        match self {
+            ServerAddress::Consecutive { ip, .. } => (u32::MAX - ip).saturating_add(1),
+            ServerAddress::List(list) => list.len() as u32,
+        }
+    }
 }
 
 /// What the autoscaler measures against its target.
@@ -351,12 +391,26 @@ pub enum ClientAlgorithm {
 }
 
 /// Request keys drawn from a finite key space (hot keys), for hash balancing.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct KeySpace {
     /// Number of distinct keys.
     pub count: u32,
     /// Zipf exponent: 0 = uniform, 1 ≈ classic hot-key skew.
     pub skew: f64,
+    /// The keys' text with `balancer.hash_key_text`: `{i}` replaced by the key's number,
+    /// 1 to `count` (`"k{i}"`: `k1` … `kN`, key 1 the most popular). `None`: the number's
+    /// decimal text.
+    pub template: Option<String>,
+}
+
+impl KeySpace {
+    /// The text of key number `i` (1 to `count`, as drawn and as `--trace` lines show it).
+    pub fn text(&self, i: u64) -> String {
+        match &self.template {
+            Some(t) => t.replace("{i}", &i.to_string()),
+            None => i.to_string(),
+        }
+    }
 }
 
 /// A group of identical clients.
@@ -871,6 +925,23 @@ pub struct Passive {
     pub max_fails: u32,
     /// The failure window, and how long the server then stays unavailable.
     pub fail_timeout_ns: u64,
+    /// The balancer's clock tick for these checks, in ns (1 = exact). nginx keeps `checked`
+    /// and `now` in whole seconds (`ngx_time()`): with 1 s, times are rounded down to the
+    /// second, so a failed server is re-admitted once `now − checked > fail_timeout` in whole
+    /// seconds, every `fail_timeout` + 1 s, as nginx does.
+    pub clock_ns: u64,
+}
+
+impl Passive {
+    /// nginx's checks with an exact clock.
+    pub fn new(max_fails: u32, fail_timeout_ns: u64) -> Passive {
+        Passive { max_fails, fail_timeout_ns, clock_ns: 1 }
+    }
+
+    /// `now` on the checks' clock: rounded down to its tick.
+    pub fn tick(&self, now_ns: u64) -> u64 {
+        now_ns - now_ns % self.clock_ns.max(1)
+    }
 }
 
 /// Envoy outlier detection (`config.cluster.v3.OutlierDetection`, implemented in
@@ -984,6 +1055,11 @@ pub struct BalancerSpec {
     pub max_conns: u32,
     /// What hash algorithms hash.
     pub hash_key: HashKey,
+    /// Hash the key's text the way the real program does (nginx: crc32 of the text; Envoy:
+    /// xxHash64 of it): the path, the header value (`keys.template`, a trace's `key`), the
+    /// source address as dotted text (nginx `$remote_addr`), the session id in decimal.
+    /// `false`: lbsim's numeric keys (results of scenarios written before it stay the same).
+    pub hash_key_text: bool,
     /// Balancer instances; clients spread over them by DNS round robin.
     pub replicas: u32,
     /// Processing per request (L7) or per connection (L4).
@@ -1362,6 +1438,7 @@ impl Default for BalancerSpec {
             choices: 2,
             max_conns: 0,
             hash_key: HashKey::SourceIp,
+            hash_key_text: false,
             replicas: 1,
             overhead_ns: 0,
             auth_ns: 0,
@@ -1403,6 +1480,7 @@ impl ServerGroup {
             error_rate: 0.0,
             error_latency_ns: None,
             autoscale: None,
+            address: None,
         }
     }
 }

@@ -379,8 +379,7 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
                     rise,
                     fall,
                 });
-                s.balancer.passive =
-                    passive.map(|(max_fails, timeout_ms)| Passive { max_fails, fail_timeout_ns: timeout_ms * MS });
+                s.balancer.passive = passive.map(|(max_fails, timeout_ms)| Passive::new(max_fails, timeout_ms * MS));
                 s.balancer.sticky = [Sticky::None, Sticky::Cookie, Sticky::SourceIp][sticky as usize];
                 s.network.latency_ns = latency_ms * MS / 2;
                 if store {

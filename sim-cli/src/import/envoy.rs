@@ -609,6 +609,7 @@ impl Mapper<'_> {
         }
         let mut servers = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         for e in &eps {
             let g = group_name(&e.address, &mut taken);
             let _ = writeln!(servers, "# {} endpoint {}", self.src.at(e.node), comment(&e.address));
@@ -622,6 +623,7 @@ impl Mapper<'_> {
                 let _ = writeln!(servers, "# priority {}", e.priority);
                 servers.push_str("backup = true\n");
             }
+            servers.push_str(&super::address_line(&e.address, &mut seen));
             servers
                 .push_str("# placeholder: the cluster does not say how fast the server is; measure it and set this\n");
             servers.push_str("service = { dist = \"exponential\", mean = \"10ms\" }\n\n");

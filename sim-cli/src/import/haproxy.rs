@@ -740,6 +740,7 @@ impl Mapper {
         // Servers.
         let mut out = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         let live = servers.iter().filter(|(_, p)| !p.disabled && p.weight > 0).count();
         if live > MAX_GROUPS {
             return Err(user(format!(
@@ -772,6 +773,9 @@ impl Mapper {
             }
             if sp.backup {
                 out.push_str("backup = true\n");
+            }
+            if let Some(addr) = l.word(2) {
+                out.push_str(&super::address_line(addr, &mut seen));
             }
             out.push_str("# placeholder: haproxy.cfg does not say how fast the server is; measure it and set this\n");
             out.push_str("service = { dist = \"exponential\", mean = \"10ms\" }\n\n");

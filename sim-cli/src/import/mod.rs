@@ -88,7 +88,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "nginx",
         "hash KEY consistent",
         Supported,
-        "`algorithm = \"consistent_hash\"`; `$remote_addr` → `hash_key = \"source_ip\"`, `$uri`/`$request_uri` → `\"path\"`, `$http_X`/`$cookie_X`/`$arg_X` → `\"header:X\"` with placeholder `clients[].keys`; other keys are approximated by `source_ip`.",
+        "`algorithm = \"consistent_hash\"` with `hash_key_text = true` (the key's text hashed with crc32, as nginx does); `$remote_addr` → `hash_key = \"source_ip\"` (its dotted text), `$uri`/`$request_uri` → `\"path\"`, `$http_X`/`$cookie_X`/`$arg_X` → `\"header:X\"` with placeholder `clients[].keys` (`k1`…`k1000`); other keys are approximated by `source_ip`.",
     ),
     d(
         "nginx",
@@ -472,6 +472,32 @@ pub fn comment(s: &str) -> String {
 
 /// A scenario name for a server group from an address: letters, digits and `-`, starting with
 /// a letter, at most 64 characters, unique among `taken`.
+/// The `address` (or one-entry `addresses`) line of an imported server: its address as the
+/// config writes it, which lbsim's hash rings then hash as the real program does. A repeated
+/// address (or one lbsim cannot hold) is left out with a comment: no two lbsim servers share one.
+pub fn address_line(address: &str, seen: &mut Vec<String>) -> String {
+    let fits =
+        !address.is_empty() && address.len() <= 300 && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !fits {
+        return format!(
+            "# address {}: not kept (lbsim addresses are 1 to 300 characters without spaces)\n",
+            comment(address)
+        );
+    }
+    if seen.iter().any(|a| a == address) {
+        return format!("# address {}: listed before; kept for the first server only\n", comment(address));
+    }
+    seen.push(address.to_string());
+    let ipv4_port = address
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| h.parse::<std::net::Ipv4Addr>().is_ok() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if ipv4_port {
+        format!("address = {}\n", toml_str(address))
+    } else {
+        format!("addresses = [{}]\n", toml_str(address))
+    }
+}
+
 pub fn group_name(address: &str, taken: &mut Vec<String>) -> String {
     let mut base: String =
         address.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();

@@ -592,6 +592,7 @@ impl Mapper {
         // Servers.
         let mut body = String::new();
         let mut taken = Vec::new();
+        let mut seen = Vec::new();
         for s in &servers {
             if s.down {
                 let _ = writeln!(body, "# {} {}: marked `down`: left out\n", s.node.at(), s.node.text());
@@ -606,6 +607,7 @@ impl Mapper {
             if s.backup {
                 let _ = writeln!(body, "backup = true");
             }
+            body.push_str(&super::address_line(&s.address, &mut seen));
             let _ = writeln!(
                 body,
                 "# placeholder: nginx.conf does not say how fast the server is; measure it and set this"
@@ -648,9 +650,12 @@ impl Mapper {
             let key = self.hash_key(n, in_stream);
             needs_keys = key.starts_with("header:");
             let _ = writeln!(bal, "hash_key = {}", toml_str(&key));
+            // nginx hashes the key's text (ngx_crc32_long): lbsim does the same with this.
+            let _ = writeln!(bal, "# nginx hashes the key's text with crc32: so does lbsim with hash_key_text");
+            let _ = writeln!(bal, "hash_key_text = true");
         }
         if needs_keys {
-            body.push_str("# placeholder: the hash key's values (the `hash` directive hashes a request attribute)\nkeys = { count = 1000, skew = 0 }\n");
+            body.push_str("# placeholder: the hash key's values (the `hash` directive hashes a request attribute)\nkeys = { count = 1000, skew = 0, template = \"k{i}\" }\n");
         }
 
         // Passive health: nginx always has it (max_fails=1 fail_timeout=10s by default).
@@ -676,7 +681,12 @@ impl Mapper {
         );
         let _ = writeln!(
             bal,
-            "passive = {{ max_fails = {}, fail_timeout = \"{}\" }}",
+            "# nginx keeps `checked` and `now` in whole seconds (ngx_time()): a failed server is tried again \
+             fail_timeout + 1 s after its last check"
+        );
+        let _ = writeln!(
+            bal,
+            "passive = {{ max_fails = {}, fail_timeout = \"{}\", clock_granularity = \"1s\" }}",
             first.max_fails,
             duration(first.fail_timeout_ms)
         );

@@ -9,7 +9,7 @@
 //! slots. The request starts at its ring position (first point ≥ crc32 of its key) and walks
 //! clockwise to the first server with room, so no server exceeds its capacity.
 
-use super::ketama::{KetamaRing, key_crc};
+use super::ketama::KetamaRing;
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
 
@@ -142,7 +142,7 @@ impl Balancer for BoundedLoadHash {
             self.walk = 0;
         }
         self.walk += 1;
-        let start = self.ring.find(key_crc(view.key()));
+        let start = self.ring.find(view.key_crc());
         // The walk from `start` to the end of the ring, then from its beginning: the first
         // server with room, skipping servers already found full in this walk.
         let (tail, head) = self.ring.points.split_at(start % n);
@@ -206,7 +206,7 @@ mod tests {
         let in_flight: u64 = v.eligible().iter().map(|&s| u64::from(v.active(s))).sum();
         let total_slots = ((in_flight + 1) * 125).div_ceil(100);
         let tot: u64 = v.eligible().iter().map(|&s| u64::from(v.weight(s))).sum::<u64>().max(1);
-        let start = b.ring.find(key_crc(v.key()));
+        let start = b.ring.find(v.key_crc());
         let mut last = b.ring.points[start % n].1;
         for step in 0..n {
             let s = b.ring.points[(start + step) % n].1;

@@ -4,10 +4,13 @@
 //!
 //! Every server puts 160 points per unit of weight on a 32-bit ring: point j is
 //! `crc32(host \0 port prev)`, where `prev` is point j−1 as four little-endian bytes (0 for
-//! the first), and host/port come from the server's name (`api-1` has no port). Points are
+//! the first), and host/port come from the server's address (`servers[].address`, the text of
+//! nginx's `server` line, e.g. `10.0.0.1:8080`), or its name without one (`api-1`: no port). Points are
 //! sorted and de-duplicated. A request goes to the first point ≥ `crc32(key)`, wrapping
 //! around; if that server cannot be used, the walk goes on clockwise point by point, at most
-//! 20 more, then nginx falls back to round robin. The key is the request key as decimal text.
+//! 20 more, then nginx falls back to round robin. The key's crc32 is of its text with
+//! `hash_key_text` (the path, header value, dotted address: what nginx hashes), else of the
+//! request key as decimal text.
 //! Because a server's points depend only on its own name and weight, adding a server moves
 //! only the keys that now land on its points: about 1/(n+1) of them.
 
@@ -20,9 +23,13 @@ const POINTS_PER_WEIGHT: u32 = 160;
 /// Further points nginx tries before falling back to round robin.
 const MAX_TRIES: usize = 20;
 
-/// nginx's host and port split of a `server` string: the port is the digits after the last ':'.
+/// nginx's host and port split of a `server` string: the port is the digits after the last ':'
+/// (a `unix:` socket path is all host).
 fn split_host_port(name: &str) -> (&[u8], &[u8]) {
     let bytes = name.as_bytes();
+    if bytes.len() >= 5 && bytes[..5].eq_ignore_ascii_case(b"unix:") {
+        return (&bytes[5..], &[]);
+    }
     let digits = bytes.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     if digits < bytes.len() && bytes[bytes.len() - digits - 1] == b':' {
         (&bytes[..bytes.len() - digits - 1], &bytes[bytes.len() - digits..])
@@ -110,7 +117,7 @@ impl Balancer for KetamaHash {
     }
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
-        self.pick_hash(view, key_crc(view.key()))
+        self.pick_hash(view, view.key_crc())
     }
 
     fn hash_share(&self, server: u32) -> Option<f64> {
@@ -137,6 +144,7 @@ mod tests {
         assert_eq!(split_host_port("10.0.0.1:80"), (&b"10.0.0.1"[..], &b"80"[..]));
         assert_eq!(split_host_port("api-1"), (&b"api-1"[..], &b""[..]));
         assert_eq!(split_host_port("host:"), (&b"host"[..], &b""[..]));
+        assert_eq!(split_host_port("unix:/tmp/a:80"), (&b"/tmp/a:80"[..], &b""[..]));
     }
 
     /// Vectors from re-implementing nginx's `ngx_http_upstream_init_chash` exactly: servers

@@ -6,7 +6,7 @@
 //! permutation `(offset + skip·j) % M`; with weights, a server takes a slot in round k only
 //! once `k · weight ≥ its running target`. A request goes to `table[hash % M]`.
 
-use super::ring_hash::{request_hash, xxhash64};
+use super::ring_hash::xxhash64;
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
 
@@ -102,7 +102,7 @@ impl Balancer for Maglev {
         if self.table.is_empty() {
             return None;
         }
-        Some(self.table[(request_hash(view.key()) % self.table_size) as usize])
+        Some(self.table[(view.key_xxhash() % self.table_size) as usize])
     }
 
     fn hash_share(&self, server: u32) -> Option<f64> {

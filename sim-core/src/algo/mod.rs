@@ -6,7 +6,7 @@ mod bounded_load;
 mod first;
 mod haproxy_rr;
 mod ip_hash;
-mod ketama;
+pub(crate) mod ketama;
 mod least_conn;
 mod maglev;
 mod peak_ewma;
@@ -57,6 +57,8 @@ pub struct PickView<'a> {
     pub(crate) members_version: u64,
     pub(crate) source_ip: u32,
     pub(crate) key: u64,
+    /// Whether `key` is already the program's hash of the key's text (`hash_key_text`).
+    pub(crate) key_text: bool,
     pub(crate) names: &'a [String],
 }
 
@@ -128,7 +130,37 @@ impl<'a> PickView<'a> {
         self.key
     }
 
-    /// A server's instance name (`api-2`), which hash rings hash.
+    /// Whether [`PickView::key`] is already the real program's hash of the key's text
+    /// (`balancer.hash_key_text`, made by [`text_key`]) rather than a number to hash.
+    pub fn key_is_text_hash(&self) -> bool {
+        self.key_text
+    }
+}
+
+/// The hash a real program computes of a key's text, for `algorithm`'s ring: nginx's
+/// `hash … consistent` takes `ngx_crc32_long` of the key (ngx_http_upstream_hash_module.c,
+/// `ngx_http_upstream_init_chash_peer`), Envoy's header and address hash policies
+/// `HashUtil::xxHash64` of the value (seed 0).
+pub fn text_key(algorithm: Algorithm, text: &str) -> u64 {
+    match algorithm {
+        Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => u64::from(crc32fast::hash(text.as_bytes())),
+        _ => ring_hash::xxhash64(text.as_bytes(), 0),
+    }
+}
+
+impl<'a> PickView<'a> {
+    /// The ring position of the request on an nginx ketama ring: crc32 of its key's text.
+    pub(crate) fn key_crc(&self) -> u32 {
+        if self.key_text { self.key as u32 } else { ketama::key_crc(self.key) }
+    }
+
+    /// The request's 64-bit hash for Envoy's ring hash and Maglev.
+    pub(crate) fn key_xxhash(&self) -> u64 {
+        if self.key_text { self.key } else { ring_hash::request_hash(self.key) }
+    }
+
+    /// What hash rings hash for a server: its address (`10.0.0.1:8080`, the real balancer's
+    /// `server` line) where the scenario gives addresses, else its instance name (`api-2`).
     pub fn name(&self, server: u32) -> &'a str {
         &self.names[server as usize]
     }
@@ -238,6 +270,7 @@ impl StaticView {
             members_version: self.members_version,
             source_ip: self.source_ip,
             key: self.key,
+            key_text: false,
             names: &self.names,
         }
     }

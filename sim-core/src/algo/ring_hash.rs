@@ -99,7 +99,7 @@ impl Balancer for RingHash {
             self.ring = Ring::build(view, view.eligible(), self.min_ring_size);
             self.built_for = Some(view.version());
         }
-        self.ring.lookup(request_hash(view.key()))
+        self.ring.lookup(view.key_xxhash())
     }
 
     fn hash_share(&self, server: u32) -> Option<f64> {

@@ -25,6 +25,7 @@ pub(crate) fn check(s: &Scenario) -> Result<()> {
     // The horizon first: past it, the other estimates (drains of millennia) mean nothing.
     check_horizon(s)?;
     check_limits(s)?;
+    check_addresses(s)?;
     Ok(())
 }
 
@@ -337,6 +338,53 @@ fn max_instances(s: &Scenario) -> Vec<u64> {
     }
     n
 }
+
+/// Every instance a group can have (adds and autoscaling included) has an address, and no
+/// two instances share one (a ring would hash them to the same points).
+fn check_addresses(s: &Scenario) -> Result<()> {
+    let instances = max_instances(s);
+    let mut seen = std::collections::BTreeMap::new();
+    for (i, (g, &n)) in s.servers.iter().zip(&instances).enumerate() {
+        let Some(a) = &g.address else { continue };
+        let key = match a {
+            ServerAddress::Consecutive { .. } => "address",
+            ServerAddress::List(_) => "addresses",
+        };
+        if n > u64::from(a.capacity()) {
+            return Err(err(
+                format!("servers[{i}].{key}"),
+                format!(
+                    "gives {} addresses, but the group has up to {n} instances (with adds and autoscaling): \
+                     list one per instance",
+                    a.capacity()
+                ),
+            ));
+        }
+        // Bounded by max_servers (checked in check_limits, after this): at most the listed ones.
+        for k in 0..n.min(u64::from(MAX_ADDRESSES_CHECKED)) as u32 {
+            let text = a.instance(k).unwrap_or_default();
+            if let Some(other) = seen.insert(text.clone(), (i, k)) {
+                return Err(err(
+                    format!("servers[{i}].{key}"),
+                    format!(
+                        "instance {} of group {} would have {} too, as instance {} of group {}: \
+                         every server needs its own address",
+                        k + 1,
+                        g.name,
+                        super::quote(&text),
+                        other.1 + 1,
+                        s.servers[other.0].name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most instance addresses compared for duplicates (more instances than this are refused
+/// by `max_servers` limits anyway).
+const MAX_ADDRESSES_CHECKED: u32 = 1_000_000;
 
 /// An autoscaled group starts within its bounds (the HPA would move it there at once).
 fn check_autoscale(s: &Scenario) -> Result<()> {
@@ -1177,10 +1225,11 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let b = &s.balancer;
     let d = BalancerSpec::default();
     let used = algorithms(s);
-    let params: [(bool, &str, &[Algorithm]); 8] = [
+    let params: [(bool, &str, &[Algorithm]); 9] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo, RandomDraws]),
         (b.max_conns != d.max_conns, "balancer.max_conns", &[First]),
         (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
+        (b.hash_key_text, "balancer.hash_key_text", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
         (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),
@@ -1228,6 +1277,12 @@ fn unused_client_settings(s: &Scenario, out: &mut Vec<String>) {
                      re-resolve the balancer every balancer.dns_ttl"
                 ));
             }
+        }
+        if c.keys.as_ref().is_some_and(|k| k.template.is_some()) && !s.balancer.hash_key_text {
+            out.push(format!(
+                "clients[{i}].keys.template has no effect: keys are hashed as text only with \
+                 balancer.hash_key_text = true"
+            ));
         }
         if c.keys.is_some() && !header_hashing {
             out.push(format!(

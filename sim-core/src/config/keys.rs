@@ -32,6 +32,8 @@ pub(super) const SERVER_GROUP: &[&str] = &[
     "error_rate",
     "error_latency",
     "autoscale",
+    "address",
+    "addresses",
 ];
 
 /// A server group's `[servers.autoscale]` (Kubernetes HPA).
@@ -104,7 +106,7 @@ pub(super) const SCHEDULE_POINT: &[&str] = &["at", "rate", "users"];
 pub(super) const PATHS: &[&str] = &[];
 
 /// A client group's `keys` (request keys for `hash_key = "header:…"`).
-pub(super) const KEY_SPACE: &[&str] = &["count", "skew"];
+pub(super) const KEY_SPACE: &[&str] = &["count", "skew", "template"];
 
 /// A rate limit (`[balancer.rate_limit]` or a route's `rate_limit`).
 pub(super) const RATE_LIMIT: &[&str] = &["per_second", "per_minute", "per_hour", "key", "kind", "burst", "nodelay"];
@@ -116,6 +118,7 @@ pub(super) const BALANCER: &[&str] = &[
     "choices",
     "max_conns",
     "hash_key",
+    "hash_key_text",
     "replicas",
     "overhead",
     "auth",
@@ -160,7 +163,7 @@ pub(super) const CIRCUIT_BREAKERS: &[&str] = &["max_requests", "max_retries"];
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];
 
 /// `[balancer.passive]`.
-pub(super) const PASSIVE: &[&str] = &["max_fails", "fail_timeout"];
+pub(super) const PASSIVE: &[&str] = &["max_fails", "fail_timeout", "clock_granularity"];
 
 /// `[balancer.outlier_detection]` (Envoy's names).
 pub(super) const OUTLIER_DETECTION: &[&str] = &[

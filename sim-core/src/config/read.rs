@@ -815,10 +815,76 @@ fn server_group(field: &Field<'_>, o: &mut Reader) -> Option<ServerGroup> {
     if let Some(f) = t.get("autoscale", o) {
         g.autoscale = autoscale(&f, o);
     }
+    let base = t.read("address", o, |f| {
+        let (host, port) = host_port(f, f.str()?)?;
+        let ip = host.parse::<std::net::Ipv4Addr>().map_err(|_| {
+            f.err(format!(
+                "{} is not an IPv4 address: a group's base address is counted up for its instances \
+                 (list names in `addresses` instead)",
+                quote(host)
+            ))
+        })?;
+        Ok(ServerAddress::Consecutive { ip: u32::from(ip), port })
+    });
+    let count = g.count;
+    let list = t.read("addresses", o, |f| server_addresses(f, count, base.is_some()));
+    g.address = list.or(base);
     t.finish(o);
     g.name = group_name?;
     g.service = service?;
     Some(g)
+}
+
+/// The most addresses `servers[].addresses` lists.
+const MAX_SERVER_ADDRESSES: usize = 100_000;
+
+/// A server address `host:port` as a real balancer's config writes it: a non-empty host
+/// without spaces, a colon, and a port 1 to 65535.
+fn host_port<'t>(f: &Field<'_>, text: &'t str) -> Result<(&'t str, u16)> {
+    let bad = |why: &str| {
+        f.err(format!("{} is not a server address: {why}; expected host:port, e.g. \"10.0.0.1:8080\"", quote(text)))
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no `:port`"))?;
+    if host.is_empty() || host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("the host must be 1 to 253 characters without spaces"));
+    }
+    let port = port.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| bad("the port must be 1 to 65535"))?;
+    Ok((host, port))
+}
+
+/// `servers[].addresses`: one `host:port` per instance, at least `count` of them.
+fn server_addresses(f: &Field<'_>, count: u32, base_given: bool) -> Result<ServerAddress> {
+    if base_given {
+        return Err(f.err("cannot be given with address (a base address counted up); remove one of them"));
+    }
+    let items = f.array()?;
+    if items.len() > MAX_SERVER_ADDRESSES {
+        return Err(f.err(format!("has {} addresses; at most {MAX_SERVER_ADDRESSES} are allowed", items.len())));
+    }
+    if items.len() < count as usize {
+        return Err(f.err(format!(
+            "has {} addresses for {count} instances: give one host:port per instance (or a base `address`)",
+            items.len()
+        )));
+    }
+    let mut list = Vec::with_capacity(items.len());
+    for item in &items {
+        let text = item.str()?;
+        // As the real config writes it (nginx hashes the text: a name without a port, or a
+        // `unix:` socket, is hashed as written).
+        if text.is_empty() || text.len() > 300 || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(item.err(format!(
+                "{} is not a server address: expected 1 to 300 characters without spaces, as the balancer's \
+                 config writes it, e.g. \"10.0.0.1:8080\"",
+                quote(text)
+            )));
+        }
+        if list.iter().any(|a: &String| a == text) {
+            return Err(item.err(format!("{} is listed twice: each instance has its own address", quote(text))));
+        }
+        list.push(text.to_string());
+    }
+    Ok(ServerAddress::List(list))
 }
 
 /// A server group's `[servers.autoscale]` (Kubernetes HPA): `min`, `max`, one target
@@ -1064,9 +1130,20 @@ fn client_group(field: &Field<'_>, o: &mut Reader) -> Option<ClientGroup> {
     {
         let count = k.require("count", o).and_then(|f| o.keep(f.u32(1, 100_000_000)));
         let skew = k.read("skew", o, |f| f.number(0.0, 10.0)).unwrap_or(0.0);
+        let template = k.read("template", o, |f| {
+            let text = f.str()?;
+            if text.len() > 200 || text.chars().any(|c| c.is_control()) || text.matches("{i}").count() != 1 {
+                return Err(f.err(format!(
+                    "{} is not a key template: expected text with `{{i}}` once (the key's number, 1 to count), \
+                     at most 200 characters, e.g. \"k{{i}}\"",
+                    quote(text)
+                )));
+            }
+            Ok(text.to_string())
+        });
         k.finish(o);
         if let Some(count) = count {
-            g.keys = Some(KeySpace { count, skew });
+            g.keys = Some(KeySpace { count, skew, template });
         }
     }
     if let Some(v) = t.read("start", o, |f| f.duration(0, MAX_DURATION_NS)) {
@@ -1419,6 +1496,9 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(v) = t.read("hash_key", o, hash_key) {
         b.hash_key = v;
     }
+    if let Some(v) = t.read("hash_key_text", o, |f| f.bool()) {
+        b.hash_key_text = v;
+    }
     if let Some(v) = t.read("replicas", o, |f| f.u32(1, 1_000)) {
         b.replicas = v;
     }
@@ -1453,12 +1533,15 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
     if let Some(f) = t.get("passive", o)
         && let Some(mut p) = o.keep(f.table(keys::PASSIVE))
     {
-        let mut passive = Passive { max_fails: 1, fail_timeout_ns: 10 * NS_PER_SEC };
+        let mut passive = Passive::new(1, 10 * NS_PER_SEC);
         if let Some(v) = p.read("max_fails", o, |f| f.u32(0, 1_000_000)) {
             passive.max_fails = v;
         }
         if let Some(v) = p.read("fail_timeout", o, |f| f.duration(NS_PER_SEC / 1000, 24 * 3600 * NS_PER_SEC)) {
             passive.fail_timeout_ns = v;
+        }
+        if let Some(v) = p.read("clock_granularity", o, |f| f.duration(NS_PER_SEC / 1000, 3600 * NS_PER_SEC)) {
+            passive.clock_ns = v;
         }
         p.finish(o);
         b.passive = Some(passive);
@@ -1928,6 +2011,199 @@ mod tests {
     fn error(text: &str, sets: &[&str]) -> ConfigError {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         load(text, Format::Toml, &sets).unwrap_err()
+    }
+
+    /// nginx `hash $arg_k consistent` over `server 10.0.0.1:80` … : with `hash_key_text`,
+    /// key `k7` goes where nginx sends it: the first ring point ≥ crc32("k7"), the ring being
+    /// crc32(host \0 port prev) chained 160 times per server (computed here from scratch).
+    #[test]
+    fn text_keys_are_hashed_as_nginx_hashes_them() {
+        let text = GOOD
+            .replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n")
+            .replace("rate = 5", "count = 4\nrate = 50\nkeys = { count = 40, template = \"k{i}\" }")
+            + "\n[balancer]\nalgorithm = \"consistent_hash\"\nhash_key = \"header:x-k\"\nhash_key_text = true\n";
+        let mut ring: Vec<(u32, u32)> = Vec::new();
+        for s in 0..3u32 {
+            let mut prev = 0u32;
+            for _ in 0..160 {
+                let mut h = crc32fast::Hasher::new();
+                h.update(format!("10.0.0.{}\0{}", s + 1, 80).as_bytes());
+                h.update(&prev.to_le_bytes());
+                prev = h.finalize();
+                ring.push((prev, s));
+            }
+        }
+        ring.sort_unstable();
+        let nginx = |key: &str| {
+            let h = crc32fast::hash(key.as_bytes());
+            ring.iter().find(|&&(p, _)| p >= h).unwrap_or(&ring[0]).1
+        };
+        let sc = load(&text, Format::Toml, &[]).unwrap();
+        assert_eq!(sc.clients[0].keys.as_ref().unwrap().template.as_deref(), Some("k{i}"));
+        assert_eq!(load(&sc.to_toml(), Format::Toml, &[]).unwrap(), sc, "round trip");
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        let mut keys = std::collections::BTreeSet::new();
+        for r in &trace {
+            let Some(crate::metrics::trace::TraceKey::Index(k)) = r.key else { panic!("{r:?}") };
+            assert_eq!(r.server, Some(nginx(&format!("k{k}"))), "k{k}");
+            keys.insert(k);
+        }
+        assert!(keys.len() > 30, "{}", keys.len());
+        // A replayed trace's `key` column: the row's text.
+        let replayed = text.replace("rate = 50\nkeys = { count = 40, template = \"k{i}\" }", "trace = \"rows.csv\"");
+        let sc = load(&replayed, Format::Toml, &[]).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        let rows: Vec<crate::replay::TraceRow> = (0..60u64)
+            .map(|i| crate::replay::TraceRow {
+                time_ns: i * 10_000_000,
+                key: Some(format!("user-{}", i * 7 % 23).into()),
+                ..Default::default()
+            })
+            .collect();
+        sim.attach_trace(0, Box::new(rows.into_iter())).unwrap();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        assert_eq!(trace.len(), 60);
+        for r in &trace {
+            let Some(crate::metrics::trace::TraceKey::Text(k)) = &r.key else { panic!("{r:?}") };
+            assert_eq!(r.server, Some(nginx(k)), "{k}");
+        }
+        // `hash $remote_addr consistent`: the dotted text.
+        let by_addr = text.replace("hash_key = \"header:x-k\"", "hash_key = \"source_ip\"").replace(
+            "keys = { count = 40, template = \"k{i}\" }",
+            "source_addresses = [\"192.168.0.1\", \"192.168.0.2\", \"192.168.0.3\", \"192.168.0.4\"]",
+        );
+        let sc = load(&by_addr, Format::Toml, &[]).unwrap();
+        let mut sim = crate::Simulation::new(&sc, 1);
+        sim.enable_trace();
+        sim.run();
+        let mut trace = Vec::new();
+        sim.drain_trace(&mut trace);
+        for r in &trace {
+            assert_eq!(r.server, Some(nginx(&format!("192.168.0.{}", r.client % 4 + 1))), "client {}", r.client);
+        }
+        // Without hash_key_text, a template is said to have no effect; a bad one is refused.
+        let e = error(&text.replace("k{i}", "key"), &[]);
+        assert_eq!(e.path, "clients[0].keys.template", "{e}");
+        assert!(e.to_string().contains("`{i}` once"), "{e}");
+    }
+
+    /// nginx's one-second clock (`ngx_time()` in ngx_http_upstream_round_robin.c): with
+    /// `clock_granularity = "1s"` a dead server is tried again when the whole seconds since its
+    /// last check exceed fail_timeout: every fail_timeout + 1 s, the first time sooner (the
+    /// failure's second is rounded down). An exact clock tries it every fail_timeout.
+    #[test]
+    fn passive_clock_granularity_rounds_checks_to_whole_seconds_as_nginx() {
+        let text =
+            GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\n").replace("rate = 5", "count = 10\nrate = 5")
+                + "\n[balancer]\npassive = { max_fails = 1, fail_timeout = \"3s\" }\n\
+               [[events]]\nat = \"4500ms\"\naction = \"crash\"\ntarget = \"api-2\"\n";
+        let text = text.replace("duration = \"2s\"", "duration = \"20s\"");
+        let failures = |text: &str| -> Vec<u64> {
+            let sc = load(text, Format::Toml, &[]).unwrap();
+            let mut sim = crate::Simulation::new(&sc, 1);
+            sim.enable_trace();
+            sim.run();
+            let mut trace = Vec::new();
+            sim.drain_trace(&mut trace);
+            let mut t: Vec<u64> = trace
+                .iter()
+                .filter(|r| r.server == Some(1) && r.outcome != crate::metrics::report::Outcome::Ok)
+                .map(|r| r.start_ns / 1_000_000)
+                .collect();
+            t.sort_unstable();
+            t
+        };
+        let exact = failures(&text);
+        let nginx =
+            failures(&text.replace("fail_timeout = \"3s\"", "fail_timeout = \"3s\", clock_granularity = \"1s\""));
+        // Failures after the crash at 4.5 s, each the first request to reach the server once
+        // it is back in the rotation (10 clients × 5/s: one request every 20 ms on average).
+        let near =
+            |t: &[u64], want: &[u64]| t.len() == want.len() && t.iter().zip(want).all(|(&a, &b)| a >= b && a < b + 200);
+        // Exact: back 3 s after each failure (and the next request it is picked for).
+        assert!(
+            exact.len() == 6 && exact.windows(2).all(|w| (3000..3200).contains(&(w[1] - w[0]))),
+            "exact: {exact:?}"
+        );
+        // Checked at second 4 (4.5 rounded down): back when now − 4 > 3, at 8 s; then 12, 16.
+        assert!(near(&nginx[1..], &[8000, 12000, 16000]) && nginx[0] >= 4400, "nginx's clock: {nginx:?}");
+        let sc = load(&text.replace("\"3s\" }", "\"3s\", clock_granularity = \"1s\" }"), Format::Toml, &[]).unwrap();
+        assert_eq!(sc.balancer.passive.unwrap().clock_ns, 1_000_000_000);
+        assert!(sc.to_toml().contains("clock_granularity = \"1s\""));
+        assert_eq!(load(&sc.to_toml(), Format::Toml, &[]).unwrap(), sc);
+        let e = error(&text.replace("\"3s\" }", "\"3s\", clock_granularity = \"0s\" }"), &[]);
+        assert_eq!(e.path, "balancer.passive.clock_granularity", "{e}");
+    }
+
+    #[test]
+    fn server_addresses_name_the_instances_and_the_ring_hashes_them() {
+        let base = GOOD.replace("name = \"api\"\n", "name = \"api\"\ncount = 3\naddress = \"10.0.0.1:80\"\n")
+            + "\n[balancer]\nalgorithm = \"consistent_hash\"\n";
+        let sc = load(&base, Format::Toml, &[]).unwrap();
+        let a = sc.servers[0].address.clone().unwrap();
+        let got: Vec<String> = (0..3).filter_map(|i| a.instance(i)).collect();
+        assert_eq!(got, ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]);
+        let written = sc.to_toml();
+        assert!(written.contains("address = \"10.0.0.1:80\""), "{written}");
+        assert_eq!(load(&written, Format::Toml, &[]).unwrap(), sc);
+        // The ring is nginx's over those server lines: each server's share of the ring is the
+        // share a ring built from the address texts gives it, not one from api-1, api-2, api-3.
+        let share = |sc: &crate::Scenario| -> Vec<f64> {
+            let mut sim = crate::Simulation::new(sc, 1);
+            sim.run();
+            sim.inspect(0).unwrap().servers.iter().map(|s| s.hash_share.unwrap()).collect()
+        };
+        let listed = base
+            .replace("address = \"10.0.0.1:80\"", "addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]");
+        let by_list = load(&listed, Format::Toml, &[]).unwrap();
+        assert!(by_list.to_toml().contains("addresses = [\"10.0.0.1:80\", \"10.0.0.2:80\", \"10.0.0.3:80\"]"));
+        let plain = load(&base.replace("address = \"10.0.0.1:80\"\n", ""), Format::Toml, &[]).unwrap();
+        let mut v = crate::algo::StaticView::new(&[1, 1, 1]);
+        v.names = got.clone();
+        let ring = crate::algo::ketama::KetamaRing::build(&v.view(), &[0, 1, 2]);
+        let want: Vec<f64> = (0..3u32)
+            .map(|s| {
+                crate::algo::ring_share(ring.points.iter().map(|&(p, x)| (u64::from(p), x)), s, 4_294_967_296.0)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(share(&sc), want);
+        assert_eq!(share(&by_list), want);
+        assert_ne!(share(&plain), want);
+        // Bad input names the key and what an address looks like.
+        for (bad, path, what) in [
+            ("address = \"10.0.0.1\"", "servers[0].address", "no `:port`"),
+            ("address = \"web:80\"", "servers[0].address", "is not an IPv4 address"),
+            ("address = \"10.0.0.1:0\"", "servers[0].address", "the port must be 1 to 65535"),
+            ("addresses = [\"a:1\", \"b:2\"]", "servers[0].addresses", "has 2 addresses for 3 instances"),
+            ("addresses = [\"a:1\", \"b:2\", \"a:1\"]", "servers[0].addresses[2]", "listed twice"),
+            ("addresses = [\"a:1\", \"b:2\", \"c d:3\"]", "servers[0].addresses[2]", "without spaces"),
+            ("addresses = [\"a:1\", \"b:2\", \"\"]", "servers[0].addresses[2]", "1 to 300 characters"),
+        ] {
+            let e = error(&base.replace("address = \"10.0.0.1:80\"", bad), &[]);
+            assert_eq!(e.path, path, "{bad}: {e}");
+            assert!(e.to_string().contains(what), "{bad}: {e}");
+        }
+        let both = base
+            .replace("address = \"10.0.0.1:80\"", "address = \"10.0.0.1:80\"\naddresses = [\"a:1\", \"b:2\", \"c:3\"]");
+        assert!(error(&both, &[]).to_string().contains("cannot be given with address"));
+        // Instances added later need addresses too; two groups cannot share one.
+        let added = format!("{base}\n[[events]]\nat = \"1s\"\naction = \"add\"\ntarget = \"api\"\ncount = 1\n");
+        let listed_added = added.replace("address = \"10.0.0.1:80\"", "addresses = [\"a:1\", \"b:2\", \"c:3\"]");
+        let e = error(&listed_added, &[]);
+        assert!(e.path == "servers[0].addresses" && e.to_string().contains("up to 4 instances"), "{e}");
+        assert!(load(&added, Format::Toml, &[]).is_ok(), "a base address counts on");
+        let clash = base.clone()
+            + "\n[[servers]]\nname = \"more\"\naddress = \"10.0.0.3:80\"\nservice = { dist = \"constant\", value = \"1ms\" }\n";
+        let e = error(&clash, &[]);
+        assert!(e.to_string().contains("\"10.0.0.3:80\" too, as instance 3 of group api"), "{e}");
     }
 
     #[test]

@@ -219,6 +219,15 @@ fn server_group(g: &ServerGroup) -> Value {
     if let Some(age) = g.max_connection_age_ns {
         t.insert("max_connection_age".into(), dur(age));
     }
+    match &g.address {
+        Some(ServerAddress::Consecutive { ip, port }) => {
+            t.insert("address".into(), format!("{}:{port}", std::net::Ipv4Addr::from(*ip)).into());
+        }
+        Some(ServerAddress::List(list)) => {
+            t.insert("addresses".into(), Value::Array(list.iter().map(|a| a.clone().into()).collect()));
+        }
+        None => {}
+    }
     Value::Table(t)
 }
 
@@ -294,8 +303,12 @@ fn client_group(c: &ClientGroup) -> Value {
     if let Some(n) = c.stream_messages {
         t.insert("stream_messages".into(), int(u64::from(n)));
     }
-    if let Some(k) = c.keys {
-        t.insert("keys".into(), table(vec![("count", int(u64::from(k.count))), ("skew", Value::Float(k.skew))]));
+    if let Some(k) = &c.keys {
+        let mut items = vec![("count", int(u64::from(k.count))), ("skew", Value::Float(k.skew))];
+        if let Some(tpl) = &k.template {
+            items.push(("template", tpl.clone().into()));
+        }
+        t.insert("keys".into(), table(items));
     }
     put(&mut t, "start", c.start_ns, 0, dur);
     put(&mut t, "ramp", c.ramp_ns, 0, dur);
@@ -334,6 +347,7 @@ fn balancer(b: &BalancerSpec) -> Table {
     put(&mut t, "choices", b.choices, d.choices, |v| int(u64::from(v)));
     put(&mut t, "max_conns", b.max_conns, d.max_conns, |v| int(u64::from(v)));
     put(&mut t, "hash_key", &b.hash_key, &d.hash_key, hash_key);
+    put(&mut t, "hash_key_text", b.hash_key_text, d.hash_key_text, Value::Boolean);
     put(&mut t, "replicas", b.replicas, d.replicas, |v| int(u64::from(v)));
     put(&mut t, "overhead", b.overhead_ns, 0, dur);
     put(&mut t, "auth", b.auth_ns, 0, dur);
@@ -352,10 +366,11 @@ fn balancer(b: &BalancerSpec) -> Table {
         );
     }
     if let Some(p) = b.passive {
-        t.insert(
-            "passive".into(),
-            table(vec![("max_fails", int(u64::from(p.max_fails))), ("fail_timeout", dur(p.fail_timeout_ns))]),
-        );
+        let mut items = vec![("max_fails", int(u64::from(p.max_fails))), ("fail_timeout", dur(p.fail_timeout_ns))];
+        if p.clock_ns != 1 {
+            items.push(("clock_granularity", dur(p.clock_ns)));
+        }
+        t.insert("passive".into(), table(items));
     }
     put(&mut t, "sticky", b.sticky, d.sticky, sticky);
     if let Some(r) = &b.rate_limit {

@@ -286,9 +286,13 @@ impl Simulation {
                         // nginx: unavailable while fails ≥ max_fails within fail_timeout of the
                         // last check; a lone server is never taken out this way.
                         if !single && pv.max_fails > 0 && st.fails >= pv.max_fails {
+                            // On the checks' clock (nginx: whole seconds): out while
+                            // tick(now) − checked ≤ fail_timeout, so back at the first tick
+                            // past checked + fail_timeout.
                             let until = st.checked_ns + pv.fail_timeout_ns;
-                            if now <= until {
-                                expiry = expiry.min(until + 1);
+                            if pv.tick(now) <= until {
+                                let step = pv.clock_ns.max(1);
+                                expiry = expiry.min((until / step + 1) * step);
                                 continue;
                             }
                         }
@@ -408,7 +412,8 @@ impl Simulation {
             members_version: (pool_info.version << 2) | tier,
             source_ip,
             key,
-            names: &self.names,
+            key_text: self.sc.balancer.hash_key_text,
+            names: &self.ring_names,
         };
         let pick = balancers[p].pick(&view, rng)?;
         let eligible_pick = view.is_available(pick)
@@ -433,7 +438,7 @@ impl Simulation {
     /// (so a failed server gets one probe request per `fail_timeout`).
     fn passive_probe(&mut self, r: u32, s: u32) {
         let Some(pv) = self.sc.balancer.passive else { return };
-        let now = self.now;
+        let now = pv.tick(self.now);
         let st = &mut self.replicas[r as usize].passive[s as usize];
         if now.saturating_sub(st.checked_ns) > pv.fail_timeout_ns {
             st.checked_ns = now;
@@ -446,7 +451,7 @@ impl Simulation {
     /// nginx: a failure counts, and may take the server out for `fail_timeout`.
     fn passive_failure(&mut self, r: u32, s: u32) {
         let Some(pv) = self.sc.balancer.passive else { return };
-        let now = self.now;
+        let now = pv.tick(self.now);
         let st = &mut self.replicas[r as usize].passive[s as usize];
         st.fails += 1;
         st.accessed_ns = now;

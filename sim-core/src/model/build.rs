@@ -123,6 +123,17 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     let weights: Vec<u32> = servers.iter().map(|s| sc.servers[s.group as usize].weight).collect();
     let ramp = sc.balancer.slow_start.map(|spec| Box::new(super::slow_start::Ramp::new(spec, &weights)));
     let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
+    // What hash rings hash: a server's address where the scenario gives addresses (the real
+    // balancer's `server host:port` text), else its instance name.
+    let mut ring_names = names.clone();
+    let mut nth = vec![0u32; sc.servers.len()];
+    for (s, server) in servers.iter().enumerate() {
+        let g = server.group as usize;
+        if let Some(a) = sc.servers[g].address.as_ref().and_then(|a| a.instance(nth[g])) {
+            ring_names[s] = a;
+        }
+        nth[g] += 1;
+    }
 
     // Clients, with their address plan: each group draws `source_ips` public addresses.
     let mut clients = Vec::new();
@@ -179,7 +190,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
             path_pool,
             path_route,
             path_key: g.paths.iter().map(|(p, _)| path_key(p)).collect(),
-            zipf: g.keys.map(|k| Zipf::new(u64::from(k.count), k.skew)),
+            zipf: g.keys.as_ref().map(|k| Zipf::new(u64::from(k.count), k.skew)),
             first_client: clients.len() as u32,
             burst_next: 0,
         });
@@ -247,6 +258,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         servers,
         weights,
         names,
+        ring_names,
         pools,
         replicas: Vec::new(),
         layer: sc.balancer.layer,

@@ -87,14 +87,31 @@ impl Simulation {
         let session = self.session_for_new_request(c, measured);
         let client = &self.clients[c as usize];
         let row_key = row.as_ref().and_then(|r| r.key.as_deref());
-        let key = match &self.sc.balancer.hash_key {
-            HashKey::SourceIp => u64::from(client.ip),
-            HashKey::Session => session.and_then(|s| self.sessions.get(s)).map_or(u64::from(c), |s| s.id),
-            HashKey::Path => row_path.map_or(self.groups[g].path_key[path], crate::replay::key_hash),
-            HashKey::Header(_) => match row_key {
-                Some(k) => crate::replay::key_hash(k),
-                None => mix64(key_draw.unwrap_or(u64::from(c) + (1 << 40))),
-            },
+        let key = if self.sc.balancer.hash_key_text {
+            // The key's text, hashed as the real program hashes it.
+            let text = match &self.sc.balancer.hash_key {
+                HashKey::SourceIp => std::net::Ipv4Addr::from(client.ip).to_string(),
+                HashKey::Session => {
+                    session.and_then(|s| self.sessions.get(s)).map_or(u64::from(c), |s| s.id).to_string()
+                }
+                HashKey::Path => row_path.unwrap_or(&self.sc.clients[g].paths[path].0).to_string(),
+                HashKey::Header(_) => match (row_key, key_draw, &self.sc.clients[g].keys) {
+                    (Some(k), _, _) => k.to_string(),
+                    (None, Some(i), Some(space)) => space.text(i),
+                    _ => mix64(u64::from(c) + (1 << 40)).to_string(),
+                },
+            };
+            crate::algo::text_key(self.algorithm, &text)
+        } else {
+            match &self.sc.balancer.hash_key {
+                HashKey::SourceIp => u64::from(client.ip),
+                HashKey::Session => session.and_then(|s| self.sessions.get(s)).map_or(u64::from(c), |s| s.id),
+                HashKey::Path => row_path.map_or(self.groups[g].path_key[path], crate::replay::key_hash),
+                HashKey::Header(_) => match row_key {
+                    Some(k) => crate::replay::key_hash(k),
+                    None => mix64(key_draw.unwrap_or(u64::from(c) + (1 << 40))),
+                },
+            }
         };
         let key_index = match (row_key, key_draw) {
             (None, Some(k)) => k as u32,

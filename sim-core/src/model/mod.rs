@@ -85,6 +85,8 @@ pub struct Simulation {
     pub(crate) server_latency: crate::metrics::hist::ServerLatencies,
     pub(crate) weights: Vec<u32>,
     pub(crate) names: Vec<String>,
+    /// What hash rings hash per server: its address, or its name without one.
+    pub(crate) ring_names: Vec<String>,
     pub(crate) pools: Vec<PoolInfo>,
     pub(crate) replicas: Vec<Replica>,
     pub(crate) layer: Layer,

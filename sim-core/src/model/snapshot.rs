@@ -341,7 +341,7 @@ impl Simulation {
         let passive_ok = match self.sc.balancer.passive {
             Some(pv) if pv.max_fails > 0 => {
                 let st = replica.passive[s];
-                !(st.fails >= pv.max_fails && self.now <= st.checked_ns + pv.fail_timeout_ns)
+                !(st.fails >= pv.max_fails && pv.tick(self.now) <= st.checked_ns + pv.fail_timeout_ns)
             }
             _ => true,
         };

@@ -48,7 +48,7 @@ fn passive_checks_leave_one_probe_per_fail_timeout() {
     let refused = server(&none, "api-3").requests_while_down;
     assert!(refused > 4_000, "{refused}");
     let mut passive = s.clone();
-    passive.balancer.passive = Some(sim_core::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    passive.balancer.passive = Some(sim_core::Passive::new(1, 10 * SEC));
     let r = run(&passive, s.seed);
     let probes = server(&r, "api-3").requests_while_down;
     // 30 s down with a 10 s fail_timeout: the first failure, then about three probes.
@@ -62,7 +62,7 @@ fn passive_checks_leave_one_probe_per_fail_timeout() {
 fn a_crash_detected_by_a_failure_at_the_crash_is_reported_at_once() {
     let mut s = bundled("crash-no-health-checks.toml");
     s.network.latency_ns = 0;
-    s.balancer.passive = Some(sim_core::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    s.balancer.passive = Some(sim_core::Passive::new(1, 10 * SEC));
     // Long service so that every server has work in flight at the crash, whatever the seed.
     s.servers[0].service = sim_core::ServiceDist::Constant { value_ns: 20 * MS };
     for seed in 0..8 {
@@ -271,7 +271,7 @@ fn errors_action_black_hole_and_passive_checks() {
     let lc = run(&s, 1);
     assert!(share(&lc) > 1.5 * share(&rr), "least_connections {} vs round robin {}", share(&lc), share(&rr));
     // Passive checks without fail_on_server_error: a 5xx is an answer, nothing changes.
-    s.balancer.passive = Some(sim_core::scenario::Passive { max_fails: 1, fail_timeout_ns: 10 * SEC });
+    s.balancer.passive = Some(sim_core::scenario::Passive::new(1, 10 * SEC));
     assert_eq!(run(&s, 1).requests.outcomes.server_error, lc.requests.outcomes.server_error);
     s.balancer.fail_on_server_error = true;
     let passive = run(&s, 1);

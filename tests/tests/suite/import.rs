@@ -58,7 +58,8 @@ fn nginx_upstream_from_an_include_becomes_a_runnable_scenario() {
         "weight = 3",
         "backup = true",
         "# upstreams.conf:8 server 10.0.0.9:8080 down: marked `down`: left out",
-        "passive = { max_fails = 2, fail_timeout = \"30s\" }",
+        // nginx's clock for passive checks is whole seconds (issue 14).
+        "passive = { max_fails = 2, fail_timeout = \"30s\", clock_granularity = \"1s\" }",
         "# nginx.conf:15 proxy_next_upstream_tries 3",
         "retry_on_error = 2",
         // `http_502`: a server's 5xx is a failed attempt (approximated: every 5xx, a warning).
@@ -147,7 +148,8 @@ fn nginx_hash_of_a_header_gets_placeholder_keys() {
     let (code, out, err, _dir) = import_text(&[("n.conf", conf)], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("hash_key = \"header:x_user\""), "{out}");
-    assert!(out.contains("keys = { count = 1000, skew = 0 }"), "{out}");
+    assert!(out.contains("keys = { count = 1000, skew = 0, template = \"k{i}\" }"), "{out}");
+    assert!(out.contains("hash_key_text = true"), "{out}");
     assert!(err.contains("n.conf:3: `hash $http_x_user`: approximated"), "{err}");
     assert_checks(&out);
 }
@@ -832,6 +834,66 @@ fn export_addresses_listen_and_bad_arguments() {
     // The output may not be the scenario itself.
     let (code, _, err) = lbsim_text(&["export", "nginx", f, "-o", f]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// Issue 14: the importers keep each server's address (what nginx's ketama hashes), the
+/// exporters write a scenario's addresses, and `--addresses` still overrides them.
+#[test]
+fn server_addresses_are_imported_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = dir.path().join("nginx.conf");
+    std::fs::write(
+        &nginx,
+        "http {\n upstream app {\n  hash $arg_k consistent;\n  server 10.0.0.1:8080;\n  server backend.example:81 weight=2;\n }\n}\n",
+    )
+    .unwrap();
+    let (scenario, _) = import_ok(&["import", "nginx", nginx.to_str().unwrap()]);
+    let sc = Scenario::from_toml(&scenario).unwrap_or_else(|e| panic!("{e}\n{scenario}"));
+    let addrs: Vec<Option<String>> =
+        sc.servers.iter().map(|g| g.address.as_ref().and_then(|a| a.instance(0))).collect();
+    assert_eq!(addrs, [Some("10.0.0.1:8080".into()), Some("backend.example:81".into())], "{scenario}");
+    assert!(scenario.contains("address = \"10.0.0.1:8080\"\n"), "{scenario}");
+    assert!(scenario.contains("addresses = [\"backend.example:81\"]"), "{scenario}");
+    let haproxy = dir.path().join("haproxy.cfg");
+    std::fs::write(&haproxy, "backend app\n    balance roundrobin\n    server a 10.0.0.7:80\n    server b 10.0.0.8:80\n    server c 10.0.0.8:80\n")
+        .unwrap();
+    let (scenario, _) = import_ok(&["import", "haproxy", haproxy.to_str().unwrap()]);
+    assert!(
+        scenario.contains("address = \"10.0.0.7:80\"") && scenario.contains("address = \"10.0.0.8:80\""),
+        "{scenario}"
+    );
+    // Two lbsim servers cannot share an address: the repeat keeps its name, not the address.
+    assert!(scenario.contains("# address 10.0.0.8:80: listed before"), "{scenario}");
+    assert!(Scenario::from_toml(&scenario).is_ok(), "{scenario}");
+
+    // Export: a base address counts up per instance; a list is written as given.
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "name = \"a\"\nduration = \"1s\"\n[[servers]]\nname = \"api\"\ncount = 3\naddress = \"10.1.0.5:8080\"\n\
+         service = { dist = \"constant\", value = \"1ms\" }\n[[servers]]\nname = \"db\"\naddresses = [\"db.local:9000\"]\n\
+         service = { dist = \"constant\", value = \"1ms\" }\n[[clients]]\nname = \"c\"\nrate = 1\n\
+         [balancer]\nalgorithm = \"consistent_hash\"\nhash_key = \"header:x-k\"\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let (code, out, err) = lbsim_text(&["export", "nginx", f]);
+    assert_eq!(code, 0, "{err}");
+    for line in ["server 10.1.0.5:8080", "server 10.1.0.6:8080", "server 10.1.0.7:8080", "server db.local:9000"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let (code, out, err) =
+        lbsim_text(&["export", "haproxy", f, "--addresses", "1.1.1.1:1,1.1.1.2:1,1.1.1.3:1,1.1.1.4:1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1.1.1.4:1") && !out.contains("10.1.0.5"), "--addresses overrides: {out}");
+    // Round trip: nginx's export imports back with the same addresses.
+    let conf = dir.path().join("out.conf");
+    let (code, _, err) = lbsim_text(&["export", "nginx", f, "-o", conf.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (back, _) = import_ok(&["import", "nginx", conf.to_str().unwrap()]);
+    let back = Scenario::from_toml(&back).unwrap();
+    let texts: Vec<String> = back.servers.iter().filter_map(|g| g.address.as_ref()?.instance(0)).collect();
+    assert_eq!(texts, ["10.1.0.5:8080", "10.1.0.6:8080", "10.1.0.7:8080", "db.local:9000"]);
 }
 
 #[test]

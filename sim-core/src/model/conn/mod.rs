@@ -196,10 +196,19 @@ impl Simulation {
     /// The key an L4 or WebSocket connection is balanced by (no request attributes yet).
     pub(in crate::model) fn conn_key(&self, c: u32) -> u64 {
         let client = &self.clients[c as usize];
-        match self.sc.balancer.hash_key {
+        let key = match self.sc.balancer.hash_key {
             HashKey::SourceIp => u64::from(client.ip),
             _ => mix64(u64::from(c) + (1 << 41)),
+        };
+        if !self.sc.balancer.hash_key_text {
+            return key;
         }
+        // As text: the dotted address (nginx stream `hash $remote_addr`), else the number.
+        let text = match self.sc.balancer.hash_key {
+            HashKey::SourceIp => std::net::Ipv4Addr::from(client.ip).to_string(),
+            _ => key.to_string(),
+        };
+        crate::algo::text_key(self.algorithm, &text)
     }
 
     #[inline(never)]
