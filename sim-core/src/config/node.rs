@@ -101,9 +101,24 @@ pub struct SyntaxError {
 }
 
 /// Maps byte offsets to 1-based line and column (columns count characters, not bytes).
+///
+/// A column is the characters from the line's start to the offset. Counting them from the line's
+/// start on every call would be quadratic on one long line (a 100,000-entry array on a single
+/// line has 100,000 nodes), so characters are counted once per block of [`BLOCK`] bytes, and a
+/// call counts at most two partial blocks.
 pub struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// `chars_before[k]`: characters in `text[..k * BLOCK]`.
+    chars_before: Vec<usize>,
+}
+
+/// Bytes per block of the character count.
+const BLOCK: usize = 4096;
+
+/// Characters in `bytes`: every byte that does not continue a UTF-8 sequence starts one.
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 impl<'a> LineIndex<'a> {
@@ -111,7 +126,19 @@ impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> LineIndex<'a> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        let mut chars_before = vec![0];
+        let mut total = 0;
+        for block in text.as_bytes().chunks(BLOCK) {
+            total += count_chars(block);
+            chars_before.push(total);
+        }
+        LineIndex { text, line_starts, chars_before }
+    }
+
+    /// Characters in `text[..offset]`.
+    fn chars_to(&self, offset: usize) -> usize {
+        let block = offset / BLOCK;
+        self.chars_before[block] + count_chars(&self.text.as_bytes()[block * BLOCK..offset])
     }
 
     /// The origin of a byte offset.
@@ -119,7 +146,7 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
+        let column = self.chars_to(offset) - self.chars_to(start) + 1;
         Origin::At { line: line as u32 + 1, column: column as u32 }
     }
 }
@@ -298,6 +325,31 @@ fn json_node(value: jsonc_parser::ast::Value<'_>, index: &LineIndex<'_>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_count_characters_across_blocks() {
+        // Lines of mixed widths (1- to 4-byte characters) spanning several blocks, one of them
+        // far longer than a block: every offset gets the column counted the plain way.
+        let mut text = String::new();
+        for i in 0..3 * BLOCK {
+            text.push(['a', 'é', '한', '😀'][i % 4]);
+            if i % 997 == 0 {
+                text.push('\n');
+            }
+        }
+        text.push_str(&"x".repeat(3 * BLOCK));
+        let index = LineIndex::new(&text);
+        for offset in (0..=text.len()).step_by(7) {
+            let line_start = text.as_bytes()[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let want_line = text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+            let want_column = count_chars(&text.as_bytes()[line_start..offset]) + 1;
+            assert_eq!(
+                index.origin(offset),
+                Origin::At { line: want_line as u32, column: want_column as u32 },
+                "offset {offset}"
+            );
+        }
+    }
 
     #[test]
     fn toml_positions() {
