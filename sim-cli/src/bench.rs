@@ -658,20 +658,25 @@ fn best_of<T>(
     Ok((best, median))
 }
 
+/// The cases a bench runs: named cases (`--case`, a substring) whatever the mode; else all,
+/// or with `--quick` the quick ones.
+fn select(filter: Option<&str>, quick: bool) -> Vec<Case> {
+    cases()
+        .into_iter()
+        .filter(|c| match filter {
+            Some(f) => c.name.contains(f),
+            None => c.quick || !quick,
+        })
+        .collect()
+}
+
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.child {
         return child(name, args.requests.unwrap_or(1_000_000));
     }
     let requests = args.requests.unwrap_or(if args.quick { 200_000 } else { 10_000_000 });
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    // Named cases run whatever the mode; `--quick` alone runs the quick ones.
-    let selected: Vec<Case> = cases()
-        .into_iter()
-        .filter(|c| match args.case.as_deref() {
-            Some(f) => c.name.contains(f),
-            None => c.quick || !args.quick,
-        })
-        .collect();
+    let selected = select(args.case.as_deref(), args.quick);
     if selected.is_empty() {
         let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
         return Err(user(format!("no bench case matches; cases: {}", names.join(", "))));
@@ -882,6 +887,33 @@ fn print_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every algorithm has a 10,000- and a 100,000-server case; `--quick` (what
+    /// scripts/test.sh runs) leaves out the scale cases, which `--case` still reaches.
+    #[test]
+    fn scale_cases_cover_every_algorithm_and_stay_out_of_quick() {
+        let all = cases();
+        for a in Algorithm::ALL {
+            for n in [10_000u32, 100_000] {
+                let found = all.iter().any(|c| {
+                    let s = (c.build)(1_000);
+                    c.drive == Drive::Run
+                        && s.balancer.algorithm == a
+                        && s.servers.iter().map(|g| g.count).sum::<u32>() == n
+                });
+                assert!(found, "no {n}-server case for {}", a.name());
+            }
+        }
+        let quick: Vec<&str> = select(None, true).iter().map(|c| c.name).collect();
+        assert!(quick.contains(&"p2c-100") && quick.contains(&"rr-10000"), "{quick:?}");
+        assert!(
+            !quick.iter().any(|n| n.ends_with("-100000") || n.contains("churn") || n.contains("weighted")),
+            "{quick:?}"
+        );
+        let named: Vec<&str> = select(Some("maglev-churn"), true).iter().map(|c| c.name).collect();
+        assert_eq!(named, ["maglev-churn-10000"]);
+        assert!(select(None, false).len() > quick.len());
+    }
 
     /// The bare loop is a ceiling for the same model, not another model: its mean latency
     /// agrees with lbsim's on the same scenario (both near the p2c mean-field value).
