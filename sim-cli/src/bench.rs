@@ -22,6 +22,9 @@ struct Case {
     what: &'static str,
     build: fn(u64) -> Scenario,
     drive: Drive,
+    /// Whether `--quick` (what scripts/test.sh runs) includes it: the scale cases (100,000
+    /// servers, health churn) run in the full bench or when named with `--case`.
+    quick: bool,
 }
 
 /// How a case runs its simulation.
@@ -43,61 +46,110 @@ enum Drive {
 /// Events per frame in [`Drive::Frames`] (the page's `app.chunk`).
 const FRAME_EVENTS: u32 = 20_000;
 
+/// A scale case: `reference_queueing` at `n` servers, load 0.9, with one algorithm (not in
+/// the quick mode).
+/// Hash policies get the keys a hash policy needs (see [`keyed`]).
+macro_rules! scale_case {
+    ($name:literal, $what:literal, $n:literal, $algorithm:expr) => {
+        Case {
+            name: $name,
+            what: $what,
+            build: |r| keyed(Scenario::reference_queueing($n, 0.9, $algorithm, r)),
+            drive: Drive::Run,
+            quick: false,
+        }
+    };
+}
+
+/// The reference scenario has one client, so every request has the same hash key (its
+/// address) and a hash policy sends them all to one server. The scale cases spread them as a
+/// real site's would: 1,000,000 uniform `x-user` header keys for the key hashes; for
+/// `ip_hash` (which hashes the address's first three octets) one client per server, each
+/// with its own address. Other policies are left as they are.
+fn keyed(mut s: Scenario) -> Scenario {
+    use sim_core::scenario::KeySpace;
+    match s.balancer.algorithm {
+        Algorithm::ConsistentHash | Algorithm::RingHash | Algorithm::Maglev | Algorithm::BoundedLoadHash => {
+            s.balancer.hash_key = sim_core::HashKey::Header("x-user".into());
+            s.clients[0].keys = Some(KeySpace { count: 1_000_000, skew: 0.0 });
+        }
+        Algorithm::IpHash => {
+            let n = s.servers.iter().map(|g| g.count).sum::<u32>();
+            let total = s.clients[0].rate;
+            s.clients[0].count = n;
+            s.clients[0].source_ips = n;
+            s.clients[0].rate = total / f64::from(n);
+            s.limits.max_clients = s.limits.max_clients.max(n);
+        }
+        _ => {}
+    }
+    s
+}
+
 fn cases() -> Vec<Case> {
-    vec![
+    let mut all = vec![
         Case {
             name: "p2c-100",
             what: "100 servers, power_of_two, load 0.9",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "bare-p2c-100",
             what: "not lbsim: p2c-100's queueing model as a bare event loop (the machine's ceiling)",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Bare,
+            quick: true,
         },
         Case {
             name: "rr-100",
             what: "100 servers, round_robin, load 0.9",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::RoundRobin, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "lc-100",
             what: "100 servers, least_connections, load 0.9",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::LeastConnections, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "ewma-100",
             what: "100 servers, peak_ewma, load 0.9",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PeakEwma, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "p2c-10000",
             what: "10,000 servers, power_of_two, load 0.9",
             build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "rr-10000",
             what: "10,000 servers, round_robin, load 0.9",
             build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::RoundRobin, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "lc-10000",
             what: "10,000 servers, least_connections, load 0.9",
             build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::LeastConnections, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "blh-10000",
             what: "10,000 servers, bounded_load_hash, load 0.9",
             build: |n| Scenario::reference_queueing(10_000, 0.9, Algorithm::BoundedLoadHash, n),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "http2-streams",
@@ -115,6 +167,7 @@ fn cases() -> Vec<Case> {
                 s
             },
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "sessions",
@@ -131,6 +184,7 @@ fn cases() -> Vec<Case> {
                 s
             },
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "replay-10m",
@@ -138,6 +192,7 @@ fn cases() -> Vec<Case> {
                    least_connections, load 0.9",
             build: replay_scenario,
             drive: Drive::Replay,
+            quick: true,
         },
         Case {
             name: "resilience-100",
@@ -146,14 +201,152 @@ fn cases() -> Vec<Case> {
                    an autoscaler (compare with p2c-100: within 1.5×)",
             build: |n| resilience_scenario(n, true),
             drive: Drive::Run,
+            quick: true,
         },
         Case {
             name: "snapshot-100",
             what: "p2c-100 as the browser runs it: series on, 20,000-event frames, a snapshot per frame",
             build: |n| Scenario::reference_queueing(100, 0.9, Algorithm::PowerOfTwo, n),
             drive: Drive::Frames,
+            quick: true,
+        },
+    ];
+    all.extend(scale_cases());
+    all
+}
+
+/// Every algorithm at 10,000 and 100,000 servers (issue 18), unequal weights, and hash
+/// tables under health churn.
+fn scale_cases() -> Vec<Case> {
+    vec![
+        scale_case!("random-10000", "10,000 servers, random, load 0.9", 10_000, Algorithm::Random),
+        scale_case!(
+            "iphash-10000",
+            "10,000 servers, ip_hash, a client per server, load 0.9",
+            10_000,
+            Algorithm::IpHash
+        ),
+        scale_case!(
+            "chash-10000",
+            "10,000 servers, consistent_hash (ketama), 1M keys, load 0.9",
+            10_000,
+            Algorithm::ConsistentHash
+        ),
+        scale_case!("ringhash-10000", "10,000 servers, ring_hash, 1M keys, load 0.9", 10_000, Algorithm::RingHash),
+        scale_case!("maglev-10000", "10,000 servers, maglev, 1M keys, load 0.9", 10_000, Algorithm::Maglev),
+        scale_case!(
+            "blh-keyed-10000",
+            "10,000 servers, bounded_load_hash, 1M keys (blh-10000 has one key), load 0.9",
+            10_000,
+            Algorithm::BoundedLoadHash
+        ),
+        scale_case!("ewma-10000", "10,000 servers, peak_ewma, load 0.9", 10_000, Algorithm::PeakEwma),
+        scale_case!("p2c-100000", "100,000 servers, power_of_two, load 0.9", 100_000, Algorithm::PowerOfTwo),
+        scale_case!("rr-100000", "100,000 servers, round_robin, load 0.9", 100_000, Algorithm::RoundRobin),
+        scale_case!("random-100000", "100,000 servers, random, load 0.9", 100_000, Algorithm::Random),
+        scale_case!("lc-100000", "100,000 servers, least_connections, load 0.9", 100_000, Algorithm::LeastConnections),
+        scale_case!(
+            "iphash-100000",
+            "100,000 servers, ip_hash, a client per server, load 0.9",
+            100_000,
+            Algorithm::IpHash
+        ),
+        scale_case!(
+            "chash-100000",
+            "100,000 servers, consistent_hash (ketama), 1M keys, load 0.9",
+            100_000,
+            Algorithm::ConsistentHash
+        ),
+        scale_case!("ringhash-100000", "100,000 servers, ring_hash, 1M keys, load 0.9", 100_000, Algorithm::RingHash),
+        scale_case!("maglev-100000", "100,000 servers, maglev, 1M keys, load 0.9", 100_000, Algorithm::Maglev),
+        scale_case!(
+            "blh-100000",
+            "100,000 servers, bounded_load_hash, 1M keys, load 0.9",
+            100_000,
+            Algorithm::BoundedLoadHash
+        ),
+        scale_case!("ewma-100000", "100,000 servers, peak_ewma, load 0.9", 100_000, Algorithm::PeakEwma),
+        Case {
+            name: "rr-weighted-10000",
+            what: "10,000 servers, round_robin, weights 1, 2, 3, 4 (a quarter each, service time ∝ 1/weight), load 0.9",
+            build: |r| weighted_scenario(10_000, r),
+            drive: Drive::Run,
+            quick: false,
+        },
+        Case {
+            name: "rr-weighted-100000",
+            what: "100,000 servers, round_robin, weights 1, 2, 3, 4 (a quarter each, service time ∝ 1/weight), load 0.9",
+            build: |r| weighted_scenario(100_000, r),
+            drive: Drive::Run,
+            quick: false,
+        },
+        Case {
+            name: "maglev-churn-10000",
+            what: "maglev-10000 with health checks (1 s) and a server crashing every 50 ms, back 200 ms later: a table \
+                   rebuild per health change",
+            build: |r| churn_scenario(Algorithm::Maglev, r),
+            drive: Drive::Run,
+            quick: false,
+        },
+        Case {
+            name: "ringhash-churn-10000",
+            what: "ringhash-10000 with health checks (1 s) and a server crashing every 50 ms, back 200 ms later: a ring \
+                   rebuild per health change",
+            build: |r| churn_scenario(Algorithm::RingHash, r),
+            drive: Drive::Run,
+            quick: false,
         },
     ]
+}
+
+/// `reference_queueing` at `n` servers (a multiple of 4) as four groups of weights 1 to 4;
+/// a server's mean service time is inversely proportional to its weight, so that every
+/// server runs at load 0.9 under a weighted policy.
+fn weighted_scenario(n: u32, requests: u64) -> Scenario {
+    let mut s = Scenario::reference_queueing(n, 0.9, Algorithm::RoundRobin, requests);
+    let base = s.servers[0].clone();
+    let sim_core::ServiceDist::Exponential { mean_ns } = base.service else {
+        unreachable!("reference scenarios have exponential service")
+    };
+    // Mean weight 2.5: a weight-w server gets w/2.5 of the mean share.
+    s.servers = (1..=4u32)
+        .map(|w| {
+            let mut g = base.clone();
+            g.name = format!("api-w{w}");
+            g.count = n / 4;
+            g.weight = w;
+            g.service = sim_core::ServiceDist::Exponential { mean_ns: mean_ns * 5 / (2 * u64::from(w)) };
+            g
+        })
+        .collect();
+    s
+}
+
+/// `reference_queueing` at 10,000 servers with active health checks (every second, down
+/// after one failed check, up after one passed), 1M keys, and a crash every 50 ms of the run,
+/// each server back 200 ms later: about 40 health changes per simulated second, each a view
+/// change the table is rebuilt for.
+fn churn_scenario(algorithm: Algorithm, requests: u64) -> Scenario {
+    use sim_core::scenario::{Action, HealthCheck, TimelineEvent};
+    let mut s = keyed(Scenario::reference_queueing(10_000, 0.9, algorithm, requests));
+    s.balancer.health_check =
+        Some(HealthCheck { interval_ns: 1_000_000_000, timeout_ns: 100_000_000, rise: 1, fall: 1 });
+    let step = 50_000_000u64;
+    let back = 200_000_000u64;
+    let mut t = step;
+    let mut k = 0u64;
+    // Only churn that ends inside the run: a server still down at the end would keep the
+    // run going past `duration` for nothing.
+    while t + back < s.duration_ns {
+        // Servers spread over the pool (a stride coprime with 10,000).
+        let target = format!("api-{}", 1 + (k * 7_919) % 10_000);
+        s.events.push(TimelineEvent { at_ns: t, action: Action::Crash { target: target.clone() } });
+        s.events.push(TimelineEvent { at_ns: t + back, action: Action::Recover { target } });
+        t += step;
+        k += 1;
+    }
+    s.events.sort_by_key(|e| e.at_ns);
+    s
 }
 
 /// p2c-100 (`on = false`) or the same with every resilience mechanism of issue 16 on: each
@@ -465,14 +658,25 @@ fn best_of<T>(
     Ok((best, median))
 }
 
+/// The cases a bench runs: named cases (`--case`, a substring) whatever the mode; else all,
+/// or with `--quick` the quick ones.
+fn select(filter: Option<&str>, quick: bool) -> Vec<Case> {
+    cases()
+        .into_iter()
+        .filter(|c| match filter {
+            Some(f) => c.name.contains(f),
+            None => c.quick || !quick,
+        })
+        .collect()
+}
+
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.child {
         return child(name, args.requests.unwrap_or(1_000_000));
     }
     let requests = args.requests.unwrap_or(if args.quick { 200_000 } else { 10_000_000 });
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    let selected: Vec<Case> =
-        cases().into_iter().filter(|c| args.case.as_deref().is_none_or(|f| c.name.contains(f))).collect();
+    let selected = select(args.case.as_deref(), args.quick);
     if selected.is_empty() {
         let names: Vec<&str> = cases().iter().map(|c| c.name).collect();
         return Err(user(format!("no bench case matches; cases: {}", names.join(", "))));
@@ -487,8 +691,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating lbsim")?;
     let mut results = Vec::new();
     for case in &selected {
-        // The 10,000-server cases need no more requests to show their rates.
-        let n = if case.name.ends_with("-10000") { requests.min(5_000_000) } else { requests };
+        // The 10,000- and 100,000-server cases need no more requests to show their rates.
+        let n = if case.name.ends_with("-10000") || case.name.ends_with("-100000") {
+            requests.min(5_000_000)
+        } else {
+            requests
+        };
         progress(&format!("bench {} ({n} requests, {runs} run{})… ", case.name, if runs == 1 { "" } else { "s" }));
         let (best, median_wall_s) = best_of(
             runs,
@@ -679,6 +887,33 @@ fn print_table(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every algorithm has a 10,000- and a 100,000-server case; `--quick` (what
+    /// scripts/test.sh runs) leaves out the scale cases, which `--case` still reaches.
+    #[test]
+    fn scale_cases_cover_every_algorithm_and_stay_out_of_quick() {
+        let all = cases();
+        for a in Algorithm::ALL {
+            for n in [10_000u32, 100_000] {
+                let found = all.iter().any(|c| {
+                    let s = (c.build)(1_000);
+                    c.drive == Drive::Run
+                        && s.balancer.algorithm == a
+                        && s.servers.iter().map(|g| g.count).sum::<u32>() == n
+                });
+                assert!(found, "no {n}-server case for {}", a.name());
+            }
+        }
+        let quick: Vec<&str> = select(None, true).iter().map(|c| c.name).collect();
+        assert!(quick.contains(&"p2c-100") && quick.contains(&"rr-10000"), "{quick:?}");
+        assert!(
+            !quick.iter().any(|n| n.ends_with("-100000") || n.contains("churn") || n.contains("weighted")),
+            "{quick:?}"
+        );
+        let named: Vec<&str> = select(Some("maglev-churn"), true).iter().map(|c| c.name).collect();
+        assert_eq!(named, ["maglev-churn-10000"]);
+        assert!(select(None, false).len() > quick.len());
+    }
 
     /// The bare loop is a ceiling for the same model, not another model: its mean latency
     /// agrees with lbsim's on the same scenario (both near the p2c mean-field value).

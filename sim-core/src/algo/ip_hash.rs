@@ -5,6 +5,10 @@
 //! `h % total_weight` (weights of every peer, down or not). If that peer cannot be used, the
 //! same octets are folded into `h` again; after 20 re-hashes (or with fewer than two peers)
 //! nginx falls back to smooth weighted round robin.
+//!
+//! nginx walks the peer list for each try; here the walk is a binary search over the
+//! members' cumulative weights, rebuilt once per view version (the same peer: the first
+//! whose cumulative weight exceeds `h % total_weight`).
 
 use super::round_robin::SwrrState;
 use super::{Balancer, PickView};
@@ -14,6 +18,10 @@ use crate::rng::SimRng;
 #[derive(Clone, Debug, Default)]
 pub struct IpHash {
     fallback: SwrrState,
+    /// Cumulative weights of the members in configuration order (the last is the total).
+    cumulative: Vec<u64>,
+    /// The view version `cumulative` was built for (weights change with slow start).
+    built_for: Option<u64>,
 }
 
 /// nginx's ip_hash constants.
@@ -35,21 +43,23 @@ impl Balancer for IpHash {
 
     fn pick(&mut self, view: &PickView<'_>, _rng: &mut SimRng) -> Option<u32> {
         let members = view.members();
-        let total_weight: u64 = members.iter().map(|&s| u64::from(view.weight(s))).sum();
+        if self.built_for != Some(view.version()) {
+            self.cumulative.clear();
+            let mut total = 0u64;
+            self.cumulative.extend(members.iter().map(|&s| {
+                total += u64::from(view.weight(s));
+                total
+            }));
+            self.built_for = Some(view.version());
+        }
+        let total_weight = self.cumulative.last().copied().unwrap_or(0);
         if members.len() >= 2 && total_weight > 0 {
             let mut hash = START;
             for _ in 0..=MAX_TRIES {
                 hash = fold(hash, view.source_ip());
-                let mut w = u64::from(hash) % total_weight;
-                let mut chosen = members[0];
-                for &s in members {
-                    let weight = u64::from(view.weight(s));
-                    if w < weight {
-                        chosen = s;
-                        break;
-                    }
-                    w -= weight;
-                }
+                let w = u64::from(hash) % total_weight;
+                // nginx's walk stops at the first peer whose cumulative weight exceeds `w`.
+                let chosen = members[self.cumulative.partition_point(|&c| c <= w)];
                 if view.is_available(chosen) {
                     return Some(chosen);
                 }
@@ -101,6 +111,65 @@ mod tests {
     fn same_slash_24_same_server() {
         for last in 0..=255u8 {
             assert_eq!(pick(&[1, 1, 1, 1], &[], ip(10, 1, 2, last)), pick(&[1, 1, 1, 1], &[], ip(10, 1, 2, 0)));
+        }
+    }
+
+    /// nginx's walk as written: the reference for the cumulative-weight search.
+    fn naive(f: &StaticView) -> u32 {
+        let view = f.view();
+        let members = view.members();
+        let total: u64 = members.iter().map(|&s| u64::from(view.weight(s))).sum();
+        if members.len() >= 2 && total > 0 {
+            let mut hash = START;
+            for _ in 0..=MAX_TRIES {
+                hash = fold(hash, view.source_ip());
+                let mut w = u64::from(hash) % total;
+                let mut chosen = members[0];
+                for &s in members {
+                    let weight = u64::from(view.weight(s));
+                    if w < weight {
+                        chosen = s;
+                        break;
+                    }
+                    w -= weight;
+                }
+                if view.is_available(chosen) {
+                    return chosen;
+                }
+            }
+        }
+        u32::MAX
+    }
+
+    proptest::proptest! {
+        /// The binary search finds nginx's peer for every address, under weight changes
+        /// (zero weights too), health changes and membership changes.
+        #[test]
+        fn search_matches_nginx_walk(
+            weights in proptest::collection::vec(0u32..5, 2..60),
+            steps in proptest::collection::vec((0usize..64, 0u32..5, 0u8..4, proptest::num::u32::ANY), 1..120),
+        ) {
+            let mut f = StaticView::new(&weights);
+            let mut ih = IpHash::default();
+            let mut rng = SimRng::from_seed(0);
+            for (i, w, what, addr) in steps {
+                let n = f.weights.len();
+                match what {
+                    0 => f.weights[i % n] = w,
+                    1 => f.set_available((i % n) as u32, !f.available[i % n]),
+                    2 => {
+                        let mut m: Vec<u32> = (0..n as u32).filter(|&s| s as usize != i % n).collect();
+                        m.push((n + i % 3) as u32);
+                        f.set_members(m);
+                    }
+                    _ => {}
+                }
+                f.source_ip = addr;
+                let expected = naive(&f);
+                if expected != u32::MAX {
+                    proptest::prop_assert_eq!(ih.pick(&f.view(), &mut rng), Some(expected));
+                }
+            }
         }
     }
 }

@@ -42,7 +42,15 @@ fn split_host_port(name: &str) -> (&[u8], &[u8]) {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KetamaRing {
     pub(crate) points: Vec<(u32, u32)>,
+    /// For large rings, where the points of each 2^16-wide slice of the ring start:
+    /// `index[b]` = the number of points below `b << 16` (65,537 entries, the last = len).
+    /// A search then looks at one slice (about 25 points at 10,000 servers) instead of
+    /// binary-searching 1.6M points with a cache miss per step. Empty for small rings.
+    index: Vec<u32>,
 }
+
+/// Rings with at least this many points get a slice index.
+const INDEX_FROM: usize = 1 << 14;
 
 impl KetamaRing {
     /// Builds the ring over `servers`, named and weighted as in the view.
@@ -64,18 +72,48 @@ impl KetamaRing {
         }
         points.sort_by_key(|&(h, _)| h);
         points.dedup_by_key(|&mut (h, _)| h);
-        KetamaRing { points }
+        let mut index = Vec::new();
+        if points.len() >= INDEX_FROM {
+            index.reserve(65_537);
+            let mut i = 0usize;
+            for b in 0..65_536u32 {
+                while i < points.len() && points[i].0 >> 16 < b {
+                    i += 1;
+                }
+                index.push(i as u32);
+            }
+            index.push(points.len() as u32);
+        }
+        KetamaRing { points, index }
     }
 
     /// Index of the first point ≥ `hash` (may be `len`, which wraps to 0).
     pub(crate) fn find(&self, hash: u32) -> usize {
-        self.points.partition_point(|&(p, _)| p < hash)
+        if self.index.is_empty() {
+            return self.points.partition_point(|&(p, _)| p < hash);
+        }
+        // Points before the slice are below `hash`, points after it above.
+        let b = (hash >> 16) as usize;
+        let (lo, hi) = (self.index[b] as usize, self.index[b + 1] as usize);
+        lo + self.points[lo..hi].partition_point(|&(p, _)| p < hash)
     }
 }
 
-/// The crc32 nginx hashes a key with (of the key as decimal text).
+/// The crc32 nginx hashes a key with (of the key as decimal text, written without an
+/// allocation: this runs on every pick).
 pub(crate) fn key_crc(key: u64) -> u32 {
-    crc32fast::hash(key.to_string().as_bytes())
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut k = key;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (k % 10) as u8;
+        k /= 10;
+        if k == 0 {
+            break;
+        }
+    }
+    crc32fast::hash(&buf[i..])
 }
 
 /// nginx consistent hashing (ketama).
@@ -168,5 +206,36 @@ mod tests {
         assert_eq!(pick(&[1, 1, 1], &[0], "user1"), 1);
         assert_eq!(pick(&[1, 1, 1], &[0], "user2"), 2);
         assert_eq!(pick(&[1, 1, 1], &[0], "user9"), 2);
+    }
+
+    proptest::proptest! {
+        /// The key's decimal text is written as `to_string` writes it.
+        #[test]
+        fn key_crc_hashes_the_decimal_text(key in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(key_crc(key), crc32fast::hash(key.to_string().as_bytes()));
+        }
+    }
+
+    /// The slice index finds the same point as a binary search over the whole ring, at the
+    /// edges of slices and of the ring too.
+    #[test]
+    fn indexed_find_matches_binary_search() {
+        let v = StaticView::new(&vec![1; 200]);
+        let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>());
+        assert!(!ring.index.is_empty(), "{} points", ring.points.len());
+        let mut probes: Vec<u32> = vec![0, 1, u32::MAX, u32::MAX - 1, 0xffff, 0x10000];
+        for &(p, _) in ring.points.iter().step_by(97) {
+            probes.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & 0xffff_0000, p | 0xffff]);
+        }
+        let mut x = 0x9e37_79b9u32;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            probes.push(x);
+        }
+        for h in probes {
+            assert_eq!(ring.find(h), ring.points.partition_point(|&(p, _)| p < h), "hash {h:#x}");
+        }
     }
 }

@@ -95,30 +95,50 @@ impl SwrrState {
     }
 }
 
-/// Smooth WRR over peers that all have the same effective weight `e`, in O(log n) per pick.
+/// Smooth WRR over peers whose effective weights equal their configured weights, in
+/// O(k + log n) per pick for k distinct weights.
 ///
-/// Every round adds `e` to each peer's current weight, so the order between peers never
-/// changes except for the winner, who loses `n · e`. The current weights are therefore kept as
-/// `key + offset`: `offset` carries the rounds' shared `+e`, and a max-heap on
-/// `(key, earlier position)` finds nginx's winner (the highest current weight, the first in
-/// configuration order on ties) without visiting the others. The keys live in
-/// `SwrrState::peers[s].current` while this is active; `materialize` adds the offset back.
+/// Every round adds a peer's effective weight `w` to its current weight; while no peer is
+/// penalised or ramping, `w` is the same round after round. Peers of one weight class
+/// therefore keep their order except for the winner, who loses the round's total. Each class
+/// keeps its current weights as `key + offset` (`offset` carries the class's shared `+w` per
+/// round) in a max-heap on `(key, earlier position)`, whose top is the class's candidate;
+/// nginx's winner (the highest current weight, the first in configuration order on ties) is
+/// the best of the k class tops. The keys live in `SwrrState::peers[s].current` while this
+/// is active; `materialize` adds each class's offset back.
 #[derive(Clone, Debug, Default)]
-struct Uniform {
-    /// `(key, Reverse(position in eligible))`: the top is nginx's winner.
-    heap: std::collections::BinaryHeap<(i64, std::cmp::Reverse<u32>)>,
-    /// The eligible servers the heap covers, in configuration order.
+struct Classes {
+    classes: Vec<Class>,
+    /// The eligible servers the classes cover, in configuration order (position → server).
     ids: Vec<u32>,
-    /// Whether a server is in `ids` (for `inspect`), by server id.
-    member: Vec<bool>,
-    /// The shared effective weight.
+    /// The class of each server, by server id ([`NO_CLASS`] = not covered).
+    class_of: Vec<u32>,
+    /// The sum of the effective weights: what the winner loses each round.
+    total: i64,
+}
+
+/// One weight class of [`Classes`].
+#[derive(Clone, Debug, Default)]
+struct Class {
+    /// `(key, Reverse(position in eligible))`: the top is the class's best peer.
+    heap: std::collections::BinaryHeap<(i64, std::cmp::Reverse<u32>)>,
+    /// The class's effective (= configured) weight.
     effective: i64,
-    /// Added to every key to give the current weight.
+    /// Added to every key of the class to give the current weight.
     offset: i64,
 }
 
-/// Past this offset the keys are shifted back towards zero (order-preserving), so that no
-/// run, however long, overflows an `i64`.
+/// `Classes::class_of` for a server the fast form does not cover.
+const NO_CLASS: u32 = u32::MAX;
+
+/// The most weight classes the fast form takes: each pick compares the class tops, so past a
+/// few dozen classes nginx's scan is as cheap (for up to a few hundred peers) and the fast
+/// form would only pay off at sizes where the scan is hopeless either way. 64 covers every
+/// realistic weight table (weights 1–64, or a handful of distinct weights at any scale).
+const MAX_CLASSES: usize = 64;
+
+/// Past this offset a class's keys are shifted back towards zero (order-preserving), so that
+/// no run, however long, overflows an `i64`.
 const OFFSET_FOLD: i64 = 1 << 52;
 
 /// nginx smooth weighted round robin.
@@ -129,10 +149,14 @@ pub struct SmoothWeightedRoundRobin {
     weights: Vec<u32>,
     /// The view version `weights` was taken for.
     built_for: Option<u64>,
-    /// Whether the eligible servers of `built_for` all have the same configured weight.
-    uniform_weights: bool,
-    /// The O(log n) form, while every eligible peer has the same effective weight.
-    fast: Option<Uniform>,
+    /// The distinct configured weights of the eligible servers of `built_for`, in order of
+    /// first appearance; empty when there are more than [`MAX_CLASSES`] (nginx's scan then).
+    weight_classes: Vec<u32>,
+    /// The O(k + log n) form, while every eligible peer's effective weight is its weight.
+    fast: Option<Classes>,
+    /// The last fast form's buffers, reused when it is entered again (a health change at
+    /// 100,000 servers then costs no allocation).
+    spare: Classes,
 }
 
 impl SmoothWeightedRoundRobin {
@@ -143,71 +167,103 @@ impl SmoothWeightedRoundRobin {
 
     /// Writes the fast form's current weights back into the per-peer state and leaves it.
     fn materialize(&mut self) {
-        if let Some(fast) = self.fast.take() {
-            for &s in &fast.ids {
-                self.state.peers[s as usize].current += fast.offset;
+        if let Some(mut fast) = self.fast.take() {
+            for class in &mut fast.classes {
+                for &(key, std::cmp::Reverse(pos)) in class.heap.iter() {
+                    let s = fast.ids[pos as usize] as usize;
+                    debug_assert_eq!(self.state.peers[s].current, key);
+                    self.state.peers[s].current = key + class.offset;
+                }
+                class.heap.clear();
             }
+            for &s in &fast.ids {
+                fast.class_of[s as usize] = NO_CLASS;
+            }
+            fast.ids.clear();
+            self.spare = fast;
         }
     }
 
-    /// Enters the fast form if every eligible peer's effective weight equals its (common)
-    /// configured weight, so that it stays constant round after round. O(n), once per view
-    /// version or after a penalised peer has recovered.
-    fn try_uniform(&mut self, view: &PickView<'_>) {
+    /// Enters the fast form if every eligible peer's effective weight equals its configured
+    /// weight, so that it stays constant round after round. O(n), once per view version or
+    /// after a penalised peer has recovered.
+    fn try_fast(&mut self, view: &PickView<'_>) {
         let eligible = view.eligible();
-        if !self.uniform_weights || eligible.len() < 2 {
+        if self.weight_classes.is_empty() || eligible.len() < 2 {
             return;
         }
         self.state.ensure(view.server_count());
-        let weight = i64::from(view.weight(eligible[0]));
         let full = eligible.iter().all(|&s| {
             let e = self.state.peers[s as usize].effective;
-            e == i64::MIN || e == weight
+            e == i64::MIN || e == i64::from(view.weight(s))
         });
         if !full {
             return;
         }
-        let mut member = vec![false; view.server_count()];
-        let mut entries = Vec::with_capacity(eligible.len());
-        for (pos, &s) in eligible.iter().enumerate() {
-            let peer = &mut self.state.peers[s as usize];
-            peer.effective = weight;
-            member[s as usize] = true;
-            entries.push((peer.current, std::cmp::Reverse(pos as u32)));
+        let mut fast = std::mem::take(&mut self.spare);
+        fast.class_of.resize(view.server_count(), NO_CLASS);
+        fast.classes.resize_with(self.weight_classes.len(), Class::default);
+        for (class, &w) in fast.classes.iter_mut().zip(&self.weight_classes) {
+            class.effective = i64::from(w);
+            class.offset = 0;
         }
-        self.fast = Some(Uniform {
-            heap: std::collections::BinaryHeap::from(entries),
-            ids: eligible.to_vec(),
-            member,
-            effective: weight,
-            offset: 0,
-        });
+        fast.total = 0;
+        let mut entries: Vec<Vec<(i64, std::cmp::Reverse<u32>)>> =
+            fast.classes.iter_mut().map(|c| std::mem::take(&mut c.heap).into_vec()).collect();
+        for (pos, &s) in eligible.iter().enumerate() {
+            let weight = view.weight(s);
+            let c = self.weight_classes.iter().position(|&w| w == weight).expect("every eligible weight has a class");
+            let peer = &mut self.state.peers[s as usize];
+            peer.effective = i64::from(weight);
+            fast.total += peer.effective;
+            fast.class_of[s as usize] = c as u32;
+            fast.ids.push(s);
+            entries[c].push((peer.current, std::cmp::Reverse(pos as u32)));
+        }
+        for (class, e) in fast.classes.iter_mut().zip(entries) {
+            class.heap = std::collections::BinaryHeap::from(e);
+        }
+        self.fast = Some(fast);
     }
 }
 
-impl Uniform {
-    /// One nginx round: every peer gains `e`, the first highest wins and loses `n · e`.
+impl Classes {
+    /// One nginx round: every peer gains its weight, the first highest wins and loses the total.
     fn round(&mut self, peers: &mut [Peer]) -> Option<u32> {
-        let total = self.effective * self.ids.len() as i64;
-        self.offset += self.effective;
-        let mut top = self.heap.peek_mut()?;
-        let s = self.ids[top.1.0 as usize];
-        top.0 -= total;
+        let mut best: Option<(usize, i64, u32)> = None;
+        for (c, class) in self.classes.iter_mut().enumerate() {
+            class.offset += class.effective;
+            if let Some(&(key, std::cmp::Reverse(pos))) = class.heap.peek() {
+                let current = key + class.offset;
+                if best.is_none_or(|(_, b, bpos)| current > b || (current == b && pos < bpos)) {
+                    best = Some((c, current, pos));
+                }
+            }
+        }
+        let (c, _, pos) = best?;
+        let s = self.ids[pos as usize];
+        let class = &mut self.classes[c];
+        let mut top = class.heap.peek_mut().expect("the winning class has a top");
+        top.0 -= self.total;
         peers[s as usize].current = top.0;
         drop(top);
-        if self.offset > OFFSET_FOLD {
-            self.fold(peers);
+        for class in &mut self.classes {
+            if class.offset > OFFSET_FOLD {
+                class.fold(&self.ids, peers);
+            }
         }
         Some(s)
     }
+}
 
+impl Class {
     /// Moves the offset into the keys (a uniform shift keeps the heap's order).
-    fn fold(&mut self, peers: &mut [Peer]) {
+    fn fold(&mut self, ids: &[u32], peers: &mut [Peer]) {
         let shift = self.offset;
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         for entry in &mut entries {
             entry.0 += shift;
-            peers[self.ids[entry.1.0 as usize] as usize].current = entry.0;
+            peers[ids[entry.1.0 as usize] as usize].current = entry.0;
         }
         self.heap = std::collections::BinaryHeap::from(entries);
         self.offset = 0;
@@ -225,16 +281,27 @@ impl Balancer for SmoothWeightedRoundRobin {
             if self.weights.len() < view.server_count() {
                 self.weights.resize(view.server_count(), 1);
             }
-            let eligible = view.eligible();
-            let first = eligible.first().map_or(1, |&s| view.weight(s));
-            self.uniform_weights = true;
-            for &s in eligible {
+            self.weight_classes.clear();
+            let mut many = false;
+            for &s in view.eligible() {
                 let w = view.weight(s);
                 self.weights[s as usize] = w;
-                self.uniform_weights &= w == first;
+                if !many && !self.weight_classes.contains(&w) {
+                    if self.weight_classes.len() == MAX_CLASSES {
+                        many = true;
+                    } else {
+                        self.weight_classes.push(w);
+                    }
+                }
+            }
+            if many {
+                self.weight_classes.clear();
             }
             self.built_for = Some(view.version());
-            self.try_uniform(view);
+            // The failure penalty is in the view's units even if no scan runs (the fast form
+            // skips nginx's loop, which is where the scan takes them).
+            self.state.scale = view.weight_scale().max(1);
+            self.try_fast(view);
         }
         if let Some(fast) = &mut self.fast {
             return fast.round(&mut self.state.peers);
@@ -242,7 +309,7 @@ impl Balancer for SmoothWeightedRoundRobin {
         let pick = self.state.round(view, view.eligible().iter().copied());
         // A penalised peer climbs back by one per round; once all are back, return to the
         // fast form (one O(n) check per slow pick, which costs as much as the pick itself).
-        self.try_uniform(view);
+        self.try_fast(view);
         pick
     }
 
@@ -259,8 +326,11 @@ impl Balancer for SmoothWeightedRoundRobin {
 
     fn inspect(&self, server: u32, _now_ns: u64) -> Option<f64> {
         let offset = match &self.fast {
-            Some(fast) if fast.member.get(server as usize).copied().unwrap_or(false) => fast.offset,
-            _ => 0,
+            Some(fast) => match fast.class_of.get(server as usize) {
+                Some(&c) if c != NO_CLASS => fast.classes[c as usize].offset,
+                _ => 0,
+            },
+            None => 0,
         };
         self.state.peers.get(server as usize).map(|p| (p.current + offset) as f64)
     }
@@ -311,5 +381,209 @@ mod tests {
         // Effective weight of server 0 drops to 0 and climbs by one per round.
         let picks: Vec<u32> = (0..6).map(|_| rr.pick(&f.view(), &mut rng).unwrap()).collect();
         assert_eq!(picks.iter().filter(|&&s| s == 1).count(), 4, "{picks:?}");
+    }
+
+    /// nginx's loop as written (`ngx_http_upstream_get_peer`), with lbsim's slow-start
+    /// units: the reference the fast form must match pick for pick.
+    struct Naive {
+        current: Vec<i64>,
+        /// `None` = not yet seen.
+        effective: Vec<Option<i64>>,
+        /// The weight each server had when last eligible (what the failure penalty uses).
+        weight: Vec<u32>,
+        max_fails: u32,
+        scale: i64,
+    }
+
+    impl Naive {
+        fn grow(&mut self, n: usize) {
+            self.current.resize(self.current.len().max(n), 0);
+            self.effective.resize(self.effective.len().max(n), None);
+            self.weight.resize(self.weight.len().max(n), 1);
+        }
+
+        fn pick(&mut self, eligible: &[u32], weights: &[u32], scale: u32) -> Option<u32> {
+            self.grow(weights.len());
+            self.scale = i64::from(scale);
+            let mut best: Option<u32> = None;
+            let mut total = 0;
+            for &s in eligible {
+                let s = s as usize;
+                let w = i64::from(weights[s]);
+                self.weight[s] = weights[s];
+                let mut e = self.effective[s].unwrap_or(w);
+                if self.scale > 1 {
+                    e = e.min(w);
+                }
+                self.current[s] += e;
+                total += e;
+                if e < w {
+                    e = (e + self.scale).min(w);
+                }
+                self.effective[s] = Some(e);
+                if best.is_none_or(|b| self.current[s] > self.current[b as usize]) {
+                    best = Some(s as u32);
+                }
+            }
+            let b = best?;
+            self.current[b as usize] -= total;
+            Some(b)
+        }
+
+        fn fail(&mut self, s: u32) {
+            if self.max_fails == 0 {
+                return;
+            }
+            self.grow(s as usize + 1);
+            let w = self.weight[s as usize];
+            let e = self.effective[s as usize].unwrap_or(i64::from(w));
+            let penalty = i64::from(w / self.scale as u32 / self.max_fails) * self.scale;
+            self.effective[s as usize] = Some((e - penalty).max(0));
+        }
+    }
+
+    /// One step of the property test.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// A pick over the eligible servers.
+        Pick,
+        /// A retry's pick: the eligible servers less those already tried (`mask` bits).
+        Retry(u64),
+        /// A health change.
+        Toggle(usize),
+        /// A weight change (slow start ramps, or a configuration change).
+        Weight(usize, u32),
+        /// A failed request at a server (nginx's penalty).
+        Fail(usize),
+        /// A server added to the pool.
+        Add(u32),
+        /// A server removed from the pool.
+        Remove(usize),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            12 => Just(Step::Pick),
+            1 => any::<u64>().prop_map(Step::Retry),
+            1 => (0usize..64).prop_map(Step::Toggle),
+            1 => (0usize..64, 0u32..6).prop_map(|(s, w)| Step::Weight(s, w)),
+            2 => (0usize..64).prop_map(Step::Fail),
+            1 => (1u32..6).prop_map(Step::Add),
+            1 => (0usize..64).prop_map(Step::Remove),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// The O(k + log n) form picks exactly what nginx's loop picks, pick after pick, and
+        /// holds the same current weights, under unequal weights, health changes, weight
+        /// changes, failures (penalised peers recovering), retries over subsets, servers
+        /// added and removed, with and without slow start's weight units.
+        #[test]
+        fn fast_form_matches_nginx_loop(
+            weights in proptest::collection::vec(1u32..6, 1..40),
+            max_fails in 0u32..4,
+            slow_start in proptest::bool::ANY,
+            steps in proptest::collection::vec(step(), 1..300),
+        ) {
+            // With slow start, weights are in hundredths and a ramping host has a fraction.
+            let scale: u32 = if slow_start { 100 } else { 1 };
+            let unit = |w: u32| if slow_start && w == 0 { 37 } else { w.max(1) * scale };
+            let mut weights: Vec<u32> = weights.into_iter().map(unit).collect();
+            let mut members: Vec<u32> = (0..weights.len() as u32).collect();
+            let mut available = vec![true; weights.len()];
+            let mut version = 1u64;
+            let mut rr = SmoothWeightedRoundRobin::new(max_fails);
+            let mut naive = Naive { current: vec![], effective: vec![], weight: vec![], max_fails, scale: 1 };
+            let mut rng = SimRng::from_seed(0);
+            let active = vec![0u32; 256];
+            let names: Vec<String> = (0..256).map(|i| format!("s-{i}")).collect();
+            for step in steps {
+                let mut tried: Vec<u32> = Vec::new();
+                match step {
+                    Step::Pick => {}
+                    Step::Retry(mask) => {
+                        tried = members.iter().copied().filter(|&s| mask >> (s % 64) & 1 == 1).collect();
+                    }
+                    Step::Toggle(i) => {
+                        let s = members[i % members.len()] as usize;
+                        available[s] = !available[s];
+                        version += 1;
+                        continue;
+                    }
+                    Step::Weight(i, w) => {
+                        let s = members[i % members.len()] as usize;
+                        weights[s] = unit(w);
+                        version += 1;
+                        continue;
+                    }
+                    Step::Fail(i) => {
+                        let s = members[i % members.len()];
+                        rr.observe(&Outcome { server: s, sent_ns: 0, now_ns: 0, kind: super::super::OutcomeKind::Failed });
+                        naive.fail(s);
+                        continue;
+                    }
+                    Step::Add(w) => {
+                        if weights.len() < 200 {
+                            members.push(weights.len() as u32);
+                            weights.push(unit(w));
+                            available.push(true);
+                            version += 1;
+                        }
+                        continue;
+                    }
+                    Step::Remove(i) => {
+                        if members.len() > 1 {
+                            members.remove(i % members.len());
+                            version += 1;
+                        }
+                        continue;
+                    }
+                }
+                let eligible: Vec<u32> =
+                    members.iter().copied().filter(|&s| available[s as usize] && !tried.contains(&s)).collect();
+                let tried_key = tried.iter().fold(tried.len() as u64, |k, &s| crate::rng::mix64(k ^ u64::from(s)));
+                let mut avail = available.clone();
+                for &s in &tried {
+                    avail[s as usize] = false;
+                }
+                let view = PickView {
+                    now_ns: 0,
+                    members: &members,
+                    eligible: &eligible,
+                    available: &avail,
+                    weights: &weights,
+                    weight_scale: scale,
+                    active: &active[..weights.len()],
+                    version: version ^ if tried.is_empty() { 0 } else { tried_key | 1 << 63 },
+                    members_version: 1,
+                    source_ip: 0,
+                    key: 0,
+                    names: &names[..weights.len()],
+                };
+                let expected = naive.pick(&eligible, &weights, scale);
+                proptest::prop_assert_eq!(rr.pick(&view, &mut rng), expected);
+                for s in 0..weights.len() as u32 {
+                    proptest::prop_assert_eq!(rr.inspect(s, 0), Some(naive.current[s as usize] as f64), "server {}", s);
+                }
+            }
+        }
+    }
+
+    /// Unequal weights take the fast form (its class tops), not nginx's scan: a weight
+    /// table of 1–4 over 1,000 peers keeps to the same sequence as the loop, and the fast
+    /// form is what is active after the first pick.
+    #[test]
+    fn unequal_weights_use_the_fast_form() {
+        let weights: Vec<u32> = (0..1000).map(|i| 1 + i % 4).collect();
+        let f = StaticView::new(&weights);
+        let mut rr = SmoothWeightedRoundRobin::new(1);
+        let mut naive = Naive { current: vec![], effective: vec![], weight: vec![], max_fails: 1, scale: 1 };
+        let mut rng = SimRng::from_seed(0);
+        for _ in 0..20_000 {
+            assert_eq!(rr.pick(&f.view(), &mut rng), naive.pick(f.view().eligible(), &weights, 1));
+            assert!(rr.fast.as_ref().is_some_and(|c| c.classes.len() == 4));
+        }
     }
 }

@@ -637,7 +637,10 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
         }
         Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => {
             let points = total * 160.0;
-            (points, points * 12.0, points)
+            // Rings of 16,384 points or more also keep a 65,537-entry slice index
+            // (algo/ketama.rs).
+            let index = if points >= 16_384.0 { 65_537.0 * 4.0 } else { 0.0 };
+            (points, points * 12.0 + index, points)
         }
         _ => (0.0, 0.0, 0.0),
     }

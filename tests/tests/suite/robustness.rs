@@ -278,6 +278,32 @@ fn each_limit_refuses_before_work() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Lookup tables are per replica and pool: a Maglev table of 5,000,011 slots or an 8M-entry
+/// ring is refused at enough replicas, naming the tables and how to raise the limit, while
+/// the same table at fewer replicas passes `lbsim check`; and 100,000 servers fit.
+#[test]
+fn lookup_tables_per_replica_count_towards_memory() {
+    let with = |balancer: &str| format!("{BASE}[balancer]\n{balancer}\n");
+    check_refused(
+        &with("algorithm = \"maglev\"\ntable_size = 5000011\nreplicas = 300"),
+        &["300 maglev tables of 5000011 entries (one per replica and pool)", "raise [limits] max_memory_mb"],
+    );
+    check_refused(
+        &with("algorithm = \"ring_hash\"\nring_size = 8388608\nreplicas = 40"),
+        &["40 ring_hash tables", "raise [limits] max_memory_mb"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    for ok in [
+        with("algorithm = \"maglev\"\ntable_size = 5000011\nreplicas = 100"),
+        BASE.replace("name = \"api\"", "name = \"api\"\ncount = 100000"),
+    ] {
+        std::fs::write(&path, ok).unwrap();
+        let (code, _, err) = lbsim_text(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
+}
+
 /// `clients[].source_addresses`: a bad entry, a clash with `source_ips` and too long a list each
 /// exit 2 naming the key path, what is wrong and what is allowed.
 #[test]
