@@ -270,15 +270,15 @@ fn lookup<'a>(report: &'a Value, path: &str) -> Result<&'a Value, String> {
 /// metric path is checked against when a scenario is read.
 fn schema() -> Value {
     // Counters left out of the report when 0 are set, so the shape has them.
-    let mut server = crate::metrics::report::ServerReport::default();
-    server.retries = 1;
-    server.hedges = 1;
-    let mut requests = crate::metrics::report::Requests::default();
-    requests.retries_throttled = 1;
-    requests.balancer_retries = 1;
-    requests.retries_over_budget = 1;
-    requests.hedges = 1;
-    requests.hedges_cancelled = 1;
+    let server = crate::metrics::report::ServerReport { retries: 1, hedges: 1, ..Default::default() };
+    let requests = crate::metrics::report::Requests {
+        retries_throttled: 1,
+        balancer_retries: 1,
+        retries_over_budget: 1,
+        hedges: 1,
+        hedges_cancelled: 1,
+        ..Default::default()
+    };
     let report = Report {
         requests,
         servers: vec![server],
@@ -348,10 +348,11 @@ mod tests {
         r.balance.jain_index = 0.75;
         r.requests.sent = 200;
         r.requests.outcomes.ok = 160;
-        let mut s = crate::metrics::report::ServerReport::default();
-        s.name = "api-2".into();
-        s.requests = 30;
-        r.servers.push(s);
+        r.servers.push(crate::metrics::report::ServerReport {
+            name: "api-2".into(),
+            requests: 30,
+            ..Default::default()
+        });
         r.crashes.push(crate::metrics::report::CrashReport { server: "api-2".into(), ..Default::default() });
         r
     }
@@ -385,6 +386,28 @@ mod tests {
         assert!(check_metric("servers.requests").unwrap_err().contains("is a list"));
         assert!(check_metric("latency_ms").unwrap_err().contains("p99"));
         assert!(check_metric("scenario").is_err());
+    }
+
+    #[test]
+    fn a_lesson_is_read_written_back_and_ignored_by_the_run() {
+        let plain = "name = \"x\"\nduration = \"1s\"\n[[servers]]\nname = \"api\"\nservice = { dist = \"constant\", value = \"5ms\" }\n[[clients]]\nname = \"c\"\nrate = 50\n";
+        let text = format!(
+            "{plain}[lesson]\ntitle = \"T\"\n[[lesson.steps]]\nsay = \" s \"\nset = [\"balancer.algorithm=random\"]\nfresh = \
+             true\nexpect = [{{ metric = \"requests.outcomes.ok\", over = \"requests.sent\", op = \"~\", value = 1, \
+             tolerance = 0.01 }}, {{ metric = \"crashes[0].detected_after_s\", op = \"null\" }}]\n"
+        );
+        let s = crate::Scenario::from_toml(&text).unwrap();
+        let lesson = s.lesson.as_ref().unwrap();
+        assert_eq!(lesson.steps[0].say, "s");
+        assert_eq!(lesson.steps[0].expect[0].over.as_deref(), Some("requests.sent"));
+        assert_eq!(crate::Scenario::from_toml(&s.to_toml()).unwrap(), s, "{}", s.to_toml());
+        let without = crate::Scenario::from_toml(plain).unwrap();
+        let run = |sc: &crate::Scenario| {
+            let mut sim = crate::Simulation::new(sc, 3);
+            sim.run();
+            sim.report().trace_hash
+        };
+        assert_eq!(run(&s), run(&without));
     }
 
     #[test]

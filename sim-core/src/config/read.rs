@@ -536,26 +536,26 @@ fn lesson_step(field: &Field<'_>, o: &mut Reader) -> Option<crate::lesson::Step>
     let say = t.require("say", o).and_then(|f| o.keep(lesson_text(&f)));
     let fresh = t.read("fresh", o, |f| f.bool()).unwrap_or(false);
     let mut set = Vec::new();
-    if let Some(f) = t.get("set", o) {
-        if let Some(items) = o.keep(f.array()) {
-            if items.len() > MAX_SETS {
-                o.note(f.err(format!("has {} changes; a step makes at most {MAX_SETS}", items.len())));
-            }
-            for item in items.iter().take(MAX_SETS) {
-                if let Some(text) = o.keep(item.str().and_then(|text| lesson_set(item, text))) {
-                    set.push(text);
-                }
+    if let Some(f) = t.get("set", o)
+        && let Some(items) = o.keep(f.array())
+    {
+        if items.len() > MAX_SETS {
+            o.note(f.err(format!("has {} changes; a step makes at most {MAX_SETS}", items.len())));
+        }
+        for item in items.iter().take(MAX_SETS) {
+            if let Some(text) = o.keep(item.str().and_then(|text| lesson_set(item, text))) {
+                set.push(text);
             }
         }
     }
     let mut expect = Vec::new();
-    if let Some(f) = t.get("expect", o) {
-        if let Some(items) = o.keep(f.array()) {
-            if items.len() > MAX_CLAIMS {
-                o.note(f.err(format!("has {} claims; a step checks at most {MAX_CLAIMS}", items.len())));
-            }
-            expect.extend(items.iter().take(MAX_CLAIMS).filter_map(|item| lesson_claim(item, o)));
+    if let Some(f) = t.get("expect", o)
+        && let Some(items) = o.keep(f.array())
+    {
+        if items.len() > MAX_CLAIMS {
+            o.note(f.err(format!("has {} claims; a step checks at most {MAX_CLAIMS}", items.len())));
         }
+        expect.extend(items.iter().take(MAX_CLAIMS).filter_map(|item| lesson_claim(item, o)));
     }
     t.finish(o);
     Some(crate::lesson::Step { say: say?, set, fresh, expect })
