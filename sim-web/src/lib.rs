@@ -142,7 +142,11 @@ pub fn lesson_step_text(scenario_text: &str, format: &str, step: u32) -> Result<
     let lesson = base.lesson.as_ref().ok_or_else(|| JsError::new("the scenario has no [lesson]"))?;
     let step = step as usize;
     if step >= lesson.steps.len() {
-        return Err(JsError::new(&format!("the lesson has {} steps; there is no step {}", lesson.steps.len(), step + 1)));
+        return Err(JsError::new(&format!(
+            "the lesson has {} steps; there is no step {}",
+            lesson.steps.len(),
+            step + 1
+        )));
     }
     let changed = load_with(scenario_text, format, &lesson.sets_at(step).join("\n"))?;
     Ok(changed.to_toml())
