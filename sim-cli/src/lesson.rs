@@ -3,8 +3,8 @@
 //! (`sim_core::lesson`, the one the page uses), printing ✓ or ✗ with the measured figure.
 
 use serde::Serialize;
-use sim_core::Simulation;
 use sim_core::lesson::Checked;
+use sim_core::{Format, Scenario, Simulation};
 
 use crate::cli::{LessonArgs, OutputFormat};
 use crate::error::user;
@@ -31,8 +31,26 @@ impl std::fmt::Display for ClaimsFail {
 
 impl std::error::Error for ClaimsFail {}
 
+/// Reads the scenario with `sets` as `lbsim run` does, printing each warning once however many
+/// steps give it.
+fn load_step(path: &str, text: &str, sets: &[String], warned: &mut Vec<String>) -> anyhow::Result<Scenario> {
+    let mut scenario = load::ScenarioFiles::beside(path)
+        .load(text, Format::from_path(path), sets)
+        .map_err(|e| user(e.with_file(path)))?;
+    crate::replay::resolve(&mut scenario, path)?;
+    for warning in sim_core::config::warnings(&scenario) {
+        if !warned.contains(&warning) {
+            out::note(&format!("warning: {path}: {warning}"));
+            warned.push(warning);
+        }
+    }
+    Ok(scenario)
+}
+
 pub fn lesson(args: LessonArgs) -> anyhow::Result<()> {
-    let base = load::scenario(&args.file, &args.overrides.all())?;
+    let text = load::text(&args.file)?;
+    let mut warned = Vec::new();
+    let base = load_step(&args.file, &text, &args.overrides.all(), &mut warned)?;
     let Some(lesson) = base.lesson.clone() else {
         return Err(user(format!(
             "{}: the scenario has no [lesson] table (see docs/scenario-format.md, \"[lesson]\")",
@@ -50,7 +68,7 @@ pub fn lesson(args: LessonArgs) -> anyhow::Result<()> {
         // Every step's changes are checked, also those of a step without claims.
         let mut all = args.overrides.all();
         all.extend(sets.iter().cloned());
-        let scenario = load::scenario(&args.file, &all)
+        let scenario = load_step(&args.file, &text, &all, &mut warned)
             .map_err(|e| e.context(format!("lesson step {}: its changes {sets:?} do not apply", i + 1)))?;
         if !step.expect.is_empty() {
             if !runs.iter().any(|(s, _)| *s == sets) {
@@ -79,7 +97,7 @@ pub fn lesson(args: LessonArgs) -> anyhow::Result<()> {
             });
             out::stdout(&format!("{json}\n"))?;
         }
-        OutputFormat::Table => out::stdout(&text(&lesson.title, &lesson.intro, &results, seed, total, failing))?,
+        OutputFormat::Table => out::stdout(&printed(&lesson.title, &lesson.intro, &results, seed, total, failing))?,
     }
     if failing > 0 {
         return Err(anyhow::Error::new(ClaimsFail(failing, total)));
@@ -87,7 +105,7 @@ pub fn lesson(args: LessonArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn text(title: &str, intro: &str, results: &[StepResult<'_>], seed: u64, total: usize, failing: usize) -> String {
+fn printed(title: &str, intro: &str, results: &[StepResult<'_>], seed: u64, total: usize, failing: usize) -> String {
     let mut t = format!("Lesson: {} (seed {seed})\n", out::escape(title));
     if !intro.is_empty() {
         t.push_str(&format!("{}\n", out::escape(intro)));
