@@ -333,7 +333,7 @@ impl Lesson {
     /// The `--set` changes in force at step `index` (0-based): every earlier step's since the
     /// last `fresh` one, then its own.
     pub fn sets_at(&self, index: usize) -> Vec<String> {
-        let upto = &self.steps[..=index.min(self.steps.len().saturating_sub(1))];
+        let upto = &self.steps[..index.saturating_add(1).min(self.steps.len())];
         let start = upto.iter().rposition(|s| s.fresh).unwrap_or(0);
         upto[start..].iter().flat_map(|s| s.set.iter().cloned()).collect()
     }
@@ -426,5 +426,7 @@ mod tests {
         assert!(l.sets_at(0).is_empty());
         assert_eq!(l.sets_at(2), vec!["a=1", "b=2"]);
         assert_eq!(l.sets_at(3), vec!["c=3"]);
+        assert_eq!(l.sets_at(9), vec!["c=3"], "beyond the last step: the last step's");
+        assert!(Lesson::default().sets_at(0).is_empty());
     }
 }
