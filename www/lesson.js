@@ -132,8 +132,8 @@ export class LessonPanel {
     const steps = lesson.steps.map((step, i) => {
       const list = el('ul', { class: 'lesson-claims' },
         step.claims.map((c) => el('li', { class: 'claim', 'data-holds': '', 'data-final': 'false' },
-          el('span', { class: 'mark', 'aria-hidden': 'true' }, '·'), ' ', el('span', { class: 'what' }, c), ' ',
-          el('span', { class: 'figure muted' }))));
+          el('span', { class: 'mark', 'aria-hidden': 'true' }, '·'), ' ', el('span', { class: 'what' }, c), ' — ',
+          el('span', { class: 'figure muted' }, 'not run yet'))));
       this.lists.push(list);
       const changes = step.set.length
         ? el('div', { class: 'small' }, step.fresh ? 'From the scenario as written: ' : 'Change: ',
