@@ -9,8 +9,9 @@
 #                                host in DIR (dist/web): only what the page loads, each text
 #                                and wasm file also precompressed (.gz, .br); no server code
 #   scripts/web.sh test          build, then the Node.js parity test (wasm run() = lbsim run on
-#                                every scenario) and the Playwright test of the page; screenshots
-#                                and frame times go to artifacts/e2e/
+#                                every scenario), the Playwright test of the page and the walk
+#                                through every scenario's lesson; screenshots and frame times go
+#                                to artifacts/e2e/
 #
 # Exit status 3: this machine cannot build wasm (no wasm32 target for rustup and none could be
 # added) — callers treat it as "skipped", not as a failure.
@@ -129,6 +130,7 @@ run_tests() {
   local start=$SECONDS
   node --test --test-reporter=spec tests/e2e/parity.test.mjs
   node --test --test-reporter=spec tests/e2e/page.test.mjs
+  node --test --test-reporter=spec tests/e2e/lesson.test.mjs
   say "all browser tests passed in $((SECONDS - start)) s; screenshots and frame times in artifacts/e2e/"
 }
 

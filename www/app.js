@@ -14,6 +14,7 @@ import { LiveActions } from './actions.js';
 import { renderTimeline, markers, encodePermalink, decodePermalink, hasPermalink } from './timeline.js';
 import { ABRun, AB_FIGURES, overrideLines } from './ab.js';
 import { SNIPPETS, withEvents } from './scenario.js';
+import { LessonPanel } from './lesson.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').Frame} Frame */
@@ -166,6 +167,16 @@ app.labelBoxes = () => [topology, ...(app.ab ? [abTopology] : []), ...Object.val
   canvas: v.canvas.id, width: v.canvas.clientWidth, height: v.canvas.clientHeight, boxes: v.boxes.map((b) => ({ ...b })),
 }));
 const chartGroup = new ChartGroup(Object.values(charts), { onBrush: (b) => { app.brush = b; renderWindowStats(); } });
+// The scenario's lesson: "Do this" restarts with the step's changes on the same seed and plays.
+const lesson = new LessonPanel($('lesson'), $('lesson-body'), {
+  current: () => app.session,
+  restart: (text, name, seed) => {
+    if (start({ text, name, seed })) {
+      app.playing = true;
+      updateButtons();
+    }
+  },
+});
 
 // ---- opening scenarios ------------------------------------------------------------------------
 
@@ -219,6 +230,7 @@ function start({ text, name = null, seed = null, actionsList = [], untilMs = 0, 
   refreshAll();
   updateButtons();
   $('summary').replaceChildren();
+  lesson.onSession(s);
   return true;
 }
 

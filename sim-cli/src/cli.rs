@@ -59,6 +59,27 @@ pub enum Command {
         after_help = "Examples:\n  lbsim export nginx scenarios/slow-server.toml > nginx.conf && nginx -t -c $PWD/nginx.conf\n  lbsim export haproxy scenarios/crash-with-health-checks.toml --addresses 10.0.0.1:80,10.0.0.2:80,10.0.0.3:80,10.0.0.4:80 -o haproxy.cfg\n  lbsim export envoy scenarios/hash-scale-out.toml --listen 0.0.0.0:10000\n\nServers get --addresses in the order of [[servers]] and their count (default 127.0.0.1:8001, 8002, …). `lbsim import` of the output gives the balancer back wherever the program can express it."
     )]
     Export(ExportArgs),
+    /// Follow a scenario's guided lesson (`[lesson]`): run each step (its changes on top of
+    /// the earlier steps', on the same seed) and check every claim against the report, printing
+    /// ✓ or ✗ with the measured figure. Exit code 1 when a claim does not hold.
+    #[command(
+        after_help = "Examples:\n  lbsim lesson scenarios/grpc-l4-imbalance.toml\n  lbsim lesson scenarios/slow-server.toml --format json\n\nExit codes: 0 every claim holds, 1 a claim does not hold, 2 bad input (no [lesson], a step's change does not apply)."
+    )]
+    Lesson(LessonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LessonArgs {
+    /// Scenario file with a `[lesson]` table.
+    pub file: String,
+    /// Seed, 0 to 2^63 − 1 (overrides the scenario's `seed`; the claims are written for it).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// `table`: each step with ✓/✗ claims; `json`: the same as one object.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 /// The programs `lbsim import` reads.

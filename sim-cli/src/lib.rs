@@ -11,6 +11,7 @@ mod export;
 mod files;
 mod import;
 mod interrupt;
+mod lesson;
 mod load;
 mod out;
 mod plot;
@@ -85,6 +86,7 @@ pub fn main_with(custom: Vec<CustomBalancer>) -> ExitCode {
         Command::Bench(args) => bench::bench(args),
         Command::Import(args) => import::import(args),
         Command::Export(args) => export::export(args),
+        Command::Lesson(args) => lesson::lesson(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,7 @@
 
 pub mod algo;
 pub mod config;
+pub mod lesson;
 pub mod metrics;
 pub mod model;
 pub(crate) mod queue;

@@ -39,6 +39,9 @@ pub struct Scenario {
     pub limits: Limits,
     /// Report options (time-series bucket width).
     pub report: ReportOptions,
+    /// A guided lesson (`[lesson]`): steps and claims for `lbsim lesson` and the page; the
+    /// simulation never reads it.
+    pub lesson: Option<crate::lesson::Lesson>,
 }
 
 /// A group of identical servers.
@@ -1551,6 +1554,7 @@ impl Scenario {
             events: Vec::new(),
             limits: Limits::default(),
             report: ReportOptions::default(),
+            lesson: None,
         }
     }
 

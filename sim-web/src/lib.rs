@@ -133,6 +133,25 @@ pub fn algorithms() -> String {
     serde_json::Value::Array(list).to_string()
 }
 
+/// The scenario text to run for step `step` (0-based) of its `[lesson]`: the text read with the
+/// changes in force at that step (`lbsim lesson`'s, through the same `--set` code) and written
+/// back as TOML, lesson included. The page restarts with it on the same seed.
+#[wasm_bindgen(js_name = lessonStepText)]
+pub fn lesson_step_text(scenario_text: &str, format: &str, step: u32) -> Result<String, JsError> {
+    let base = load(scenario_text, format)?;
+    let lesson = base.lesson.as_ref().ok_or_else(|| JsError::new("the scenario has no [lesson]"))?;
+    let step = step as usize;
+    if step >= lesson.steps.len() {
+        return Err(JsError::new(&format!(
+            "the lesson has {} steps; there is no step {}",
+            lesson.steps.len(),
+            step + 1
+        )));
+    }
+    let changed = load_with(scenario_text, format, &lesson.sets_at(step).join("\n"))?;
+    Ok(changed.to_toml())
+}
+
 /// A running simulation.
 #[wasm_bindgen]
 pub struct Sim {
@@ -467,6 +486,40 @@ impl Sim {
         s.events = self.sim.scenario().events.clone();
         s.seed = self.sim.seed();
         s.to_toml()
+    }
+
+    /// The scenario's `[lesson]` as JSON (`null` without one): `title`, `intro` and `steps`,
+    /// each with `say`, its own `set` changes, `fresh`, `sets` (every change in force at that
+    /// step) and `claims` (each claim as a person reads it).
+    pub fn lesson(&self) -> String {
+        let Some(lesson) = &self.loaded.lesson else { return "null".to_string() };
+        let steps: Vec<serde_json::Value> = lesson
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                serde_json::json!({
+                    "say": step.say,
+                    "set": step.set,
+                    "fresh": step.fresh,
+                    "sets": lesson.sets_at(i),
+                    "claims": step.expect.iter().map(|c| c.describe()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "title": lesson.title, "intro": lesson.intro, "steps": steps }).to_string()
+    }
+
+    /// Step `step`'s claims checked against the report so far (the run's final report once
+    /// finished), by `sim_core::lesson` — the evaluation `lbsim lesson` uses: a JSON array of
+    /// `{claim, value, shown, holds}` (empty for a step without claims or beyond the lesson).
+    #[wasm_bindgen(js_name = lessonCheck)]
+    pub fn lesson_check(&self, step: u32) -> String {
+        let claims = match self.loaded.lesson.as_ref().and_then(|l| l.steps.get(step as usize)) {
+            Some(s) if !s.expect.is_empty() => &s.expect,
+            _ => return "[]".to_string(),
+        };
+        serde_json::to_string(&sim_core::lesson::check_all(claims, &self.sim.report())).unwrap_or_else(|_| "[]".into())
     }
 
     /// The trace hash so far.

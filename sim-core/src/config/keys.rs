@@ -16,6 +16,7 @@ pub(super) const SCENARIO: &[&str] = &[
     "events",
     "limits",
     "report",
+    "lesson",
 ];
 
 /// One `[[servers]]` group.
@@ -204,6 +205,15 @@ pub(super) const LIMITS: &[&str] =
 /// `[report]`.
 pub(super) const REPORT: &[&str] = &["interval"];
 
+/// `[lesson]`: a guided lesson (the simulation ignores it).
+pub(super) const LESSON: &[&str] = &["title", "intro", "steps"];
+
+/// One `[[lesson.steps]]` entry.
+pub(super) const LESSON_STEP: &[&str] = &["say", "set", "fresh", "expect"];
+
+/// One claim of a step's `expect` list.
+pub(super) const LESSON_CLAIM: &[&str] = &["metric", "over", "op", "value", "tolerance"];
+
 /// Every table of a scenario with the keys it accepts, tables named by key path with `[]` for
 /// an array of tables (`""` is the top level, `servers[]` a server group,
 /// `balancer.routes[].rate_limit` a route's rate limit).
@@ -237,6 +247,9 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ("events[]", EVENT),
     ("limits", LIMITS),
     ("report", REPORT),
+    ("lesson", LESSON),
+    ("lesson.steps[]", LESSON_STEP),
+    ("lesson.steps[].expect[]", LESSON_CLAIM),
 ];
 
 /// Every key a scenario file may contain, as (table path, key): the same lists the reader

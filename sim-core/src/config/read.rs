@@ -481,6 +481,7 @@ fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
         },
         None => ReportOptions::default(),
     };
+    let lesson = t.get("lesson", o).and_then(|f| lesson(&f, o));
     t.finish(o);
     Some(Scenario {
         name: scenario_name?.to_string(),
@@ -496,7 +497,109 @@ fn read_scenario(root: &Node, o: &mut Reader) -> Option<Scenario> {
         events,
         limits,
         report,
+        lesson,
     })
+}
+
+/// A text of a lesson: at most [`crate::lesson::MAX_TEXT`] bytes.
+fn lesson_text(f: &Field<'_>) -> Result<String> {
+    let text = f.str()?;
+    if text.len() > crate::lesson::MAX_TEXT {
+        return Err(f.err(format!("is {} bytes; at most {} are allowed", text.len(), crate::lesson::MAX_TEXT)));
+    }
+    Ok(text.trim().to_string())
+}
+
+/// `[lesson]`: read and checked here (every claim's metric is a number of the report, every
+/// change a `--set KEY=VALUE`), never used by the simulation.
+fn lesson(field: &Field<'_>, o: &mut Reader) -> Option<crate::lesson::Lesson> {
+    use crate::lesson::{Lesson, MAX_STEPS};
+    let mut t = o.keep(field.table(keys::LESSON))?;
+    let title = t.require("title", o).and_then(|f| o.keep(lesson_text(&f)));
+    let intro = t.read("intro", o, lesson_text).unwrap_or_default();
+    let steps = t.require("steps", o).and_then(|f| {
+        let items = o.keep(f.array())?;
+        if items.is_empty() || items.len() > MAX_STEPS {
+            o.note(f.err(format!("has {} steps; a lesson has 1 to {MAX_STEPS}", items.len())));
+            return None;
+        }
+        let steps: Vec<Option<crate::lesson::Step>> = items.iter().map(|item| lesson_step(item, o)).collect();
+        steps.into_iter().collect::<Option<Vec<_>>>()
+    });
+    t.finish(o);
+    Some(Lesson { title: title?, intro, steps: steps? })
+}
+
+fn lesson_step(field: &Field<'_>, o: &mut Reader) -> Option<crate::lesson::Step> {
+    use crate::lesson::{MAX_CLAIMS, MAX_SETS};
+    let mut t = o.keep(field.table(keys::LESSON_STEP))?;
+    let say = t.require("say", o).and_then(|f| o.keep(lesson_text(&f)));
+    let fresh = t.read("fresh", o, |f| f.bool()).unwrap_or(false);
+    let mut set = Vec::new();
+    if let Some(f) = t.get("set", o)
+        && let Some(items) = o.keep(f.array())
+    {
+        if items.len() > MAX_SETS {
+            o.note(f.err(format!("has {} changes; a step makes at most {MAX_SETS}", items.len())));
+        }
+        for item in items.iter().take(MAX_SETS) {
+            if let Some(text) = o.keep(item.str().and_then(|text| lesson_set(item, text))) {
+                set.push(text);
+            }
+        }
+    }
+    let mut expect = Vec::new();
+    if let Some(f) = t.get("expect", o)
+        && let Some(items) = o.keep(f.array())
+    {
+        if items.len() > MAX_CLAIMS {
+            o.note(f.err(format!("has {} claims; a step checks at most {MAX_CLAIMS}", items.len())));
+        }
+        expect.extend(items.iter().take(MAX_CLAIMS).filter_map(|item| lesson_claim(item, o)));
+    }
+    t.finish(o);
+    Some(crate::lesson::Step { say: say?, set, fresh, expect })
+}
+
+/// A step's change: `KEY=VALUE` with a key path `--set` takes (the whole change is checked when
+/// the step runs, against the scenario as it is then).
+fn lesson_set(f: &Field<'_>, text: &str) -> Result<String> {
+    let Some((key, _)) = text.split_once('=') else {
+        return Err(f.err(format!(
+            "{} is not a change: write KEY=VALUE as --set takes it, e.g. \"balancer.algorithm=least_connections\"",
+            quote(text)
+        )));
+    };
+    super::set::parse_path(key.trim()).map_err(|why| f.err(format!("{}: {why}", quote(key.trim()))))?;
+    Ok(text.to_string())
+}
+
+fn lesson_claim(field: &Field<'_>, o: &mut Reader) -> Option<crate::lesson::Claim> {
+    use crate::lesson::{Claim, Op, check_metric};
+    let mut t = o.keep(field.table(keys::LESSON_CLAIM))?;
+    let metric_of = |f: &Field<'_>| -> Result<String> {
+        let text = f.str()?;
+        check_metric(text).map_err(|why| f.err(why))?;
+        Ok(text.to_string())
+    };
+    let metric = t.require("metric", o).and_then(|f| o.keep(metric_of(&f)));
+    let over = t.get("over", o).and_then(|f| o.keep(metric_of(&f)).map(Some)).unwrap_or(None);
+    let op = t.require("op", o).and_then(|f| o.keep(f.choice(Op::NAMES)));
+    let value = match op {
+        Some(Op::Null) => t.read("value", o, |f| f.number(f64::MIN, f64::MAX)).map_or(Some(0.0), Some),
+        _ => t.require("value", o).and_then(|f| o.keep(f.number(f64::MIN, f64::MAX))),
+    };
+    let tolerance = match op {
+        Some(Op::Near) => t.require("tolerance", o).and_then(|f| o.keep(f.number(0.0, f64::MAX))),
+        _ => {
+            if let Some(f) = t.get("tolerance", o) {
+                o.note(f.err("applies only to op = \"~\" (within a tolerance)"));
+            }
+            Some(0.0)
+        }
+    };
+    t.finish(o);
+    Some(Claim::new(&metric?, over.as_deref(), op?, value?, tolerance?))
 }
 
 fn events(field: &Field<'_>, o: &mut Reader) -> Vec<TimelineEvent> {

@@ -179,7 +179,53 @@ pub(crate) fn to_toml(s: &Scenario) -> String {
     if s.report != ReportOptions::default() {
         root.insert("report".into(), table(vec![("interval", dur(s.report.interval_ns))]));
     }
+    if let Some(lesson) = &s.lesson {
+        root.insert("lesson".into(), lesson_table(lesson));
+    }
     toml::to_string(&root).unwrap_or_else(|e| format!("# could not write the scenario: {e}\n"))
+}
+
+/// `[lesson]`, so an exported scenario keeps its lesson.
+fn lesson_table(lesson: &crate::lesson::Lesson) -> Value {
+    let steps = lesson
+        .steps
+        .iter()
+        .map(|step| {
+            let mut t = Table::new();
+            t.insert("say".into(), step.say.clone().into());
+            if step.fresh {
+                t.insert("fresh".into(), true.into());
+            }
+            if !step.set.is_empty() {
+                t.insert("set".into(), Value::Array(step.set.iter().map(|s| s.clone().into()).collect()));
+            }
+            if !step.expect.is_empty() {
+                let claims = step.expect.iter().map(|c| {
+                    let mut e = Table::new();
+                    e.insert("metric".into(), c.metric.clone().into());
+                    if let Some(over) = &c.over {
+                        e.insert("over".into(), over.clone().into());
+                    }
+                    let op = crate::lesson::Op::NAMES.iter().find(|(_, op)| *op == c.op).map_or("==", |(n, _)| n);
+                    e.insert("op".into(), op.into());
+                    e.insert("value".into(), c.value.into());
+                    if c.op == crate::lesson::Op::Near {
+                        e.insert("tolerance".into(), c.tolerance.into());
+                    }
+                    Value::Table(e)
+                });
+                t.insert("expect".into(), Value::Array(claims.collect()));
+            }
+            Value::Table(t)
+        })
+        .collect();
+    let mut t = Table::new();
+    t.insert("title".into(), lesson.title.clone().into());
+    if !lesson.intro.is_empty() {
+        t.insert("intro".into(), lesson.intro.clone().into());
+    }
+    t.insert("steps".into(), Value::Array(steps));
+    Value::Table(t)
 }
 
 fn server_group(g: &ServerGroup) -> Value {

@@ -1524,3 +1524,120 @@ fn every_request_ends_once_with_every_retry_mechanism_on() {
         }
     }
 }
+
+/// `lbsim lesson`: each step's claims printed with ✓/✗ and the measured figure; exit 1 when
+/// one does not hold; the lesson changes nothing in the run itself.
+#[test]
+fn lesson_follows_the_steps_and_checks_every_claim() {
+    let lesson = r#"
+[lesson]
+title = "Two servers"
+intro = "Round robin, then least connections."
+
+[[lesson.steps]]
+say = "As written: every request ok."
+expect = [
+  { metric = "requests.outcomes.ok", over = "requests.sent", op = "==", value = 1 },
+  { metric = "servers[api-2].requests", op = ">", value = 0 },
+]
+
+[[lesson.steps]]
+say = "Switch to least connections."
+set = ["balancer.algorithm=least_connections"]
+expect = [{ metric = "balance.servers", op = "==", value = 2 }]
+
+[[lesson.steps]]
+say = "Only the changes of this step: three servers."
+fresh = true
+set = ["servers[0].count=3"]
+expect = [{ metric = "balance.servers", op = "==", value = 3 }]
+"#;
+    let text = format!("{GOOD}{lesson}");
+    let (_dir, path) = scenario_file(&text, "toml");
+    let file = path.to_str().unwrap();
+    let (code, out, err) = lbsim_text(&["lesson", file]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Lesson: Two servers"), "{out}");
+    assert!(
+        out.contains("Step 2. Switch to least connections.\n  with --set balancer.algorithm=least_connections"),
+        "{out}"
+    );
+    assert!(out.contains("✓ servers[api-2].requests > 0  (measured "), "{out}");
+    assert!(
+        out.contains("Step 3. Only the changes of this step: three servers.\n  with --set servers[0].count=3\n"),
+        "{out}"
+    );
+    assert!(out.contains("4 of 4 claims hold"), "{out}");
+    let (code, out, _) = lbsim_text(&["lesson", file, "--format", "json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["steps"][2]["sets"], serde_json::json!(["servers[0].count=3"]));
+    assert_eq!(json["steps"][0]["claims"][0]["holds"], true);
+
+    // The lesson is never read by the simulation: the same trace hash with or without it.
+    let hash = |file: &str| {
+        let (code, out, err) = lbsim_text(&["run", file, "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["trace_hash"].clone()
+    };
+    let (_plain_dir, plain) = scenario_file(GOOD, "toml");
+    assert_eq!(hash(file), hash(plain.to_str().unwrap()));
+
+    // A claim that does not hold: ✗ with the figure, exit 1.
+    let wrong = text.replace(r#"op = "==", value = 3 }"#, r#"op = "==", value = 4 }"#);
+    let (_dir2, path) = scenario_file(&wrong, "toml");
+    let (code, out, err) = lbsim_text(&["lesson", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("✗ balance.servers = 4  (measured 3)"), "{out}");
+    assert!(err.contains("1 of 4 claims of the lesson do not hold"), "{err}");
+
+    // No lesson: bad input.
+    let (code, _, err) = lbsim_text(&["lesson", plain.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("has no [lesson] table"), "{err}");
+}
+
+/// A bad `[lesson]` is refused like any other bad key: exit 2, the line, the key path, what
+/// is wrong and what is allowed — by `run` too, though the run never reads the lesson.
+#[test]
+fn bad_lessons_exit_2_with_the_key_path() {
+    let with = |lesson: &str| format!("{GOOD}\n[lesson]\ntitle = \"t\"\n{lesson}");
+    let step = |body: &str| with(&format!("[[lesson.steps]]\nsay = \"s\"\n{body}"));
+    check(
+        &with("[[lesson.steps]]\nsay = \"s\"\nwhat = 1"),
+        &[],
+        2,
+        &["lesson.steps[0].what", "unknown key \"what\"", "allowed keys here: say, set, fresh, expect"],
+    );
+    check(
+        &step(r#"expect = [{ metric = "balance.jain", op = ">=", value = 0.9 }]"#),
+        &[],
+        2,
+        &["lesson.steps[0].expect[0].metric", "unknown metric \"jain\"", "jain_index"],
+    );
+    check(
+        &step(r#"expect = [{ metric = "servers.requests", op = ">=", value = 1 }]"#),
+        &[],
+        2,
+        &["lesson.steps[0].expect[0].metric", "servers is a list", "servers[api-1]"],
+    );
+    check(
+        &step(r#"expect = [{ metric = "latency_ms.p99", op = "=>", value = 1 }]"#),
+        &[],
+        2,
+        &["lesson.steps[0].expect[0].op", "unknown value \"=>\"", "<, <=, >, >=, ==, ~, null"],
+    );
+    check(
+        &step(r#"expect = [{ metric = "latency_ms.p99", op = "~", value = 1 }]"#),
+        &[],
+        2,
+        &["lesson.steps[0].expect[0].tolerance", "is required but missing"],
+    );
+    check(&step(r#"set = ["balancer.algorithm"]"#), &[], 2, &["lesson.steps[0].set[0]", "KEY=VALUE"]);
+    check(&with(""), &[], 2, &["lesson.steps", "is required but missing"]);
+    // A change that names no key of the scenario is refused when the step runs.
+    let (_dir, path) = scenario_file(&step(r#"set = ["balancer.algoritm=maglev"]"#), "toml");
+    let (code, _, err) = lbsim_text(&["lesson", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lesson step 1") && err.contains("algoritm"), "{err}");
+}

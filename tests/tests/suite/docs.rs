@@ -352,6 +352,38 @@ fn catalogue_expectations_hold() {
     assert!(checked >= 21, "only {checked} expectations checked");
 }
 
+/// Every catalogue scenario has a guided lesson, and following it (`lbsim lesson`, each step
+/// on the scenario's seed) every claim holds.
+#[test]
+fn catalogue_lessons_hold() {
+    let mut failures = Vec::new();
+    let mut claims = 0;
+    for (name, _) in bundled_texts() {
+        let file = format!("scenarios/{name}");
+        let (code, out, err) = lbsim_text(&["lesson", &file, "--format", "json"]);
+        let Ok(report) = serde_json::from_str::<Value>(&out) else {
+            failures.push(format!("{file}: lbsim lesson exited {code}: {err}"));
+            continue;
+        };
+        for step in report["steps"].as_array().into_iter().flatten() {
+            for claim in step["claims"].as_array().into_iter().flatten() {
+                claims += 1;
+                if claim["holds"] != true {
+                    failures.push(format!(
+                        "{file} step {}: {} (measured {})",
+                        step["step"], claim["claim"], claim["shown"]
+                    ));
+                }
+            }
+        }
+        if code != 0 && failures.is_empty() {
+            failures.push(format!("{file}: lbsim lesson exited {code}: {err}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} lesson claims fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(claims >= 100, "only {claims} lesson claims checked");
+}
+
 /// The expect-line reader itself: paths, selectors, operators and tolerances.
 #[test]
 fn expect_lines_are_read_and_checked() {
