@@ -1075,6 +1075,15 @@ pub struct BalancerRetry {
     pub max_interval_ns: u64,
     /// Envoy's `previous_hosts` retry host predicate: a retry avoids the hosts already tried.
     pub previous_hosts: bool,
+    /// Envoy's `host_selection_retry_max_attempts`: with a host predicate, how many times the
+    /// pick is made again when the predicate rejects the host picked; after that the last
+    /// host picked is used (Envoy's default when unset: 1, "retrying once").
+    pub host_selection_retry_max_attempts: u32,
+    /// Envoy's `per_try_timeout`: each try (the first and every retry) gets this long from the
+    /// moment it has an upstream connection; a try that runs out ends as `timeout` at the
+    /// balancer and is retried if `retry_on` lists `timeout` (`None`: tries have no timeout of
+    /// their own, only the client's `timeout` runs).
+    pub per_try_timeout_ns: Option<u64>,
     /// The retry budget (`None`: no limit on concurrent retries here; Envoy's `max_retries`
     /// circuit breaker, default 3, is the circuit breakers' business).
     pub budget: Option<RetryBudget>,
@@ -1105,6 +1114,8 @@ impl BalancerRetry {
             base_interval_ns: 25_000_000,
             max_interval_ns: 250_000_000,
             previous_hosts: false,
+            host_selection_retry_max_attempts: 1,
+            per_try_timeout_ns: None,
             budget: None,
         }
     }
@@ -1562,10 +1573,19 @@ mod tests {
         b.previous_hosts = true;
         b.max_interval_ns = S;
         b.budget = Some(RetryBudget { budget_percent: 12.5, min_retry_concurrency: 7 });
-        sc.balancer.retry = Some(b);
+        b.host_selection_retry_max_attempts = 3;
+        sc.balancer.retry = Some(b.clone());
         let back = Scenario::from_toml(&sc.to_toml()).unwrap();
         assert_eq!(back.clients, sc.clients, "{}", sc.to_toml());
         assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
+        // A per-try timeout, with and without `timeout` retried.
+        for retried in [true, false] {
+            b.per_try_timeout_ns = Some(75 * S / 1000);
+            b.retry_on[Outcome::Timeout.index()] = retried;
+            sc.balancer.retry = Some(b.clone());
+            let back = Scenario::from_toml(&sc.to_toml()).unwrap();
+            assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
+        }
     }
 
     fn ramp() -> Schedule {

@@ -145,6 +145,8 @@ pub(super) const BALANCER_RETRY: &[&str] = &[
     "base_interval",
     "max_interval",
     "retry_host_predicate",
+    "host_selection_retry_max_attempts",
+    "per_try_timeout",
     "budget_percent",
     "min_retry_concurrency",
 ];

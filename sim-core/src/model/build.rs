@@ -268,6 +268,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         stats,
         trace: None,
         trace_events: None,
+        trace_attempts: None,
         aborted: None,
         view_version: 0,
         ip_count: ip_base,

@@ -65,6 +65,9 @@ pub enum Ev {
     Retry { req: Handle },
     /// A balancer retry's backoff (`[balancer.retry]`) is over: the replica routes it again.
     BalancerRetry { req: Handle },
+    /// A balancer try's `per_try_timeout` ran out (ignored unless try `try_no` of the request
+    /// is still out).
+    PerTryTimeout { req: Handle, try_no: u32 },
     /// A hedged request's `hedging_delay` passed: attempt `attempt` goes out unless it has
     /// (a non-fatal failure sends it early) or the request ended.
     Hedge { hedge: Handle, attempt: u32 },
@@ -104,6 +107,7 @@ impl Ev {
             Ev::OutlierInterval { replica } => [21, u64::from(*replica), 0],
             Ev::Retry { req } => [24, h(req), 0],
             Ev::BalancerRetry { req } => [25, h(req), 0],
+            Ev::PerTryTimeout { req, try_no } => [30, h(req), u64::from(*try_no)],
             Ev::Hedge { hedge, attempt } => [26, h(hedge), u64::from(*attempt)],
         }
     }
@@ -220,6 +224,16 @@ pub struct Req {
     pub tried: Vec<u32>,
     /// Retries the balancer made for this attempt (`[balancer.retry]`).
     pub lb_retries: u32,
+    /// The current try's number within this attempt (1-based; each balancer retry is a try).
+    pub try_no: u32,
+    /// When the current try started (for the trace's attempt lines and a client timeout
+    /// moved to a new handle).
+    pub try_start_ns: u64,
+    /// When the current client attempt started.
+    pub attempt_start_ns: u64,
+    /// When the current try's per-try timeout (`[balancer.retry] per_try_timeout`) runs out;
+    /// 0 when none is running (none set, or the try's answer is back at the balancer).
+    pub per_try_deadline_ns: u64,
     /// Its hedged request's attempts (`[clients.hedging]`), if it is one of them.
     pub hedge: Option<Handle>,
     /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).

@@ -45,4 +45,17 @@ impl Simulation {
             }
         }
     }
+
+    /// The try on it was reset (Envoy's `per_try_timeout`): an HTTP/1.1 connection cannot carry
+    /// another request while the server still answers the reset one, so Envoy closes it; a
+    /// multiplexed connection only loses the stream.
+    pub(in crate::model) fn upstream_reset(&mut self, r: u32, s: u32, profile: Profile) {
+        if profile.upstream_per_request {
+            let up = &mut self.replicas[r as usize].upstream[s as usize];
+            if up.open > up.idle {
+                up.open -= 1;
+                self.server_conn_closed(s);
+            }
+        }
+    }
 }
