@@ -453,9 +453,6 @@ impl Exporter {
         if b.algorithm == Algorithm::Random && sc.servers.iter().any(|g| g.weight != 1) {
             self.approx("envoy", "weights: Envoy's RANDOM ignores load_balancing_weight (lbsim's random is weighted)");
         }
-        if b.circuit_breakers.is_some() {
-            self.approx("envoy", "circuit_breakers: Envoy's max_connections and max_pending_requests (default 1024) apply too; lbsim does not model them");
-        }
         let (policy, config) = self.envoy_policy(b);
         let hash_policy = self.envoy_hash_policy(b, l4);
         let retry_policy = b.retry.as_ref().map(|p| self.envoy_retry_policy(p));
@@ -560,8 +557,11 @@ impl Exporter {
                 out.push_str("    circuit_breakers:\n      thresholds:\n      - priority: DEFAULT\n");
             }
             if let Some(cb) = &b.circuit_breakers {
-                let _ =
-                    writeln!(out, "        max_requests: {}\n        max_retries: {}", cb.max_requests, cb.max_retries);
+                let _ = writeln!(
+                    out,
+                    "        max_requests: {}\n        max_retries: {}\n        max_connections: {}\n        max_pending_requests: {}",
+                    cb.max_requests, cb.max_retries, cb.max_connections, cb.max_pending_requests
+                );
             }
             if let Some(budget) = budget {
                 let _ = writeln!(

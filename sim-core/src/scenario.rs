@@ -908,9 +908,14 @@ impl Default for OutlierDetection {
 /// Envoy's cluster circuit breakers (`config.cluster.v3.CircuitBreakers.Thresholds`, default
 /// priority), per replica and per pool (each Envoy process keeps its own counts per cluster).
 /// What they refuse ends at once with the outcome `overflow` (Envoy answers 503 with
-/// `x-envoy-overloaded`). Of Envoy's four thresholds, `max_connections` and
-/// `max_pending_requests` are not modelled: lbsim's replica opens upstream connections without
-/// limit, so no request ever waits for one (nothing is "pending").
+/// `x-envoy-overloaded`). `max_connections` and `max_pending_requests` bound the replica's
+/// HTTP/1.1 upstream connections of a pool and the requests waiting for one (Envoy's
+/// `ConnPoolImplBase`, source/common/conn_pool/conn_pool_base.cc): a request for a host with
+/// no idle connection opens one while the pool has fewer than `max_connections` (or when the
+/// host has none at all, as Envoy always lets it), else it waits as a pending request for a
+/// connection of that host to free, and over `max_pending_requests` it overflows. HTTP/2 and
+/// relayed protocols use one multiplexed connection per host, which Envoy always opens: these
+/// two limits never hold them back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CircuitBreakers {
     /// Requests of the pool in flight from the replica to servers (sent, not yet answered), at
@@ -919,11 +924,17 @@ pub struct CircuitBreakers {
     /// Retries of the pool outstanding at once (`retry_on_error`'s tries of another server),
     /// at most (Envoy: 3); a retry over it is not made and the failure goes to the client.
     pub max_retries: u32,
+    /// Upstream connections of the pool from the replica (Envoy: 1024), counted over its
+    /// hosts; HTTP/1.1 only (see above).
+    pub max_connections: u32,
+    /// Requests of the pool waiting for an upstream connection (Envoy: 1024); one more ends
+    /// as `overflow`.
+    pub max_pending_requests: u32,
 }
 
 impl Default for CircuitBreakers {
     fn default() -> CircuitBreakers {
-        CircuitBreakers { max_requests: 1024, max_retries: 3 }
+        CircuitBreakers { max_requests: 1024, max_retries: 3, max_connections: 1024, max_pending_requests: 1024 }
     }
 }
 

@@ -447,12 +447,22 @@ fn resilience(s: &mut Scenario, bits: u64) {
         enforcing_success_rate: [0, 50, 100][pick(57, 3) as usize],
         ..OutlierDetection::default()
     });
-    s.balancer.circuit_breakers =
-        Some(CircuitBreakers { max_requests: 1 + pick(59, 16) as u32, max_retries: pick(62, 3) as u32 });
+    s.balancer.circuit_breakers = Some(CircuitBreakers {
+        max_requests: 1 + pick(59, 16) as u32,
+        max_retries: pick(62, 3) as u32,
+        ..CircuitBreakers::default()
+    });
     // Without `retry_on_error` (the two do not combine): sometimes Envoy's retry policy, with
     // per-try timeouts and host reselection. More bits from the same seed.
     let more = crate::rng::mix64(bits);
     let pick = |shift: u32, n: u64| (more >> shift) % n;
+    if let Some(cb) = s.balancer.circuit_breakers.as_mut()
+        && pick(40, 2) == 0
+    {
+        // Few upstream connections and pending requests (HTTP/1.1 clients wait for them).
+        cb.max_connections = 1 + pick(42, 6) as u32;
+        cb.max_pending_requests = pick(46, 8) as u32;
+    }
     if s.balancer.retry_on_error == 0 && pick(0, 3) != 0 {
         let mut p = BalancerRetry::new();
         p.num_retries = 1 + pick(2, 3) as u32;

@@ -1063,9 +1063,10 @@ impl Mapper<'_> {
                     for (k, v) in entries {
                         match k.as_str() {
                             "priority" => {}
-                            "max_requests" | "max_retries" => {
+                            "max_requests" | "max_retries" | "max_pending_requests" => {
                                 fields.push(format!("{k} = {}", self.uint(k, v, 0..=100_000_000)?))
                             }
+                            "max_connections" => fields.push(format!("{k} = {}", self.uint(k, v, 1..=100_000_000)?)),
                             "retry_budget" => {
                                 // Envoy's defaults: 20% and 3.
                                 let (mut percent, mut min) = (20.0, 3);
@@ -1083,7 +1084,7 @@ impl Mapper<'_> {
                             other => self.ignore(
                                 &format!("circuit_breakers.thresholds[].{other}"),
                                 v,
-                                "not modeled by lbsim (its upstream connections are unlimited, so nothing is pending)",
+                                "not modeled by lbsim",
                             ),
                         }
                     }

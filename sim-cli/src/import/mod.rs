@@ -331,7 +331,7 @@ pub const DIRECTIVES: &[Directive] = &[
         "envoy",
         "circuit_breakers",
         Supported,
-        "`balancer.circuit_breakers`: the DEFAULT priority's `max_requests` and `max_retries`; `max_connections` and `max_pending_requests` are ignored with a warning (lbsim's upstream connections are unlimited). Its `retry_budget` (`budget_percent`, `min_retry_concurrency`) goes to `balancer.retry` with the route's retry policy.",
+        "`balancer.circuit_breakers`: the DEFAULT priority's `max_requests`, `max_retries`, `max_connections` and `max_pending_requests` (the last two bound HTTP/1.1 upstream connections); other thresholds are ignored with a warning. Its `retry_budget` (`budget_percent`, `min_retry_concurrency`) goes to `balancer.retry` with the route's retry policy.",
     ),
     d(
         "envoy",

@@ -1555,6 +1555,14 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         if let Some(v) = cb.read("max_retries", o, |f| f.u32(0, 100_000_000)) {
             breakers.max_retries = v;
         }
+        // At least one connection: Envoy opens one for a host that has none whatever the
+        // limit, so 0 would mean 1 anyway.
+        if let Some(v) = cb.read("max_connections", o, |f| f.u32(1, 100_000_000)) {
+            breakers.max_connections = v;
+        }
+        if let Some(v) = cb.read("max_pending_requests", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_pending_requests = v;
+        }
         cb.finish(o);
         b.circuit_breakers = Some(breakers);
     }

@@ -420,6 +420,8 @@ fn balancer(b: &BalancerSpec) -> Table {
             table(vec![
                 ("max_requests", int(u64::from(cb.max_requests))),
                 ("max_retries", int(u64::from(cb.max_retries))),
+                ("max_connections", int(u64::from(cb.max_connections))),
+                ("max_pending_requests", int(u64::from(cb.max_pending_requests))),
             ]),
         );
     }

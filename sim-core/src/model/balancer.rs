@@ -5,6 +5,7 @@
 use super::Simulation;
 use super::client::via;
 use super::conn::profile::Profile;
+use super::conn::upstream::Admit;
 use super::state::*;
 use crate::algo::{OutcomeKind, PickView};
 use crate::metrics::report::Outcome;
@@ -140,18 +141,58 @@ impl Simulation {
         self.forward(h, s);
     }
 
-    /// Passes a request from its replica to server `s` over an upstream connection.
+    /// Passes a request from its replica to server `s` over an upstream connection (or makes
+    /// it wait for one: circuit breakers' `max_connections`).
     fn forward(&mut self, h: Handle, s: u32) {
         let req = self.reqs.get(h).expect("live");
-        let (r, c) = (req.replica, req.client);
+        let (r, c, pool) = (req.replica, req.client, req.pool);
         let profile = Profile::of(self.group_of(c).protocol);
+        if profile.upstream_per_request
+            && let Some(cb) = self.sc.balancer.circuit_breakers
+        {
+            match self.upstream_admit(r, s, pool, &cb) {
+                Admit::Now => {}
+                Admit::Pending => {
+                    let req = self.reqs.get_mut(h).expect("live");
+                    req.server = s;
+                    req.holds |= hold::PENDING;
+                    let replica = &mut self.replicas[r as usize];
+                    replica.pending[s as usize].push_back(h);
+                    replica.pool_pending[pool as usize] += 1;
+                    return;
+                }
+                Admit::Overflow => {
+                    // Envoy's pending overflow: a local 503, not retried by the router.
+                    let req = self.reqs.get_mut(h).expect("live");
+                    if req.holds & hold::ACTIVE != 0 {
+                        req.holds &= !hold::ACTIVE;
+                        self.release_active(r, s);
+                    }
+                    self.overflow(h, r);
+                    return;
+                }
+            }
+        }
         let wait = self.upstream_acquire(r, s, profile);
+        self.send_upstream(h, s, wait);
+    }
+
+    /// Sends a try on its upstream connection to `s`, usable in `wait`.
+    pub(super) fn send_upstream(&mut self, h: Handle, s: u32, wait: u64) {
         let delay = wait + self.upstream_hop_ns();
         let per_try = self.sc.balancer.retry.as_ref().and_then(|p| p.per_try_timeout_ns);
         let now = self.now;
+        // With circuit breakers the HTTP/1.1 connection is held (and reset if the try is
+        // abandoned, as Envoy resets the upstream stream): the pool's count must not keep
+        // connections nobody will release.
+        let counted = self.sc.balancer.circuit_breakers.is_some()
+            && self.reqs.get(h).is_some_and(|q| Profile::of(self.group_of(q.client).protocol).upstream_per_request);
         let req = self.reqs.get_mut(h).expect("live");
         req.server = s;
         req.sent_to_server_ns = now;
+        if counted {
+            req.holds |= hold::UPSTREAM;
+        }
         if let Some(per_try) = per_try {
             // Envoy arms the per-try timer once the try has its upstream connection
             // (`UpstreamRequest::setupPerTryTimeout` from `onPoolReady`).
@@ -205,8 +246,9 @@ impl Simulation {
         let session = req.session;
         let holds = req.holds;
         // The retry (if this try was one) is over too, whatever it brought back: it no longer
-        // counts against `max_retries` or the retry budget.
-        req.holds &= !(hold::ACTIVE | hold::RETRY);
+        // counts against `max_retries` or the retry budget. Its upstream connection is
+        // released (or reset) below.
+        req.holds &= !(hold::ACTIVE | hold::RETRY | hold::UPSTREAM);
         if holds & hold::ACTIVE != 0 {
             self.release_active(r, s);
         }

@@ -467,6 +467,15 @@ impl Simulation {
         if holds & hold::RETRY != 0 {
             self.release_retry(r, pool);
         }
+        if holds & hold::UPSTREAM != 0 {
+            // Envoy resets the upstream stream of an abandoned try: HTTP/1.1 closes it.
+            let profile = Profile::of(self.group_of(c).protocol);
+            self.upstream_reset(r, s, profile);
+        }
+        if holds & hold::PENDING != 0 {
+            // (Its entry in the host's pending queue is skipped when reached.)
+            self.release_pending(r, pool);
+        }
         if holds & hold::STREAM != 0
             && let Some(ch) = conn
         {

@@ -176,6 +176,12 @@ pub mod hold {
     /// One of its pool's outstanding retries at its replica: `max_retries` (circuit breakers)
     /// and the `[balancer.retry]` budget count these.
     pub const RETRY: u8 = 4;
+    /// One of its pool's pending requests at its replica (waiting for an upstream connection:
+    /// circuit breakers' `max_connections` / `max_pending_requests`).
+    pub const PENDING: u8 = 8;
+    /// An HTTP/1.1 upstream connection of its replica, counted by circuit breakers'
+    /// `max_connections` (reset if the try is abandoned).
+    pub const UPSTREAM: u8 = 16;
 }
 
 /// A request (a client's logical request; attempts re-arm its handle).
@@ -611,6 +617,11 @@ pub struct Replica {
     pub retries_overflowed: u64,
     /// Upstream connections per server (L7).
     pub upstream: Vec<Upstream>,
+    /// Per server: requests waiting for an upstream connection to it (empty without circuit
+    /// breakers; entries whose request moved on are skipped).
+    pub pending: Vec<std::collections::VecDeque<Handle>>,
+    /// Per pool: requests waiting for an upstream connection (`max_pending_requests`).
+    pub pool_pending: Vec<u32>,
     /// Stick table: server per source address (`sticky = "source_ip"`).
     pub stick: Vec<u32>,
     /// Rate-limit counters: [limit index][key id].

@@ -674,7 +674,10 @@ fn outlier_detection_keys_refuse_bad_values() {
     let cb = |extra: &str| format!("{GOOD}\n[balancer.circuit_breakers]\n{extra}\n");
     check(&cb("max_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_requests", "at least 0"]);
     check(&cb("max_retries = \"3\""), &[], 2, &["balancer.circuit_breakers.max_retries"]);
-    check(&cb("max_connections = 10"), &[], 2, &["balancer.circuit_breakers", "max_connections", "max_requests"]);
+    check(&cb("max_connections = 0"), &[], 2, &["balancer.circuit_breakers.max_connections", "at least 1"]);
+    check(&cb("max_pending_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_pending_requests", "at least 0"]);
+    check(&cb("max_pending = 1"), &[], 2, &["balancer.circuit_breakers.max_pending", "unknown key"]);
+    check(&cb("max_connections = 10\nmax_pending_requests = 0"), &[], 0, &[]);
     check(
         &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\ncircuit_breakers = {{ max_requests = 5 }}\n"),
         &[],

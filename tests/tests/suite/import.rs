@@ -405,7 +405,7 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         "panic_threshold = 40.0",
         // Issue 16: Envoy's outlier detection and circuit breakers, as they are.
         "outlier_detection = { consecutive_5xx = 5, base_ejection_time = \"30s\" }",
-        "circuit_breakers = {}",
+        "circuit_breakers = { max_connections = 1000 }",
         "placeholder traffic",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -416,7 +416,6 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         format!("warning: {f}:11: `connect_timeout`"),
         format!("warning: {f}:15: `least_request_lb_config.active_request_bias`"),
         format!("warning: {f}:24: `health_checks[].interval_jitter`: not modeled"),
-        format!("warning: {f}:32: `circuit_breakers.thresholds[].max_connections`: not modeled by lbsim"),
         format!("warning: {f}:49: `priority 1`: approximated: Envoy spills traffic"),
         format!("warning: {f}:12: `lb_policy: LEAST_REQUEST`: approximated: with unequal weights"),
     ] {
