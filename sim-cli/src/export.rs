@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use sim_core::scenario::{Algorithm, BalancerSpec, HashKey, Layer, Scenario, Sticky};
+use sim_core::Outcome;
+use sim_core::scenario::{Algorithm, BalancerRetry, BalancerSpec, HashKey, Layer, Scenario, Sticky};
 
 use crate::cli::{ExportArgs, ExportProgram};
 use crate::error::user;
@@ -499,11 +500,14 @@ impl Exporter {
         if b.algorithm == Algorithm::Random && sc.servers.iter().any(|g| g.weight != 1) {
             self.approx("envoy", "weights: Envoy's RANDOM ignores load_balancing_weight (lbsim's random is weighted)");
         }
-        if b.circuit_breakers.is_some() {
-            self.approx("envoy", "circuit_breakers: Envoy's max_connections and max_pending_requests (default 1024) apply too; lbsim does not model them");
-        }
         let (policy, config) = self.envoy_policy(b);
         let hash_policy = self.envoy_hash_policy(b, l4);
+        let retry_policy = b.retry.as_ref().map(|p| self.envoy_retry_policy(p));
+        if let (Some(p), Some(cb)) = (&b.retry, &b.circuit_breakers)
+            && p.budget.is_some()
+        {
+            self.approx("envoy", &format!("circuit_breakers.max_retries {}: Envoy ignores max_retries once a retry_budget is set; lbsim applies both", cb.max_retries));
+        }
         let mut out = header("envoy", sc);
         self.flush_notes(&mut out, "");
         let default = pools.iter().find(|p| p.name == "default").unwrap_or(&pools[0]);
@@ -537,6 +541,9 @@ impl Exporter {
                         "                  retry_policy:\n                    retry_on: connect-failure,refused-stream,reset\n                    num_retries: {}\n                    retry_host_predicate: [{{ name: envoy.retry_host_predicates.previous_hosts, typed_config: {{ \"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate }} }}]",
                         b.retry_on_error
                     );
+                }
+                if let Some(r) = &retry_policy {
+                    out.push_str(r);
                 }
                 if let Some(h) = &hash_policy {
                     let _ = writeln!(out, "                  hash_policy: [{h}]");
@@ -591,11 +598,23 @@ impl Exporter {
                     od.enforcing_success_rate
                 );
             }
+            // The retry budget is a circuit-breaker threshold of the cluster in Envoy.
+            let budget = b.retry.as_ref().and_then(|p| p.budget).filter(|_| !l4);
+            if b.circuit_breakers.is_some() || budget.is_some() {
+                out.push_str("    circuit_breakers:\n      thresholds:\n      - priority: DEFAULT\n");
+            }
             if let Some(cb) = &b.circuit_breakers {
                 let _ = writeln!(
                     out,
-                    "    circuit_breakers:\n      thresholds:\n      - max_requests: {}\n        max_retries: {}",
-                    cb.max_requests, cb.max_retries
+                    "        max_requests: {}\n        max_retries: {}\n        max_connections: {}\n        max_pending_requests: {}",
+                    cb.max_requests, cb.max_retries, cb.max_connections, cb.max_pending_requests
+                );
+            }
+            if let Some(budget) = budget {
+                let _ = writeln!(
+                    out,
+                    "        retry_budget: {{ budget_percent: {{ value: {:?} }}, min_retry_concurrency: {} }}",
+                    budget.budget_percent, budget.min_retry_concurrency
                 );
             }
             let _ = writeln!(out, "    load_assignment:\n      cluster_name: {}\n      endpoints:", pool.name);
@@ -616,6 +635,57 @@ impl Exporter {
                     }
                 }
             }
+        }
+        out
+    }
+
+    /// `[balancer.retry]` as the route's `retry_policy` (Envoy's `RetryPolicy`): the lines
+    /// under `route:`. lbsim's `retry_on` lists outcomes; Envoy's conditions group them: `5xx`
+    /// retries error answers (server_error, rejected), connection failures and per-try
+    /// timeouts together; `reset,connect-failure` only failures and per-try timeouts.
+    fn envoy_retry_policy(&mut self, p: &BalancerRetry) -> String {
+        let has = |o: Outcome| p.retry_on[o.index()];
+        let per_try = p.per_try_timeout_ns.is_some();
+        let listed: Vec<&str> = Outcome::ALL.iter().filter(|o| has(**o)).map(|o| o.name()).collect();
+        let answers = has(Outcome::ServerError) || has(Outcome::Rejected) || has(Outcome::StoreUnavailable);
+        let (retry_on, exact) = if answers {
+            let all = has(Outcome::ServerError) && has(Outcome::Rejected) && has(Outcome::ConnectionError);
+            (
+                "5xx",
+                all && !has(Outcome::StoreUnavailable)
+                    && !has(Outcome::SessionLost)
+                    && has(Outcome::Timeout) == per_try,
+            )
+        } else {
+            let exact = has(Outcome::ConnectionError) && !has(Outcome::SessionLost) && has(Outcome::Timeout) == per_try;
+            ("reset,connect-failure", exact)
+        };
+        if !exact {
+            self.approx(
+                "envoy",
+                &format!("balancer.retry.retry_on [{}]: Envoy's conditions retry error answers, connection failures and per-try timeouts in groups; exported as {retry_on}", listed.join(", ")),
+            );
+        }
+        let mut out = format!(
+            "                  retry_policy:\n                    retry_on: {retry_on}\n                    num_retries: {}\n",
+            p.num_retries
+        );
+        if let Some(t) = p.per_try_timeout_ns {
+            let _ = writeln!(out, "                    per_try_timeout: {}", proto_seconds(t));
+        }
+        let _ = writeln!(
+            out,
+            "                    retry_back_off: {{ base_interval: {}, max_interval: {} }}",
+            proto_seconds(p.base_interval_ns),
+            proto_seconds(p.max_interval_ns)
+        );
+        if p.previous_hosts {
+            out.push_str("                    retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { \"@type\": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]\n");
+            let _ = writeln!(
+                out,
+                "                    host_selection_retry_max_attempts: {}",
+                p.host_selection_retry_max_attempts
+            );
         }
         out
     }

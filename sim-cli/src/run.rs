@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sim_core::metrics::trace::{TraceEvent, TraceLine, TraceRecord};
+use sim_core::metrics::trace::{AttemptLine, AttemptRecord, TraceEvent, TraceLine, TraceRecord};
 use sim_core::{Report, Scenario, Simulation};
 
 use crate::cli::{CheckArgs, OutputFormat, RunArgs};
@@ -192,6 +192,7 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     };
     if trace.is_some() {
         sim.enable_trace();
+        sim.enable_trace_attempts();
         if args.trace_events {
             sim.enable_trace_events();
         }
@@ -206,6 +207,7 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     let replays = crate::replay::attach(&mut sim)?;
     let mut records: Vec<TraceRecord> = Vec::new();
     let mut events: Vec<TraceEvent> = Vec::new();
+    let mut attempts: Vec<AttemptRecord> = Vec::new();
     let mut out = match trace.as_mut() {
         Some(f) => Some(std::io::BufWriter::new(f.writer().try_clone().context("opening the trace file")?)),
         None => None,
@@ -217,19 +219,20 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
         if let Some(w) = out.as_mut() {
             sim.drain_trace(&mut records);
             sim.drain_trace_events(&mut events);
+            sim.drain_trace_attempts(&mut attempts);
             // The estimate is checked up front; the cap holds during the run as well (the
             // file is not kept: it would be cut short).
-            lines += (records.len() + events.len()) as u64;
+            lines += (records.len() + events.len() + attempts.len()) as u64;
             if lines > args.max_trace {
                 return Err(user(format!(
-                    "the trace reached more than --max-trace {} lines ({} requests and health and timeline events so \
+                    "the trace reached more than --max-trace {} lines ({} requests, tries and health and timeline events so \
                      far, at {} simulated); no trace written. Raise --max-trace or shorten the run",
                     args.max_trace,
                     lines,
                     sim_core::config::units::format_duration(sim.now_ns())
                 )));
             }
-            write_trace(w, sim, &mut records, &mut events)?;
+            write_trace(w, sim, &mut records, &mut attempts, &mut events)?;
         }
         Ok(())
     })?;
@@ -254,16 +257,41 @@ pub fn run(args: RunArgs, custom: &[crate::CustomBalancer]) -> anyhow::Result<()
     print_report(&report, args.format, &sim)
 }
 
-/// Writes drained trace records (and events, merged by time) as JSON lines.
+/// Writes drained trace records, the tries of requests that took more than one, and events,
+/// merged by time (JSON lines). A try ends before (or when) its request does, so at equal
+/// times tries come first, then events, then requests, as before.
 fn write_trace(
     w: &mut impl Write,
     sim: &Simulation,
     records: &mut Vec<TraceRecord>,
+    attempts: &mut Vec<AttemptRecord>,
     events: &mut Vec<TraceEvent>,
 ) -> anyhow::Result<()> {
     let mut ev = events.drain(..).peekable();
+    let mut tries = attempts.drain(..).peekable();
+    let mut write_tries = |w: &mut dyn Write, until_ns: u64| -> anyhow::Result<()> {
+        while let Some(a) = tries.next_if(|a| a.end_ns <= until_ns) {
+            let client = sim.client_name(a.client);
+            let line = AttemptLine {
+                kind: "attempt",
+                id: a.id,
+                client: &client,
+                server: a.server.map(|s| sim.server_name(s)),
+                start_ms: a.start_ns as f64 / 1e6,
+                end_ms: a.end_ns as f64 / 1e6,
+                outcome: a.outcome,
+                attempt: a.attempt,
+                try_no: a.try_no,
+                conn: a.conn,
+            };
+            serde_json::to_writer(&mut *w, &line)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    };
     for r in records.drain(..) {
         let end_ms = r.end_ns as f64 / 1e6;
+        write_tries(w, r.end_ns)?;
         while let Some(e) = ev.next_if(|e| e.time_ms <= end_ms) {
             serde_json::to_writer(&mut *w, &e)?;
             w.write_all(b"\n")?;
@@ -284,10 +312,14 @@ fn write_trace(
         serde_json::to_writer(&mut *w, &line)?;
         w.write_all(b"\n")?;
     }
-    for e in ev {
-        serde_json::to_writer(&mut *w, &e)?;
+    // What is left (tries and events after the chunk's last request), merged by time: all
+    // of it happened before the chunk ended, so nothing later can come before it.
+    while let Some(e) = ev.peek() {
+        write_tries(w, (e.time_ms * 1e6) as u64)?;
+        serde_json::to_writer(&mut *w, &ev.next())?;
         w.write_all(b"\n")?;
     }
+    write_tries(w, u64::MAX)?;
     Ok(())
 }
 

@@ -1004,9 +1004,14 @@ impl Default for OutlierDetection {
 /// Envoy's cluster circuit breakers (`config.cluster.v3.CircuitBreakers.Thresholds`, default
 /// priority), per replica and per pool (each Envoy process keeps its own counts per cluster).
 /// What they refuse ends at once with the outcome `overflow` (Envoy answers 503 with
-/// `x-envoy-overloaded`). Of Envoy's four thresholds, `max_connections` and
-/// `max_pending_requests` are not modelled: lbsim's replica opens upstream connections without
-/// limit, so no request ever waits for one (nothing is "pending").
+/// `x-envoy-overloaded`). `max_connections` and `max_pending_requests` bound the replica's
+/// HTTP/1.1 upstream connections of a pool and the requests waiting for one (Envoy's
+/// `ConnPoolImplBase`, source/common/conn_pool/conn_pool_base.cc): a request for a host with
+/// no idle connection opens one while the pool has fewer than `max_connections` (or when the
+/// host has none at all, as Envoy always lets it), else it waits as a pending request for a
+/// connection of that host to free, and over `max_pending_requests` it overflows. HTTP/2 and
+/// relayed protocols use one multiplexed connection per host, which Envoy always opens: these
+/// two limits never hold them back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CircuitBreakers {
     /// Requests of the pool in flight from the replica to servers (sent, not yet answered), at
@@ -1015,11 +1020,17 @@ pub struct CircuitBreakers {
     /// Retries of the pool outstanding at once (`retry_on_error`'s tries of another server),
     /// at most (Envoy: 3); a retry over it is not made and the failure goes to the client.
     pub max_retries: u32,
+    /// Upstream connections of the pool from the replica (Envoy: 1024), counted over its
+    /// hosts; HTTP/1.1 only (see above).
+    pub max_connections: u32,
+    /// Requests of the pool waiting for an upstream connection (Envoy: 1024); one more ends
+    /// as `overflow`.
+    pub max_pending_requests: u32,
 }
 
 impl Default for CircuitBreakers {
     fn default() -> CircuitBreakers {
-        CircuitBreakers { max_requests: 1024, max_retries: 3 }
+        CircuitBreakers { max_requests: 1024, max_retries: 3, max_connections: 1024, max_pending_requests: 1024 }
     }
 }
 
@@ -1179,6 +1190,15 @@ pub struct BalancerRetry {
     pub max_interval_ns: u64,
     /// Envoy's `previous_hosts` retry host predicate: a retry avoids the hosts already tried.
     pub previous_hosts: bool,
+    /// Envoy's `host_selection_retry_max_attempts`: with a host predicate, how many times the
+    /// pick is made again when the predicate rejects the host picked; after that the last
+    /// host picked is used (Envoy's default when unset: 1, "retrying once").
+    pub host_selection_retry_max_attempts: u32,
+    /// Envoy's `per_try_timeout`: each try (the first and every retry) gets this long from the
+    /// moment it has an upstream connection; a try that runs out ends as `timeout` at the
+    /// balancer and is retried if `retry_on` lists `timeout` (`None`: tries have no timeout of
+    /// their own, only the client's `timeout` runs).
+    pub per_try_timeout_ns: Option<u64>,
     /// The retry budget (`None`: no limit on concurrent retries here; Envoy's `max_retries`
     /// circuit breaker, default 3, is the circuit breakers' business).
     pub budget: Option<RetryBudget>,
@@ -1209,6 +1229,8 @@ impl BalancerRetry {
             base_interval_ns: 25_000_000,
             max_interval_ns: 250_000_000,
             previous_hosts: false,
+            host_selection_retry_max_attempts: 1,
+            per_try_timeout_ns: None,
             budget: None,
         }
     }
@@ -1670,10 +1692,19 @@ mod tests {
         b.previous_hosts = true;
         b.max_interval_ns = S;
         b.budget = Some(RetryBudget { budget_percent: 12.5, min_retry_concurrency: 7 });
-        sc.balancer.retry = Some(b);
+        b.host_selection_retry_max_attempts = 3;
+        sc.balancer.retry = Some(b.clone());
         let back = Scenario::from_toml(&sc.to_toml()).unwrap();
         assert_eq!(back.clients, sc.clients, "{}", sc.to_toml());
         assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
+        // A per-try timeout, with and without `timeout` retried.
+        for retried in [true, false] {
+            b.per_try_timeout_ns = Some(75 * S / 1000);
+            b.retry_on[Outcome::Timeout.index()] = retried;
+            sc.balancer.retry = Some(b.clone());
+            let back = Scenario::from_toml(&sc.to_toml()).unwrap();
+            assert_eq!(back.balancer, sc.balancer, "{}", sc.to_toml());
+        }
     }
 
     fn ramp() -> Schedule {

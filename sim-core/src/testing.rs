@@ -424,7 +424,7 @@ pub fn scenarios(b: Bounds) -> BoxedStrategy<Scenario> {
 
 /// Turns on issue 16's mechanisms with settings drawn from `bits` (the scenario's seed, so the
 /// strategy's shape and shrinking stay as they were): small thresholds and short times, so a
-/// short run ejects, returns, overflows and refuses retries.
+/// short run ejects, returns, overflows, refuses retries and cuts tries (per-try timeouts).
 fn resilience(s: &mut Scenario, bits: u64) {
     let pick = |shift: u32, n: u64| (bits >> shift) % n;
     if pick(0, 2) == 0 {
@@ -446,8 +446,39 @@ fn resilience(s: &mut Scenario, bits: u64) {
         enforcing_success_rate: [0, 50, 100][pick(57, 3) as usize],
         ..OutlierDetection::default()
     });
-    s.balancer.circuit_breakers =
-        Some(CircuitBreakers { max_requests: 1 + pick(59, 16) as u32, max_retries: pick(62, 3) as u32 });
+    s.balancer.circuit_breakers = Some(CircuitBreakers {
+        max_requests: 1 + pick(59, 16) as u32,
+        max_retries: pick(62, 3) as u32,
+        ..CircuitBreakers::default()
+    });
+    // Without `retry_on_error` (the two do not combine): sometimes Envoy's retry policy, with
+    // per-try timeouts and host reselection. More bits from the same seed.
+    let more = crate::rng::mix64(bits);
+    let pick = |shift: u32, n: u64| (more >> shift) % n;
+    if let Some(cb) = s.balancer.circuit_breakers.as_mut()
+        && pick(40, 2) == 0
+    {
+        // Few upstream connections and pending requests (HTTP/1.1 clients wait for them).
+        cb.max_connections = 1 + pick(42, 6) as u32;
+        cb.max_pending_requests = pick(46, 8) as u32;
+    }
+    if s.balancer.retry_on_error == 0 && pick(0, 3) != 0 {
+        let mut p = BalancerRetry::new();
+        p.num_retries = 1 + pick(2, 3) as u32;
+        p.base_interval_ns = (1 + pick(4, 5)) * MS;
+        p.max_interval_ns = p.base_interval_ns * 10;
+        p.previous_hosts = pick(8, 2) == 0;
+        p.host_selection_retry_max_attempts = pick(9, 4) as u32;
+        if pick(11, 2) == 0 {
+            p.per_try_timeout_ns = Some((1 + pick(12, 30)) * MS);
+            p.retry_on[crate::Outcome::Timeout.index()] = pick(17, 3) != 0;
+        }
+        if pick(19, 3) == 0 {
+            p.budget =
+                Some(RetryBudget { budget_percent: pick(21, 50) as f64, min_retry_concurrency: pick(27, 4) as u32 });
+        }
+        s.balancer.retry = Some(p);
+    }
 }
 
 /// The fuzz target's body: arbitrary bytes through the whole pipeline — parsed as TOML and as

@@ -316,7 +316,40 @@ pub fn import(file: &str, cluster: Option<&str>, rate: f64) -> Result<Imported> 
     if !matches!(c.kind, Kind::Map(_)) {
         return Err(user(format!("{}: a cluster is {}; expected a mapping", src.pos(c), c.what())));
     }
-    Mapper { src, warnings: vec![], head: String::new() }.map(c, &names[chosen], rate)
+    let retry = route_retry_policy(&root, &names[chosen]);
+    Mapper { src, warnings: vec![], head: String::new() }.map(c, &names[chosen], rate, retry)
+}
+
+/// The `retry_policy` of the first route to `cluster` in a bootstrap's listeners
+/// (`static_resources.listeners[].filter_chains[].filters[].typed_config.route_config
+/// .virtual_hosts[].routes[].route`), if the file has one: Envoy's retries belong to the
+/// route, their budget to the cluster.
+fn route_retry_policy<'n>(root: &'n Node, cluster: &str) -> Option<&'n Node> {
+    let seq = |n: Option<&'n Node>| -> &'n [Node] {
+        match n.map(|n| &n.kind) {
+            Some(Kind::Seq(items)) => items,
+            _ => &[],
+        }
+    };
+    let listeners = root.get("static_resources").and_then(|s| s.get("listeners")).or_else(|| root.get("listeners"));
+    for l in seq(listeners) {
+        for chain in seq(l.get("filter_chains")) {
+            for f in seq(chain.get("filters")) {
+                let Some(rc) = f.get("typed_config").and_then(|t| t.get("route_config")) else { continue };
+                for vh in seq(rc.get("virtual_hosts")) {
+                    for r in seq(vh.get("routes")) {
+                        let Some(route) = r.get("route") else { continue };
+                        let to_cluster =
+                            matches!(route.get("cluster").map(|c| &c.kind), Some(Kind::Scalar(c)) if c == cluster);
+                        if to_cluster && let Some(p) = route.get("retry_policy") {
+                            return Some(p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 struct Mapper<'a> {
@@ -523,7 +556,98 @@ impl Mapper<'_> {
         Ok(Endpoint { node: ep, address, weight, priority })
     }
 
-    fn map(mut self, c: &Node, name: &str, rate: f64) -> Result<Imported> {
+    /// A route's `retry_policy` (Envoy's `RetryPolicy`) and the cluster's retry budget as
+    /// `[balancer.retry]` fields; `None` (with a warning) when none of its conditions is one
+    /// lbsim has. `5xx`, `gateway-error` and `reset` also retry per-try timeouts in Envoy.
+    fn retry_policy(&mut self, n: &Node, budget: Option<(f64, u64)>) -> Result<Option<Vec<String>>> {
+        let mut outcomes: Vec<&str> = Vec::new();
+        let mut fields = Vec::new();
+        let mut per_try = false;
+        let mut conditions: Option<&Node> = None;
+        for (k, v) in self.map_of("retry_policy", n)? {
+            match k.as_str() {
+                "retry_on" => conditions = Some(v),
+                "num_retries" => fields.push(format!("num_retries = {}", self.uint(k, v, 1..=100)?)),
+                "per_try_timeout" => {
+                    let ns = self.duration(k, v, 1_000_000, 3_600_000_000_000)?;
+                    fields.push(format!("per_try_timeout = \"{}\"", duration_text(ns)));
+                    per_try = true;
+                }
+                "retry_back_off" => {
+                    for (bk, bv) in self.map_of("retry_back_off", v)? {
+                        match bk.as_str() {
+                            "base_interval" => {
+                                let ns = self.duration(bk, bv, 1_000_000, 3_600_000_000_000)?;
+                                fields.push(format!("base_interval = \"{}\"", duration_text(ns)));
+                            }
+                            "max_interval" => {
+                                let ns = self.duration(bk, bv, 1_000_000, 36_000_000_000_000)?;
+                                fields.push(format!("max_interval = \"{}\"", duration_text(ns)));
+                            }
+                            other => {
+                                self.ignore(&format!("retry_policy.retry_back_off.{other}"), bv, "not modeled by lbsim")
+                            }
+                        }
+                    }
+                }
+                "retry_host_predicate" => {
+                    for pred in self.seq_of("retry_host_predicate", v)? {
+                        let name =
+                            pred.get("name").map(|x| self.scalar("retry_host_predicate[].name", x)).transpose()?;
+                        if name == Some("envoy.retry_host_predicates.previous_hosts") {
+                            fields.push("retry_host_predicate = \"previous_hosts\"".into());
+                        } else {
+                            self.ignore("retry_policy.retry_host_predicate[]", pred, "lbsim has only previous_hosts");
+                        }
+                    }
+                }
+                "host_selection_retry_max_attempts" => {
+                    fields.push(format!("host_selection_retry_max_attempts = {}", self.uint(k, v, 0..=100)?))
+                }
+                other => self.ignore(&format!("retry_policy.{other}"), v, "not modeled by lbsim"),
+            }
+        }
+        let text = match conditions {
+            Some(v) => self.scalar("retry_on", v)?.to_string(),
+            None => String::new(),
+        };
+        for cond in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let (mapped, timeout): (&[&str], bool) = match cond {
+                "5xx" => (&["server_error", "rejected", "connection_error"], true),
+                "gateway-error" | "reset" => (&["connection_error"], true),
+                "connect-failure" | "refused-stream" => (&["connection_error"], false),
+                _ => {
+                    self.ignore(
+                        &format!("retry_policy.retry_on {cond}"),
+                        conditions.expect("read"),
+                        "not a condition lbsim has",
+                    );
+                    continue;
+                }
+            };
+            for o in mapped.iter().copied().chain((timeout && per_try).then_some("timeout")) {
+                if !outcomes.contains(&o) {
+                    outcomes.push(o);
+                }
+            }
+        }
+        if outcomes.is_empty() {
+            self.ignore("retry_policy", n, "no `retry_on` condition lbsim has: nothing is retried");
+            return Ok(None);
+        }
+        // lbsim's order of outcomes, whatever the order of the conditions.
+        let order = ["timeout", "rejected", "connection_error", "server_error"];
+        outcomes.sort_by_key(|o| order.iter().position(|x| x == o));
+        let list: Vec<String> = outcomes.iter().map(|o| format!("\"{o}\"")).collect();
+        fields.insert(0, format!("retry_on = [{}]", list.join(", ")));
+        if let Some((percent, min)) = budget {
+            fields.push(format!("budget_percent = {percent:?}"));
+            fields.push(format!("min_retry_concurrency = {min}"));
+        }
+        Ok(Some(fields))
+    }
+
+    fn map(mut self, c: &Node, name: &str, rate: f64, retry: Option<&Node>) -> Result<Imported> {
         let mut bal = String::from("\n[balancer]\n");
         let mut lb_policy: Option<&Node> = None;
         let mut lr_config: Option<&Node> = None;
@@ -915,7 +1039,9 @@ impl Mapper<'_> {
             let _ = writeln!(bal, "# {} outlier_detection: Envoy's, per replica", self.src.at(od));
             let _ = writeln!(bal, "outlier_detection = {}", inline_table(&fields));
         }
-        // Circuit breakers: the DEFAULT priority's thresholds (lbsim has one priority).
+        // Circuit breakers: the DEFAULT priority's thresholds (lbsim has one priority); its
+        // retry budget goes with the route's retry policy.
+        let mut budget: Option<(f64, u64, &Node)> = None;
         if let Some(cb) = breakers {
             let mut fields = Vec::new();
             for (k, v) in self.map_of("circuit_breakers", cb)? {
@@ -939,20 +1065,53 @@ impl Mapper<'_> {
                     for (k, v) in entries {
                         match k.as_str() {
                             "priority" => {}
-                            "max_requests" | "max_retries" => {
+                            "max_requests" | "max_retries" | "max_pending_requests" => {
                                 fields.push(format!("{k} = {}", self.uint(k, v, 0..=100_000_000)?))
+                            }
+                            "max_connections" => fields.push(format!("{k} = {}", self.uint(k, v, 1..=100_000_000)?)),
+                            "retry_budget" => {
+                                // Envoy's defaults: 20% and 3.
+                                let (mut percent, mut min) = (20.0, 3);
+                                for (bk, bv) in self.map_of("retry_budget", v)? {
+                                    match bk.as_str() {
+                                        "budget_percent" => percent = self.number(bk, bv, 0.0, 100.0)?,
+                                        "min_retry_concurrency" => min = self.uint(bk, bv, 0..=1_000_000)?,
+                                        other => {
+                                            self.ignore(&format!("retry_budget.{other}"), bv, "not modeled by lbsim")
+                                        }
+                                    }
+                                }
+                                budget = Some((percent, min, v));
                             }
                             other => self.ignore(
                                 &format!("circuit_breakers.thresholds[].{other}"),
                                 v,
-                                "not modeled by lbsim (its upstream connections are unlimited, so nothing is pending)",
+                                "not modeled by lbsim",
                             ),
                         }
                     }
                 }
             }
-            let _ = writeln!(bal, "# {} circuit_breakers: Envoy's, per replica", self.src.at(cb));
-            let _ = writeln!(bal, "circuit_breakers = {}", inline_table(&fields));
+            // A threshold with only a retry budget sets no breaker of lbsim's.
+            if !fields.is_empty() || budget.is_none() {
+                let _ = writeln!(bal, "# {} circuit_breakers: Envoy's, per replica", self.src.at(cb));
+                let _ = writeln!(bal, "circuit_breakers = {}", inline_table(&fields));
+            }
+        }
+        if let Some(p) = retry {
+            if let Some(fields) = self.retry_policy(p, budget.map(|(percent, min, _)| (percent, min)))? {
+                let _ = writeln!(bal, "# {} retry_policy: the route's, at each replica", self.src.at(p));
+                if let Some((_, _, v)) = budget {
+                    let _ = writeln!(bal, "# {} retry_budget: the cluster's", self.src.at(v));
+                }
+                let _ = writeln!(bal, "retry = {}", inline_table(&fields));
+            }
+        } else if let Some((_, _, v)) = budget {
+            self.ignore(
+                "circuit_breakers.thresholds[].retry_budget",
+                v,
+                "no route to this cluster has a retry_policy: nothing to budget",
+            );
         }
 
         // Panic mode: Envoy balances over every host when too few are healthy (50% by default).
@@ -999,7 +1158,7 @@ impl Mapper<'_> {
         }
 
         let mut text = format!(
-            "# Imported by `lbsim import envoy` from {} (cluster {}, {}).\n# Only this cluster is read.\n\n",
+            "# Imported by `lbsim import envoy` from {} (cluster {}, {}).\n# Only this cluster (and the retry_policy of a route to it) is read.\n\n",
             comment(self.src.file),
             comment(name),
             self.src.at(c)

@@ -342,7 +342,13 @@ pub const DIRECTIVES: &[Directive] = &[
         "envoy",
         "circuit_breakers",
         Supported,
-        "`balancer.circuit_breakers`: the DEFAULT priority's `max_requests` and `max_retries`; `max_connections` and `max_pending_requests` are ignored with a warning (lbsim's upstream connections are unlimited).",
+        "`balancer.circuit_breakers`: the DEFAULT priority's `max_requests`, `max_retries`, `max_connections` and `max_pending_requests` (the last two bound HTTP/1.1 upstream connections); other thresholds are ignored with a warning. Its `retry_budget` (`budget_percent`, `min_retry_concurrency`) goes to `balancer.retry` with the route's retry policy.",
+    ),
+    d(
+        "envoy",
+        "route retry_policy",
+        Supported,
+        "The `retry_policy` of the first route to the cluster in a bootstrap's listeners → `balancer.retry`: `num_retries`, `per_try_timeout`, `retry_back_off` (`base_interval`, `max_interval`), `retry_host_predicate` `previous_hosts`, `host_selection_retry_max_attempts`. `retry_on`: `5xx` → `server_error`, `rejected`, `connection_error`; `gateway-error` and `reset` → `connection_error`; `connect-failure` and `refused-stream` → `connection_error`; with a `per_try_timeout`, `5xx`, `gateway-error` and `reset` add `timeout`. Other conditions and fields are ignored (warning).",
     ),
     d("envoy", "connect_timeout", Ignored, "lbsim's balancer has no upstream timeouts (warning)."),
     d(

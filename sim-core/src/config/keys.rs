@@ -150,6 +150,8 @@ pub(super) const BALANCER_RETRY: &[&str] = &[
     "base_interval",
     "max_interval",
     "retry_host_predicate",
+    "host_selection_retry_max_attempts",
+    "per_try_timeout",
     "budget_percent",
     "min_retry_concurrency",
 ];
@@ -158,7 +160,8 @@ pub(super) const BALANCER_RETRY: &[&str] = &[
 pub(super) const SLOW_START: &[&str] = &["window", "aggression", "min_weight_percent"];
 
 /// `[balancer.circuit_breakers]` (Envoy's names).
-pub(super) const CIRCUIT_BREAKERS: &[&str] = &["max_requests", "max_retries"];
+pub(super) const CIRCUIT_BREAKERS: &[&str] =
+    &["max_requests", "max_retries", "max_connections", "max_pending_requests"];
 
 /// `[balancer.health_check]`.
 pub(super) const HEALTH_CHECK: &[&str] = &["interval", "timeout", "rise", "fall"];

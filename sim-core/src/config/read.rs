@@ -1744,6 +1744,14 @@ fn balancer(field: &Field<'_>, o: &mut Reader) -> Option<BalancerSpec> {
         if let Some(v) = cb.read("max_retries", o, |f| f.u32(0, 100_000_000)) {
             breakers.max_retries = v;
         }
+        // At least one connection: Envoy opens one for a host that has none whatever the
+        // limit, so 0 would mean 1 anyway.
+        if let Some(v) = cb.read("max_connections", o, |f| f.u32(1, 100_000_000)) {
+            breakers.max_connections = v;
+        }
+        if let Some(v) = cb.read("max_pending_requests", o, |f| f.u32(0, 100_000_000)) {
+            breakers.max_pending_requests = v;
+        }
         cb.finish(o);
         b.circuit_breakers = Some(breakers);
     }
@@ -1821,9 +1829,18 @@ fn balancer_retry(field: &Field<'_>, o: &mut Reader) -> Option<BalancerRetry> {
     if let Some(v) = t.read("num_retries", o, |f| f.u32(1, 100)) {
         p.num_retries = v;
     }
+    // Read first: a per-try timeout makes `timeout` something a try can end with at the
+    // balancer, and (Envoy's `5xx`, `gateway-error` and `reset` all retry a per-try timeout)
+    // part of the default `retry_on`.
+    if let Some(v) = t.read("per_try_timeout", o, |f| f.duration(1_000_000, 3600 * NS_PER_SEC)) {
+        p.per_try_timeout_ns = Some(v);
+        p.retry_on[Outcome::Timeout.index()] = true;
+    }
+    let per_try = p.per_try_timeout_ns.is_some();
     if let Some(f) = t.get("retry_on", o) {
-        // What a balancer can see come back from a server.
-        const AT_BALANCER: [Outcome; 5] = [
+        // What a balancer can see come back from a server (and a try's own timeout).
+        const AT_BALANCER: [Outcome; 6] = [
+            Outcome::Timeout,
             Outcome::ServerError,
             Outcome::Rejected,
             Outcome::ConnectionError,
@@ -1832,18 +1849,21 @@ fn balancer_retry(field: &Field<'_>, o: &mut Reader) -> Option<BalancerRetry> {
         ];
         match outcome_set(&f, o) {
             Some(set) => {
-                let local: Vec<&str> = Outcome::ALL
-                    .iter()
-                    .filter(|x| set[x.index()] && !AT_BALANCER.contains(x))
-                    .map(|x| x.name())
-                    .collect();
+                let allowed = |x: &Outcome| AT_BALANCER.contains(x) && (per_try || *x != Outcome::Timeout);
+                let local: Vec<&str> =
+                    Outcome::ALL.iter().filter(|x| set[x.index()] && !allowed(x)).map(|x| x.name()).collect();
                 if local.is_empty() {
                     p.retry_on = set;
                 } else {
+                    let hint = if set[Outcome::Timeout.index()] && !per_try {
+                        " (timeout only with per_try_timeout: the client's timeout ends the whole attempt)"
+                    } else {
+                        " (it never comes back from a server)"
+                    };
                     o.note(f.err(format!(
-                        "{} cannot be retried at the balancer (it never comes back from a server); allowed: {}",
+                        "{} cannot be retried at the balancer{hint}; allowed: {}",
                         local.join(", "),
-                        AT_BALANCER.iter().map(|x| x.name()).collect::<Vec<_>>().join(", ")
+                        AT_BALANCER.iter().filter(|x| allowed(x)).map(|x| x.name()).collect::<Vec<_>>().join(", ")
                     )));
                     ok = false;
                 }
@@ -1874,6 +1894,9 @@ fn balancer_retry(field: &Field<'_>, o: &mut Reader) -> Option<BalancerRetry> {
     }
     if let Some(v) = t.read("retry_host_predicate", o, |f| f.choice(&[("previous_hosts", true)])) {
         p.previous_hosts = v;
+    }
+    if let Some(v) = t.read("host_selection_retry_max_attempts", o, |f| f.u32(0, 100)) {
+        p.host_selection_retry_max_attempts = v;
     }
     let percent = t.read("budget_percent", o, |f| f.number(0.0, 100.0));
     let min = t.read("min_retry_concurrency", o, |f| f.u32(0, 1_000_000));

@@ -463,6 +463,12 @@ fn balancer(b: &BalancerSpec) -> Table {
         if p.previous_hosts {
             r.push(("retry_host_predicate", "previous_hosts".into()));
         }
+        if p.host_selection_retry_max_attempts != 1 {
+            r.push(("host_selection_retry_max_attempts", int(u64::from(p.host_selection_retry_max_attempts))));
+        }
+        if let Some(v) = p.per_try_timeout_ns {
+            r.push(("per_try_timeout", dur(v)));
+        }
         if let Some(budget) = p.budget {
             r.push(("budget_percent", Value::Float(budget.budget_percent)));
             r.push(("min_retry_concurrency", int(u64::from(budget.min_retry_concurrency))));
@@ -476,6 +482,8 @@ fn balancer(b: &BalancerSpec) -> Table {
             table(vec![
                 ("max_requests", int(u64::from(cb.max_requests))),
                 ("max_retries", int(u64::from(cb.max_retries))),
+                ("max_connections", int(u64::from(cb.max_connections))),
+                ("max_pending_requests", int(u64::from(cb.max_pending_requests))),
             ]),
         );
     }

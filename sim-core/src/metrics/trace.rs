@@ -1,5 +1,6 @@
-//! Trace records: one per request (`--trace`), and optionally health and timeline events
-//! (`--trace-events`), for scripts and for replaying what happened.
+//! Trace records: one per request (`--trace`), one per try of a request that took more than
+//! one (retries at the client or the balancer, hedges), and optionally health and timeline
+//! events (`--trace-events`), for scripts and for replaying what happened.
 
 use serde::Serialize;
 
@@ -66,6 +67,61 @@ pub struct TraceLine<'a> {
     /// The request's key: a number (its number in the group's `keys`, 1 to `count`), a
     /// string (a replayed row's `key`), or null (an added field).
     pub key: Option<&'a TraceKey>,
+}
+
+/// One try of a request that took more than one (a client retry, a balancer retry, a hedge):
+/// where it went and how it ended. A request answered at its first try has none (its request
+/// record says it all). Not part of the trace hash: tries are in the history the hash covers
+/// already, through the events they cause.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// The request's id.
+    pub id: u64,
+    /// Global client index.
+    pub client: u32,
+    /// The server it was sent to, if it reached the point of having one.
+    pub server: Option<u32>,
+    /// When the try started: the client sent the attempt, or the balancer routed its retry.
+    pub start_ns: u64,
+    /// When its end was known: at the balancer for a try the balancer retried, else at the
+    /// client.
+    pub end_ns: u64,
+    /// How it ended: an outcome's name, or `cancelled` (a hedge another attempt beat).
+    pub outcome: &'static str,
+    /// The client attempt it belongs to (1-based; a hedge is an attempt of its own).
+    pub attempt: u32,
+    /// Its number among the balancer's tries of that attempt (1-based).
+    pub try_no: u32,
+    /// The client connection that carried it, if one did.
+    pub conn: Option<u64>,
+}
+
+/// A try as written to a trace file: the request line's fields for that try, `kind =
+/// "attempt"` and its `try` number within the client attempt.
+#[derive(Serialize)]
+pub struct AttemptLine<'a> {
+    /// Always `attempt` (request lines have no `kind`).
+    pub kind: &'static str,
+    /// The request's id.
+    pub id: u64,
+    /// Client instance name.
+    pub client: &'a str,
+    /// Server instance name, or null.
+    pub server: Option<&'a str>,
+    /// Start in milliseconds.
+    pub start_ms: f64,
+    /// End in milliseconds.
+    pub end_ms: f64,
+    /// Outcome name, or `cancelled`.
+    pub outcome: &'static str,
+    /// The client attempt (1-based).
+    pub attempt: u32,
+    /// The balancer's try within that attempt (1-based).
+    #[serde(rename = "try")]
+    pub try_no: u32,
+    /// The client connection that carried it.
+    pub conn: Option<u64>,
 }
 
 /// A health or timeline event.

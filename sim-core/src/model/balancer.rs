@@ -5,6 +5,7 @@
 use super::Simulation;
 use super::client::via;
 use super::conn::profile::Profile;
+use super::conn::upstream::Admit;
 use super::state::*;
 use crate::algo::{OutcomeKind, PickView};
 use crate::metrics::report::Outcome;
@@ -92,8 +93,28 @@ impl Simulation {
             self.overflow(h, r);
             return;
         }
+        let reselect = self.sc.balancer.retry.as_ref().filter(|p| p.previous_hosts);
         let pick = if req.tried.is_empty() {
             self.pick(r, pool, key, c, Some((&[], session)))
+        } else if let Some(n) = reselect.map(|p| p.host_selection_retry_max_attempts) {
+            // Envoy's previous_hosts predicate (`ZoneAwareLoadBalancerBase::chooseHost`,
+            // source/common/upstream/load_balancer_impl.cc): the pick is made again, up to
+            // `host_selection_retry_max_attempts` times, while the host picked was tried
+            // already; then the last host picked is used, tried or not. Each pick moves the
+            // algorithm on (round robin's position, a fresh random draw); a hashing algorithm
+            // sees the key changed as Envoy's Maglev changes its hash (`hash ^ (2^64 −
+            // attempt)`; Envoy's ring hash steps to the next ring entry instead).
+            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
+            let mut pick = None;
+            for attempt in 0..=u64::from(n) {
+                let k = if attempt == 0 { key } else { key ^ (u64::MAX - attempt + 1) };
+                pick = self.pick(r, pool, k, c, Some((&[], session)));
+                if !pick.is_some_and(|s| tried.contains(&s)) {
+                    break;
+                }
+            }
+            self.reqs.get_mut(h).expect("live").tried = tried;
+            pick
         } else {
             let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
             let pick = self.pick(r, pool, key, c, Some((&tried, session)));
@@ -120,38 +141,131 @@ impl Simulation {
         self.forward(h, s);
     }
 
-    /// Passes a request from its replica to server `s` over an upstream connection.
+    /// Passes a request from its replica to server `s` over an upstream connection (or makes
+    /// it wait for one: circuit breakers' `max_connections`).
     fn forward(&mut self, h: Handle, s: u32) {
         let req = self.reqs.get(h).expect("live");
-        let (r, c) = (req.replica, req.client);
+        let (r, c, pool) = (req.replica, req.client, req.pool);
         let profile = Profile::of(self.group_of(c).protocol);
+        if profile.upstream_per_request
+            && let Some(cb) = self.sc.balancer.circuit_breakers
+        {
+            match self.upstream_admit(r, s, pool, &cb) {
+                Admit::Now => {}
+                Admit::Pending => {
+                    let req = self.reqs.get_mut(h).expect("live");
+                    req.server = s;
+                    req.holds |= hold::PENDING;
+                    let replica = &mut self.replicas[r as usize];
+                    replica.pending[s as usize].push_back(h);
+                    replica.pool_pending[pool as usize] += 1;
+                    return;
+                }
+                Admit::Overflow => {
+                    // Envoy's pending overflow: a local 503, not retried by the router.
+                    let req = self.reqs.get_mut(h).expect("live");
+                    if req.holds & hold::ACTIVE != 0 {
+                        req.holds &= !hold::ACTIVE;
+                        self.release_active(r, s);
+                    }
+                    self.overflow(h, r);
+                    return;
+                }
+            }
+        }
         let wait = self.upstream_acquire(r, s, profile);
+        self.send_upstream(h, s, wait);
+    }
+
+    /// Sends a try on its upstream connection to `s`, usable in `wait`.
+    pub(super) fn send_upstream(&mut self, h: Handle, s: u32, wait: u64) {
+        let delay = wait + self.upstream_hop_ns();
+        let per_try = self.sc.balancer.retry.as_ref().and_then(|p| p.per_try_timeout_ns);
+        let now = self.now;
+        // With circuit breakers the HTTP/1.1 connection is held (and reset if the try is
+        // abandoned, as Envoy resets the upstream stream): the pool's count must not keep
+        // connections nobody will release.
+        let counted = self.sc.balancer.circuit_breakers.is_some()
+            && self.reqs.get(h).is_some_and(|q| Profile::of(self.group_of(q.client).protocol).upstream_per_request);
         let req = self.reqs.get_mut(h).expect("live");
         req.server = s;
-        req.sent_to_server_ns = self.now;
-        let delay = wait + self.upstream_hop_ns();
+        req.sent_to_server_ns = now;
+        if counted {
+            req.holds |= hold::UPSTREAM;
+        }
+        if let Some(per_try) = per_try {
+            // Envoy arms the per-try timer once the try has its upstream connection
+            // (`UpstreamRequest::setupPerTryTimeout` from `onPoolReady`).
+            let after = wait.saturating_add(per_try);
+            req.per_try_deadline_ns = now.saturating_add(after);
+            let try_no = req.try_no;
+            self.after(delay, Ev::AtServer { req: h });
+            self.after(after, Ev::PerTryTimeout { req: h, try_no });
+            return;
+        }
         self.after(delay, Ev::AtServer { req: h });
+    }
+
+    /// A try's `per_try_timeout` ran out before its answer came back (Envoy's
+    /// `Filter::onPerTryTimeout` in source/common/router/router.cc): the upstream stream is
+    /// reset — the server is not told and keeps working on it, its answer goes nowhere, as
+    /// with a client timeout — and the try ends at the balancer with the outcome `timeout`:
+    /// retried if `retry_on` lists it (Envoy's `5xx`, `gateway-error` and `reset` conditions
+    /// all retry a per-try timeout, `RetryStateImpl::wouldRetryFromReset`), else answered to
+    /// the client (Envoy's 504). The client's own `timeout` keeps running.
+    #[inline(never)]
+    pub(super) fn on_per_try_timeout(&mut self, h: Handle, try_no: u32) {
+        let Some(req) = self.reqs.get(h) else { return };
+        if req.try_no != try_no || req.per_try_deadline_ns != self.now {
+            return;
+        }
+        let (c, attempt_start) = (req.client, req.attempt_start_ns);
+        // A new handle for the request, so whatever the old try still has in flight (on its
+        // way to the server, in its queue, on the way back) resolves to nothing.
+        let h2 = self.reqs.rearm(h).expect("live request");
+        if let Some(hh) = self.reqs.get(h2).and_then(|q| q.hedge)
+            && let Some(hedge) = self.hedges.get_mut(hh)
+        {
+            for x in hedge.live.iter_mut().filter(|x| **x == h) {
+                *x = h2;
+            }
+        }
+        // The client's timeout was armed with the old handle: it moves, at the same moment.
+        if let Some(timeout) = self.group_of(c).timeout_ns {
+            let at = attempt_start.saturating_add(timeout);
+            self.schedule(at.saturating_sub(self.now), Ev::Timeout { req: h2 });
+        }
+        self.on_back_at_balancer(h2, Outcome::Timeout);
     }
 
     #[inline(never)]
     pub(super) fn on_back_at_balancer(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get_mut(h) else { return };
+        req.per_try_deadline_ns = 0;
         let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);
         let session = req.session;
         let holds = req.holds;
         // The retry (if this try was one) is over too, whatever it brought back: it no longer
-        // counts against `max_retries` or the retry budget.
-        req.holds &= !(hold::ACTIVE | hold::RETRY);
+        // counts against `max_retries` or the retry budget. Its upstream connection is
+        // released (or reset) below.
+        req.holds &= !(hold::ACTIVE | hold::RETRY | hold::UPSTREAM);
         if holds & hold::ACTIVE != 0 {
             self.release_active(r, s);
         }
         if holds & hold::RETRY != 0 {
             self.release_retry(r, pool);
         }
-        self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
+        if outcome == Outcome::Timeout {
+            // Only a per-try timeout ends a try at the balancer as `timeout`.
+            self.upstream_reset(r, s, Profile::of(self.group_of(c).protocol));
+        } else {
+            self.upstream_release(r, s, Profile::of(self.group_of(c).protocol));
+        }
         let kind = match outcome {
             Outcome::ConnectionError => OutcomeKind::ConnectionError,
             Outcome::ServerError if self.sc.balancer.fail_on_server_error => OutcomeKind::Failed,
+            // A per-try timeout: the balancer gave up, the server may still be working.
+            Outcome::Timeout => OutcomeKind::Abandoned,
             _ => OutcomeKind::Answered,
         };
         if self.sc.balancer.outlier_detection.is_some() {
@@ -165,14 +279,20 @@ impl Simulation {
             if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up && self.can_retry(r, pool) {
                 // nginx proxy_next_upstream: try another server for the same attempt.
                 self.hold_retry(h);
-                self.reqs.get_mut(h).expect("live").tried.push(s);
+                self.trace_try(h, outcome.name());
+                let now = self.now;
+                let req = self.reqs.get_mut(h).expect("live");
+                req.tried.push(s);
+                req.try_no += 1;
+                req.try_start_ns = now;
                 if self.measuring() {
                     self.stats.balancer_retries += 1;
                 }
                 self.route(h);
                 return;
             }
-        } else {
+        } else if outcome != Outcome::Timeout {
+            // (A timed-out try is no answer: no success for the passive checks, no cookie.)
             self.passive_success(r, s);
             if self.sticky == Sticky::Cookie && outcome != Outcome::Rejected {
                 // Cookie insert: every answer (re)writes the cookie with the server that served.
@@ -231,25 +351,27 @@ impl Simulation {
         if measured {
             self.stats.balancer_retries += 1;
         }
+        self.trace_try(h, outcome.name());
         self.schedule(delay, Ev::BalancerRetry { req: h });
         true
     }
 
-    /// A balancer retry's backoff is over: route the request again (avoiding the hosts tried,
-    /// with `previous_hosts`, until every host of its pool has been tried).
+    /// A balancer retry's backoff is over: route the request again (with `previous_hosts`,
+    /// re-picking while the pick was tried already, see `route`).
     #[inline(never)]
     pub(super) fn on_balancer_retry(&mut self, h: Handle) {
         let Some(req) = self.reqs.get(h) else { return };
-        let (r, pool) = (req.replica, req.pool as usize);
+        let r = req.replica;
+        let now = self.now;
+        let req = self.reqs.get_mut(h).expect("live");
+        req.try_no += 1;
+        req.try_start_ns = now;
         if !self.replicas[r as usize].up {
             self.answer_client(h, Outcome::ConnectionError, false);
             return;
         }
-        let members = self.pools[pool].primaries.len() + self.pools[pool].backups.len();
-        let req = self.reqs.get_mut(h).expect("live");
-        if req.tried.len() >= members {
-            req.tried.clear();
-        }
+        // (Every host tried: Envoy's host selection still re-picks up to its limit, then
+        // takes the last pick; nothing is forgotten.)
         self.route(h);
     }
 

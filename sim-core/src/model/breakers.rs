@@ -91,7 +91,74 @@ mod tests {
         let replica = &sim.replicas[0];
         assert!(replica.pool_requests.iter().all(|&n| n == 0), "requests left counted: {:?}", replica.pool_requests);
         assert!(replica.pool_retries.iter().all(|&n| n == 0), "retries left counted: {:?}", replica.pool_retries);
+        assert!(replica.pool_pending.iter().all(|&n| n == 0), "pending left counted: {:?}", replica.pool_pending);
         sim.report()
+    }
+
+    /// M/M/c/K: the probability that an arrival finds K = c + `max_pending` in the system.
+    fn mmck_loss(c: u32, k: u32, a: f64) -> f64 {
+        let mut p = vec![1.0f64];
+        for n in 1..=k {
+            let servers = f64::from(n.min(c));
+            p.push(p[p.len() - 1] * a / servers);
+        }
+        p[k as usize] / p.iter().sum::<f64>()
+    }
+
+    /// `max_connections` and `max_pending_requests` (Envoy's connection pool): HTTP/1.1
+    /// upstream connections carry one request each, so c connections in front of a server
+    /// with plenty of workers are c servers, the pending requests their waiting room, and the
+    /// pool an M/M/c/K queue (Poisson arrivals, exponential service, no network delay): the
+    /// share of requests that overflow is the M/M/c/K loss probability, and the waits are
+    /// real (a pending request gets the first connection that frees).
+    #[test]
+    fn connection_pool_limits_make_an_mmck_queue() {
+        let text = |pending: u32| {
+            format!(
+                r#"
+                name = "mmck"
+                seed = 5
+                duration = "2000s"
+                [[servers]]
+                name = "api"
+                count = 1
+                workers = 1000
+                service = {{ dist = "exponential", mean = "100ms" }}
+                [[clients]]
+                name = "c"
+                count = 200
+                rate = 0.2
+                connections = 8
+                protocol = "http1"
+                [network]
+                latency = "0s"
+                [balancer.circuit_breakers]
+                max_requests = 100000
+                max_connections = 5
+                max_pending_requests = {pending}
+                "#
+            )
+        };
+        for pending in [0, 5] {
+            let r = run(&text(pending));
+            let q = &r.requests;
+            let loss = q.outcomes.overflow as f64 / q.sent as f64;
+            let want = mmck_loss(5, 5 + pending, 4.0);
+            assert!(
+                (loss - want).abs() < 0.06 * want,
+                "pending {pending}: overflow share {loss}, M/M/c/K {want} ({} of {})",
+                q.outcomes.overflow,
+                q.sent
+            );
+            assert_eq!(q.outcomes.ok + q.outcomes.overflow, q.sent, "one outcome each");
+            assert!(
+                r.servers[0].connections_max <= 5,
+                "at most 5 upstream connections: {}",
+                r.servers[0].connections_max
+            );
+        }
+        // Erlang B for K = c: the loss of a pool without a waiting room.
+        assert!((mmck_loss(5, 5, 4.0) - erlang_b(5, 4.0)).abs() < 1e-12);
     }
 
     /// Erlang's loss formula B(c, A) = (A^c / c!) / Σ_{k=0..c} A^k / k!.

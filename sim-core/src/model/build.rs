@@ -280,6 +280,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         stats,
         trace: None,
         trace_events: None,
+        trace_attempts: None,
         aborted: None,
         view_version: 0,
         ip_count: ip_base,
@@ -398,6 +399,14 @@ impl Simulation {
             overflows: 0,
             retries_overflowed: 0,
             upstream: vec![Upstream::default(); n],
+            pending: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![std::collections::VecDeque::new(); n],
+                None => Vec::new(),
+            },
+            pool_pending: match self.sc.balancer.circuit_breakers {
+                Some(_) => vec![0; self.pools.len()],
+                None => Vec::new(),
+            },
             stick: vec![NONE; self.ip_count as usize],
             rate_counters,
             routed: 0,

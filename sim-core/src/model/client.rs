@@ -7,7 +7,7 @@ use super::conn::Acquire;
 use super::conn::profile::Profile;
 use super::state::*;
 use crate::metrics::report::Outcome;
-use crate::metrics::trace::{TraceKey, TraceRecord};
+use crate::metrics::trace::{AttemptRecord, TraceKey, TraceRecord};
 use crate::replay::TraceRow;
 use crate::rng::mix64;
 use crate::scenario::*;
@@ -156,6 +156,10 @@ impl Simulation {
             user,
             tried: Vec::new(),
             lb_retries: 0,
+            try_no: 1,
+            try_start_ns: self.now,
+            attempt_start_ns: self.now,
+            per_try_deadline_ns: 0,
             hedge: None,
             key_index,
             replay,
@@ -222,10 +226,31 @@ impl Simulation {
         self.start_attempt(h);
     }
 
+    /// Records the try `h` names as ended with `outcome` (a trace attempt line), when the
+    /// trace keeps them. Callers call it for every try of a request that takes more than one.
+    pub(in crate::model) fn trace_try(&mut self, h: Handle, outcome: &'static str) {
+        let Some(attempts) = self.trace_attempts.as_mut() else { return };
+        let Some(req) = self.reqs.get(h) else { return };
+        attempts.push(AttemptRecord {
+            id: req.id,
+            client: req.client,
+            server: (req.server != NONE).then_some(req.server),
+            start_ns: req.try_start_ns,
+            end_ns: self.now,
+            outcome,
+            attempt: req.attempt,
+            try_no: req.try_no,
+            conn: req.conn_id,
+        });
+    }
+
     /// Takes an attempt of a hedged request out without an outcome (`cancelled`: another
     /// attempt won; else a non-fatal failure, dropped).
     fn drop_attempt(&mut self, h: Handle, cancelled: bool) {
         let Some(measured) = self.reqs.get(h).map(|r| r.measured) else { return };
+        if cancelled {
+            self.trace_try(h, "cancelled");
+        }
         self.release_holds(h, cancelled);
         self.reqs.remove(h);
         if cancelled && measured {
@@ -251,7 +276,13 @@ impl Simulation {
         let c = self.reqs.get(h).expect("live request").client;
         let p = self.group_of(c).hedging.as_ref().expect("a hedged request's group hedges");
         let (non_fatal, max) = (outcome != Outcome::Ok && p.non_fatal[outcome.index()], p.max_attempts);
-        if non_fatal && !self.finished && (sent < max || others > 0) {
+        // One line per try, once the request took more than one (a lone hedge that won at
+        // once is just the request).
+        let dropped = non_fatal && !self.finished && (sent < max || others > 0);
+        if sent > 1 || dropped || self.reqs.get(h).is_some_and(|r| r.try_no > 1) {
+            self.trace_try(h, outcome.name());
+        }
+        if dropped {
             let template = (sent < max).then(|| self.reqs.get(h).expect("live request").clone());
             self.drop_attempt(h, false);
             if let Some(req) = template {
@@ -270,7 +301,10 @@ impl Simulation {
 
     /// Starts the attempt the handle currently names: arms its timeout and dispatches it.
     pub(in crate::model) fn start_attempt(&mut self, h: Handle) {
-        let c = self.reqs.get(h).map(|r| r.client).expect("attempt of a live request");
+        let now = self.now;
+        let req = self.reqs.get_mut(h).expect("attempt of a live request");
+        (req.try_no, req.try_start_ns, req.attempt_start_ns) = (1, now, now);
+        let c = req.client;
         if let Some(timeout) = self.group_of(c).timeout_ns {
             self.schedule(timeout, Ev::Timeout { req: h });
         }
@@ -450,6 +484,15 @@ impl Simulation {
         if holds & hold::RETRY != 0 {
             self.release_retry(r, pool);
         }
+        if holds & hold::UPSTREAM != 0 {
+            // Envoy resets the upstream stream of an abandoned try: HTTP/1.1 closes it.
+            let profile = Profile::of(self.group_of(c).protocol);
+            self.upstream_reset(r, s, profile);
+        }
+        if holds & hold::PENDING != 0 {
+            // (Its entry in the host's pending queue is skipped when reached.)
+            self.release_pending(r, pool);
+        }
         if holds & hold::STREAM != 0
             && let Some(ch) = conn
         {
@@ -546,8 +589,17 @@ impl Simulation {
             }
         };
         match backoff {
-            Some(delay) if !self.finished => self.retry(h, delay),
-            _ => self.finish_request(h, outcome),
+            Some(delay) if !self.finished => {
+                self.trace_try(h, outcome.name());
+                self.retry(h, delay)
+            }
+            _ => {
+                let req = self.reqs.get(h).expect("live request");
+                if req.attempt > 1 || req.try_no > 1 {
+                    self.trace_try(h, outcome.name());
+                }
+                self.finish_request(h, outcome)
+            }
         }
     }
 

@@ -26,7 +26,7 @@ mod timeline;
 use crate::algo::Balancer;
 use crate::metrics::Stats;
 use crate::metrics::hash::TraceHasher;
-pub use crate::metrics::trace::{TraceEvent, TraceRecord};
+pub use crate::metrics::trace::{AttemptRecord, TraceEvent, TraceRecord};
 use crate::queue::EventQueue;
 use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
 use crate::slab::Slab;
@@ -110,6 +110,8 @@ pub struct Simulation {
     pub(crate) stats: Stats,
     pub(crate) trace: Option<Vec<TraceRecord>>,
     pub(crate) trace_events: Option<Vec<TraceEvent>>,
+    /// Tries of requests that took more than one, kept with the trace.
+    pub(crate) trace_attempts: Option<Vec<AttemptRecord>>,
     /// Set when a limit stops the run (the report says so).
     pub(crate) aborted: Option<String>,
     /// Source of unique versions for eligible lists.
@@ -209,6 +211,19 @@ impl Simulation {
     /// Moves the trace records gathered so far into `out`.
     pub fn drain_trace(&mut self, out: &mut Vec<TraceRecord>) {
         if let Some(t) = self.trace.as_mut() {
+            out.append(t);
+        }
+    }
+
+    /// Keeps a record per try of every request that takes more than one (drain with
+    /// [`Simulation::drain_trace_attempts`]).
+    pub fn enable_trace_attempts(&mut self) {
+        self.trace_attempts = Some(Vec::new());
+    }
+
+    /// Moves the try records gathered so far into `out` (in the order the tries ended).
+    pub fn drain_trace_attempts(&mut self, out: &mut Vec<AttemptRecord>) {
+        if let Some(t) = self.trace_attempts.as_mut() {
             out.append(t);
         }
     }
@@ -332,6 +347,7 @@ impl Simulation {
             Ev::OutlierInterval { replica } => self.on_outlier_interval(replica),
             Ev::Retry { req } => self.on_retry(req),
             Ev::BalancerRetry { req } => self.on_balancer_retry(req),
+            Ev::PerTryTimeout { req, try_no } => self.on_per_try_timeout(req, try_no),
             Ev::Hedge { hedge, attempt } => self.on_hedge(hedge, attempt),
         }
     }

@@ -53,7 +53,9 @@ impl Simulation {
             self.schedule(next - self.now, Ev::OutlierInterval { replica: r });
         }
         let (is_5xx, is_gateway) = match outcome {
-            Outcome::Rejected | Outcome::ConnectionError => (true, true),
+            // A per-try timeout: Envoy's `LocalOriginTimeout`, counted as a 504 (a gateway
+            // error) unless local and external errors are split (lbsim does not split them).
+            Outcome::Rejected | Outcome::ConnectionError | Outcome::Timeout => (true, true),
             Outcome::ServerError | Outcome::StoreUnavailable => (true, false),
             _ => (false, false),
         };

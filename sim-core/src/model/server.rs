@@ -492,6 +492,13 @@ impl Simulation {
             for _ in 0..open {
                 self.server_conn_closed(s);
             }
+            // Requests pending for a connection to it try to open one (Envoy's pool does,
+            // having none): the attempt fails at the crashed server.
+            let profile = super::conn::profile::Profile::of(crate::scenario::Protocol::Http1);
+            while let Some(h) = self.next_pending(r as u32, s) {
+                let wait = self.upstream_acquire(r as u32, s, profile);
+                self.send_upstream(h, s, wait);
+            }
         }
         clients.sort_unstable();
         clients.dedup();

@@ -65,6 +65,9 @@ pub enum Ev {
     Retry { req: Handle },
     /// A balancer retry's backoff (`[balancer.retry]`) is over: the replica routes it again.
     BalancerRetry { req: Handle },
+    /// A balancer try's `per_try_timeout` ran out (ignored unless try `try_no` of the request
+    /// is still out).
+    PerTryTimeout { req: Handle, try_no: u32 },
     /// A hedged request's `hedging_delay` passed: attempt `attempt` goes out unless it has
     /// (a non-fatal failure sends it early) or the request ended.
     Hedge { hedge: Handle, attempt: u32 },
@@ -104,6 +107,7 @@ impl Ev {
             Ev::OutlierInterval { replica } => [21, u64::from(*replica), 0],
             Ev::Retry { req } => [24, h(req), 0],
             Ev::BalancerRetry { req } => [25, h(req), 0],
+            Ev::PerTryTimeout { req, try_no } => [30, h(req), u64::from(*try_no)],
             Ev::Hedge { hedge, attempt } => [26, h(hedge), u64::from(*attempt)],
         }
     }
@@ -172,6 +176,12 @@ pub mod hold {
     /// One of its pool's outstanding retries at its replica: `max_retries` (circuit breakers)
     /// and the `[balancer.retry]` budget count these.
     pub const RETRY: u8 = 4;
+    /// One of its pool's pending requests at its replica (waiting for an upstream connection:
+    /// circuit breakers' `max_connections` / `max_pending_requests`).
+    pub const PENDING: u8 = 8;
+    /// An HTTP/1.1 upstream connection of its replica, counted by circuit breakers'
+    /// `max_connections` (reset if the try is abandoned).
+    pub const UPSTREAM: u8 = 16;
 }
 
 /// A request (a client's logical request; attempts re-arm its handle).
@@ -220,6 +230,16 @@ pub struct Req {
     pub tried: Vec<u32>,
     /// Retries the balancer made for this attempt (`[balancer.retry]`).
     pub lb_retries: u32,
+    /// The current try's number within this attempt (1-based; each balancer retry is a try).
+    pub try_no: u32,
+    /// When the current try started (for the trace's attempt lines and a client timeout
+    /// moved to a new handle).
+    pub try_start_ns: u64,
+    /// When the current client attempt started.
+    pub attempt_start_ns: u64,
+    /// When the current try's per-try timeout (`[balancer.retry] per_try_timeout`) runs out;
+    /// 0 when none is running (none set, or the try's answer is back at the balancer).
+    pub per_try_deadline_ns: u64,
     /// Its hedged request's attempts (`[clients.hedging]`), if it is one of them.
     pub hedge: Option<Handle>,
     /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
@@ -597,6 +617,11 @@ pub struct Replica {
     pub retries_overflowed: u64,
     /// Upstream connections per server (L7).
     pub upstream: Vec<Upstream>,
+    /// Per server: requests waiting for an upstream connection to it (empty without circuit
+    /// breakers; entries whose request moved on are skipped).
+    pub pending: Vec<std::collections::VecDeque<Handle>>,
+    /// Per pool: requests waiting for an upstream connection (`max_pending_requests`).
+    pub pool_pending: Vec<u32>,
     /// Stick table: server per source address (`sticky = "source_ip"`).
     pub stick: Vec<u32>,
     /// Rate-limit counters: [limit index][key id].

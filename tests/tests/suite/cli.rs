@@ -680,7 +680,10 @@ fn outlier_detection_keys_refuse_bad_values() {
     let cb = |extra: &str| format!("{GOOD}\n[balancer.circuit_breakers]\n{extra}\n");
     check(&cb("max_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_requests", "at least 0"]);
     check(&cb("max_retries = \"3\""), &[], 2, &["balancer.circuit_breakers.max_retries"]);
-    check(&cb("max_connections = 10"), &[], 2, &["balancer.circuit_breakers", "max_connections", "max_requests"]);
+    check(&cb("max_connections = 0"), &[], 2, &["balancer.circuit_breakers.max_connections", "at least 1"]);
+    check(&cb("max_pending_requests = -1"), &[], 2, &["balancer.circuit_breakers.max_pending_requests", "at least 0"]);
+    check(&cb("max_pending = 1"), &[], 2, &["balancer.circuit_breakers.max_pending", "unknown key"]);
+    check(&cb("max_connections = 10\nmax_pending_requests = 0"), &[], 0, &[]);
     check(
         &format!("{GOOD}\n[balancer]\nlayer = \"l4\"\ncircuit_breakers = {{ max_requests = 5 }}\n"),
         &[],
@@ -1208,6 +1211,27 @@ fn balancer_retry_keys_refuse_bad_values() {
     check(&retry("budget_percent = 120"), &[], 2, &["balancer.retry.budget_percent", "at most 100"]);
     check(&retry("min_retry_concurrency = -1"), &[], 2, &["balancer.retry.min_retry_concurrency", "at least 0"]);
     check(&retry("per_try = 1"), &[], 2, &["balancer.retry.per_try", "unknown key"]);
+    check(&retry("per_try_timeout = \"0s\""), &[], 2, &["balancer.retry.per_try_timeout", "at least 1ms"]);
+    check(&retry("per_try_timeout = 5"), &[], 2, &["balancer.retry.per_try_timeout", "needs a unit"]);
+    check(
+        &retry("retry_on = [\"timeout\"]"),
+        &[],
+        2,
+        &["balancer.retry.retry_on", "timeout only with per_try_timeout", "allowed: server_error"],
+    );
+    check(&retry("retry_on = [\"timeout\"], per_try_timeout = \"50ms\""), &[], 0, &[]);
+    check(
+        &retry("host_selection_retry_max_attempts = -1"),
+        &[],
+        2,
+        &["balancer.retry.host_selection_retry_max_attempts", "at least 0"],
+    );
+    check(
+        &retry("host_selection_retry_max_attempts = 101"),
+        &[],
+        2,
+        &["balancer.retry.host_selection_retry_max_attempts", "at most 100"],
+    );
     check(
         &format!("{GOOD}\n[balancer]\nretry_on_error = 1\nretry = {{ num_retries = 1 }}\n"),
         &[],
@@ -1385,6 +1409,230 @@ retry_on_error = 2
         let r = run_json(&envoy, &["--seed", seed]);
         assert_eq!(r["picks_ineligible"].as_u64(), Some(0));
     }
+}
+
+/// Runs `text` with `--trace` and returns the report and the trace's lines.
+fn run_traced(text: &str, args: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let (dir, path) = scenario_file(text, "toml");
+    let trace = dir.path().join("t.jsonl");
+    let mut all = vec!["run", path.to_str().unwrap(), "--format", "json", "--trace", trace.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, out, err) = lbsim_text(&all);
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&trace).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (serde_json::from_str(&out).unwrap(), lines)
+}
+
+/// Issue 14, "every attempt in the trace": a request that took more than one try has a line
+/// per try (`kind = "attempt"`: server, start, end, outcome, attempt, try); the last one ends
+/// where and how the request did; tries of one attempt follow each other; a request answered
+/// at its first try has none. Retries at the balancer (nginx's `retry_on_error`, Envoy's
+/// `[balancer.retry]`), at the client (`retries`, `[clients.retry]`) and hedges alike, and the
+/// trace hash is the same with and without the trace.
+#[test]
+fn trace_has_a_line_per_attempt() {
+    let base = r#"
+name = "tries"
+duration = "3s"
+seed = 5
+
+[[servers]]
+name = "api"
+count = 3
+workers = 4
+service = { dist = "exponential", mean = "5ms" }
+
+[[clients]]
+name = "web"
+count = 4
+rate = 50
+protocol = "http2"
+CLIENT
+
+[balancer]
+algorithm = "round_robin"
+BALANCER
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api-1"
+rate = 1.0
+latency = "2ms"
+"#;
+    let cases = [
+        ("", "fail_on_server_error = true\nretry_on_error = 2"),
+        ("", "retry = { num_retries = 2, base_interval = \"1ms\" }"),
+        ("retries = 2", ""),
+        (
+            "retry = { max_attempts = 3, initial_backoff = \"1ms\", max_backoff = \"2ms\", retryable = [\"server_error\"] }",
+            "",
+        ),
+        ("hedging = { max_attempts = 2, hedging_delay = \"3ms\", non_fatal = [\"server_error\"] }", ""),
+    ];
+    for (client, balancer) in cases {
+        let text = base.replace("CLIENT", client).replace("BALANCER", balancer);
+        let (report, lines) = run_traced(&text, &[]);
+        let requests: std::collections::HashMap<u64, &serde_json::Value> =
+            lines.iter().filter(|l| l.get("kind").is_none()).map(|l| (l["id"].as_u64().unwrap(), l)).collect();
+        let mut tries: std::collections::BTreeMap<u64, Vec<&serde_json::Value>> = Default::default();
+        for l in lines.iter().filter(|l| l["kind"] == "attempt") {
+            tries.entry(l["id"].as_u64().unwrap()).or_default().push(l);
+        }
+        assert!(tries.len() > 20, "{client} {balancer}: only {} requests with tries", tries.len());
+        let mut failed_tries = 0;
+        for (id, ts) in &tries {
+            let r = requests[id];
+            assert!(ts.len() >= 2, "{client} {balancer}: request {id} has a single try line: {ts:?}");
+            let ended: Vec<&&serde_json::Value> = ts.iter().filter(|t| t["outcome"] != "cancelled").collect();
+            let last = ended.last().unwrap();
+            assert_eq!(
+                (&last["outcome"], &last["end_ms"], &last["server"]),
+                (&r["outcome"], &r["end_ms"], &r["server"])
+            );
+            assert_eq!(last["attempt"], r["attempt"], "{r} {ts:?}");
+            for t in ts {
+                let (start, end) = (t["start_ms"].as_f64().unwrap(), t["end_ms"].as_f64().unwrap());
+                assert!(
+                    start >= r["start_ms"].as_f64().unwrap() && start <= end && end <= r["end_ms"].as_f64().unwrap()
+                );
+                failed_tries += u64::from(t["server"] == "api-1");
+            }
+            // Within an attempt, tries are numbered 1, 2, … and follow each other.
+            for w in ts.windows(2).filter(|w| w[0]["attempt"] == w[1]["attempt"]) {
+                assert_eq!(w[1]["try"].as_u64(), w[0]["try"].as_u64().map(|n| n + 1), "{ts:?}");
+                assert!(w[1]["start_ms"].as_f64() >= w[0]["end_ms"].as_f64(), "{ts:?}");
+            }
+        }
+        // Every try at the failing server is visible (all of them failed), and requests
+        // answered at once have no try lines.
+        assert!(failed_tries > 0);
+        let extra = report["requests"]["attempts"].as_u64().unwrap() - report["requests"]["sent"].as_u64().unwrap();
+        let lines_of_retried: u64 = tries.values().map(|t| t.len() as u64 - 1).sum();
+        if client.starts_with("hedging") {
+            assert!(tries.values().flatten().any(|t| t["outcome"] == "cancelled"), "no cancelled hedge");
+        } else {
+            // One line per try, one try per attempt counted in the report (the window holds
+            // every request here: no warmup).
+            assert_eq!(lines_of_retried, extra, "{client} {balancer}");
+        }
+        let plain = run_json(&text, &[]);
+        assert_eq!(plain["trace_hash"], report["trace_hash"], "{client} {balancer}");
+    }
+}
+
+/// Envoy's `per_try_timeout`: a try that has no answer within it (from the moment it has its
+/// upstream connection) is reset and ends as `timeout` at the balancer; with `timeout` in
+/// `retry_on` (the default once `per_try_timeout` is set: Envoy's `5xx` retries it) it goes
+/// to another server (`previous_hosts`). One server of four is 100× slow (500 ms): every
+/// request it gets is retried after 50 ms and answered by a fast one (no failures, latency under 50 ms + the
+/// 1 ms backoff + 5 ms of work + hops); without the timeout in `retry_on` those requests end
+/// as `timeout` after 50 ms. The slow server still does the work of every try (it is not told).
+#[test]
+fn per_try_timeout_cuts_and_retries_a_slow_try() {
+    let text = r#"
+name = "per-try"
+duration = "10s"
+seed = 3
+
+[[servers]]
+name = "api"
+count = 4
+workers = 1000
+service = { dist = "constant", value = "5ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 20
+timeout = "2s"
+protocol = "http2"
+
+[balancer]
+algorithm = "round_robin"
+retry = { num_retries = 1, per_try_timeout = "50ms", base_interval = "1ms", max_interval = "1ms", retry_host_predicate = "previous_hosts" }
+
+[[events]]
+at = "0s"
+action = "slow"
+target = "api-1"
+factor = 100
+"#;
+    let r = run_json(text, &[]);
+    let q = &r["requests"];
+    let sent = q["sent"].as_f64().unwrap();
+    assert_eq!(q["outcomes"]["ok"].as_f64(), Some(sent), "{q}");
+    let retries = q["balancer_retries"].as_f64().unwrap();
+    assert!((retries / sent - 0.25).abs() < 0.03, "{q}");
+    let max = r["latency_ms"]["max"].as_f64().unwrap();
+    assert!((55.0..58.0).contains(&max), "max {max}");
+    // The slow server serves every try it got, answers to nobody.
+    let slow = r["servers"].as_array().unwrap().iter().find(|s| s["name"] == "api-1").unwrap();
+    // (Less the tries still in its queue when the run ends.)
+    assert!((slow["requests"].as_f64().unwrap() / retries - 1.0).abs() < 0.1, "{slow}");
+    // Without `timeout` in retry_on the client gets Envoy's 504: `timeout`, at 50 ms.
+    let r = run_json(text, &["--set", "balancer.retry.retry_on=[\"server_error\"]"]);
+    let q = &r["requests"];
+    let timeouts = q["outcomes"]["timeout"].as_f64().unwrap();
+    assert!((timeouts / sent - 0.25).abs() < 0.03, "{q}");
+    assert_eq!(q.get("balancer_retries"), None, "no retries: {q}");
+    let failed = r["latency_all_ms"]["max"].as_f64().unwrap();
+    assert!((50.0..52.0).contains(&failed), "{}", r["latency_all_ms"]);
+    // And with HTTP/1.1 upstream connections, each reset try closes its connection (Envoy
+    // cannot reuse it while the server still answers): the same outcomes, more connections.
+    let r11 = run_json(text, &["--set", "clients[0].protocol=\"http1\""]);
+    assert_eq!(r11["requests"]["outcomes"]["ok"], r11["requests"]["sent"], "{}", r11["requests"]);
+}
+
+/// Envoy's `host_selection_retry_max_attempts` with the `previous_hosts` predicate: the pick
+/// is made again while it lands on a host already tried, at most that many times, then the
+/// last pick is used. Two servers, one always failing, `random`, one retry: a retry after a
+/// failure at the bad host goes back to it with probability 1/2 per pick, so the share of
+/// requests that fail is 1/2 × (1/2)^(1+n): 25% with n = 0, 12.5% with Envoy's default 1,
+/// 1/64 with 4.
+#[test]
+fn host_selection_retries_follow_envoy() {
+    let text = r#"
+name = "reselect"
+duration = "20s"
+seed = 9
+
+[[servers]]
+name = "api"
+count = 2
+workers = 100
+service = { dist = "constant", value = "1ms" }
+
+[[clients]]
+name = "c"
+count = 10
+rate = 40
+protocol = "http2"
+
+[balancer]
+algorithm = "random"
+retry = { num_retries = 1, base_interval = "1ms", retry_host_predicate = "previous_hosts" }
+
+[[events]]
+at = "0s"
+action = "errors"
+target = "api-1"
+rate = 1.0
+latency = "0s"
+"#;
+    for (n, expect) in [(None, 0.125), (Some(0), 0.25), (Some(4), 1.0 / 64.0)] {
+        let args: Vec<String> = n
+            .map(|n| vec!["--set".into(), format!("balancer.retry.host_selection_retry_max_attempts={n}")])
+            .unwrap_or_default();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let q = run_json(text, &args)["requests"].clone();
+        let share = q["outcomes"]["server_error"].as_f64().unwrap() / q["sent"].as_f64().unwrap();
+        assert!((share - expect).abs() < 0.02 + expect * 0.1, "n = {n:?}: {share} vs {expect}: {q}");
+    }
+    // One server only: every retry is a tried host; the last pick is used all the same.
+    let q = run_json(text, &["--set", "servers[0].count=1"])["requests"].clone();
+    assert_eq!(q["balancer_retries"], q["sent"], "{q}");
+    assert_eq!(q["outcomes"]["server_error"], q["sent"], "{q}");
 }
 
 // Hedging (issue 16): gRPC's hedging policy (`[clients.hedging]`) refuses bad values and the

@@ -441,7 +441,7 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         "panic_threshold = 40.0",
         // Issue 16: Envoy's outlier detection and circuit breakers, as they are.
         "outlier_detection = { consecutive_5xx = 5, base_ejection_time = \"30s\" }",
-        "circuit_breakers = {}",
+        "circuit_breakers = { max_connections = 1000 }",
         "placeholder traffic",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -452,7 +452,6 @@ fn envoy_bootstrap_cluster_with_priorities_and_health_checks_becomes_a_runnable_
         format!("warning: {f}:11: `connect_timeout`"),
         format!("warning: {f}:15: `least_request_lb_config.active_request_bias`"),
         format!("warning: {f}:24: `health_checks[].interval_jitter`: not modeled"),
-        format!("warning: {f}:32: `circuit_breakers.thresholds[].max_connections`: not modeled by lbsim"),
         format!("warning: {f}:49: `priority 1`: approximated: Envoy spills traffic"),
         format!("warning: {f}:12: `lb_policy: LEAST_REQUEST`: approximated: with unequal weights"),
     ] {
@@ -492,6 +491,63 @@ fn envoy_json_ring_hash_and_yaml_maglev_clusters() {
     assert!(out.contains("algorithm = \"maglev\"\ntable_size = 5003"), "{out}");
     assert_eq!(out.matches("[[servers]]").count(), 3);
     assert_checks(&out);
+}
+
+/// Issue 16 with issue 14's importer: a bootstrap's route to the cluster carries Envoy's
+/// retry policy (`retry_on` conditions mapped to outcomes: `5xx` and `reset` include a per-try
+/// timeout; `retriable-4xx` has no lbsim outcome and is warned about), the cluster's
+/// circuit breakers its retry budget; together they are `[balancer.retry]`. A malformed
+/// `per_try_timeout` exits 2 with file:line:column.
+#[test]
+fn envoy_route_retry_policy_and_retry_budget_become_balancer_retry() {
+    let yaml = |per_try: &str| {
+        format!(
+            r#"static_resources:
+  listeners:
+  - name: l
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          route_config:
+            virtual_hosts:
+            - name: all
+              routes:
+              - match: {{ prefix: "/" }}
+                route:
+                  cluster: api
+                  retry_policy:
+                    retry_on: "reset,retriable-4xx"
+                    num_retries: 2
+                    per_try_timeout: {per_try}
+                    retry_back_off: {{ base_interval: 0.05s }}
+                    retry_priority: {{ name: x }}
+  clusters:
+  - name: api
+    circuit_breakers:
+      thresholds:
+      - retry_budget: {{ budget_percent: {{ value: 30 }} }}
+    load_assignment:
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: a, port_value: 1}}}}}}}}]}}]
+"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("retry.yaml");
+    std::fs::write(&path, yaml("0.25s")).unwrap();
+    let (out, err) = import_ok(&["import", "envoy", path.to_str().unwrap()]);
+    assert!(
+        out.contains(
+            "retry = { retry_on = [\"timeout\", \"connection_error\"], num_retries = 2, per_try_timeout = \"250ms\", \
+             base_interval = \"50ms\", budget_percent = 30.0, min_retry_concurrency = 3 }"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("circuit_breakers ="), "a budget alone sets no breaker:\n{out}");
+    assert!(err.contains("retry.yaml:16: `retry_policy.retry_on retriable-4xx`: not a condition lbsim has"), "{err}");
+    assert!(err.contains("retry.yaml:20: `retry_policy.retry_priority`: not modeled"), "{err}");
+    assert_checks(&out);
+    envoy_malformed("r.yaml", &yaml("soon"), "18:38:", "expected a duration");
 }
 
 /// An Envoy file written in a temporary directory must exit 2 naming `place` and `what`.
@@ -628,12 +684,14 @@ struct Semantics {
     panic_threshold: Option<Option<u64>>,
     /// Envoy's outlier detection and circuit breakers (exported to Envoy only).
     resilience: Option<(Option<sim_core::scenario::OutlierDetection>, Option<sim_core::scenario::CircuitBreakers>)>,
+    /// Envoy's route retry policy and the cluster's retry budget (`[balancer.retry]`).
+    retry: Option<Option<sim_core::scenario::BalancerRetry>>,
 }
 
 /// The semantics of `pool` in `sc` that `program`'s configuration can carry and its importer
 /// reads (`warned`: the export's warnings — a field the export said it approximated is not
-/// compared). Envoy's importer reads clusters, not listeners or routes: no layer, retries or
-/// hash key there.
+/// compared). Envoy's importer reads clusters, and of the routes only a route's retry policy:
+/// no layer or hash key there.
 fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantics {
     let b = &sc.balancer;
     let hashing = matches!(
@@ -685,6 +743,9 @@ fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantic
         panic_threshold: (program == "envoy" && b.health_check.is_some())
             .then(|| b.panic_threshold.map(|p| (p * 1000.0).round() as u64)),
         resilience: (program == "envoy").then_some((b.outlier_detection, b.circuit_breakers)),
+        // (`retry_on_error` goes to Envoy as a retry policy too: an approximation.)
+        retry: (program == "envoy" && b.retry_on_error == 0 && !warned.contains("balancer.retry.retry_on"))
+            .then(|| b.retry.clone()),
     }
 }
 
@@ -765,6 +826,19 @@ fn export_of_every_bundled_scenario_passes_the_real_program_and_imports_back_the
         "balancer.circuit_breakers.max_retries=1",
     ];
     cases.push(("backup-failover.toml".into(), backup_text.clone(), resilience.map(String::from).to_vec()));
+    // Envoy's retry policy (the route's) and retry budget (the cluster's) go and come back,
+    // with and without a per-try timeout, circuit breakers and the previous_hosts predicate.
+    for retry in [
+        "balancer.retry={ num_retries = 3, per_try_timeout = \"80ms\", base_interval = \"10ms\", max_interval = \"200ms\", \
+         retry_host_predicate = \"previous_hosts\", host_selection_retry_max_attempts = 4, budget_percent = 25.0, min_retry_concurrency = 2 }",
+        "balancer.retry={ retry_on = [\"connection_error\"], budget_percent = 10.0 }",
+        "balancer.retry={ num_retries = 2, retry_on = [\"connection_error\", \"timeout\"], per_try_timeout = \"1s\" }",
+    ] {
+        let mut sets = resilience.map(String::from).to_vec();
+        sets.push(retry.into());
+        cases.push(("backup-failover.toml".into(), backup_text.clone(), sets));
+        cases.push(("backup-failover.toml".into(), backup_text.clone(), vec![retry.into()]));
+    }
     for (name, text, sets) in cases {
         let sc = match sim_core::config::load(&text, sim_core::Format::Toml, &sets) {
             Ok(sc) => sc,

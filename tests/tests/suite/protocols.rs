@@ -210,16 +210,34 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: stress_cases(100), ..ProptestConfig::default() })]
 
     /// The same with issue 16's mechanisms on: failing servers, outlier detection (ejections
-    /// and returns), circuit breakers (overflows, refused retries) and `retry_on_error`: every
-    /// request still ends exactly once (and the model's own checks — a retry or request count
-    /// released twice panics — hold).
+    /// and returns), circuit breakers (overflows, refused retries), `retry_on_error` or Envoy's
+    /// retry policy (per-try timeouts, host reselection): every request still ends exactly
+    /// once (and the model's own checks — a retry or request count released twice panics —
+    /// hold), and a request's try records (issue 14) end with its own end and outcome.
     #[test]
     fn every_request_ends_exactly_once_with_resilience(
         s in scenarios(Bounds { resilience: true, ..Bounds::default() })
     ) {
         s.validate().map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let (r, records) = trace(&s, s.seed);
+        let mut sim = Simulation::new(&s, s.seed);
+        sim.enable_trace();
+        sim.enable_trace_attempts();
+        sim.run();
+        let (mut records, mut tries) = (Vec::new(), Vec::new());
+        sim.drain_trace(&mut records);
+        sim.drain_trace_attempts(&mut tries);
+        let r = sim.report();
         prop_assert_eq!(r.requests.sent, r.requests.completed + r.requests.failed);
+        let mut last: BTreeMap<u64, (u64, &'static str)> = BTreeMap::new();
+        for t in tries.iter().filter(|t| t.outcome != "cancelled") {
+            last.insert(t.id, (t.end_ns, t.outcome));
+        }
+        for rec in &records {
+            if let Some(&(end, outcome)) = last.get(&rec.id) {
+                prop_assert_eq!((end, outcome), (rec.end_ns, rec.outcome.name()), "request {}", rec.id);
+            }
+        }
+        prop_assert!(tries.iter().all(|t| t.start_ns <= t.end_ns && t.try_no >= 1 && t.attempt >= 1));
         let mut ids: Vec<u64> = records.iter().map(|r| r.id).collect();
         let total = ids.len();
         ids.sort_unstable();

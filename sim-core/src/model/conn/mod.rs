@@ -15,7 +15,7 @@ use profile::{Profile, handshake_bytes};
 pub(crate) mod profile;
 mod stream;
 mod subchannel;
-mod upstream;
+pub(in crate::model) mod upstream;
 
 /// How a connection request came out.
 pub(crate) enum Acquire {
