@@ -74,6 +74,22 @@ impl<T> Slab<T> {
         Some(Handle { idx: h.idx, generation: slot.generation })
     }
 
+    /// Inserts the value `make` builds, built in its slot: for a large `T`, building it
+    /// first and then moving it in (`insert`) is a `memcpy` of the whole value.
+    #[inline]
+    pub fn insert_with(&mut self, make: impl FnOnce() -> T) -> Handle {
+        self.len += 1;
+        if let Some(idx) = self.free.pop() {
+            let slot = &mut self.slots[idx as usize];
+            slot.value = Some(make());
+            Handle { idx, generation: slot.generation }
+        } else {
+            let idx = self.slots.len() as u32;
+            self.slots.push(Slot { generation: 0, value: Some(make()) });
+            Handle { idx, generation: 0 }
+        }
+    }
+
     /// Removes the entry; every handle to it stops resolving.
     #[inline]
     pub fn remove(&mut self, h: Handle) -> Option<T> {
