@@ -149,4 +149,19 @@ mod tests {
         assert_eq!(s.get(b), Some(&2));
         assert_eq!(s.len(), 1);
     }
+
+    #[test]
+    fn insert_with_reuses_slots_as_insert_does() {
+        let (mut a, mut b) = (Slab::default(), Slab::default());
+        for step in 0..20u32 {
+            if step % 3 == 2 {
+                let (ha, hb) = (a.handle_at(step / 3).unwrap(), b.handle_at(step / 3).unwrap());
+                assert_eq!(a.remove(ha), b.remove(hb));
+            } else {
+                assert_eq!(a.insert(step), b.insert_with(|| step));
+            }
+        }
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().map(|(h, v)| (h, *v)).eq(b.iter().map(|(h, v)| (h, *v))));
+    }
 }
