@@ -576,7 +576,10 @@ impl Simulation {
 
     /// Ends a request with its one outcome.
     pub(in crate::model) fn finish_request(&mut self, h: Handle, outcome: Outcome) {
-        self.release_holds(h, false);
+        // Usually released already (an answer releases them on arrival): no call then.
+        if self.reqs.get(h).is_some_and(|r| r.holds != 0) {
+            self.release_holds(h, false);
+        }
         let Some(req) = self.reqs.remove(h) else { return };
         let latency = self.now - req.created_ns;
         let g = self.clients[req.client as usize].group as usize;
