@@ -71,7 +71,7 @@ fn keyed(mut s: Scenario) -> Scenario {
     match s.balancer.algorithm {
         Algorithm::ConsistentHash | Algorithm::RingHash | Algorithm::Maglev | Algorithm::BoundedLoadHash => {
             s.balancer.hash_key = sim_core::HashKey::Header("x-user".into());
-            s.clients[0].keys = Some(KeySpace { count: 1_000_000, skew: 0.0 });
+            s.clients[0].keys = Some(KeySpace { count: 1_000_000, skew: 0.0, template: None });
         }
         Algorithm::IpHash => {
             let n = s.servers.iter().map(|g| g.count).sum::<u32>();

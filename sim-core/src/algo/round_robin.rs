@@ -560,6 +560,7 @@ mod tests {
                     members_version: 1,
                     source_ip: 0,
                     key: 0,
+                    key_text: false,
                     names: &names[..weights.len()],
                 };
                 let expected = naive.pick(&eligible, &weights, scale);

@@ -134,14 +134,20 @@ impl Simulation {
         });
         let id = self.next_req_id;
         self.next_req_id += 1;
-        let req = Req {
+        if measured {
+            self.stats.sent += 1;
+            self.stats.groups[g].sent += 1;
+        }
+        self.stats.series.sent();
+        let pool = self.groups[g].path_pool[path];
+        let h = self.reqs.insert_with(|| Req {
             id,
             client: c,
             created_ns: self.now,
             attempt: 1,
             measured,
             path: path as u16,
-            pool: self.groups[g].path_pool[path],
+            pool,
             key,
             size_u,
             session,
@@ -163,13 +169,7 @@ impl Simulation {
             hedge: None,
             key_index,
             replay,
-        };
-        if measured {
-            self.stats.sent += 1;
-            self.stats.groups[g].sent += 1;
-        }
-        self.stats.series.sent();
-        let h = self.reqs.insert(req);
+        });
         if let Some(delay) = self.sc.clients[g].hedging.as_ref().map(|p| p.hedging_delay_ns) {
             let hh = self.hedges.insert(Hedge { live: vec![h], sent: 1 });
             self.reqs.get_mut(h).expect("live request").hedge = Some(hh);
@@ -645,7 +645,10 @@ impl Simulation {
 
     /// Ends a request with its one outcome.
     pub(in crate::model) fn finish_request(&mut self, h: Handle, outcome: Outcome) {
-        self.release_holds(h, false);
+        // Usually released already (an answer releases them on arrival): no call then.
+        if self.reqs.get(h).is_some_and(|r| r.holds != 0) {
+            self.release_holds(h, false);
+        }
         let Some(req) = self.reqs.remove(h) else { return };
         let latency = self.now - req.created_ns;
         let g = self.clients[req.client as usize].group as usize;
