@@ -30,6 +30,14 @@ pub struct BoundedLoadHash {
     seen: Vec<u32>,
     /// The current pick's stamp for `seen`.
     walk: u32,
+    /// Whether the caller reports every change of an active count (`active_changed`); then
+    /// the in-flight total is kept up to date instead of summed at each pick.
+    notified: bool,
+    /// The counts as last reported, by server id, for the eligible servers of `built_for`
+    /// (`u32::MAX` for the others).
+    counts: Vec<u32>,
+    /// Their total (with `notified`).
+    in_flight: u64,
 }
 
 /// HAProxy's capacity rule with what depends only on the pick computed once.
@@ -89,6 +97,32 @@ impl BoundedLoadHash {
             run_start: None,
             seen: Vec::new(),
             walk: 0,
+            notified: false,
+            counts: Vec::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// An instance whose caller reports every change of an active count through
+    /// [`BoundedLoadHash::active_changed`].
+    pub(crate) fn notified(factor: f64) -> BoundedLoadHash {
+        BoundedLoadHash { notified: true, ..BoundedLoadHash::new(factor) }
+    }
+
+    /// Stops relying on count-change reports.
+    pub(crate) fn unnotified(mut self) -> BoundedLoadHash {
+        self.notified = false;
+        self
+    }
+
+    /// The replica's active count of `server` is now `active`.
+    #[inline]
+    pub(crate) fn active_changed(&mut self, server: u32, active: u32) {
+        if let Some(known) = self.counts.get_mut(server as usize)
+            && *known != u32::MAX
+        {
+            self.in_flight = self.in_flight + u64::from(active) - u64::from(*known);
+            *known = active;
         }
     }
 
@@ -113,6 +147,13 @@ impl BoundedLoadHash {
         self.run_start = eligible.first().copied().filter(|_| consecutive);
         self.seen = vec![0; view.server_count()];
         self.walk = 0;
+        if self.notified {
+            self.counts = vec![u32::MAX; view.server_count()];
+            for &s in view.eligible() {
+                self.counts[s as usize] = view.active(s);
+            }
+            self.in_flight = view.eligible().iter().map(|&s| u64::from(view.active(s))).sum();
+        }
         self.built_for = Some(view.version());
     }
 }
@@ -131,6 +172,7 @@ impl Balancer for BoundedLoadHash {
             return None;
         }
         let in_flight: u64 = match self.run_start {
+            _ if self.notified => self.in_flight,
             Some(first) => {
                 view.active[first as usize..first as usize + view.eligible.len()].iter().map(|&a| u64::from(a)).sum()
             }
