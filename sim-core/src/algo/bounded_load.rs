@@ -287,17 +287,22 @@ mod tests {
                 }
             }
             let mut b = BoundedLoadHash::new(1.25);
+            // As the simulation makes it: told of every count change, it keeps the total.
+            let mut told = BoundedLoadHash::notified(1.25);
             let mut rng = SimRng::from_seed(0);
             for (key, server, delta) in steps {
                 f.key = key;
                 let got = b.pick(&f.view(), &mut rng);
                 proptest::prop_assert_eq!(got, plain_pick(&b, &f.view()));
+                proptest::prop_assert_eq!(told.pick(&f.view(), &mut rng), got);
                 if let Some(s) = got {
                     f.active[s as usize] += 1;
+                    told.active_changed(s, f.active[s as usize]);
                 }
                 // Some requests end.
                 let i = server % f.active.len();
                 f.active[i] = f.active[i].saturating_sub(delta);
+                told.active_changed(i as u32, f.active[i]);
             }
         }
     }
