@@ -9,7 +9,7 @@
 use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`), as in
 /// `round_robin` (kept here so the fast form below can read and write them).
@@ -101,11 +101,85 @@ impl PartialOrd for Level {
 /// order by current weight is the order by key, so each weight keeps its peers in an ordered
 /// set on `(−key, position)`: its first is the candidate nginx's loop would prefer (highest
 /// current weight, earliest in configuration order); the winner is the best of the candidates
-/// of the (few) weights present.
+/// of the (few) weights present. The ordered set is an indexed binary heap ([`Heap`]): the
+/// peers only ever need the best one, and moving a peer is a removal at a known index.
 #[derive(Clone, Debug, Default)]
 struct LevelPeers {
     rounds: i64,
-    classes: Vec<(u32, BTreeSet<(i64, u32)>)>,
+    classes: Vec<(u32, Heap)>,
+}
+
+/// A max-heap of `(key, position)` — higher key first, then earlier position — that knows
+/// where each entry is (`Slot::index`), so any peer is taken out in O(log n).
+#[derive(Clone, Debug, Default)]
+struct Heap {
+    items: Vec<(i64, u32)>,
+}
+
+/// Whether `a` comes before `b` (nginx prefers the higher current weight, then the earlier).
+#[inline]
+fn before(a: (i64, u32), b: (i64, u32)) -> bool {
+    a.0 > b.0 || (a.0 == b.0 && a.1 < b.1)
+}
+
+impl Heap {
+    fn place(&mut self, i: usize, item: (i64, u32), slots: &mut [Slot]) {
+        self.items[i] = item;
+        slots[item.1 as usize].index = i as u32;
+    }
+
+    fn sift_up(&mut self, mut i: usize, slots: &mut [Slot]) {
+        let item = self.items[i];
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !before(item, self.items[parent]) {
+                break;
+            }
+            self.place(i, self.items[parent], slots);
+            i = parent;
+        }
+        self.place(i, item, slots);
+    }
+
+    fn sift_down(&mut self, mut i: usize, slots: &mut [Slot]) {
+        let item = self.items[i];
+        let n = self.items.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < n && before(self.items[right], self.items[left]) { right } else { left };
+            if !before(self.items[child], item) {
+                break;
+            }
+            self.place(i, self.items[child], slots);
+            i = child;
+        }
+        self.place(i, item, slots);
+    }
+
+    fn push(&mut self, item: (i64, u32), slots: &mut [Slot]) {
+        self.items.push(item);
+        self.sift_up(self.items.len() - 1, slots);
+    }
+
+    fn remove(&mut self, i: usize, slots: &mut [Slot]) {
+        let last = self.items.pop().expect("a peer's heap holds it");
+        if i < self.items.len() {
+            self.place(i, last, slots);
+            self.sift_up(i, slots);
+            let i = slots[last.1 as usize].index as usize;
+            self.sift_down(i, slots);
+        }
+    }
+
+    /// The top entry's key changed (it only goes down: the winner loses the total).
+    fn lower_top(&mut self, key: i64, slots: &mut [Slot]) {
+        self.items[0].0 = key;
+        self.sift_down(0, slots);
+    }
 }
 
 /// Per peer in the fast form.
@@ -118,6 +192,8 @@ struct Slot {
     key: i64,
     /// `rounds` of its level when it joined (a peer not yet seen is seen once it grows).
     joined: i64,
+    /// Where it is in its level's heap.
+    index: u32,
 }
 
 /// Past this many rounds at one level the fast form is rebuilt (keys then start from the
@@ -161,7 +237,7 @@ impl Levels {
                 return None;
             }
             f.position[s as usize] = i as u32;
-            f.slots.push(Slot { server: s, active: view.active(s), weight, key: 0, joined: 0 });
+            f.slots.push(Slot { server: s, active: view.active(s), weight, key: 0, joined: 0, index: 0 });
             f.join(i as u32, peer.current);
         }
         Some(f)
@@ -170,17 +246,19 @@ impl Levels {
     /// Puts the peer at `pos` into the level of its count with this current weight.
     fn join(&mut self, pos: u32, current: i64) {
         let slot = &mut self.slots[pos as usize];
-        let level = self.levels.entry(Level::new(slot.active, slot.weight)).or_default();
-        slot.key = current - i64::from(slot.weight) * level.rounds;
+        let weight = slot.weight;
+        let level = self.levels.entry(Level::new(slot.active, weight)).or_default();
+        slot.key = current - i64::from(weight) * level.rounds;
         slot.joined = level.rounds;
-        let set = match level.classes.iter().position(|c| c.0 == slot.weight) {
+        let key = slot.key;
+        let heap = match level.classes.iter().position(|c| c.0 == weight) {
             Some(c) => &mut level.classes[c].1,
             None => {
-                level.classes.push((slot.weight, BTreeSet::new()));
+                level.classes.push((weight, Heap::default()));
                 &mut level.classes.last_mut().expect("just pushed").1
             }
         };
-        set.insert((-slot.key, pos));
+        heap.push((key, pos), &mut self.slots);
     }
 
     /// Takes the peer at `pos` out of its level; returns its current weight and whether it
@@ -190,10 +268,10 @@ impl Levels {
         let level_key = Level::new(slot.active, slot.weight);
         let level = self.levels.get_mut(&level_key).expect("a peer's level exists");
         let c = level.classes.iter().position(|c| c.0 == slot.weight).expect("a peer's weight class exists");
-        level.classes[c].1.remove(&(-slot.key, pos));
+        level.classes[c].1.remove(slot.index as usize, &mut self.slots);
         let current = slot.key + i64::from(slot.weight) * level.rounds;
         let grew = level.rounds > slot.joined;
-        if level.classes[c].1.is_empty() {
+        if level.classes[c].1.items.is_empty() {
             level.classes.swap_remove(c);
             if level.classes.is_empty() {
                 self.levels.remove(&level_key);
@@ -205,12 +283,12 @@ impl Levels {
     /// Writes the current weights back into `peers` (a peer that took part in a round is seen).
     fn materialize(&self, peers: &mut [Peer]) {
         for (level_key, level) in &self.levels {
-            for (weight, set) in &level.classes {
-                for &(neg_key, pos) in set {
+            for (weight, heap) in &level.classes {
+                for &(key, pos) in &heap.items {
                     let slot = &self.slots[pos as usize];
                     debug_assert_eq!(Level::new(slot.active, slot.weight), *level_key);
                     let peer = &mut peers[slot.server as usize];
-                    peer.current = -neg_key + i64::from(*weight) * level.rounds;
+                    peer.current = key + i64::from(*weight) * level.rounds;
                     if level.rounds > slot.joined {
                         peer.effective = i64::from(*weight);
                     }
@@ -244,35 +322,35 @@ impl Levels {
     /// nginx's pick over the lowest level: alone, it wins untouched; otherwise one round.
     fn pick(&mut self, peers: &mut [Peer]) -> Option<u32> {
         let (_, level) = self.levels.iter_mut().next()?;
-        let count: usize = level.classes.iter().map(|c| c.1.len()).sum();
+        let count: usize = level.classes.iter().map(|c| c.1.items.len()).sum();
         self.rounds_run |= count > 1;
         if count == 1 {
-            let &(_, pos) = level.classes[0].1.first()?;
+            let &(_, pos) = level.classes[0].1.items.first()?;
             return Some(self.slots[pos as usize].server);
         }
         level.rounds += 1;
         let rounds = level.rounds;
         let mut total = 0i64;
         let mut best: Option<(i64, u32, usize)> = None;
-        for (c, (weight, set)) in level.classes.iter().enumerate() {
+        for (c, (weight, heap)) in level.classes.iter().enumerate() {
             let w = i64::from(*weight);
-            total += w * set.len() as i64;
-            let &(neg_key, pos) = set.first()?;
-            let current = -neg_key + w * rounds;
+            total += w * heap.items.len() as i64;
+            let &(key, pos) = heap.items.first()?;
+            let current = key + w * rounds;
             if best.is_none_or(|(bc, bp, _)| current > bc || (current == bc && pos < bp)) {
                 best = Some((current, pos, c));
             }
         }
         let (current, pos, c) = best?;
         let slot = &mut self.slots[pos as usize];
-        let set = &mut level.classes[c].1;
-        set.remove(&(-slot.key, pos));
         slot.key = current - total - i64::from(slot.weight) * rounds;
-        set.insert((-slot.key, pos));
+        let (key, server, weight) = (slot.key, slot.server, slot.weight);
+        // The winner is its heap's top (the best of its weight).
+        level.classes[c].1.lower_top(key, &mut self.slots);
         // The winner took part in this round: it is seen.
-        peers[slot.server as usize].effective = i64::from(slot.weight);
+        peers[server as usize].effective = i64::from(weight);
         self.worn |= rounds > ROUNDS_LIMIT;
-        Some(slot.server)
+        Some(server)
     }
 }
 
