@@ -8,6 +8,9 @@
 //! weighted share, at least 1). A server may take the request only if its load is below its
 //! slots. The request starts at its ring position (first point ≥ crc32 of its key) and walks
 //! clockwise to the first server with room, so no server exceeds its capacity.
+//!
+//! The walk is O(servers passed): with one hot key it passes every full server, and which
+//! servers are full moves with the in-flight total (see docs/performance.md, 2026-11-28).
 
 use super::ketama::{KetamaRing, key_crc};
 use super::{Balancer, PickView};

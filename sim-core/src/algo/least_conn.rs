@@ -5,6 +5,10 @@
 //! The first eligible peer with the lowest `active / weight` (compared by cross-multiplying)
 //! wins; if later peers tie with it, one smooth-WRR round over the tied peers, starting at
 //! the first minimum, breaks the tie.
+//!
+//! Inside a simulation the same picks come from an ordered form in O(log n) per pick and per
+//! count change ([`LeastConnections`], `Levels`); nginx's scan runs where that form is not
+//! exact by construction (penalties recovering, a changed eligible set).
 
 use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
@@ -56,6 +60,8 @@ pub struct LeastConnections {
     fast: Option<Levels>,
     /// The version of the previous pick (two in a row with the same one build the fast form).
     last_version: Option<u64>,
+    /// Scratch for [`Levels::subset_pick`]: the tied peers' positions and current weights.
+    subset_ties: Vec<(u32, i64)>,
     /// The servers `inspect` reports on: those nginx's state would hold by now (every server
     /// of the view after the first round, a penalized one before).
     exposed: usize,
@@ -232,7 +238,9 @@ impl Levels {
         for (i, &s) in eligible.iter().enumerate() {
             let weight = view.weight(s);
             let peer = peers[s as usize];
-            if weight == 0 || weight > FAST_WEIGHT_LIMIT || (peer.effective != UNSEEN && peer.effective != i64::from(weight))
+            if weight == 0
+                || weight > FAST_WEIGHT_LIMIT
+                || (peer.effective != UNSEEN && peer.effective != i64::from(weight))
             {
                 return None;
             }
@@ -317,6 +325,54 @@ impl Levels {
         }
         self.slots[pos as usize].active = active;
         self.join(pos, current);
+    }
+
+    /// Whether `view`'s eligible set is a part of this form's (a retry's set, without the
+    /// servers tried), with the same weights and counts.
+    fn covers(&self, view: &PickView<'_>) -> bool {
+        view.eligible().iter().all(|&s| {
+            self.position.get(s as usize).is_some_and(|&pos| {
+                let slot = self.slots.get(pos as usize);
+                slot.is_some_and(|slot| slot.weight == view.weight(s) && slot.active == view.active(s))
+            })
+        })
+    }
+
+    /// nginx's loop over a part of the form's peers (see [`Levels::covers`]): the scan finds
+    /// the peers tied at the lowest ratio, and the round moves each of them in the form.
+    fn subset_pick(&mut self, view: &PickView<'_>, peers: &mut [Peer], ties: &mut Vec<(u32, i64)>) -> Option<u32> {
+        ties.clear();
+        let (best_pos, tied) = first_minimum(view)?;
+        let eligible = view.eligible();
+        let b = eligible[best_pos];
+        if !tied {
+            return Some(b);
+        }
+        let (ab, wb) = (u64::from(view.active(b)), u64::from(view.weight(b)));
+        let mut total = 0i64;
+        let mut best: Option<(usize, i64)> = None;
+        for &s in &eligible[best_pos..] {
+            if u64::from(view.active(s)) * wb != ab * u64::from(view.weight(s)) {
+                continue;
+            }
+            let pos = self.position[s as usize];
+            let (current, _) = self.leave(pos);
+            // Every peer in the form has its effective weight equal to its weight.
+            let weight = i64::from(self.slots[pos as usize].weight);
+            peers[s as usize].effective = weight;
+            let current = current + weight;
+            total += weight;
+            if best.is_none_or(|(_, c)| current > c) {
+                best = Some((ties.len(), current));
+            }
+            ties.push((pos, current));
+        }
+        let (winner, _) = best?;
+        ties[winner].1 -= total;
+        for &(pos, current) in ties.iter() {
+            self.join(pos, current);
+        }
+        Some(self.slots[ties[winner].0 as usize].server)
     }
 
     /// nginx's pick over the lowest level: alone, it wins untouched; otherwise one round.
@@ -547,11 +603,24 @@ impl Balancer for LeastConnections {
         self.ensure(view.server_count());
         self.scale = view.weight_scale().max(1);
         let version = view.version();
-        if self.fast.as_ref().is_some_and(|f| f.version != version) {
-            self.leave_fast();
-        }
         let repeated = self.last_version == Some(version);
         self.last_version = Some(version);
+        if let Some(fast) = &mut self.fast
+            && fast.version != version
+        {
+            // A retry's set (a part of the form's, seen once): the scan over it, moving the
+            // tied peers in the form, which stays for the next first attempt.
+            if !repeated && fast.covers(view) {
+                let mut ties = std::mem::take(&mut self.subset_ties);
+                let pick = fast.subset_pick(view, &mut self.peers, &mut ties);
+                if ties.len() > 1 {
+                    self.exposed = self.exposed.max(view.server_count());
+                }
+                self.subset_ties = ties;
+                return pick;
+            }
+            self.leave_fast();
+        }
         if self.fast.is_none() && self.notified && repeated && self.settled(view) {
             self.fast = Levels::build(view, &self.peers);
         }

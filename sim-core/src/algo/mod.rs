@@ -368,9 +368,7 @@ impl AnyBalancer {
         match algorithm {
             Algorithm::RoundRobin => AnyBalancer::RoundRobin(SmoothWeightedRoundRobin::new(params.max_fails)),
             Algorithm::Random => AnyBalancer::Random(WeightedRandom::default()),
-            Algorithm::LeastConnections => {
-                AnyBalancer::LeastConnections(LeastConnections::notified(params.max_fails))
-            }
+            Algorithm::LeastConnections => AnyBalancer::LeastConnections(LeastConnections::notified(params.max_fails)),
             Algorithm::PowerOfTwo => AnyBalancer::PowerOfTwo(PowerOfTwo::new(params.choices)),
             Algorithm::IpHash => AnyBalancer::IpHash(IpHash::default()),
             Algorithm::ConsistentHash => AnyBalancer::ConsistentHash(KetamaHash::default()),
