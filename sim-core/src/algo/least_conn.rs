@@ -626,6 +626,11 @@ impl Balancer for LeastConnections {
         }
         let Some(fast) = &mut self.fast else { return self.scan(view) };
         let pick = fast.pick(&mut self.peers);
+        // A count changed without a report would leave the form stale.
+        debug_assert!(
+            pick.is_none_or(|s| fast.slots[fast.position[s as usize] as usize].active == view.active(s)),
+            "least_connections: an active count changed without active_changed"
+        );
         if fast.rounds_run {
             self.exposed = self.exposed.max(view.server_count());
         }
