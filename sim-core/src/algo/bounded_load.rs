@@ -8,6 +8,9 @@
 //! weighted share, at least 1). A server may take the request only if its load is below its
 //! slots. The request starts at its ring position (first point ≥ crc32 of its key) and walks
 //! clockwise to the first server with room, so no server exceeds its capacity.
+//!
+//! The walk is O(servers passed): with one hot key it passes every full server, and which
+//! servers are full moves with the in-flight total (see docs/performance.md, 2026-11-28).
 
 use super::ketama::KetamaRing;
 use super::{Balancer, PickView};
@@ -30,6 +33,14 @@ pub struct BoundedLoadHash {
     seen: Vec<u32>,
     /// The current pick's stamp for `seen`.
     walk: u32,
+    /// Whether the caller reports every change of an active count (`active_changed`); then
+    /// the in-flight total is kept up to date instead of summed at each pick.
+    notified: bool,
+    /// The counts as last reported, by server id, for the eligible servers of `built_for`
+    /// (`u32::MAX` for the others).
+    counts: Vec<u32>,
+    /// Their total (with `notified`).
+    in_flight: u64,
 }
 
 /// HAProxy's capacity rule with what depends only on the pick computed once.
@@ -89,6 +100,32 @@ impl BoundedLoadHash {
             run_start: None,
             seen: Vec::new(),
             walk: 0,
+            notified: false,
+            counts: Vec::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// An instance whose caller reports every change of an active count through
+    /// [`BoundedLoadHash::active_changed`].
+    pub(crate) fn notified(factor: f64) -> BoundedLoadHash {
+        BoundedLoadHash { notified: true, ..BoundedLoadHash::new(factor) }
+    }
+
+    /// Stops relying on count-change reports.
+    pub(crate) fn unnotified(mut self) -> BoundedLoadHash {
+        self.notified = false;
+        self
+    }
+
+    /// The replica's active count of `server` is now `active`.
+    #[inline]
+    pub(crate) fn active_changed(&mut self, server: u32, active: u32) {
+        if let Some(known) = self.counts.get_mut(server as usize)
+            && *known != u32::MAX
+        {
+            self.in_flight = self.in_flight + u64::from(active) - u64::from(*known);
+            *known = active;
         }
     }
 
@@ -113,6 +150,13 @@ impl BoundedLoadHash {
         self.run_start = eligible.first().copied().filter(|_| consecutive);
         self.seen = vec![0; view.server_count()];
         self.walk = 0;
+        if self.notified {
+            self.counts = vec![u32::MAX; view.server_count()];
+            for &s in view.eligible() {
+                self.counts[s as usize] = view.active(s);
+            }
+            self.in_flight = view.eligible().iter().map(|&s| u64::from(view.active(s))).sum();
+        }
         self.built_for = Some(view.version());
     }
 }
@@ -131,6 +175,7 @@ impl Balancer for BoundedLoadHash {
             return None;
         }
         let in_flight: u64 = match self.run_start {
+            _ if self.notified => self.in_flight,
             Some(first) => {
                 view.active[first as usize..first as usize + view.eligible.len()].iter().map(|&a| u64::from(a)).sum()
             }
@@ -245,17 +290,22 @@ mod tests {
                 }
             }
             let mut b = BoundedLoadHash::new(1.25);
+            // As the simulation makes it: told of every count change, it keeps the total.
+            let mut told = BoundedLoadHash::notified(1.25);
             let mut rng = SimRng::from_seed(0);
             for (key, server, delta) in steps {
                 f.key = key;
                 let got = b.pick(&f.view(), &mut rng);
                 proptest::prop_assert_eq!(got, plain_pick(&b, &f.view()));
+                proptest::prop_assert_eq!(told.pick(&f.view(), &mut rng), got);
                 if let Some(s) = got {
                     f.active[s as usize] += 1;
+                    told.active_changed(s, f.active[s as usize]);
                 }
                 // Some requests end.
                 let i = server % f.active.len();
                 f.active[i] = f.active[i].saturating_sub(delta);
+                told.active_changed(i as u32, f.active[i]);
             }
         }
     }

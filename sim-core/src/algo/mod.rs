@@ -424,13 +424,15 @@ impl AnyBalancer {
         match algorithm {
             Algorithm::RoundRobin => AnyBalancer::RoundRobin(SmoothWeightedRoundRobin::new(params.max_fails)),
             Algorithm::Random => AnyBalancer::Random(WeightedRandom::default()),
-            Algorithm::LeastConnections => AnyBalancer::LeastConnections(LeastConnections::new(params.max_fails)),
+            Algorithm::LeastConnections => AnyBalancer::LeastConnections(LeastConnections::notified(params.max_fails)),
             Algorithm::PowerOfTwo => AnyBalancer::PowerOfTwo(PowerOfTwo::new(params.choices)),
             Algorithm::IpHash => AnyBalancer::IpHash(IpHash::default()),
             Algorithm::ConsistentHash => AnyBalancer::ConsistentHash(KetamaHash::default()),
             Algorithm::RingHash => AnyBalancer::RingHash(RingHash::new(params.ring_size)),
             Algorithm::Maglev => AnyBalancer::Maglev(Maglev::new(params.table_size)),
-            Algorithm::BoundedLoadHash => AnyBalancer::BoundedLoadHash(BoundedLoadHash::new(params.balance_factor)),
+            Algorithm::BoundedLoadHash => {
+                AnyBalancer::BoundedLoadHash(BoundedLoadHash::notified(params.balance_factor))
+            }
             Algorithm::PeakEwma => AnyBalancer::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
             Algorithm::RandomTwo => AnyBalancer::RandomTwo(RandomTwo::new(params.max_fails)),
             Algorithm::RandomDraws => AnyBalancer::RandomDraws(RandomDraws::new(params.choices)),
@@ -475,6 +477,17 @@ impl AnyBalancer {
         }
     }
 
+    /// The replica's active count of `server` changed to `active` (from `hold_active` and
+    /// `release_active`): the algorithms that keep counts in an ordered structure move it.
+    #[inline]
+    pub fn active_changed(&mut self, server: u32, active: u32) {
+        match self {
+            AnyBalancer::LeastConnections(a) => a.active_changed(server, active),
+            AnyBalancer::BoundedLoadHash(a) => a.active_changed(server, active),
+            _ => {}
+        }
+    }
+
     /// The policy as a trait object (for inspection).
     pub fn as_balancer(&self) -> &dyn Balancer {
         match self {
@@ -504,13 +517,14 @@ pub fn built_in(algorithm: Algorithm, spec: &BalancerSpec) -> Box<dyn Balancer> 
     match AnyBalancer::new(algorithm, &BuiltInParams::from_spec(spec)) {
         AnyBalancer::RoundRobin(a) => Box::new(a),
         AnyBalancer::Random(a) => Box::new(a),
-        AnyBalancer::LeastConnections(a) => Box::new(a),
+        // Outside a simulation nothing reports count changes.
+        AnyBalancer::LeastConnections(a) => Box::new(a.unnotified()),
         AnyBalancer::PowerOfTwo(a) => Box::new(a),
         AnyBalancer::IpHash(a) => Box::new(a),
         AnyBalancer::ConsistentHash(a) => Box::new(a),
         AnyBalancer::RingHash(a) => Box::new(a),
         AnyBalancer::Maglev(a) => Box::new(a),
-        AnyBalancer::BoundedLoadHash(a) => Box::new(a),
+        AnyBalancer::BoundedLoadHash(a) => Box::new(a.unnotified()),
         AnyBalancer::PeakEwma(a) => Box::new(a),
         AnyBalancer::RandomTwo(a) => Box::new(a),
         AnyBalancer::RandomDraws(a) => Box::new(a),

@@ -89,10 +89,6 @@ impl SwrrState {
         let penalty = weight / self.scale / self.max_fails * self.scale;
         peer.effective = (peer.effective - i64::from(penalty)).max(0);
     }
-
-    pub(crate) fn current_weight(&self, server: u32) -> Option<f64> {
-        self.peers.get(server as usize).map(|p| p.current as f64)
-    }
 }
 
 /// Smooth WRR over peers whose effective weights equal their configured weights, in

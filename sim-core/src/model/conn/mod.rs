@@ -345,8 +345,13 @@ impl Simulation {
     pub(in crate::model) fn hold_active(&mut self, r: u32, s: u32) {
         let replica = &mut self.replicas[r as usize];
         replica.active[s as usize] += 1;
+        let pool = self.servers[s as usize].pool as usize;
+        // Least connections and bounded loads keep the counts ordered: they learn each change.
+        if let Some(b) = replica.balancers.get_mut(pool) {
+            b.active_changed(s, replica.active[s as usize]);
+        }
         // Circuit breakers count a pool's requests in flight (`pool_requests` is empty without).
-        if let Some(n) = replica.pool_requests.get_mut(self.servers[s as usize].pool as usize) {
+        if let Some(n) = replica.pool_requests.get_mut(pool) {
             *n += 1;
         }
     }
@@ -361,7 +366,13 @@ impl Simulation {
             self.now
         );
         *active -= 1;
-        if let Some(n) = self.replicas[r as usize].pool_requests.get_mut(self.servers[s as usize].pool as usize) {
+        let now_active = *active;
+        let pool = self.servers[s as usize].pool as usize;
+        let replica = &mut self.replicas[r as usize];
+        if let Some(b) = replica.balancers.get_mut(pool) {
+            b.active_changed(s, now_active);
+        }
+        if let Some(n) = replica.pool_requests.get_mut(pool) {
             *n -= 1;
         }
     }
