@@ -73,6 +73,9 @@ fn keyed(mut s: Scenario) -> Scenario {
             s.balancer.hash_key = sim_core::HashKey::Header("x-user".into());
             s.clients[0].keys = Some(KeySpace { count: 1_000_000, skew: 0.0, template: None });
         }
+        // `first` with no limit sends everything to the first server: give it HAProxy's usual
+        // `maxconn` of one request per worker, so it fills servers in order.
+        Algorithm::First => s.balancer.max_conns = 1,
         Algorithm::IpHash => {
             let n = s.servers.iter().map(|g| g.count).sum::<u32>();
             let total = s.clients[0].rate;
@@ -266,6 +269,41 @@ fn scale_cases() -> Vec<Case> {
             Algorithm::BoundedLoadHash
         ),
         scale_case!("ewma-100000", "100,000 servers, peak_ewma, load 0.9", 100_000, Algorithm::PeakEwma),
+        scale_case!("random2-10000", "10,000 servers, random_two (nginx), load 0.9", 10_000, Algorithm::RandomTwo),
+        scale_case!("random2-100000", "100,000 servers, random_two (nginx), load 0.9", 100_000, Algorithm::RandomTwo),
+        scale_case!(
+            "draws-10000",
+            "10,000 servers, random_draws (HAProxy random(2)), load 0.9",
+            10_000,
+            Algorithm::RandomDraws
+        ),
+        scale_case!(
+            "draws-100000",
+            "100,000 servers, random_draws (HAProxy random(2)), load 0.9",
+            100_000,
+            Algorithm::RandomDraws
+        ),
+        scale_case!("first-10000", "10,000 servers, first (HAProxy), max_conns 1, load 0.9", 10_000, Algorithm::First),
+        scale_case!(
+            "first-100000",
+            "100,000 servers, first (HAProxy), max_conns 1, load 0.9",
+            100_000,
+            Algorithm::First
+        ),
+        scale_case!("staticrr-10000", "10,000 servers, static_rr (HAProxy), load 0.9", 10_000, Algorithm::StaticRr),
+        scale_case!("staticrr-100000", "100,000 servers, static_rr (HAProxy), load 0.9", 100_000, Algorithm::StaticRr),
+        scale_case!(
+            "haproxyrr-10000",
+            "10,000 servers, haproxy_round_robin, load 0.9",
+            10_000,
+            Algorithm::HaproxyRoundRobin
+        ),
+        scale_case!(
+            "haproxyrr-100000",
+            "100,000 servers, haproxy_round_robin, load 0.9",
+            100_000,
+            Algorithm::HaproxyRoundRobin
+        ),
         Case {
             name: "rr-weighted-10000",
             what: "10,000 servers, round_robin, weights 1, 2, 3, 4 (a quarter each, service time ∝ 1/weight), load 0.9",

@@ -7,6 +7,14 @@
 //! only saturated servers, so a pick costs O(1 + the number of full servers before the one
 //! it takes), as HAProxy's does.
 //!
+//! In a simulation, which tells the policy of every change of an active count
+//! ([`FirstAvailable::active_changed`]), a pick takes O(log n) instead: the eligible servers
+//! below `max_conns` are kept in an ordered set by their position, so the first of them is the
+//! walk's answer without the walk; a second set ordered by (active, position) answers the
+//! all-full case. The sets are built for one view version (once it has been seen on two picks
+//! in a row: a retry's view, which leaves out the tried servers, is walked instead); a proptest
+//! checks the picks against the walk.
+//!
 //! lbsim difference: when every server is full HAProxy holds the request in the backend's
 //! queue until a connection slot frees; lbsim has no balancer-side queue and sends it to the
 //! least loaded eligible server (the first one on ties), where it waits in that server's
@@ -14,17 +22,100 @@
 
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
+use std::collections::BTreeSet;
 
 /// HAProxy first available.
 #[derive(Clone, Debug, Default)]
 pub struct FirstAvailable {
     max_conns: u32,
+    /// Whether the caller reports every change of an active count.
+    notified: bool,
+    /// The view version of the previous pick (the sets are built when it repeats).
+    last_version: Option<u64>,
+    fast: Option<Fast>,
+}
+
+/// The ordered form for one view version.
+#[derive(Clone, Debug)]
+struct Fast {
+    version: u64,
+    /// The eligible servers of `version`, in configuration order.
+    eligible: Vec<u32>,
+    /// By server id: 1 + its position in `eligible`, or 0 if it is not eligible.
+    position: Vec<u32>,
+    /// By server id: its active count as last reported.
+    active: Vec<u32>,
+    /// Positions of the eligible servers below `max_conns`.
+    open: BTreeSet<u32>,
+    /// `(active, position)` of every eligible server.
+    load: BTreeSet<(u32, u32)>,
 }
 
 impl FirstAvailable {
     /// `max_conns` per server (0 = unlimited).
     pub fn new(max_conns: u32) -> FirstAvailable {
-        FirstAvailable { max_conns }
+        FirstAvailable { max_conns, ..FirstAvailable::default() }
+    }
+
+    /// An instance whose caller reports every change of an active count through
+    /// [`FirstAvailable::active_changed`] (then picks take O(log n)).
+    pub(crate) fn notified(max_conns: u32) -> FirstAvailable {
+        FirstAvailable { notified: true, ..FirstAvailable::new(max_conns) }
+    }
+
+    /// Stops relying on count-change reports (for views whose counts change without them).
+    pub(crate) fn unnotified(mut self) -> FirstAvailable {
+        self.notified = false;
+        self.fast = None;
+        self
+    }
+
+    /// The replica's active count of `server` is now `active`.
+    #[inline]
+    pub(crate) fn active_changed(&mut self, server: u32, active: u32) {
+        let max = self.max_conns;
+        let Some(fast) = &mut self.fast else { return };
+        let Some(slot) = fast.active.get_mut(server as usize) else { return };
+        let old = std::mem::replace(slot, active);
+        let position = fast.position[server as usize];
+        if position == 0 {
+            return;
+        }
+        let p = position - 1;
+        fast.load.remove(&(old, p));
+        fast.load.insert((active, p));
+        if active < max {
+            fast.open.insert(p);
+        } else {
+            fast.open.remove(&p);
+        }
+    }
+
+    fn build(&self, view: &PickView<'_>) -> Fast {
+        let eligible = view.eligible().to_vec();
+        let n = view.server_count();
+        let mut position = vec![0; n];
+        let active: Vec<u32> = (0..n as u32).map(|s| view.active(s)).collect();
+        let mut open = BTreeSet::new();
+        let mut load = BTreeSet::new();
+        for (p, &s) in eligible.iter().enumerate() {
+            position[s as usize] = p as u32 + 1;
+            load.insert((active[s as usize], p as u32));
+            if active[s as usize] < self.max_conns {
+                open.insert(p as u32);
+            }
+        }
+        Fast { version: view.version(), eligible, position, active, open, load }
+    }
+
+    /// HAProxy's walk: the first eligible server below `max_conns`, else the least loaded.
+    fn walk(&self, view: &PickView<'_>) -> Option<u32> {
+        let eligible = view.eligible();
+        if let Some(&s) = eligible.iter().find(|&&s| view.active(s) < self.max_conns) {
+            return Some(s);
+        }
+        // All full (the walk visited every server: HAProxy's cost too): the least loaded.
+        eligible.iter().copied().min_by_key(|&s| view.active(s))
     }
 }
 
@@ -39,11 +130,26 @@ impl Balancer for FirstAvailable {
         if self.max_conns == 0 {
             return Some(first);
         }
-        if let Some(&s) = eligible.iter().find(|&&s| view.active(s) < self.max_conns) {
-            return Some(s);
+        if !self.notified {
+            return self.walk(view);
         }
-        // All full (the walk visited every server: HAProxy's cost too): the least loaded.
-        eligible.iter().copied().min_by_key(|&s| view.active(s))
+        let version = view.version();
+        if self.fast.as_ref().is_none_or(|f| f.version != version) {
+            let repeated = self.last_version == Some(version);
+            self.last_version = Some(version);
+            if !repeated {
+                return self.walk(view);
+            }
+            self.fast = Some(self.build(view));
+        }
+        let fast = self.fast.as_ref()?;
+        let p = match fast.open.first() {
+            Some(&p) => p,
+            None => fast.load.first()?.1,
+        };
+        let s = fast.eligible[p as usize];
+        debug_assert_eq!(fast.active[s as usize], view.active(s), "first: server {s}'s count was not reported");
+        Some(s)
     }
 }
 
@@ -85,6 +191,49 @@ mod tests {
     }
 
     proptest! {
+        /// Told of every count change, the ordered form picks what the walk picks, through
+        /// arrivals, completions and health changes.
+        #[test]
+        fn ordered_form_matches_the_walk(
+            n in 1usize..10,
+            max in 1u32..4,
+            steps in proptest::collection::vec((0u8..10, 0usize..10), 1..200),
+        ) {
+            let mut f = StaticView::new(&vec![1; n]);
+            let mut fast = FirstAvailable::notified(max);
+            let plain = FirstAvailable::new(max);
+            let mut rng = SimRng::from_seed(1);
+            for (what, which) in steps {
+                let s = which % n;
+                match what {
+                    // A completion somewhere.
+                    0..=2 => {
+                        if f.active[s] > 0 {
+                            f.active[s] -= 1;
+                            fast.active_changed(s as u32, f.active[s]);
+                        }
+                    }
+                    // A health change (the version moves).
+                    3 => {
+                        let up = !f.available[s];
+                        if up || f.view().eligible().len() > 1 {
+                            f.set_available(s as u32, up);
+                        }
+                    }
+                    // A pick, and the request holds a count.
+                    _ => {
+                        let want = plain.walk(&f.view());
+                        let got = fast.pick(&f.view(), &mut rng);
+                        prop_assert_eq!(got, want);
+                        if let Some(p) = got {
+                            f.active[p as usize] += 1;
+                            fast.active_changed(p, f.active[p as usize]);
+                        }
+                    }
+                }
+            }
+        }
+
         /// Against a naive loop: the lowest-id eligible server below max_conns.
         #[test]
         fn matches_a_naive_loop(active in proptest::collection::vec(0u32..5, 1..12), max in 0u32..5, down in 0usize..12) {

@@ -436,7 +436,7 @@ impl AnyBalancer {
             Algorithm::PeakEwma => AnyBalancer::PeakEwma(PeakEwma::new(params.decay_ns, params.default_rtt_ns)),
             Algorithm::RandomTwo => AnyBalancer::RandomTwo(RandomTwo::new(params.max_fails)),
             Algorithm::RandomDraws => AnyBalancer::RandomDraws(RandomDraws::new(params.choices)),
-            Algorithm::First => AnyBalancer::First(FirstAvailable::new(params.max_conns)),
+            Algorithm::First => AnyBalancer::First(FirstAvailable::notified(params.max_conns)),
             Algorithm::StaticRr => AnyBalancer::StaticRr(StaticRoundRobin::default()),
             Algorithm::HaproxyRoundRobin => AnyBalancer::HaproxyRoundRobin(HaproxyRoundRobin::default()),
         }
@@ -484,6 +484,7 @@ impl AnyBalancer {
         match self {
             AnyBalancer::LeastConnections(a) => a.active_changed(server, active),
             AnyBalancer::BoundedLoadHash(a) => a.active_changed(server, active),
+            AnyBalancer::First(a) => a.active_changed(server, active),
             _ => {}
         }
     }
@@ -528,7 +529,7 @@ pub fn built_in(algorithm: Algorithm, spec: &BalancerSpec) -> Box<dyn Balancer> 
         AnyBalancer::PeakEwma(a) => Box::new(a),
         AnyBalancer::RandomTwo(a) => Box::new(a),
         AnyBalancer::RandomDraws(a) => Box::new(a),
-        AnyBalancer::First(a) => Box::new(a),
+        AnyBalancer::First(a) => Box::new(a.unnotified()),
         AnyBalancer::StaticRr(a) => Box::new(a),
         AnyBalancer::HaproxyRoundRobin(a) => Box::new(a),
         AnyBalancer::Custom(a) => a,

@@ -346,7 +346,7 @@ impl Simulation {
         let replica = &mut self.replicas[r as usize];
         replica.active[s as usize] += 1;
         let pool = self.servers[s as usize].pool as usize;
-        // Least connections and bounded loads keep the counts ordered: they learn each change.
+        // Least connections, bounded loads and `first` keep the counts ordered: they learn each change.
         if let Some(b) = replica.balancers.get_mut(pool) {
             b.active_changed(s, replica.active[s as usize]);
         }
