@@ -10,21 +10,11 @@
 //! count change ([`LeastConnections`], `Levels`); nginx's scan runs where that form is not
 //! exact by construction (penalties recovering, a changed eligible set).
 
+use super::round_robin::{Peer, UNSEEN, swrr_round};
 use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-
-/// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`), as in
-/// `round_robin` (kept here so the fast form below can read and write them).
-#[derive(Clone, Copy, Debug)]
-struct Peer {
-    current: i64,
-    /// `i64::MIN` = not yet seen (starts at the weight when it first takes part in a round).
-    effective: i64,
-}
-
-const UNSEEN: i64 = i64::MIN;
 
 /// nginx least connections (weighted).
 ///
@@ -476,31 +466,8 @@ impl LeastConnections {
     /// One smooth-WRR round over `candidates` (in configuration order), as
     /// `round_robin::SwrrState::round` (nginx `ngx_http_upstream_get_peer`); returns the winner.
     fn round(&mut self, view: &PickView<'_>, candidates: impl Iterator<Item = u32>) -> Option<u32> {
-        let step = i64::from(self.scale);
-        let mut best: Option<(u32, i64)> = None;
-        let mut total: i64 = 0;
-        for s in candidates {
-            let weight = i64::from(view.weight(s));
-            let peer = &mut self.peers[s as usize];
-            if peer.effective == UNSEEN {
-                peer.effective = weight;
-            }
-            // Under slow start a weight lowered since caps the effective weight at once.
-            if step > 1 {
-                peer.effective = peer.effective.min(weight);
-            }
-            peer.current += peer.effective;
-            total += peer.effective;
-            if peer.effective < weight {
-                peer.effective = (peer.effective + step).min(weight);
-            }
-            if best.is_none_or(|(_, current)| peer.current > current) {
-                best = Some((s, peer.current));
-            }
-        }
-        let (b, _) = best?;
+        let b = swrr_round(&mut self.peers, view, candidates, i64::from(self.scale))?;
         self.exposed = self.exposed.max(view.server_count());
-        self.peers[b as usize].current -= total;
         Some(b)
     }
 

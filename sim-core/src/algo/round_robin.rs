@@ -11,12 +11,55 @@
 use super::{Balancer, Outcome, PickView};
 use crate::rng::SimRng;
 
-/// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`).
+/// One peer's smooth-WRR weights (nginx `current_weight`, `effective_weight`); also
+/// `least_connections`' tie-breaker state.
 #[derive(Clone, Copy, Debug)]
-struct Peer {
-    current: i64,
-    /// `i64::MIN` = not yet seen (starts at the configured weight).
-    effective: i64,
+pub(crate) struct Peer {
+    pub(crate) current: i64,
+    /// [`UNSEEN`] = not yet seen (starts at the configured weight).
+    pub(crate) effective: i64,
+}
+
+/// A peer's effective weight before its first round.
+pub(crate) const UNSEEN: i64 = i64::MIN;
+
+/// One smooth-WRR round (nginx `ngx_http_upstream_get_peer`) over `candidates`, in
+/// configuration order: every candidate gains its effective weight, the first highest current
+/// weight wins and loses the total. `step` is the view's weight unit. Returns the winner.
+pub(crate) fn swrr_round(
+    peers: &mut [Peer],
+    view: &PickView<'_>,
+    candidates: impl Iterator<Item = u32>,
+    step: i64,
+) -> Option<u32> {
+    let mut best: Option<(u32, i64)> = None;
+    let mut total: i64 = 0;
+    for s in candidates {
+        let weight = i64::from(view.weight(s));
+        let peer = &mut peers[s as usize];
+        if peer.effective == UNSEEN {
+            peer.effective = weight;
+        }
+        // Under slow start (weights in hundredths) a weight lowered since — a host that came
+        // back ramps again — caps the effective weight at once, as Envoy rebuilds its schedule
+        // with the new weights. Otherwise nginx's rule: the effective weight only climbs back
+        // towards the weight.
+        if step > 1 {
+            peer.effective = peer.effective.min(weight);
+        }
+        peer.current += peer.effective;
+        total += peer.effective;
+        if peer.effective < weight {
+            // One unit per round; at scale 1 this never passes `weight` (nginx exactly).
+            peer.effective = (peer.effective + step).min(weight);
+        }
+        if best.is_none_or(|(_, current)| peer.current > current) {
+            best = Some((s, peer.current));
+        }
+    }
+    let (b, _) = best?;
+    peers[b as usize].current -= total;
+    Some(b)
 }
 
 /// Per-server smooth-WRR state, shared with `least_connections` (its tie-breaker).
@@ -36,7 +79,7 @@ impl SwrrState {
 
     fn ensure(&mut self, n: usize) {
         if self.peers.len() < n {
-            self.peers.resize(n, Peer { current: 0, effective: i64::MIN });
+            self.peers.resize(n, Peer { current: 0, effective: UNSEEN });
         }
     }
 
@@ -44,35 +87,7 @@ impl SwrrState {
     pub(crate) fn round(&mut self, view: &PickView<'_>, candidates: impl Iterator<Item = u32>) -> Option<u32> {
         self.ensure(view.server_count());
         self.scale = view.weight_scale().max(1);
-        let step = i64::from(self.scale);
-        let mut best: Option<(u32, i64)> = None;
-        let mut total: i64 = 0;
-        for s in candidates {
-            let weight = i64::from(view.weight(s));
-            let peer = &mut self.peers[s as usize];
-            if peer.effective == i64::MIN {
-                peer.effective = weight;
-            }
-            // Under slow start (weights in hundredths) a weight lowered since — a host that
-            // came back ramps again — caps the effective weight at once, as Envoy rebuilds
-            // its schedule with the new weights. Otherwise nginx's rule: the effective weight
-            // only climbs back towards the weight.
-            if step > 1 {
-                peer.effective = peer.effective.min(weight);
-            }
-            peer.current += peer.effective;
-            total += peer.effective;
-            if peer.effective < weight {
-                // One unit per round; at scale 1 this never passes `weight` (nginx exactly).
-                peer.effective = (peer.effective + step).min(weight);
-            }
-            if best.is_none_or(|(_, current)| peer.current > current) {
-                best = Some((s, peer.current));
-            }
-        }
-        let (b, _) = best?;
-        self.peers[b as usize].current -= total;
-        Some(b)
+        swrr_round(&mut self.peers, view, candidates, i64::from(self.scale))
     }
 
     /// nginx's failure penalty: `effective_weight -= weight / max_fails`, floored at 0.
@@ -82,7 +97,7 @@ impl SwrrState {
         }
         self.ensure(server as usize + 1);
         let peer = &mut self.peers[server as usize];
-        if peer.effective == i64::MIN {
+        if peer.effective == UNSEEN {
             peer.effective = i64::from(weight);
         }
         // In whole configured units, as nginx divides integers (weight 1, max_fails 2: none).
@@ -191,7 +206,7 @@ impl SmoothWeightedRoundRobin {
         self.state.ensure(view.server_count());
         let full = eligible.iter().all(|&s| {
             let e = self.state.peers[s as usize].effective;
-            e == i64::MIN || e == i64::from(view.weight(s))
+            e == UNSEEN || e == i64::from(view.weight(s))
         });
         if !full {
             return;
