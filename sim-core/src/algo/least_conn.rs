@@ -149,6 +149,10 @@ impl Balancer for LeastConnections {
     fn inspect(&self, server: u32, _now_ns: u64) -> Option<f64> {
         self.swrr.current_weight(server)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::least_connections(self, view, rng)
+    }
 }
 
 #[cfg(test)]

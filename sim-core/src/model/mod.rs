@@ -10,6 +10,7 @@ mod build;
 mod client;
 pub(crate) mod conn;
 mod dns;
+pub mod explain;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
