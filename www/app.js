@@ -623,8 +623,7 @@ function refreshInspector() {
   const all = [];
   for (let r = 0; r < s.topo.replicas; r++) all.push(JSON.parse(s.sim.inspect(r)));
   const info = all[inspector.replica];
-  const proxied = s.topo.clients.some((c) => c.balancing !== 'client');
-  inspector.update(info, { balancing: proxied ? 'proxy' : 'client' });
+  inspector.update(info);
   // Active counts per replica and server (by server index) for the topology's upstream lines.
   const index = new Map(s.topo.servers.map((x, i) => [x.name, i]));
   topology.setActive(all.map((inf) => {

@@ -80,6 +80,34 @@
  * @property {string} state_meaning
  * @property {InspectServer[]} servers
  * @property {BreakerState | null} [circuit_breakers] when the scenario has them
+ * @property {NextPick[]} next per pool: where the next pick goes and why, as the core explains it
+ */
+
+/**
+ * One pool's next pick at one replica (sim-core `NextPick`).
+ * @typedef {object} NextPick
+ * @property {string} pool
+ * @property {PickExplanation} explanation
+ * @property {string[]} notes what else decides where the next request goes (L4, stickiness, backups, …)
+ */
+
+/**
+ * The balancer's own explanation of its next pick (sim-core `PickExplanation`).
+ * @typedef {object} PickExplanation
+ * @property {string} algorithm
+ * @property {string} rule the rule, in a sentence
+ * @property {number | null} next the server id the next pick goes to (null: none eligible, or a keyed pick)
+ * @property {string | null} next_name
+ * @property {string} reason why that one, in a sentence
+ * @property {'deterministic' | 'keyed' | 'random'} randomness
+ * @property {number[]} sampled the servers the random stream draws for this pick
+ * @property {PickCandidate[]} candidates
+ * @property {boolean} explained false for a custom policy that does not explain itself
+ */
+
+/**
+ * A server the rule considers, with the numbers it compares (sim-core `Candidate`).
+ * @typedef {{ server: number, name: string, active: number, weight: number, values: { name: string, value: number }[] }} PickCandidate
  */
 
 /**

@@ -1,6 +1,6 @@
 // Unit tests of the page's pure helpers (www/*.js): number formatting, chart scales and window
 // statistics, scenario text (durations, [[events]] written in and read back, labels), the
-// permalink's encoding and strict decoding, the inspector's next pick and the topology's
+// permalink's encoding and strict decoding and the topology's
 // server status and geometry. Plain Node.js: no browser, no wasm (www/pkg/ need not exist).
 
 import { test } from 'node:test';
@@ -11,7 +11,6 @@ import { OUTCOMES, OUTCOME_COLORS, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, ser
 import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents, workersByGroup } from '../../www/scenario.js';
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
-import { nextPick } from '../../www/inspector.js';
 import { overrideLines, tInterval } from '../../www/ab.js';
 import { along, fmtRate, loadText, status } from '../../www/topology.js';
 
@@ -377,52 +376,6 @@ test('windowStats: empty windows and buckets without ok requests', () => {
   const half = windowStats([point(0, [4, 0, 0, 0, 0, 0, 0], [4], 1, 2), point(0.5, [6, 0, 0, 0, 0, 0, 0], [6], 1, 2)], 0.3, 1, 0.5, [true]);
   assert.equal(half.buckets, 1);
   assert.equal(half.okPerS, 12);
-});
-
-// ---- inspector.js -------------------------------------------------------------------------------
-
-const server = (name, fields = {}) => ({
-  name, pool: 'p', weight: 1, eligible: true, active: 0, health: null, checks_up: true, fails: 0, algorithm_state: null, hash_share: null, ...fields,
-});
-const inspection = (algorithm, servers) => ({ replica: 'balancer-1', up: true, algorithm, state_meaning: '', servers });
-
-test('nextPick: smooth weighted round robin takes the highest current weight + weight, first on ties', () => {
-  const servers = [server('a', { algorithm_state: 0 }), server('b', { algorithm_state: 2 }), server('c', { algorithm_state: 1, weight: 3 })];
-  assert.equal(nextPick(inspection('round_robin', servers)).name, 'c');
-  assert.equal(nextPick(inspection('round_robin', servers), new Set(['c'])).name, 'b');
-  const tie = [server('a', { algorithm_state: 1 }), server('b', { algorithm_state: 1 })];
-  assert.equal(nextPick(inspection('round_robin', tie)).name, 'a');
-  const noState = [server('a'), server('b', { weight: 2 })];
-  assert.equal(nextPick(inspection('round_robin', noState)).name, 'b');
-});
-
-test('nextPick: least connections by active ÷ weight, ties by round robin', () => {
-  const servers = [
-    server('a', { active: 2, algorithm_state: 5 }),
-    server('b', { active: 4, weight: 2, algorithm_state: 0 }),
-    server('c', { active: 1, eligible: false }),
-    server('d', { active: 3 }),
-  ];
-  assert.equal(nextPick(inspection('least_connections', servers)).name, 'a'); // a and b tie at 2; a's current weight is higher
-  servers[1].algorithm_state = 9;
-  assert.equal(nextPick(inspection('least_connections', servers)).name, 'b');
-});
-
-test('nextPick: peak EWMA by cost, power of two by active; random and hashes have none', () => {
-  const servers = [server('a', { active: 1, algorithm_state: 10 }), server('b', { active: 3, algorithm_state: 4 }), server('c', { active: 0, algorithm_state: 30 })];
-  assert.equal(nextPick(inspection('peak_ewma', servers)).name, 'b'); // costs 20, 16, 30
-  assert.equal(nextPick(inspection('power_of_two', servers)).name, 'c');
-  assert.equal(nextPick(inspection('random', servers)), null);
-  assert.equal(nextPick(inspection('maglev', servers)), null);
-});
-
-test('nextPick: backups only when no primary is eligible; null when nothing is', () => {
-  const servers = [server('a', { eligible: false, active: 0 }), server('b', { active: 5 }), server('spare', { active: 1 })];
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])).name, 'b');
-  servers[1].eligible = false;
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])).name, 'spare');
-  servers[2].eligible = false;
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])), null);
 });
 
 // ---- topology.js --------------------------------------------------------------------------------

@@ -128,6 +128,11 @@ impl Simulation {
                 names: &self.names,
             };
             let mut explanation = balancer.as_balancer().explain(&view, &replica.rng);
+            if self.custom.is_none() {
+                // The scenario's name for it (Envoy's ring hash reports itself as nginx's
+                // `consistent_hash`, the family it belongs to).
+                explanation.algorithm = self.algorithm.name().to_string();
+            }
             let mut pool_notes = notes.clone();
             if use_backups && !eligible.is_empty() {
                 pool_notes.push("No primary is eligible: the backups take the requests.".to_string());

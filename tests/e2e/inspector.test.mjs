@@ -1,0 +1,89 @@
+// The balancer inspector under a real browser: for every algorithm (switched live with the
+// page's algorithm control), the sentence is the core's explanation (Balancer::explain, through
+// Sim.inspect) and names the next server; where the pick does not hash the request, the next
+// request the replica routes really goes there (exactly, also for the random ones: the core
+// explains with a clone of the replica's random stream). Fails on any console or page error.
+// Needs `scripts/web.sh build` (scripts/web.sh test runs it).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { serve } from './static-server.mjs';
+import { ROOT, launch, openPage, waitForSimTime } from './browser.mjs';
+
+let server, url, browser;
+
+before(async () => {
+  ({ server, url } = await serve(join(ROOT, 'www')));
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** Plays until the inspector's head names `algorithm` (a live switch takes effect at the next event), then pauses. */
+async function switchTo(page, algorithm) {
+  await page.selectOption('#act-algorithm', algorithm);
+  await page.click('#play');
+  await page.waitForFunction((a) => document.getElementById('inspector-head').textContent.includes(a), algorithm);
+  await page.click('#play');
+  await page.waitForFunction(() => /paused/.test(document.getElementById('live-status').textContent));
+}
+
+test('the inspector explains the next pick of every algorithm, and the next request goes there', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'basic-mm1');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('basic-mm1'));
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 1);
+  const algorithms = await page.$$eval('#act-algorithm option', (os) => os.map((o) => o.value).filter(Boolean));
+  assert.ok(algorithms.length >= 10, `every built-in is offered: ${algorithms.join(', ')}`);
+  await page.click('#play');
+
+  for (const algorithm of algorithms) {
+    await switchTo(page, algorithm);
+    // The sentence shown is the core's explanation of the state the page is paused at.
+    const explanation = await page.evaluate(() => JSON.parse(window.lbsim.session.sim.inspect(0)).next[0].explanation);
+    assert.equal(explanation.algorithm, algorithm);
+    assert.ok(explanation.explained);
+    await page.waitForFunction((e) => {
+      const pick = document.querySelector('#inspector-body .why .pick');
+      return pick?.dataset.next === (e.next_name ?? '') && pick.textContent.includes(e.rule);
+    }, explanation);
+    const sentence = await page.textContent('#inspector-body .why');
+    if (explanation.randomness === 'keyed') {
+      assert.equal(explanation.next_name, null);
+      assert.match(sentence, /key/, `${algorithm}: ${sentence}`);
+      continue;
+    }
+    assert.ok(explanation.next_name, `${algorithm}: a next server`);
+    assert.ok(sentence.includes(`Next pick: ${explanation.next_name}`) || sentence.includes(`next draw): ${explanation.next_name}`),
+      `${algorithm}: the sentence names ${explanation.next_name}: ${sentence}`);
+    if (explanation.randomness === 'random') assert.ok(explanation.sampled.length > 0 || algorithm === 'random', `${algorithm}: the draws are shown`);
+    // Step event by event: each time replica 0 routes one more request, it went where the
+    // explanation just before said.
+    const seen = await page.evaluate(() => {
+      const sim = window.lbsim.session.sim;
+      let before = JSON.parse(sim.inspect(0));
+      const out = [];
+      for (let i = 0; i < 5000 && out.length < 50; i++) {
+        if (!sim.stepEvents(1)) break;
+        const after = JSON.parse(sim.inspect(0));
+        const was = new Map(before.servers.map((s) => [s.name, s.active]));
+        const changed = after.servers.filter((s) => s.active !== (was.get(s.name) ?? 0));
+        if (changed.length === 1 && changed[0].active === (was.get(changed[0].name) ?? 0) + 1) {
+          out.push({ expected: before.next[0].explanation.next_name, got: changed[0].name });
+        }
+        before = after;
+      }
+      return out;
+    });
+    assert.ok(seen.length >= 20, `${algorithm}: ${seen.length} picks seen`);
+    for (const { expected, got } of seen) assert.equal(got, expected, `${algorithm}: the explained next pick`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
