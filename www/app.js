@@ -343,7 +343,7 @@ function describeShort(a) {
 function liveSettings() {
   const t = current().topo;
   /** @type {import('./types.js').LiveSettings} */
-  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' };
+  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky, store: 'up' };
   for (const f of app.timeline.filter((it) => it.fired)) {
     let m;
     if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
@@ -543,7 +543,7 @@ function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).va
   app.ab.stepTo(s.nowMs, s.finished);
   const t = app.ab.topo;
   abTopology.setTopology(t, s.workers);
-  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' });
+  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky, store: 'up' });
   $('ab-topo-wrap').hidden = false;
   app.lastSlow = 0;
   app.ab.pullSeries();
@@ -665,13 +665,15 @@ function setCounter(key, text) {
 
 /** @param {Frame} snap */
 function updateCounters(snap) {
-  const t = snap.totals, s = current();
-  setCounter('sent', fmtCount(t[0]));
-  OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
+  const s = current();
+  // By name, from the core (Sim.totalsNamed): no reading by position.
+  /** @type {import('./types.js').Totals} */
+  const t = JSON.parse(s.sim.totalsNamed());
+  setCounter('sent', fmtCount(t.sent));
+  for (const [o, n] of Object.entries(t.outcomes)) setCounter(o, fmtCount(n));
   setCounter('inflight', fmtCount(snap.groupInFlight.reduce((a, b) => a + b, 0)));
   setCounter('retries', `${fmtCount(snap.retriesTotal)} / ${fmtCount(snap.hedgesTotal)}`);
-  const n = 1 + OUTCOMES.length;
-  setCounter('sessions', `${fmtCount(t[n])} / ${fmtCount(t[n + 1])}`);
+  setCounter('sessions', `${fmtCount(t.sessions_started)} / ${fmtCount(t.sessions_lost)}`);
   setCounter('events', fmtCount(s.sim.events()));
 }
 

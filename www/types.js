@@ -24,7 +24,7 @@
  * @property {number} replicas balancer replicas
  * @property {string} algorithm at the start
  * @property {'l4' | 'l7'} layer at the start
- * @property {string} sticky "none", "cookie" or "sourceip"
+ * @property {'none' | 'cookie' | 'source_ip'} sticky as the scenario spells it
  * @property {boolean} session_store whether the scenario has one
  * @property {number} duration_ms
  * @property {number} seed
@@ -81,6 +81,15 @@
  * @property {InspectServer[]} servers
  * @property {BreakerState | null} [circuit_breakers] when the scenario has them
  * @property {NextPick[]} next per pool: where the next pick goes and why, as the core explains it
+ */
+
+/**
+ * A run's totals after warmup by name (sim-web `Sim.totalsNamed()`).
+ * @typedef {object} Totals
+ * @property {number} sent
+ * @property {Record<string, number>} outcomes requests per outcome, by the report's outcome names
+ * @property {number} sessions_started
+ * @property {number} sessions_lost
  */
 
 /**

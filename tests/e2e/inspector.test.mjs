@@ -2,14 +2,16 @@
 // page's algorithm control), the sentence is the core's explanation (Balancer::explain, through
 // Sim.inspect) and names the next server; where the pick does not hash the request, the next
 // request the replica routes really goes there (exactly, also for the random ones: the core
-// explains with a clone of the replica's random stream). Fails on any console or page error.
+// explains with a clone of the replica's random stream). The counters read the core's totals
+// by name, and names come as the scenario spells them (`source_ip`). Fails on any console or
+// page error.
 // Needs `scripts/web.sh build` (scripts/web.sh test runs it).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { serve } from './static-server.mjs';
-import { ROOT, launch, openPage, waitForSimTime } from './browser.mjs';
+import { ROOT, counter, launch, openPage, waitForSimTime } from './browser.mjs';
 
 let server, url, browser;
 
@@ -84,6 +86,31 @@ test('the inspector explains the next pick of every algorithm, and the next requ
     assert.ok(seen.length >= 20, `${algorithm}: ${seen.length} picks seen`);
     for (const { expected, got } of seen) assert.equal(got, expected, `${algorithm}: the explained next pick`);
   }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('counters show the core\'s totals by name; names as the scenario spells them', async () => {
+  const { page, errors } = await openPage(browser.context, url);
+  await page.selectOption('#scenario', 'heavy-users-sticky');
+  await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('heavy-users-sticky'));
+  const topo = await page.evaluate(() => JSON.parse(window.lbsim.session.sim.topology()));
+  assert.equal(topo.sticky, 'source_ip');
+  assert.equal(topo.layer, 'l7');
+  assert.ok(topo.clients.every((c) => ['proxy', 'client'].includes(c.balancing) && ['http1', 'http2', 'websocket'].includes(c.protocol)));
+  await page.selectOption('#speed', '10');
+  await page.click('#play');
+  await waitForSimTime(page, 7); // past the 5 s warmup: totals count from there
+  await page.click('#play');
+  await page.waitForFunction(() => /paused/.test(document.getElementById('live-status').textContent));
+  const totals = await page.evaluate(() => {
+    window.lbsim.session.sim.snapshot();
+    return JSON.parse(window.lbsim.session.sim.totalsNamed());
+  });
+  assert.ok(totals.sent > 0);
+  assert.deepEqual(Object.keys(totals.outcomes).slice(0, 2), ['ok', 'timeout'], 'report order');
+  await page.waitForFunction((sent) => Number(document.querySelector('#count-sent .v').textContent.replace(/[^0-9.]/g, '')) === sent, totals.sent);
+  assert.equal(await counter(page, 'ok'), totals.outcomes.ok);
   assert.deepEqual(errors, []);
   await page.close();
 });
