@@ -337,21 +337,14 @@ function describeShort(a) {
 }
 
 /**
- * Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far.
+ * Algorithm, layer, stickiness and the store now, as the core says (Sim.liveSettings): the
+ * scenario's, changed by timeline events so far.
  * @returns {import('./types.js').LiveSettings}
  */
 function liveSettings() {
-  const t = current().topo;
-  /** @type {import('./types.js').LiveSettings} */
-  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky, store: 'up' };
-  for (const f of app.timeline.filter((it) => it.fired)) {
-    let m;
-    if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
-    else if ((m = /^layer → (\S+)$/.exec(f.text))) cur.layer = m[1];
-    else if ((m = /^sticky → (\S+)$/.exec(f.text))) cur.sticky = m[1];
-    else if ((m = /^session store (up|down)$/.exec(f.text))) cur.store = m[1];
-  }
-  return cur;
+  /** @type {import('./types.js').CoreLiveSettings} */
+  const live = JSON.parse(current().sim.liveSettings());
+  return { algorithm: live.algorithm, layer: live.layer, sticky: live.sticky, store: live.store === 'down' ? 'down' : 'up' };
 }
 
 // ---- the loop ----------------------------------------------------------------------------------

@@ -103,21 +103,6 @@ export function parseEvents(toml) {
 }
 
 /**
- * Workers per server group, from the core's written-back TOML ([[servers]] blocks).
- * @param {string} toml
- * @returns {Record<string, number>}
- */
-export function workersByGroup(toml) {
-  /** @type {Record<string, number>} */
-  const out = {};
-  for (const block of toml.split('[[servers]]').slice(1)) {
-    const name = /^name = "([^"]*)"/m.exec(block)?.[1];
-    if (name !== undefined) out[name] = Number(/^workers = (\d+)/m.exec(block)?.[1] ?? 1);
-  }
-  return out;
-}
-
-/**
  * The label the core gives an action on its timeline (sim-core `describe`).
  * @param {Action} a
  */

@@ -6,7 +6,7 @@
 
 /**
  * One server of the topology (sim-web `topology().servers[i]`).
- * @typedef {{ name: string, group: string, pool: string, backup: boolean }} TopoServer
+ * @typedef {{ name: string, group: string, pool: string, backup: boolean, workers: number }} TopoServer
  */
 
 /**
@@ -27,6 +27,7 @@
  * @property {'none' | 'cookie' | 'source_ip'} sticky as the scenario spells it
  * @property {boolean} session_store whether the scenario has one
  * @property {number} duration_ms
+ * @property {number} warmup_ms the scenario's warmup (totals and charts count from there)
  * @property {number} seed
  */
 
@@ -156,6 +157,17 @@
  * The algorithm, layer, stickiness and session store now (the scenario's, changed by the
  * timeline's events so far).
  * @typedef {{ algorithm: string, layer: string, sticky: string, store: string }} LiveSettings
+ */
+
+/**
+ * The settings now, from the core (sim-core `LiveSettings`, sim-web `Sim.liveSettings()`);
+ * `store` is null without a session store.
+ * @typedef {object} CoreLiveSettings
+ * @property {string} algorithm
+ * @property {'l4' | 'l7'} layer
+ * @property {'none' | 'cookie' | 'source_ip'} sticky
+ * @property {'up' | 'down' | 'slow' | null} store
+ * @property {{ group: string, rate: number, scheduled: boolean }[]} rates
  */
 
 /**

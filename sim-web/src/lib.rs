@@ -209,14 +209,18 @@ impl Sim {
         self.sim.events_processed() as f64
     }
 
-    /// Names and structure (JSON): servers (name, group, pool, backup), client groups,
-    /// replicas, algorithm, layer.
+    /// Names and structure (JSON): servers (name, group, pool, backup, workers), client groups,
+    /// replicas, algorithm, layer, stickiness, duration and warmup.
     pub fn topology(&self) -> String {
         let s = self.sim.scenario();
         let servers: Vec<serde_json::Value> = (0..self.sim.server_count())
             .map(|i| {
                 let (group, pool, backup) = self.sim.server_group(i as u32);
-                serde_json::json!({"name": self.sim.server_name(i as u32), "group": group, "pool": pool, "backup": backup})
+                let workers = s.servers.iter().find(|g| g.name == group).map_or(1, |g| g.workers);
+                serde_json::json!({
+                    "name": self.sim.server_name(i as u32), "group": group, "pool": pool, "backup": backup,
+                    "workers": workers,
+                })
             })
             .collect();
         let clients: Vec<serde_json::Value> = s
@@ -238,6 +242,7 @@ impl Sim {
             "sticky": s.balancer.sticky,
             "session_store": s.session_store.is_some(),
             "duration_ms": s.duration_ns as f64 / 1e6,
+            "warmup_ms": s.warmup_ns as f64 / 1e6,
             "seed": self.sim.seed(),
         })
         .to_string()
@@ -465,6 +470,13 @@ impl Sim {
     pub fn apply(&mut self, action_json: &str) -> Result<bool, JsError> {
         let action = parse_action(action_json, self.sim.scenario())?;
         Ok(self.sim.schedule_action(action))
+    }
+
+    /// The settings now (JSON, sim-core `LiveSettings`): algorithm, layer, stickiness, the
+    /// session store, each client group's rate — as the timeline's events left them.
+    #[wasm_bindgen(js_name = liveSettings)]
+    pub fn live_settings(&self) -> String {
+        serde_json::to_string(&self.sim.live_settings()).unwrap_or_default()
     }
 
     /// The balancer state of replica `replica` (0-based) for the inspector (JSON).

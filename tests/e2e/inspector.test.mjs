@@ -3,8 +3,8 @@
 // Sim.inspect) and names the next server; where the pick does not hash the request, the next
 // request the replica routes really goes there (exactly, also for the random ones: the core
 // explains with a clone of the replica's random stream). The counters read the core's totals
-// by name, and names come as the scenario spells them (`source_ip`). Fails on any console or
-// page error.
+// by name, the live settings, warmup and workers come from the core, and names as the scenario
+// spells them (`source_ip`). Fails on any console or page error.
 // Needs `scripts/web.sh build` (scripts/web.sh test runs it).
 
 import { test, before, after } from 'node:test';
@@ -90,13 +90,19 @@ test('the inspector explains the next pick of every algorithm, and the next requ
   await page.close();
 });
 
-test('counters show the core\'s totals by name; names as the scenario spells them', async () => {
+test('counters show the core\'s totals by name, the live settings are the core\'s; names as the scenario spells them', async () => {
   const { page, errors } = await openPage(browser.context, url);
   await page.selectOption('#scenario', 'heavy-users-sticky');
   await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('heavy-users-sticky'));
   const topo = await page.evaluate(() => JSON.parse(window.lbsim.session.sim.topology()));
   assert.equal(topo.sticky, 'source_ip');
   assert.equal(topo.layer, 'l7');
+  // The session reads the warmup and the workers from the core, not from TOML text.
+  assert.equal(topo.warmup_ms, 5000);
+  assert.equal(await page.evaluate(() => window.lbsim.session.warmupMs), 5000);
+  const workers = await page.evaluate(() => window.lbsim.session.workers);
+  assert.deepEqual(Object.keys(workers), [...new Set(topo.servers.map((s) => s.group))]);
+  assert.ok(Object.values(workers).every((w) => Number.isInteger(w) && w >= 1));
   assert.ok(topo.clients.every((c) => ['proxy', 'client'].includes(c.balancing) && ['http1', 'http2', 'websocket'].includes(c.protocol)));
   await page.selectOption('#speed', '10');
   await page.click('#play');
@@ -111,6 +117,15 @@ test('counters show the core\'s totals by name; names as the scenario spells the
   assert.deepEqual(Object.keys(totals.outcomes).slice(0, 2), ['ok', 'timeout'], 'report order');
   await page.waitForFunction((sent) => Number(document.querySelector('#count-sent .v').textContent.replace(/[^0-9.]/g, '')) === sent, totals.sent);
   assert.equal(await counter(page, 'ok'), totals.outcomes.ok);
+  // The live settings come from the core (Sim.liveSettings), with the scenario's spelling.
+  const live = await page.evaluate(() => JSON.parse(window.lbsim.session.sim.liveSettings()));
+  assert.equal(live.sticky, 'source_ip');
+  assert.equal(await page.inputValue('#act-sticky'), 'source_ip');
+  await page.selectOption('#act-sticky', 'cookie');
+  await page.click('#play');
+  await page.waitForFunction(() => JSON.parse(window.lbsim.session.sim.liveSettings()).sticky === 'cookie');
+  await page.click('#play');
+  await page.waitForFunction(() => document.getElementById('act-sticky').value === 'cookie');
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 
 import { OUTCOMES, OUTCOME_COLORS, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, serverColor } from '../../www/util.js';
-import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents, workersByGroup } from '../../www/scenario.js';
+import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents } from '../../www/scenario.js';
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
 import { overrideLines, tInterval } from '../../www/ab.js';
@@ -183,12 +183,6 @@ test('parseEvents reads [[events]] back (what withEvents wrote, what the core wr
     { atNs: 7500000000n, action: { action: 'set_sticky', sticky: 'cookie' } },
   ]);
   assert.deepEqual(parseEvents('name = "no events"'), []);
-});
-
-test('workersByGroup: workers per [[servers]] block, 1 when not given', () => {
-  const toml = '[balancer]\nworkers = 9\n\n[[servers]]\nname = "web"\nworkers = 4\n\n[[servers]]\nname = "db"\ncount = 2\n\n[[servers]]\ncount = 1\n';
-  assert.deepEqual(workersByGroup(toml), { web: 4, db: 1 });
-  assert.deepEqual(workersByGroup(''), {});
 });
 
 test('describe: the timeline label of every action kind', () => {

@@ -14,6 +14,7 @@ pub mod explain;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
+pub mod live;
 mod outlier;
 mod replay;
 mod report;
