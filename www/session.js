@@ -6,7 +6,7 @@
 // @ts-check
 
 import { Sim, check, errorLine } from './pkg/sim_web.js';
-import { describe, formatOf, parseEvents, withEvents } from './scenario.js';
+import { describe, formatOf, withEvents } from './scenario.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').TimedAction} TimedAction */
@@ -66,9 +66,14 @@ export class Session {
     this.#readEvents();
   }
 
-  /** The scenario's own [[events]] (the core's written-back TOML, minus the live actions in it). */
+  /** The scenario's own [[events]] (the core's timeline items, minus the live actions in it). */
   #readEvents() {
-    const all = parseEvents(this.sim.exportToml());
+    /** @type {import('./types.js').CoreTimelineItem[]} */
+    const items = JSON.parse(this.sim.timelineItems());
+    const all = items.map((it) => ({
+      atNs: BigInt(it.at_ns),
+      action: /** @type {Action} */ ({ action: it.kind, ...(it.target === null ? {} : { target: it.target }), ...it.values }),
+    }));
     this.scenarioEvents = all.slice(0, Math.max(0, all.length - this.actions.length));
   }
 

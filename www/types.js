@@ -85,6 +85,16 @@
  */
 
 /**
+ * One entry of the core's timeline (sim-core `TimelineItem`, sim-web `Sim.timelineItems()`).
+ * @typedef {object} CoreTimelineItem
+ * @property {string} at_ns exact nanoseconds, as a decimal string
+ * @property {string} kind the action's name (`crash`, `set_rate`, …)
+ * @property {string | null} target
+ * @property {Record<string, string | number>} values its other fields, as scenario files spell them
+ * @property {string} label the core's one-line label
+ */
+
+/**
  * A run's totals after warmup by name (sim-web `Sim.totalsNamed()`).
  * @typedef {object} Totals
  * @property {number} sent

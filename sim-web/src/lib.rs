@@ -479,6 +479,13 @@ impl Sim {
         serde_json::to_string(&self.sim.live_settings()).unwrap_or_default()
     }
 
+    /// The timeline (JSON, sim-core `TimelineItem`s): the scenario's events and the live
+    /// actions applied, each with its time, kind, target, typed values and the core's label.
+    #[wasm_bindgen(js_name = timelineItems)]
+    pub fn timeline_items(&self) -> String {
+        serde_json::to_string(&self.sim.timeline_items()).unwrap_or_default()
+    }
+
     /// The balancer state of replica `replica` (0-based) for the inspector (JSON).
     pub fn inspect(&self, replica: u32) -> String {
         self.sim.inspect(replica).map_or("null".into(), |i| serde_json::to_string(&i).unwrap_or_default())

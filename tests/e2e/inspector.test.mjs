@@ -3,7 +3,7 @@
 // Sim.inspect) and names the next server; where the pick does not hash the request, the next
 // request the replica routes really goes there (exactly, also for the random ones: the core
 // explains with a clone of the replica's random stream). The counters read the core's totals
-// by name, the live settings, warmup and workers come from the core, and names as the scenario
+// by name, the live settings, warmup, workers and the timeline's items come from the core, and names as the scenario
 // spells them (`source_ip`). Fails on any console or page error.
 // Needs `scripts/web.sh build` (scripts/web.sh test runs it).
 
@@ -126,6 +126,16 @@ test('counters show the core\'s totals by name, the live settings are the core\'
   await page.waitForFunction(() => JSON.parse(window.lbsim.session.sim.liveSettings()).sticky === 'cookie');
   await page.click('#play');
   await page.waitForFunction(() => document.getElementById('act-sticky').value === 'cookie');
+  // The timeline comes from the core as typed items: the live action is the last one, with its
+  // kind, value and the core's label; the session's scenario events are the others.
+  const items = await page.evaluate(() => JSON.parse(window.lbsim.session.sim.timelineItems()));
+  const last = items[items.length - 1];
+  assert.deepEqual([last.kind, last.values.sticky, last.label], ['set_sticky', 'cookie', 'sticky → cookie']);
+  assert.ok(/^\d+$/.test(last.at_ns));
+  const scenarioEvents = await page.evaluate(() => window.lbsim.session.scenarioEvents.map((e) => ({ ...e, atNs: String(e.atNs) })));
+  assert.deepEqual(scenarioEvents, items.slice(0, -1).map((it) => ({
+    atNs: it.at_ns, action: { action: it.kind, ...(it.target === null ? {} : { target: it.target }), ...it.values },
+  })));
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 
 import { OUTCOMES, OUTCOME_COLORS, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, serverColor } from '../../www/util.js';
-import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents } from '../../www/scenario.js';
+import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, tomlValue, withEvents } from '../../www/scenario.js';
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
 import { overrideLines, tInterval } from '../../www/ab.js';
@@ -162,27 +162,6 @@ test('withEvents appends to a JSON scenario\'s events (kept first)', () => {
   const out = JSON.parse(withEvents(text, [CRASH]));
   assert.deepEqual(out, { name: 'x', events: [{ at: '1s', action: 'store_down' }, { at: '1000000001ns', action: 'crash', target: 'web-1' }] });
   assert.deepEqual(JSON.parse(withEvents('{"name": "y"}', [SLOW])).events, [{ at: '2500000000ns', action: 'slow', target: 'web-2', factor: 3 }]);
-});
-
-test('parseEvents reads [[events]] back (what withEvents wrote, what the core writes)', () => {
-  const written = withEvents('name = "x"', [CRASH, SLOW]);
-  assert.deepEqual(parseEvents(written), [
-    { atNs: 1000000001n, action: { action: 'crash', target: 'web-1' } },
-    { atNs: 2500000000n, action: { action: 'slow', target: 'web-2', factor: 3 } },
-  ]);
-  const core = [
-    'name = "x"', '',
-    '[[events]]', 'at = "5s"', 'action = "set_algorithm"', 'algorithm = "least_connections"', '',
-    '[[events]]', 'action = "crash"', 'target = "no time"', '',
-    '[[events]]', 'at = "6s"', 'target = "no action"', '',
-    '[[events]]', 'at = "7.5s"', 'action = "set_sticky"', 'sticky = "cookie"', '',
-    '[[servers]]', 'name = "web"', 'workers = 4', '',
-  ].join('\n');
-  assert.deepEqual(parseEvents(core), [
-    { atNs: 5000000000n, action: { action: 'set_algorithm', algorithm: 'least_connections' } },
-    { atNs: 7500000000n, action: { action: 'set_sticky', sticky: 'cookie' } },
-  ]);
-  assert.deepEqual(parseEvents('name = "no events"'), []);
 });
 
 test('describe: the timeline label of every action kind', () => {

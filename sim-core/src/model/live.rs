@@ -59,6 +59,55 @@ impl Simulation {
     }
 }
 
+/// One entry of the scenario's timeline (its `[[events]]`, then the live actions applied), as
+/// typed data: a viewer lists and replays these without parsing scenario text or labels.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TimelineItem {
+    /// When, in nanoseconds (a decimal string: exact beyond 2^53 for JavaScript's BigInt).
+    pub at_ns: String,
+    /// The action's name in scenario files (`crash`, `set_rate`, …).
+    pub kind: &'static str,
+    /// The server, group or client group it concerns, if any.
+    pub target: Option<String>,
+    /// Its other fields as scenario files spell them (`factor`, `count`, `rate`, `algorithm`, …).
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// The core's one-line label (the same as traces and charts use).
+    pub label: String,
+}
+
+impl Simulation {
+    /// The timeline: the scenario's events and the live actions applied so far, in the order
+    /// the scenario holds them.
+    pub fn timeline_items(&self) -> Vec<TimelineItem> {
+        self.sc
+            .events
+            .iter()
+            .map(|e| {
+                let mut values = serde_json::Map::new();
+                let mut target = None;
+                if let toml::Value::Table(t) = crate::config::write::event(e) {
+                    for (k, v) in t {
+                        match k.as_str() {
+                            "at" | "action" => {}
+                            "target" => target = v.as_str().map(str::to_string),
+                            _ => {
+                                values.insert(k, serde_json::to_value(v).unwrap_or(serde_json::Value::Null));
+                            }
+                        }
+                    }
+                }
+                TimelineItem {
+                    at_ns: e.at_ns.to_string(),
+                    kind: e.action.name(),
+                    target,
+                    values,
+                    label: super::timeline::describe(&e.action),
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Simulation;
@@ -115,6 +164,14 @@ rate = 9
         sim.step_until(3_500_000_000);
         let s = sim.live_settings();
         assert_eq!((s.layer, s.store, s.rates[0].rate), (Layer::L4, Some("down"), 9.0));
+        let items = sim.timeline_items();
+        assert_eq!(items.len(), 5);
+        assert_eq!(
+            (items[0].at_ns.as_str(), items[0].kind, items[0].label.as_str()),
+            ("1000000000", "set_algorithm", "algorithm → least_connections")
+        );
+        assert_eq!(items[0].values["algorithm"], "least_connections");
+        assert_eq!((items[4].target.as_deref(), &items[4].values["rate"]), (Some("web"), &serde_json::json!(9.0)));
         let json = serde_json::to_string(&s).expect("json");
         assert!(json.contains(r#""sticky":"source_ip""#) && json.contains(r#""layer":"l4""#), "{json}");
     }
