@@ -131,6 +131,7 @@ run_tests() {
   node --test --test-reporter=spec tests/e2e/parity.test.mjs
   node --test --test-reporter=spec tests/e2e/page.test.mjs
   node --test --test-reporter=spec tests/e2e/lesson.test.mjs
+  node --test --test-reporter=spec tests/e2e/inspector.test.mjs
   say "all browser tests passed in $((SECONDS - start)) s; screenshots and frame times in artifacts/e2e/"
 }
 

@@ -118,7 +118,9 @@ export class ABRun {
   /** Requests sent so far (after warmup), from B's last snapshot. */
   sent() {
     this.sim.snapshot();
-    return this.sim.totals()[0];
+    /** @type {import('./types.js').Totals} */
+    const totals = JSON.parse(this.sim.totalsNamed());
+    return totals.sent;
   }
 
   /** @returns {Report} */

@@ -349,21 +349,14 @@ function describeShort(a) {
 }
 
 /**
- * Algorithm, layer and stickiness now: the scenario's, changed by timeline events so far.
+ * Algorithm, layer, stickiness and the store now, as the core says (Sim.liveSettings): the
+ * scenario's, changed by timeline events so far.
  * @returns {import('./types.js').LiveSettings}
  */
 function liveSettings() {
-  const t = current().topo;
-  /** @type {import('./types.js').LiveSettings} */
-  const cur = { algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' };
-  for (const f of app.timeline.filter((it) => it.fired)) {
-    let m;
-    if ((m = /^algorithm → (\S+)$/.exec(f.text))) cur.algorithm = m[1];
-    else if ((m = /^layer → (\S+)$/.exec(f.text))) cur.layer = m[1];
-    else if ((m = /^sticky → (\S+)$/.exec(f.text))) cur.sticky = m[1];
-    else if ((m = /^session store (up|down)$/.exec(f.text))) cur.store = m[1];
-  }
-  return cur;
+  /** @type {import('./types.js').CoreLiveSettings} */
+  const live = JSON.parse(current().sim.liveSettings());
+  return { algorithm: live.algorithm, layer: live.layer, sticky: live.sticky, store: live.store === 'down' ? 'down' : 'up' };
 }
 
 // ---- the loop ----------------------------------------------------------------------------------
@@ -555,7 +548,7 @@ function startAB(overrides = overrideLines($as('ab-set', HTMLTextAreaElement).va
   app.ab.stepTo(s.nowMs, s.finished);
   const t = app.ab.topo;
   abTopology.setTopology(t, s.workers);
-  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky === 'sourceip' ? 'source_ip' : t.sticky, store: 'up' });
+  abTopology.setLabels({ algorithm: t.algorithm, layer: t.layer, sticky: t.sticky, store: 'up' });
   $('ab-topo-wrap').hidden = false;
   app.lastSlow = 0;
   app.ab.pullSeries();
@@ -635,8 +628,7 @@ function refreshInspector() {
   const all = [];
   for (let r = 0; r < s.topo.replicas; r++) all.push(JSON.parse(s.sim.inspect(r)));
   const info = all[inspector.replica];
-  const proxied = s.topo.clients.some((c) => c.balancing !== 'client');
-  inspector.update(info, { balancing: proxied ? 'proxy' : 'client' });
+  inspector.update(info);
   // Active counts per replica and server (by server index) for the topology's upstream lines.
   const index = new Map(s.topo.servers.map((x, i) => [x.name, i]));
   topology.setActive(all.map((inf) => {
@@ -678,13 +670,15 @@ function setCounter(key, text) {
 
 /** @param {Frame} snap */
 function updateCounters(snap) {
-  const t = snap.totals, s = current();
-  setCounter('sent', fmtCount(t[0]));
-  OUTCOMES.forEach((o, i) => setCounter(o, fmtCount(t[1 + i])));
+  const s = current();
+  // By name, from the core (Sim.totalsNamed): no reading by position.
+  /** @type {import('./types.js').Totals} */
+  const t = JSON.parse(s.sim.totalsNamed());
+  setCounter('sent', fmtCount(t.sent));
+  for (const [o, n] of Object.entries(t.outcomes)) setCounter(o, fmtCount(n));
   setCounter('inflight', fmtCount(snap.groupInFlight.reduce((a, b) => a + b, 0)));
   setCounter('retries', `${fmtCount(snap.retriesTotal)} / ${fmtCount(snap.hedgesTotal)}`);
-  const n = 1 + OUTCOMES.length;
-  setCounter('sessions', `${fmtCount(t[n])} / ${fmtCount(t[n + 1])}`);
+  setCounter('sessions', `${fmtCount(t.sessions_started)} / ${fmtCount(t.sessions_lost)}`);
   setCounter('events', fmtCount(s.sim.events()));
 }
 

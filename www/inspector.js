@@ -1,8 +1,9 @@
 // The balancer inspector: one replica's own state at the current instant — per server whether
 // it may be picked, active requests/connections, health counters, nginx failures, the
 // algorithm's number (smooth-WRR current weight, peak-EWMA estimate) and hash ring / Maglev
-// shares, outlier ejections with their end — with a sentence on why the next pick goes where it
-// goes, and the replica's circuit breakers (open requests against max_requests, overflows).
+// shares, outlier ejections with their end — with the core's explanation of where the next pick
+// goes and why (Balancer::explain: nothing here re-computes an algorithm), and the replica's
+// circuit breakers (open requests against max_requests, overflows).
 // @ts-check
 
 import { el, fmtNum } from './util.js';
@@ -29,8 +30,6 @@ import { el, fmtNum } from './util.js';
  * @property {HTMLTableCellElement} [cost]
  * @property {{ td: HTMLTableCellElement, text: HTMLSpanElement, bar: HTMLElement }} [share]
  */
-
-const HASHES = new Set(['ip_hash', 'consistent_hash', 'ring_hash', 'maglev', 'bounded_load_hash']);
 
 export class Inspector {
   /**
@@ -67,9 +66,8 @@ export class Inspector {
   /**
    * `info`: the core's inspect() result for the selected replica (null when there is none).
    * @param {Inspection | null | undefined} info
-   * @param {{ balancing?: string }} [options]
    */
-  update(info, { balancing = 'proxy' } = {}) {
+  update(info) {
     if (!info) return;
     const servers = info.servers;
     /** @type {Columns} */
@@ -87,9 +85,9 @@ export class Inspector {
     const key = `${info.algorithm}|${servers.map((s) => s.name).join(',')}|${JSON.stringify(cols)}|${this.topo.replicas}`;
     if (key !== this.key) this.#build(info, cols, key);
 
-    const next = nextPick(info, this.backup);
+    const nextNames = new Set(info.next.map((n) => n.explanation.next_name).filter((n) => n !== null));
     const maxShare = Math.max(1e-9, ...servers.map((s) => s.hash_share ?? 0));
-    this.why.replaceChildren(...explain(info, next, balancing));
+    this.why.replaceChildren(...explain(info));
     servers.forEach((s, i) => {
       const c = this.cells[i];
       set(c.eligible, s.eligible ? '✓' : '✗', s.eligible ? 'ok' : 'bad');
@@ -106,7 +104,7 @@ export class Inspector {
         set(c.share.text, s.hash_share === null ? '–' : (s.hash_share * 100).toFixed(1) + '%');
         c.share.bar.style.width = `${(100 * (s.hash_share ?? 0)) / maxShare}%`;
       }
-      c.row.className = `${s.name === next?.name ? 'next' : ''} ${s.eligible ? '' : 'no'}`;
+      c.row.className = `${nextNames.has(s.name) ? 'next' : ''} ${s.eligible ? '' : 'no'}`;
     });
     const cb = info.circuit_breakers;
     const breakers = cb
@@ -190,75 +188,28 @@ function set(td, text, cls = '') {
 }
 
 /**
- * The server the next deterministic pick goes to, where the algorithm has one (else the
- * front-runner): eligible servers, backups only when no primary is; null when none is
- * eligible or the algorithm is random or a hash.
+ * The core's explanation as text: per pool, the rule, the next server and why, and the notes
+ * (L4, stickiness, backups, a down replica). Pools are named when there are several.
  * @param {Inspection} info
- * @param {Set<string>} [backup] names of the backup servers
- * @returns {InspectServer | null}
- */
-export function nextPick(info, backup = new Set()) {
-  let cand = info.servers.filter((s) => s.eligible && !backup.has(s.name));
-  if (!cand.length) cand = info.servers.filter((s) => s.eligible);
-  if (!cand.length) return null;
-  /** @type {(list: InspectServer[]) => InspectServer | null} */
-  const wrr = (list) => list.reduce((/** @type {InspectServer | null} */ best, s) => (best === null || (s.algorithm_state ?? 0) + s.weight > (best.algorithm_state ?? 0) + best.weight ? s : best), null);
-  switch (info.algorithm) {
-    case 'round_robin':
-      return wrr(cand);
-    case 'least_connections': {
-      const min = Math.min(...cand.map((s) => s.active / s.weight));
-      return wrr(cand.filter((s) => s.active / s.weight === min));
-    }
-    case 'peak_ewma':
-      return cand.reduce((b, s) => ((s.algorithm_state ?? 0) * (s.active + 1) < (b.algorithm_state ?? 0) * (b.active + 1) ? s : b));
-    case 'power_of_two':
-      return cand.reduce((b, s) => (s.active < b.active ? s : b));
-    default:
-      return null;
-  }
-}
-
-/**
- * The sentence on how the algorithm picks and where the next pick goes.
- * @param {Inspection} info
- * @param {InspectServer | null} next
- * @param {string} balancing "proxy" or "client"
  * @returns {(string | HTMLElement)[]}
  */
-function explain(info, next, balancing) {
+function explain(info) {
   /** @param {string} t */
   const b = (t) => el('b', {}, t);
-  const eligible = info.servers.filter((s) => s.eligible).length;
   /** @type {(string | HTMLElement)[]} */
   const out = [];
-  if (!info.up) return [b('This replica is down: '), 'its clients fail until DNS hands them another replica.'];
-  if (balancing === 'client') out.push('The clients balance on their own (client-side); this proxy is not on their path. ');
-  if (!eligible) return [...out, b('No server is eligible: '), 'requests fail with no_server.'];
-  switch (info.algorithm) {
-    case 'round_robin':
-      out.push('Smooth weighted round robin: each pick adds every eligible server\'s weight to its current weight, takes the highest and subtracts the total. ', 'Next pick: ', b(next?.name ?? '–'), ` (highest current weight + weight).`);
-      break;
-    case 'least_connections':
-      out.push('Least connections: the lowest active ÷ weight wins; ties go by smooth weighted round robin. ', 'Next pick: ', b(next?.name ?? '–'), ` (${next?.active ?? 0} active).`);
-      break;
-    case 'power_of_two':
-      out.push('Power of two choices: two servers are sampled at random and the one with fewer active requests wins — so the pick is random; the least loaded now is ', b(next?.name ?? '–'), '.');
-      break;
-    case 'peak_ewma':
-      out.push('Peak EWMA: two distinct servers are sampled; the lower cost = EWMA latency × (active + 1) wins. Cheapest now: ', b(next?.name ?? '–'), '.');
-      break;
-    case 'random':
-      out.push('Random: a weighted random pick among eligible servers; there is no state to show.');
-      break;
-    default:
-      if (HASHES.has(info.algorithm)) {
-        out.push(`${info.algorithm}: the request's key is hashed onto the ${info.algorithm === 'maglev' ? 'Maglev lookup table' : 'ring'}; a server gets the keys of its share. `);
-        if (info.algorithm === 'bounded_load_hash') out.push('A server at its load bound ⌈c·(m+1)⌉ passes the request to the next one on the ring. ');
-        if (info.algorithm === 'ip_hash') out.push('(nginx ip_hash hashes the first three octets of the client address.) ');
-      } else {
-        out.push(`${info.algorithm}.`);
-      }
+  const eligible = info.servers.filter((s) => s.eligible).length;
+  for (const { pool, explanation: e, notes } of info.next) {
+    const span = el('span', { class: 'pick', 'data-pool': pool, 'data-next': e.next_name ?? '', 'data-randomness': e.randomness });
+    if (info.next.length > 1) span.append(b(`${pool}: `));
+    span.append(`${e.rule} `);
+    if (e.next_name !== null) {
+      span.append(e.randomness === 'random' ? 'Next pick (the stream\'s next draw): ' : 'Next pick: ', b(e.next_name), ` — ${e.reason} `);
+    } else if (e.reason) {
+      span.append(`${e.reason} `);
+    }
+    for (const n of notes) span.append(`${n} `);
+    out.push(span);
   }
   out.push(` ${eligible} of ${info.servers.length} servers eligible.`);
   return out;

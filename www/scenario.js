@@ -79,45 +79,6 @@ export function durationNs(text) {
 }
 
 /**
- * The [[events]] of the core's written-back TOML: [{atNs, action}], in file order.
- * @param {string} toml
- * @returns {{ atNs: bigint, action: Action }[]}
- */
-export function parseEvents(toml) {
-  const out = [];
-  for (const chunk of toml.split(/^\[\[events\]\]$/m).slice(1)) {
-    /** @type {Record<string, string | number>} */
-    const fields = {};
-    let atNs = null;
-    for (const line of chunk.split('\n')) {
-      if (line.startsWith('[')) break;
-      const m = /^(\w+) = (.+)$/.exec(line.trim());
-      if (!m) continue;
-      const value = m[2].startsWith('"') ? JSON.parse(m[2]) : Number(m[2]);
-      if (m[1] === 'at') atNs = durationNs(value);
-      else fields[m[1]] = value;
-    }
-    if (atNs !== null && typeof fields.action === 'string' && fields.action) out.push({ atNs, action: { ...fields, action: fields.action } });
-  }
-  return out;
-}
-
-/**
- * Workers per server group, from the core's written-back TOML ([[servers]] blocks).
- * @param {string} toml
- * @returns {Record<string, number>}
- */
-export function workersByGroup(toml) {
-  /** @type {Record<string, number>} */
-  const out = {};
-  for (const block of toml.split('[[servers]]').slice(1)) {
-    const name = /^name = "([^"]*)"/m.exec(block)?.[1];
-    if (name !== undefined) out[name] = Number(/^workers = (\d+)/m.exec(block)?.[1] ?? 1);
-  }
-  return out;
-}
-
-/**
  * The label the core gives an action on its timeline (sim-core `describe`).
  * @param {Action} a
  */

@@ -6,7 +6,7 @@
 // @ts-check
 
 import { Sim, check, errorLine } from './pkg/sim_web.js';
-import { describe, durationMs, formatOf, parseEvents, withEvents, workersByGroup } from './scenario.js';
+import { describe, formatOf, withEvents } from './scenario.js';
 
 /** @typedef {import('./types.js').Action} Action */
 /** @typedef {import('./types.js').TimedAction} TimedAction */
@@ -54,9 +54,10 @@ export class Session {
     /** @type {import('./types.js').Topology} */
     this.topo = JSON.parse(this.sim.topology());
     this.seed = this.topo.seed;
-    const written = this.sim.exportToml(); // the core's normalised TOML: every default filled in
-    this.warmupMs = durationMs(/^warmup = "([^"]+)"/m.exec(written)?.[1]);
-    this.workers = workersByGroup(written);
+    // From the core, not from the scenario's text.
+    this.warmupMs = this.topo.warmup_ms;
+    /** @type {Record<string, number>} workers per server group */
+    this.workers = Object.fromEntries(this.topo.servers.map((s) => [s.group, s.workers]));
     /** @type {import('./types.js').SeriesPoint[]} */
     this.points = [];
     this.generation = 0; // bumped when the Sim is rebuilt (views re-read the topology)
@@ -65,9 +66,14 @@ export class Session {
     this.#readEvents();
   }
 
-  /** The scenario's own [[events]] (the core's written-back TOML, minus the live actions in it). */
+  /** The scenario's own [[events]] (the core's timeline items, minus the live actions in it). */
   #readEvents() {
-    const all = parseEvents(this.sim.exportToml());
+    /** @type {import('./types.js').CoreTimelineItem[]} */
+    const items = JSON.parse(this.sim.timelineItems());
+    const all = items.map((it) => ({
+      atNs: BigInt(it.at_ns),
+      action: /** @type {Action} */ ({ action: it.kind, ...(it.target === null ? {} : { target: it.target }), ...it.values }),
+    }));
     this.scenarioEvents = all.slice(0, Math.max(0, all.length - this.actions.length));
   }
 

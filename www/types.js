@@ -6,7 +6,7 @@
 
 /**
  * One server of the topology (sim-web `topology().servers[i]`).
- * @typedef {{ name: string, group: string, pool: string, backup: boolean }} TopoServer
+ * @typedef {{ name: string, group: string, pool: string, backup: boolean, workers: number }} TopoServer
  */
 
 /**
@@ -24,9 +24,10 @@
  * @property {number} replicas balancer replicas
  * @property {string} algorithm at the start
  * @property {'l4' | 'l7'} layer at the start
- * @property {string} sticky "none", "cookie" or "sourceip"
+ * @property {'none' | 'cookie' | 'source_ip'} sticky as the scenario spells it
  * @property {boolean} session_store whether the scenario has one
  * @property {number} duration_ms
+ * @property {number} warmup_ms the scenario's warmup (totals and charts count from there)
  * @property {number} seed
  */
 
@@ -80,6 +81,53 @@
  * @property {string} state_meaning
  * @property {InspectServer[]} servers
  * @property {BreakerState | null} [circuit_breakers] when the scenario has them
+ * @property {NextPick[]} next per pool: where the next pick goes and why, as the core explains it
+ */
+
+/**
+ * One entry of the core's timeline (sim-core `TimelineItem`, sim-web `Sim.timelineItems()`).
+ * @typedef {object} CoreTimelineItem
+ * @property {string} at_ns exact nanoseconds, as a decimal string
+ * @property {string} kind the action's name (`crash`, `set_rate`, …)
+ * @property {string | null} target
+ * @property {Record<string, string | number>} values its other fields, as scenario files spell them
+ * @property {string} label the core's one-line label
+ */
+
+/**
+ * A run's totals after warmup by name (sim-web `Sim.totalsNamed()`).
+ * @typedef {object} Totals
+ * @property {number} sent
+ * @property {Record<string, number>} outcomes requests per outcome, by the report's outcome names
+ * @property {number} sessions_started
+ * @property {number} sessions_lost
+ */
+
+/**
+ * One pool's next pick at one replica (sim-core `NextPick`).
+ * @typedef {object} NextPick
+ * @property {string} pool
+ * @property {PickExplanation} explanation
+ * @property {string[]} notes what else decides where the next request goes (L4, stickiness, backups, …)
+ */
+
+/**
+ * The balancer's own explanation of its next pick (sim-core `PickExplanation`).
+ * @typedef {object} PickExplanation
+ * @property {string} algorithm
+ * @property {string} rule the rule, in a sentence
+ * @property {number | null} next the server id the next pick goes to (null: none eligible, or a keyed pick)
+ * @property {string | null} next_name
+ * @property {string} reason why that one, in a sentence
+ * @property {'deterministic' | 'keyed' | 'random'} randomness
+ * @property {number[]} sampled the servers the random stream draws for this pick
+ * @property {PickCandidate[]} candidates
+ * @property {boolean} explained false for a custom policy that does not explain itself
+ */
+
+/**
+ * A server the rule considers, with the numbers it compares (sim-core `Candidate`).
+ * @typedef {{ server: number, name: string, active: number, weight: number, values: { name: string, value: number }[] }} PickCandidate
  */
 
 /**
@@ -119,6 +167,17 @@
  * The algorithm, layer, stickiness and session store now (the scenario's, changed by the
  * timeline's events so far).
  * @typedef {{ algorithm: string, layer: string, sticky: string, store: string }} LiveSettings
+ */
+
+/**
+ * The settings now, from the core (sim-core `LiveSettings`, sim-web `Sim.liveSettings()`);
+ * `store` is null without a session store.
+ * @typedef {object} CoreLiveSettings
+ * @property {string} algorithm
+ * @property {'l4' | 'l7'} layer
+ * @property {'none' | 'cookie' | 'source_ip'} sticky
+ * @property {'up' | 'down' | 'slow' | null} store
+ * @property {{ group: string, rate: number, scheduled: boolean }[]} rates
  */
 
 /**

@@ -376,7 +376,9 @@ pub enum Arrival {
 }
 
 /// Where balancing happens for a client group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Serialized as scenario files spell it (for the browser's typed boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Balancing {
     /// Through the `[balancer]`.
     Proxy,
@@ -715,7 +717,9 @@ impl ClientGroup {
 }
 
 /// Balancing layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Serialized as scenario files spell it (for the browser's typed boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Layer {
     /// One pick per connection; the balancer forwards bytes.
     L4,
@@ -860,7 +864,9 @@ pub enum HashKey {
 }
 
 /// Session stickiness at the balancer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Serialized as scenario files spell it (for the browser's typed boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sticky {
     /// No stickiness.
     None,

@@ -228,14 +228,18 @@ impl Sim {
         self.sim.events_processed() as f64
     }
 
-    /// Names and structure (JSON): servers (name, group, pool, backup), client groups,
-    /// replicas, algorithm, layer.
+    /// Names and structure (JSON): servers (name, group, pool, backup, workers), client groups,
+    /// replicas, algorithm, layer, stickiness, duration and warmup.
     pub fn topology(&self) -> String {
         let s = self.sim.scenario();
         let servers: Vec<serde_json::Value> = (0..self.sim.server_count())
             .map(|i| {
                 let (group, pool, backup) = self.sim.server_group(i as u32);
-                serde_json::json!({"name": self.sim.server_name(i as u32), "group": group, "pool": pool, "backup": backup})
+                let workers = s.servers.iter().find(|g| g.name == group).map_or(1, |g| g.workers);
+                serde_json::json!({
+                    "name": self.sim.server_name(i as u32), "group": group, "pool": pool, "backup": backup,
+                    "workers": workers,
+                })
             })
             .collect();
         let clients: Vec<serde_json::Value> = s
@@ -243,8 +247,8 @@ impl Sim {
             .iter()
             .map(|c| {
                 serde_json::json!({
-                    "name": c.name, "count": c.count, "protocol": format!("{:?}", c.protocol).to_lowercase(),
-                    "balancing": format!("{:?}", c.balancing).to_lowercase(), "rate": c.rate,
+                    "name": c.name, "count": c.count, "protocol": c.protocol.name(),
+                    "balancing": c.balancing, "rate": c.rate,
                     // A closed loop's rate is an output, a schedule's changes: the page says which.
                     "users": c.users, "scheduled": c.schedule.is_some(),
                 })
@@ -253,10 +257,11 @@ impl Sim {
         serde_json::json!({
             "name": s.name, "description": s.description, "servers": servers, "clients": clients,
             "replicas": s.balancer.replicas, "algorithm": s.balancer.algorithm.name(),
-            "layer": if s.balancer.layer == sim_core::Layer::L4 { "l4" } else { "l7" },
-            "sticky": format!("{:?}", s.balancer.sticky).to_lowercase(),
+            "layer": s.balancer.layer,
+            "sticky": s.balancer.sticky,
             "session_store": s.session_store.is_some(),
             "duration_ms": s.duration_ns as f64 / 1e6,
+            "warmup_ms": s.warmup_ns as f64 / 1e6,
             "seed": self.sim.seed(),
         })
         .to_string()
@@ -416,6 +421,26 @@ impl Sim {
         self.snap.totals.clone()
     }
 
+    /// The same totals by name (JSON): `sent`, `outcomes` keyed by each outcome's report name,
+    /// `sessions_started`, `sessions_lost` — so the page never reads them by position.
+    #[wasm_bindgen(js_name = totalsNamed)]
+    pub fn totals_named(&self) -> String {
+        let t = &self.snap.totals;
+        let at = |i: usize| t.get(i).copied().unwrap_or(0.0);
+        let n = sim_core::Outcome::ALL.len();
+        let totals = Totals {
+            sent: at(0),
+            outcomes: sim_core::Outcome::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.name().to_string(), at(1 + i).into()))
+                .collect(),
+            sessions_started: at(1 + n),
+            sessions_lost: at(2 + n),
+        };
+        serde_json::to_string(&totals).unwrap_or_default()
+    }
+
     /// `[balancer.circuit_breakers] max_requests` (0: no circuit breakers).
     #[wasm_bindgen(js_name = maxRequests)]
     pub fn max_requests(&self) -> u32 {
@@ -464,6 +489,20 @@ impl Sim {
     pub fn apply(&mut self, action_json: &str) -> Result<bool, JsError> {
         let action = parse_action(action_json, self.sim.scenario())?;
         Ok(self.sim.schedule_action(action))
+    }
+
+    /// The settings now (JSON, sim-core `LiveSettings`): algorithm, layer, stickiness, the
+    /// session store, each client group's rate — as the timeline's events left them.
+    #[wasm_bindgen(js_name = liveSettings)]
+    pub fn live_settings(&self) -> String {
+        serde_json::to_string(&self.sim.live_settings()).unwrap_or_default()
+    }
+
+    /// The timeline (JSON, sim-core `TimelineItem`s): the scenario's events and the live
+    /// actions applied, each with its time, kind, target, typed values and the core's label.
+    #[wasm_bindgen(js_name = timelineItems)]
+    pub fn timeline_items(&self) -> String {
+        serde_json::to_string(&self.sim.timeline_items()).unwrap_or_default()
     }
 
     /// The balancer state of replica `replica` (0-based) for the inspector (JSON).
@@ -557,4 +596,17 @@ fn parse_action(json: &str, scenario: &Scenario) -> Result<Action, JsError> {
     text.push_str(&toml::to_string(&table).map_err(|e| JsError::new(&e.to_string()))?);
     let parsed = Scenario::from_toml(&text).map_err(|e| JsError::new(&format!("action: {}", e.message)))?;
     parsed.events.into_iter().last().map(|e| e.action).ok_or_else(|| JsError::new("action: nothing to apply"))
+}
+
+/// A run's totals after warmup by name (`Sim.totalsNamed()`).
+#[derive(serde::Serialize)]
+struct Totals {
+    /// Requests sent.
+    sent: f64,
+    /// Requests per outcome, by the report's outcome names, in report order.
+    outcomes: serde_json::Map<String, serde_json::Value>,
+    /// User sessions started.
+    sessions_started: f64,
+    /// User sessions lost.
+    sessions_lost: f64,
 }

@@ -205,7 +205,7 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
   const cases = [
     ['slow-server', 'balancer.algorithm=least_connections', 'algorithm', 'round_robin', 'least_connections'],
     ['grpc-l4-imbalance', 'balancer.layer=l7', 'layer', 'l4', 'l7'],
-    ['heavy-users-sticky', 'balancer.sticky=none', 'sticky', 'sourceip', 'none'],
+    ['heavy-users-sticky', 'balancer.sticky=none', 'sticky', 'source_ip', 'none'],
   ];
   for (const [name, set, field, before, after] of cases) {
     await page.selectOption('#scenario', name);

@@ -1,6 +1,6 @@
 // Unit tests of the page's pure helpers (www/*.js): number formatting, chart scales and window
 // statistics, scenario text (durations, [[events]] written in and read back, labels), the
-// permalink's encoding and strict decoding, the inspector's next pick and the topology's
+// permalink's encoding and strict decoding and the topology's
 // server status and geometry. Plain Node.js: no browser, no wasm (www/pkg/ need not exist).
 
 import { test } from 'node:test';
@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { deflateRawSync } from 'node:zlib';
 
 import { OUTCOMES, OUTCOME_COLORS, fmtCount, fmtMs, fmtNum, fmtPct, fmtTime, serverColor } from '../../www/util.js';
-import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, parseEvents, tomlValue, withEvents, workersByGroup } from '../../www/scenario.js';
+import { SNIPPETS, describe, durationMs, durationNs, formatOf, insertSnippet, tomlValue, withEvents } from '../../www/scenario.js';
 import { decodePermalink, encodePermalink, fmtSeconds, hasPermalink, markers } from '../../www/timeline.js';
 import { niceCeil, ticks, windowStats } from '../../www/charts.js';
-import { nextPick } from '../../www/inspector.js';
 import { overrideLines, tInterval } from '../../www/ab.js';
 import { along, fmtRate, loadText, status } from '../../www/topology.js';
 
@@ -163,33 +162,6 @@ test('withEvents appends to a JSON scenario\'s events (kept first)', () => {
   const out = JSON.parse(withEvents(text, [CRASH]));
   assert.deepEqual(out, { name: 'x', events: [{ at: '1s', action: 'store_down' }, { at: '1000000001ns', action: 'crash', target: 'web-1' }] });
   assert.deepEqual(JSON.parse(withEvents('{"name": "y"}', [SLOW])).events, [{ at: '2500000000ns', action: 'slow', target: 'web-2', factor: 3 }]);
-});
-
-test('parseEvents reads [[events]] back (what withEvents wrote, what the core writes)', () => {
-  const written = withEvents('name = "x"', [CRASH, SLOW]);
-  assert.deepEqual(parseEvents(written), [
-    { atNs: 1000000001n, action: { action: 'crash', target: 'web-1' } },
-    { atNs: 2500000000n, action: { action: 'slow', target: 'web-2', factor: 3 } },
-  ]);
-  const core = [
-    'name = "x"', '',
-    '[[events]]', 'at = "5s"', 'action = "set_algorithm"', 'algorithm = "least_connections"', '',
-    '[[events]]', 'action = "crash"', 'target = "no time"', '',
-    '[[events]]', 'at = "6s"', 'target = "no action"', '',
-    '[[events]]', 'at = "7.5s"', 'action = "set_sticky"', 'sticky = "cookie"', '',
-    '[[servers]]', 'name = "web"', 'workers = 4', '',
-  ].join('\n');
-  assert.deepEqual(parseEvents(core), [
-    { atNs: 5000000000n, action: { action: 'set_algorithm', algorithm: 'least_connections' } },
-    { atNs: 7500000000n, action: { action: 'set_sticky', sticky: 'cookie' } },
-  ]);
-  assert.deepEqual(parseEvents('name = "no events"'), []);
-});
-
-test('workersByGroup: workers per [[servers]] block, 1 when not given', () => {
-  const toml = '[balancer]\nworkers = 9\n\n[[servers]]\nname = "web"\nworkers = 4\n\n[[servers]]\nname = "db"\ncount = 2\n\n[[servers]]\ncount = 1\n';
-  assert.deepEqual(workersByGroup(toml), { web: 4, db: 1 });
-  assert.deepEqual(workersByGroup(''), {});
 });
 
 test('describe: the timeline label of every action kind', () => {
@@ -377,52 +349,6 @@ test('windowStats: empty windows and buckets without ok requests', () => {
   const half = windowStats([point(0, [4, 0, 0, 0, 0, 0, 0], [4], 1, 2), point(0.5, [6, 0, 0, 0, 0, 0, 0], [6], 1, 2)], 0.3, 1, 0.5, [true]);
   assert.equal(half.buckets, 1);
   assert.equal(half.okPerS, 12);
-});
-
-// ---- inspector.js -------------------------------------------------------------------------------
-
-const server = (name, fields = {}) => ({
-  name, pool: 'p', weight: 1, eligible: true, active: 0, health: null, checks_up: true, fails: 0, algorithm_state: null, hash_share: null, ...fields,
-});
-const inspection = (algorithm, servers) => ({ replica: 'balancer-1', up: true, algorithm, state_meaning: '', servers });
-
-test('nextPick: smooth weighted round robin takes the highest current weight + weight, first on ties', () => {
-  const servers = [server('a', { algorithm_state: 0 }), server('b', { algorithm_state: 2 }), server('c', { algorithm_state: 1, weight: 3 })];
-  assert.equal(nextPick(inspection('round_robin', servers)).name, 'c');
-  assert.equal(nextPick(inspection('round_robin', servers), new Set(['c'])).name, 'b');
-  const tie = [server('a', { algorithm_state: 1 }), server('b', { algorithm_state: 1 })];
-  assert.equal(nextPick(inspection('round_robin', tie)).name, 'a');
-  const noState = [server('a'), server('b', { weight: 2 })];
-  assert.equal(nextPick(inspection('round_robin', noState)).name, 'b');
-});
-
-test('nextPick: least connections by active ÷ weight, ties by round robin', () => {
-  const servers = [
-    server('a', { active: 2, algorithm_state: 5 }),
-    server('b', { active: 4, weight: 2, algorithm_state: 0 }),
-    server('c', { active: 1, eligible: false }),
-    server('d', { active: 3 }),
-  ];
-  assert.equal(nextPick(inspection('least_connections', servers)).name, 'a'); // a and b tie at 2; a's current weight is higher
-  servers[1].algorithm_state = 9;
-  assert.equal(nextPick(inspection('least_connections', servers)).name, 'b');
-});
-
-test('nextPick: peak EWMA by cost, power of two by active; random and hashes have none', () => {
-  const servers = [server('a', { active: 1, algorithm_state: 10 }), server('b', { active: 3, algorithm_state: 4 }), server('c', { active: 0, algorithm_state: 30 })];
-  assert.equal(nextPick(inspection('peak_ewma', servers)).name, 'b'); // costs 20, 16, 30
-  assert.equal(nextPick(inspection('power_of_two', servers)).name, 'c');
-  assert.equal(nextPick(inspection('random', servers)), null);
-  assert.equal(nextPick(inspection('maglev', servers)), null);
-});
-
-test('nextPick: backups only when no primary is eligible; null when nothing is', () => {
-  const servers = [server('a', { eligible: false, active: 0 }), server('b', { active: 5 }), server('spare', { active: 1 })];
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])).name, 'b');
-  servers[1].eligible = false;
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])).name, 'spare');
-  servers[2].eligible = false;
-  assert.equal(nextPick(inspection('power_of_two', servers), new Set(['spare'])), null);
 });
 
 // ---- topology.js --------------------------------------------------------------------------------

@@ -208,6 +208,15 @@ impl Balancer for BoundedLoadHash {
     fn hash_share(&self, server: u32) -> Option<f64> {
         super::ring_share(self.ring.points.iter().map(|&(p, s)| (u64::from(p), s)), server, 4_294_967_296.0)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "Consistent hashing with bounded loads: the request's key is hashed onto the ring; a server at its load bound ⌈c·(m+1)⌉ passes the request to the next one clockwise.",
+        )
+    }
 }
 
 #[cfg(test)]

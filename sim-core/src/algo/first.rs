@@ -151,6 +151,10 @@ impl Balancer for FirstAvailable {
         debug_assert_eq!(fast.active[s as usize], view.active(s), "first: server {s}'s count was not reported");
         Some(s)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::first(self, view, rng)
+    }
 }
 
 #[cfg(test)]

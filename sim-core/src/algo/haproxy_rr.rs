@@ -243,6 +243,10 @@ impl Balancer for HaproxyRoundRobin {
     fn inspect(&self, server: u32, _now_ns: u64) -> Option<f64> {
         self.srv.get(server as usize).map(|s| s.npos as f64)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::haproxy_round_robin(self, view, rng)
+    }
 }
 
 #[cfg(test)]

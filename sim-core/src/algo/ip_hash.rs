@@ -67,6 +67,15 @@ impl Balancer for IpHash {
         }
         self.fallback.round(view, view.eligible().iter().copied())
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "ip_hash (nginx): the first three octets of the client's address are hashed onto the servers by weight; a hash landing on an unavailable server is re-hashed (20 times, then round robin).",
+        )
+    }
 }
 
 #[cfg(test)]

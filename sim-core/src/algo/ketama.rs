@@ -161,6 +161,15 @@ impl Balancer for KetamaHash {
     fn hash_share(&self, server: u32) -> Option<f64> {
         super::ring_share(self.ring.points.iter().map(|&(p, s)| (u64::from(p), s)), server, 4_294_967_296.0)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "Consistent hashing (nginx ketama): the request's key is hashed onto a ring of 160 points per weight; the first point at or after it wins, walking past unavailable servers.",
+        )
+    }
 }
 
 #[cfg(test)]

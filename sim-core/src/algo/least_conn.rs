@@ -637,6 +637,10 @@ impl Balancer for LeastConnections {
         }
         self.peers.get(server as usize).map(|p| p.current as f64)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::least_connections(self, view, rng)
+    }
 }
 
 #[cfg(test)]

@@ -111,6 +111,15 @@ impl Balancer for Maglev {
         }
         Some(self.table.iter().filter(|&&s| s == server).count() as f64 / self.table.len() as f64)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "Maglev (Envoy): the request's key is hashed into a lookup table filled by the healthy hosts in weighted turns; a server gets the keys of its share.",
+        )
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! keeps its own state (weights, rings, estimates) and learns outcomes through [`Outcome`]s.
 
 mod bounded_load;
+mod explain;
 mod first;
 mod haproxy_rr;
 mod ip_hash;
@@ -20,6 +21,7 @@ mod static_rr;
 mod subchannel;
 
 pub use bounded_load::BoundedLoadHash;
+pub use explain::{Candidate, PickExplanation, Randomness, Value};
 pub use first::FirstAvailable;
 pub use haproxy_rr::HaproxyRoundRobin;
 pub use ip_hash::IpHash;
@@ -316,6 +318,17 @@ pub trait Balancer: Send {
     /// as last built.
     fn hash_share(&self, _server: u32) -> Option<f64> {
         None
+    }
+
+    /// The server [`Balancer::pick`] would choose next for a request seen with `view`, with
+    /// the policy's state as it is and `rng` as the replica's pick stream now, and why: the
+    /// rule in a sentence, the candidates with the numbers the rule compares, the winner, and
+    /// how much chance is in it. It must not change anything (the browser's inspector calls
+    /// it between picks). Built-ins answer by picking on clones of themselves and the stream,
+    /// so the answer is exact; a custom policy answers "no explanation" unless it implements
+    /// this ([`PickExplanation::unexplained`]).
+    fn explain(&self, _view: &PickView<'_>, _rng: &SimRng) -> PickExplanation {
+        PickExplanation::unexplained(self.name())
     }
 }
 

@@ -66,12 +66,8 @@ impl Balancer for PeakEwma {
         match eligible.len() {
             0 => None,
             1 => Some(eligible[0]),
-            len => {
-                let len = len as u64;
-                let a = rng.below(len - 1);
-                let b = rng.below(len);
-                let a = if a == b { len - 1 } else { a };
-                let (sa, sb) = (eligible[a as usize], eligible[b as usize]);
+            _ => {
+                let (sa, sb) = pair(eligible, rng);
                 if self.cost(view, sa) <= self.cost(view, sb) { Some(sa) } else { Some(sb) }
             }
         }
@@ -85,6 +81,55 @@ impl Balancer for PeakEwma {
     fn inspect(&self, server: u32, _now_ns: u64) -> Option<f64> {
         self.estimates.get(server as usize).copied().flatten().map(|e| e.rtt_ns / 1e6)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        use super::explain::{Randomness, Value, explain_with, num, value};
+        // Costs as the pick reads them (reading decays the estimate, so on a clone).
+        let mut probe = self.clone();
+        let costs: Vec<(u32, f64, f64)> = view
+            .eligible()
+            .iter()
+            .map(|&s| {
+                let cost = probe.cost(view, s);
+                (s, cost / (f64::from(view.active(s)) + 1.0) / 1e6, cost / 1e6)
+            })
+            .collect();
+        let sampled = match view.eligible().len() {
+            0 => Vec::new(),
+            1 => vec![view.eligible()[0]],
+            _ => {
+                let (a, b) = pair(view.eligible(), &mut rng.clone());
+                vec![a, b]
+            }
+        };
+        let other = |s: u32| sampled.iter().copied().find(|&o| o != s);
+        let rule = "Peak EWMA (Linkerd): two distinct servers drawn at random; the lower cost = EWMA latency × (active + 1) wins, the first drawn on a tie.";
+        let values = |s: u32| {
+            let (_, ewma, cost) = costs.iter().copied().find(|c| c.0 == s).unwrap_or((s, 0.0, 0.0));
+            vec![Value { name: "EWMA ms", value: ewma }, Value { name: "cost", value: cost }]
+        };
+        let mut e = explain_with(self, view, rng, rule, Randomness::Random, values, |c| match other(c.server) {
+            Some(o) => format!(
+                "{}: cost {} beats {}'s among the two drawn.",
+                c.name,
+                num((value(c, "cost") * 1000.0).round() / 1000.0),
+                view.name(o)
+            ),
+            None => format!("{}: the only eligible server.", c.name),
+        });
+        e.sampled = sampled;
+        e
+    }
+}
+
+/// Two distinct eligible servers, Floyd's two-sample (shared by `pick` and `explain`; at least
+/// two eligible).
+fn pair(eligible: &[u32], rng: &mut SimRng) -> (u32, u32) {
+    let len = eligible.len() as u64;
+    let a = rng.below(len - 1);
+    let b = rng.below(len);
+    let a = if a == b { len - 1 } else { a };
+    (eligible[a as usize], eligible[b as usize])
 }
 
 #[cfg(test)]

@@ -51,16 +51,59 @@ impl Balancer for PowerOfTwo {
         if weighted {
             return self.edf.pick(view);
         }
-        let n = eligible.len() as u64;
-        let mut best = eligible[rng.below(n) as usize];
+        let mut best = draw(eligible, rng);
         for _ in 1..self.choices {
-            let s = eligible[rng.below(n) as usize];
+            let s = draw(eligible, rng);
             if view.active(s) < view.active(best) {
                 best = s;
             }
         }
         Some(best)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        use super::explain::{Randomness, explain_with};
+        let eligible = view.eligible();
+        let weighted = eligible.first().is_some_and(|&f| eligible.iter().any(|&s| view.weight(s) != view.weight(f)));
+        if weighted {
+            let rule = "Least request with unequal weights (Envoy): an earliest-deadline-first schedule over weight ÷ (active + 1); no sampling.";
+            return explain_with(
+                self,
+                view,
+                rng,
+                rule,
+                Randomness::Deterministic,
+                |_| Vec::new(),
+                |c| format!("{}: earliest deadline (weight {} ÷ ({} active + 1)).", c.name, c.weight, c.active),
+            );
+        }
+        // The draws the pick will make: the same `draw` on a clone of the stream.
+        let mut r = rng.clone();
+        let sampled: Vec<u32> =
+            if eligible.is_empty() { Vec::new() } else { (0..self.choices).map(|_| draw(eligible, &mut r)).collect() };
+        let names: Vec<String> =
+            sampled.iter().map(|&s| format!("{} ({} active)", view.name(s), view.active(s))).collect();
+        let rule = format!(
+            "Power of {} choices (Envoy least request): {} servers drawn at random (with replacement); the fewest active requests wins, the first drawn on a tie.",
+            self.choices, self.choices
+        );
+        let mut e = explain_with(
+            self,
+            view,
+            rng,
+            &rule,
+            Randomness::Random,
+            |_| Vec::new(),
+            |c| format!("{}: fewest active of the drawn {}.", c.name, names.join(", ")),
+        );
+        e.sampled = sampled;
+        e
+    }
+}
+
+/// One uniform draw among the eligible servers (shared by `pick` and `explain`).
+fn draw(eligible: &[u32], rng: &mut SimRng) -> u32 {
+    eligible[rng.below(eligible.len() as u64) as usize]
 }
 
 #[derive(Clone, Debug, PartialEq)]

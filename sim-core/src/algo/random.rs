@@ -43,6 +43,10 @@ impl Balancer for WeightedRandom {
         let i = self.cumulative.partition_point(|&c| c <= x);
         Some(eligible[i])
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::random(self, view, rng)
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,10 @@ impl Balancer for RandomDraws {
         }
         Some(best)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::random_draws(self, view, rng)
+    }
 }
 
 #[cfg(test)]

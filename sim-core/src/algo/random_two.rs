@@ -123,6 +123,10 @@ impl Balancer for RandomTwo {
             }
         }
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::random_two(self, view, rng)
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,15 @@ impl Balancer for RingHash {
     fn hash_share(&self, server: u32) -> Option<f64> {
         super::ring_share(self.ring.entries.iter().copied(), server, 18_446_744_073_709_551_616.0)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "Ring hash (Envoy): the request's key is hashed onto a ring over the healthy hosts; the first entry at or after it wins. A server gets the keys of its share.",
+        )
+    }
 }
 
 #[cfg(test)]

@@ -345,6 +345,10 @@ impl Balancer for SmoothWeightedRoundRobin {
         };
         self.state.peers.get(server as usize).map(|p| (p.current + offset) as f64)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::round_robin(self, view, rng)
+    }
 }
 
 #[cfg(test)]

@@ -167,6 +167,10 @@ impl Balancer for StaticRoundRobin {
             }
         }
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::static_rr(self, view, rng)
+    }
 }
 
 #[cfg(test)]

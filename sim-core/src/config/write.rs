@@ -520,7 +520,7 @@ fn balancer(b: &BalancerSpec) -> Table {
     t
 }
 
-fn event(e: &TimelineEvent) -> Value {
+pub(crate) fn event(e: &TimelineEvent) -> Value {
     let mut t = Table::new();
     t.insert("at".into(), dur(e.at_ns));
     t.insert("action".into(), e.action.name().into());

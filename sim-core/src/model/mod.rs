@@ -10,9 +10,11 @@ mod build;
 mod client;
 pub(crate) mod conn;
 mod dns;
+pub mod explain;
 mod health;
 #[cfg(all(test, debug_assertions))]
 mod invariants;
+pub mod live;
 mod outlier;
 mod replay;
 mod report;

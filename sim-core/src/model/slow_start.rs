@@ -50,7 +50,7 @@ impl Ramp {
     }
 
     /// A server's ramped weight at `now` (its full weight outside a window).
-    fn weight_at(&self, configured: u32, s: u32, now: u64) -> u32 {
+    pub(super) fn weight_at(&self, configured: u32, s: u32, now: u64) -> u32 {
         let since = self.since[s as usize];
         if since == u64::MAX {
             return configured * SCALE;

@@ -181,6 +181,8 @@ pub struct Inspection {
     pub servers: Vec<InspectServer>,
     /// Its circuit breakers, when the scenario has them.
     pub circuit_breakers: Option<BreakerState>,
+    /// Per pool: where the next pick goes and why, as the balancer explains it.
+    pub next: Vec<super::explain::NextPick>,
 }
 
 impl Simulation {
@@ -398,6 +400,7 @@ impl Simulation {
                 overflows: replica.overflows,
                 retries_overflowed: replica.retries_overflowed,
             }),
+            next: self.next_picks(r as usize),
         })
     }
 
