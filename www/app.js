@@ -431,7 +431,7 @@ function snapshot(sim = current().sim) {
     served: sim.serverServed(), markedDown: sim.serverMarkedDown(), slow: sim.serverSlow(),
     replicaUp: sim.replicaUp(), replicaBusy: sim.replicaBusy(),
     groupInFlight: sim.groupInFlight(), groupWaiting: sim.groupWaiting(), groupConns: sim.groupConns(),
-    edges: sim.edges(), flows: sim.flows(), flowsToReplica: sim.flowsToReplica(), totals: sim.totals(),
+    edges: sim.edges(), flows: sim.flows(), flowsToReplica: sim.flowsToReplica(), totals: JSON.parse(sim.totalsNamed()),
     ejected: sim.serverEjected(), ejectedUntilMs: sim.serverEjectedUntilMs(), sessions: sim.serverSessions(),
     sessionsLost: sim.serverSessionsLost(), errors: sim.serverErrors(), retries: sim.serverRetries(),
     hedges: sim.serverHedges(), latencyMs: sim.serverLatencyMs(), replicaOpen: sim.replicaOpenRequests(),

@@ -9,7 +9,7 @@
 // every animation frame from the core's snapshot.
 // @ts-check
 
-import { GROUP_COLORS, OUTCOMES, drawText, fitCanvas, fmtCount, fmtMs } from './util.js';
+import { GROUP_COLORS, drawText, fitCanvas, fmtCount, fmtMs } from './util.js';
 
 /** @typedef {import('./types.js').Frame} Frame */
 /** @typedef {import('./types.js').Topology} Topology */
@@ -483,7 +483,7 @@ export class TopologyView {
       ctx.globalAlpha = 1;
     }
     this.boxes.push({ kind: 'box', text: 'session store', x: S.x, y: S.y, w: S.w, h: S.h });
-    const failed = f.totals[1 + OUTCOMES.indexOf('store_unavailable')] ?? 0;
+    const failed = f.totals.outcomes.store_unavailable ?? 0;
     /** @type {[string, string, string][]} */
     const lines = [
       ['session store', '600 12px system-ui, sans-serif', COLORS.text],

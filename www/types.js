@@ -199,7 +199,7 @@
  * @property {Uint32Array} edges (group, replica, server, connections, streams) quintuples
  * @property {Uint32Array} flows groups × servers, row-major
  * @property {Uint32Array} flowsToReplica groups × replicas, row-major
- * @property {Float64Array} totals sent, each outcome, sessions started, sessions lost
+ * @property {Totals} totals sent, each outcome by its report name, sessions started and lost
  * @property {Uint32Array} ejected replicas whose outlier detection has each server ejected
  * @property {Float64Array} ejectedUntilMs when each server's longest ejection ends (ms; 0: none)
  * @property {Uint32Array} sessions sessions whose state each server holds
