@@ -245,8 +245,13 @@ fn load(view: &PickView<'_>, s: u32) -> Vec<Value> {
 }
 
 /// nginx `random two [least_conn]`.
-pub(crate) fn random_two<B: Balancer + Clone>(b: &B, view: &PickView<'_>, rng: &SimRng) -> PickExplanation {
-    explain_with(
+pub(crate) fn random_two<B: Balancer + Clone>(
+    b: &B,
+    view: &PickView<'_>,
+    rng: &SimRng,
+    sampled: Vec<u32>,
+) -> PickExplanation {
+    let mut e = explain_with(
         b,
         view,
         rng,
@@ -254,12 +259,19 @@ pub(crate) fn random_two<B: Balancer + Clone>(b: &B, view: &PickView<'_>, rng: &
         Randomness::Random,
         |s| load(view, s),
         |c| format!("{}: the less loaded of the two the replica's stream draws ({} ÷ {}).", c.name, c.active, c.weight),
-    )
+    );
+    e.sampled = sampled;
+    e
 }
 
 /// HAProxy `random(N)`.
-pub(crate) fn random_draws<B: Balancer + Clone>(b: &B, view: &PickView<'_>, rng: &SimRng) -> PickExplanation {
-    explain_with(
+pub(crate) fn random_draws<B: Balancer + Clone>(
+    b: &B,
+    view: &PickView<'_>,
+    rng: &SimRng,
+    sampled: Vec<u32>,
+) -> PickExplanation {
+    let mut e = explain_with(
         b,
         view,
         rng,
@@ -272,7 +284,9 @@ pub(crate) fn random_draws<B: Balancer + Clone>(b: &B, view: &PickView<'_>, rng:
                 c.name, c.active, c.weight
             )
         },
-    )
+    );
+    e.sampled = sampled;
+    e
 }
 
 /// HAProxy `first`.

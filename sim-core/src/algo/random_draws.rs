@@ -51,13 +51,33 @@ impl Balancer for RandomDraws {
     }
 
     fn pick(&mut self, view: &PickView<'_>, rng: &mut SimRng) -> Option<u32> {
+        self.choose(view, rng, None)
+    }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        // The draws the pick will make: the same draws on clones.
+        let mut drawn = Vec::new();
+        self.clone().choose(view, &mut rng.clone(), Some(&mut drawn));
+        super::explain::random_draws(self, view, rng, drawn)
+    }
+}
+
+impl RandomDraws {
+    /// HAProxy's pick; `drawn` (for explanations) gets every draw in order.
+    fn choose(&mut self, view: &PickView<'_>, rng: &mut SimRng, mut drawn: Option<&mut Vec<u32>>) -> Option<u32> {
         if view.eligible().is_empty() {
             return None;
         }
         self.members.refresh(view);
         let mut best = self.one(view, rng)?;
+        if let Some(d) = drawn.as_deref_mut() {
+            d.push(best);
+        }
         for _ in 1..self.draws {
             let curr = self.one(view, rng)?;
+            if let Some(d) = drawn.as_deref_mut() {
+                d.push(curr);
+            }
             if curr != best {
                 let wcurr = u64::from(view.active(curr)) * u64::from(view.weight(best));
                 let wprev = u64::from(view.active(best)) * u64::from(view.weight(curr));
@@ -65,10 +85,6 @@ impl Balancer for RandomDraws {
             }
         }
         Some(best)
-    }
-
-    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
-        super::explain::random_draws(self, view, rng)
     }
 }
 

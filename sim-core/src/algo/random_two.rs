@@ -98,6 +98,20 @@ impl Balancer for RandomTwo {
     }
 
     fn pick(&mut self, view: &PickView<'_>, rng: &mut SimRng) -> Option<u32> {
+        self.choose(view, rng, None)
+    }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        // The two peers the pick will compare: the same draws on clones.
+        let mut drawn = Vec::new();
+        self.clone().choose(view, &mut rng.clone(), Some(&mut drawn));
+        super::explain::random_two(self, view, rng, drawn)
+    }
+}
+
+impl RandomTwo {
+    /// nginx's pick; `drawn` (for explanations) gets the two peers compared.
+    fn choose(&mut self, view: &PickView<'_>, rng: &mut SimRng, mut drawn: Option<&mut Vec<u32>>) -> Option<u32> {
         if view.eligible().is_empty() {
             return None;
         }
@@ -110,6 +124,9 @@ impl Balancer for RandomTwo {
         loop {
             let peer = self.draws.draw(view, rng)?;
             if prev != Some(peer) && view.is_available(peer) {
+                if let Some(d) = drawn.as_deref_mut() {
+                    d.push(peer);
+                }
                 if let Some(p) = prev {
                     let (pc, pw) = (u64::from(view.active(p)), u64::from(view.weight(p)));
                     let (c, w) = (u64::from(view.active(peer)), u64::from(view.weight(peer)));
@@ -122,10 +139,6 @@ impl Balancer for RandomTwo {
                 return self.fallback.round(view, view.eligible().iter().copied());
             }
         }
-    }
-
-    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
-        super::explain::random_two(self, view, rng)
     }
 }
 
