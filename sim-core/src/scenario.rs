@@ -756,11 +756,15 @@ pub enum Algorithm {
     StaticRr,
     /// HAProxy `roundrobin`: fast weighted round robin.
     HaproxyRoundRobin,
+    /// HAProxy `hash-type consistent`: its tree of points, nearest point.
+    HaproxyConsistentHash,
+    /// HAProxy `hash-type map-based`: the key's hash modulo a weighted map.
+    HaproxyMapHash,
 }
 
 impl Algorithm {
     /// Every built-in algorithm, in catalogue order.
-    pub const ALL: [Algorithm; 15] = [
+    pub const ALL: [Algorithm; 17] = [
         Algorithm::RoundRobin,
         Algorithm::Random,
         Algorithm::LeastConnections,
@@ -776,6 +780,8 @@ impl Algorithm {
         Algorithm::First,
         Algorithm::StaticRr,
         Algorithm::HaproxyRoundRobin,
+        Algorithm::HaproxyConsistentHash,
+        Algorithm::HaproxyMapHash,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -796,6 +802,8 @@ impl Algorithm {
             Algorithm::First => "first",
             Algorithm::StaticRr => "static_rr",
             Algorithm::HaproxyRoundRobin => "haproxy_round_robin",
+            Algorithm::HaproxyConsistentHash => "haproxy_consistent_hash",
+            Algorithm::HaproxyMapHash => "haproxy_map_hash",
         }
     }
 
@@ -842,6 +850,8 @@ impl Algorithm {
                 | Algorithm::RingHash
                 | Algorithm::Maglev
                 | Algorithm::BoundedLoadHash
+                | Algorithm::HaproxyConsistentHash
+                | Algorithm::HaproxyMapHash
         )
     }
 }
