@@ -238,7 +238,8 @@ impl Balancer for HaproxyMapHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::StaticView;
+    use crate::algo::{StaticView, text_key_of};
+    use crate::scenario::Algorithm;
     use proptest::prelude::*;
 
     fn view_with_key(weights: &[u32], text: &str) -> StaticView {
@@ -339,6 +340,25 @@ mod tests {
             let h = sdbm(key.as_bytes());
             assert_eq!(map_hash(&[4, 2], &[], &key), u32::from(h % 3 == 2), "{key}");
             assert_eq!(map_hash(&[1, 1, 1], &[1], &key), if h.is_multiple_of(2) { 0 } else { 2 }, "{key}");
+        }
+    }
+
+    /// `balance source` hashes the IPv4 address as a number (`get_server_sh`: the 32-bit words
+    /// in network order), not its text; the other keys are hashed as text with sdbm. With the
+    /// map-based default, 10.0.0.x over four equal servers is then map[x % 4].
+    #[test]
+    fn source_addresses_hash_as_numbers() {
+        use crate::scenario::HashKey;
+        for alg in [Algorithm::HaproxyConsistentHash, Algorithm::HaproxyMapHash] {
+            assert_eq!(text_key_of(alg, &HashKey::SourceIp, "10.0.0.7"), 0x0a00_0007);
+            assert_eq!(text_key_of(alg, &HashKey::Path, "10.0.0.7"), u64::from(sdbm(b"10.0.0.7")));
+        }
+        for x in 0..20u32 {
+            let mut v = StaticView::new(&[1, 1, 1, 1]);
+            v.key = text_key_of(Algorithm::HaproxyMapHash, &HashKey::SourceIp, &format!("10.0.0.{x}"));
+            let mut view = v.view();
+            view.key_text = true;
+            assert_eq!(HaproxyMapHash::default().pick(&view, &mut SimRng::from_seed(1)), Some(x % 4));
         }
     }
 
