@@ -9,7 +9,7 @@
 //! (`cfgparse-listen.c`: "the default hash function is sdbm for map-based and sdbm+avalanche
 //! for consistent"), so the consistent tree looks up `full_hash(hash)`; map-based uses the
 //! hash as it is. With `hash_key_text` the key's text is hashed as HAProxy does; without it,
-//! the request key's decimal text (as `consistent_hash` does for nginx).
+//! the request key's low 32 bits are the hash (for `source_ip` that is the address: exact).
 //!
 //! Consistent (`chash_init_server_tree`, `chash_queue_dequeue_srv`, `chash_get_server_hash`):
 //! a server of weight w puts `w × BE_WEIGHT_SCALE` (16) points on a 32-bit tree, point j at
@@ -53,10 +53,11 @@ pub(crate) fn sdbm(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0u32, |h, &c| u32::from(c).wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h))
 }
 
-/// The key's 32-bit hash before any avalanche: the text's sdbm (`hash_key_text`), else the
-/// sdbm of the key's decimal text.
+/// The key's 32-bit hash before any avalanche: the text's sdbm (`hash_key_text`, made by
+/// `text_key`), else the key's low 32 bits: for `source_ip` the address itself, as HAProxy
+/// hashes it; the other keys are lbsim's own well-mixed numbers.
 fn key_hash(view: &PickView<'_>) -> u32 {
-    if view.key_is_text_hash() { view.key() as u32 } else { sdbm(view.key().to_string().as_bytes()) }
+    view.key() as u32
 }
 
 /// The weights the structures were built for, and a cheap check that they still hold.
