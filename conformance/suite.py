@@ -9,6 +9,7 @@ A case file is an ordinary scenario with `# conformance:` comment lines the runn
     # conformance: checks = shares, order, ip_hash, latency, failover, spread
     # conformance: quick                           (part of --quick)
     # conformance: known PROGRAM METRIC = why      (an explained, expected disagreement)
+    # conformance: algorithm PROGRAM = NAME         (lbsim models PROGRAM with this algorithm)
 Every process it starts has its pid written to --pids, so the shell's trap can stop it if this
 runner dies; every wait is bounded.
 """
@@ -111,6 +112,8 @@ class Case:
         self.checks = ["shares"]
         self.quick = False
         self.known = {}
+        # Program → the lbsim algorithm that models it, where it is not the scenario's own.
+        self.algorithm = {}
         self.about = ""
         self.ports = {}
         self.ports_added = {}
@@ -130,6 +133,9 @@ class Case:
                 key, _, why = body[len("known "):].partition("=")
                 prog, metric = key.split()
                 self.known[(prog, metric)] = why.strip()
+            elif body.startswith("algorithm "):
+                prog, _, alg = body[len("algorithm "):].partition("=")
+                self.algorithm[prog.strip()] = alg.strip()
             else:
                 key, _, value = body.partition("=")
                 items = [v.strip() for v in value.split(",") if v.strip()]
@@ -211,6 +217,8 @@ def run_real(case, program, args, procs, work, sim, added=0, tag=""):
     cfg = os.path.join(d, f"{program}.conf")
     addresses = ",".join(f"127.0.0.1:{b['port']}" for b in backends)
     sets = ["--set", f"servers[0].count={case.sc['servers'][0].get('count', 1) + added}"] if added else []
+    if program in case.algorithm:
+        sets += ["--set", f"balancer.algorithm={case.algorithm[program]}"]
     subprocess.run([args.lbsim, "export", program, case.path, *sets, "--addresses", addresses, "--listen",
                     f"127.0.0.1:{listen}", "-o", cfg], check=True, timeout=60, stderr=subprocess.DEVNULL)
     with open(os.path.join(d, "backends.json"), "w") as f:
@@ -328,7 +336,7 @@ def lbsim_key_map(case, args, work, program, added=0):
                 f'count = {n}\naddresses = [{addresses}]\nservice = {{ dist = "constant", value = "1ms" }}\n'
                 f'[[clients]]\nname = "map"\ncount = 1\ntrace = "keys.csv"\n'
                 f'paths = {{ {path_weights} }}\n'
-                f'[balancer]\nalgorithm = "{b["algorithm"]}"\nhash_key = "{b.get("hash_key", "source_ip")}"\n'
+                f'[balancer]\nalgorithm = "{case.algorithm.get(program, b["algorithm"])}"\nhash_key = "{b.get("hash_key", "source_ip")}"\n'
                 f'hash_key_text = {str(b.get("hash_key_text", False)).lower()}\n')
     trace = os.path.join(d, "trace.jsonl")
     r = subprocess.run([args.lbsim, "run", os.path.join(d, "map.toml"), "--trace", trace, "--format", "json"],
@@ -556,6 +564,10 @@ def main():
                 before = len(t.rows)
                 note = ""
                 sim_here = sim
+                if program in case.algorithm:
+                    # The program's own algorithm in lbsim (e.g. HAProxy's consistent tree).
+                    _, sim_here = run_lbsim(case, args, args.work, [f"balancer.algorithm={case.algorithm[program]}"],
+                                            f"lbsim-{program}")
                 if "latency" in case.checks and program in overhead:
                     # Four one-way hops per request (client → proxy → server and back): lbsim's
                     # network.latency is a quarter of the measured round-trip overhead.

@@ -69,7 +69,12 @@ macro_rules! scale_case {
 fn keyed(mut s: Scenario) -> Scenario {
     use sim_core::scenario::KeySpace;
     match s.balancer.algorithm {
-        Algorithm::ConsistentHash | Algorithm::RingHash | Algorithm::Maglev | Algorithm::BoundedLoadHash => {
+        Algorithm::ConsistentHash
+        | Algorithm::RingHash
+        | Algorithm::Maglev
+        | Algorithm::BoundedLoadHash
+        | Algorithm::HaproxyConsistentHash
+        | Algorithm::HaproxyMapHash => {
             s.balancer.hash_key = sim_core::HashKey::Header("x-user".into());
             s.clients[0].keys = Some(KeySpace { count: 1_000_000, skew: 0.0, template: None });
         }
@@ -238,6 +243,18 @@ fn scale_cases() -> Vec<Case> {
         scale_case!("ringhash-10000", "10,000 servers, ring_hash, 1M keys, load 0.9", 10_000, Algorithm::RingHash),
         scale_case!("maglev-10000", "10,000 servers, maglev, 1M keys, load 0.9", 10_000, Algorithm::Maglev),
         scale_case!(
+            "hchash-10000",
+            "10,000 servers, haproxy_consistent_hash, 1M keys, load 0.9",
+            10_000,
+            Algorithm::HaproxyConsistentHash
+        ),
+        scale_case!(
+            "hmap-10000",
+            "10,000 servers, haproxy_map_hash, 1M keys, load 0.9",
+            10_000,
+            Algorithm::HaproxyMapHash
+        ),
+        scale_case!(
             "blh-keyed-10000",
             "10,000 servers, bounded_load_hash, 1M keys (blh-10000 has one key), load 0.9",
             10_000,
@@ -262,6 +279,18 @@ fn scale_cases() -> Vec<Case> {
         ),
         scale_case!("ringhash-100000", "100,000 servers, ring_hash, 1M keys, load 0.9", 100_000, Algorithm::RingHash),
         scale_case!("maglev-100000", "100,000 servers, maglev, 1M keys, load 0.9", 100_000, Algorithm::Maglev),
+        scale_case!(
+            "hchash-100000",
+            "100,000 servers, haproxy_consistent_hash, 1M keys, load 0.9",
+            100_000,
+            Algorithm::HaproxyConsistentHash
+        ),
+        scale_case!(
+            "hmap-100000",
+            "100,000 servers, haproxy_map_hash, 1M keys, load 0.9",
+            100_000,
+            Algorithm::HaproxyMapHash
+        ),
         scale_case!(
             "blh-100000",
             "100,000 servers, bounded_load_hash, 1M keys, load 0.9",

@@ -320,8 +320,11 @@ impl Exporter {
             Algorithm::ConsistentHash => format!("hash {} consistent", key(self)),
             other => {
                 let (instead, why) = match other {
-                    Algorithm::RingHash | Algorithm::Maglev => {
+                    Algorithm::RingHash | Algorithm::Maglev | Algorithm::HaproxyConsistentHash => {
                         ("consistent hashing (ketama)", "another consistent hash")
+                    }
+                    Algorithm::HaproxyMapHash => {
+                        ("consistent hashing (ketama)", "nginx's `hash` without `consistent` is another map")
                     }
                     Algorithm::BoundedLoadHash => ("consistent hashing (ketama)", "nginx has no bounded loads"),
                     Algorithm::StaticRr | Algorithm::HaproxyRoundRobin => {
@@ -463,7 +466,15 @@ impl Exporter {
                 self.approx("haproxy", "algorithm ip_hash: nginx's ip_hash (first three octets) is not HAProxy's `balance source` (the whole address, map-based)");
                 ("source".into(), vec![])
             }
-            Algorithm::ConsistentHash => consistent(key(self)),
+            Algorithm::HaproxyConsistentHash => consistent(key(self)),
+            Algorithm::HaproxyMapHash => (key(self), vec!["hash-type map-based".to_string()]),
+            Algorithm::ConsistentHash => {
+                self.approx(
+                    "haproxy",
+                    "algorithm consistent_hash: HAProxy's consistent hash tree (haproxy_consistent_hash) stands in for nginx's ketama ring: another key → server mapping",
+                );
+                consistent(key(self))
+            }
             Algorithm::BoundedLoadHash => {
                 let k = key(self);
                 let factor = (b.balance_factor * 100.0).round() as u64;
@@ -746,7 +757,10 @@ impl Exporter {
                 ("RING_HASH", vec![format!("ring_hash_lb_config: {{ minimum_ring_size: {} }}", b.ring_size)])
             }
             Algorithm::Maglev => ("MAGLEV", vec![format!("maglev_lb_config: {{ table_size: {} }}", b.table_size)]),
-            Algorithm::ConsistentHash | Algorithm::IpHash => {
+            Algorithm::ConsistentHash
+            | Algorithm::IpHash
+            | Algorithm::HaproxyConsistentHash
+            | Algorithm::HaproxyMapHash => {
                 self.approx("envoy", &format!("algorithm {}: Envoy's RING_HASH stands in", b.algorithm.name()));
                 ("RING_HASH", vec![format!("ring_hash_lb_config: {{ minimum_ring_size: {} }}", b.ring_size)])
             }
@@ -766,6 +780,8 @@ impl Exporter {
                 | Algorithm::ConsistentHash
                 | Algorithm::IpHash
                 | Algorithm::BoundedLoadHash
+                | Algorithm::HaproxyConsistentHash
+                | Algorithm::HaproxyMapHash
         );
         if !hashing {
             return None;

@@ -760,11 +760,15 @@ pub enum Algorithm {
     StaticRr,
     /// HAProxy `roundrobin`: fast weighted round robin.
     HaproxyRoundRobin,
+    /// HAProxy `hash-type consistent`: its tree of points, nearest point.
+    HaproxyConsistentHash,
+    /// HAProxy `hash-type map-based`: the key's hash modulo a weighted map.
+    HaproxyMapHash,
 }
 
 impl Algorithm {
     /// Every built-in algorithm, in catalogue order.
-    pub const ALL: [Algorithm; 15] = [
+    pub const ALL: [Algorithm; 17] = [
         Algorithm::RoundRobin,
         Algorithm::Random,
         Algorithm::LeastConnections,
@@ -780,6 +784,8 @@ impl Algorithm {
         Algorithm::First,
         Algorithm::StaticRr,
         Algorithm::HaproxyRoundRobin,
+        Algorithm::HaproxyConsistentHash,
+        Algorithm::HaproxyMapHash,
     ];
 
     /// The name used in scenario files and on the command line.
@@ -800,6 +806,8 @@ impl Algorithm {
             Algorithm::First => "first",
             Algorithm::StaticRr => "static_rr",
             Algorithm::HaproxyRoundRobin => "haproxy_round_robin",
+            Algorithm::HaproxyConsistentHash => "haproxy_consistent_hash",
+            Algorithm::HaproxyMapHash => "haproxy_map_hash",
         }
     }
 
@@ -846,6 +854,8 @@ impl Algorithm {
                 | Algorithm::RingHash
                 | Algorithm::Maglev
                 | Algorithm::BoundedLoadHash
+                | Algorithm::HaproxyConsistentHash
+                | Algorithm::HaproxyMapHash
         )
     }
 }

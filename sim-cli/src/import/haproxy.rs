@@ -517,7 +517,17 @@ impl Mapper {
                         }
                     }
                     "source" => hashed("source_ip"),
-                    "uri" => hashed("path"),
+                    "uri" => {
+                        if l.word(2).is_some() {
+                            // `len`, `depth`, `whole`: other parts of the URI are hashed.
+                            self.approx(
+                                &mut bal,
+                                l,
+                                "lbsim hashes the whole path (HAProxy's `balance uri` without options)",
+                            );
+                        }
+                        hashed("path")
+                    }
                     "url_param" | "hdr" => {
                         let p = l
                             .word(2)
@@ -563,19 +573,45 @@ impl Mapper {
                             e.push(format!("balance_factor = {:?}", (f as f64 / 100.0).clamp(1.0, 100.0)));
                             "bounded_load_hash"
                         }
-                        _ => "consistent_hash",
+                        (true, None) => "haproxy_consistent_hash",
+                        (false, _) => "haproxy_map_hash",
                     };
                     if let Some(h) = hash_type {
                         let _ = writeln!(bal, "# {} {}", h.at(), h.text());
+                        // lbsim hashes as `hash-type` does by default: sdbm, with the
+                        // avalanche for consistent and without for map-based.
+                        let (func, modifier) = (h.word(2), h.word(3));
+                        let default = matches!(
+                            (consistent, func, modifier),
+                            (_, None, _) | (true, Some("sdbm"), Some("avalanche")) | (false, Some("sdbm"), None)
+                        );
+                        if !default {
+                            let want = if consistent { "`hash-type consistent`" } else { "`hash-type map-based`" };
+                            self.approx(
+                                &mut bal,
+                                h,
+                                &format!(
+                                    "lbsim hashes as {want} does by default (sdbm{}): another key → server mapping",
+                                    if consistent { " with the avalanche" } else { "" }
+                                ),
+                            );
+                        }
                     } else {
                         bal.push_str("# no `hash-type`: HAProxy's default, map-based\n");
                     }
-                    let why = if consistent {
-                        "HAProxy's consistent hash tree differs from lbsim's ring (nginx ketama): a similar spread, other keys per server"
+                    if algo == "bounded_load_hash" {
+                        self.approx(
+                            &mut bal,
+                            l,
+                            "HAProxy's consistent hash tree with bounded loads differs from lbsim's bounded_load_hash ring: a similar spread, other keys per server",
+                        );
                     } else {
-                        "HAProxy's map-based hash (key modulo the weighted servers) is not in lbsim; its consistent ring stands in"
-                    };
-                    self.approx(&mut bal, l, why);
+                        let _ = writeln!(
+                            bal,
+                            "# HAProxy hashes the key's text with sdbm: so does lbsim with hash_key_text"
+                        );
+                        e.push("hash_key_text = true".to_string());
+                    }
                     (algo.to_string(), e)
                 } else {
                     (a, e)
@@ -607,7 +643,7 @@ impl Mapper {
         for e in &extra {
             let _ = writeln!(bal, "{e}");
         }
-        if l4 && extra.iter().any(|e| e.starts_with("hash_key") && !e.contains("source_ip")) {
+        if l4 && extra.iter().any(|e| e.starts_with("hash_key =") && !e.contains("source_ip")) {
             return Err(user(format!(
                 "{}: `{}` hashes a request attribute, which `mode tcp` does not see (set `mode http`)",
                 balance.map_or(head.pos(0), |l| l.pos(1)),
@@ -654,7 +690,7 @@ impl Mapper {
             for l in [hash_type, hash_factor].into_iter().flatten() {
                 self.ignore(l, "the `balance` method does not hash, so this has no effect");
             }
-        } else if algo == "consistent_hash"
+        } else if algo != "bounded_load_hash"
             && let Some(l) = hash_factor
         {
             self.ignore(l, "bounded loads need `hash-type consistent` and a factor above 0");

@@ -164,8 +164,8 @@ pub const DIRECTIVES: &[Directive] = &[
     d(
         "haproxy",
         "balance source / uri / url_param / hdr(NAME)",
-        Approximated,
-        "`consistent_hash` (or `bounded_load_hash` with `hash-balance-factor`) with `hash_key` `source_ip`, `path` or `header:NAME` (placeholder `clients[].keys`); HAProxy's hashes differ from lbsim's ring.",
+        Supported,
+        "`haproxy_map_hash` (HAProxy's default `hash-type map-based`) or `haproxy_consistent_hash` (`hash-type consistent`) with `hash_key_text = true` and `hash_key` `source_ip` (the address as a 32-bit number), `path` or `header:NAME` (placeholder `clients[].keys`); with `hash-balance-factor`, `bounded_load_hash` (approximated: lbsim's ring, not HAProxy's tree). `balance uri` options (`len`, `depth`, `whole`) are approximated by the whole path.",
     ),
     d(
         "haproxy",
@@ -176,9 +176,9 @@ pub const DIRECTIVES: &[Directive] = &[
     d("haproxy", "balance rdp-cookie / hash", Ignored, "Round robin stands in (warning)."),
     d(
         "haproxy",
-        "hash-type map-based|consistent",
-        Approximated,
-        "Named in the comment; both map to lbsim's consistent ring.",
+        "hash-type map-based|consistent [FUNCTION [avalanche]]",
+        Supported,
+        "`map-based` → `haproxy_map_hash`, `consistent` → `haproxy_consistent_hash`, hashing as HAProxy does by default (sdbm; the avalanche for `consistent`); another function or modifier is approximated by the default (warning).",
     ),
     d(
         "haproxy",

@@ -5,6 +5,7 @@
 mod bounded_load;
 mod explain;
 mod first;
+mod haproxy_hash;
 mod haproxy_rr;
 mod ip_hash;
 pub(crate) mod ketama;
@@ -23,6 +24,7 @@ mod subchannel;
 pub use bounded_load::BoundedLoadHash;
 pub use explain::{Candidate, PickExplanation, Randomness, Value};
 pub use first::FirstAvailable;
+pub use haproxy_hash::{HaproxyConsistentHash, HaproxyMapHash};
 pub use haproxy_rr::HaproxyRoundRobin;
 pub use ip_hash::IpHash;
 pub use ketama::KetamaHash;
@@ -139,6 +141,18 @@ impl<'a> PickView<'a> {
     }
 }
 
+/// [`text_key`] for a key of kind `hash_key`: HAProxy's `balance source` hashes the IPv4
+/// address as a 32-bit number (`get_server_sh`), not its dotted text.
+pub fn text_key_of(algorithm: Algorithm, hash_key: &crate::scenario::HashKey, text: &str) -> u64 {
+    if matches!(algorithm, Algorithm::HaproxyConsistentHash | Algorithm::HaproxyMapHash)
+        && *hash_key == crate::scenario::HashKey::SourceIp
+        && let Ok(ip) = text.parse::<std::net::Ipv4Addr>()
+    {
+        return u64::from(u32::from(ip));
+    }
+    text_key(algorithm, text)
+}
+
 /// The hash a real program computes of a key's text, for `algorithm`'s ring: nginx's
 /// `hash … consistent` takes `ngx_crc32_long` of the key (ngx_http_upstream_hash_module.c,
 /// `ngx_http_upstream_init_chash_peer`), Envoy's header and address hash policies
@@ -146,6 +160,7 @@ impl<'a> PickView<'a> {
 pub fn text_key(algorithm: Algorithm, text: &str) -> u64 {
     match algorithm {
         Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => u64::from(crc32fast::hash(text.as_bytes())),
+        Algorithm::HaproxyConsistentHash | Algorithm::HaproxyMapHash => u64::from(haproxy_hash::sdbm(text.as_bytes())),
         _ => ring_hash::xxhash64(text.as_bytes(), 0),
     }
 }
@@ -427,6 +442,10 @@ pub(crate) enum AnyBalancer {
     StaticRr(StaticRoundRobin),
     /// HAProxy roundrobin.
     HaproxyRoundRobin(HaproxyRoundRobin),
+    /// HAProxy hash-type consistent.
+    HaproxyConsistentHash(HaproxyConsistentHash),
+    /// HAProxy hash-type map-based.
+    HaproxyMapHash(HaproxyMapHash),
     /// A user's own policy.
     Custom(Box<dyn Balancer>),
 }
@@ -452,6 +471,8 @@ impl AnyBalancer {
             Algorithm::First => AnyBalancer::First(FirstAvailable::notified(params.max_conns)),
             Algorithm::StaticRr => AnyBalancer::StaticRr(StaticRoundRobin::default()),
             Algorithm::HaproxyRoundRobin => AnyBalancer::HaproxyRoundRobin(HaproxyRoundRobin::default()),
+            Algorithm::HaproxyConsistentHash => AnyBalancer::HaproxyConsistentHash(HaproxyConsistentHash::default()),
+            Algorithm::HaproxyMapHash => AnyBalancer::HaproxyMapHash(HaproxyMapHash::default()),
         }
     }
 
@@ -474,6 +495,8 @@ impl AnyBalancer {
             AnyBalancer::First(a) => a.pick(view, rng),
             AnyBalancer::StaticRr(a) => a.pick(view, rng),
             AnyBalancer::HaproxyRoundRobin(a) => a.pick(view, rng),
+            AnyBalancer::HaproxyConsistentHash(a) => a.pick(view, rng),
+            AnyBalancer::HaproxyMapHash(a) => a.pick(view, rng),
             AnyBalancer::Custom(a) => a.pick(view, rng),
         }
     }
@@ -520,6 +543,8 @@ impl AnyBalancer {
             AnyBalancer::First(a) => a,
             AnyBalancer::StaticRr(a) => a,
             AnyBalancer::HaproxyRoundRobin(a) => a,
+            AnyBalancer::HaproxyConsistentHash(a) => a,
+            AnyBalancer::HaproxyMapHash(a) => a,
             AnyBalancer::Custom(a) => a.as_ref(),
         }
     }
@@ -545,6 +570,8 @@ pub fn built_in(algorithm: Algorithm, spec: &BalancerSpec) -> Box<dyn Balancer> 
         AnyBalancer::First(a) => Box::new(a.unnotified()),
         AnyBalancer::StaticRr(a) => Box::new(a),
         AnyBalancer::HaproxyRoundRobin(a) => Box::new(a),
+        AnyBalancer::HaproxyConsistentHash(a) => Box::new(a),
+        AnyBalancer::HaproxyMapHash(a) => Box::new(a),
         AnyBalancer::Custom(a) => a,
     }
 }
@@ -611,6 +638,14 @@ pub fn catalogue() -> Vec<(Algorithm, &'static str, &'static str)> {
                 Algorithm::HaproxyRoundRobin => (
                     "HAProxy `roundrobin` (lb_fwrr.c, fast weighted round robin); weights 5,1,1 pick a a a b a a c",
                     "servers[].weight",
+                ),
+                Algorithm::HaproxyConsistentHash => (
+                    "HAProxy `hash-type consistent` (lb_chash.c): 16 points per weight at full_hash(puid·4096 + j), the nearest point to full_hash(sdbm(key))",
+                    "balancer.hash_key, servers[].weight",
+                ),
+                Algorithm::HaproxyMapHash => (
+                    "HAProxy `hash-type map-based` (lb_map.c), its default: sdbm(key) modulo the gcd-reduced weights' map of usable servers",
+                    "balancer.hash_key, servers[].weight",
                 ),
             };
             (a, source, params)

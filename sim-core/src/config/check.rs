@@ -642,6 +642,11 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
             let index = if points >= 16_384.0 { 65_537.0 * 4.0 } else { 0.0 };
             (points, points * 12.0 + index, points)
         }
+        // HAProxy's tree: 16 points per unit of weight, (point, server) pairs.
+        Algorithm::HaproxyConsistentHash => {
+            let points = total * 16.0;
+            (points, points * 8.0 + weights.len() as f64 * 4.0, points)
+        }
         _ => (0.0, 0.0, 0.0),
     }
 }
@@ -1231,8 +1236,16 @@ fn unused_balancer_settings(s: &Scenario, out: &mut Vec<String>) {
     let params: [(bool, &str, &[Algorithm]); 9] = [
         (b.choices != d.choices, "balancer.choices", &[PowerOfTwo, RandomDraws]),
         (b.max_conns != d.max_conns, "balancer.max_conns", &[First]),
-        (b.hash_key != d.hash_key, "balancer.hash_key", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
-        (b.hash_key_text, "balancer.hash_key_text", &[ConsistentHash, RingHash, Maglev, BoundedLoadHash]),
+        (
+            b.hash_key != d.hash_key,
+            "balancer.hash_key",
+            &[ConsistentHash, RingHash, Maglev, BoundedLoadHash, HaproxyConsistentHash, HaproxyMapHash],
+        ),
+        (
+            b.hash_key_text,
+            "balancer.hash_key_text",
+            &[ConsistentHash, RingHash, Maglev, BoundedLoadHash, HaproxyConsistentHash, HaproxyMapHash],
+        ),
         (b.balance_factor != d.balance_factor, "balancer.balance_factor", &[BoundedLoadHash]),
         (b.table_size != d.table_size, "balancer.table_size", &[Maglev]),
         (b.ring_size != d.ring_size, "balancer.ring_size", &[RingHash]),

@@ -101,7 +101,7 @@ impl Simulation {
                     _ => mix64(u64::from(c) + (1 << 40)).to_string(),
                 },
             };
-            crate::algo::text_key(self.algorithm, &text)
+            crate::algo::text_key_of(self.algorithm, &self.sc.balancer.hash_key, &text)
         } else {
             match &self.sc.balancer.hash_key {
                 HashKey::SourceIp => u64::from(client.ip),

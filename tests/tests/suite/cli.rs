@@ -458,7 +458,7 @@ fn settings_without_effect_are_warned_about() {
         "clients[0].max_streams has no effect with protocol = \"http1\"",
         "clients[0].client_algorithm has no effect with balancing = \"proxy\"",
         "balancer.hash_key has no effect: it is read only by consistent_hash, ring_hash, maglev, bounded_load_hash, \
-         and this scenario uses round_robin",
+         haproxy_consistent_hash, haproxy_map_hash, and this scenario uses round_robin",
         "balancer.choices has no effect: it is read only by power_of_two, random_draws,",
         // Issue 14: HAProxy `first`'s maxconn.
         "balancer.max_conns has no effect: it is read only by first,",

@@ -348,6 +348,60 @@ fn haproxy_roundrobin_static_rr_and_first_are_first_class() {
     }
 }
 
+/// Issue 14: HAProxy's hash methods import as its own hashes, `hash-type consistent` as
+/// haproxy_consistent_hash and map-based (the default) as haproxy_map_hash, hashing the key's
+/// text (no longer approximated by nginx's ketama ring); a hash function or modifier other
+/// than the default is approximated, and so are bounded loads.
+#[test]
+fn haproxy_hash_types_are_first_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("uri", "", "algorithm = \"haproxy_map_hash\"\nhash_key = \"path\"\nhash_key_text = true\n", None),
+        ("uri", "hash-type map-based", "algorithm = \"haproxy_map_hash\"\nhash_key = \"path\"\n", None),
+        ("uri", "hash-type consistent", "algorithm = \"haproxy_consistent_hash\"\nhash_key = \"path\"\n", None),
+        ("source", "hash-type consistent", "algorithm = \"haproxy_consistent_hash\"\nhash_key = \"source_ip\"\n", None),
+        (
+            "hdr(X-User)",
+            "hash-type consistent sdbm avalanche",
+            "algorithm = \"haproxy_consistent_hash\"\nhash_key = \"header:X-User\"\nhash_key_text = true\n",
+            None,
+        ),
+        (
+            "uri",
+            "hash-type consistent djb2",
+            "algorithm = \"haproxy_consistent_hash\"\n",
+            Some("`hash-type consistent djb2`: approximated: lbsim hashes as `hash-type consistent` does by default"),
+        ),
+        (
+            "uri",
+            "hash-type map-based sdbm avalanche",
+            "algorithm = \"haproxy_map_hash\"\n",
+            Some("approximated: lbsim hashes as `hash-type map-based` does by default (sdbm)"),
+        ),
+        (
+            "uri",
+            "hash-type consistent\n  hash-balance-factor 150",
+            "algorithm = \"bounded_load_hash\"\nhash_key = \"path\"\nbalance_factor = 1.5\n",
+            Some("approximated: HAProxy's consistent hash tree with bounded loads"),
+        ),
+        ("uri whole", "", "algorithm = \"haproxy_map_hash\"\n", Some("`balance uri whole`: approximated")),
+    ];
+    for (balance, hash_type, expect, warning) in cases {
+        let cfg = format!(
+            "backend b\n  mode http\n  balance {balance}\n  {hash_type}\n  server a 10.0.0.1:80 weight 2\n  server b 10.0.0.2:80\n"
+        );
+        let path = dir.path().join("h.cfg");
+        std::fs::write(&path, &cfg).unwrap();
+        let (out, err) = import_ok(&["import", "haproxy", path.to_str().unwrap()]);
+        assert!(out.contains(expect), "{balance} {hash_type}: missing {expect:?} in:\n{out}");
+        match warning {
+            Some(w) => assert!(err.contains(w), "{balance} {hash_type}: missing {w:?} in {err}"),
+            None => assert!(!err.contains("approximated"), "{balance} {hash_type}: {err}"),
+        }
+        assert_checks(&out);
+    }
+}
+
 #[test]
 fn haproxy_random_draws_and_default_tcp_mode() {
     let (out, err) = import_ok(&["import", "haproxy", &fixture("haproxy-random.cfg")]);
@@ -696,7 +750,12 @@ fn semantics(sc: &Scenario, pool: &str, program: &str, warned: &str) -> Semantic
     let b = &sc.balancer;
     let hashing = matches!(
         b.algorithm,
-        Algorithm::ConsistentHash | Algorithm::BoundedLoadHash | Algorithm::RingHash | Algorithm::Maglev
+        Algorithm::ConsistentHash
+            | Algorithm::BoundedLoadHash
+            | Algorithm::RingHash
+            | Algorithm::Maglev
+            | Algorithm::HaproxyConsistentHash
+            | Algorithm::HaproxyMapHash
     );
     let nginx_hash_backup = program == "nginx"
         && matches!(

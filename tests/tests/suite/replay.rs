@@ -285,3 +285,33 @@ paths = { "/" = 1, "/static" = 1 }
     assert_eq!(bytes(&with, "bytes_sent") - bytes(&without, "bytes_sent"), (100 - 7) + (200 - 7));
     assert_eq!(bytes(&with, "bytes_received") - bytes(&without, "bytes_received"), 5000);
 }
+
+/// Issue 14: replayed paths hashed as HAProxy 2.6 hashes them: `balance uri` with `hash-type
+/// consistent` (haproxy_consistent_hash) and with the map-based default (haproxy_map_hash)
+/// send /k1 … /k40 over four servers where the real HAProxy 2.6.12 sent them
+/// (scripts/conformance.sh --only consistent-hash and --only map-hash).
+#[test]
+fn haproxy_hashes_of_replayed_paths() {
+    let mut csv = String::from("time,path\n");
+    for i in 1..=40 {
+        csv.push_str(&format!("{:.2},/k{i}\n", f64::from(i) * 0.01));
+    }
+    for (algorithm, want) in [
+        ("haproxy_consistent_hash", "3433223334432243342334441422313244332133"),
+        ("haproxy_map_hash", "2341234124123412341341234123423412341231"),
+    ] {
+        let scenario = format!(
+            "name = \"h\"\nduration = \"2s\"\n[balancer]\nalgorithm = \"{algorithm}\"\nhash_key = \"path\"\n\
+             hash_key_text = true\n[[servers]]\nname = \"api\"\ncount = 4\n\
+             service = {{ dist = \"constant\", value = \"1ms\" }}\n[[clients]]\nname = \"log\"\ncount = 1\n\
+             trace = \"rows.csv\"\n"
+        );
+        let (dir, path) = files(&scenario, &csv);
+        let trace = dir.path().join("t.jsonl");
+        let (code, _, err) = lbsim_text(&["run", path.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let got: String =
+            trace_lines(&trace).iter().map(|l| l["server"].as_str().unwrap().trim_start_matches("api-")).collect();
+        assert_eq!(got, want, "{algorithm}");
+    }
+}

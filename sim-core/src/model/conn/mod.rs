@@ -208,7 +208,7 @@ impl Simulation {
             HashKey::SourceIp => std::net::Ipv4Addr::from(client.ip).to_string(),
             _ => key.to_string(),
         };
-        crate::algo::text_key(self.algorithm, &text)
+        crate::algo::text_key_of(self.algorithm, &self.sc.balancer.hash_key, &text)
     }
 
     #[inline(never)]
