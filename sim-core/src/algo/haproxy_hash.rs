@@ -176,6 +176,15 @@ impl Balancer for HaproxyConsistentHash {
         }
         Some(owned / 4_294_967_296.0)
     }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "HAProxy consistent hash (lb_chash.c): the key's hash (sdbm, then the avalanche) finds the nearer of the tree's points on either side; each server has weight × 16 points.",
+        )
+    }
 }
 
 /// HAProxy `hash-type map-based`.
@@ -233,6 +242,15 @@ impl Balancer for HaproxyMapHash {
             return None;
         }
         Some(self.map.iter().filter(|&&s| s == server).count() as f64 / self.map.len() as f64)
+    }
+
+    fn explain(&self, view: &PickView<'_>, rng: &SimRng) -> super::PickExplanation {
+        super::explain::hashed(
+            self,
+            view,
+            rng,
+            "HAProxy map-based hash (lb_map.c): the key's sdbm hash modulo the total weight picks a slot of the weight map of the usable servers.",
+        )
     }
 }
 
