@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// nginx least connections (weighted).
 ///
 /// Two forms give the same picks. The *scan* is nginx's loop (`first_minimum`,
-/// `lowest_counts`, then one smooth round over the tied peers). The *fast* form ([`Levels`])
+/// `lowest_counts`, then one smooth round over the tied peers). The *fast* form (`Levels`)
 /// answers in O(log n) per pick and per change of an active count; it needs to be told of
 /// every count change (`active_changed`, which the simulation's replicas call from
 /// `hold_active`/`release_active`), so only instances made by the simulation use it. It is
