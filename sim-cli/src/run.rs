@@ -358,9 +358,20 @@ const PIPE_WIDTH: u16 = 100;
 pub fn algorithms() -> anyhow::Result<()> {
     let mut t = table::new_table();
     t.set_header(vec!["algorithm", "also accepted", "follows", "parameters"]);
+    let mut widest = [0u16; 2];
     for (algorithm, source, params) in sim_core::algo::catalogue() {
         let aliases = algorithm.aliases().join("\n");
+        widest[0] = widest[0].max(algorithm.name().chars().count() as u16);
+        for a in algorithm.aliases() {
+            widest[1] = widest[1].max(a.chars().count() as u16);
+        }
         t.add_row(vec![algorithm.name(), aliases.as_str(), source, params]);
+    }
+    // A name is what people type: never broken over two lines (the prose columns wrap instead).
+    for (i, width) in widest.into_iter().enumerate() {
+        if let Some(column) = t.column_mut(i) {
+            column.set_constraint(comfy_table::ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(width + 2)));
+        }
     }
     // The terminal's width when stdout is one (comfy-table asks it); otherwise a fixed one,
     // not one line per row 220 columns wide.
