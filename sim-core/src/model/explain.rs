@@ -126,6 +126,9 @@ impl Simulation {
                 source_ip: 0,
                 key: 0,
                 key_text: self.sc.balancer.hash_key_text,
+                // Instance names, for the sentences; the pick's own view has `ring_names` (the
+                // servers' addresses when set), which only the hash rings read, and a hash
+                // policy's next server is the next request's key's, never named here.
                 names: &self.names,
             };
             let mut explanation = balancer.as_balancer().explain(&view, &replica.rng);
