@@ -377,21 +377,38 @@ impl Simulation {
 
     /// Refreshes a replica's eligible lists if anything changed or a passive block expired.
     fn refresh_views(&mut self, r: u32) {
-        let now = self.now;
-        let replica = &self.replicas[r as usize];
-        if !replica.dirty && now < replica.passive_expiry_ns {
+        let replica = &mut self.replicas[r as usize];
+        if !replica.dirty && self.now < replica.passive_expiry_ns {
             return;
         }
+        // The lists are filled in place (no allocation), moved out while the replica is read.
+        let mut views = std::mem::take(&mut replica.views);
+        let mut available = std::mem::take(&mut replica.available);
+        let (version, expiry) = self.fill_views(&self.replicas[r as usize], &mut views, &mut available);
+        self.view_version = version;
+        let replica = &mut self.replicas[r as usize];
+        replica.views = views;
+        replica.available = available;
+        replica.dirty = false;
+        replica.passive_expiry_ns = expiry;
+    }
+
+    /// The one rule of who may be picked: writes `replica`'s eligible lists per pool and the
+    /// availability per server as they are now — not marked down by health checks, not
+    /// ejected by outlier detection, not blocked by nginx's passive checks — with fresh view
+    /// versions. Returns the last version given and when the earliest passive block expires.
+    /// `refresh_views` keeps the result; the inspector's explanation (explain.rs) computes it
+    /// without keeping it.
+    pub(super) fn fill_views(&self, replica: &Replica, views: &mut [PoolView], available: &mut [bool]) -> (u64, u64) {
+        let now = self.now;
         let passive = self.sc.balancer.passive;
         let checks = self.sc.balancer.health_check.is_some();
         let mut expiry = u64::MAX;
-        let replica = &mut self.replicas[r as usize];
-        for s in 0..self.servers.len() {
-            replica.available[s] = false;
-        }
+        let mut version = self.view_version;
+        available.fill(false);
         for (p, pool) in self.pools.iter().enumerate() {
             let single = pool.primaries.len() == 1;
-            let view = &mut replica.views[p];
+            let view = &mut views[p];
             view.primaries.clear();
             view.backups.clear();
             for (list, members) in [(&mut view.primaries, &pool.primaries), (&mut view.backups, &pool.backups)] {
@@ -419,15 +436,14 @@ impl Simulation {
                             }
                         }
                     }
-                    replica.available[i] = true;
+                    available[i] = true;
                     list.push(s);
                 }
             }
-            self.view_version += 1;
-            view.version = self.view_version;
+            version += 1;
+            view.version = version;
         }
-        replica.dirty = false;
-        replica.passive_expiry_ns = expiry;
+        (version, expiry)
     }
 
     /// Picks a server of `pool` at replica `r`: stickiness first, then the algorithm over the

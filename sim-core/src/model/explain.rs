@@ -156,43 +156,12 @@ impl Simulation {
         out
     }
 
-    /// The eligible lists and availability a refresh of `replica`'s views would give now, with
-    /// the versions it would assign (`refresh_views` in balancer.rs).
+    /// The eligible lists and availability a refresh of `replica`'s views would give now,
+    /// with the versions it would assign (`fill_views`, the rule `refresh_views` applies).
     fn fresh_views(&self, replica: &Replica) -> (Vec<PoolView>, Vec<bool>) {
-        let now = self.now;
-        let passive = self.sc.balancer.passive;
-        let checks = self.sc.balancer.health_check.is_some();
-        let mut available = vec![false; self.servers.len()];
-        let mut views = Vec::with_capacity(self.pools.len());
-        for (p, pool) in self.pools.iter().enumerate() {
-            let single = pool.primaries.len() == 1;
-            let mut view =
-                PoolView { primaries: Vec::new(), backups: Vec::new(), version: self.view_version + p as u64 + 1 };
-            for (tier, members) in [(0, &pool.primaries), (1, &pool.backups)] {
-                for &s in members {
-                    let i = s as usize;
-                    if checks && !replica.health[i].up {
-                        continue;
-                    }
-                    if replica.outlier.get(i).is_some_and(|h| h.ejected) {
-                        continue;
-                    }
-                    if let Some(pv) = passive {
-                        let st = replica.passive[i];
-                        if !single
-                            && pv.max_fails > 0
-                            && st.fails >= pv.max_fails
-                            && now <= st.checked_ns + pv.fail_timeout_ns
-                        {
-                            continue;
-                        }
-                    }
-                    available[i] = true;
-                    if tier == 0 { view.primaries.push(s) } else { view.backups.push(s) }
-                }
-            }
-            views.push(view);
-        }
+        let mut views = replica.views.clone();
+        let mut available = replica.available.clone();
+        self.fill_views(replica, &mut views, &mut available);
         (views, available)
     }
 }
