@@ -244,46 +244,23 @@ fn load(view: &PickView<'_>, s: u32) -> Vec<Value> {
     vec![Value { name: "active ÷ weight", value: f64::from(view.active(s)) / f64::from(view.weight(s).max(1)) }]
 }
 
-/// nginx `random two [least_conn]`.
-pub(crate) fn random_two<B: Balancer + Clone>(
+/// Drawn servers, the least loaded (active ÷ weight) of them wins: nginx `random two
+/// [least_conn]` and HAProxy `random(N)`. `sampled`: the draws the pick compares.
+pub(crate) fn least_loaded_of_draws<B: Balancer + Clone>(
     b: &B,
     view: &PickView<'_>,
     rng: &SimRng,
+    rule: &str,
     sampled: Vec<u32>,
 ) -> PickExplanation {
     let mut e = explain_with(
         b,
         view,
         rng,
-        "Random two (nginx): two distinct servers drawn by weight; the lower active ÷ weight wins, ties go to the second drawn.",
+        rule,
         Randomness::Random,
         |s| load(view, s),
-        |c| format!("{}: the less loaded of the two the replica's stream draws ({} ÷ {}).", c.name, c.active, c.weight),
-    );
-    e.sampled = sampled;
-    e
-}
-
-/// HAProxy `random(N)`.
-pub(crate) fn random_draws<B: Balancer + Clone>(
-    b: &B,
-    view: &PickView<'_>,
-    rng: &SimRng,
-    sampled: Vec<u32>,
-) -> PickExplanation {
-    let mut e = explain_with(
-        b,
-        view,
-        rng,
-        "Random draws (HAProxy random(N)): N servers drawn by weight, with replacement; the lowest active ÷ weight wins, ties go to the later draw.",
-        Randomness::Random,
-        |s| load(view, s),
-        |c| {
-            format!(
-                "{}: the least loaded of the draws the replica's stream makes ({} ÷ {}).",
-                c.name, c.active, c.weight
-            )
-        },
+        |c| format!("{}: the least loaded of the draws ({} ÷ {}).", c.name, c.active, c.weight),
     );
     e.sampled = sampled;
     e

@@ -58,7 +58,13 @@ impl Balancer for RandomDraws {
         // The draws the pick will make: the same draws on clones.
         let mut drawn = Vec::new();
         self.clone().choose(view, &mut rng.clone(), Some(&mut drawn));
-        super::explain::random_draws(self, view, rng, drawn)
+        super::explain::least_loaded_of_draws(
+            self,
+            view,
+            rng,
+            "Random draws (HAProxy random(N)): N servers drawn by weight, with replacement; the lowest active ÷ weight wins, ties go to the later draw.",
+            drawn,
+        )
     }
 }
 

@@ -105,7 +105,13 @@ impl Balancer for RandomTwo {
         // The two peers the pick will compare: the same draws on clones.
         let mut drawn = Vec::new();
         self.clone().choose(view, &mut rng.clone(), Some(&mut drawn));
-        super::explain::random_two(self, view, rng, drawn)
+        super::explain::least_loaded_of_draws(
+            self,
+            view,
+            rng,
+            "Random two (nginx): two distinct servers drawn by weight; the lower active ÷ weight wins, ties go to the second drawn.",
+            drawn,
+        )
     }
 }
 
