@@ -262,6 +262,12 @@ pub(crate) fn least_loaded_of_draws<B: Balancer + Clone>(
         |s| load(view, s),
         |c| format!("{}: the least loaded of the draws ({} ÷ {}).", c.name, c.active, c.weight),
     );
+    if sampled.is_empty() {
+        // nginx `random two` after 20 rejected draws, or with fewer than two peers.
+        if let Some(name) = &e.next_name {
+            e.reason = format!("{name}: round robin, nginx's fallback when the draws find no two usable peers.");
+        }
+    }
     e.sampled = sampled;
     e
 }

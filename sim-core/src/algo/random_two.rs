@@ -142,6 +142,10 @@ impl RandomTwo {
             }
             tries += 1;
             if tries > MAX_TRIES {
+                // Round robin decides, not the draws.
+                if let Some(d) = drawn {
+                    d.clear();
+                }
                 return self.fallback.round(view, view.eligible().iter().copied());
             }
         }
