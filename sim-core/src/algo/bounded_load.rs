@@ -10,7 +10,10 @@
 //! clockwise to the first server with room, so no server exceeds its capacity.
 //!
 //! The walk is O(servers passed): with one hot key it passes every full server, and which
-//! servers are full moves with the in-flight total (see docs/performance.md, 2026-11-28).
+//! servers are full moves with the in-flight total (see docs/performance.md, 2026-11-28). A
+//! start point whose walks keep going long gets a [`StartIndex`]: its servers in walk order,
+//! one min-tree of loads per weight, so the same first server with room is found in
+//! O(log n) per candidate (see [`StartIndex::first_with_room`]).
 
 use super::ketama::KetamaRing;
 use super::{Balancer, PickView};
@@ -41,6 +44,236 @@ pub struct BoundedLoadHash {
     counts: Vec<u32>,
     /// Their total (with `notified`).
     in_flight: u64,
+    /// Walks from these ring positions went long (passed more than `long_walk` servers):
+    /// the position and how many times, most recent last.
+    long_starts: Vec<(usize, u32)>,
+    /// Indexes of the start points that keep going long (with `notified` only: they follow
+    /// the reported counts), most recently used last.
+    indexes: Vec<StartIndex>,
+    /// A walk that passes more servers than this is long.
+    long_walk: usize,
+}
+
+/// Long walks from one start point before it gets a [`StartIndex`] (one long walk may be a
+/// passing burst; building costs a pass over the ring).
+const LONG_WALKS_TO_INDEX: u32 = 2;
+/// A walk passing more servers than this is long.
+const LONG_WALK: usize = 64;
+/// Start points with an index at once (each is O(servers) memory and costs O(log n) per
+/// count change).
+const MAX_INDEXES: usize = 4;
+/// Start points remembered as having had long walks.
+const MAX_LONG_STARTS: usize = 16;
+/// Indexes are kept only while the servers have at most this many distinct weights (one
+/// tree each, all consulted per pick).
+const MAX_WEIGHT_CLASSES: usize = 8;
+
+/// The walk from one ring position, as a structure: the eligible servers in the order the
+/// walk first meets them, and per distinct weight a min-tree of their loads in that order.
+/// HAProxy's rule gives every server of weight `w` the same lower bound `lower = w·q +
+/// ⌊w·r/W⌋` (`q`, `r`: the slots per weight unit and the remainder), and each server either
+/// exactly that or one more (which one depends on its cumulative weight): a server with
+/// load below `max(lower, 1)` has room, above `lower` has none, at `lower` the exact rule
+/// decides. So the first server with room of a class is the first below the bound or an
+/// earlier one at it that the exact rule admits, both found by descending the tree.
+#[derive(Clone, Debug)]
+struct StartIndex {
+    /// The ring position the walk starts at.
+    start: usize,
+    /// The eligible servers in walk order.
+    order: Vec<u32>,
+    /// Per server id: its class and its index in that class's tree (`u32::MAX`: none).
+    slot: Vec<(u8, u32)>,
+    /// Per distinct weight, its servers.
+    classes: Vec<Class>,
+}
+
+/// The servers of one weight in a [`StartIndex`], in walk order.
+#[derive(Clone, Debug)]
+struct Class {
+    weight: u64,
+    /// Their positions in the walk.
+    positions: Vec<u32>,
+    /// Their cumulative weights (HAProxy's `cumulative_weight`).
+    cumulative: Vec<u64>,
+    /// Their loads.
+    loads: MinTree,
+}
+
+impl StartIndex {
+    /// Builds the index of the walk from ring position `start` (< points), with the loads
+    /// `counts`; `None` with more than [`MAX_WEIGHT_CLASSES`] distinct weights.
+    fn build(
+        ring: &KetamaRing,
+        start: usize,
+        view: &PickView<'_>,
+        counts: &[u32],
+        cumulative: &[u64],
+    ) -> Option<StartIndex> {
+        let n = view.server_count();
+        let mut slot = vec![(0u8, u32::MAX); n];
+        let mut order = Vec::new();
+        let mut classes: Vec<(Class, Vec<u32>)> = Vec::new();
+        let (tail, head) = ring.points.split_at(start);
+        for &(_, s) in head.iter().chain(tail) {
+            if slot[s as usize].1 != u32::MAX {
+                continue;
+            }
+            let w = u64::from(view.weight(s));
+            let c = match classes.iter().position(|c| c.0.weight == w) {
+                Some(c) => c,
+                None if classes.len() < MAX_WEIGHT_CLASSES => {
+                    let class =
+                        Class { weight: w, positions: Vec::new(), cumulative: Vec::new(), loads: MinTree::new(&[]) };
+                    classes.push((class, Vec::new()));
+                    classes.len() - 1
+                }
+                None => return None,
+            };
+            let (class, loads) = &mut classes[c];
+            slot[s as usize] = (c as u8, class.positions.len() as u32);
+            class.positions.push(order.len() as u32);
+            class.cumulative.push(cumulative[s as usize]);
+            loads.push(counts[s as usize]);
+            order.push(s);
+        }
+        let classes =
+            classes.into_iter().map(|(class, loads)| Class { loads: MinTree::new(&loads), ..class }).collect();
+        Some(StartIndex { start, order, slot, classes })
+    }
+
+    /// A server's load is now `load`.
+    #[inline]
+    fn set(&mut self, server: u32, load: u32) {
+        if let Some(&(c, i)) = self.slot.get(server as usize)
+            && i != u32::MAX
+        {
+            self.classes[c as usize].loads.set(i as usize, load);
+        }
+    }
+
+    /// The first server of the walk with room, as the walk would find it.
+    fn first_with_room(&self, capacity: &Capacity) -> Option<u32> {
+        let mut best = usize::MAX;
+        let (r, tot) = (capacity.remainder, capacity.tot_weight);
+        for Class { weight: w, positions, cumulative, loads: tree } in &self.classes {
+            let w = *w;
+            // The exact rule at the bound: ⌊(C+w)·r/W⌋ − ⌊C·r/W⌋ is ⌊w·r/W⌋ plus one exactly
+            // when (C·r mod W) + (w·r mod W) ≥ W: one division per server looked at (the
+            // products fit 64 bits while W does 32; beyond, `slots` as the walk computes it).
+            let spread = w.wrapping_mul(r) % tot;
+            let one_more = |i: usize| {
+                let c = cumulative[i];
+                if tot <= u64::from(u32::MAX) { c * r % tot + spread >= tot } else { lower_plus_one(capacity, w, c) }
+            };
+            let base = w * capacity.per_weight;
+            let lower =
+                if capacity.remainder == 0 { base } else { base + w * capacity.remainder / capacity.tot_weight };
+            let bound = lower.max(1);
+            // Below the bound: room for sure.
+            let sure = tree.first_below(0, bound).map(|i| positions[i] as usize).unwrap_or(usize::MAX);
+            let mut found = sure;
+            // At the bound (`lower` ≥ 1, a remainder to spread): room if the exact rule gives
+            // this server the one more slot; only those before `sure` matter.
+            if capacity.remainder != 0 && lower >= 1 {
+                let mut from = 0;
+                while let Some(i) = tree.next_below(from, lower + 1) {
+                    let p = positions[i] as usize;
+                    if p >= found.min(best) {
+                        break;
+                    }
+                    if one_more(i) {
+                        found = p;
+                        break;
+                    }
+                    from = i + 1;
+                }
+            }
+            best = best.min(found);
+        }
+        self.order.get(best).copied()
+    }
+}
+
+/// Whether HAProxy's rule gives a server of weight `w` after `cumulative` one slot more than
+/// the lower bound (computed as the walk computes it).
+fn lower_plus_one(capacity: &Capacity, w: u64, cumulative: u64) -> bool {
+    let lower = w * capacity.per_weight + w * capacity.remainder / capacity.tot_weight;
+    lower < capacity.slots(w, cumulative)
+}
+
+/// A min-tree over loads: the first index at or after a position whose load is below a bound,
+/// in O(log n).
+#[derive(Clone, Debug)]
+struct MinTree {
+    /// Values.
+    len: usize,
+    /// Leaves (a power of two of them, the values then padding).
+    size: usize,
+    /// Node `k`'s children are `2k` and `2k + 1`; the leaves start at `size`.
+    nodes: Vec<u32>,
+}
+
+impl MinTree {
+    fn new(values: &[u32]) -> MinTree {
+        let size = values.len().next_power_of_two().max(1);
+        let mut nodes = vec![u32::MAX; 2 * size];
+        nodes[size..size + values.len()].copy_from_slice(values);
+        for k in (1..size).rev() {
+            nodes[k] = nodes[2 * k].min(nodes[2 * k + 1]);
+        }
+        MinTree { len: values.len(), size, nodes }
+    }
+
+    fn set(&mut self, i: usize, value: u32) {
+        let mut k = i + self.size;
+        self.nodes[k] = value;
+        while k > 1 {
+            k /= 2;
+            self.nodes[k] = self.nodes[2 * k].min(self.nodes[2 * k + 1]);
+        }
+    }
+
+    /// [`MinTree::first_below`], looking at the next few leaves one by one first: where
+    /// most values sit at the bound (a hot key's servers, full in walk order) the answer is
+    /// usually a few leaves on, nearer than a descent.
+    #[inline]
+    fn next_below(&self, from: usize, bound: u64) -> Option<usize> {
+        let near = self.nodes[self.size..].get(from..(from + 8).min(self.len)).unwrap_or(&[]);
+        match near.iter().position(|&v| u64::from(v) < bound) {
+            Some(i) => Some(from + i),
+            None => self.first_below(from + near.len(), bound),
+        }
+    }
+
+    /// The first index ≥ `from` whose value is below `bound`.
+    fn first_below(&self, from: usize, bound: u64) -> Option<usize> {
+        if from >= self.size {
+            return None;
+        }
+        let below = |k: usize| u64::from(self.nodes[k]) < bound;
+        let mut k = from + self.size;
+        loop {
+            if below(k) {
+                while k < self.size {
+                    k *= 2;
+                    if !below(k) {
+                        k += 1;
+                    }
+                }
+                // Padding (`u32::MAX`) is below only a bound above every load.
+                return Some(k - self.size).filter(|&i| i < self.len);
+            }
+            // On to the subtree just right of this one.
+            while k & 1 == 1 {
+                k >>= 1;
+            }
+            if k == 0 {
+                return None;
+            }
+            k += 1;
+        }
+    }
 }
 
 /// HAProxy's capacity rule with what depends only on the pick computed once.
@@ -103,6 +336,9 @@ impl BoundedLoadHash {
             notified: false,
             counts: Vec::new(),
             in_flight: 0,
+            long_starts: Vec::new(),
+            indexes: Vec::new(),
+            long_walk: LONG_WALK,
         }
     }
 
@@ -115,6 +351,8 @@ impl BoundedLoadHash {
     /// Stops relying on count-change reports.
     pub(crate) fn unnotified(mut self) -> BoundedLoadHash {
         self.notified = false;
+        self.indexes.clear();
+        self.long_starts.clear();
         self
     }
 
@@ -126,6 +364,9 @@ impl BoundedLoadHash {
         {
             self.in_flight = self.in_flight + u64::from(active) - u64::from(*known);
             *known = active;
+            for index in &mut self.indexes {
+                index.set(server, active);
+            }
         }
     }
 
@@ -134,6 +375,31 @@ impl BoundedLoadHash {
         let weight = u64::from(view.weight(server));
         let cumulative = self.cumulative.get(server as usize).copied().unwrap_or(0);
         Capacity::new(self.factor, self.total_weight, in_flight).slots(weight, cumulative)
+    }
+
+    /// A walk from ring position `start` passed more than `long_walk` servers: after
+    /// [`LONG_WALKS_TO_INDEX`] such walks the start point gets an index.
+    fn went_long(&mut self, start: usize, view: &PickView<'_>) {
+        let times = match self.long_starts.iter().position(|&(p, _)| p == start) {
+            Some(i) => {
+                let (_, times) = self.long_starts.remove(i);
+                times + 1
+            }
+            None => 1,
+        };
+        if times < LONG_WALKS_TO_INDEX {
+            if self.long_starts.len() == MAX_LONG_STARTS {
+                self.long_starts.remove(0);
+            }
+            self.long_starts.push((start, times));
+            return;
+        }
+        if let Some(index) = StartIndex::build(&self.ring, start, view, &self.counts, &self.cumulative) {
+            if self.indexes.len() == MAX_INDEXES {
+                self.indexes.remove(0);
+            }
+            self.indexes.push(index);
+        }
     }
 
     fn rebuild(&mut self, view: &PickView<'_>) {
@@ -157,6 +423,8 @@ impl BoundedLoadHash {
             }
             self.in_flight = view.eligible().iter().map(|&s| u64::from(view.active(s))).sum();
         }
+        self.indexes.clear();
+        self.long_starts.clear();
         self.built_for = Some(view.version());
     }
 }
@@ -182,15 +450,23 @@ impl Balancer for BoundedLoadHash {
             None => view.eligible().iter().map(|&s| u64::from(view.active(s))).sum(),
         };
         let capacity = Capacity::new(self.factor, self.total_weight, in_flight);
+        let start = self.ring.find(view.key_crc()) % n;
+        if let Some(i) = self.indexes.iter().position(|x| x.start == start) {
+            let index = self.indexes.remove(i);
+            let got = index.first_with_room(&capacity);
+            self.indexes.push(index);
+            return Some(got.unwrap_or(self.ring.points[(start + n - 1) % n].1));
+        }
         if self.walk == u32::MAX {
             self.seen.fill(0);
             self.walk = 0;
         }
         self.walk += 1;
-        let start = self.ring.find(view.key_crc());
         // The walk from `start` to the end of the ring, then from its beginning: the first
         // server with room, skipping servers already found full in this walk.
-        let (tail, head) = self.ring.points.split_at(start % n);
+        let (tail, head) = self.ring.points.split_at(start);
+        let mut passed = 0;
+        let mut got = None;
         for &(_, s) in head.iter().chain(tail) {
             let seen = &mut self.seen[s as usize];
             if *seen == self.walk {
@@ -198,11 +474,16 @@ impl Balancer for BoundedLoadHash {
             }
             *seen = self.walk;
             if capacity.has_room(u64::from(view.weight(s)), self.cumulative[s as usize], u64::from(view.active(s))) {
-                return Some(s);
+                got = Some(s);
+                break;
             }
+            passed += 1;
+        }
+        if passed > self.long_walk && self.notified {
+            self.went_long(start, view);
         }
         // Every server full: the walk ends where it started, on the last point before it.
-        Some(self.ring.points[(start + n - 1) % n].1)
+        Some(got.unwrap_or(self.ring.points[(start + n - 1) % n].1))
     }
 
     fn hash_share(&self, server: u32) -> Option<f64> {
@@ -223,6 +504,49 @@ impl Balancer for BoundedLoadHash {
 mod tests {
     use super::*;
     use crate::algo::StaticView;
+
+    #[test]
+    fn min_tree_finds_the_first_value_below_a_bound() {
+        let t = MinTree::new(&[5, 3, 7, 2, 9]);
+        assert_eq!(t.first_below(0, 4), Some(1));
+        assert_eq!(t.first_below(2, 4), Some(3));
+        assert_eq!(t.first_below(4, 4), None);
+        assert_eq!(t.first_below(0, 2), None);
+        // A bound above every value still stops at the last value, not in the padding.
+        assert_eq!(t.first_below(5, u64::MAX), None);
+        assert_eq!(t.first_below(4, u64::MAX), Some(4));
+        let mut t = t;
+        t.set(4, 0);
+        assert_eq!(t.first_below(0, 1), Some(4));
+    }
+
+    /// One hot key, 200 servers at load 0.9: its start point gets an index, and every pick
+    /// through it is the plain walk's.
+    #[test]
+    fn a_hot_key_is_indexed_and_picks_as_the_walk() {
+        let mut f = StaticView::new(&[1; 200]);
+        f.key = 7;
+        let mut b = BoundedLoadHash::notified(1.25);
+        let mut rng = SimRng::from_seed(3);
+        let mut used = 0;
+        for step in 0..20_000u32 {
+            let got = b.pick(&f.view(), &mut rng);
+            assert_eq!(got, plain_pick(&b, &f.view()), "step {step}");
+            used += usize::from(!b.indexes.is_empty());
+            let s = got.unwrap();
+            f.active[s as usize] += 1;
+            b.active_changed(s, f.active[s as usize]);
+            // Keep about 180 in flight: end a request on a server chosen by the rng.
+            while f.active.iter().sum::<u32>() > 180 {
+                let i = (rng.uniform() * 200.0) as usize;
+                if f.active[i] > 0 {
+                    f.active[i] -= 1;
+                    b.active_changed(i as u32, f.active[i]);
+                }
+            }
+        }
+        assert!(used > 19_000, "the index served {used} picks");
+    }
 
     #[test]
     fn capacity_is_ceil_c_times_load() {
@@ -278,6 +602,47 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// With start points indexed after their second walk past even one full server, the
+        /// picks from the indexes are the plain walk's, whatever the loads, weights (several
+        /// classes), hot keys, holes and members. (Counted once: 249 of 256 cases reached an
+        /// index.)
+        #[test]
+        fn indexed_starts_match_the_plain_walk(
+            weights in proptest::collection::vec(1u32..5, 1..40),
+            holes in proptest::collection::vec(0usize..40, 0..4),
+            extra in 0u32..3,
+            keys in proptest::collection::vec(proptest::num::u64::ANY, 1..4),
+            steps in proptest::collection::vec((0usize..4, 0usize..45, 0u32..3, proptest::bool::ANY), 1..400),
+        ) {
+            let n = weights.len();
+            let mut f = StaticView::new(&weights);
+            if extra > 0 {
+                f.set_members((0..n as u32 + extra).collect());
+            }
+            for h in holes {
+                if h < f.weights.len() {
+                    f.set_available(h as u32, false);
+                }
+            }
+            let mut told = BoundedLoadHash::notified(1.25);
+            told.long_walk = 0;
+            let mut rng = SimRng::from_seed(0);
+            for (k, server, delta, end) in steps {
+                f.key = keys[k % keys.len()];
+                let got = told.pick(&f.view(), &mut rng);
+                proptest::prop_assert_eq!(got, plain_pick(&told, &f.view()));
+                if let Some(s) = got {
+                    f.active[s as usize] += 1;
+                    told.active_changed(s, f.active[s as usize]);
+                }
+                if end {
+                    let i = server % f.active.len();
+                    f.active[i] = f.active[i].saturating_sub(delta);
+                    told.active_changed(i as u32, f.active[i]);
+                }
+            }
+        }
+
         /// The walk that skips servers already found full, with the in-flight total summed
         /// over a slice, picks exactly what the plain walk picks, whatever the loads, weights,
         /// keys, eligible set and members.
