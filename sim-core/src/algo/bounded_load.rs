@@ -60,7 +60,7 @@ const LONG_WALKS_TO_INDEX: u32 = 2;
 /// A walk passing more servers than this is long.
 const LONG_WALK: usize = 64;
 /// Start points with an index at once (each is O(servers) memory and costs O(log n) per
-/// count change).
+/// count change; `lbsim check`'s memory estimate counts them, config/check.rs).
 const MAX_INDEXES: usize = 4;
 /// Start points remembered as having had long walks.
 const MAX_LONG_STARTS: usize = 16;

@@ -640,7 +640,10 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
             // Rings of 16,384 points or more also keep a 65,537-entry slice index
             // (algo/ketama.rs).
             let index = if points >= 16_384.0 { 65_537.0 * 4.0 } else { 0.0 };
-            (points, points * 12.0 + index, points)
+            // bounded_load_hash also indexes up to four hot start points: per server, its
+            // place (8 bytes), walk position, cumulative weight and tree nodes (≤ 32 bytes).
+            let starts = if algorithm == Algorithm::BoundedLoadHash { 4.0 * 40.0 * weights.len() as f64 } else { 0.0 };
+            (points, points * 12.0 + index + starts, points)
         }
         // HAProxy's tree: 16 points per unit of weight, (point, server) pairs.
         Algorithm::HaproxyConsistentHash => {
