@@ -26,6 +26,7 @@
 //! servers that can be used (the map `static_rr` walks); a key goes to `map[hash % total]`,
 //! so adding a server moves most keys.
 
+use super::ring_index::{self, RingIndex};
 use super::static_rr::server_map;
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
@@ -94,6 +95,8 @@ impl Built {
 pub struct HaproxyConsistentHash {
     /// (point, server), sorted by point, then in insertion order (server order, then j).
     points: Vec<(u32, u32)>,
+    /// Where each slice of the hash space starts (large trees only).
+    index: RingIndex,
     built: Built,
 }
 
@@ -114,6 +117,7 @@ impl HaproxyConsistentHash {
         }
         // Stable: equal points (only possible past weight 256) keep eb32's insertion order.
         self.points.sort_by_key(|&(p, _)| p);
+        self.index = RingIndex::build(self.points.len(), |i| u64::from(self.points[i].0) << 32);
         self.built.record(view);
     }
 
@@ -128,7 +132,7 @@ impl HaproxyConsistentHash {
         if n == 0 {
             return None;
         }
-        let start = self.points.partition_point(|&(p, _)| p < hash);
+        let start = ring_index::find(&self.points, &self.index, u64::from(hash) << 32, |&(p, _)| u64::from(p) << 32);
         // The first usable point at or after `start` (wrapping), then the usable point before it.
         let next = (0..n).map(|k| (start + k) % n).find(|&i| view.is_available(self.points[i].1))?;
         let prev = (1..=n).map(|k| (start + n - k) % n).find(|&i| view.is_available(self.points[i].1))?;
@@ -444,5 +448,28 @@ mod tests {
             prop_assume!(a != b);
             prop_assert_ne!(full_hash(a), full_hash(b));
         }
+    }
+    /// A tree large enough for the slice index (300 servers of weight 1–3: over 4,096
+    /// points) looks up what the naive tree does, some servers down.
+    #[test]
+    fn an_indexed_tree_looks_up_as_the_naive_tree() {
+        let weights: Vec<u32> = (0..300).map(|i| 1 + i % 3).collect();
+        let mut v = StaticView::new(&weights);
+        for s in (0..300).step_by(7) {
+            v.set_available(s, false);
+        }
+        let up: Vec<bool> = (0..weights.len()).map(|s| v.available[s]).collect();
+        let mut b = HaproxyConsistentHash::default();
+        let mut key = 0x2545_f491u32;
+        for _ in 0..3_000 {
+            key ^= key << 13;
+            key ^= key >> 17;
+            key ^= key << 5;
+            v.key = u64::from(key);
+            let mut view = v.view();
+            view.key_text = true;
+            assert_eq!(b.pick(&view, &mut SimRng::from_seed(1)), naive(&weights, &up, full_hash(key)), "key {key}");
+        }
+        assert!(b.index.slice(0).is_some(), "{} points", b.points.len());
     }
 }

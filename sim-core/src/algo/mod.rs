@@ -17,6 +17,7 @@ mod random;
 mod random_draws;
 mod random_two;
 mod ring_hash;
+mod ring_index;
 mod round_robin;
 mod static_rr;
 mod subchannel;

@@ -7,6 +7,7 @@
 //! default). A request goes to the first entry whose hash is ≥ the request's hash, wrapping
 //! around. The request hash is `xxHash64` of the 8 little-endian bytes of the request key.
 
+use super::ring_index::{self, RingIndex};
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
 
@@ -27,6 +28,8 @@ pub(crate) fn request_hash(key: u64) -> u64 {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ring {
     pub(crate) entries: Vec<(u64, u32)>,
+    /// Where each slice of the hash space starts (large rings only).
+    index: RingIndex,
 }
 
 impl Ring {
@@ -51,12 +54,13 @@ impl Ring {
             }
         }
         entries.sort_unstable();
-        Ring { entries }
+        let index = RingIndex::build(entries.len(), |i| entries[i].0);
+        Ring { entries, index }
     }
 
     /// The index of the first entry with hash ≥ `h`, wrapping to 0.
     pub(crate) fn index(&self, h: u64) -> usize {
-        let i = self.entries.partition_point(|&(e, _)| e < h);
+        let i = ring_index::find(&self.entries, &self.index, h, |&(e, _)| e);
         if i == self.entries.len() { 0 } else { i }
     }
 
@@ -120,6 +124,28 @@ impl Balancer for RingHash {
 mod tests {
     use super::*;
     use crate::algo::StaticView;
+
+    /// A ring large enough for the slice index finds, for every probe, the entry a binary
+    /// search of the whole ring finds.
+    #[test]
+    fn an_indexed_ring_finds_as_a_binary_search() {
+        let f = StaticView::new(&[1, 2, 3, 1, 1]);
+        let ring = Ring::build(&f.view(), f.view().eligible(), 20_000);
+        assert!(ring.index.slice(0).is_some(), "{} entries", ring.entries.len());
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut probes: Vec<u64> =
+            ring.entries.iter().step_by(11).flat_map(|&(h, _)| [h, h.wrapping_sub(1), h.wrapping_add(1)]).collect();
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            probes.push(x);
+        }
+        for h in probes.into_iter().chain([0, u64::MAX]) {
+            let i = ring.entries.partition_point(|&(e, _)| e < h);
+            assert_eq!(ring.index(h), if i == ring.entries.len() { 0 } else { i }, "hash {h:#x}");
+        }
+    }
 
     /// Envoy `RingHashLoadBalancerTest.Basic` (test/extensions/load_balancing_policies/
     /// ring_hash/ring_hash_lb_test.cc): hosts 127.0.0.1:90..95, minimum ring size 12.

@@ -626,10 +626,11 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
         Algorithm::RingHash => {
             // Envoy scales the ring so the lightest host gets ⌈its share × ring_size⌉
             // entries, at most 8M (algo/ring_hash.rs); entries are 16 bytes, and a margin for
-            // the build (measured: 36 MB peak for a 2M-entry ring).
+            // the build (measured: 36 MB peak for a 2M-entry ring) and the slice index
+            // (algo/ring_index.rs: at most 4 bytes per 4 entries).
             let entries = (f64::from(s.balancer.ring_size) + total / f64::from(min)).min(8.0 * 1024.0 * 1024.0)
                 + weights.len() as f64;
-            (entries, entries * 20.0, entries)
+            (entries, entries * 21.0, entries)
         }
         Algorithm::Maglev => {
             let slots = f64::from(s.balancer.table_size);
@@ -637,18 +638,19 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
         }
         Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => {
             let points = total * 160.0;
-            // Rings of 16,384 points or more also keep a 65,537-entry slice index
-            // (algo/ketama.rs).
-            let index = if points >= 16_384.0 { 65_537.0 * 4.0 } else { 0.0 };
+            // Large rings also keep a slice index (algo/ring_index.rs: at most 4 bytes per
+            // 4 points).
+            let index = points;
             // bounded_load_hash also indexes up to four hot start points: per server, its
             // place (8 bytes), walk position, cumulative weight and tree nodes (≤ 32 bytes).
             let starts = if algorithm == Algorithm::BoundedLoadHash { 4.0 * 40.0 * weights.len() as f64 } else { 0.0 };
             (points, points * 12.0 + index + starts, points)
         }
-        // HAProxy's tree: 16 points per unit of weight, (point, server) pairs.
+        // HAProxy's tree: 16 points per unit of weight, (point, server) pairs, and the
+        // slice index.
         Algorithm::HaproxyConsistentHash => {
             let points = total * 16.0;
-            (points, points * 8.0 + weights.len() as f64 * 4.0, points)
+            (points, points * 9.0 + weights.len() as f64 * 4.0, points)
         }
         _ => (0.0, 0.0, 0.0),
     }
