@@ -182,11 +182,12 @@ impl Simulation {
         let delay = wait + self.upstream_hop_ns();
         let per_try = self.sc.balancer.retry.as_ref().and_then(|p| p.per_try_timeout_ns);
         let now = self.now;
-        // With circuit breakers the HTTP/1.1 connection is held (and reset if the try is
-        // abandoned, as Envoy resets the upstream stream): the pool's count must not keep
-        // connections nobody will release.
-        let counted = self.sc.balancer.circuit_breakers.is_some()
-            && self.reqs.get(h).is_some_and(|q| Profile::of(self.group_of(q.client).protocol).upstream_per_request);
+        // An HTTP/1.1 connection is held by its try, and closed if the try is abandoned (the
+        // client timed out, a hedge won): Envoy resets the upstream stream, nginx finalizes
+        // the request and closes the upstream connection. The server's answer then finds no
+        // request, so nothing else would ever release it.
+        let counted =
+            self.reqs.get(h).is_some_and(|q| Profile::of(self.group_of(q.client).protocol).upstream_per_request);
         let req = self.reqs.get_mut(h).expect("live");
         req.server = s;
         req.sent_to_server_ns = now;

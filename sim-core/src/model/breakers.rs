@@ -161,6 +161,39 @@ mod tests {
         assert!((mmck_loss(5, 5, 4.0) - erlang_b(5, 4.0)).abs() < 1e-12);
     }
 
+    /// An HTTP/1.1 upstream connection whose try the client abandoned (its `timeout` ran out
+    /// while a 2 s server worked on it) is closed, as nginx and Envoy close it, without
+    /// circuit breakers too: before, nothing released it (the server's late answer finds no
+    /// request), so every abandoned try kept a connection open to the end of the run — 514
+    /// at once to the slow server here. At most one try is out at a time per client
+    /// connection, so the open upstream connections stay within the client's connections.
+    #[test]
+    fn an_abandoned_http1_try_closes_its_upstream_connection() {
+        let r = run(r#"
+            name = "abandoned"
+            duration = "10s"
+            [[servers]]
+            name = "fast"
+            service = { dist = "constant", value = "5ms" }
+            [[servers]]
+            name = "slow"
+            workers = 4
+            service = { dist = "constant", value = "2s" }
+            [[clients]]
+            name = "web"
+            rate = 100
+            protocol = "http1"
+            timeout = "100ms"
+            [balancer]
+            layer = "l7"
+            algorithm = "round_robin"
+            "#);
+        assert!(r.requests.outcomes.timeout > 400, "{:?}", r.requests.outcomes);
+        for s in &r.servers {
+            assert!(s.connections_max <= 1, "{}: {} upstream connections open at once", s.name, s.connections_max);
+        }
+    }
+
     /// Erlang's loss formula B(c, A) = (A^c / c!) / Σ_{k=0..c} A^k / k!.
     fn erlang_b(c: u32, a: f64) -> f64 {
         // The stable recurrence B(0) = 1, B(k) = A·B(k−1) / (k + A·B(k−1)).

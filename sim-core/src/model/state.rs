@@ -179,8 +179,8 @@ pub mod hold {
     /// One of its pool's pending requests at its replica (waiting for an upstream connection:
     /// circuit breakers' `max_connections` / `max_pending_requests`).
     pub const PENDING: u8 = 8;
-    /// An HTTP/1.1 upstream connection of its replica, counted by circuit breakers'
-    /// `max_connections` (reset if the try is abandoned).
+    /// An HTTP/1.1 upstream connection of its replica (closed if the try is abandoned;
+    /// counted by circuit breakers' `max_connections`).
     pub const UPSTREAM: u8 = 16;
 }
 
