@@ -30,6 +30,7 @@ use crate::metrics::Stats;
 use crate::metrics::hash::TraceHasher;
 pub use crate::metrics::trace::{AttemptRecord, TraceEvent, TraceRecord};
 use crate::queue::EventQueue;
+use crate::rng::SimRng;
 use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
 use crate::slab::Slab;
 use state::*;
@@ -87,6 +88,10 @@ pub struct Simulation {
     pub(crate) server_latency: crate::metrics::hist::ServerLatencies,
     pub(crate) weights: Vec<u32>,
     pub(crate) names: Vec<String>,
+    /// Per server: its connection-age jitter stream (`Purpose::Server`), made at its first
+    /// draw (only groups with `max_connection_age` draw): kept out of `Server`, whose every
+    /// byte is in the per-request working set.
+    pub(crate) server_rngs: Vec<Option<Box<SimRng>>>,
     /// What hash rings hash per server: its address, or its name without one.
     pub(crate) ring_names: Vec<String>,
     pub(crate) pools: Vec<PoolInfo>,
