@@ -101,14 +101,16 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 busy_all: 0,
                 queue_all: 0,
                 up_whole_window: i < g.count,
-                errors: (g.error_rate > 0.0).then(|| {
-                    Box::new(ServerErrors {
-                        rate: g.error_rate,
-                        latency_ns: g.error_latency_ns,
-                        rng: SimRng::stream(seed, Purpose::Errors, id),
-                    })
-                }),
+                has_errors: false,
+                errors: None,
             });
+            if g.error_rate > 0.0 {
+                servers.last_mut().expect("just pushed").set_errors(|| ServerErrors {
+                    rate: g.error_rate,
+                    latency_ns: g.error_latency_ns,
+                    rng: SimRng::stream(seed, Purpose::Errors, id),
+                });
+            }
         }
     }
     let n_servers = servers.len();
