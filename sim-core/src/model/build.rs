@@ -272,6 +272,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         reqs: Slab::default(),
         hedges: Slab::default(),
         jobs: Slab::default(),
+        job_next: Vec::new(),
         conns: Slab::default(),
         sessions: Slab::default(),
         streams: Slab::default(),

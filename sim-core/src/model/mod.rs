@@ -107,6 +107,11 @@ pub struct Simulation {
     /// Hedged requests (`[clients.hedging]`).
     pub(crate) hedges: Slab<Hedge>,
     pub(crate) jobs: Slab<Job>,
+    /// Per job slot: the slot of the job queued behind it at its server (`NONE`: none; stale
+    /// for a slot not queued). A dense array of its own, 16 links a cache line, rather than
+    /// a field of `Job`: appending to a queue then writes a link that is likely cached
+    /// instead of the last queued job's slot, which is not.
+    pub(crate) job_next: Vec<u32>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) sessions: Slab<Session>,
     pub(crate) streams: Slab<Stream>,

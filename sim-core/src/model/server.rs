@@ -213,7 +213,7 @@ impl Simulation {
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
         let job =
-            Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false, next: NONE };
+            Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
@@ -296,12 +296,17 @@ impl Simulation {
 
     /// Puts a job at the end of a server's queue.
     fn enqueue_job(&mut self, s: u32, jh: Handle) {
+        let slot = jh.idx as usize;
+        if slot >= self.job_next.len() {
+            // Slots are allocated densely: the links grow with the job store.
+            self.job_next.resize(slot + 1, NONE);
+        }
+        self.job_next[slot] = NONE;
         let tail = self.servers[s as usize].queue_tail;
         if tail == NONE {
             self.servers[s as usize].queue_head = jh.idx;
         } else {
-            let last = self.jobs.handle_at(tail).and_then(|t| self.jobs.get_mut(t)).expect("queued jobs are live");
-            last.next = jh.idx;
+            self.job_next[tail as usize] = jh.idx;
         }
         self.server_queue_change(s, 1);
         self.servers[s as usize].queue_tail = jh.idx;
@@ -314,7 +319,7 @@ impl Simulation {
             return None;
         }
         let jh = self.jobs.handle_at(head).expect("queued jobs are live");
-        let next = std::mem::replace(&mut self.jobs.get_mut(jh).expect("live").next, NONE);
+        let next = std::mem::replace(&mut self.job_next[head as usize], NONE);
         self.server_queue_change(s, -1);
         let server = &mut self.servers[s as usize];
         server.queue_head = next;

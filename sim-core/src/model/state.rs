@@ -304,8 +304,8 @@ pub struct Job {
     pub session_missing: bool,
     /// The server answers it with an error (decided when its service starts).
     pub error: bool,
-    /// The slot of the job queued behind it (`NONE`: none).
-    pub next: u32,
+    // The slot of the job queued behind it is `Simulation::job_next[slot]`: apart, so that
+    // queueing a job does not touch the job ahead of it (a cache miss per queued request).
 }
 
 /// A user session (with `session_requests`).
@@ -444,8 +444,9 @@ pub struct Server {
     pub workers: u32,
     /// Queue limit (`u32::MAX`: none).
     pub queue_cap: u32,
-    /// Waiting jobs, first in first out: a list linked through `Job::next` by job slot
-    /// (`NONE`: empty), so queueing touches no memory beyond the server and the jobs.
+    /// Waiting jobs, first in first out: a list linked through `Simulation::job_next` by
+    /// job slot (`NONE`: empty), so queueing touches no memory beyond the server, the links
+    /// and the jobs.
     pub queue_head: u32,
     /// The last waiting job's slot.
     pub queue_tail: u32,
