@@ -212,8 +212,7 @@ impl Simulation {
         let group = self.group_of(c);
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
-        let job =
-            Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false };
+        let job = Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
