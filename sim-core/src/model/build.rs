@@ -70,14 +70,15 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         }
     }
     let mut servers = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (gi, g) in sc.servers.iter().enumerate() {
         let pool = pool_names.iter().position(|p| p == &g.pool).expect("pool of a group") as u16;
         // An autoscaled group's instances up to `max` exist from the start, not yet added.
         let scaled = g.autoscale.map_or(0, |a| a.max.saturating_sub(g.count));
         for i in 0..g.count + adds[gi] + scaled {
             let id = servers.len() as u64;
+            names.push(format!("{}-{}", g.name, i + 1));
             servers.push(Server {
-                name: format!("{}-{}", g.name, i + 1),
                 group: gi as u16,
                 pool,
                 backup: g.backup,
@@ -89,7 +90,6 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 state: if i < g.count { ServerState::Up } else { ServerState::NotAdded },
                 slow: 1.0,
                 busy: 0,
-                rng: SimRng::stream(seed, Purpose::Server, id),
                 conns_open: 0,
                 sessions: 0,
                 state_since_ns: 0,
@@ -101,14 +101,16 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 busy_all: 0,
                 queue_all: 0,
                 up_whole_window: i < g.count,
-                errors: (g.error_rate > 0.0).then(|| {
-                    Box::new(ServerErrors {
-                        rate: g.error_rate,
-                        latency_ns: g.error_latency_ns,
-                        rng: SimRng::stream(seed, Purpose::Errors, id),
-                    })
-                }),
+                has_errors: false,
+                errors: None,
             });
+            if g.error_rate > 0.0 {
+                servers.last_mut().expect("just pushed").set_errors(|| ServerErrors {
+                    rate: g.error_rate,
+                    latency_ns: g.error_latency_ns,
+                    rng: SimRng::stream(seed, Purpose::Errors, id),
+                });
+            }
         }
     }
     let n_servers = servers.len();
@@ -122,7 +124,6 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
     }
     let weights: Vec<u32> = servers.iter().map(|s| sc.servers[s.group as usize].weight).collect();
     let ramp = sc.balancer.slow_start.map(|spec| Box::new(super::slow_start::Ramp::new(spec, &weights)));
-    let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
     // What hash rings hash: a server's address where the scenario gives addresses (the real
     // balancer's `server host:port` text), else its instance name.
     let mut ring_names = names.clone();
@@ -258,6 +259,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         servers,
         weights,
         names,
+        server_rngs: vec![None; n_servers],
         ring_names,
         pools,
         replicas: Vec::new(),
@@ -270,6 +272,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         reqs: Slab::default(),
         hedges: Slab::default(),
         jobs: Slab::default(),
+        job_next: Vec::new(),
         conns: Slab::default(),
         sessions: Slab::default(),
         streams: Slab::default(),

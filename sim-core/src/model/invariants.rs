@@ -57,7 +57,6 @@ fn a_server_never_serves_more_than_its_workers() {
         measured: false,
         session_missing: false,
         error: false,
-        next: NONE,
     };
     for _ in 0..=workers {
         let jh = sim.jobs.insert(job);

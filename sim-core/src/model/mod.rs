@@ -30,6 +30,7 @@ use crate::metrics::Stats;
 use crate::metrics::hash::TraceHasher;
 pub use crate::metrics::trace::{AttemptRecord, TraceEvent, TraceRecord};
 use crate::queue::EventQueue;
+use crate::rng::SimRng;
 use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
 use crate::slab::Slab;
 use state::*;
@@ -87,6 +88,10 @@ pub struct Simulation {
     pub(crate) server_latency: crate::metrics::hist::ServerLatencies,
     pub(crate) weights: Vec<u32>,
     pub(crate) names: Vec<String>,
+    /// Per server: its connection-age jitter stream (`Purpose::Server`), made at its first
+    /// draw (only groups with `max_connection_age` draw): kept out of `Server`, whose every
+    /// byte is in the per-request working set.
+    pub(crate) server_rngs: Vec<Option<Box<SimRng>>>,
     /// What hash rings hash per server: its address, or its name without one.
     pub(crate) ring_names: Vec<String>,
     pub(crate) pools: Vec<PoolInfo>,
@@ -102,6 +107,11 @@ pub struct Simulation {
     /// Hedged requests (`[clients.hedging]`).
     pub(crate) hedges: Slab<Hedge>,
     pub(crate) jobs: Slab<Job>,
+    /// Per job slot: the slot of the job queued behind it at its server (`NONE`: none; stale
+    /// for a slot not queued). A dense array of its own, 16 links a cache line, rather than
+    /// a field of `Job`: appending to a queue then writes a link that is likely cached
+    /// instead of the last queued job's slot, which is not.
+    pub(crate) job_next: Vec<u32>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) sessions: Slab<Session>,
     pub(crate) streams: Slab<Stream>,

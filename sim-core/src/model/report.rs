@@ -100,7 +100,7 @@ impl Simulation {
             .iter()
             .enumerate()
             .map(|(s, server)| ServerReport {
-                name: server.name.clone(),
+                name: self.names[s].clone(),
                 requests: st.served[s],
                 connections: st.accepted[s],
                 // Over its own lifetime within the window: a server added half way through

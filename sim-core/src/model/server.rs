@@ -212,8 +212,7 @@ impl Simulation {
         let group = self.group_of(c);
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
-        let job =
-            Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false, next: NONE };
+        let job = Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.jobs.insert(job);
@@ -273,7 +272,11 @@ impl Simulation {
         let work = if job.given_ns == u64::MAX { service_ns(dist, job.size_u) } else { job.given_ns as f64 };
         let base = work * self.servers[s].slow;
         let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
-        if let Some(errors) = self.servers[s].errors.as_deref_mut()
+        // `has_errors` first: a healthy server's `errors` is in a cache line this visit
+        // would otherwise not touch.
+        debug_assert_eq!(self.servers[s].has_errors, self.servers[s].errors.is_some(), "has_errors out of step");
+        if self.servers[s].has_errors
+            && let Some(errors) = self.servers[s].errors.as_deref_mut()
             && errors.rate > 0.0
             && errors.rng.uniform() < errors.rate
         {
@@ -292,12 +295,17 @@ impl Simulation {
 
     /// Puts a job at the end of a server's queue.
     fn enqueue_job(&mut self, s: u32, jh: Handle) {
+        let slot = jh.idx as usize;
+        if slot >= self.job_next.len() {
+            // Slots are allocated densely: the links grow with the job store.
+            self.job_next.resize(slot + 1, NONE);
+        }
+        self.job_next[slot] = NONE;
         let tail = self.servers[s as usize].queue_tail;
         if tail == NONE {
             self.servers[s as usize].queue_head = jh.idx;
         } else {
-            let last = self.jobs.handle_at(tail).and_then(|t| self.jobs.get_mut(t)).expect("queued jobs are live");
-            last.next = jh.idx;
+            self.job_next[tail as usize] = jh.idx;
         }
         self.server_queue_change(s, 1);
         self.servers[s as usize].queue_tail = jh.idx;
@@ -310,7 +318,7 @@ impl Simulation {
             return None;
         }
         let jh = self.jobs.handle_at(head).expect("queued jobs are live");
-        let next = std::mem::replace(&mut self.jobs.get_mut(jh).expect("live").next, NONE);
+        let next = std::mem::replace(&mut self.job_next[head as usize], NONE);
         self.server_queue_change(s, -1);
         let server = &mut self.servers[s as usize];
         server.queue_head = next;

@@ -369,7 +369,7 @@ impl Simulation {
             .map(|(s, server)| {
                 let balancer = algo(server.pool);
                 InspectServer {
-                    name: server.name.clone(),
+                    name: self.names[s].clone(),
                     pool: self.sc.servers[server.group as usize].pool.clone(),
                     weight: self.weights[s],
                     eligible: replica.up

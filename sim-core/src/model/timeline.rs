@@ -90,12 +90,10 @@ impl Simulation {
                 if let Target::Servers(ids) = self.resolve(target) {
                     for s in ids {
                         let seed = self.seed;
-                        let errors = self.servers[s as usize].errors.get_or_insert_with(|| {
-                            Box::new(ServerErrors {
-                                rate: 0.0,
-                                latency_ns: None,
-                                rng: SimRng::stream(seed, Purpose::Errors, u64::from(s)),
-                            })
+                        let errors = self.servers[s as usize].set_errors(|| ServerErrors {
+                            rate: 0.0,
+                            latency_ns: None,
+                            rng: SimRng::stream(seed, Purpose::Errors, u64::from(s)),
                         });
                         errors.rate = *rate;
                         errors.latency_ns = *latency_ns;

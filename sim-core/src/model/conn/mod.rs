@@ -7,7 +7,7 @@
 use crate::metrics::report::Outcome;
 use crate::model::Simulation;
 use crate::model::state::*;
-use crate::rng::mix64;
+use crate::rng::{Purpose, SimRng, mix64};
 use crate::scenario::*;
 use crate::slab::Handle;
 use profile::{Profile, handshake_bytes};
@@ -236,7 +236,10 @@ impl Simulation {
             self.server_conn_opened(s);
             if let Some(age) = self.sc.servers[self.servers[s as usize].group as usize].max_connection_age_ns {
                 // gRPC: each connection's age gets a uniform ±10% jitter.
-                let jitter = self.servers[s as usize].rng.uniform() * 0.2 - 0.1;
+                let seed = self.seed;
+                let rng = self.server_rngs[s as usize]
+                    .get_or_insert_with(|| Box::new(SimRng::stream(seed, Purpose::Server, u64::from(s))));
+                let jitter = rng.uniform() * 0.2 - 0.1;
                 let at = (age as f64 * (1.0 + jitter)).max(1.0) as u64;
                 self.schedule(at, Ev::ConnAge { conn: ch });
             }
