@@ -10,6 +10,7 @@ mod exp;
 mod export;
 mod files;
 mod import;
+pub mod huge_pages;
 mod interrupt;
 mod lesson;
 mod load;
