@@ -66,3 +66,38 @@ fn advise(p: *mut u8, size: usize) {
     #[cfg(not(target_os = "linux"))]
     let _ = (p, size, HUGE_PAGE);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large and small blocks behave as the system allocator's: zeroed when asked, contents
+    /// kept across a growing and a shrinking reallocation, the advice only a hint.
+    #[test]
+    fn blocks_behave_as_the_system_allocators() {
+        let a = HugePages;
+        for size in [64usize, ADVISE_FROM + 12_345, 3 * HUGE_PAGE] {
+            let layout = Layout::from_size_align(size, 64).unwrap();
+            // SAFETY: a non-zero size; the block is written and read within its bounds and
+            // freed with the layout it was (re)allocated with.
+            unsafe {
+                let p = a.alloc_zeroed(layout);
+                assert!(!p.is_null());
+                assert!((0..size).step_by(4093).all(|i| *p.add(i) == 0));
+                for i in (0..size).step_by(4093) {
+                    *p.add(i) = (i % 251) as u8;
+                }
+                let q = a.realloc(p, layout, size * 2);
+                assert!(!q.is_null());
+                assert!((0..size).step_by(4093).all(|i| *q.add(i) == (i % 251) as u8));
+                let grown = Layout::from_size_align(size * 2, 64).unwrap();
+                let r = a.realloc(q, grown, size / 2);
+                assert!((0..size / 2).step_by(4093).all(|i| *r.add(i) == (i % 251) as u8));
+                a.dealloc(r, Layout::from_size_align(size / 2, 64).unwrap());
+                let s = a.alloc(layout);
+                assert!(!s.is_null());
+                a.dealloc(s, layout);
+            }
+        }
+    }
+}
