@@ -601,6 +601,22 @@ mod tests {
         Some(last)
     }
 
+    /// Servers of these weights, those at `holes` unavailable, and `extra` members beyond
+    /// them that are not eligible.
+    fn view_with(weights: &[u32], holes: &[usize], extra: u32) -> StaticView {
+        let n = weights.len();
+        let mut f = StaticView::new(weights);
+        if extra > 0 {
+            f.set_members((0..n as u32 + extra).collect());
+        }
+        for &h in holes {
+            if h < f.weights.len() {
+                f.set_available(h as u32, false);
+            }
+        }
+        f
+    }
+
     proptest::proptest! {
         /// With start points indexed after their second walk past even one full server, the
         /// picks from the indexes are the plain walk's, whatever the loads, weights (several
@@ -614,16 +630,7 @@ mod tests {
             keys in proptest::collection::vec(proptest::num::u64::ANY, 1..4),
             steps in proptest::collection::vec((0usize..4, 0usize..45, 0u32..3, proptest::bool::ANY), 1..400),
         ) {
-            let n = weights.len();
-            let mut f = StaticView::new(&weights);
-            if extra > 0 {
-                f.set_members((0..n as u32 + extra).collect());
-            }
-            for h in holes {
-                if h < f.weights.len() {
-                    f.set_available(h as u32, false);
-                }
-            }
+            let mut f = view_with(&weights, &holes, extra);
             let mut told = BoundedLoadHash::notified(1.25);
             told.long_walk = 0;
             let mut rng = SimRng::from_seed(0);
@@ -653,16 +660,7 @@ mod tests {
             extra in 0u32..3,
             steps in proptest::collection::vec((proptest::num::u64::ANY, 0usize..15, 0u32..4), 1..120),
         ) {
-            let n = weights.len();
-            let mut f = StaticView::new(&weights);
-            if extra > 0 {
-                f.set_members((0..n as u32 + extra).collect());
-            }
-            for h in holes {
-                if h < f.weights.len() {
-                    f.set_available(h as u32, false);
-                }
-            }
+            let mut f = view_with(&weights, &holes, extra);
             let mut b = BoundedLoadHash::new(1.25);
             // As the simulation makes it: told of every count change, it keeps the total.
             let mut told = BoundedLoadHash::notified(1.25);
