@@ -450,7 +450,11 @@ impl Balancer for BoundedLoadHash {
             None => view.eligible().iter().map(|&s| u64::from(view.active(s))).sum(),
         };
         let capacity = Capacity::new(self.factor, self.total_weight, in_flight);
-        let start = self.ring.find(view.key_crc()) % n;
+        // The first point at or after the key's hash, wrapping (`find` gives at most `n`).
+        let start = match self.ring.find(view.key_crc()) {
+            i if i == n => 0,
+            i => i,
+        };
         if let Some(i) = self.indexes.iter().position(|x| x.start == start) {
             let index = self.indexes.remove(i);
             let got = index.first_with_room(&capacity);
