@@ -33,6 +33,9 @@ pub(crate) struct MemberDraw {
     total: u64,
     weights: Vec<u32>,
     built_for: Option<u64>,
+    /// Every member's weight, when they are all the same (and not 0): a draw `x` then lands
+    /// on member `x / weight`, what the binary search finds, without its cache misses.
+    uniform: Option<u64>,
 }
 
 impl MemberDraw {
@@ -52,6 +55,8 @@ impl MemberDraw {
             total += u64::from(w);
         }
         self.total = total;
+        let first = view.members().first().map(|&s| view.weight(s));
+        self.uniform = first.filter(|&w| w > 0 && view.members().iter().all(|&s| view.weight(s) == w)).map(u64::from);
         self.built_for = Some(view.members_version());
     }
 
@@ -62,7 +67,10 @@ impl MemberDraw {
             return None;
         }
         let x = rng.below(self.total);
-        let i = self.ranges.partition_point(|&(start, _)| start <= x) - 1;
+        let i = match self.uniform {
+            Some(w) => (x / w) as usize,
+            None => self.ranges.partition_point(|&(start, _)| start <= x) - 1,
+        };
         let s = self.ranges[i].1;
         if self.weights[s as usize] != view.weight(s) {
             self.built_for = None;
@@ -157,6 +165,24 @@ mod tests {
     use super::*;
     use crate::algo::StaticView;
     use proptest::prelude::*;
+
+    /// Equal weights draw by index: the member the binary search over the ranges finds, for
+    /// the same draw, at 5,000 members of weight 3.
+    #[test]
+    fn equal_weights_draw_as_the_search() {
+        let f = StaticView::new(&[3; 5000]);
+        let mut d = MemberDraw::default();
+        d.refresh(&f.view());
+        assert_eq!(d.uniform, Some(3));
+        let mut rng = SimRng::from_seed(9);
+        for _ in 0..20_000 {
+            let mut same = rng.clone();
+            let got = d.draw(&f.view(), &mut rng).unwrap();
+            let x = same.below(d.total);
+            let i = d.ranges.partition_point(|&(start, _)| start <= x) - 1;
+            assert_eq!(got, d.ranges[i].1, "draw {x}");
+        }
+    }
 
     /// The draws the SimRng stream gives, as nginx's `x % total_weight` picks.
     fn draws(seed: u64, total: u64, n: usize) -> Vec<u64> {
