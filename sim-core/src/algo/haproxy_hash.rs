@@ -134,8 +134,10 @@ impl HaproxyConsistentHash {
         }
         let start = ring_index::find(&self.points, &self.index, u64::from(hash) << 32, |&(p, _)| u64::from(p) << 32);
         // The first usable point at or after `start` (wrapping), then the usable point before it.
-        let next = (0..n).map(|k| (start + k) % n).find(|&i| view.is_available(self.points[i].1))?;
-        let prev = (1..=n).map(|k| (start + n - k) % n).find(|&i| view.is_available(self.points[i].1))?;
+        // Walked as two ranges each way rather than by `(start ± k) % n`: no division per probe.
+        let usable = |&i: &usize| view.is_available(self.points[i].1);
+        let next = (start..n).chain(0..start).find(usable)?;
+        let prev = (0..start).rev().chain((start..n).rev()).find(usable)?;
         let (pn, sn) = self.points[next];
         let (pp, sp) = self.points[prev];
         let dp = hash.wrapping_sub(pp);
