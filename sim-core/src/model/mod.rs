@@ -35,6 +35,12 @@ use crate::scenario::{Algorithm, Layer, Scenario, Sticky};
 use crate::slab::Slab;
 use state::*;
 
+/// Requests in flight above which the handlers prefetch what the next event and the next
+/// queued job will read: about where their entries (a request is ~200 bytes) stop fitting in
+/// a core's L2 cache. Below it the hints find everything cached and only cost time (6% at
+/// 100 servers, measured).
+pub(crate) const PREFETCH_FROM: usize = 8192;
+
 pub(crate) use client::serialize_ns;
 
 /// A factory for custom balancer instances (one per replica and pool).
@@ -276,11 +282,39 @@ impl Simulation {
         // request's end; events a handler runs inline at the same instant follow from those.
         let [tag, a, b] = ev.words();
         self.hasher.words(&[time, tag, a, b]);
+        if self.reqs.len() > PREFETCH_FROM {
+            self.prefetch_next_event();
+        }
         self.handle(ev);
         if self.ended && self.reqs.is_empty() {
             self.finish();
         }
         !self.finished
+    }
+
+    /// Starts bringing in the entry the next event will read first, so its cache miss
+    /// overlaps this event's work (with many requests in flight these are misses to memory;
+    /// below [`PREFETCH_FROM`] requests they are cache hits and the hint only costs time).
+    #[inline]
+    fn prefetch_next_event(&self) {
+        match self.queue.peek_cheap() {
+            Some(Ev::ServiceDone { job }) => self.jobs.prefetch(job.idx),
+            Some(
+                Ev::AtServer { req }
+                | Ev::AtBalancer { req }
+                | Ev::BalancerDone { req, .. }
+                | Ev::BackAtBalancer { req, .. }
+                | Ev::BackAtClient { req, .. }
+                | Ev::Timeout { req },
+            ) => self.reqs.prefetch(req.idx),
+            Some(Ev::ConnReady { conn } | Ev::ConnAge { conn }) => self.conns.prefetch(conn.idx),
+            Some(Ev::Arrival { client, .. }) => {
+                if let Some(c) = self.clients.get(*client as usize) {
+                    crate::slab::prefetch(c);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// The time of the next scheduled event, if any (drivers that step in chunks of simulated

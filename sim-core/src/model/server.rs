@@ -265,6 +265,11 @@ impl Simulation {
 
     pub(super) fn start_job(&mut self, jh: Handle) {
         let job = *self.jobs.get(jh).expect("live job");
+        // The request is answered when the work is done; it was last touched when it was
+        // queued, which may be long ago.
+        if self.reqs.len() > super::PREFETCH_FROM {
+            self.reqs.prefetch(job.req.idx);
+        }
         let s = job.server as usize;
         self.server_busy_change(job.server, 1);
         let dist = &self.sc.servers[self.servers[s].group as usize].service;
@@ -324,6 +329,11 @@ impl Simulation {
         server.queue_head = next;
         if next == NONE {
             server.queue_tail = NONE;
+        } else if self.reqs.len() > super::PREFETCH_FROM {
+            // The new head waited behind this job (in an overloaded server, for seconds) and is
+            // taken out when a worker frees up: start bringing it in now.
+            self.jobs.prefetch(next);
+            crate::slab::prefetch(&self.job_next[next as usize]);
         }
         Some(jh)
     }
@@ -358,6 +368,11 @@ impl Simulation {
     pub(super) fn on_service_done(&mut self, jh: Handle) {
         let Some(job) = self.jobs.remove(jh) else { return };
         let s = job.server;
+        if self.reqs.len() > super::PREFETCH_FROM {
+            // The job the server takes next (brought in when it became the head, a service
+            // time ago, and likely evicted since).
+            self.jobs.prefetch(self.servers[s as usize].queue_head);
+        }
         self.server_busy_change(s, -1);
         if job.measured {
             // An error answer is work the server finished too: it counts in `requests` (a
