@@ -298,7 +298,13 @@ impl Simulation {
     #[inline]
     fn prefetch_next_event(&self) {
         match self.queue.peek_cheap() {
-            Some(Ev::ServiceDone { job }) => self.jobs.prefetch(job.idx),
+            Some(Ev::ServiceDone { job, server }) => {
+                self.jobs.prefetch(job.idx);
+                if let Some(server) = self.servers.get(*server as usize) {
+                    // Its first line: what a job's end reads (`Server` is laid out for it).
+                    crate::slab::prefetch(&server.busy_area);
+                }
+            }
             Some(
                 Ev::AtServer { req }
                 | Ev::AtBalancer { req }
@@ -373,7 +379,7 @@ impl Simulation {
             Ev::AtBalancer { req } => self.on_at_balancer(req),
             Ev::BalancerDone { req, replica } => self.on_balancer_done(req, replica),
             Ev::AtServer { req } => self.on_at_server(req),
-            Ev::ServiceDone { job } => self.on_service_done(job),
+            Ev::ServiceDone { job, .. } => self.on_service_done(job),
             Ev::BackAtBalancer { req, outcome } => self.on_back_at_balancer(req, outcome),
             Ev::BackAtClient { req, outcome } => self.on_back_at_client(req, outcome),
             Ev::Timeout { req } => self.on_timeout(req),
@@ -481,6 +487,8 @@ impl Simulation {
             "retries still counted against max_retries after every request ended"
         );
         self.finished = true;
+        self.server_latency.flush();
+        self.stats.server_latency_failed.flush();
         self.settle_time_accounts();
         self.close_last_bucket();
     }

@@ -295,7 +295,7 @@ impl Simulation {
         }
         debug_assert!(self.servers[s].busy <= self.servers[s].workers, "server serves more than its workers");
         // Always through the queue: a zero service time must not recurse through the queue.
-        self.schedule(t, Ev::ServiceDone { job: jh });
+        self.schedule(t, Ev::ServiceDone { job: jh, server: job.server });
     }
 
     /// Puts a job at the end of a server's queue.

@@ -25,8 +25,9 @@ pub enum Ev {
     BalancerDone { req: Handle, replica: u32 },
     /// A request reaches its server.
     AtServer { req: Handle },
-    /// A server finishes a job.
-    ServiceDone { job: Handle },
+    /// A server finishes a job. `server` is the job's (not part of the history: the job
+    /// says it too), carried so the server's line can be fetched one event ahead.
+    ServiceDone { job: Handle, server: u32 },
     /// A server's answer (or a failure) reaches the replica on the way back (L7).
     BackAtBalancer { req: Handle, outcome: Outcome },
     /// The answer (or a failure) reaches the client.
@@ -85,7 +86,7 @@ impl Ev {
             Ev::AtBalancer { req } => [3, h(req), 0],
             Ev::BalancerDone { req, replica } => [4, h(req), u64::from(*replica)],
             Ev::AtServer { req } => [5, h(req), 0],
-            Ev::ServiceDone { job } => [6, h(job), 0],
+            Ev::ServiceDone { job, .. } => [6, h(job), 0],
             Ev::BackAtBalancer { req, outcome } => [7, h(req), *outcome as u64],
             Ev::BackAtClient { req, outcome } => [8, h(req), *outcome as u64],
             Ev::Timeout { req } => [9, h(req), 0],
