@@ -36,6 +36,9 @@ pub struct EventQueue<E> {
     next_seq: u64,
 }
 
+/// The most events [`EventQueue::peek_cheap`] looks through.
+const PEEK_SCAN: usize = 48;
+
 /// Sequence numbers below this are reserved for events that must come first at their
 /// instant (see [`EventQueue::push_first`]).
 const FIRST_RESERVED: u64 = 1 << 40;
@@ -117,19 +120,17 @@ impl<E> EventQueue<E> {
         Some((e.time, e.event))
     }
 
-    /// The event `pop` would return, when finding it is O(1): the front of the current
-    /// instant, or the only event of the lowest bucket; `None` otherwise (a hint for
-    /// prefetching, not a complete peek).
+    /// The event `pop` would return, when finding it is cheap: the front of the current
+    /// instant, or the earliest of the lowest bucket when that holds at most
+    /// [`PEEK_SCAN`] events; `None` otherwise (a hint for prefetching, not a complete peek).
     #[inline]
     pub fn peek_cheap(&self) -> Option<&E> {
         if let Some(e) = self.current.front() {
             return Some(&e.event);
         }
         let i = self.occupied.trailing_zeros() as usize;
-        match self.buckets.get(i) {
-            Some(b) if b.len() == 1 => Some(&b[0].event),
-            _ => None,
-        }
+        let bucket = self.buckets.get(i).filter(|b| b.len() <= PEEK_SCAN)?;
+        bucket.iter().min_by_key(|e| (e.time, e.seq)).map(|e| &e.event)
     }
 
     /// Moves the events of the next instant into `current` (which must be empty); `None` when

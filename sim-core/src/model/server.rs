@@ -369,9 +369,10 @@ impl Simulation {
         let Some(job) = self.jobs.remove(jh) else { return };
         let s = job.server;
         if self.reqs.len() > super::PREFETCH_FROM {
-            // The job the server takes next (brought in when it became the head, a service
-            // time ago, and likely evicted since).
+            // The job the server takes next and the request this one answers (both brought
+            // in a service time ago, and likely evicted since): their misses overlap.
             self.jobs.prefetch(self.servers[s as usize].queue_head);
+            self.reqs.prefetch(job.req.idx);
         }
         self.server_busy_change(s, -1);
         if job.measured {
