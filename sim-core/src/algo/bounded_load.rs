@@ -509,6 +509,31 @@ mod tests {
     use super::*;
     use crate::algo::StaticView;
 
+    proptest::proptest! {
+        /// The tree answers as a scan of the values, after any updates.
+        #[test]
+        fn min_tree_matches_a_scan(
+            values in proptest::collection::vec(0u32..6, 0..700),
+            updates in proptest::collection::vec((0usize..700, 0u32..6), 0..60),
+            queries in proptest::collection::vec((0usize..720, 0u64..8), 1..40),
+        ) {
+            let mut values = values;
+            let mut t = MinTree::new(&values);
+            for (i, v) in updates {
+                if i < values.len() {
+                    values[i] = v;
+                    t.set(i, v);
+                }
+            }
+            for (from, bound) in queries {
+                let bound = if bound == 7 { u64::MAX } else { bound };
+                let scan = (from..values.len()).find(|&i| u64::from(values[i]) < bound);
+                proptest::prop_assert_eq!(t.first_below(from, bound), scan, "from {} bound {}", from, bound);
+                proptest::prop_assert_eq!(t.next_below(from, bound), scan, "from {} bound {}", from, bound);
+            }
+        }
+    }
+
     #[test]
     fn min_tree_finds_the_first_value_below_a_bound() {
         let t = MinTree::new(&[5, 3, 7, 2, 9]);
