@@ -14,7 +14,7 @@
 //! Because a server's points depend only on its own name and weight, adding a server moves
 //! only the keys that now land on its points: about 1/(n+1) of them.
 
-use super::ring_index::{self, RingIndex};
+use super::ring_index::PointTable;
 use super::round_robin::SwrrState;
 use super::{Balancer, PickView};
 use crate::rng::SimRng;
@@ -43,8 +43,8 @@ fn split_host_port(name: &str) -> (&[u8], &[u8]) {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KetamaRing {
     pub(crate) points: Vec<(u32, u32)>,
-    /// Where each slice of the hash space starts (large rings only).
-    index: RingIndex,
+    /// Finds a hash's point in one cache line (large rings).
+    table: PointTable,
 }
 
 impl KetamaRing {
@@ -67,13 +67,24 @@ impl KetamaRing {
         }
         points.sort_by_key(|&(h, _)| h);
         points.dedup_by_key(|&mut (h, _)| h);
-        let index = RingIndex::build(points.len(), |i| u64::from(points[i].0) << 32);
-        KetamaRing { points, index }
+        let table = PointTable::build(&points);
+        KetamaRing { points, table }
     }
 
     /// Index of the first point ≥ `hash` (may be `len`, which wraps to 0).
     pub(crate) fn find(&self, hash: u32) -> usize {
-        ring_index::find(&self.points, &self.index, u64::from(hash) << 32, |&(p, _)| u64::from(p) << 32)
+        self.table.find(&self.points, hash).0
+    }
+
+    /// The first point ≥ `hash`, wrapping: its index and its server.
+    fn find_server(&self, hash: u32) -> (usize, u32) {
+        match self.table.find(&self.points, hash) {
+            (i, Some(s)) => (i, s),
+            (i, None) => {
+                let i = if i == self.points.len() { 0 } else { i };
+                (i, self.points[i].1)
+            }
+        }
     }
 }
 
@@ -115,8 +126,11 @@ impl KetamaHash {
         }
         let n = self.ring.points.len();
         if view.members().len() >= 2 && n > 0 {
-            let start = self.ring.find(hash);
-            for step in 0..=MAX_TRIES {
+            let (start, first) = self.ring.find_server(hash);
+            if view.is_available(first) {
+                return Some(first);
+            }
+            for step in 1..=MAX_TRIES {
                 let s = self.ring.points[(start + step) % n].1;
                 if view.is_available(s) {
                     return Some(s);
@@ -209,7 +223,7 @@ mod tests {
     fn indexed_find_matches_binary_search() {
         let v = StaticView::new(&vec![1; 200]);
         let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>());
-        assert!(ring.index.slice(0).is_some(), "{} points", ring.points.len());
+        assert!(ring.table.bytes() >= 64 << 10, "{} points", ring.points.len());
         let mut probes: Vec<u32> = vec![0, 1, u32::MAX, u32::MAX - 1, 0xffff, 0x10000];
         for &(p, _) in ring.points.iter().step_by(97) {
             probes.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & 0xffff_0000, p | 0xffff]);
@@ -222,7 +236,13 @@ mod tests {
             probes.push(x);
         }
         for h in probes {
-            assert_eq!(ring.find(h), ring.points.partition_point(|&(p, _)| p < h), "hash {h:#x}");
+            let i = ring.points.partition_point(|&(p, _)| p < h);
+            assert_eq!(ring.find(h), i, "hash {h:#x}");
+            assert_eq!(
+                ring.find_server(h),
+                (i % ring.points.len(), ring.points[i % ring.points.len()].1),
+                "hash {h:#x}"
+            );
         }
     }
 }

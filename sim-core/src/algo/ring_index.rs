@@ -72,6 +72,104 @@ pub(crate) fn find<T>(points: &[T], index: &RingIndex, h: u64, key: impl Fn(&T) 
     }
 }
 
+/// Points a [`PointTable`] line holds.
+const LINE_POINTS: usize = 14;
+
+/// One slice of a [`PointTable`]: a cache line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Line {
+    /// Where the slice's points start in the ring.
+    start: u32,
+    /// How many points the slice has (more than [`LINE_POINTS`]: only `start` is kept).
+    len: u32,
+    /// Its points: the bits of the hash below the slice's, then the server.
+    packed: [u32; LINE_POINTS],
+}
+
+/// A lookup table over a sorted ring of `(u32 hash, server)` points that answers in one
+/// cache line what the slice index and the ring answer in two: one line per slice of the
+/// hash space, with where the slice's points start and the points themselves, packed (the
+/// hash bits below the slice's, then the server). 64 bytes per 4–8 points, so it is kept
+/// only where it pays: rings of [`INDEX_FROM`] points or more whose hash and server bits fit
+/// 32; otherwise [`PointTable::find`] searches the ring through a [`RingIndex`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PointTable {
+    /// 32 − bits: a hash's slice is `hash >> shift` (the packed hash bits are the `shift` low
+    /// bits).
+    shift: u32,
+    /// Bits of a packed point's server.
+    server_bits: u32,
+    lines: Vec<Line>,
+    /// The index used instead when there are no lines.
+    index: RingIndex,
+}
+
+impl PointTable {
+    /// The table of a ring of points sorted by hash.
+    pub(crate) fn build(points: &[(u32, u32)]) -> PointTable {
+        let len = points.len();
+        let index = || RingIndex::build(len, |i| u64::from(points[i].0) << 32);
+        if len < INDEX_FROM || u32::try_from(len).is_err() {
+            return PointTable { index: index(), ..PointTable::default() };
+        }
+        let bits = (len / POINTS_PER_SLICE).next_power_of_two().trailing_zeros().clamp(1, MAX_BITS);
+        let shift = 32 - bits;
+        let max_server = points.iter().map(|&(_, s)| s).max().unwrap_or(0);
+        let server_bits = 32 - max_server.leading_zeros();
+        if shift + server_bits > 32 {
+            return PointTable { index: index(), ..PointTable::default() };
+        }
+        let low_mask = (1u32 << shift) - 1;
+        let mut lines = Vec::with_capacity(1 << bits);
+        let mut i = 0usize;
+        for b in 0..1u32 << bits {
+            let start = i;
+            while i < len && points[i].0 >> shift == b {
+                i += 1;
+            }
+            let mut line = Line { start: start as u32, len: (i - start) as u32, packed: [0; LINE_POINTS] };
+            if i - start <= LINE_POINTS {
+                for (k, &(h, s)) in points[start..i].iter().enumerate() {
+                    line.packed[k] = ((h & low_mask) << server_bits) | s;
+                }
+            }
+            lines.push(line);
+        }
+        PointTable { shift, server_bits, lines, index: RingIndex::default() }
+    }
+
+    /// The first position whose hash is ≥ `hash` (may be `points.len()`), as a binary search
+    /// of the whole ring finds it, with that point's server when the table read it too.
+    #[inline]
+    pub(crate) fn find(&self, points: &[(u32, u32)], hash: u32) -> (usize, Option<u32>) {
+        let key = |&(p, _): &(u32, u32)| u64::from(p) << 32;
+        let Some(line) = self.lines.get((hash >> self.shift) as usize) else {
+            return (find(points, &self.index, u64::from(hash) << 32, key), None);
+        };
+        let (start, len) = (line.start as usize, line.len as usize);
+        if len > LINE_POINTS {
+            return (start + points[start..start + len].partition_point(|&(p, _)| p < hash), None);
+        }
+        let low = hash & ((1u32 << self.shift) - 1);
+        // `server_bits` < 32 where there are lines: the hash bits take at least one.
+        let server_mask = (1u32 << self.server_bits) - 1;
+        for (k, &p) in line.packed[..len].iter().enumerate() {
+            if p >> self.server_bits >= low {
+                return (start + k, Some(p & server_mask));
+            }
+        }
+        // Past the slice's points: the answer is the next slice's first point.
+        (start + len, None)
+    }
+
+    /// Bytes it holds.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.lines.len() * size_of::<Line>() + self.index.starts.len() * 4
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +200,45 @@ mod tests {
             for h in probes {
                 assert_eq!(find(&ring, &index, h, |&p| p), ring.partition_point(|&p| p < h), "hash {h:#x}");
             }
+        }
+    }
+
+    /// The point table finds what a binary search of the whole ring finds, and the server it
+    /// reads is that point's: on even rings, on clustered ones (slices with more points than
+    /// a line holds, and empty ones), and where server ids are too wide to pack (no lines).
+    #[test]
+    fn point_table_lookups_match_a_whole_binary_search() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let even: Vec<(u32, u32)> = (0..60_000).map(|_| (next() as u32, (next() % 2_000) as u32)).collect();
+        let clustered: Vec<(u32, u32)> =
+            (0..20_000).map(|i| (if i % 3 == 0 { next() as u32 } else { (next() >> 52) as u32 }, i % 300)).collect();
+        let wide: Vec<(u32, u32)> = (0..10_000).map(|_| (next() as u32, u32::MAX - (next() % 5) as u32)).collect();
+        for (mut ring, lines) in [(even, true), (clustered, true), (wide, false)] {
+            ring.sort_unstable_by_key(|&(h, _)| h);
+            ring.dedup_by_key(|&mut (h, _)| h);
+            let table = PointTable::build(&ring);
+            assert_eq!(!table.lines.is_empty(), lines);
+            let mut probes = vec![0, 1, u32::MAX, u32::MAX - 1];
+            for &(p, _) in ring.iter().step_by(29) {
+                probes.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xfff, p | 0xfff]);
+            }
+            probes.extend((0..20_000).map(|_| next() as u32));
+            let mut served = 0;
+            for h in probes {
+                let (i, server) = table.find(&ring, h);
+                assert_eq!(i, ring.partition_point(|&(p, _)| p < h), "hash {h:#x}");
+                if let Some(s) = server {
+                    assert_eq!(s, ring[i].1, "hash {h:#x}");
+                    served += 1;
+                }
+            }
+            assert_eq!(served > 0, lines);
         }
     }
 
