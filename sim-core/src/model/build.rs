@@ -218,7 +218,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                 traffic_rng: SimRng::stream(seed, Purpose::Traffic, id),
                 rng: SimRng::stream(seed, Purpose::Client, id),
                 replica: 0,
-                conns: Vec::new(),
+                conns: smallvec::SmallVec::new(),
                 waiting: std::collections::VecDeque::new(),
                 pumping: false,
                 pump_again: false,

@@ -364,8 +364,9 @@ pub struct Client {
     pub rng: SimRng,
     /// The balancer replica DNS gave it.
     pub replica: u32,
-    /// Its open or opening connections.
-    pub conns: Vec<Handle>,
+    /// Its open or opening connections. Most clients hold one, kept inside the client (each
+    /// request looks at them: a separate allocation was a cache miss per request).
+    pub conns: smallvec::SmallVec<[Handle; 1]>,
     /// Requests waiting for a connection or stream.
     pub waiting: VecDeque<Handle>,
     /// `pump` is serving `waiting` (a slot freed inside it does not start a second, nested

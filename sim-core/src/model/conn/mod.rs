@@ -279,7 +279,7 @@ impl Simulation {
     pub(in crate::model) fn close_conn(&mut self, ch: Handle) {
         let Some(conn) = self.conns.remove(ch) else { return };
         let client = &mut self.clients[conn.client as usize];
-        client.conns.retain(|&x| x != ch);
+        client.conns.retain(|x| *x != ch);
         if conn.counted_at_server {
             self.server_conn_closed(conn.server);
         }
