@@ -48,8 +48,9 @@ pub(crate) struct KetamaRing {
 }
 
 impl KetamaRing {
-    /// Builds the ring over `servers`, named and weighted as in the view.
-    pub(crate) fn build(view: &PickView<'_>, servers: &[u32]) -> KetamaRing {
+    /// Builds the ring over `servers`, named and weighted as in the view; `lines`: keep the
+    /// point table's lines (for lookups that want the point's server, not its neighbours).
+    pub(crate) fn build(view: &PickView<'_>, servers: &[u32], lines: bool) -> KetamaRing {
         let mut points = Vec::with_capacity(servers.iter().map(|&s| view.weight(s) as usize).sum::<usize>() * 160);
         for &s in servers {
             let (host, port) = split_host_port(view.name(s));
@@ -67,7 +68,7 @@ impl KetamaRing {
         }
         points.sort_by_key(|&(h, _)| h);
         points.dedup_by_key(|&mut (h, _)| h);
-        let table = PointTable::build(&points);
+        let table = PointTable::build(&points, lines);
         KetamaRing { points, table }
     }
 
@@ -121,7 +122,7 @@ impl KetamaHash {
 
     fn pick_hash(&mut self, view: &PickView<'_>, hash: u32) -> Option<u32> {
         if self.built_for != Some(view.members_version()) {
-            self.ring = KetamaRing::build(view, view.members());
+            self.ring = KetamaRing::build(view, view.members(), true);
             self.built_for = Some(view.members_version());
         }
         let n = self.ring.points.len();
@@ -193,7 +194,7 @@ mod tests {
     fn nginx_vectors() {
         let mut v = StaticView::new(&[1, 1, 1]);
         v.names = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"].iter().map(|s| s.to_string()).collect();
-        let ring = KetamaRing::build(&v.view(), &[0, 1, 2]);
+        let ring = KetamaRing::build(&v.view(), &[0, 1, 2], true);
         assert_eq!(ring.points.len(), 480);
         assert!(ring.points.contains(&(0xa2ad5d56, 0)));
         assert_eq!(pick(&[1, 1, 1], &[], "a"), 1);
@@ -222,7 +223,7 @@ mod tests {
     #[test]
     fn indexed_find_matches_binary_search() {
         let v = StaticView::new(&vec![1; 200]);
-        let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>());
+        let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>(), true);
         assert!(ring.table.bytes() >= 64 << 10, "{} points", ring.points.len());
         let mut probes: Vec<u32> = vec![0, 1, u32::MAX, u32::MAX - 1, 0xffff, 0x10000];
         for &(p, _) in ring.points.iter().step_by(97) {
