@@ -403,7 +403,7 @@ impl BoundedLoadHash {
     }
 
     fn rebuild(&mut self, view: &PickView<'_>) {
-        self.ring = KetamaRing::build(view, view.eligible(), false);
+        self.ring = KetamaRing::build(view, view.eligible(), true);
         self.cumulative = vec![0; view.server_count()];
         let mut acc = 0u64;
         for &s in view.eligible() {
@@ -450,16 +450,22 @@ impl Balancer for BoundedLoadHash {
             None => view.eligible().iter().map(|&s| u64::from(view.active(s))).sum(),
         };
         let capacity = Capacity::new(self.factor, self.total_weight, in_flight);
-        // The first point at or after the key's hash, wrapping (`find` gives at most `n`).
-        let start = match self.ring.find(view.key_crc()) {
-            i if i == n => 0,
-            i => i,
-        };
+        // The first point at or after the key's hash, wrapping, and its server.
+        let (start, first) = self.ring.find_server(view.key_crc());
         if let Some(i) = self.indexes.iter().position(|x| x.start == start) {
             let index = self.indexes.remove(i);
             let got = index.first_with_room(&capacity);
             self.indexes.push(index);
             return Some(got.unwrap_or(self.ring.points[(start + n - 1) % n].1));
+        }
+        // The walk's first step, without reading the ring (the table gave the server): most
+        // keys' first server has room.
+        if capacity.has_room(
+            u64::from(view.weight(first)),
+            self.cumulative[first as usize],
+            u64::from(view.active(first)),
+        ) {
+            return Some(first);
         }
         if self.walk == u32::MAX {
             self.seen.fill(0);

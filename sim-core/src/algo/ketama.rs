@@ -73,12 +73,13 @@ impl KetamaRing {
     }
 
     /// Index of the first point ≥ `hash` (may be `len`, which wraps to 0).
+    #[cfg(test)]
     pub(crate) fn find(&self, hash: u32) -> usize {
         self.table.find(&self.points, hash).0
     }
 
     /// The first point ≥ `hash`, wrapping: its index and its server.
-    fn find_server(&self, hash: u32) -> (usize, u32) {
+    pub(crate) fn find_server(&self, hash: u32) -> (usize, u32) {
         match self.table.find(&self.points, hash) {
             (i, Some(s)) => (i, s),
             (i, None) => {

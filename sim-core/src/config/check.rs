@@ -638,10 +638,9 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
         }
         Algorithm::ConsistentHash | Algorithm::BoundedLoadHash => {
             let points = total * 160.0;
-            // Large rings also keep a point table (algo/ring_index.rs): for consistent_hash a
-            // 64-byte line per 4 to 8 points, for bounded_load_hash (which walks the ring
-            // itself) only its slice index, at most 4 bytes per 4 points.
-            let index = if algorithm == Algorithm::ConsistentHash { points * 16.0 } else { points };
+            // Large rings also keep a point table (algo/ring_index.rs: a 64-byte line per 4
+            // to 8 points).
+            let index = points * 16.0;
             // bounded_load_hash also indexes up to four hot start points: per server, its
             // place (8 bytes), walk position, cumulative weight and tree nodes (≤ 32 bytes).
             let starts = if algorithm == Algorithm::BoundedLoadHash { 4.0 * 40.0 * weights.len() as f64 } else { 0.0 };
