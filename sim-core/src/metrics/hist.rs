@@ -193,6 +193,14 @@ impl ServerLatencies {
         t.max_ns = t.max_ns.max(ns);
     }
 
+    /// Asks for server `s`'s totals ahead of a record (a hint; see `slab::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch(&self, s: usize) {
+        if let Some(t) = self.totals.get(s) {
+            crate::slab::prefetch(t);
+        }
+    }
+
     /// Holds back the increment of counter `at` (applied with the next [`PENDING`]).
     fn hold(&mut self, at: usize) {
         assert!(at < self.counters.len(), "counter {at} beyond the table");

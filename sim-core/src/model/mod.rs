@@ -304,6 +304,8 @@ impl Simulation {
                     // Its first line: what a job's end reads (`Server` is laid out for it).
                     crate::slab::prefetch(&server.busy_area);
                 }
+                // Its latency totals, which the request's end (often in the same event) adds to.
+                self.server_latency.prefetch(*server as usize);
             }
             Some(
                 Ev::AtServer { req }
