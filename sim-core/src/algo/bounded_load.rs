@@ -403,7 +403,7 @@ impl BoundedLoadHash {
     }
 
     fn rebuild(&mut self, view: &PickView<'_>) {
-        self.ring = KetamaRing::build(view, view.eligible(), true);
+        self.ring = KetamaRing::build(view, view.eligible());
         self.cumulative = vec![0; view.server_count()];
         let mut acc = 0u64;
         for &s in view.eligible() {

@@ -48,9 +48,8 @@ pub(crate) struct KetamaRing {
 }
 
 impl KetamaRing {
-    /// Builds the ring over `servers`, named and weighted as in the view; `lines`: keep the
-    /// point table's lines (for lookups that want the point's server, not its neighbours).
-    pub(crate) fn build(view: &PickView<'_>, servers: &[u32], lines: bool) -> KetamaRing {
+    /// Builds the ring over `servers`, named and weighted as in the view.
+    pub(crate) fn build(view: &PickView<'_>, servers: &[u32]) -> KetamaRing {
         let mut points = Vec::with_capacity(servers.iter().map(|&s| view.weight(s) as usize).sum::<usize>() * 160);
         for &s in servers {
             let (host, port) = split_host_port(view.name(s));
@@ -68,7 +67,7 @@ impl KetamaRing {
         }
         points.sort_by_key(|&(h, _)| h);
         points.dedup_by_key(|&mut (h, _)| h);
-        let table = PointTable::build(&points, lines);
+        let table = PointTable::build(&points);
         KetamaRing { points, table }
     }
 
@@ -123,7 +122,7 @@ impl KetamaHash {
 
     fn pick_hash(&mut self, view: &PickView<'_>, hash: u32) -> Option<u32> {
         if self.built_for != Some(view.members_version()) {
-            self.ring = KetamaRing::build(view, view.members(), true);
+            self.ring = KetamaRing::build(view, view.members());
             self.built_for = Some(view.members_version());
         }
         let n = self.ring.points.len();
@@ -195,7 +194,7 @@ mod tests {
     fn nginx_vectors() {
         let mut v = StaticView::new(&[1, 1, 1]);
         v.names = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"].iter().map(|s| s.to_string()).collect();
-        let ring = KetamaRing::build(&v.view(), &[0, 1, 2], true);
+        let ring = KetamaRing::build(&v.view(), &[0, 1, 2]);
         assert_eq!(ring.points.len(), 480);
         assert!(ring.points.contains(&(0xa2ad5d56, 0)));
         assert_eq!(pick(&[1, 1, 1], &[], "a"), 1);
@@ -224,7 +223,7 @@ mod tests {
     #[test]
     fn indexed_find_matches_binary_search() {
         let v = StaticView::new(&vec![1; 200]);
-        let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>(), true);
+        let ring = KetamaRing::build(&v.view(), &(0..200).collect::<Vec<u32>>());
         assert!(ring.table.bytes() >= 64 << 10, "{} points", ring.points.len());
         let mut probes: Vec<u32> = vec![0, 1, u32::MAX, u32::MAX - 1, 0xffff, 0x10000];
         for &(p, _) in ring.points.iter().step_by(97) {

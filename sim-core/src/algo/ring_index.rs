@@ -106,13 +106,11 @@ pub(crate) struct PointTable {
 }
 
 impl PointTable {
-    /// The table of a ring of points sorted by hash; with `lines` false, only the slice index
-    /// (for users that read the ring around the point anyway, like a bounded-load walk: the
-    /// index is an eighth of the lines' size and more often cached).
-    pub(crate) fn build(points: &[(u32, u32)], lines: bool) -> PointTable {
+    /// The table of a ring of points sorted by hash.
+    pub(crate) fn build(points: &[(u32, u32)]) -> PointTable {
         let len = points.len();
         let index = || RingIndex::build(len, |i| u64::from(points[i].0) << 32);
-        if !lines || len < INDEX_FROM || u32::try_from(len).is_err() {
+        if len < INDEX_FROM || u32::try_from(len).is_err() {
             return PointTable { index: index(), ..PointTable::default() };
         }
         let bits = (len / POINTS_PER_SLICE).next_power_of_two().trailing_zeros().clamp(1, MAX_BITS);
@@ -224,10 +222,8 @@ mod tests {
         for (mut ring, lines) in [(even, true), (clustered, true), (wide, false)] {
             ring.sort_unstable_by_key(|&(h, _)| h);
             ring.dedup_by_key(|&mut (h, _)| h);
-            let table = PointTable::build(&ring, true);
+            let table = PointTable::build(&ring);
             assert_eq!(!table.lines.is_empty(), lines);
-            let plain = PointTable::build(&ring, false);
-            assert!(plain.lines.is_empty() && !plain.index.starts.is_empty());
             let mut probes = vec![0, 1, u32::MAX, u32::MAX - 1];
             for &(p, _) in ring.iter().step_by(29) {
                 probes.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xfff, p | 0xfff]);
@@ -237,7 +233,6 @@ mod tests {
             for h in probes {
                 let (i, server) = table.find(&ring, h);
                 assert_eq!(i, ring.partition_point(|&(p, _)| p < h), "hash {h:#x}");
-                assert_eq!(plain.find(&ring, h), (i, None), "hash {h:#x}");
                 if let Some(s) = server {
                     assert_eq!(s, ring[i].1, "hash {h:#x}");
                     served += 1;

@@ -2293,7 +2293,7 @@ mod tests {
         let plain = load(&base.replace("address = \"10.0.0.1:80\"\n", ""), Format::Toml, &[]).unwrap();
         let mut v = crate::algo::StaticView::new(&[1, 1, 1]);
         v.names = got.clone();
-        let ring = crate::algo::ketama::KetamaRing::build(&v.view(), &[0, 1, 2], true);
+        let ring = crate::algo::ketama::KetamaRing::build(&v.view(), &[0, 1, 2]);
         let want: Vec<f64> = (0..3u32)
             .map(|s| {
                 crate::algo::ring_share(ring.points.iter().map(|&(p, x)| (u64::from(p), x)), s, 4_294_967_296.0)
