@@ -67,6 +67,36 @@ export async function waitForSimTime(page, seconds, timeout = 30000) {
   );
 }
 
+/**
+ * Gives the page up to `timeout` ms for `fn` (run in the page) to hold, then returns; the
+ * caller asserts. The page refreshes its counters, the topology's text, charts, timeline and
+ * inspector a few times a second, one view a frame: two views can be a refresh apart, so a
+ * test waits on the view it reads rather than on another, and its assertion (not a timeout)
+ * says what was wrong.
+ */
+export async function eventually(page, fn, arg = null, timeout = 5000) {
+  await page.waitForFunction(fn, arg, { timeout }).catch(() => {});
+}
+
+/**
+ * After a resize, the charts redraw one a frame and the timeline's markers a few times a
+ * second: waits (up to about 3 s) until two reads of every canvas's drawn boxes, 20 frames
+ * apart, are the same.
+ */
+export async function settleDrawing(page) {
+  let last = '';
+  for (let i = 0; i < 10; i++) {
+    await page.evaluate(() => new Promise((done) => {
+      let k = 0;
+      const next = () => (++k >= 20 ? done() : requestAnimationFrame(next));
+      requestAnimationFrame(next);
+    }));
+    const now = JSON.stringify(await page.evaluate(() => window.lbsim.labelBoxes()));
+    if (now === last) return;
+    last = now;
+  }
+}
+
 /** The state the topology shows for a server ("up", "crashed", "marked down", …). */
 export async function serverState(page, name) {
   return page.getAttribute(`#topo-text li[data-server="${name}"]`, 'data-state');

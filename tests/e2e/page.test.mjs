@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { brotliDecompressSync, deflateRawSync, gunzipSync } from 'node:zlib';
 import { serve } from './static-server.mjs';
 import { WIDTHS, stagedScreenshot } from './screenshot.mjs';
-import { ARTIFACTS, ROOT, counter, launch, openPage, quantile, serverState, simTime, waitForSimTime } from './browser.mjs';
+import { ARTIFACTS, ROOT, counter, eventually, launch, openPage, quantile, serverState, settleDrawing, simTime, waitForSimTime } from './browser.mjs';
 
 const LBSIM = join(ROOT, 'target/release/lbsim');
 let server, url, browser;
@@ -57,6 +57,8 @@ test('a session: play, kill a server, switch algorithm, add a server; export and
   await page.selectOption('#speed', '10');
   await page.click('#play');
   await waitForSimTime(page, 9);
+  // Counters count after the 5 s warmup and refresh a few times a second.
+  await eventually(page, () => ['sent', 'ok'].every((k) => Number(document.querySelector(`#count-${k} .v`).textContent.replace(/[^0-9.]/g, '')) > 0));
   assert.ok((await counter(page, 'sent')) > 0, 'requests are counted');
   const okBefore = await counter(page, 'ok');
   assert.ok(okBefore > 0);
@@ -248,7 +250,7 @@ test('A/B mode: algorithm, layer and stickiness on the same seed and arrivals, i
       // B's topology and the four-series legends: nothing overlaps on a phone or a desktop.
       for (const width of [390, 1440]) {
         await page.setViewportSize({ width, height: 900 });
-        await page.waitForTimeout(700);
+        await settleDrawing(page);
         const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
         assert.ok(canvases.some((c) => c.canvas === 'ab-topology' && c.boxes.length > 0), `${width} px: B's topology drew`);
         assert.deepEqual(layoutFaults(canvases), [], `${width} px, A/B: overlapping or clipped text`);
@@ -418,7 +420,7 @@ test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and
   await page.click('#play'); // pause
   for (const width of [390, 768, 1440]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.waitForTimeout(700); // a few frames and a chart refresh at the new size
+    await settleDrawing(page); // every chart redrawn at the new size
     const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
     const topo = canvases.find((c) => c.canvas === 'topology');
     assert.ok(topo.boxes.some((b) => b.kind === 'text' && b.text.startsWith('slow')), `${width} px: the slow note is drawn (${topo.boxes.map((b) => b.text).join(' | ')})`);
@@ -446,7 +448,7 @@ test('layout: no drawn text or box overlaps another at 390, 768 and 1440 px, and
   await page.click('#play');
   for (const width of [390, 768, 1440]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.waitForTimeout(700);
+    await settleDrawing(page);
     const canvases = await page.evaluate(() => window.lbsim.labelBoxes());
     const texts = canvases.find((c) => c.canvas === 'topology').boxes.map((b) => b.text);
     assert.ok(texts.includes('session store') && texts.some((t) => t.startsWith('open')), `${width} px: store and breakers drawn (${texts.join(' | ')})`);
@@ -767,9 +769,12 @@ algorithm = "round_robin"
   await page.click('#play');
   await waitForSimTime(page, 16, 60000);
   await page.click('#play');
+  await eventually(page, () => Number(document.querySelector('#count-retries .v').textContent.split('/')[0].replace(/\D/g, '')) > 0
+    && /[0-9.k]+ retries/.test(document.querySelector('#topo-text li[data-server="api-1"]').textContent));
   assert.ok((await page.textContent('#count-retries .v')).split('/').map((x) => Number(x.replace(/\D/g, '')))[0] > 0, 'retries counted');
   assert.match(await page.textContent('#topo-text li[data-server="api-1"]'), /[0-9.k]+ retries/);
   await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'chart-outcomes').boxes.some((b) => b.text === 'attempts'));
+  await eventually(page, () => window.lbsim.session.points.some((p) => p.retries > p.sent));
   const series = await page.evaluate(() => window.lbsim.session.points.map((p) => [p.sent, p.retries]));
   assert.ok(series.some(([sent, retries]) => retries > sent), 'a bucket where the retries outnumber the requests sent');
   await top(page);
@@ -785,6 +790,8 @@ test('sessions and the store drawn: store node up/down/slow, sessions per server
   await page.waitForFunction(() => document.getElementById('topo-caption').textContent.startsWith('session-store-crash'));
   await page.click('#play');
   await waitForSimTime(page, 8);
+  // Per-server latency counts after the 5 s warmup.
+  await eventually(page, () => /mean [0-9.]+ (ms|µs)/.test(document.querySelector('#topo-text li[data-server="api-1"]').textContent));
   assert.equal(await page.getAttribute('#topo-text li[data-store]', 'data-store'), 'up');
   assert.match(await page.textContent('#topo-text li[data-store]'), /session store: up — 1(\.0+)? ms/);
   assert.ok((await drawnTexts(page, 'topology')).includes('session store'), 'the store is a node of the topology');
@@ -799,6 +806,8 @@ test('sessions and the store drawn: store node up/down/slow, sessions per server
   await waitForSimTime(page, (await simTime(page)) + 2);
   const states = await page.evaluate(() => [...document.querySelectorAll('#topo-text li[data-server]')].map((li) => li.dataset.state));
   assert.deepEqual(states, ['up', 'up', 'up', 'up'], 'no server looks crashed');
+  // Counters refresh a few times a second (one view a frame): waited for, then read.
+  await eventually(page, () => Number(document.querySelector('#count-store_unavailable .v').textContent.replace(/[^0-9.]/g, '')) > 0);
   assert.ok((await counter(page, 'store_unavailable')) > 0);
   await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'topology').boxes.some((b) => /^DOWN · [1-9][0-9.,k]* failed$/.test(b.text)));
   await top(page);
@@ -823,13 +832,18 @@ test('sessions and the store drawn: store node up/down/slow, sessions per server
   await page.click('#play');
   await waitForSimTime(page, 8);
   assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9]\d* sessions/, 'sessions per server');
-  await page.waitForFunction(() => /sessions lost \(just now\)/.test(document.querySelector('#topo-text li[data-server="api-2"]').textContent), null, { timeout: 40000 });
-  assert.ok((await drawnTexts(page, 'topology')).some((t) => /^−[1-9][0-9.,k]* sessions? lost$/.test(t)), 'the flash is drawn with the count');
+  // The flash is drawn for 1.5 s (every frame); the topology's text follows within a refresh.
+  await page.waitForFunction(() => window.lbsim.labelBoxes().find((c) => c.canvas === 'topology').boxes.some((b) => /^−[1-9][0-9.,k]* sessions? lost$/.test(b.text)), null, { timeout: 40000 });
+  await page.waitForFunction(() => /sessions lost \(just now\)/.test(document.querySelector('#topo-text li[data-server="api-2"]').textContent));
   await top(page);
   await shot(page, '14-sessions-lost.png');
+  // The counters and the topology's text refresh in turn, one view a frame, a few times a
+  // second: the counter can be a refresh behind the flash, so it is waited for, not read once.
+  await eventually(page, () => Number(document.querySelector('#count-sessions .v').textContent.split('/')[1].replace(/\D/g, '')) > 0);
   const lost = Number((await page.textContent('#count-sessions .v')).split('/')[1].replace(/\D/g, ''));
-  assert.ok(lost > 0, 'the counter counts them');
+  assert.ok(lost > 0, `the counter counts them: ${await page.textContent('#count-sessions .v')}`);
   await waitForSimTime(page, (await simTime(page)) + 20);
+  await eventually(page, () => !/just now/.test(document.querySelector('#topo-text li[data-server="api-2"]').textContent));
   assert.doesNotMatch(await page.textContent('#topo-text li[data-server="api-2"]'), /just now/, 'the flash ends');
   assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9][0-9.,k]* sessions lost/);
   assert.match(await page.textContent('#topo-text li[data-server="api-2"]'), /[1-9][0-9.,k]* errors/, 'per-server errors');
@@ -906,14 +920,15 @@ test('frame times: 1,000 clients and 50 servers animated at 1× (report)', async
   console.log(`  frame interval p50 ${f(result.frame_interval_ms.p50)} ms, p95 ${f(result.frame_interval_ms.p95)} ms, max ${f(result.frame_interval_ms.max)} ms — ${f(result.fps)} fps over ${f(result.seconds)} s`);
   console.log(`  late frames (interval > 20 ms) ${f(result.late_frames_percent)}%; load average ${f(result.load_average_1min)} on ${result.cores} cores`);
   console.log(`  work per frame (simulate + snapshot + draw) p50 ${f(result.work_per_frame_ms.p50)} ms, p95 ${f(result.work_per_frame_ms.p95)} ms, max ${f(result.work_per_frame_ms.max)} ms`);
-  assert.ok(frames.length > seconds * 30, 'the animation ran');
-  assert.ok(result.frame_interval_ms.p50 < 20, `median frame interval ${result.frame_interval_ms.p50} ms (60 fps is 16.7 ms)`);
+  assert.ok(frames.length > seconds * 5, `the animation ran (${frames.length} frames in ${seconds} s)`);
   // Issue 17's budget: a 95th-percentile frame interval within one 60 Hz frame (≤ 17 ms), with
   // the page's own work per frame (simulate, snapshot, draw, the one view it refreshes) far
   // below a frame. Both are wall times: on a machine busy with other work (load average above
   // its cores) the page's threads wait for a core and frames miss vsync whatever the page
   // does, so there they are reported but not held to the budget.
   if (result.load_average_1min < result.cores) {
+    assert.ok(frames.length > seconds * 30, `${frames.length} frames in ${seconds} s`);
+    assert.ok(result.frame_interval_ms.p50 < 20, `median frame interval ${result.frame_interval_ms.p50} ms (60 fps is 16.7 ms)`);
     assert.ok(result.work_per_frame_ms.p95 < 8, `work per frame p95 ${result.work_per_frame_ms.p95} ms`);
     assert.ok(result.frame_interval_ms.p95 <= 17, `95th-percentile frame interval ${result.frame_interval_ms.p95} ms (budget 17 ms)`);
   } else {
