@@ -12,8 +12,9 @@
 //! The walk is O(servers passed): with one hot key it passes every full server, and which
 //! servers are full moves with the in-flight total (see docs/performance.md, 2026-11-28). A
 //! start point whose walks keep going long gets a [`StartIndex`]: its servers in walk order,
-//! one min-tree of loads per weight, so the same first server with room is found in
-//! O(log n) per candidate (see [`StartIndex::first_with_room`]).
+//! per weight a min-tree of loads and a bitset of the servers at each load, so the same first
+//! server with room is found with one tree descent and a scan of the servers at the bound
+//! (see [`StartIndex::first_with_room`]).
 
 use super::ketama::KetamaRing;
 use super::{Balancer, PickView};
@@ -52,6 +53,10 @@ pub struct BoundedLoadHash {
     indexes: Vec<StartIndex>,
     /// A walk that passes more servers than this is long.
     long_walk: usize,
+    /// Indexes list the servers with one slot more up to this many ([`LIST_ONE_MORE_UP_TO`]).
+    list_up_to: u64,
+    /// Indexes keep bitsets for loads below this ([`LEVELS`]).
+    levels: usize,
 }
 
 /// Long walks from one start point before it gets a [`StartIndex`] (one long walk may be a
@@ -64,6 +69,13 @@ const LONG_WALK: usize = 64;
 const MAX_INDEXES: usize = 4;
 /// Start points remembered as having had long walks.
 const MAX_LONG_STARTS: usize = 16;
+/// At most this many servers getting one slot more (the remainder's share per weight unit):
+/// then they are listed rather than the servers at the bound walked. Listing costs one lookup
+/// each; the walk about `servers / listed` steps.
+const LIST_ONE_MORE_UP_TO: u64 = 256;
+/// Loads below this have a bitset of their servers in an index ([`Levels`]; 8 bytes per
+/// server); at the bound above it the min-tree lists them.
+const LEVELS: usize = 64;
 /// Indexes are kept only while the servers have at most this many distinct weights (one
 /// tree each, all consulted per pick).
 const MAX_WEIGHT_CLASSES: usize = 8;
@@ -74,8 +86,11 @@ const MAX_WEIGHT_CLASSES: usize = 8;
 /// ⌊w·r/W⌋` (`q`, `r`: the slots per weight unit and the remainder), and each server either
 /// exactly that or one more (which one depends on its cumulative weight): a server with
 /// load below `max(lower, 1)` has room, above `lower` has none, at `lower` the exact rule
-/// decides. So the first server with room of a class is the first below the bound or an
-/// earlier one at it that the exact rule admits, both found by descending the tree.
+/// decides. So the first server with room of a class is the first below the bound (a
+/// descent of the tree) or an earlier one at it that the exact rule admits: those at the
+/// bound are read from their load's bitset in walk order (or, with equal weights and few
+/// servers getting one slot more, those are listed), each checked without dividing
+/// ([`OneMore`]).
 #[derive(Clone, Debug)]
 struct StartIndex {
     /// The ring position the walk starts at.
@@ -98,6 +113,78 @@ struct Class {
     cumulative: Vec<u64>,
     /// Their loads.
     loads: MinTree,
+    /// Which of them are at each load below [`LEVELS`].
+    levels: Levels,
+    /// When the class is every eligible server (equal weights, so a server's cumulative
+    /// weight is `weight · rank`): its tree index by rank, to list the servers that get one
+    /// slot more directly (see [`StartIndex::first_one_more`]).
+    by_rank: Vec<u32>,
+}
+
+/// Per load below [`LEVELS`], a bitset of the servers of a class at that load (by index in
+/// walk order): the servers at the bound are few and far apart in a long run of full ones
+/// (a hot key's walk: about 40 among the first 4,000 servers), and a bitset lists them in
+/// walk order 64 servers a word, where the min-tree needs a search for each.
+#[derive(Clone, Debug)]
+struct Levels {
+    words: usize,
+    /// Loads from this one up have no bitset ([`LEVELS`]).
+    cap: usize,
+    /// `bits[load]`, for the loads seen so far (fewer than [`LEVELS`]).
+    bits: Vec<Vec<u64>>,
+}
+
+impl Levels {
+    fn new(loads: &[u32], cap: usize) -> Levels {
+        let mut levels = Levels { words: loads.len().div_ceil(64), cap, bits: Vec::new() };
+        for (i, &load) in loads.iter().enumerate() {
+            levels.insert(i, load);
+        }
+        levels
+    }
+
+    #[inline]
+    fn insert(&mut self, i: usize, load: u32) {
+        let load = load as usize;
+        if load >= self.cap {
+            return;
+        }
+        if load >= self.bits.len() {
+            self.bits.resize(load + 1, vec![0; self.words]);
+        }
+        self.bits[load][i / 64] |= 1 << (i % 64);
+    }
+
+    /// Server `i` went from load `old` to `new`.
+    #[inline]
+    fn moved(&mut self, i: usize, old: u32, new: u32) {
+        if let Some(bits) = self.bits.get_mut(old as usize) {
+            bits[i / 64] &= !(1 << (i % 64));
+        }
+        self.insert(i, new);
+    }
+
+    /// The servers at `load` in walk order, while `go` says so: `Some(found)` from the first
+    /// `i` for which `go(i)` returns `Some`; `None` when `load` has no bitset (at or above
+    /// [`LEVELS`]) and the caller must search otherwise.
+    #[inline]
+    fn scan(&self, load: u64, mut go: impl FnMut(usize) -> Option<Option<usize>>) -> Option<Option<usize>> {
+        let bits = self.bits.get(usize::try_from(load).ok()?).map(Vec::as_slice);
+        let Some(bits) = bits else {
+            // No server has reached this load yet.
+            return if load < self.cap as u64 { Some(None) } else { None };
+        };
+        for (w, &word) in bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                if let Some(done) = go(w * 64 + word.trailing_zeros() as usize) {
+                    return Some(done);
+                }
+                word &= word - 1;
+            }
+        }
+        Some(None)
+    }
 }
 
 impl StartIndex {
@@ -109,6 +196,7 @@ impl StartIndex {
         view: &PickView<'_>,
         counts: &[u32],
         cumulative: &[u64],
+        levels: usize,
     ) -> Option<StartIndex> {
         let n = view.server_count();
         let mut slot = vec![(0u8, u32::MAX); n];
@@ -123,8 +211,14 @@ impl StartIndex {
             let c = match classes.iter().position(|c| c.0.weight == w) {
                 Some(c) => c,
                 None if classes.len() < MAX_WEIGHT_CLASSES => {
-                    let class =
-                        Class { weight: w, positions: Vec::new(), cumulative: Vec::new(), loads: MinTree::new(&[]) };
+                    let class = Class {
+                        weight: w,
+                        positions: Vec::new(),
+                        cumulative: Vec::new(),
+                        loads: MinTree::new(&[]),
+                        levels: Levels::new(&[], levels),
+                        by_rank: Vec::new(),
+                    };
                     classes.push((class, Vec::new()));
                     classes.len() - 1
                 }
@@ -137,8 +231,14 @@ impl StartIndex {
             loads.push(counts[s as usize]);
             order.push(s);
         }
-        let classes =
-            classes.into_iter().map(|(class, loads)| Class { loads: MinTree::new(&loads), ..class }).collect();
+        let single = classes.len() == 1;
+        let classes = classes
+            .into_iter()
+            .map(|(class, loads)| {
+                let by_rank = if single { ranks(class.weight, &class.cumulative) } else { Vec::new() };
+                Class { loads: MinTree::new(&loads), levels: Levels::new(&loads, levels), by_rank, ..class }
+            })
+            .collect();
         Some(StartIndex { start, order, slot, classes })
     }
 
@@ -148,24 +248,64 @@ impl StartIndex {
         if let Some(&(c, i)) = self.slot.get(server as usize)
             && i != u32::MAX
         {
-            self.classes[c as usize].loads.set(i as usize, load);
+            let class = &mut self.classes[c as usize];
+            let old = class.loads.value(i as usize);
+            class.loads.set(i as usize, load);
+            class.levels.moved(i as usize, old, load);
         }
     }
 
+    /// The earliest walk position before `before` of a server at load `lower` that the exact
+    /// rule gives one slot more, when every eligible server has the same weight: with `n`
+    /// servers and `b` the remainder's share per weight unit modulo `n` (`spread / w`), the
+    /// server of rank `i` gets it exactly when `⌊(i+1)·b/n⌋ − ⌊i·b/n⌋ = 1`, that is for the
+    /// `b` ranks `⌈k·n/b⌉ − 1`, `k = 1..=b` — listed here in O(b) instead of walking the
+    /// servers at the bound. `usize::MAX` if none.
+    fn first_one_more(
+        &self,
+        positions: &[u32],
+        tree: &MinTree,
+        by_rank: &[u32],
+        b: u64,
+        lower: u64,
+        before: usize,
+    ) -> usize {
+        let n = by_rank.len() as u64;
+        if b == 0 {
+            return usize::MAX;
+        }
+        let mut found = before;
+        // k·n = q·b + rho, kept without dividing as k grows.
+        let (step_q, step_rho) = (n / b, n % b);
+        let (mut q, mut rho) = (0u64, 0u64);
+        for _ in 0..b {
+            q += step_q;
+            rho += step_rho;
+            if rho >= b {
+                rho -= b;
+                q += 1;
+            }
+            let rank = q - u64::from(rho == 0);
+            let i = by_rank[rank as usize] as usize;
+            let p = positions[i] as usize;
+            if p < found && u64::from(tree.value(i)) <= lower {
+                found = p;
+            }
+        }
+        if found == before { usize::MAX } else { found }
+    }
+
     /// The first server of the walk with room, as the walk would find it.
-    fn first_with_room(&self, capacity: &Capacity) -> Option<u32> {
+    /// `list_up_to`: [`LIST_ONE_MORE_UP_TO`].
+    fn first_with_room(&self, capacity: &Capacity, list_up_to: u64) -> Option<u32> {
         let mut best = usize::MAX;
         let (r, tot) = (capacity.remainder, capacity.tot_weight);
-        for Class { weight: w, positions, cumulative, loads: tree } in &self.classes {
+        for Class { weight: w, positions, cumulative, loads: tree, levels, by_rank } in &self.classes {
             let w = *w;
             // The exact rule at the bound: ⌊(C+w)·r/W⌋ − ⌊C·r/W⌋ is ⌊w·r/W⌋ plus one exactly
-            // when (C·r mod W) + (w·r mod W) ≥ W: one division per server looked at (the
-            // products fit 64 bits while W does 32; beyond, `slots` as the walk computes it).
+            // when (C·r mod W) + (w·r mod W) ≥ W (`OneMore`; beyond 32-bit total weights,
+            // `slots` as the walk computes it).
             let spread = w.wrapping_mul(r) % tot;
-            let one_more = |i: usize| {
-                let c = cumulative[i];
-                if tot <= u64::from(u32::MAX) { c * r % tot + spread >= tot } else { lower_plus_one(capacity, w, c) }
-            };
             let base = w * capacity.per_weight;
             let lower =
                 if capacity.remainder == 0 { base } else { base + w * capacity.remainder / capacity.tot_weight };
@@ -174,25 +314,97 @@ impl StartIndex {
             let sure = tree.first_below(0, bound).map(|i| positions[i] as usize).unwrap_or(usize::MAX);
             let mut found = sure;
             // At the bound (`lower` ≥ 1, a remainder to spread): room if the exact rule gives
-            // this server the one more slot; only those before `sure` matter.
-            if capacity.remainder != 0 && lower >= 1 {
-                let mut from = 0;
-                while let Some(i) = tree.next_below(from, lower + 1) {
+            // this server the one more slot; only those before `sure` matter. Few servers get
+            // it when the spread is small: then they are listed rather than the servers at
+            // the bound walked (about `len / spread` of them before one gets it).
+            let listed = capacity.remainder != 0
+                && lower >= 1
+                && !by_rank.is_empty()
+                && tot == w * by_rank.len() as u64
+                && spread / w <= list_up_to;
+            if listed {
+                found = found.min(self.first_one_more(positions, tree, by_rank, spread / w, lower, found));
+            } else if capacity.remainder != 0 && lower >= 1 {
+                let limit = found.min(best);
+                let fast = OneMore::new(r, spread, tot);
+                let one_more = |i: usize| match &fast {
+                    Some(fast) => fast.test(cumulative[i]),
+                    None => lower_plus_one(capacity, w, cumulative[i]),
+                };
+                // Before `sure` no load is below `lower`: the servers at the bound, in order.
+                let walk = |i: usize| {
                     let p = positions[i] as usize;
-                    if p >= found.min(best) {
-                        break;
+                    if p >= limit {
+                        Some(None)
+                    } else if one_more(i) {
+                        Some(Some(p))
+                    } else {
+                        None
                     }
-                    if one_more(i) {
-                        found = p;
-                        break;
+                };
+                match levels.scan(lower, walk) {
+                    Some(got) => found = got.unwrap_or(found),
+                    None => {
+                        let mut from = 0;
+                        while let Some(i) = tree.next_below(from, lower + 1) {
+                            if let Some(got) = walk(i) {
+                                found = got.unwrap_or(found);
+                                break;
+                            }
+                            from = i + 1;
+                        }
                     }
-                    from = i + 1;
                 }
             }
             best = best.min(found);
         }
         self.order.get(best).copied()
     }
+}
+
+/// HAProxy's test for one slot more, `(C·r mod W) + spread ≥ W`, without dividing (for total
+/// weights `W` below 2³²): with `F = ⌈r·2⁶⁴/W⌉` the wrapping product `y = C·F mod 2⁶⁴`
+/// lies in `[x·2⁶⁴/W, (x+1)·2⁶⁴/W)` for `x = C·r mod W` (the rounding adds `C·ε < C <
+/// 2⁶⁴/W`), so `x ≥ W − spread` exactly when `y ≥ ⌈(W − spread)·2⁶⁴/W⌉` (Lemire, Kaser and
+/// Kurz, "Faster remainder by direct computation", 2019).
+struct OneMore {
+    f: u64,
+    threshold: u64,
+}
+
+impl OneMore {
+    /// `None` when the total weight needs more than 32 bits.
+    fn new(r: u64, spread: u64, tot: u64) -> Option<OneMore> {
+        if tot > u64::from(u32::MAX) || tot == 0 {
+            return None;
+        }
+        if spread == 0 {
+            // Nobody gets one more (`test` is false for `f` = 0).
+            return Some(OneMore { f: 0, threshold: 0 });
+        }
+        let (r, spread, tot) = (u128::from(r), u128::from(spread), u128::from(tot));
+        Some(OneMore { f: ((r << 64).div_ceil(tot)) as u64, threshold: (((tot - spread) << 64).div_ceil(tot)) as u64 })
+    }
+
+    #[inline]
+    fn test(&self, cumulative: u64) -> bool {
+        self.f != 0 && cumulative.wrapping_mul(self.f) >= self.threshold
+    }
+}
+
+/// The rank of each server of a class in configuration order, as a tree index by rank, when
+/// the cumulative weights are exactly `weight · rank` for ranks `0..len` (the class is every
+/// eligible server); empty otherwise.
+fn ranks(weight: u64, cumulative: &[u64]) -> Vec<u32> {
+    let mut by_rank = vec![u32::MAX; cumulative.len()];
+    for (i, &c) in cumulative.iter().enumerate() {
+        let rank = c / weight.max(1);
+        if weight == 0 || c % weight != 0 || rank >= by_rank.len() as u64 || by_rank[rank as usize] != u32::MAX {
+            return Vec::new();
+        }
+        by_rank[rank as usize] = i as u32;
+    }
+    by_rank
 }
 
 /// Whether HAProxy's rule gives a server of weight `w` after `cumulative` one slot more than
@@ -225,6 +437,12 @@ impl MinTree {
         MinTree { len: values.len(), size, nodes }
     }
 
+    /// Value `i`.
+    #[inline]
+    fn value(&self, i: usize) -> u32 {
+        self.nodes[self.size + i]
+    }
+
     fn set(&mut self, i: usize, value: u32) {
         let mut k = i + self.size;
         self.nodes[k] = value;
@@ -252,7 +470,8 @@ impl MinTree {
             return None;
         }
         let below = |k: usize| u64::from(self.nodes[k]) < bound;
-        let mut k = from + self.size;
+        // From the first leaf: straight down from the root.
+        let mut k = if from == 0 { 1 } else { from + self.size };
         loop {
             if below(k) {
                 while k < self.size {
@@ -339,6 +558,8 @@ impl BoundedLoadHash {
             long_starts: Vec::new(),
             indexes: Vec::new(),
             long_walk: LONG_WALK,
+            list_up_to: LIST_ONE_MORE_UP_TO,
+            levels: LEVELS,
         }
     }
 
@@ -394,7 +615,7 @@ impl BoundedLoadHash {
             self.long_starts.push((start, times));
             return;
         }
-        if let Some(index) = StartIndex::build(&self.ring, start, view, &self.counts, &self.cumulative) {
+        if let Some(index) = StartIndex::build(&self.ring, start, view, &self.counts, &self.cumulative, self.levels) {
             if self.indexes.len() == MAX_INDEXES {
                 self.indexes.remove(0);
             }
@@ -454,7 +675,7 @@ impl Balancer for BoundedLoadHash {
         let (start, first) = self.ring.find_server(view.key_crc());
         if let Some(i) = self.indexes.iter().position(|x| x.start == start) {
             let index = self.indexes.remove(i);
-            let got = index.first_with_room(&capacity);
+            let got = index.first_with_room(&capacity, self.list_up_to);
             self.indexes.push(index);
             return Some(got.unwrap_or(self.ring.points[(start + n - 1) % n].1));
         }
@@ -538,6 +759,29 @@ mod tests {
                 proptest::prop_assert_eq!(t.next_below(from, bound), scan, "from {} bound {}", from, bound);
             }
         }
+    }
+
+    proptest::proptest! {
+        /// The division-free test for one slot more is HAProxy's rule, `(C·r mod W) +
+        /// (w·r mod W) ≥ W`, for any total weight below 2³² (and the largest).
+        #[test]
+        fn one_more_without_dividing_is_the_rule(
+            tot in proptest::prop_oneof![1u64..100, 1u64..=u64::from(u32::MAX), proptest::strategy::Just(u64::from(u32::MAX))],
+            r in proptest::num::u64::ANY,
+            w in proptest::num::u64::ANY,
+            c in proptest::num::u64::ANY,
+        ) {
+            let (r, w, c) = (r % tot, 1 + w % tot, c % tot);
+            let spread = w * r % tot;
+            let exact = (u128::from(c) * u128::from(r) % u128::from(tot)) as u64 + spread >= tot;
+            let fast = OneMore::new(r, spread, tot).expect("32-bit total");
+            proptest::prop_assert_eq!(fast.test(c), exact, "tot {} r {} w {} c {}", tot, r, w, c);
+        }
+    }
+
+    #[test]
+    fn one_more_needs_a_32_bit_total() {
+        assert!(OneMore::new(1, 1, u64::from(u32::MAX) + 1).is_none());
     }
 
     #[test]
@@ -657,17 +901,31 @@ mod tests {
         /// picks from the indexes are the plain walk's, whatever the loads, weights (several
         /// classes), hot keys, holes and members. (Counted once: 249 of 256 cases reached an
         /// index.)
+        ///
+        /// Equal weights (one class, the servers with one slot more listed or their load's
+        /// bitset scanned), bitsets for no loads, a few or the usual [`LEVELS`], and loads
+        /// starting above them (the min-tree lists the servers at the bound) all pick alike.
         #[test]
         fn indexed_starts_match_the_plain_walk(
             weights in proptest::collection::vec(1u32..5, 1..40),
+            equal in proptest::bool::ANY,
             holes in proptest::collection::vec(0usize..40, 0..4),
             extra in 0u32..3,
             keys in proptest::collection::vec(proptest::num::u64::ANY, 1..4),
             steps in proptest::collection::vec((0usize..4, 0usize..45, 0u32..3, proptest::bool::ANY), 1..400),
+            list_up_to in proptest::sample::select(vec![0u64, LIST_ONE_MORE_UP_TO]),
+            levels in proptest::sample::select(vec![0usize, 1, 3, LEVELS]),
+            base in proptest::sample::select(vec![0u32, 2, LEVELS as u32 + 6]),
         ) {
+            let weights = if equal { vec![weights[0]; weights.len()] } else { weights };
             let mut f = view_with(&weights, &holes, extra);
+            for a in &mut f.active {
+                *a = base;
+            }
             let mut told = BoundedLoadHash::notified(1.25);
             told.long_walk = 0;
+            told.list_up_to = list_up_to;
+            told.levels = levels;
             let mut rng = SimRng::from_seed(0);
             for (k, server, delta, end) in steps {
                 f.key = keys[k % keys.len()];

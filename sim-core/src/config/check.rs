@@ -642,8 +642,9 @@ fn table_cost(s: &Scenario, algorithm: Algorithm, weights: &[u32]) -> (f64, f64,
             // to 8 points).
             let index = points * 16.0;
             // bounded_load_hash also indexes up to four hot start points: per server, its
-            // place (8 bytes), walk position, cumulative weight and tree nodes (≤ 32 bytes).
-            let starts = if algorithm == Algorithm::BoundedLoadHash { 4.0 * 40.0 * weights.len() as f64 } else { 0.0 };
+            // place (8 bytes), walk position, cumulative weight and tree nodes (≤ 32 bytes),
+            // rank (4) and a bit per load below 64 (8).
+            let starts = if algorithm == Algorithm::BoundedLoadHash { 4.0 * 52.0 * weights.len() as f64 } else { 0.0 };
             (points, points * 12.0 + index + starts, points)
         }
         // HAProxy's tree: 16 points per unit of weight, (point, server) pairs, and the
