@@ -2,18 +2,44 @@
 //! resolves, so stale events about a finished request or a closed connection are recognised
 //! instead of acting on whatever reuses the slot.
 
-/// A handle to a slab entry.
+use std::num::NonZeroU32;
+
+/// A handle to a slab entry. Its generation is kept plus one, never zero, so an
+/// `Option<Handle>` is eight bytes like a handle (a request holds several).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Handle {
     /// Slot index.
     pub idx: u32,
-    /// Generation the handle was issued for.
-    pub generation: u32,
+    /// Generation the handle was issued for, plus one.
+    generation_1: NonZeroU32,
 }
 
+impl Handle {
+    /// The generation the handle was issued for (from 0: the first use of a slot).
+    #[inline]
+    pub fn generation(self) -> u32 {
+        self.generation_1.get() - 1
+    }
+}
+
+/// A slot starts on a cache line: a request (120 bytes and the generation) is then exactly
+/// two lines, a job or a connection one, where an unaligned array (a large block starts 16
+/// bytes into its page) spread them over three and two. Measured: iphash-10000 (a million
+/// requests queued) 2–8% faster, p2c-100 3%, for 13% more peak memory there.
+#[repr(align(64))]
 struct Slot<T> {
-    generation: u32,
+    /// The current generation, plus one.
+    generation_1: NonZeroU32,
     value: Option<T>,
+}
+
+/// The first generation of a slot (0, kept plus one).
+const FIRST: NonZeroU32 = NonZeroU32::MIN;
+
+/// The generation after `g` (both plus one): after 2³² − 2 reuses of a slot it starts again.
+#[inline]
+fn next(g: NonZeroU32) -> NonZeroU32 {
+    g.checked_add(1).unwrap_or(FIRST)
 }
 
 /// A vector of slots with a free list. Memory grows with the most entries alive at once.
@@ -37,11 +63,11 @@ impl<T> Slab<T> {
         if let Some(idx) = self.free.pop() {
             let slot = &mut self.slots[idx as usize];
             slot.value = Some(value);
-            Handle { idx, generation: slot.generation }
+            Handle { idx, generation_1: slot.generation_1 }
         } else {
             let idx = self.slots.len() as u32;
-            self.slots.push(Slot { generation: 0, value: Some(value) });
-            Handle { idx, generation: 0 }
+            self.slots.push(Slot { generation_1: FIRST, value: Some(value) });
+            Handle { idx, generation_1: FIRST }
         }
     }
 
@@ -49,7 +75,7 @@ impl<T> Slab<T> {
     #[inline]
     pub fn get(&self, h: Handle) -> Option<&T> {
         match self.slots.get(h.idx as usize) {
-            Some(slot) if slot.generation == h.generation => slot.value.as_ref(),
+            Some(slot) if slot.generation_1 == h.generation_1 => slot.value.as_ref(),
             _ => None,
         }
     }
@@ -58,7 +84,7 @@ impl<T> Slab<T> {
     #[inline]
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
         match self.slots.get_mut(h.idx as usize) {
-            Some(slot) if slot.generation == h.generation => slot.value.as_mut(),
+            Some(slot) if slot.generation_1 == h.generation_1 => slot.value.as_mut(),
             _ => None,
         }
     }
@@ -67,11 +93,11 @@ impl<T> Slab<T> {
     #[inline]
     pub fn rearm(&mut self, h: Handle) -> Option<Handle> {
         let slot = self.slots.get_mut(h.idx as usize)?;
-        if slot.generation != h.generation || slot.value.is_none() {
+        if slot.generation_1 != h.generation_1 || slot.value.is_none() {
             return None;
         }
-        slot.generation = slot.generation.wrapping_add(1);
-        Some(Handle { idx: h.idx, generation: slot.generation })
+        slot.generation_1 = next(slot.generation_1);
+        Some(Handle { idx: h.idx, generation_1: slot.generation_1 })
     }
 
     /// Inserts the value `make` builds, built in its slot: for a large `T`, building it
@@ -82,11 +108,11 @@ impl<T> Slab<T> {
         if let Some(idx) = self.free.pop() {
             let slot = &mut self.slots[idx as usize];
             slot.value = Some(make());
-            Handle { idx, generation: slot.generation }
+            Handle { idx, generation_1: slot.generation_1 }
         } else {
             let idx = self.slots.len() as u32;
-            self.slots.push(Slot { generation: 0, value: Some(make()) });
-            Handle { idx, generation: 0 }
+            self.slots.push(Slot { generation_1: FIRST, value: Some(make()) });
+            Handle { idx, generation_1: FIRST }
         }
     }
 
@@ -94,11 +120,11 @@ impl<T> Slab<T> {
     #[inline]
     pub fn remove(&mut self, h: Handle) -> Option<T> {
         let slot = self.slots.get_mut(h.idx as usize)?;
-        if slot.generation != h.generation {
+        if slot.generation_1 != h.generation_1 {
             return None;
         }
         let value = slot.value.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation_1 = next(slot.generation_1);
         self.free.push(h.idx);
         self.len -= 1;
         Some(value)
@@ -131,7 +157,7 @@ impl<T> Slab<T> {
     #[inline]
     pub fn handle_at(&self, idx: u32) -> Option<Handle> {
         let slot = self.slots.get(idx as usize)?;
-        slot.value.as_ref().map(|_| Handle { idx, generation: slot.generation })
+        slot.value.as_ref().map(|_| Handle { idx, generation_1: slot.generation_1 })
     }
 
     /// Live entries with their current handles, in slot order (deterministic).
@@ -139,7 +165,7 @@ impl<T> Slab<T> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.value.as_ref().map(|v| (Handle { idx: i as u32, generation: s.generation }, v)))
+            .filter_map(|(i, s)| s.value.as_ref().map(|v| (Handle { idx: i as u32, generation_1: s.generation_1 }, v)))
     }
 }
 
@@ -172,6 +198,31 @@ fn prefetch_addr(addr: *const u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Slots start on cache lines; 120 bytes of value (a request) and the generation make
+    /// two lines, 40 (a job) one.
+    #[test]
+    fn slots_are_whole_cache_lines() {
+        assert_eq!(align_of::<Slot<u8>>(), 64);
+        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 15]>>(), 128);
+        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 5]>>(), 64);
+    }
+
+    #[test]
+    fn an_optional_handle_is_a_handle_in_size() {
+        assert_eq!(size_of::<Option<Handle>>(), size_of::<Handle>());
+    }
+
+    /// Generations count from 0 (the trace hash numbers handles by them) and start again
+    /// after 2³² − 2 reuses, never at the niche.
+    #[test]
+    fn generations_count_from_zero_and_wrap() {
+        let mut s = Slab::default();
+        let a = s.insert(1);
+        assert_eq!(a.generation(), 0);
+        assert_eq!(s.rearm(a).unwrap().generation(), 1);
+        assert_eq!(next(NonZeroU32::MAX), FIRST);
+    }
 
     #[test]
     fn stale_handles_do_not_resolve() {

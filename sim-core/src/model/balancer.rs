@@ -21,7 +21,7 @@ impl Simulation {
             self.answer_client(h, Outcome::ConnectionError, false);
             return;
         }
-        let pinned = req.stream.and_then(|sh| self.streams.get(sh)).is_some_and(|s| s.server != NONE);
+        let pinned = req.extra().stream.and_then(|sh| self.streams.get(sh)).is_some_and(|s| s.server != NONE);
         let mut delay_ns = 0;
         if self.has_rate_limits && !pinned {
             match self.rate_limit(h) {
@@ -83,7 +83,7 @@ impl Simulation {
     fn route(&mut self, h: Handle) {
         let req = self.reqs.get(h).expect("routing a live request");
         let (r, pool, key, c, session) = (req.replica, req.pool, req.key, req.client, req.session);
-        if let Some(sh) = req.stream
+        if let Some(sh) = req.extra().stream
             && let Some(s) = self.streams.get(sh).map(|s| s.server).filter(|&s| s != NONE)
         {
             self.forward(h, s);
@@ -94,7 +94,7 @@ impl Simulation {
             return;
         }
         let reselect = self.sc.balancer.retry.as_ref().filter(|p| p.previous_hosts);
-        let pick = if req.tried.is_empty() {
+        let pick = if req.extra().tried.is_empty() {
             self.pick(r, pool, key, c, Some((&[], session)))
         } else if let Some(n) = reselect.map(|p| p.host_selection_retry_max_attempts) {
             // Envoy's previous_hosts predicate (`ZoneAwareLoadBalancerBase::chooseHost`,
@@ -104,7 +104,7 @@ impl Simulation {
             // algorithm on (round robin's position, a fresh random draw); a hashing algorithm
             // sees the key changed as Envoy's Maglev changes its hash (`hash ^ (2^64 −
             // attempt)`; Envoy's ring hash steps to the next ring entry instead).
-            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
+            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").extra_mut().tried);
             let mut pick = None;
             for attempt in 0..=u64::from(n) {
                 let k = if attempt == 0 { key } else { key ^ (u64::MAX - attempt + 1) };
@@ -113,12 +113,12 @@ impl Simulation {
                     break;
                 }
             }
-            self.reqs.get_mut(h).expect("live").tried = tried;
+            self.reqs.get_mut(h).expect("live").extra_mut().tried = tried;
             pick
         } else {
-            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").tried);
+            let tried = std::mem::take(&mut self.reqs.get_mut(h).expect("live").extra_mut().tried);
             let pick = self.pick(r, pool, key, c, Some((&tried, session)));
-            self.reqs.get_mut(h).expect("live").tried = tried;
+            self.reqs.get_mut(h).expect("live").extra_mut().tried = tried;
             pick
         };
         let Some(s) = pick else {
@@ -130,7 +130,7 @@ impl Simulation {
         }
         self.hold_active(r, s);
         let req = self.reqs.get_mut(h).expect("live");
-        match req.stream.and_then(|sh| self.streams.get_mut(sh)) {
+        match req.extra().stream.and_then(|sh| self.streams.get_mut(sh)) {
             // A stream's first message pins the stream; the stream holds the active count.
             Some(stream) => {
                 stream.server = s;
@@ -198,8 +198,8 @@ impl Simulation {
             // Envoy arms the per-try timer once the try has its upstream connection
             // (`UpstreamRequest::setupPerTryTimeout` from `onPoolReady`).
             let after = wait.saturating_add(per_try);
-            req.per_try_deadline_ns = now.saturating_add(after);
-            let try_no = req.try_no;
+            req.extra_mut().per_try_deadline_ns = now.saturating_add(after);
+            let try_no = req.try_no();
             self.after(delay, Ev::AtServer { req: h });
             self.after(after, Ev::PerTryTimeout { req: h, try_no });
             return;
@@ -217,14 +217,14 @@ impl Simulation {
     #[inline(never)]
     pub(super) fn on_per_try_timeout(&mut self, h: Handle, try_no: u32) {
         let Some(req) = self.reqs.get(h) else { return };
-        if req.try_no != try_no || req.per_try_deadline_ns != self.now {
+        if req.try_no() != try_no || req.extra().per_try_deadline_ns != self.now {
             return;
         }
         let (c, attempt_start) = (req.client, req.attempt_start_ns);
         // A new handle for the request, so whatever the old try still has in flight (on its
         // way to the server, in its queue, on the way back) resolves to nothing.
         let h2 = self.reqs.rearm(h).expect("live request");
-        if let Some(hh) = self.reqs.get(h2).and_then(|q| q.hedge)
+        if let Some(hh) = self.reqs.get(h2).and_then(|q| q.extra().hedge)
             && let Some(hedge) = self.hedges.get_mut(hh)
         {
             for x in hedge.live.iter_mut().filter(|x| **x == h) {
@@ -242,7 +242,9 @@ impl Simulation {
     #[inline(never)]
     pub(super) fn on_back_at_balancer(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get_mut(h) else { return };
-        req.per_try_deadline_ns = 0;
+        if let Some(x) = req.extra.as_deref_mut() {
+            x.per_try_deadline_ns = 0;
+        }
         let (r, s, pool, sent, c) = (req.replica, req.server, req.pool, req.sent_to_server_ns, req.client);
         let session = req.session;
         let holds = req.holds;
@@ -276,15 +278,16 @@ impl Simulation {
         self.replicas[r as usize].balancers[pool as usize].observe(&observed);
         if kind.is_failure() {
             self.passive_failure(r, s);
-            let tries = self.reqs.get(h).map_or(0, |q| q.tried.len() as u32);
+            let tries = self.reqs.get(h).map_or(0, |q| q.extra().tried.len() as u32);
             if tries < self.sc.balancer.retry_on_error && self.replicas[r as usize].up && self.can_retry(r, pool) {
                 // nginx proxy_next_upstream: try another server for the same attempt.
                 self.hold_retry(h);
                 self.trace_try(h, outcome.name());
                 let now = self.now;
                 let req = self.reqs.get_mut(h).expect("live");
-                req.tried.push(s);
-                req.try_no += 1;
+                let x = req.extra_mut();
+                x.tried.push(s);
+                x.try_no += 1;
                 req.try_start_ns = now;
                 if self.measuring() {
                     self.stats.balancer_retries += 1;
@@ -315,7 +318,7 @@ impl Simulation {
         let Some(p) = &self.sc.balancer.retry else { return false };
         let (budget, previous_hosts) = (p.budget, p.previous_hosts);
         let Some(req) = self.reqs.get(h) else { return false };
-        let n = req.lb_retries + 1;
+        let n = req.extra().lb_retries + 1;
         if !p.retry_on[outcome.index()] || n > p.num_retries || !self.replicas[r as usize].up || self.finished {
             return false;
         }
@@ -345,9 +348,10 @@ impl Simulation {
         let rng = replica.retry_rng.as_mut().expect("a replica with a retry policy has its stream");
         let delay = rng.next_u64() % bound.max(1);
         let req = self.reqs.get_mut(h).expect("live");
-        req.lb_retries = n;
+        let x = req.extra_mut();
+        x.lb_retries = n;
         if previous_hosts {
-            req.tried.push(s);
+            x.tried.push(s);
         }
         if measured {
             self.stats.balancer_retries += 1;
@@ -365,7 +369,7 @@ impl Simulation {
         let r = req.replica;
         let now = self.now;
         let req = self.reqs.get_mut(h).expect("live");
-        req.try_no += 1;
+        req.extra_mut().try_no += 1;
         req.try_start_ns = now;
         if !self.replicas[r as usize].up {
             self.answer_client(h, Outcome::ConnectionError, false);

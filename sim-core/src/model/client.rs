@@ -12,6 +12,7 @@ use crate::replay::TraceRow;
 use crate::rng::mix64;
 use crate::scenario::*;
 use crate::slab::Handle;
+use std::num::NonZeroU64;
 
 /// Which way an attempt travels, so the answer comes back the same way.
 pub(crate) mod via {
@@ -151,7 +152,6 @@ impl Simulation {
             key,
             size_u,
             session,
-            stream: None,
             server: NONE,
             replica: NONE,
             conn: None,
@@ -160,19 +160,14 @@ impl Simulation {
             holds: 0,
             via: 0,
             user,
-            tried: Vec::new(),
-            lb_retries: 0,
-            try_no: 1,
             try_start_ns: self.now,
             attempt_start_ns: self.now,
-            per_try_deadline_ns: 0,
-            hedge: None,
             key_index,
-            replay,
+            extra: replay.map(|replay| Box::new(ReqExtra { replay: Some(replay), ..ReqExtra::default() })),
         });
         if let Some(delay) = self.sc.clients[g].hedging.as_ref().map(|p| p.hedging_delay_ns) {
             let hh = self.hedges.insert(Hedge { live: vec![h], sent: 1 });
-            self.reqs.get_mut(h).expect("live request").hedge = Some(hh);
+            self.reqs.get_mut(h).expect("live request").extra_mut().hedge = Some(hh);
             // Scheduled before the first attempt starts, so a zero delay sends the hedges
             // right after it.
             self.schedule(delay, Ev::Hedge { hedge: hh, attempt: 2 });
@@ -210,8 +205,7 @@ impl Simulation {
         req.sent_to_server_ns = 0;
         req.holds = 0;
         req.via = 0;
-        req.tried.clear();
-        req.lb_retries = 0;
+        req.clear_tries();
         if !self.sc.clients[self.clients[req.client as usize].group as usize].retry_same_work {
             // Fresh work, as for a retry: the slowness was the server's, not the call's.
             let rng =
@@ -239,8 +233,8 @@ impl Simulation {
             end_ns: self.now,
             outcome,
             attempt: req.attempt,
-            try_no: req.try_no,
-            conn: req.conn_id,
+            try_no: req.try_no(),
+            conn: req.conn_id.map(NonZeroU64::get),
         });
     }
 
@@ -279,7 +273,7 @@ impl Simulation {
         // One line per try, once the request took more than one (a lone hedge that won at
         // once is just the request).
         let dropped = non_fatal && !self.finished && (sent < max || others > 0);
-        if sent > 1 || dropped || self.reqs.get(h).is_some_and(|r| r.try_no > 1) {
+        if sent > 1 || dropped || self.reqs.get(h).is_some_and(|r| r.try_no() > 1) {
             self.trace_try(h, outcome.name());
         }
         if dropped {
@@ -303,7 +297,10 @@ impl Simulation {
     pub(in crate::model) fn start_attempt(&mut self, h: Handle) {
         let now = self.now;
         let req = self.reqs.get_mut(h).expect("attempt of a live request");
-        (req.try_no, req.try_start_ns, req.attempt_start_ns) = (1, now, now);
+        (req.try_start_ns, req.attempt_start_ns) = (now, now);
+        if let Some(x) = req.extra.as_deref_mut() {
+            x.try_no = 1;
+        }
         let c = req.client;
         if let Some(timeout) = self.group_of(c).timeout_ns {
             self.schedule(timeout, Ev::Timeout { req: h });
@@ -413,7 +410,7 @@ impl Simulation {
         let (r, s, id) = (conn.replica, conn.server, conn.id);
         let req = self.reqs.get_mut(h).expect("sending a live request");
         req.conn = Some(ch);
-        req.conn_id = Some(id);
+        req.conn_id = NonZeroU64::new(id);
         req.holds |= hold::STREAM;
         req.replica = r;
         self.transmit(h, ch, r, s);
@@ -553,7 +550,7 @@ impl Simulation {
     /// Ends an attempt: retries it if allowed, else ends the request.
     pub(in crate::model) fn finish_attempt(&mut self, h: Handle, outcome: Outcome) {
         let Some(req) = self.reqs.get(h) else { return };
-        if let Some(hh) = req.hedge {
+        if let Some(hh) = req.extra().hedge {
             if self.hedged_attempt_ended(h, hh, outcome) {
                 self.finish_request(h, outcome);
             }
@@ -595,7 +592,7 @@ impl Simulation {
             }
             _ => {
                 let req = self.reqs.get(h).expect("live request");
-                if req.attempt > 1 || req.try_no > 1 {
+                if req.attempt > 1 || req.try_no() > 1 {
                     self.trace_try(h, outcome.name());
                 }
                 self.finish_request(h, outcome)
@@ -614,8 +611,7 @@ impl Simulation {
         req.replica = NONE;
         req.conn = None;
         req.via = 0;
-        req.tried.clear();
-        req.lb_retries = 0;
+        req.clear_tries();
         if !self.group_of(c).retry_same_work {
             // Fresh work: a new quantile of the service time (a replayed row's given work is
             // the call's and stays).
@@ -623,7 +619,7 @@ impl Simulation {
             let u = ((rng.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
             self.reqs.get_mut(h2).expect("live request").size_u = u;
         }
-        if let Some(sh) = self.reqs.get_mut(h2).and_then(|r| r.stream.take()) {
+        if let Some(sh) = self.reqs.get_mut(h2).and_then(|r| r.extra.as_deref_mut().and_then(|x| x.stream.take())) {
             self.stream_message_done(sh);
         }
         if measured {
@@ -653,7 +649,7 @@ impl Simulation {
         let latency = self.now - req.created_ns;
         let g = self.clients[req.client as usize].group as usize;
         let server = if req.server == NONE { None } else { Some(req.server) };
-        let conn = req.conn_id;
+        let conn = req.conn_id.map(NonZeroU64::get);
         let session_id = req.session.and_then(|sh| self.sessions.get(sh)).map(|s| s.id);
         if req.measured {
             let i = outcome.index();
@@ -682,7 +678,7 @@ impl Simulation {
             let answered = matches!(outcome, Outcome::Ok | Outcome::SessionLost);
             self.session_request_done(sh, req.client, h.idx, answered);
         }
-        if let Some(sh) = req.stream {
+        if let Some(sh) = req.extra().stream {
             self.stream_message_done(sh);
         }
         // With a window ending before `duration`, the run goes on after it; `end_s` stays the
@@ -706,7 +702,7 @@ impl Simulation {
                 attempt: req.attempt,
                 conn,
                 session: session_id,
-                key: match req.replay.and_then(|r| r.key) {
+                key: match req.extra.and_then(|x| x.replay).and_then(|r| r.key) {
                     Some(text) => Some(TraceKey::Text(text)),
                     None if req.key_index != u32::MAX => Some(TraceKey::Index(u64::from(req.key_index))),
                     None => None,

@@ -168,11 +168,12 @@ impl Simulation {
         let (session, measured, size_u, c) = (req.session, req.measured, req.size_u, req.client);
         // A try that is not its request's first: a hedge, or a retry (the client's or the
         // balancer's), counted where it lands.
-        let again = match req.hedge {
+        let extra = req.extra();
+        let again = match extra.hedge {
             Some(_) if req.attempt > 1 => 2u8,
-            _ => u8::from(req.attempt > 1 || req.lb_retries > 0),
+            _ => u8::from(req.attempt > 1 || extra.lb_retries > 0),
         };
-        let given_ns = req.replay.as_ref().and_then(|r| r.service_ns).unwrap_or(u64::MAX);
+        let given_ns = extra.replay.as_ref().and_then(|r| r.service_ns).unwrap_or(u64::MAX);
         let (request_bytes, response_bytes) = req.bytes(self.group_of(c));
         if measured && again > 0 {
             let counts = if again == 2 { &mut self.stats.server_hedges } else { &mut self.stats.server_retries };

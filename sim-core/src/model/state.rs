@@ -2,6 +2,7 @@
 //! servers and balancer replicas. Plain data; the behaviour lives in the sibling modules.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 use crate::algo::AnyBalancer;
 use crate::metrics::report::Outcome;
@@ -79,7 +80,7 @@ impl Ev {
     /// numbers (handles as `idx << 32 | generation`).
     #[inline]
     pub fn words(&self) -> [u64; 3] {
-        let h = |h: &Handle| (u64::from(h.idx) << 32) | u64::from(h.generation);
+        let h = |h: &Handle| (u64::from(h.idx) << 32) | u64::from(h.generation());
         match self {
             Ev::Arrival { client, generation } => [1, u64::from(*client), u64::from(*generation)],
             Ev::ConnReady { conn } => [2, h(conn), 0],
@@ -208,16 +209,15 @@ pub struct Req {
     pub size_u: f64,
     /// Its session, if any.
     pub session: Option<Handle>,
-    /// Its gRPC stream, if it is a streaming message.
-    pub stream: Option<Handle>,
     /// The current attempt's server.
     pub server: u32,
     /// The current attempt's replica.
     pub replica: u32,
     /// The connection carrying the current attempt.
     pub conn: Option<Handle>,
-    /// That connection's id (kept for the trace after the connection closes).
-    pub conn_id: Option<u64>,
+    /// That connection's id (kept for the trace after the connection closes; ids count
+    /// from 1).
+    pub conn_id: Option<NonZeroU64>,
     /// When the replica (or client) sent the current attempt to the server.
     pub sent_to_server_ns: u64,
     /// What it holds (see [`hold`]).
@@ -226,6 +226,23 @@ pub struct Req {
     pub via: u8,
     /// A closed-loop user's request: its end starts the user's next think.
     pub user: bool,
+    /// When the current try started (for the trace's attempt lines and a client timeout
+    /// moved to a new handle).
+    pub try_start_ns: u64,
+    /// When the current client attempt started.
+    pub attempt_start_ns: u64,
+    /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
+    pub key_index: u32,
+    /// What few requests carry, boxed when first set ([`Req::extra`], [`Req::extra_mut`]).
+    pub extra: Option<Box<ReqExtra>>,
+}
+
+/// What few requests carry: balancer retries and per-try timeouts, hedging, a gRPC stream, a
+/// replayed row. Kept out of [`Req`] so that a request is 120 bytes and its slab slot two
+/// cache lines (it was 208 bytes, four or five lines: with a million requests queued, every
+/// line is a miss; 64 bytes more cost iphash-10000 20%, measured).
+#[derive(Clone, Debug)]
+pub struct ReqExtra {
     /// Servers the balancer already tried for this attempt (`retry_on_error`, `[balancer.retry]`
     /// with `previous_hosts`).
     pub tried: Vec<u32>,
@@ -233,22 +250,34 @@ pub struct Req {
     pub lb_retries: u32,
     /// The current try's number within this attempt (1-based; each balancer retry is a try).
     pub try_no: u32,
-    /// When the current try started (for the trace's attempt lines and a client timeout
-    /// moved to a new handle).
-    pub try_start_ns: u64,
-    /// When the current client attempt started.
-    pub attempt_start_ns: u64,
     /// When the current try's per-try timeout (`[balancer.retry] per_try_timeout`) runs out;
     /// 0 when none is running (none set, or the try's answer is back at the balancer).
     pub per_try_deadline_ns: u64,
     /// Its hedged request's attempts (`[clients.hedging]`), if it is one of them.
     pub hedge: Option<Handle>,
-    /// Its key's number in the group's `keys`, 1 to `count` (for `--trace`; `u32::MAX`: none).
-    pub key_index: u32,
+    /// Its gRPC stream, if it is a streaming message.
+    pub stream: Option<Handle>,
     /// What a replayed trace row gave it (`None` for generated requests and rows with no
-    /// more than a time): boxed, so generated requests pay one word.
+    /// more than a time).
     pub replay: Option<Box<Replayed>>,
 }
+
+impl Default for ReqExtra {
+    fn default() -> ReqExtra {
+        NO_EXTRA.clone()
+    }
+}
+
+/// A request's [`ReqExtra`] before anything is set.
+static NO_EXTRA: ReqExtra = ReqExtra {
+    tried: Vec::new(),
+    lb_retries: 0,
+    try_no: 1,
+    per_try_deadline_ns: 0,
+    hedge: None,
+    stream: None,
+    replay: None,
+};
 
 /// A hedged request (`[clients.hedging]`): its attempts in flight, each a `Req` of its own
 /// with the request's id; the one that ends it ends the request, the others are cancelled.
@@ -274,10 +303,38 @@ pub struct Replayed {
 }
 
 impl Req {
+    /// What few requests carry (the defaults when nothing was set).
+    #[inline]
+    pub fn extra(&self) -> &ReqExtra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// What few requests carry, to set (boxed on first use).
+    #[inline]
+    pub fn extra_mut(&mut self) -> &mut ReqExtra {
+        self.extra.get_or_insert_with(|| Box::new(NO_EXTRA.clone()))
+    }
+
+    /// A new try or attempt: no servers tried, no balancer retries (nothing to clear if
+    /// nothing was set).
+    #[inline]
+    pub fn clear_tries(&mut self) {
+        if let Some(x) = self.extra.as_deref_mut() {
+            x.tried.clear();
+            x.lb_retries = 0;
+        }
+    }
+
+    /// The current try's number within this attempt (1-based).
+    #[inline]
+    pub fn try_no(&self) -> u32 {
+        self.extra().try_no
+    }
+
     /// The request's payload sizes (request, response): the row's, else the group's.
     #[inline]
     pub fn bytes(&self, group: &crate::scenario::ClientGroup) -> (u64, u64) {
-        match &self.replay {
+        match &self.extra().replay {
             None => (group.request_bytes, group.response_bytes),
             Some(r) => {
                 (r.request_bytes.unwrap_or(group.request_bytes), r.response_bytes.unwrap_or(group.response_bytes))
@@ -680,8 +737,15 @@ mod tests {
         assert_eq!(std::mem::size_of::<Server>(), 192);
     }
 
-    /// A job carries no queue link (`Simulation::job_next` does): 40 bytes, 48 with its
-    /// slab slot's generation (it was 56, so three slots in four straddled two cache lines).
+    /// A request is 120 bytes, so its slab slot (with the generation) is two cache lines.
+    #[test]
+    fn a_request_slot_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<Req>(), 120);
+        assert_eq!(std::mem::size_of::<Option<Req>>(), 120);
+    }
+
+    /// A job carries no queue link (`Simulation::job_next` does): 40 bytes, so with its slab
+    /// slot's generation it fits one cache line (slots are line-aligned).
     #[test]
     fn a_job_is_forty_bytes() {
         assert_eq!(std::mem::size_of::<Job>(), 40);

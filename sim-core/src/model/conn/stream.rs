@@ -30,9 +30,9 @@ impl Simulation {
         let conn = self.conns.get(ch).expect("stream's connection is open");
         let (r, conn_server, id) = (conn.replica, conn.server, conn.id);
         let req = self.reqs.get_mut(h).expect("live request");
-        req.stream = Some(sh);
+        req.extra_mut().stream = Some(sh);
         req.conn = Some(ch);
-        req.conn_id = Some(id);
+        req.conn_id = std::num::NonZeroU64::new(id);
         req.replica = r;
         self.transmit(h, ch, r, conn_server);
     }
