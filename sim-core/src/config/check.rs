@@ -857,6 +857,15 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
 }
 
 /// [`estimated_memory_bytes`] by part, for messages.
+/// Bytes per request in flight: its slot (128), its job's (64) and its pending events, and
+/// with balancer retries, hedging, gRPC streams or a replayed trace the box of what few
+/// requests carry (`ReqExtra`, about 80 with the allocator's header).
+fn per_request_in_flight(s: &Scenario) -> f64 {
+    let extra = s.balancer.retry.is_some()
+        || s.clients.iter().any(|c| c.hedging.is_some() || c.stream_messages.is_some() || c.trace.is_some());
+    if extra { 400.0 } else { 320.0 }
+}
+
 fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
@@ -882,7 +891,7 @@ fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
         ),
         (format!("{clients:.0} clients"), replicas * (addresses + clients) * per_replica_client + clients * 512.0),
         (format!("{conns:.0} connections"), conns * 96.0),
-        (format!("{in_flight:.0} requests in flight"), in_flight * 320.0),
+        (format!("{in_flight:.0} requests in flight"), in_flight * per_request_in_flight(s)),
     ];
     if let Some((bytes, algorithm, entries, tables)) = table_memory(s) {
         parts.push((
