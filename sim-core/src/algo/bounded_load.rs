@@ -541,6 +541,12 @@ impl Capacity {
 }
 
 impl BoundedLoadHash {
+    /// Asks for the ring line a pick for `key_crc` reads (a hint).
+    #[inline]
+    pub(crate) fn prefetch(&self, key_crc: u32) {
+        self.ring.prefetch(key_crc);
+    }
+
     /// Capacity factor `factor` (c ≥ 1; HAProxy's `hash-balance-factor` / 100).
     pub fn new(factor: f64) -> BoundedLoadHash {
         BoundedLoadHash {

@@ -78,6 +78,12 @@ impl KetamaRing {
     }
 
     /// The first point ≥ `hash`, wrapping: its index and its server.
+    /// Asks for the table line [`KetamaRing::find_server`] will read for `hash` (a hint).
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u32) {
+        self.table.prefetch(hash);
+    }
+
     pub(crate) fn find_server(&self, hash: u32) -> (usize, u32) {
         match self.table.find(&self.points, hash) {
             (i, Some(s)) => (i, s),
@@ -115,6 +121,12 @@ pub struct KetamaHash {
 }
 
 impl KetamaHash {
+    /// Asks for the ring line a pick for `key_crc` reads (a hint).
+    #[inline]
+    pub(crate) fn prefetch(&self, key_crc: u32) {
+        self.ring.prefetch(key_crc);
+    }
+
     /// The ring's (point, server) pairs, sorted (for the browser's inspector).
     pub fn points(&self) -> &[(u32, u32)] {
         &self.ring.points

@@ -35,6 +35,13 @@ impl Simulation {
                 }
             }
         }
+        if self.reqs.len() > super::PREFETCH_FROM
+            && let Some(req) = self.reqs.get(h)
+        {
+            // Its pick comes after the balancer's work: start its ring lookup's miss now.
+            let balancer = &self.replicas[r as usize].balancers[req.pool as usize];
+            balancer.prefetch_key(req.key, self.sc.balancer.hash_key_text);
+        }
         let work = self.sc.balancer.overhead_ns + self.sc.balancer.auth_ns;
         match self.sc.balancer.workers {
             Some(w) => {
