@@ -889,7 +889,8 @@ fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
             format!("{servers:.0} servers × {replicas:.0} replicas"),
             servers * per_server + replicas * servers * per_replica_server + series_cells * 8.0,
         ),
-        (format!("{clients:.0} clients"), replicas * (addresses + clients) * per_replica_client + clients * 512.0),
+        // A client is 800 bytes, and its client-side stream 320 more once used (boxed).
+        (format!("{clients:.0} clients"), replicas * (addresses + clients) * per_replica_client + clients * 1_120.0),
         (format!("{conns:.0} connections"), conns * 96.0),
         (format!("{in_flight:.0} requests in flight"), in_flight * per_request_in_flight(s)),
     ];

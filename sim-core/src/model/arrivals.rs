@@ -171,14 +171,14 @@ impl Simulation {
         match group.balancing {
             Balancing::Client => {
                 self.resolve_servers(c);
-                let phase = (self.clients[c as usize].rng.uniform() * group.resolve_interval_ns as f64) as u64;
+                let phase = (self.client_rng(c).uniform() * group.resolve_interval_ns as f64) as u64;
                 self.schedule(phase.max(1), Ev::Resolve { client: c });
             }
             Balancing::Proxy => {
                 self.resolve_replica(c);
                 if self.replicas.len() > 1 {
                     let ttl = self.sc.balancer.dns_ttl_ns;
-                    let phase = (self.clients[c as usize].rng.uniform() * ttl as f64) as u64;
+                    let phase = (self.client_rng(c).uniform() * ttl as f64) as u64;
                     self.schedule(phase.max(1), Ev::Resolve { client: c });
                 }
                 if Profile::of(group.protocol).connects_at_start {

@@ -216,7 +216,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
                     id,
                 ),
                 traffic_rng: SimRng::stream(seed, Purpose::Traffic, id),
-                rng: SimRng::stream(seed, Purpose::Client, id),
+                rng: None,
                 replica: 0,
                 conns: smallvec::SmallVec::new(),
                 waiting: std::collections::VecDeque::new(),

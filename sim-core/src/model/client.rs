@@ -9,7 +9,7 @@ use super::state::*;
 use crate::metrics::report::Outcome;
 use crate::metrics::trace::{AttemptRecord, TraceKey, TraceRecord};
 use crate::replay::TraceRow;
-use crate::rng::mix64;
+use crate::rng::{Purpose, SimRng, mix64};
 use crate::scenario::*;
 use crate::slab::Handle;
 use std::num::NonZeroU64;
@@ -60,6 +60,14 @@ pub(crate) fn serialize_ns(per_kb_ns: u64, bytes: u64) -> u64 {
 }
 
 impl Simulation {
+    /// Client `c`'s stream for client-side choices (`Purpose::Client`), made on first use.
+    pub(in crate::model) fn client_rng(&mut self, c: u32) -> &mut SimRng {
+        let seed = self.seed;
+        self.clients[c as usize]
+            .rng
+            .get_or_insert_with(|| Box::new(SimRng::stream(seed, Purpose::Client, u64::from(c))))
+    }
+
     pub(in crate::model) fn group_of(&self, client: u32) -> &ClientGroup {
         &self.sc.clients[self.clients[client as usize].group as usize]
     }

@@ -80,10 +80,10 @@ impl Simulation {
     /// gRPC connection backoff: 1 s, ×1.6 per failure, at most 120 s, ±20% jitter.
     pub(in crate::model) fn start_backoff(&mut self, c: u32, s: u32) {
         let now = self.now;
+        let jitter = 1.0 + (self.client_rng(c).uniform() * 0.4 - 0.2);
         let client = &mut self.clients[c as usize];
         let failures = client.backoff.iter().find(|b| b.0 == s).map_or(0, |b| b.2) + 1;
         let base = (1e9 * libm::pow(1.6, (failures - 1) as f64)).min(120e9);
-        let jitter = 1.0 + (client.rng.uniform() * 0.4 - 0.2);
         let until = now + (base * jitter) as u64;
         client.backoff.retain(|b| b.0 != s);
         client.backoff.push((s, until, failures));
