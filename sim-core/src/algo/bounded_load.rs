@@ -261,15 +261,7 @@ impl StartIndex {
     /// server of rank `i` gets it exactly when `⌊(i+1)·b/n⌋ − ⌊i·b/n⌋ = 1`, that is for the
     /// `b` ranks `⌈k·n/b⌉ − 1`, `k = 1..=b` — listed here in O(b) instead of walking the
     /// servers at the bound. `usize::MAX` if none.
-    fn first_one_more(
-        &self,
-        positions: &[u32],
-        tree: &MinTree,
-        by_rank: &[u32],
-        b: u64,
-        lower: u64,
-        before: usize,
-    ) -> usize {
+    fn first_one_more(positions: &[u32], tree: &MinTree, by_rank: &[u32], b: u64, lower: u64, before: usize) -> usize {
         let n = by_rank.len() as u64;
         if b == 0 {
             return usize::MAX;
@@ -323,7 +315,7 @@ impl StartIndex {
                 && tot == w * by_rank.len() as u64
                 && spread / w <= list_up_to;
             if listed {
-                found = found.min(self.first_one_more(positions, tree, by_rank, spread / w, lower, found));
+                found = found.min(Self::first_one_more(positions, tree, by_rank, spread / w, lower, found));
             } else if capacity.remainder != 0 && lower >= 1 {
                 let limit = found.min(best);
                 let fast = OneMore::new(r, spread, tot);

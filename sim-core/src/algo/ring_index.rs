@@ -183,18 +183,22 @@ impl PointTable {
 mod tests {
     use super::*;
 
+    /// A xorshift64 sequence from `seed` (test data only).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// Every probe finds what a binary search of the whole ring finds: points, their
     /// neighbours, slice edges, the ends of the hash space and random hashes, on rings with
     /// even and with clustered points (runs of equal high bits, empty slices).
     #[test]
     fn lookups_match_a_whole_binary_search() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let even: Vec<u64> = (0..50_000).map(|_| next()).collect();
         let clustered: Vec<u64> = (0..20_000).map(|i| if i % 3 == 0 { next() } else { next() >> 20 }).collect();
         for mut ring in [even, clustered] {
@@ -217,13 +221,7 @@ mod tests {
     /// a line holds, and empty ones), and where server ids are too wide to pack (no lines).
     #[test]
     fn point_table_lookups_match_a_whole_binary_search() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let even: Vec<(u32, u32)> = (0..60_000).map(|_| (next() as u32, (next() % 2_000) as u32)).collect();
         let clustered: Vec<(u32, u32)> =
             (0..20_000).map(|i| (if i % 3 == 0 { next() as u32 } else { (next() >> 52) as u32 }, i % 300)).collect();
