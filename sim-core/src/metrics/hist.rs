@@ -89,33 +89,47 @@ impl<C: Counter> LatencyHist<C> {
     }
 }
 
-/// Per-server latency distributions in one flat table — a log-linear histogram per server with
-/// 16 buckets per power of two (a quantile is the bucket's midpoint, within 3.2% of any value
-/// in it; values below 16 ns are exact), and each server's exact count, sum and maximum.
+/// Per-server latency distributions — a log-linear histogram per server with 16 buckets per
+/// power of two (a quantile is the bucket's midpoint, within 3.2% of any value in it; values
+/// below 16 ns are exact), and each server's exact count, sum and maximum.
 ///
-/// One record touches one counter line of the server's row and its totals (which for 10,000
-/// servers still fit in the L2 cache), where a separate HdrHistogram per server costs pointer
-/// chases into scattered allocations: at 10,000 servers that was 40% of the run time.
+/// A server's 16 buckets of one power of two are one 64-byte line, taken from a shared pool
+/// at the first value in that range: a server's latencies span a few powers of two, so a row
+/// is a few lines instead of 60 (3.8 KB, which at 100,000 servers was 384 MB the kernel had
+/// to clear, a third of a run's time). Each server has a directory of its 60 lines (240
+/// bytes), so a record touches the directory entry, one counter line and the server's totals.
+/// A separate HdrHistogram per server cost pointer chases into scattered allocations: at
+/// 10,000 servers that was 40% of the run time.
 /// Values above 2^63 ns count in the last bucket (runs end before the 2^62 ns horizon, so
 /// none do); a counter saturates at 2^32 − 1 (4.29 billion requests
 /// to one server within 3% of the same latency), while counts, means and maxima stay exact.
 ///
-/// Above [`DIRECT_UP_TO`] counters, increments wait in a short list and are applied
-/// [`PENDING`] at a time: at 10,000 servers the table is 38 MB and each increment a cache miss, which in a tight loop of
-/// independent increments overlap instead of stalling a request's handling one by one.
+/// Above [`DIRECT_UP_TO`] servers, increments wait in a short list and are applied
+/// [`PENDING`] at a time: at 10,000 servers each increment is a cache miss, which in a tight
+/// loop of independent increments overlap instead of stalling a request's handling one by one.
 #[derive(Clone, Debug)]
 pub struct ServerLatencies {
-    counters: Vec<u32>,
-    /// Counter positions recorded but not yet added to `counters` (at most [`PENDING`]).
+    /// Per server and power of two, the index of its line in `lines` plus one (0: no value in
+    /// that range yet); empty until the first record.
+    line_of: Vec<u32>,
+    /// Counter lines, in the order they were first needed.
+    lines: Vec<Line>,
+    /// Increments recorded but not yet added (at most [`PENDING`]), as `server << 10 | bucket`.
     pending: Vec<usize>,
     totals: Vec<Totals>,
 }
 
+/// One power of two's 16 counters of one server.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+struct Line([u32; 1 << SUB_BITS]);
+
 /// Increments held back before they are applied together.
 const PENDING: usize = 1024;
-/// Tables of up to this many counters (1 MiB: 273 servers) stay in the cache and take their
-/// increments at once.
-const DIRECT_UP_TO: usize = 1 << 18;
+/// Tables of up to this many servers stay in the cache and take their increments at once.
+const DIRECT_UP_TO: usize = 256;
+/// Bits of a held-back increment's bucket.
+const BUCKET_BITS: u32 = 10;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Totals {
@@ -131,6 +145,9 @@ const SUB_BITS: u32 = 4;
 const TOP_EXPONENT: u32 = 62;
 /// Buckets per server: exact values below 2^SUB_BITS, then 2^SUB_BITS per power of two.
 const SERVER_BUCKETS: usize = ((TOP_EXPONENT - SUB_BITS + 2) << SUB_BITS) as usize;
+/// Lines per server (a line per power of two, the first for the exact values).
+const LINES: usize = SERVER_BUCKETS >> SUB_BITS;
+const _: () = assert!(SERVER_BUCKETS <= 1 << BUCKET_BITS);
 
 /// The bucket of a value.
 #[inline]
@@ -160,37 +177,60 @@ fn bucket_mid(bucket: usize) -> f64 {
 impl ServerLatencies {
     /// An empty table for `servers` servers.
     pub fn new(servers: usize) -> ServerLatencies {
+        let mut t = ServerLatencies::lazy(servers);
+        t.line_of = vec![0; servers * LINES];
+        t
+    }
+
+    /// An empty table for `servers` servers that takes its directory at the first record (for
+    /// failures, which most runs have none of).
+    pub fn lazy(servers: usize) -> ServerLatencies {
         ServerLatencies {
-            counters: vec![0; servers * SERVER_BUCKETS],
+            line_of: Vec::new(),
+            lines: Vec::new(),
             pending: Vec::new(),
             totals: vec![Totals::default(); servers],
         }
     }
 
-    /// An empty table for `servers` servers that takes its memory at the first record (for
-    /// failures, which most runs have none of: 3.8 KB per server).
-    pub fn lazy(servers: usize) -> ServerLatencies {
-        ServerLatencies { counters: Vec::new(), pending: Vec::new(), totals: vec![Totals::default(); servers] }
-    }
-
     /// Records one latency of server `s`.
     #[inline]
     pub fn record(&mut self, s: usize, ns: u64) {
-        if self.counters.is_empty() {
-            self.counters = vec![0; self.totals.len() * SERVER_BUCKETS];
+        if self.line_of.is_empty() {
+            self.line_of = vec![0; self.totals.len() * LINES];
         }
-        let at = s * SERVER_BUCKETS + bucket_of(ns);
-        if self.counters.len() <= DIRECT_UP_TO {
-            let c = &mut self.counters[at];
-            *c = c.saturating_add(1);
+        let bucket = bucket_of(ns);
+        if self.totals.len() <= DIRECT_UP_TO {
+            self.add(s, bucket);
         } else {
-            self.hold(at);
+            self.hold(s << BUCKET_BITS | bucket);
         }
         let t = &mut self.totals[s];
         t.sum_ns += u128::from(ns);
         t.min_ns = if t.count == 0 { ns } else { t.min_ns.min(ns) };
         t.count += 1;
         t.max_ns = t.max_ns.max(ns);
+    }
+
+    /// Adds one to server `s`'s counter of `bucket`, taking its line if it has none.
+    #[inline]
+    fn add(&mut self, s: usize, bucket: usize) {
+        let entry = &mut self.line_of[s * LINES + (bucket >> SUB_BITS)];
+        if *entry == 0 {
+            self.lines.push(Line::default());
+            *entry = u32::try_from(self.lines.len()).expect("fewer than 2^32 counter lines");
+        }
+        let c = &mut self.lines[*entry as usize - 1].0[bucket & ((1 << SUB_BITS) - 1)];
+        *c = c.saturating_add(1);
+    }
+
+    /// Server `s`'s counter of `bucket` as applied so far.
+    #[cfg(test)]
+    fn counter(&self, s: usize, bucket: usize) -> u32 {
+        match self.line_of.get(s * LINES + (bucket >> SUB_BITS)) {
+            Some(&line) if line > 0 => self.lines[line as usize - 1].0[bucket & ((1 << SUB_BITS) - 1)],
+            _ => 0,
+        }
     }
 
     /// Asks for server `s`'s totals ahead of a record (a hint; see `slab::prefetch`).
@@ -201,9 +241,8 @@ impl ServerLatencies {
         }
     }
 
-    /// Holds back the increment of counter `at` (applied with the next [`PENDING`]).
+    /// Holds back an increment (applied with the next [`PENDING`]).
     fn hold(&mut self, at: usize) {
-        assert!(at < self.counters.len(), "counter {at} beyond the table");
         if self.pending.len() == PENDING {
             self.flush();
         }
@@ -212,15 +251,16 @@ impl ServerLatencies {
 
     /// Adds the held-back increments to the counters.
     pub fn flush(&mut self) {
-        for at in self.pending.drain(..) {
-            let c = &mut self.counters[at];
-            *c = c.saturating_add(1);
+        let pending = std::mem::take(&mut self.pending);
+        for &at in &pending {
+            self.add(at >> BUCKET_BITS, at & ((1 << BUCKET_BITS) - 1));
         }
+        self.pending = pending;
+        self.pending.clear();
     }
 
     /// Latencies recorded for server `s`.
-    #[cfg(test)]
-    fn count(&self, s: usize) -> u64 {
+    pub fn count(&self, s: usize) -> u64 {
         self.totals[s].count
     }
 
@@ -260,32 +300,46 @@ impl ServerLatencies {
             return 0.0;
         }
         let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
-        let row = s * SERVER_BUCKETS..(s + 1) * SERVER_BUCKETS;
-        // Per table: its row, and the row's increments not yet applied (mid-run only: a
-        // run's end applies them), by bucket.
-        let parts: Vec<(&[u32], Vec<usize>)> = tables
-            .iter()
-            .filter(|t| !t.counters.is_empty())
-            .map(|t| {
-                let mut held: Vec<usize> =
-                    t.pending.iter().filter(|at| row.contains(at)).map(|at| at - row.start).collect();
-                held.sort_unstable();
-                (&t.counters[row.clone()], held)
-            })
-            .collect();
-        let mut next = vec![0usize; parts.len()];
+        assert!(tables.len() <= 2, "quantiles over one table or two");
+        // Per table, the server's directory row (none before its first record) and its
+        // increments not yet applied (mid-run only: a run's end applies them), by bucket.
+        let rows: [Option<&[u32]>; 2] =
+            std::array::from_fn(|i| tables.get(i).and_then(|t| t.line_of.get(s * LINES..(s + 1) * LINES)));
+        let held: [Vec<usize>; 2] = std::array::from_fn(|i| {
+            let mut held: Vec<usize> = tables
+                .get(i)
+                .map_or(&[][..], |t| &t.pending[..])
+                .iter()
+                .filter(|&&at| at >> BUCKET_BITS == s)
+                .map(|&at| at & ((1 << BUCKET_BITS) - 1))
+                .collect();
+            held.sort_unstable();
+            held
+        });
+        let mut next = [0usize; 2];
         let mut seen = 0u64;
-        for bucket in 0..SERVER_BUCKETS {
-            for ((counters, held), next) in parts.iter().zip(&mut next) {
-                let first = *next;
-                while held.get(*next) == Some(&bucket) {
-                    *next += 1;
-                }
-                // A counter saturates (as `flush` leaves it).
-                seen += (u64::from(counters[bucket]) + (*next - first) as u64).min(u64::from(u32::MAX));
+        for line in 0..LINES {
+            let counters: [Option<&Line>; 2] = std::array::from_fn(|i| match rows[i].map(|row| row[line]) {
+                Some(l) if l > 0 => Some(&tables[i].lines[l as usize - 1]),
+                _ => None,
+            });
+            // A power of two no table has a value in.
+            if (0..2).all(|i| counters[i].is_none() && held[i].get(next[i]).is_none_or(|&b| b >> SUB_BITS != line)) {
+                continue;
             }
-            if seen >= rank {
-                return bucket_mid(bucket).clamp(min as f64, max as f64) / 1e6;
+            for bucket in line << SUB_BITS..(line + 1) << SUB_BITS {
+                for i in 0..2 {
+                    let first = next[i];
+                    while held[i].get(next[i]) == Some(&bucket) {
+                        next[i] += 1;
+                    }
+                    let applied = counters[i].map_or(0, |c| c.0[bucket & ((1 << SUB_BITS) - 1)]);
+                    // A counter saturates (as `flush` leaves it).
+                    seen += (u64::from(applied) + (next[i] - first) as u64).min(u64::from(u32::MAX));
+                }
+                if seen >= rank {
+                    return bucket_mid(bucket).clamp(min as f64, max as f64) / 1e6;
+                }
             }
         }
         max as f64 / 1e6
@@ -365,6 +419,66 @@ mod tests {
         }
     }
 
+    /// The quantile of the values as a dense row of every bucket would give it (the table's
+    /// layout before its lines were taken as needed): the reference the lines must match.
+    fn dense_quantile_ms(values: &[u64], q: f64) -> f64 {
+        if values.is_empty() {
+            return 0.0;
+        }
+        let mut row = vec![0u64; SERVER_BUCKETS];
+        for &v in values {
+            row[bucket_of(v)] += 1;
+        }
+        let (min, max) = (*values.iter().min().unwrap(), *values.iter().max().unwrap());
+        let rank = ((q.clamp(0.0, 1.0) * values.len() as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, &n) in row.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return bucket_mid(bucket).clamp(min as f64, max as f64) / 1e6;
+            }
+        }
+        max as f64 / 1e6
+    }
+
+    proptest::proptest! {
+        /// Lines taken as values need them give every quantile a dense row of all 960 buckets
+        /// gives, for tables that apply increments at once (200 servers) and that hold them
+        /// back (3,000), alone and over two tables, before and after the held ones are applied.
+        #[test]
+        fn lines_as_needed_match_a_dense_row(
+            values in proptest::collection::vec((0usize..3, 0u32..62, 0u64..1 << 20, proptest::bool::ANY), 0..600),
+            servers in proptest::sample::select(vec![200usize, 3_000]),
+            q in 0.0f64..=1.0,
+        ) {
+            let (mut ok, mut failed) = (ServerLatencies::new(servers), ServerLatencies::lazy(servers));
+            // Per server: every value, the failed ones, the ok ones.
+            let mut by_server = vec![(Vec::new(), Vec::new(), Vec::new()); 3];
+            for &(s, exponent, low, fails) in &values {
+                // Values across every power of two.
+                let v = (1u64 << exponent) | (low & ((1u64 << exponent) - 1));
+                let (all, failures, oks) = &mut by_server[s];
+                all.push(v);
+                if fails {
+                    failures.push(v);
+                    failed.record(s, v);
+                } else {
+                    oks.push(v);
+                    ok.record(s, v);
+                }
+            }
+            for round in 0..2 {
+                for (s, (all, failures, oks)) in by_server.iter().enumerate() {
+                    proptest::prop_assert_eq!(ok.quantile_ms_with(&failed, s, q), dense_quantile_ms(all, q), "round {}", round);
+                    proptest::prop_assert_eq!(failed.quantile_ms(s, q), dense_quantile_ms(failures, q), "round {}", round);
+                    proptest::prop_assert_eq!(ok.quantile_ms(s, q), dense_quantile_ms(oks, q), "round {}", round);
+                }
+                ok.flush();
+                failed.flush();
+            }
+        }
+    }
+
     /// A counter stops at 2^32 − 1 whether its increments wait or are applied.
     #[test]
     fn held_back_increments_saturate_as_counters_do() {
@@ -373,7 +487,8 @@ mod tests {
         assert_eq!(t.pending.len(), 1, "held back");
         t.flush();
         let at = bucket_of(1_000);
-        t.counters[at] = u32::MAX - 1;
+        let line = t.line_of[at >> SUB_BITS] as usize - 1;
+        t.lines[line].0[at & 15] = u32::MAX - 1;
         t.totals[0].count = u64::from(u32::MAX) + 3;
         for _ in 0..3 {
             t.record(0, 1_000);
@@ -382,7 +497,7 @@ mod tests {
         // 2^32 − 1 in the first bucket, 1 in the second: the top rank is in the second.
         let waiting = t.quantile_ms(0, 1.0);
         t.flush();
-        assert_eq!(t.counters[at], u32::MAX);
+        assert_eq!(t.counter(0, at), u32::MAX);
         assert_eq!(waiting, t.quantile_ms(0, 1.0));
     }
 }

@@ -99,39 +99,48 @@ impl Simulation {
             .servers
             .iter()
             .enumerate()
-            .map(|(s, server)| ServerReport {
-                name: self.names[s].clone(),
-                requests: st.served[s],
-                connections: st.accepted[s],
-                // Over its own lifetime within the window: a server added half way through
-                // and busy since is fully utilized, not half.
-                utilization: server.busy_area as f64
-                    / (f64::from(server.workers) * (window_ns - st.absent_ns[s] as f64).max(1.0)),
-                latency_ms: ServerLatency {
+            .map(|(s, server)| {
+                let latency_ms = ServerLatency {
                     mean: self.server_latency.mean_ms(s),
                     p99: self.server_latency.quantile_ms(s, 0.99),
-                },
-                group: self.sc.servers[server.group as usize].name.clone(),
-                connections_max: st.conns_max[s],
-                rejected: st.rejected[s],
-                down_s: st.down_ns[s] as f64 / 1e9,
-                requests_while_down: st.while_down[s],
-                marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
-                up_whole_window: server.up_whole_window,
-                state: server.state.name().to_string(),
-                latency_all_ms: ServerLatency {
-                    mean: self.server_latency.mean_ms_with(failed_at, s),
-                    p99: self.server_latency.quantile_ms_with(failed_at, s, 0.99),
-                },
-                lifetime_s: (window_ns - st.absent_ns[s] as f64).max(0.0) / 1e9,
-                errors: st.server_errors[s],
-                retries: st.server_retries[s],
-                hedges: st.server_hedges[s],
-                mean_in_flight: (server.busy_area + server.queue_area) as f64
-                    / (window_ns - st.absent_ns[s] as f64).max(1.0),
-                mean_queue: server.queue_area as f64 / (window_ns - st.absent_ns[s] as f64).max(1.0),
-                ejections: st.ejections[s],
-                ejected_s: st.ejected_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
+                };
+                // Over every request, failed ones included: the same without failures.
+                let latency_all_ms = if failed_at.count(s) == 0 {
+                    latency_ms.clone()
+                } else {
+                    ServerLatency {
+                        mean: self.server_latency.mean_ms_with(failed_at, s),
+                        p99: self.server_latency.quantile_ms_with(failed_at, s, 0.99),
+                    }
+                };
+                ServerReport {
+                    name: self.names[s].clone(),
+                    requests: st.served[s],
+                    connections: st.accepted[s],
+                    // Over its own lifetime within the window: a server added half way through
+                    // and busy since is fully utilized, not half.
+                    utilization: server.busy_area as f64
+                        / (f64::from(server.workers) * (window_ns - st.absent_ns[s] as f64).max(1.0)),
+                    latency_ms,
+                    group: self.sc.servers[server.group as usize].name.clone(),
+                    connections_max: st.conns_max[s],
+                    rejected: st.rejected[s],
+                    down_s: st.down_ns[s] as f64 / 1e9,
+                    requests_while_down: st.while_down[s],
+                    marked_down_s: st.marked_down_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
+                    up_whole_window: server.up_whole_window,
+                    state: server.state.name().to_string(),
+                    latency_all_ms,
+                    lifetime_s: (window_ns - st.absent_ns[s] as f64).max(0.0) / 1e9,
+                    errors: st.server_errors[s],
+                    retries: st.server_retries[s],
+                    hedges: st.server_hedges[s],
+                    mean_in_flight: (server.busy_area + server.queue_area) as f64
+                        / (window_ns - st.absent_ns[s] as f64).max(1.0),
+                    mean_queue: server.queue_area as f64 / (window_ns - st.absent_ns[s] as f64).max(1.0),
+                    ejections: st.ejections[s],
+                    ejected_s: st.ejected_ns[s] as f64 / 1e9 / self.replicas.len().max(1) as f64,
+                }
             })
             .collect();
         let counts: Vec<u64> = servers.iter().filter(|s| s.up_whole_window).map(|s| s.requests).collect();
