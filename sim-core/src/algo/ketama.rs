@@ -51,7 +51,9 @@ impl KetamaRing {
     /// Builds the ring over `servers`, named and weighted as in the view.
     pub(crate) fn build(view: &PickView<'_>, servers: &[u32]) -> KetamaRing {
         let mut points = Vec::with_capacity(servers.iter().map(|&s| view.weight(s) as usize).sum::<usize>() * 160);
-        for &s in servers {
+        // Points carry the server's place in `servers` while sorted: ties of a point then
+        // stay in the order they were made (nginx's stable sort) in an unstable sort.
+        for (i, &s) in servers.iter().enumerate() {
             let (host, port) = split_host_port(view.name(s));
             let mut base = crc32fast::Hasher::new();
             base.update(host);
@@ -62,11 +64,14 @@ impl KetamaRing {
                 let mut h = base.clone();
                 h.update(&prev.to_le_bytes());
                 prev = h.finalize();
-                points.push((prev, s));
+                points.push((prev, i as u32));
             }
         }
-        points.sort_by_key(|&(h, _)| h);
+        points.sort_unstable();
         points.dedup_by_key(|&mut (h, _)| h);
+        for p in &mut points {
+            p.1 = servers[p.1 as usize];
+        }
         let table = PointTable::build(&points);
         KetamaRing { points, table }
     }
