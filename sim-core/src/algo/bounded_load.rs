@@ -509,26 +509,49 @@ impl Capacity {
             - (cumulative * self.remainder) / self.tot_weight;
         slots.max(1)
     }
+}
 
-    /// `load < slots(weight, cumulative)`, mostly without dividing: the two floors in
-    /// `slots` differ by `⌊weight · remainder / tot_weight⌋` or one more, so only a load equal
-    /// to the smaller value needs the exact rule.
-    fn has_room(&self, weight: u64, cumulative: u64, load: u64) -> bool {
-        let base = weight * self.per_weight;
-        if load < base.max(1) {
+/// HAProxy's rule for the servers of one weight under one [`Capacity`], ready for a walk's
+/// many servers: a load below `bound` has room, one above `lower` has none, and one equal to
+/// `lower` has room exactly when the server gets the one more slot ([`OneMore`], taken at the
+/// first such load: most walks need none).
+struct RoomRule {
+    weight: u64,
+    /// `lower`, at least 1.
+    bound: u64,
+    /// The lower of the two slot counts a server of this weight can have.
+    lower: u64,
+    /// Whether one more slot is spread at all.
+    spread: bool,
+    /// The one-more test, once needed (`None` inside: the total weight needs over 32 bits).
+    one_more: Option<Option<OneMore>>,
+}
+
+impl Capacity {
+    /// The rule for servers of weight `w`.
+    fn rule(&self, w: u64) -> RoomRule {
+        let base = w * self.per_weight;
+        let lower = if self.remainder == 0 { base } else { base + w * self.remainder / self.tot_weight };
+        RoomRule { weight: w, bound: lower.max(1), lower, spread: self.remainder != 0, one_more: None }
+    }
+}
+
+impl RoomRule {
+    /// [`Capacity::has_room`] for a server of this rule's weight after `cumulative`.
+    #[inline]
+    fn has_room(&mut self, capacity: &Capacity, cumulative: u64, load: u64) -> bool {
+        if load < self.bound {
             return true;
         }
-        if self.remainder == 0 {
+        if !self.spread || load > self.lower {
             return false;
         }
-        let lower = base + weight * self.remainder / self.tot_weight;
-        if load < lower.max(1) {
-            return true;
+        // At the bound (`lower` ≥ 1): room with one slot more.
+        let (w, r, tot) = (self.weight, capacity.remainder, capacity.tot_weight);
+        match self.one_more.get_or_insert_with(|| OneMore::new(r, w.wrapping_mul(r) % tot, tot)) {
+            Some(fast) => fast.test(cumulative),
+            None => lower_plus_one(capacity, w, cumulative),
         }
-        if load > lower {
-            return false;
-        }
-        load < self.slots(weight, cumulative)
     }
 }
 
@@ -670,7 +693,8 @@ impl Balancer for BoundedLoadHash {
         };
         let capacity = Capacity::new(self.factor, self.total_weight, in_flight);
         // The first point at or after the key's hash, wrapping, and its server.
-        let (start, first) = self.ring.find_server(view.key_crc());
+        let hash = view.key_crc();
+        let (start, first) = self.ring.find_server(hash);
         if let Some(i) = self.indexes.iter().position(|x| x.start == start) {
             let index = self.indexes.remove(i);
             let got = index.first_with_room(&capacity, self.list_up_to);
@@ -679,11 +703,8 @@ impl Balancer for BoundedLoadHash {
         }
         // The walk's first step, without reading the ring (the table gave the server): most
         // keys' first server has room.
-        if capacity.has_room(
-            u64::from(view.weight(first)),
-            self.cumulative[first as usize],
-            u64::from(view.active(first)),
-        ) {
+        let mut rule = capacity.rule(u64::from(view.weight(first)));
+        if rule.has_room(&capacity, self.cumulative[first as usize], u64::from(view.active(first))) {
             return Some(first);
         }
         if self.walk == u32::MAX {
@@ -693,16 +714,19 @@ impl Balancer for BoundedLoadHash {
         self.walk += 1;
         // The walk from `start` to the end of the ring, then from its beginning: the first
         // server with room, skipping servers already found full in this walk.
-        let (tail, head) = self.ring.points.split_at(start);
         let mut passed = 0;
         let mut got = None;
-        for &(_, s) in head.iter().chain(tail) {
+        for s in self.ring.walk_from(hash, start) {
             let seen = &mut self.seen[s as usize];
             if *seen == self.walk {
                 continue;
             }
             *seen = self.walk;
-            if capacity.has_room(u64::from(view.weight(s)), self.cumulative[s as usize], u64::from(view.active(s))) {
+            let w = u64::from(view.weight(s));
+            if w != rule.weight {
+                rule = capacity.rule(w);
+            }
+            if rule.has_room(&capacity, self.cumulative[s as usize], u64::from(view.active(s))) {
                 got = Some(s);
                 break;
             }
@@ -774,6 +798,30 @@ mod tests {
             let exact = (u128::from(c) * u128::from(r) % u128::from(tot)) as u64 + spread >= tot;
             let fast = OneMore::new(r, spread, tot).expect("32-bit total");
             proptest::prop_assert_eq!(fast.test(c), exact, "tot {} r {} w {} c {}", tot, r, w, c);
+        }
+    }
+
+    proptest::proptest! {
+        /// A walk's rule for a weight answers HAProxy's `load < slots` for every server of
+        /// that weight, loads at, below and above the bound, total weights past 32 bits too.
+        #[test]
+        fn room_rule_is_the_slots_rule(
+            factor in 1.0f64..4.0,
+            tot in proptest::prop_oneof![1u64..200, 1u64..=u64::from(u32::MAX), (1u64 << 32)..(1u64 << 40)],
+            in_flight in 0u64..1_000_000,
+            w in 1u64..300,
+            probes in proptest::collection::vec((proptest::num::u64::ANY, 0u64..8), 1..40),
+        ) {
+            let capacity = Capacity::new(factor, tot, in_flight);
+            let w = w.min(tot);
+            let mut rule = capacity.rule(w);
+            for (c, offset) in probes {
+                let c = c % (tot - w + 1);
+                let slots = capacity.slots(w, c);
+                for load in [slots.saturating_sub(offset), slots + offset, rule.lower, rule.lower + 1, rule.lower.saturating_sub(1)] {
+                    proptest::prop_assert_eq!(rule.has_room(&capacity, c, load), load < slots, "w {} c {} load {}", w, c, load);
+                }
+            }
         }
     }
 
@@ -943,13 +991,14 @@ mod tests {
 
         /// The walk that skips servers already found full, with the in-flight total summed
         /// over a slice, picks exactly what the plain walk picks, whatever the loads, weights,
-        /// keys, eligible set and members.
+        /// keys, eligible set and members; on rings of 4,096 points or more (26 units of
+        /// weight) it reads the servers from the point table's lines.
         #[test]
         fn fast_walk_matches_the_plain_walk(
-            weights in proptest::collection::vec(1u32..4, 1..12),
-            holes in proptest::collection::vec(0usize..12, 0..3),
+            weights in proptest::collection::vec(1u32..4, 1..60),
+            holes in proptest::collection::vec(0usize..60, 0..3),
             extra in 0u32..3,
-            steps in proptest::collection::vec((proptest::num::u64::ANY, 0usize..15, 0u32..4), 1..120),
+            steps in proptest::collection::vec((proptest::num::u64::ANY, 0usize..60, 0u32..4), 1..120),
         ) {
             let mut f = view_with(&weights, &holes, extra);
             let mut b = BoundedLoadHash::new(1.25);

@@ -82,13 +82,19 @@ impl KetamaRing {
         self.table.find(&self.points, hash).0
     }
 
-    /// The first point ≥ `hash`, wrapping: its index and its server.
     /// Asks for the table line [`KetamaRing::find_server`] will read for `hash` (a hint).
     #[inline]
     pub(crate) fn prefetch(&self, hash: u32) {
         self.table.prefetch(hash);
     }
 
+    /// The servers of the points in ring order from position `start` (as
+    /// [`KetamaRing::find_server`] found it for `hash`), once around.
+    pub(crate) fn walk_from(&self, hash: u32, start: usize) -> super::ring_index::RingWalk<'_> {
+        self.table.walk_from(&self.points, hash, start)
+    }
+
+    /// The first point ≥ `hash`, wrapping: its index and its server.
     pub(crate) fn find_server(&self, hash: u32) -> (usize, u32) {
         match self.table.find(&self.points, hash) {
             (i, Some(s)) => (i, s),

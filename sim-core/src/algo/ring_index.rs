@@ -172,10 +172,75 @@ impl PointTable {
         (start + len, None)
     }
 
+    /// The servers of the ring's points in ring order from position `start` (as [`find`]
+    /// gave it for `hash`, `points.len()` wrapping to 0), once around: read from the table's
+    /// lines where it has them — the first is the one [`find`] just read, the next ones
+    /// follow it in memory — instead of from the ring, whose line at `start` would be
+    /// another miss.
+    ///
+    /// [`find`]: PointTable::find
+    pub(crate) fn walk_from<'a>(&'a self, points: &'a [(u32, u32)], hash: u32, start: usize) -> RingWalk<'a> {
+        let start = if start == points.len() { 0 } else { start };
+        let (line, k) = match self.lines.get((hash >> self.shift) as usize) {
+            // `find` gives a position within its slice or just past it.
+            Some(l) if start >= l.start as usize => ((hash >> self.shift) as usize, start - l.start as usize),
+            // Wrapped past the last point: the first line with points.
+            _ if !self.lines.is_empty() => (0, 0),
+            _ => (0, start),
+        };
+        RingWalk { table: self, points, line, k, left: points.len() }
+    }
+
     /// Bytes it holds.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.lines.len() * size_of::<Line>() + self.index.starts.len() * 4
+    }
+}
+
+/// The servers of a ring's points in ring order from a position, once around
+/// ([`PointTable::walk_from`]).
+pub(crate) struct RingWalk<'a> {
+    table: &'a PointTable,
+    points: &'a [(u32, u32)],
+    /// The current line (with a table), and the place in it; without one, `k` is the
+    /// position in the ring.
+    line: usize,
+    k: usize,
+    /// Points still to yield.
+    left: usize,
+}
+
+impl Iterator for RingWalk<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let lines = &self.table.lines;
+        if lines.is_empty() {
+            let s = self.points[self.k].1;
+            self.k = if self.k + 1 == self.points.len() { 0 } else { self.k + 1 };
+            return Some(s);
+        }
+        // Some line ahead has a point (`left` > 0 counted it), so this ends.
+        loop {
+            let line = &lines[self.line];
+            let k = self.k;
+            if k < line.len as usize {
+                self.k += 1;
+                return Some(if line.len as usize <= LINE_POINTS {
+                    line.packed[k] & ((1u32 << self.table.server_bits) - 1)
+                } else {
+                    self.points[line.start as usize + k].1
+                });
+            }
+            self.k = 0;
+            self.line = if self.line + 1 == lines.len() { 0 } else { self.line + 1 };
+        }
     }
 }
 
@@ -237,10 +302,16 @@ mod tests {
             }
             probes.extend((0..20_000).map(|_| next() as u32));
             let mut served = 0;
-            for h in probes {
+            for (n, h) in probes.into_iter().enumerate() {
                 table.prefetch(h); // a hint: any hash, with or without lines
                 let (i, server) = table.find(&ring, h);
                 assert_eq!(i, ring.partition_point(|&(p, _)| p < h), "hash {h:#x}");
+                // The walk from there: the ring's servers in order, wrapping, once around.
+                let steps = if n % 1_000 == 0 { ring.len() + 1 } else { 40 };
+                let walked: Vec<u32> = table.walk_from(&ring, h, i).take(steps).collect();
+                let want: Vec<u32> =
+                    ring.iter().cycle().skip(i % ring.len()).take(steps.min(ring.len())).map(|p| p.1).collect();
+                assert_eq!(walked, want, "hash {h:#x}");
                 if let Some(s) = server {
                     assert_eq!(s, ring[i].1, "hash {h:#x}");
                     served += 1;
