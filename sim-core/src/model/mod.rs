@@ -304,6 +304,12 @@ impl Simulation {
                 if let Some(server) = self.servers.get(*server as usize) {
                     // Its first line: what a job's end reads (`Server` is laid out for it).
                     crate::slab::prefetch(&server.busy_area);
+                    // And the job it takes next, which waited a service time or more (in an
+                    // overloaded server, seconds): reading the head waits for the server's
+                    // line, but overlaps this event's work.
+                    if server.queue_head != NONE {
+                        self.jobs.prefetch(server.queue_head);
+                    }
                 }
                 // Its latency totals, which the request's end (often in the same event) adds to.
                 self.server_latency.prefetch(*server as usize);
