@@ -168,8 +168,14 @@ impl PointTable {
                 return (start + k, Some(p & server_mask));
             }
         }
-        // Past the slice's points: the answer is the next slice's first point.
-        (start + len, None)
+        // Past the slice's points: the answer is the first point of the slices after it, read
+        // from the line that follows in memory rather than from the ring (a second miss).
+        let next = self.lines[(hash >> self.shift) as usize + 1..].iter().find(|l| l.len > 0);
+        match next {
+            Some(l) if l.len as usize <= LINE_POINTS => (start + len, Some(l.packed[0] & server_mask)),
+            // Past the last point (the caller wraps), or a crowded slice.
+            _ => (start + len, None),
+        }
     }
 
     /// The servers of the ring's points in ring order from position `start` (as [`find`]
