@@ -870,12 +870,13 @@ fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;
     let replicas = f64::from(s.balancer.replicas);
-    // Per-server latency tables (one for `ok` requests, one for failed ones, taken at the
-    // first failure that reaches a server): a 240-byte directory, the totals, and a 64-byte
-    // counter line per power of two the server's latencies reach — at most one per power of
-    // two up to the run's span (a few in practice). Then the server's state and counters.
+    // Per-server latency tables (one for `ok` requests, one for failed ones, whose directory
+    // is taken for every server at the run's first failure): a 240-byte directory, the totals,
+    // and a 64-byte counter line per power of two the server's latencies reach — at most the
+    // line of values below 16 ns and one per power of two up to the run's span (a few in
+    // practice). Then the server's state and counters.
     let span_ns = (s.duration_ns as f64 + estimated_drain_ns(s)).clamp(16.0, HORIZON_NS as f64) as u64;
-    let latency_lines = f64::from(span_ns.ilog2() - 3).min(60.0);
+    let latency_lines = f64::from(span_ns.ilog2() - 2);
     let per_server = 2.0 * (240.0 + 48.0 + 64.0 * latency_lines) + 512.0;
     let per_replica_server = 80.0;
     let addresses: f64 = s.clients.iter().map(|c| f64::from(c.source_ips.max(1))).sum();

@@ -114,8 +114,9 @@ pub struct ServerLatencies {
     line_of: Vec<u32>,
     /// Counter lines, in the order they were first needed.
     lines: Vec<Line>,
-    /// Increments recorded but not yet added (at most [`PENDING`]), as `server << 10 | bucket`.
-    pending: Vec<usize>,
+    /// Increments recorded but not yet added (at most [`PENDING`]), as `server << 10 | bucket`
+    /// (64 bits wide on 32-bit targets too).
+    pending: Vec<u64>,
     totals: Vec<Totals>,
 }
 
@@ -203,7 +204,7 @@ impl ServerLatencies {
         if self.totals.len() <= DIRECT_UP_TO {
             self.add(s, bucket);
         } else {
-            self.hold(s << BUCKET_BITS | bucket);
+            self.hold((s as u64) << BUCKET_BITS | bucket as u64);
         }
         let t = &mut self.totals[s];
         t.sum_ns += u128::from(ns);
@@ -242,7 +243,7 @@ impl ServerLatencies {
     }
 
     /// Holds back an increment (applied with the next [`PENDING`]).
-    fn hold(&mut self, at: usize) {
+    fn hold(&mut self, at: u64) {
         if self.pending.len() == PENDING {
             self.flush();
         }
@@ -253,7 +254,7 @@ impl ServerLatencies {
     pub fn flush(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for &at in &pending {
-            self.add(at >> BUCKET_BITS, at & ((1 << BUCKET_BITS) - 1));
+            self.add((at >> BUCKET_BITS) as usize, (at & ((1 << BUCKET_BITS) - 1)) as usize);
         }
         self.pending = pending;
         self.pending.clear();
@@ -310,8 +311,8 @@ impl ServerLatencies {
                 .get(i)
                 .map_or(&[][..], |t| &t.pending[..])
                 .iter()
-                .filter(|&&at| at >> BUCKET_BITS == s)
-                .map(|&at| at & ((1 << BUCKET_BITS) - 1))
+                .filter(|&&at| at >> BUCKET_BITS == s as u64)
+                .map(|&at| (at & ((1 << BUCKET_BITS) - 1)) as usize)
                 .collect();
             held.sort_unstable();
             held
@@ -444,10 +445,11 @@ mod tests {
     proptest::proptest! {
         /// Lines taken as values need them give every quantile a dense row of all 960 buckets
         /// gives, for tables that apply increments at once (200 servers) and that hold them
-        /// back (3,000), alone and over two tables, before and after the held ones are applied.
+        /// back (3,000; with over 1,024 values some are applied on the way), alone and over
+        /// two tables, before and after the held ones are applied; values from 0 to past 2⁶³.
         #[test]
         fn lines_as_needed_match_a_dense_row(
-            values in proptest::collection::vec((0usize..3, 0u32..62, 0u64..1 << 20, proptest::bool::ANY), 0..600),
+            values in proptest::collection::vec((0usize..3, 0u32..65, 0u64..1 << 20, proptest::bool::ANY), 0..2_600),
             servers in proptest::sample::select(vec![200usize, 3_000]),
             q in 0.0f64..=1.0,
         ) {
@@ -455,8 +457,8 @@ mod tests {
             // Per server: every value, the failed ones, the ok ones.
             let mut by_server = vec![(Vec::new(), Vec::new(), Vec::new()); 3];
             for &(s, exponent, low, fails) in &values {
-                // Values across every power of two.
-                let v = (1u64 << exponent) | (low & ((1u64 << exponent) - 1));
+                // Values across every power of two (64: zero).
+                let v = if exponent == 64 { 0 } else { (1u64 << exponent) | (low & ((1u64 << exponent) - 1)) };
                 let (all, failures, oks) = &mut by_server[s];
                 all.push(v);
                 if fails {
