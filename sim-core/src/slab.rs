@@ -22,16 +22,27 @@ impl Handle {
     }
 }
 
-/// A slot starts on a cache line: a request (120 bytes and the generation) is then exactly
-/// two lines, a job or a connection one, where an unaligned array (a large block starts 16
-/// bytes into its page) spread them over three and two. Measured: iphash-10000 (a million
-/// requests queued) 2–8% faster, p2c-100 3%, for 13% more peak memory there.
-#[repr(align(64))]
-struct Slot<T> {
+/// A slot starts on a cache line ([`Line`], the default): a request (120 bytes and the
+/// generation) is then exactly two lines, a connection one, where an unaligned array (a large
+/// block starts 16 bytes into its page) spread them over three and two. Measured:
+/// iphash-10000 (a million requests queued) 2–8% faster, p2c-100 3%, for 13% more peak
+/// memory there. Values of up to 28 bytes (a job) take half a line ([`HalfLine`]): two to a
+/// line, none across two.
+struct Slot<T, A> {
+    /// Aligns the slot as `A` is aligned (an empty array takes no room).
+    _align: [A; 0],
     /// The current generation, plus one.
     generation_1: NonZeroU32,
     value: Option<T>,
 }
+
+/// A [`Slab`]'s slots start on a cache line.
+#[repr(align(64))]
+pub struct Line;
+
+/// A [`Slab`]'s slots start on a half cache line.
+#[repr(align(32))]
+pub struct HalfLine;
 
 /// The first generation of a slot (0, kept plus one).
 const FIRST: NonZeroU32 = NonZeroU32::MIN;
@@ -43,19 +54,19 @@ fn next(g: NonZeroU32) -> NonZeroU32 {
 }
 
 /// A vector of slots with a free list. Memory grows with the most entries alive at once.
-pub struct Slab<T> {
-    slots: Vec<Slot<T>>,
+pub struct Slab<T, A = Line> {
+    slots: Vec<Slot<T, A>>,
     free: Vec<u32>,
     len: usize,
 }
 
-impl<T> Default for Slab<T> {
+impl<T, A> Default for Slab<T, A> {
     fn default() -> Self {
         Slab { slots: Vec::new(), free: Vec::new(), len: 0 }
     }
 }
 
-impl<T> Slab<T> {
+impl<T, A> Slab<T, A> {
     /// Stores a value and returns its handle.
     #[inline]
     pub fn insert(&mut self, value: T) -> Handle {
@@ -66,7 +77,7 @@ impl<T> Slab<T> {
             Handle { idx, generation_1: slot.generation_1 }
         } else {
             let idx = self.slots.len() as u32;
-            self.slots.push(Slot { generation_1: FIRST, value: Some(value) });
+            self.slots.push(Slot { _align: [], generation_1: FIRST, value: Some(value) });
             Handle { idx, generation_1: FIRST }
         }
     }
@@ -111,7 +122,7 @@ impl<T> Slab<T> {
             Handle { idx, generation_1: slot.generation_1 }
         } else {
             let idx = self.slots.len() as u32;
-            self.slots.push(Slot { generation_1: FIRST, value: Some(make()) });
+            self.slots.push(Slot { _align: [], generation_1: FIRST, value: Some(make()) });
             Handle { idx, generation_1: FIRST }
         }
     }
@@ -203,9 +214,11 @@ mod tests {
     /// two lines, 40 (a job) one.
     #[test]
     fn slots_are_whole_cache_lines() {
-        assert_eq!(align_of::<Slot<u8>>(), 64);
-        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 15]>>(), 128);
-        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 5]>>(), 64);
+        assert_eq!(align_of::<Slot<u8, Line>>(), 64);
+        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 15], Line>>(), 128);
+        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 5], Line>>(), 64);
+        assert_eq!(align_of::<Slot<u8, HalfLine>>(), 32);
+        assert_eq!(size_of::<Slot<[std::num::NonZeroU64; 3], HalfLine>>(), 32);
     }
 
     #[test]
@@ -217,7 +230,7 @@ mod tests {
     /// after 2³² − 2 reuses, never at the niche.
     #[test]
     fn generations_count_from_zero_and_wrap() {
-        let mut s = Slab::default();
+        let mut s: Slab<i32> = Slab::default();
         let a = s.insert(1);
         assert_eq!(a.generation(), 0);
         assert_eq!(s.rearm(a).unwrap().generation(), 1);
@@ -226,7 +239,7 @@ mod tests {
 
     #[test]
     fn stale_handles_do_not_resolve() {
-        let mut s = Slab::default();
+        let mut s: Slab<i32> = Slab::default();
         let a = s.insert(1);
         let a2 = s.rearm(a).unwrap();
         assert!(s.get(a).is_none());
@@ -241,7 +254,7 @@ mod tests {
 
     #[test]
     fn insert_with_reuses_slots_as_insert_does() {
-        let (mut a, mut b) = (Slab::default(), Slab::default());
+        let (mut a, mut b): (Slab<u32>, Slab<u32>) = (Slab::default(), Slab::default());
         for step in 0..20u32 {
             if step % 3 == 2 {
                 let (ha, hb) = (a.handle_at(step / 3).unwrap(), b.handle_at(step / 3).unwrap());

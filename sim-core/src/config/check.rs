@@ -857,13 +857,17 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
 }
 
 /// [`estimated_memory_bytes`] by part, for messages.
-/// Bytes per request in flight: its slot (128), its job's (64) and its pending events, and
+/// Bytes per request in flight: its slot (128), its job's (32) and its pending events (128);
 /// with balancer retries, hedging, gRPC streams or a replayed trace the box of what few
-/// requests carry (`ReqExtra`, about 80 with the allocator's header).
+/// requests carry (`ReqExtra`, about 80 with the allocator's header); and with serialization
+/// work, a session store or a replayed trace the job's work besides its service time (16).
 fn per_request_in_flight(s: &Scenario) -> f64 {
+    let traced = s.clients.iter().any(|c| c.trace.is_some());
     let extra = s.balancer.retry.is_some()
-        || s.clients.iter().any(|c| c.hedging.is_some() || c.stream_messages.is_some() || c.trace.is_some());
-    if extra { 400.0 } else { 320.0 }
+        || traced
+        || s.clients.iter().any(|c| c.hedging.is_some() || c.stream_messages.is_some());
+    let work = traced || s.session_store.is_some() || s.clients.iter().any(|c| c.serialize_per_kb_ns > 0);
+    288.0 + if extra { 80.0 } else { 0.0 } + if work { 16.0 } else { 0.0 }
 }
 
 fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {

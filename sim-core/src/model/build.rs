@@ -273,6 +273,7 @@ pub(super) fn build(sc: &Scenario, seed: u64, custom: Option<BalancerFactory>) -
         hedges: Slab::default(),
         jobs: Slab::default(),
         job_next: Vec::new(),
+        job_work: Vec::new(),
         conns: Slab::default(),
         sessions: Slab::default(),
         streams: Slab::default(),

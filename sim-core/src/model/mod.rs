@@ -113,12 +113,14 @@ pub struct Simulation {
     pub(crate) reqs: Slab<Req>,
     /// Hedged requests (`[clients.hedging]`).
     pub(crate) hedges: Slab<Hedge>,
-    pub(crate) jobs: Slab<Job>,
+    pub(crate) jobs: Slab<Job, crate::slab::HalfLine>,
     /// Per job slot: the slot of the job queued behind it at its server (`NONE`: none; stale
     /// for a slot not queued). A dense array of its own, 16 links a cache line, rather than
     /// a field of `Job`: appending to a queue then writes a link that is likely cached
     /// instead of the last queued job's slot, which is not.
     pub(crate) job_next: Vec<u32>,
+    /// Per job slot with `Job::has_work`: its work besides the service time.
+    pub(crate) job_work: Vec<JobWork>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) sessions: Slab<Session>,
     pub(crate) streams: Slab<Stream>,

@@ -213,10 +213,12 @@ impl Simulation {
         let group = self.group_of(c);
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
-        let job = Job { req: h, server: s, size_u, extra_ns, given_ns, measured, session_missing, error: false };
+        let work = JobWork { extra_ns, given_ns };
+        let has_work = extra_ns != 0 || given_ns != u64::MAX;
+        let job = Job { req: h, server: s, size_u, has_work, measured, session_missing, error: false };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
-            let jh = self.jobs.insert(job);
+            let jh = self.insert_job(job, work);
             self.start_job(jh);
         } else if server.queued >= server.queue_cap {
             if measured {
@@ -224,9 +226,23 @@ impl Simulation {
             }
             self.answer_from_server(h, Outcome::Rejected);
         } else {
-            let jh = self.jobs.insert(job);
+            let jh = self.insert_job(job, work);
             self.enqueue_job(s, jh);
         }
+    }
+
+    /// Stores a job, and its work besides the service time when it has some.
+    fn insert_job(&mut self, job: Job, work: JobWork) -> Handle {
+        let jh = self.jobs.insert(job);
+        if job.has_work {
+            let slot = jh.idx as usize;
+            if slot >= self.job_work.len() {
+                // Slots are allocated densely: the table grows with the job store.
+                self.job_work.resize(slot + 1, JobWork::default());
+            }
+            self.job_work[slot] = work;
+        }
+        jh
     }
 
     /// Local session state: the first server to see a session holds it; a request landing
@@ -275,9 +291,11 @@ impl Simulation {
         self.server_busy_change(job.server, 1);
         let dist = &self.sc.servers[self.servers[s].group as usize].service;
         // A replayed row's own work replaces the draw; a `slow` action still scales it.
-        let work = if job.given_ns == u64::MAX { service_ns(dist, job.size_u) } else { job.given_ns as f64 };
+        let JobWork { extra_ns, given_ns } =
+            if job.has_work { self.job_work[jh.idx as usize] } else { JobWork { extra_ns: 0, given_ns: u64::MAX } };
+        let work = if given_ns == u64::MAX { service_ns(dist, job.size_u) } else { given_ns as f64 };
         let base = work * self.servers[s].slow;
-        let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(job.extra_ns);
+        let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(extra_ns);
         // `has_errors` first: a healthy server's `errors` is in a cache line this visit
         // would otherwise not touch.
         debug_assert_eq!(self.servers[s].has_errors, self.servers[s].errors.is_some(), "has_errors out of step");
@@ -289,8 +307,7 @@ impl Simulation {
             // An error instead of the work: after its own latency (slowed like the work
             // would be), or after the work when it has none.
             if let Some(l) = errors.latency_ns {
-                t = ((l as f64 * self.servers[s].slow + 0.5).clamp(0.0, 1e17) as i64 as u64)
-                    .saturating_add(job.extra_ns);
+                t = ((l as f64 * self.servers[s].slow + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(extra_ns);
             }
             self.jobs.get_mut(jh).expect("live job").error = true;
         }

@@ -352,18 +352,27 @@ pub struct Job {
     pub server: u32,
     /// Service-time quantile.
     pub size_u: f64,
-    /// Serialization work (ns) on top of the service time.
-    pub extra_ns: u64,
-    /// Work given by a trace row, used instead of `size_u` (`u64::MAX`: none).
-    pub given_ns: u64,
+    /// Whether it has work besides its service time (`Simulation::job_work[slot]`).
+    pub has_work: bool,
     /// Whether it counts in statistics.
     pub measured: bool,
     /// The server found no session state for it.
     pub session_missing: bool,
     /// The server answers it with an error (decided when its service starts).
     pub error: bool,
-    // The slot of the job queued behind it is `Simulation::job_next[slot]`: apart, so that
-    // queueing a job does not touch the job ahead of it (a cache miss per queued request).
+    // The slot of the job queued behind it is `Simulation::job_next[slot]`, and its work
+    // besides the service time `Simulation::job_work[slot]`: apart, so that a job is half a
+    // cache line and queueing one does not touch the job ahead of it.
+}
+
+/// A job's work besides its service-time draw, which few jobs have (kept by job slot in
+/// `Simulation::job_work`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JobWork {
+    /// Serialization and session-store work (ns) on top of the service time.
+    pub extra_ns: u64,
+    /// Work given by a trace row, used instead of the draw (`u64::MAX`: none).
+    pub given_ns: u64,
 }
 
 /// A user session (with `session_requests`).
@@ -746,10 +755,12 @@ mod tests {
         assert_eq!(std::mem::size_of::<Option<Req>>(), 120);
     }
 
-    /// A job carries no queue link (`Simulation::job_next` does): 40 bytes, so with its slab
-    /// slot's generation it fits one cache line (slots are line-aligned).
+    /// A job carries no queue link (`Simulation::job_next` does) and no rare work
+    /// (`Simulation::job_work`): 24 bytes, so with its slab slot's generation it is half a
+    /// cache line (job slots are half-line-aligned).
     #[test]
-    fn a_job_is_forty_bytes() {
-        assert_eq!(std::mem::size_of::<Job>(), 40);
+    fn a_job_is_half_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Job>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Job>>(), 24);
     }
 }
