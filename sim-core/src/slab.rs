@@ -211,7 +211,7 @@ mod tests {
     use super::*;
 
     /// Slots start on cache lines (or half lines); 120 bytes of value (a request) and the
-    /// generation make two lines, 40 (a connection) one, 24 (a job) half of one.
+    /// generation make two lines, 40 one, 24 (a job) half of one.
     #[test]
     fn slots_are_whole_or_half_cache_lines() {
         assert_eq!(align_of::<Slot<u8, Line>>(), 64);
