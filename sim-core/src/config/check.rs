@@ -856,7 +856,6 @@ pub fn estimated_memory_bytes(s: &Scenario) -> f64 {
     memory_parts(s).iter().map(|(_, b)| b).sum()
 }
 
-/// [`estimated_memory_bytes`] by part, for messages.
 /// Bytes per request in flight: its slot (128), its job's (32) and its pending events (128);
 /// with balancer retries, hedging, gRPC streams or a replayed trace the box of what few
 /// requests carry (`ReqExtra`, about 80 with the allocator's header); and with serialization
@@ -870,6 +869,7 @@ fn per_request_in_flight(s: &Scenario) -> f64 {
     288.0 + if extra { 80.0 } else { 0.0 } + if work { 16.0 } else { 0.0 }
 }
 
+/// [`estimated_memory_bytes`] by part, for messages.
 fn memory_parts(s: &Scenario) -> Vec<(String, f64)> {
     let servers = max_instances(s).iter().sum::<u64>() as f64;
     let clients = s.total_clients() as f64;

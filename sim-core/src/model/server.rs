@@ -214,8 +214,8 @@ impl Simulation {
         extra_ns = super::client::serialize_ns(group.serialize_per_kb_ns, request_bytes + response_bytes)
             .saturating_add(extra_ns);
         let work = JobWork { extra_ns, given_ns };
-        let has_work = extra_ns != 0 || given_ns != u64::MAX;
-        let job = Job { req: h, server: s, size_u, has_work, measured, session_missing, error: false };
+        let job =
+            Job { req: h, server: s, size_u, has_work: work != JobWork::NONE, measured, session_missing, error: false };
         let server = &self.servers[s as usize];
         if server.busy < server.workers {
             let jh = self.insert_job(job, work);
@@ -238,7 +238,7 @@ impl Simulation {
             let slot = jh.idx as usize;
             if slot >= self.job_work.len() {
                 // Slots are allocated densely: the table grows with the job store.
-                self.job_work.resize(slot + 1, JobWork::default());
+                self.job_work.resize(slot + 1, JobWork::NONE);
             }
             self.job_work[slot] = work;
         }
@@ -291,8 +291,7 @@ impl Simulation {
         self.server_busy_change(job.server, 1);
         let dist = &self.sc.servers[self.servers[s].group as usize].service;
         // A replayed row's own work replaces the draw; a `slow` action still scales it.
-        let JobWork { extra_ns, given_ns } =
-            if job.has_work { self.job_work[jh.idx as usize] } else { JobWork { extra_ns: 0, given_ns: u64::MAX } };
+        let JobWork { extra_ns, given_ns } = if job.has_work { self.job_work[jh.idx as usize] } else { JobWork::NONE };
         let work = if given_ns == u64::MAX { service_ns(dist, job.size_u) } else { given_ns as f64 };
         let base = work * self.servers[s].slow;
         let mut t = ((base + 0.5).clamp(0.0, 1e17) as i64 as u64).saturating_add(extra_ns);

@@ -367,12 +367,17 @@ pub struct Job {
 
 /// A job's work besides its service-time draw, which few jobs have (kept by job slot in
 /// `Simulation::job_work`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JobWork {
     /// Serialization and session-store work (ns) on top of the service time.
     pub extra_ns: u64,
     /// Work given by a trace row, used instead of the draw (`u64::MAX`: none).
     pub given_ns: u64,
+}
+
+impl JobWork {
+    /// No work besides the service-time draw (most jobs).
+    pub const NONE: JobWork = JobWork { extra_ns: 0, given_ns: u64::MAX };
 }
 
 /// A user session (with `session_requests`).
